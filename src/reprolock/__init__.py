@@ -1,0 +1,7 @@
+"""reprolock: keep machine-learning systems reproducible."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

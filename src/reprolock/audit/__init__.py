@@ -1,0 +1,1 @@
+"""The static audit: discovery, one scanner per file family, and cross-file checks."""

@@ -1,0 +1,209 @@
+"""Run the audit: discover, scan each file, cross-check, then filter and sort findings."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+
+from reprolock import __version__
+from reprolock.audit.baseline import BaselineEntry
+from reprolock.audit.discover import discover
+from reprolock.audit.interface import (
+    FileFacts,
+    Role,
+    ScanContext,
+    ScanError,
+    Scanner,
+    SourceFile,
+)
+from reprolock.audit.registry import all_scanners
+from reprolock.audit.suppress import is_suppressed
+from reprolock.config import Config
+from reprolock.files import DecodeProblem, decode_text
+from reprolock.model import Finding, Location, Report, Severity
+from reprolock.rules import finding
+
+Progress = Callable[[str], None]
+
+_FIXABLE_FROM_LOCK = frozenset({"RP101", "RP102", "RP103"})
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AuditOptions:
+    """Choices made on the command line rather than in config."""
+
+    select: frozenset[str] | None = None
+    """Only these rule ids (None: all)."""
+    ignore: frozenset[str] = frozenset()
+    """Never these rule ids."""
+    baseline: dict[str, BaselineEntry] = field(default_factory=dict)
+    """Accepted findings by fingerprint."""
+    today: dt.date | None = None
+    """The date baseline expiry is judged against (None: today)."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AuditResult:
+    """The report, plus what the CLI needs beyond it."""
+
+    report: Report
+    """Findings to report, sorted."""
+    unbaselined: tuple[Finding, ...]
+    """Every finding that passed filters and inline ignores, baseline not applied."""
+    facts: dict[str, FileFacts]
+    """Facts of every scanned file, by path."""
+
+
+def scan_file(scanner: Scanner, rel: str, abspath: Path, ctx: ScanContext) -> FileFacts:
+    """Read, decode and scan one file; unreadable or unparsable files become RP001."""
+    try:
+        data = abspath.read_bytes()
+    except OSError as exc:
+        return _broken(rel, scanner, f"cannot read: {exc.strerror or exc}", 1)
+    decoded = decode_text(data)
+    if isinstance(decoded, DecodeProblem):
+        severity = Severity.NOTE if decoded.skipped else None
+        return _broken(rel, scanner, decoded.message, decoded.line, severity=severity)
+    source = SourceFile(path=rel, abspath=abspath, text=decoded)
+    try:
+        return scanner.scan(source, ctx)
+    except ScanError as exc:
+        return _broken(rel, scanner, exc.message, exc.line, column=exc.column)
+    except RecursionError:
+        return _broken(rel, scanner, "nesting too deep to parse", 1)
+
+
+def _broken(
+    rel: str,
+    scanner: Scanner,
+    message: str,
+    line: int,
+    *,
+    column: int = 1,
+    severity: Severity | None = None,
+) -> FileFacts:
+    loc = Location(path=rel, line=max(line, 1), column=max(column, 1))
+    found = finding("RP001", f"{scanner.name}: {message}", loc, severity=severity)
+    return FileFacts(path=rel, kind=scanner.name, role=Role.OTHER, findings=(found,))
+
+
+def run_audit(
+    root: Path,
+    config: Config,
+    options: AuditOptions | None = None,
+    *,
+    scanners: Sequence[Scanner] | None = None,
+    progress: Progress | None = None,
+) -> AuditResult:
+    """Audit the tree at ``root``."""
+    options = options or AuditOptions()
+    root = root.resolve()
+    scanners = list(scanners) if scanners is not None else all_scanners()
+    found = discover(root, config, scanners)
+    if progress:
+        progress(f"scanning {len(found)} files")
+    ctx = ScanContext(root=root, config=config, files=frozenset(d.path for d in found))
+    facts: dict[str, FileFacts] = {}
+    for item in found:
+        facts[item.path] = scan_file(item.scanner, item.path, item.abspath, ctx)
+    _scan_includes(root, ctx, scanners, facts)
+
+    raw: list[Finding] = [f for ff in facts.values() for f in ff.findings]
+    for scanner in scanners:
+        raw.extend(scanner.cross_check(facts, ctx))
+    raw = [_with_lock_fix(f, facts) for f in raw]
+
+    kept = _filter(raw, config, options, root)
+    today = options.today or dt.date.today()
+    reported = []
+    baselined = 0
+    for f in kept:
+        entry = options.baseline.get(f.fingerprint)
+        if entry is None:
+            reported.append(f)
+        elif not entry.active(today):
+            expired = f"{f.message} (baseline entry expired {entry.expires})"
+            reported.append(replace(f, message=expired))
+        else:
+            baselined += 1
+    reported.sort(key=lambda f: f.sort_key)
+    report = Report(
+        root=str(root),
+        files_scanned=len(facts),
+        findings=tuple(reported),
+        suppressed=len(raw) - len(kept) + baselined,
+        version=__version__,
+    )
+    return AuditResult(
+        report=report, unbaselined=tuple(sorted(kept, key=lambda f: f.sort_key)), facts=facts
+    )
+
+
+def _scan_includes(
+    root: Path, ctx: ScanContext, scanners: Sequence[Scanner], facts: dict[str, FileFacts]
+) -> None:
+    """Audit files reached by ``-r``/``-c`` that discovery did not claim (``base.txt`` ...)."""
+    by_name = {s.name: s for s in scanners}
+    requirements = by_name.get("requirements")
+    if requirements is None:
+        return
+    pending = [inc.target for ff in facts.values() for inc in ff.includes]
+    while pending:
+        target = pending.pop()
+        if target in facts:
+            continue
+        abspath = root / target
+        if not abspath.is_file():
+            continue  # the including file reports the missing target
+        scanned = scan_file(requirements, target, abspath, ctx)
+        facts[target] = scanned
+        pending.extend(inc.target for inc in scanned.includes)
+
+
+def _with_lock_fix(f: Finding, facts: dict[str, FileFacts]) -> Finding:
+    """Suggest the version a lock beside the file already resolves, when the scanner had none."""
+    if f.fix or f.rule not in _FIXABLE_FROM_LOCK or not f.subject or f.rule == "RP103":
+        return f
+    directory = str(PurePosixPath(f.location.path).parent)
+    for ff in facts.values():
+        if ff.role is not Role.LOCK or ff.path == f.location.path:
+            continue
+        same_dir = str(PurePosixPath(ff.path).parent) == directory
+        if not same_dir and f.location.path not in ff.compiled_from:
+            continue
+        for pin in ff.pins:
+            if pin.name == f.subject:
+                return f.with_fix(f"{pin.name}=={pin.version}")
+    return f
+
+
+def _filter(raw: list[Finding], config: Config, options: AuditOptions, root: Path) -> list[Finding]:
+    kept: list[Finding] = []
+    lines_cache: dict[str, list[str]] = {}
+    for f in raw:
+        if options.select is not None and f.rule not in options.select:
+            continue
+        if f.rule in options.ignore:
+            continue
+        severity = config.severity_of(f.rule, f.severity)
+        if severity is None:
+            continue
+        if severity is not f.severity:
+            f = f.with_severity(severity)  # noqa: PLW2901
+        lines = lines_cache.get(f.location.path)
+        if lines is None:
+            lines = _read_lines(root / f.location.path)
+            lines_cache[f.location.path] = lines
+        if is_suppressed(f.rule, f.location.line, lines):
+            continue
+        kept.append(f)
+    return kept
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []

@@ -1,0 +1,17 @@
+"""Placeholder: replaced by the real requirements scanner."""
+
+from __future__ import annotations
+
+from reprolock.audit.interface import FileFacts, Role, ScanContext, Scanner, SourceFile
+
+
+class RequirementsScanner(Scanner):
+    """Placeholder."""
+
+    name = "requirements"
+
+    def claims(self, relpath: str, filename: str) -> bool:
+        return False
+
+    def scan(self, source: SourceFile, ctx: ScanContext) -> FileFacts:
+        return FileFacts(path=source.path, kind=self.name, role=Role.OTHER)

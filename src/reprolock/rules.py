@@ -1,0 +1,269 @@
+"""The rule catalogue: the one table of every rule id, its meaning and its default severity.
+
+Ids never change meaning once released. Scanners refer to rules by id; the table is the
+single place where titles, rationales and fix hints live.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from reprolock.model import Finding, Location, Severity
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Rule:
+    """One entry of the catalogue."""
+
+    id: str
+    """``RP`` + three digits."""
+    name: str
+    """Short kebab-case name, used by SARIF and in lists."""
+    severity: Severity
+    """Default severity; config may change it or turn the rule off."""
+    summary: str
+    """One line: what the rule flags."""
+    rationale: str
+    """Why it matters for reproducibility."""
+    fix: str
+    """How to make the finding go away properly."""
+    bad: str
+    """A minimal example that is flagged."""
+    good: str
+    """The same example, fixed."""
+
+
+_RULES: tuple[Rule, ...] = (
+    Rule(
+        id="RP001",
+        name="unparsable-file",
+        severity=Severity.ERROR,
+        summary="A file of a supported kind could not be parsed",
+        rationale=(
+            "A manifest, lock or recipe that reprolock cannot read is one it cannot vouch "
+            "for, and usually one the installer cannot read either. The rest of the audit "
+            "continues; this finding names the line that stopped the parser."
+        ),
+        fix="Repair the syntax at the reported line, or exclude the file if it is not used.",
+        bad="numpy===\n",
+        good="numpy==1.26.4\n",
+    ),
+    Rule(
+        id="RP101",
+        name="unpinned-requirement",
+        severity=Severity.ERROR,
+        summary="A requirement in a concrete environment has no version constraint",
+        rationale=(
+            "An installer resolves an unconstrained requirement to whatever is newest on the "
+            "day of the build, so two builds of the same commit install different code."
+        ),
+        fix="Pin the exact version, ideally the one your lock already resolves.",
+        bad="numpy\n",
+        good="numpy==1.26.4 --hash=sha256:<64 hex>\n",
+    ),
+    Rule(
+        id="RP102",
+        name="inexact-requirement",
+        severity=Severity.ERROR,
+        summary="A requirement in a concrete environment is a range, not an exact pin",
+        rationale=(
+            "Ranges (>=, ~=, <, ==1.*, !=) describe what a project is compatible with, not "
+            "what gets installed. In an environment that is shipped, the installed version "
+            "must be decided once and recorded."
+        ),
+        fix="Replace the range with ==VERSION, or compile the range in a .in file to a lock.",
+        bad="scikit-learn>=1.3\n",
+        good="scikit-learn==1.3.2 --hash=sha256:<64 hex>\n",
+    ),
+    Rule(
+        id="RP103",
+        name="missing-hash",
+        severity=Severity.WARNING,
+        summary="An exact pin has no hash",
+        rationale=(
+            "A version number does not identify the bytes installed: a re-uploaded or "
+            "compromised distribution keeps its version. Hashes make pip refuse anything "
+            "else. Hashing only some lines of one file is an error, because pip then "
+            "requires hashes for every line and the install fails."
+        ),
+        fix="Compile with `pip-compile --generate-hashes` or `uv pip compile --generate-hashes`.",
+        bad="numpy==1.26.4\n",
+        good="numpy==1.26.4 \\\n    --hash=sha256:<64 hex>\n",
+    ),
+    Rule(
+        id="RP104",
+        name="mutable-vcs-reference",
+        severity=Severity.ERROR,
+        summary="A VCS requirement does not name an immutable 40-hex commit",
+        rationale=(
+            "Branches and tags move; a repository URL with no ref installs whatever the "
+            "default branch holds today. Only a full commit id names fixed content."
+        ),
+        fix="Append @<40-hex commit> to the URL.",
+        bad="mylib @ git+https://github.com/org/mylib@main\n",
+        good="mylib @ git+https://github.com/org/mylib@3f2a1c9d8e7b6a5f4e3d2c1b0a9f8e7d6c5b4a39\n",
+    ),
+    Rule(
+        id="RP105",
+        name="unverified-download",
+        severity=Severity.ERROR,
+        summary="A direct URL or archive is installed without a hash",
+        rationale=(
+            "The content behind a URL can change without the URL changing. Without a hash "
+            "nothing detects it."
+        ),
+        fix="Add --hash=sha256:<hex> (requirements) or #sha256=<hex> to the URL.",
+        bad="pkg @ https://example.org/pkg-1.0.tar.gz\n",
+        good="pkg @ https://example.org/pkg-1.0.tar.gz#sha256=<64 hex>\n",
+    ),
+    Rule(
+        id="RP106",
+        name="external-local-path",
+        severity=Severity.WARNING,
+        summary="A local path or editable install points outside the repository",
+        rationale=(
+            "A path outside the repository is whatever happens to be on the machine that "
+            "builds; nobody else can rebuild the environment."
+        ),
+        fix="Vendor the package into the repository, or depend on a published, pinned release.",
+        bad="-e ../shared-utils\n",
+        good="shared-utils==2.1.0 --hash=sha256:<64 hex>\n",
+    ),
+    Rule(
+        id="RP107",
+        name="insecure-index-option",
+        severity=Severity.WARNING,
+        summary="--extra-index-url or --trusted-host in a concrete environment",
+        rationale=(
+            "With an extra index pip takes the highest version found on any index, so a "
+            "public package with an internal package's name wins (dependency confusion). "
+            "--trusted-host turns off TLS verification for that host."
+        ),
+        fix="Use a single --index-url that proxies both sources, and keep TLS on.",
+        bad="--extra-index-url https://pypi.internal.example/simple\n",
+        good="--index-url https://pypi.internal.example/simple\n",
+    ),
+    Rule(
+        id="RP108",
+        name="unpinned-build-requirement",
+        severity=Severity.WARNING,
+        summary="A build requirement in [build-system] is not pinned",
+        rationale=(
+            "Build backends change what goes into a wheel or sdist; an unpinned backend "
+            "makes the built artefact depend on the day of the build."
+        ),
+        fix="Pin the backend exactly in [build-system] requires.",
+        bad='[build-system]\nrequires = ["setuptools"]\n',
+        good='[build-system]\nrequires = ["setuptools==69.5.1"]\n',
+    ),
+    Rule(
+        id="RP201",
+        name="manifest-without-lock",
+        severity=Severity.ERROR,
+        summary="A manifest declares dependencies but no lock file records their resolution",
+        rationale=(
+            "A manifest states intent (ranges). Without a lock, every install re-resolves "
+            "and may pick different versions."
+        ),
+        fix="Generate a lock beside the manifest (uv lock, poetry lock, pip-compile, conda-lock).",
+        bad="pyproject.toml with [project] dependencies and no lock\n",
+        good="pyproject.toml + uv.lock (or requirements.txt compiled from it)\n",
+    ),
+    Rule(
+        id="RP202",
+        name="stale-lock",
+        severity=Severity.ERROR,
+        summary="A lock file is out of sync with its manifest",
+        rationale=(
+            "When the manifest changed after the lock was written, the lock no longer "
+            "describes what the project asks for, and tools either fail or silently "
+            "re-resolve."
+        ),
+        fix="Re-run the locking tool (poetry lock, uv lock, pipenv lock, pip-compile, conda-lock).",
+        bad="requirements.in: numpy>=2 ; requirements.txt: numpy==1.26.4\n",
+        good="requirements.in: numpy>=2 ; requirements.txt: numpy==2.1.3\n",
+    ),
+    Rule(
+        id="RP203",
+        name="lock-entry-without-hash",
+        severity=Severity.WARNING,
+        summary="A lock entry carries no hash or integrity data",
+        rationale=(
+            "A lock without hashes records versions but cannot prove the installed bytes "
+            "are the ones that were locked."
+        ),
+        fix="Regenerate with hashes: pip-compile --generate-hashes (other lockers hash by default)",
+        bad="numpy==1.26.4    # via -r requirements.in\n",
+        good="numpy==1.26.4 \\\n    --hash=sha256:<64 hex>\n    # via -r requirements.in\n",
+    ),
+    Rule(
+        id="RP701",
+        name="inexact-conda-spec",
+        severity=Severity.ERROR,
+        summary="A conda spec in a concrete environment is not exact",
+        rationale=(
+            "conda's `numpy=1.26` is a fuzzy match (1.26.*), and `numpy` or `numpy>=1.2` "
+            "float. Without a conda-lock file, environment.yml is what gets installed."
+        ),
+        fix="Pin name=version=build, or generate conda-lock.yml and install from it.",
+        bad="dependencies:\n  - numpy=1.26\n",
+        good="dependencies:\n  - numpy=1.26.4=py311h64a7726_0\n",
+    ),
+    Rule(
+        id="RP703",
+        name="conda-channels",
+        severity=Severity.NOTE,
+        summary="conda channels are unspecified or mixed",
+        rationale=(
+            "With no channels the user's .condarc decides where packages come from; mixing "
+            "`defaults` with `conda-forge` gives binary-incompatible builds depending on "
+            "channel priority."
+        ),
+        fix="List one channel family explicitly (e.g. only conda-forge) and add `nodefaults`.",
+        bad="dependencies:\n  - numpy==1.26.4\n",
+        good="channels:\n  - conda-forge\n  - nodefaults\ndependencies:\n  - numpy==1.26.4\n",
+    ),
+)
+
+RULES: dict[str, Rule] = {rule.id: rule for rule in _RULES}
+"""Every rule, by id, in catalogue order."""
+
+
+def get_rule(rule_id: str) -> Rule:
+    """The rule with this id; ``KeyError`` for an unknown id."""
+    return RULES[rule_id.upper()]
+
+
+def expand_selectors(selectors: list[str]) -> set[str]:
+    """Rule ids matched by a list of ids or prefixes (``RP1`` matches ``RP101``...)."""
+    selected: set[str] = set()
+    for raw in selectors:
+        token = raw.strip().upper()
+        if not token:
+            continue
+        matched = {rid for rid in RULES if rid.startswith(token)}
+        if not matched:
+            msg = f"unknown rule or prefix {raw.strip()!r}"
+            raise ValueError(msg)
+        selected |= matched
+    return selected
+
+
+def finding(
+    rule_id: str,
+    message: str,
+    location: Location,
+    *,
+    subject: str = "",
+    fix: str | None = None,
+    severity: Severity | None = None,
+) -> Finding:
+    """A finding for ``rule_id`` with the rule's default severity unless one is given."""
+    return Finding(
+        rule=rule_id,
+        severity=severity if severity is not None else RULES[rule_id].severity,
+        message=message,
+        location=location,
+        subject=subject,
+        fix=fix,
+    )

@@ -1,0 +1,336 @@
+"""The one classifier of requirement specs, and the one judgement of what "pinned" means.
+
+Every scanner that finds a Python requirement (a requirements line, a pyproject entry, a
+``pip install`` argument, an ``environment.yml`` ``pip:`` entry) turns it into a
+:class:`Spec` here and asks :func:`judge_concrete` for the findings. Scanners find specs;
+they do not re-implement the judgement.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from reprolock.model import Finding, Location, Severity
+from reprolock.rules import finding
+
+
+class SpecKind(enum.Enum):
+    """What kind of thing a requirement asks the installer for."""
+
+    EXACT = "exact"
+    """``==1.2.3`` or ``===1.2.3`` (a local version such as ``+cu121`` is still exact)."""
+    RANGE = "range"
+    """Any other specifier: ``>=``, ``~=``, ``<``, ``==1.*``, ``!=`` alone, or a ``${VAR}``."""
+    UNPINNED = "unpinned"
+    """A name with no specifier at all."""
+    URL = "url"
+    """A direct URL to an archive or wheel."""
+    VCS = "vcs"
+    """A ``git+``/``hg+``/``svn+``/``bzr+`` URL."""
+    PATH = "path"
+    """A local directory or archive (``./pkg``, ``file:...``)."""
+
+
+class SpecError(ValueError):
+    """A requirement that is not valid PEP 508 (the message says why)."""
+
+
+_VCS_SCHEMES = ("git+", "hg+", "svn+", "bzr+")
+_HASH_FRAGMENT = re.compile(r"(?:^|&)(sha256|sha384|sha512)=([0-9a-fA-F]+)")
+_COMMIT = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+_ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_URL_START = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_NAME_AT = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?\s*(?:\[[^\]]*\])?\s*@")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Spec:
+    """A classified requirement."""
+
+    raw: str
+    """The text as written (without options such as ``--hash``)."""
+    name: str
+    """Canonical project name (PEP 503); empty when a bare URL or path has none."""
+    kind: SpecKind
+    """The classification."""
+    display_name: str = ""
+    """The name as written, for messages."""
+    specifier: str = ""
+    """The version specifier as text, e.g. ``>=1.3,<2``."""
+    version: str | None = None
+    """The exact version for :attr:`SpecKind.EXACT`."""
+    url: str | None = None
+    """The URL or path for URL, VCS and PATH kinds."""
+    vcs_ref: str | None = None
+    """The revision after ``@`` in a VCS URL, if any."""
+    extras: tuple[str, ...] = ()
+    """Requested extras, sorted."""
+    marker: str | None = None
+    """Environment marker as text."""
+    editable: bool = False
+    """``-e`` / ``--editable``."""
+    hashes: tuple[str, ...] = field(default=())
+    """``algo:hex`` hashes given with the requirement (``--hash`` or a URL fragment)."""
+    env_vars: tuple[str, ...] = ()
+    """``${VAR}`` names used in the version part, whose value is decided at install time."""
+
+    @property
+    def label(self) -> str:
+        """How to name the requirement in a message."""
+        return self.display_name or self.name or (self.url or self.raw)
+
+    @property
+    def immutable_ref(self) -> bool:
+        """True for a VCS URL pinned to a full commit id."""
+        return self.vcs_ref is not None and bool(_COMMIT.match(self.vcs_ref.lower()))
+
+    def with_hashes(self, hashes: tuple[str, ...]) -> Spec:
+        """A copy carrying these extra hashes."""
+        merged = tuple(dict.fromkeys((*self.hashes, *hashes)))
+        return Spec(
+            raw=self.raw,
+            name=self.name,
+            kind=self.kind,
+            display_name=self.display_name,
+            specifier=self.specifier,
+            version=self.version,
+            url=self.url,
+            vcs_ref=self.vcs_ref,
+            extras=self.extras,
+            marker=self.marker,
+            editable=self.editable,
+            hashes=merged,
+            env_vars=self.env_vars,
+        )
+
+
+def looks_like_url_or_path(text: str) -> bool:
+    """True for a bare URL, VCS URL or local path (as pip accepts on a line or in argv)."""
+    t = text.strip()
+    if _URL_START.match(t) or t.startswith(_VCS_SCHEMES) or t.startswith("file:"):
+        return True
+    if t.startswith((".", "/", "~")) or t in {"."}:
+        return True
+    # pip treats an argument with a path separator, or an archive name, as a path
+    return "/" in t or "\\" in t or t.endswith((".whl", ".tar.gz", ".zip", ".tar.bz2", ".tgz"))
+
+
+def classify(text: str, *, editable: bool = False, hashes: tuple[str, ...] = ()) -> Spec:
+    """Classify one requirement: PEP 508 (``name[extras] spec ; marker``), a URL or a path.
+
+    Raises :class:`SpecError` when the text is neither valid PEP 508 nor a URL or path.
+    """
+    raw = text.strip()
+    if not raw:
+        raise SpecError("empty requirement")
+    if editable or (not _NAME_AT.match(raw) and looks_like_url_or_path(raw)):
+        return _classify_location(raw, name="", display="", editable=editable, hashes=hashes)
+
+    env_vars = tuple(_ENV_VAR.findall(raw))
+    parse_text = _ENV_VAR.sub("0", raw) if env_vars else raw
+    try:
+        req = Requirement(parse_text)
+    except InvalidRequirement as exc:
+        raise SpecError(_first_line(str(exc))) from None
+    name = canonicalize_name(req.name)
+    extras = tuple(sorted(req.extras))
+    marker = str(req.marker) if req.marker is not None else None
+    if req.url is not None:
+        url = raw.split("@", 1)[1].split(";", 1)[0].strip() if "@" in raw else req.url
+        return _classify_location(
+            url,
+            name=name,
+            display=req.name,
+            editable=False,
+            hashes=hashes,
+            raw=raw,
+            extras=extras,
+            marker=marker,
+        )
+    specifier_text = str(req.specifier)
+    if env_vars:
+        spec_part = raw[len(req.name) :].split(";", 1)[0]
+        if extras:
+            spec_part = spec_part.split("]", 1)[-1]
+        specifier_text = spec_part.strip()
+    kind, version = _classify_specifier(req) if not env_vars else (SpecKind.RANGE, None)
+    return Spec(
+        raw=raw,
+        name=name,
+        kind=kind,
+        display_name=req.name,
+        specifier=specifier_text,
+        version=version,
+        extras=extras,
+        marker=marker,
+        hashes=hashes,
+        env_vars=env_vars,
+    )
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else "invalid requirement"
+
+
+def _classify_specifier(req: Requirement) -> tuple[SpecKind, str | None]:
+    specs = list(req.specifier)
+    if not specs:
+        return SpecKind.UNPINNED, None
+    for s in specs:
+        if s.operator == "===" or (s.operator == "==" and not s.version.endswith(".*")):
+            return SpecKind.EXACT, s.version
+    return SpecKind.RANGE, None
+
+
+def _classify_location(
+    url: str,
+    *,
+    name: str,
+    display: str,
+    editable: bool,
+    hashes: tuple[str, ...],
+    raw: str | None = None,
+    extras: tuple[str, ...] = (),
+    marker: str | None = None,
+) -> Spec:
+    text = url.strip()
+    frag_name = ""
+    if "#" in text:
+        frag = text.split("#", 1)[1]
+        m = re.search(r"(?:^|&)egg=([A-Za-z0-9._-]+)", frag)
+        if m:
+            frag_name = m.group(1)
+        hashes = (*hashes, *(f"{a}:{h.lower()}" for a, h in _HASH_FRAGMENT.findall(frag)))
+    if not name and frag_name:
+        name, display = canonicalize_name(frag_name), frag_name
+    common = {
+        "raw": raw if raw is not None else text,
+        "name": name,
+        "display_name": display,
+        "url": text,
+        "extras": extras,
+        "marker": marker,
+        "editable": editable,
+        "hashes": tuple(dict.fromkeys(hashes)),
+    }
+    if text.startswith(_VCS_SCHEMES):
+        return Spec(kind=SpecKind.VCS, vcs_ref=vcs_revision(text), **common)  # type: ignore[arg-type]
+    scheme = urlsplit(text).scheme.lower()
+    if scheme in {"http", "https", "ftp"}:
+        return Spec(kind=SpecKind.URL, **common)  # type: ignore[arg-type]
+    return Spec(kind=SpecKind.PATH, **common)  # type: ignore[arg-type]
+
+
+def vcs_revision(url: str) -> str | None:
+    """The ``@rev`` of a VCS URL (``git+https://host/repo.git@rev#egg=x``), or None."""
+    body = url.split("#", 1)[0]
+    parts = urlsplit(body.split("+", 1)[1] if "+" in body else body)
+    path = parts.path
+    if "@" not in path:
+        return None
+    rev = path.rsplit("@", 1)[1]
+    return rev or None
+
+
+def local_path(spec: Spec, base_dir: Path) -> Path | None:
+    """The filesystem path a PATH spec points at, resolved against ``base_dir``."""
+    if spec.kind is not SpecKind.PATH or spec.url is None:
+        return None
+    text = spec.url.split("#", 1)[0]
+    if text.startswith("file:"):
+        parts = urlsplit(text)
+        text = unquote(parts.path) if parts.netloc in {"", "localhost"} else parts.path
+        if parts.netloc not in {"", "localhost"}:
+            return None
+    text = _ENV_VAR.sub("", text)
+    path = Path(text).expanduser()
+    if not path.is_absolute():
+        path = base_dir / path
+    return Path(_normpath(path))
+
+
+def _normpath(path: Path) -> str:
+    import os.path  # noqa: PLC0415 - only needed for path specs
+
+    return os.path.normpath(path)
+
+
+def is_within(path: Path, root: Path) -> bool:
+    """True when ``path`` is ``root`` or below it (lexically, after normalisation)."""
+    try:
+        Path(_normpath(path)).relative_to(_normpath(root))
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class JudgeContext:
+    """What :func:`judge_concrete` needs to know about the place a spec came from."""
+
+    root: Path
+    """Absolute audited root."""
+    base_dir: Path
+    """Absolute directory relative paths in the spec are resolved against."""
+    require_hashes: bool
+    """Whether exact pins need hashes (RP103)."""
+    partial_hashing: bool = False
+    """True when other requirements of the same file carry hashes: pip then requires them all."""
+    hash_capable: bool = True
+    """False where the format has no way to attach a hash (e.g. an ``environment.yml`` entry)."""
+
+
+def judge_concrete(spec: Spec, location: Location, ctx: JudgeContext) -> list[Finding]:
+    """Findings for a spec that is installed as written (a concrete environment)."""
+    label = spec.label
+    subject = spec.name or label
+    out: list[Finding] = []
+    if spec.kind is SpecKind.UNPINNED:
+        out.append(finding("RP101", f"{label} is not pinned", location, subject=subject))
+    elif spec.kind is SpecKind.RANGE:
+        if spec.env_vars:
+            names = ", ".join(f"${{{v}}}" for v in spec.env_vars)
+            msg = f"{label}{spec.specifier}: the version comes from {names} at install time"
+        elif all(part.strip().startswith("!=") for part in spec.specifier.split(",")):
+            msg = f"{label}{spec.specifier} only excludes versions; it is not an exact pin"
+        else:
+            msg = f"{label}{spec.specifier} is a range, not an exact pin"
+        out.append(finding("RP102", msg, location, subject=subject))
+    elif spec.kind is SpecKind.EXACT:
+        if ctx.hash_capable and not spec.hashes and (ctx.require_hashes or ctx.partial_hashing):
+            if ctx.partial_hashing:
+                msg = (
+                    f"{label}=={spec.version} has no hash, but other requirements in this "
+                    "file do: pip refuses to install the file"
+                )
+                out.append(
+                    finding("RP103", msg, location, subject=subject, severity=Severity.ERROR)
+                )
+            else:
+                msg = f"{label}=={spec.version} has no hash"
+                out.append(finding("RP103", msg, location, subject=subject))
+    elif spec.kind is SpecKind.VCS:
+        if spec.vcs_ref is None:
+            msg = f"{label} is installed from {spec.url} with no revision"
+            out.append(finding("RP104", msg, location, subject=subject))
+        elif not spec.immutable_ref:
+            msg = f"{label} is installed from VCS at {spec.vcs_ref!r}, a movable reference"
+            out.append(finding("RP104", msg, location, subject=subject))
+    elif spec.kind is SpecKind.URL:
+        if not spec.hashes:
+            msg = f"{label} is downloaded from {spec.url} without a hash"
+            out.append(finding("RP105", msg, location, subject=subject))
+    elif spec.kind is SpecKind.PATH:
+        target = local_path(spec, ctx.base_dir)
+        if target is None or not is_within(target, ctx.root):
+            what = "editable install" if spec.editable else "local path"
+            msg = f"{what} {spec.url} is outside the repository"
+            out.append(finding("RP106", msg, location, subject=subject))
+    return out
