@@ -5,13 +5,14 @@ from __future__ import annotations
 from reprolock.audit.conda import CondaScanner
 from reprolock.audit.interface import Scanner
 from reprolock.audit.locks import lock_scanners
+from reprolock.audit.pipfile import pipfile_scanners
 from reprolock.audit.pyproject import PyprojectScanner
 from reprolock.audit.requirements import RequirementsScanner
 
 
 def all_scanners() -> list[Scanner]:
     """Fresh instances of every scanner."""
-    return [PyprojectScanner(), *lock_scanners(), CondaScanner(), RequirementsScanner()]
+    return [PyprojectScanner(), *lock_scanners(), *pipfile_scanners(), CondaScanner(), RequirementsScanner()]
 
 
 def scanner_named(name: str) -> Scanner:
