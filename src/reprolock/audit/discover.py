@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import TypeAlias
 
 import pathspec
-from pathspec.pattern import Pattern
 
 from reprolock.audit.interface import Scanner
 from reprolock.config import DEFAULT_EXCLUDES, Config
 
-_Spec: TypeAlias = pathspec.PathSpec[Pattern]
+_Spec: TypeAlias = pathspec.GitIgnoreSpec
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -34,7 +33,7 @@ def _gitignore(directory: Path) -> _Spec | None:
         text = (directory / ".gitignore").read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
-    return pathspec.PathSpec.from_lines("gitwildmatch", text.splitlines())
+    return pathspec.GitIgnoreSpec.from_lines(text.splitlines())
 
 
 def discover(root: Path, config: Config, scanners: Sequence[Scanner]) -> list[Discovered]:
@@ -44,7 +43,7 @@ def discover(root: Path, config: Config, scanners: Sequence[Scanner]) -> list[Di
     reads outside the tree it was asked about and never loops.
     """
     root = root.resolve()
-    excludes = pathspec.PathSpec.from_lines("gitwildmatch", (*DEFAULT_EXCLUDES, *config.exclude))
+    excludes = pathspec.GitIgnoreSpec.from_lines([*DEFAULT_EXCLUDES, *config.exclude])
     found: list[Discovered] = []
     for rel, abspath in _walk(root, excludes):
         name = rel.rsplit("/", 1)[-1]
