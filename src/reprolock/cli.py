@@ -7,9 +7,11 @@ Exit codes, the same for every command: 0 clean, 1 findings at or above ``fail-o
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
@@ -29,20 +31,43 @@ EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 EXIT_UNANSWERED = 3
 
-_CHECK_EPILOG = """\
-examples:
-  repro check                         audit the current directory
-  repro check services/ --fail-on warning
-  repro check --format json > findings.json
-  repro check --output sarif=repro.sarif --output markdown=summary.md
-  repro check --select RP1 --ignore RP103
-  repro check --write-baseline .repro/baseline.json   accept today's findings as debt
+_EXIT_CODES = """\
+exit codes:
+  0  clean: no finding at or above --fail-on
+  1  findings at or above --fail-on
+  2  usage or input error: bad flag, bad config, unreadable input
 """
+
+_MAIN_EPILOG = """\
+examples:
+  repro check                 audit the current directory
+  repro rules RP101           why a rule exists, and how to fix what it flags
+
+Run `repro COMMAND --help` for the options of a command.
+"""
+
+_CHECK_EPILOG = f"""\
+examples:
+  repro check                                  audit the current directory
+  repro check services/ --fail-on warning      fail on warnings too
+  repro check --format json > findings.json
+  repro check --format github                  annotations in a GitHub Actions log
+  repro check --output sarif=repro.sarif --output markdown=summary.md
+  repro check --select RP1 --ignore RP103      only RP1xx rules, but not RP103
+  repro check --write-baseline .repro/baseline.json
+                                               accept today's findings as known debt
+  repro check --baseline .repro/baseline.json  report only what is not accepted
+
+suppress one finding in the file itself, on its line or the line above:
+  numpy  # repro: ignore[RP101] pinned by the base image
+
+{_EXIT_CODES}"""
 
 _RULES_EPILOG = """\
 examples:
-  repro rules            list every rule
-  repro rules RP101      explain one rule, with a bad and a good example
+  repro rules                 list every rule
+  repro rules RP101           explain one rule, with a bad and a good example
+  repro rules --format json   the catalogue as JSON
 """
 
 
@@ -51,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="repro",
         description="Keep machine-learning systems reproducible: audit pins, hashes and "
         "immutable references across manifests, locks and recipes.",
+        epilog=_MAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"reprolock {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -64,7 +91,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Audit every manifest, lock file and recipe under PATH for anything "
         "not pinned, hashed and immutable.",
     )
-    check.add_argument("path", nargs="?", default=".", help="root to audit (default: .)")
+    check.add_argument(
+        "path", nargs="?", default=".", metavar="PATH", help="root to audit (default: .)"
+    )
     formats = [f.value for f in Format]
     check.add_argument(
         "--format",
@@ -79,7 +108,7 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="FORMAT=FILE",
-        help="also write FORMAT to FILE (repeatable)",
+        help="also write the report in FORMAT to FILE (repeatable, one file per format)",
     )
     check.add_argument(
         "--fail-on",
@@ -92,11 +121,16 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--ignore", metavar="IDS", help="never these rules (comma list, prefixes allowed)"
     )
-    check.add_argument("--baseline", metavar="FILE", help="hide findings accepted in FILE")
+    check.add_argument(
+        "--baseline",
+        metavar="FILE",
+        help="hide findings accepted in FILE (default: the config's baseline key)",
+    )
     check.add_argument(
         "--write-baseline",
         metavar="FILE",
-        help="write every current finding to FILE as accepted debt, then exit 0",
+        help="write every current finding to FILE as accepted debt, keeping the reason, "
+        "owner and expiry of entries already there, then exit 0",
     )
     check.add_argument(
         "--color",
@@ -111,14 +145,23 @@ def _parser() -> argparse.ArgumentParser:
         epilog=_RULES_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    rules.add_argument("rule", nargs="?", help="rule id, e.g. RP101")
-    rules.add_argument("--format", choices=["text", "json"], default="text")
+    rules.add_argument("rule", nargs="?", metavar="ID", help="rule id, e.g. RP101")
+    rules.add_argument(
+        "--format", choices=["text", "json"], default="text", help="output format (default: text)"
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``repro`` command; returns the exit code."""
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:
+        # argparse exits 2 on a bad flag and 0 after --help; returning the code keeps
+        # `main()` usable as a function (tests, embedding) with the same exit codes.
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or EXIT_CLEAN
+        return EXIT_USAGE
     try:
         if args.command == "check":
             return _check(args)
@@ -130,22 +173,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("repro: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`repro rules | head`); stop quietly, as cat and grep do.
+        _silence_stdout()
+        return EXIT_CLEAN
     raise AssertionError(args.command)  # pragma: no cover - argparse restricts the choices
 
 
+def _silence_stdout() -> None:
+    # Python flushes stdout at exit and would report the broken pipe again.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass
+
+
 def _parse_outputs(values: list[str]) -> list[tuple[Format, Path]]:
-    outputs = []
+    outputs: list[tuple[Format, Path]] = []
+    targets: set[str] = set()
     for value in values:
         fmt_name, sep, file_name = value.partition("=")
-        if not sep or not file_name:
-            raise UsageError(f"--output {value!r}: expected FORMAT=FILE")
+        if not sep or not fmt_name or not file_name:
+            raise UsageError(f"--output {value!r}: expected FORMAT=FILE, e.g. sarif=repro.sarif")
         try:
-            fmt = Format(fmt_name)
+            fmt = Format(fmt_name.strip().lower())
         except ValueError:
             choices = ", ".join(f.value for f in Format)
             raise UsageError(
                 f"--output {value!r}: unknown format {fmt_name!r} (choose from {choices})"
             ) from None
+        target = os.path.normpath(file_name)
+        if target in targets:
+            raise UsageError(
+                f"--output {value!r}: {file_name} is already written by another --output"
+            )
+        targets.add(target)
         outputs.append((fmt, Path(file_name)))
     return outputs
 
@@ -153,10 +216,19 @@ def _parse_outputs(values: list[str]) -> list[tuple[Format, Path]]:
 def _selectors(flag: str, value: str | None) -> frozenset[str] | None:
     if value is None:
         return None
+    if not value.replace(",", "").strip():
+        raise UsageError(f"{flag}: expected a comma list of rule ids or prefixes, e.g. RP1,RP201")
     try:
         return frozenset(expand_selectors(value.split(",")))
     except ValueError as exc:
-        raise UsageError(f"{flag}: {exc}") from None
+        raise UsageError(f"{flag}: {exc} (run `repro rules` for the list)") from None
+
+
+def _write(path: Path, text: str, flag: str) -> None:
+    try:
+        atomic_write_text(path, text)
+    except OSError as exc:
+        raise UsageError(f"{flag}: cannot write: {exc.strerror or exc}") from None
 
 
 def _use_color(choice: str, stream: TextIO) -> bool:
@@ -179,42 +251,52 @@ def _check(args: argparse.Namespace) -> int:
     if len(set(formats)) > 1:
         raise UsageError("only one --format goes to stdout; write others with --output FORMAT=FILE")
     outputs = _parse_outputs(args.output)
+    select = _selectors("--select", args.select)
+    ignore = _selectors("--ignore", args.ignore) or frozenset()
     config = load_config(root)
     fail_on = FailOn(args.fail_on) if args.fail_on else config.fail_on
 
     baseline_path: Path | None = None
     if args.baseline:
         baseline_path = Path(args.baseline)
+        # A mistyped --baseline must not silently report every accepted finding again.
+        if not baseline_path.is_file():
+            raise UsageError(f"--baseline {args.baseline}: no such file")
     elif config.baseline:
         baseline_path = root / config.baseline
     baseline = load_baseline(baseline_path, str(baseline_path)) if baseline_path else {}
     if args.write_baseline:
+        target = Path(args.write_baseline)
+        previous = load_baseline(target, str(target))
         baseline = {}
 
-    options = AuditOptions(
-        select=_selectors("--select", args.select),
-        ignore=_selectors("--ignore", args.ignore) or frozenset(),
-        baseline=baseline,
-    )
+    options = AuditOptions(select=select, ignore=ignore, baseline=baseline)
     result = run_audit(root, config, options)
     report = result.report
 
     if args.write_baseline:
-        target = Path(args.write_baseline)
-        previous = load_baseline(target, str(target))
-        count = write_baseline(target, result.unbaselined, previous)
-        print(f"repro: wrote {count} baseline entries to {target}", file=sys.stderr)
+        try:
+            count = write_baseline(target, result.unbaselined, previous)
+        except OSError as exc:
+            msg = f"--write-baseline {target}: cannot write: {exc.strerror or exc}"
+            raise UsageError(msg) from None
+        noun = "entry" if count == 1 else "entries"
+        print(f"repro: wrote {count} baseline {noun} to {target}", file=sys.stderr)
         return EXIT_CLEAN
 
     for fmt, file_path in outputs:
-        atomic_write_text(file_path, render(fmt, report))
+        _write(file_path, render(fmt, report), f"--output {fmt.value}={file_path}")
     stdout_fmt = formats[0]
     if stdout_fmt is Format.TEXT:
         text = render_text(report, color=_use_color(args.color, sys.stdout))
     else:
         text = render(stdout_fmt, report)
-    sys.stdout.write(text)
-    sys.stdout.flush()
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `repro check | head`: the exit code must still say whether the check failed.
+        _silence_stdout()
     print(summary_line(report), file=sys.stderr)
     failed = any(fail_on.fails(f.severity) for f in report.findings)
     return EXIT_FINDINGS if failed else EXIT_CLEAN
@@ -235,10 +317,10 @@ def _rules(args: argparse.Namespace) -> int:
         print(f"  {rule.summary}.")
         print()
         print("Why:")
-        print(f"  {rule.rationale}")
+        print(textwrap.fill(rule.rationale, width=88, initial_indent="  ", subsequent_indent="  "))
         print()
         print("Flagged:")
-        print("".join(f"    {line}\n" for line in rule.bad.splitlines()), end="")
+        print("".join(f"    {line}\n" for line in rule.bad.splitlines()))
         print("Fixed:")
         print("".join(f"    {line}\n" for line in rule.good.splitlines()), end="")
         print()
@@ -247,8 +329,9 @@ def _rules(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps([_rule_dict(rid) for rid in RULES], indent=2))
         return EXIT_CLEAN
+    width = max(len(rule.name) for rule in RULES.values())
     for rule in RULES.values():
-        print(f"{rule.id}  {rule.severity.value:<8} {rule.summary}")
+        print(f"{rule.id}  {rule.severity.value:<8} {rule.name:<{width}}  {rule.summary}")
     return EXIT_CLEAN
 
 

@@ -7,6 +7,7 @@ Every key is validated at load; an unknown key, a wrong type or a bad value rais
 from __future__ import annotations
 
 import enum
+import json
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -134,36 +135,46 @@ def load_config(root: Path) -> Config:
     if found is None:
         return Config()
     path, is_pyproject = found
+    # Messages name the file relative to the audited root, as finding paths do.
+    display = path.name
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path.name}: cannot read: {exc}") from None
+        raise ConfigError(f"{display}: cannot read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path.name}: invalid TOML: {exc}") from None
+        raise ConfigError(f"{display}: invalid TOML: {exc}") from None
     if is_pyproject:
         tool = data.get("tool", {})
         table = tool.get("repro") if isinstance(tool, dict) else None
         if table is None:
             return Config()
         prefix = "[tool.repro]"
+        if not isinstance(table, dict):
+            raise ConfigError(f"{display}: {prefix}: expected a table, got {_describe(table)}")
     else:
         table = data
-        prefix = "repro.toml"
-    if not isinstance(table, dict):
-        raise ConfigError(f"{path.name}: {prefix}: expected a table")
-    return parse_config(table, source=path.name, prefix=prefix)
+        prefix = ""
+    return parse_config(table, source=display, prefix=prefix)
 
 
 def _fail(source: str, where: str, message: str) -> ConfigError:
-    return ConfigError(f"{source}: {where}: {message}")
+    where = where.strip()
+    return ConfigError(f"{source}: {where}: {message}" if where else f"{source}: {message}")
 
 
 def _describe(value: Any) -> str:
+    """A TOML value as a message shows it: ``"fatal"``, ``3``, ``true``, ``an array``."""
     if isinstance(value, str):
-        return f'"{value}"'
+        return json.dumps(value, ensure_ascii=False)
     if isinstance(value, bool):
         return "true" if value else "false"
-    return f"{type(value).__name__} {value!r}"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return f"a {type(value).__name__} {value}"
 
 
 def _enum_value(source: str, where: str, value: Any, choices: type[enum.Enum]) -> Any:
@@ -180,8 +191,16 @@ def _str_list(source: str, where: str, value: Any) -> tuple[str, ...]:
 
 
 def parse_config(table: Mapping[str, Any], *, source: str, prefix: str) -> Config:
-    """Validate a config table (already parsed from TOML)."""
+    """Validate a config table (already parsed from TOML).
+
+    ``source`` names the file in messages; ``prefix`` is the table's key path as written in
+    messages (``[tool.repro]`` in a pyproject.toml, empty at the top level of repro.toml).
+    """
     for key in table:
+        if key == "tool" and not prefix:
+            raise _fail(
+                source, "[tool]", "repro.toml takes the keys at the top level, no [tool.repro]"
+            )
         if key not in _KEYS:
             raise _fail(
                 source, f"{prefix} {key}", f"unknown key (known: {', '.join(sorted(_KEYS))})"
@@ -218,7 +237,7 @@ def parse_config(table: Mapping[str, Any], *, source: str, prefix: str) -> Confi
     severity: dict[str, Severity | None] = {}
     if "severity" in table:
         raw = table["severity"]
-        where = f"[{prefix.strip('[]')}.severity]" if prefix.startswith("[") else "[severity]"
+        where = f"[{prefix.strip('[]')}.severity]" if prefix else "[severity]"
         if not isinstance(raw, dict):
             raise _fail(source, where, f"expected a table, got {_describe(raw)}")
         for rule_id, level in raw.items():

@@ -12,6 +12,14 @@ from reprolock.model import Report, Severity
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.NOTE: "cyan"}
 
+# Paths and messages quote audited files; an escape sequence in one must not reach the
+# terminal (it could recolour, retitle or clear it), and a newline must not break the layout.
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if c != 0x09}
+
+
+def _printable(text: str) -> str:
+    return text.translate(_CONTROLS)
+
 
 def render_text(report: Report, *, color: bool = False) -> str:
     """Findings grouped by file: ``path`` then ``  line:col  RP101 error  message``."""
@@ -25,15 +33,15 @@ def render_text(report: Report, *, color: bool = False) -> str:
         soft_wrap=True,
     )
     for path, group in itertools.groupby(report.findings, key=lambda f: f.location.path):
-        console.print(Text(path, style="bold underline"))
+        console.print(Text(_printable(path), style="bold underline"))
         for f in group:
             line = Text("  ")
             line.append(f"{f.location.line}:{f.location.column}".ljust(8), style="dim")
             line.append(f"{f.rule} ", style="bold")
             line.append(f.severity.value.ljust(8), style=_STYLE[f.severity])
-            line.append(f.message)
+            line.append(_printable(f.message))
             if f.fix:
-                line.append(f"  fix: {f.fix}", style="green")
+                line.append(f"  fix: {_printable(f.fix)}", style="green")
             console.print(line)
         console.print()
     return buffer.getvalue()

@@ -1,0 +1,55 @@
+"""Wording and escaping shared by the output formats (the fix sentence, Markdown cells)."""
+
+from __future__ import annotations
+
+import re
+
+from reprolock.model import Finding
+from reprolock.rules import RULES
+
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+# Characters with a meaning in GitHub-flavoured Markdown inline text: emphasis, code, links,
+# raw HTML, entities, table cell separators, strikethrough and `$` math.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>&|~$])")
+_BACKTICKS = re.compile(r"`+")
+
+
+def fix_text(finding: Finding) -> str:
+    """The concrete fix when one is known, else the rule's general fix hint ("" if none)."""
+    if finding.fix:
+        return finding.fix
+    rule = RULES.get(finding.rule)
+    return rule.fix if rule else ""
+
+
+def message_with_fix(finding: Finding) -> str:
+    """The message followed by the fix, as one line of plain text for annotations."""
+    message = finding.message.rstrip().rstrip(".")
+    fix = fix_text(finding)
+    return f"{message}. Fix: {fix}" if fix else message
+
+
+def markdown_text(text: str) -> str:
+    """``text`` as literal inline Markdown that stays inside one table cell."""
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    return _NEWLINE.sub("<br>", escaped)
+
+
+def markdown_code(text: str) -> str:
+    """``text`` as an inline code span that stays inside one table cell ("" for "")."""
+    if not text:
+        return ""
+    # A GFM table splits cells on `|` even inside code spans; `\|` is the documented escape.
+    body = _NEWLINE.sub(" ", text).replace("|", "\\|")
+    longest = max((len(run) for run in _BACKTICKS.findall(body)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if body.startswith(("`", " ")) or body.endswith(("`", " ")) else ""
+    return f"{fence}{pad}{body}{pad}{fence}"
+
+
+def markdown_fence(text: str, info: str = "") -> str:
+    """``text`` as a fenced code block whose fence no line of ``text`` can close."""
+    longest = max((len(run) for run in _BACKTICKS.findall(text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    body = text if text.endswith("\n") else text + "\n"
+    return f"{fence}{info}\n{body}{fence}\n"
