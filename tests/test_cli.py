@@ -628,3 +628,20 @@ def test_python_m_reprolock(tmp_path: Path) -> None:
     assert usage.returncode == 2
     assert "Traceback" not in usage.stderr
     assert "unrecognized arguments: --bogus" in usage.stderr
+
+
+def test_code_host_formats_use_paths_from_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_tree(tmp_path, {"services/api/requirements.txt": "numpy\n"})
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", "services", "--format", "github"]) == 1
+    assert "file=services/api/requirements.txt," in capsys.readouterr().out
+    assert main(["check", "services", "--format", "sarif"]) == 1
+    sarif = json.loads(capsys.readouterr().out)
+    result = sarif["runs"][0]["results"][0]
+    uri = result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+    assert uri == "services/api/requirements.txt"
+    assert sarif["runs"][0]["originalUriBaseIds"]["%SRCROOT%"]["uri"] == tmp_path.as_uri() + "/"
+    assert main(["check", "services", "--format", "json"]) == 1
+    assert json.loads(capsys.readouterr().out)["findings"][0]["path"] == "api/requirements.txt"

@@ -13,6 +13,7 @@ import os
 import sys
 import textwrap
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
@@ -241,6 +242,16 @@ def _use_color(choice: str, stream: TextIO) -> bool:
     return stream.isatty()
 
 
+def _path_prefix(root: Path) -> str:
+    """The audited root relative to the working directory, for code-host paths."""
+    try:
+        rel = root.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return ""  # outside the working directory: root-relative paths are all we can give
+    text = rel.as_posix()
+    return "" if text == "." else f"{text}/"
+
+
 def _check(args: argparse.Namespace) -> int:
     root = Path(args.path)
     if not root.exists():
@@ -272,7 +283,7 @@ def _check(args: argparse.Namespace) -> int:
 
     options = AuditOptions(select=select, ignore=ignore, baseline=baseline)
     result = run_audit(root, config, options)
-    report = result.report
+    report = replace(result.report, path_prefix=_path_prefix(root))
 
     if args.write_baseline:
         try:

@@ -114,6 +114,14 @@ class Report:
     """Findings hidden by inline ignores or the baseline."""
     version: str = ""
     """reprolock version that produced the report."""
+    path_prefix: str = ""
+    """POSIX path of the audited root relative to the directory reprolock ran in (``""`` or
+    ending in ``/``). Formats read by a code host (SARIF, GitHub annotations) put it before
+    each path, because the host resolves paths against the repository checkout."""
+
+    def host_path(self, path: str) -> str:
+        """``path`` as a code host resolves it: relative to the working directory."""
+        return f"{self.path_prefix}{path}"
 
     def count(self, severity: Severity) -> int:
         """How many reported findings have this severity."""

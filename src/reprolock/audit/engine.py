@@ -115,7 +115,7 @@ def run_audit(
         raw.extend(scanner.cross_check(facts, ctx))
     raw = [_with_lock_fix(f, facts) for f in raw]
 
-    kept = _filter(raw, config, options, root)
+    kept, inline_ignored = _filter(raw, config, options, root)
     today = options.today or dt.date.today()
     reported = []
     baselined = 0
@@ -133,7 +133,7 @@ def run_audit(
         root=str(root),
         files_scanned=len(facts),
         findings=tuple(reported),
-        suppressed=len(raw) - len(kept) + baselined,
+        suppressed=inline_ignored + baselined,
         version=__version__,
     )
     return AuditResult(
@@ -179,8 +179,13 @@ def _with_lock_fix(f: Finding, facts: dict[str, FileFacts]) -> Finding:
     return f
 
 
-def _filter(raw: list[Finding], config: Config, options: AuditOptions, root: Path) -> list[Finding]:
+def _filter(
+    raw: list[Finding], config: Config, options: AuditOptions, root: Path
+) -> tuple[list[Finding], int]:
+    """Findings left after rule selection, severity overrides and inline ignores, and how many
+    inline ignores hid (rules deselected or turned off are not "suppressed": never raised)."""
     kept: list[Finding] = []
+    ignored = 0
     lines_cache: dict[str, list[str]] = {}
     for f in raw:
         if options.select is not None and f.rule not in options.select:
@@ -197,9 +202,10 @@ def _filter(raw: list[Finding], config: Config, options: AuditOptions, root: Pat
             lines = _read_lines(root / f.location.path)
             lines_cache[f.location.path] = lines
         if is_suppressed(f.rule, f.location.line, lines):
+            ignored += 1
             continue
         kept.append(f)
-    return kept
+    return kept, ignored
 
 
 def _read_lines(path: Path) -> list[str]:

@@ -21,14 +21,14 @@ def escape_property(text: str) -> str:
     return escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def annotation(finding: Finding) -> str:
-    """One workflow command line, without the newline."""
+def annotation(finding: Finding, path_prefix: str = "") -> str:
+    """One workflow command line, without the newline; ``file=`` is relative to the checkout."""
     rule = RULES.get(finding.rule)
     title = f"{finding.rule} {rule.name}" if rule else finding.rule
     loc = finding.location
     props = ",".join(
         (
-            f"file={escape_property(loc.path)}",
+            f"file={escape_property(path_prefix + loc.path)}",
             f"line={max(loc.line, 1)}",
             f"col={max(loc.column, 1)}",
             f"title={escape_property(title)}",
@@ -39,4 +39,4 @@ def annotation(finding: Finding) -> str:
 
 def render_github(report: Report) -> str:
     """Every finding as an annotation, in report order ("" when there are none)."""
-    return "".join(annotation(f) + "\n" for f in report.findings)
+    return "".join(annotation(f, report.path_prefix) + "\n" for f in report.findings)

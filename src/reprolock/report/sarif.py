@@ -59,16 +59,19 @@ def sarif_log(report: Report) -> dict[str, Any]:
                 "rules": [_rule(rule) for rule in RULES.values()],
             }
         },
-        "originalUriBaseIds": {SRCROOT: _srcroot(report.root)},
+        "originalUriBaseIds": {SRCROOT: _srcroot(report.root, report.path_prefix)},
         "columnKind": "unicodeCodePoints",
-        "results": [_result(f, index) for f in report.findings],
+        "results": [_result(f, index, report) for f in report.findings],
         "properties": {"filesScanned": report.files_scanned, "suppressed": report.suppressed},
     }
     return {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": [run]}
 
 
-def _srcroot(root: str) -> dict[str, Any]:
-    base: dict[str, Any] = {"description": {"text": "The root of the audited tree."}}
+def _srcroot(root: str, prefix: str) -> dict[str, Any]:
+    base: dict[str, Any] = {"description": {"text": "The directory reprolock ran in."}}
+    if prefix and root:
+        # Result URIs carry the prefix, so the base is the directory the prefix is relative to.
+        root = str(PurePath(root).parents[prefix.rstrip("/").count("/")])
     # The spec requires an absolute URI ending in "/" here; a report built from a relative
     # root (by a library caller) can only describe its base.
     if root and PurePath(root).is_absolute():
@@ -112,7 +115,7 @@ def _indent(text: str) -> str:
     return "".join(f"    {line}\n" for line in text.splitlines())
 
 
-def _result(finding: Finding, index: dict[str, int]) -> dict[str, Any]:
+def _result(finding: Finding, index: dict[str, int], report: Report) -> dict[str, Any]:
     loc = finding.location
     result: dict[str, Any] = {"ruleId": finding.rule}
     if finding.rule in index:
@@ -122,7 +125,10 @@ def _result(finding: Finding, index: dict[str, int]) -> dict[str, Any]:
     result["locations"] = [
         {
             "physicalLocation": {
-                "artifactLocation": {"uri": _relative_uri(loc.path), "uriBaseId": SRCROOT},
+                "artifactLocation": {
+                    "uri": _relative_uri(report.host_path(loc.path)),
+                    "uriBaseId": SRCROOT,
+                },
                 "region": {"startLine": max(loc.line, 1), "startColumn": max(loc.column, 1)},
             }
         }
