@@ -1,17 +1,964 @@
-"""Placeholder: replaced by the real pyproject scanner."""
+"""The pyproject.toml scanner: PEP 621/735, Poetry and PDM dependencies, build requirements.
+
+It also holds the TOML helpers the lock scanners share: parsing with the error line, and a
+locator that maps every key and array item of a TOML document to the line it starts on
+(``tomllib`` gives no positions, and every finding must carry its exact line).
+"""
 
 from __future__ import annotations
 
-from reprolock.audit.interface import FileFacts, Role, ScanContext, Scanner, SourceFile
+import hashlib
+import json
+import re
+import tomllib
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from reprolock.audit.interface import (
+    Declared,
+    FileFacts,
+    Role,
+    ScanContext,
+    ScanError,
+    Scanner,
+    SourceFile,
+)
+from reprolock.config import Profile
+from reprolock.model import Finding, Location
+from reprolock.rules import finding
+from reprolock.specs import (
+    Spec,
+    SpecError,
+    SpecKind,
+    classify,
+    is_within,
+    judge_concrete,
+    local_path,
+)
+
+TomlPath = tuple[str | int, ...]
+
+# ---------------------------------------------------------------------------------------------
+# TOML with positions
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TomlDocument:
+    """A parsed TOML file and the line of every key and array item in it."""
+
+    data: dict[str, Any]
+    """The document as ``tomllib`` returns it."""
+    lines: Mapping[TomlPath, int] = field(default_factory=dict)
+    """Line of each key path (array items by index, arrays of tables by element index)."""
+
+    def line(self, *path: str | int) -> int:
+        """The line of ``path``, or of its nearest located ancestor (1 when none is)."""
+        key: TomlPath = tuple(path)
+        while key:
+            found = self.lines.get(key)
+            if found is not None:
+                return found
+            key = key[:-1]
+        return 1
+
+
+_DECODE_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
+_DECODE_END = re.compile(r"\s*\(at end of document\)\s*$")
+
+
+def load_toml(source: SourceFile) -> TomlDocument:
+    """Parse ``source`` as TOML; a syntax error becomes :class:`ScanError` at its line."""
+    try:
+        data = tomllib.loads(source.text)
+    except tomllib.TOMLDecodeError as exc:
+        message, line, column = _decode_error(exc, source.text)
+        raise ScanError(f"invalid TOML: {message}", line, column) from None
+    return TomlDocument(data=data, lines=locate(source.text))
+
+
+def _decode_error(exc: tomllib.TOMLDecodeError, text: str) -> tuple[str, int, int]:
+    # Python 3.14 adds lineno/colno; 3.11-3.13 only put "(at line N, column M)" in the message.
+    raw = str(exc.args[0]) if exc.args else str(exc)
+    lineno = getattr(exc, "lineno", None)
+    colno = getattr(exc, "colno", None)
+    msg = getattr(exc, "msg", None)
+    if isinstance(lineno, int) and isinstance(colno, int):
+        return (str(msg) if msg else _DECODE_POSITION.sub("", raw)), lineno, colno
+    m = _DECODE_POSITION.search(raw)
+    if m:
+        return raw[: m.start()], int(m.group(1)), int(m.group(2))
+    m = _DECODE_END.search(raw)
+    if m:
+        return f"{raw[: m.start()]} at end of file", max(len(text.splitlines()), 1), 1
+    return raw, 1, 1
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_ESCAPE = re.compile(r"\\(?:u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})|x([0-9A-Fa-f]{2})|(.))", re.DOTALL)
+_SIMPLE_ESCAPES = {
+    "b": "\b",
+    "t": "\t",
+    "n": "\n",
+    "f": "\f",
+    "r": "\r",
+    "e": "\x1b",
+    '"': '"',
+    "\\": "\\",
+}
+
+
+def _unescape(text: str) -> str:
+    def repl(m: re.Match[str]) -> str:
+        code = m.group(1) or m.group(2) or m.group(3)
+        if code:
+            return chr(int(code, 16))
+        return _SIMPLE_ESCAPES.get(m.group(4), m.group(4))
+
+    return _ESCAPE.sub(repl, text)
+
+
+class _Locator:
+    """A position-recording walk over a document ``tomllib`` has already accepted."""
+
+    def __init__(self, text: str) -> None:
+        self.s = text
+        self.i = 0
+        self.line = 1
+        self.out: dict[TomlPath, int] = {}
+        self.aot: dict[TomlPath, int] = {}
+
+    def _advance(self, n: int) -> None:
+        self.line += self.s.count("\n", self.i, self.i + n)
+        self.i += n
+
+    def _skip_blank(self, *, newlines: bool) -> None:
+        s = self.s
+        while self.i < len(s):
+            c = s[self.i]
+            if c in " \t\r" or (newlines and c == "\n"):
+                self._advance(1)
+            elif c == "#":
+                end = s.find("\n", self.i)
+                self._advance((len(s) if end < 0 else end) - self.i)
+            else:
+                return
+
+    def run(self) -> dict[TomlPath, int]:
+        table: TomlPath = ()
+        s = self.s
+        while True:
+            self._skip_blank(newlines=True)
+            if self.i >= len(s):
+                return self.out
+            line = self.line
+            if s[self.i] == "[":
+                aot = s.startswith("[[", self.i)
+                self._advance(2 if aot else 1)
+                keys = self._key()
+                self._skip_blank(newlines=False)
+                self._advance(2 if aot else 1)
+                table = self._resolve(keys, aot=aot)
+                for n in range(1, len(table) + 1):
+                    self.out.setdefault(table[:n], line)
+            else:
+                keys = self._key()
+                self._skip_blank(newlines=False)
+                self._advance(1)  # "="
+                self._assign(table, keys, line)
+
+    def _resolve(self, keys: tuple[str, ...], *, aot: bool) -> TomlPath:
+        path: list[str | int] = []
+        for n, key in enumerate(keys):
+            path.append(key)
+            here = tuple(path)
+            if aot and n == len(keys) - 1:
+                count = self.aot.get(here, 0)
+                self.aot[here] = count + 1
+                path.append(count)
+            elif here in self.aot:
+                path.append(self.aot[here] - 1)
+        return tuple(path)
+
+    def _assign(self, base: TomlPath, keys: tuple[str, ...], line: int) -> None:
+        for n in range(1, len(keys)):
+            self.out.setdefault(base + keys[:n], line)
+        path = base + keys
+        self.out[path] = line
+        self._skip_blank(newlines=False)
+        self._value(path)
+
+    def _key(self) -> tuple[str, ...]:
+        s = self.s
+        parts: list[str] = []
+        while True:
+            self._skip_blank(newlines=False)
+            c = s[self.i]
+            if c == '"':
+                end = self._basic_end(self.i + 1)
+                parts.append(_unescape(s[self.i + 1 : end]))
+                self._advance(end + 1 - self.i)
+            elif c == "'":
+                end = s.index("'", self.i + 1)
+                parts.append(s[self.i + 1 : end])
+                self._advance(end + 1 - self.i)
+            else:
+                m = _BARE_KEY.match(s, self.i)
+                if m is None:
+                    raise ValueError("unexpected character in key")
+                parts.append(m.group(0))
+                self._advance(m.end() - self.i)
+            self._skip_blank(newlines=False)
+            if self.i < len(s) and s[self.i] == ".":
+                self._advance(1)
+                continue
+            return tuple(parts)
+
+    def _basic_end(self, j: int) -> int:
+        s = self.s
+        while s[j] != '"':
+            j += 2 if s[j] == "\\" else 1
+        return j
+
+    def _multiline_end(self, j: int, quote: str) -> int:
+        s = self.s
+        delim = quote * 3
+        while True:
+            if quote == '"' and s[j] == "\\":
+                j += 2
+                continue
+            if s.startswith(delim, j):
+                # up to two quotes may sit right before the closing delimiter
+                extra = 0
+                while extra < 2 and j + 3 + extra < len(s) and s[j + 3 + extra] == quote:
+                    extra += 1
+                return j + 3 + extra
+            j += 1
+
+    def _value(self, path: TomlPath) -> None:
+        s = self.s
+        c = s[self.i]
+        if s.startswith('"""', self.i):
+            self._advance(self._multiline_end(self.i + 3, '"') - self.i)
+        elif s.startswith("'''", self.i):
+            self._advance(self._multiline_end(self.i + 3, "'") - self.i)
+        elif c == '"':
+            self._advance(self._basic_end(self.i + 1) + 1 - self.i)
+        elif c == "'":
+            self._advance(s.index("'", self.i + 1) + 1 - self.i)
+        elif c == "[":
+            self._advance(1)
+            index = 0
+            while True:
+                self._skip_blank(newlines=True)
+                if s[self.i] == "]":
+                    self._advance(1)
+                    return
+                item = (*path, index)
+                self.out[item] = self.line
+                self._value(item)
+                index += 1
+                self._skip_blank(newlines=True)
+                if s[self.i] == ",":
+                    self._advance(1)
+        elif c == "{":
+            self._advance(1)
+            while True:
+                self._skip_blank(newlines=True)
+                if s[self.i] == "}":
+                    self._advance(1)
+                    return
+                line = self.line
+                keys = self._key()
+                self._skip_blank(newlines=False)
+                self._advance(1)  # "="
+                self._assign(path, keys, line)
+                self._skip_blank(newlines=True)
+                if s[self.i] == ",":
+                    self._advance(1)
+        else:
+            j = self.i
+            while j < len(s) and s[j] not in ",]}\n#":
+                j += 1
+            self._advance(j - self.i)
+
+
+def locate(text: str) -> dict[TomlPath, int]:
+    """Line of every key path in ``text`` (valid TOML); partial if the walk gets lost."""
+    locator = _Locator(text)
+    try:
+        return locator.run()
+    except (IndexError, ValueError):
+        # Only reachable on input tomllib rejected; keep what was located so far.
+        return locator.out
+
+
+# ---------------------------------------------------------------------------------------------
+# Sync tokens (what a lock records about the manifest it was made from)
+
+POETRY_HASH = "poetry.content-hash"
+"""Sync key: Poetry's content-hash of this pyproject (Poetry >= 2.3 algorithm)."""
+POETRY_HASH_PRE_2_3 = "poetry.content-hash.pre-2.3"
+"""Sync key: the same without ``[dependency-groups]``, as Poetry < 2.3 computed it."""
+PDM_HASHES = "pdm.content-hash"
+"""Sync key: space-separated sha256 candidates of PDM's content_hash (one per PDM era)."""
+UV_PROJECT = "uv.project"
+"""Sync key: JSON of what uv records in ``[package.metadata]`` for this project."""
+RUNTIME_LINE = "pyproject.runtime-line"
+"""Sync key: line of the first runtime dependency declaration (absent: none), for RP201."""
+LOCK_COMMAND = "pyproject.lock-command"
+"""Sync key: the command that writes this project's lock, judged from its tool tables."""
+
+_POETRY_LEGACY_KEYS = ("dependencies", "source", "extras", "dev-dependencies")
+_POETRY_PROJECT_KEYS = ("requires-python", "dependencies", "optional-dependencies")
+
+
+def _sha256_json(value: object) -> str | None:
+    try:
+        text = json.dumps(value, sort_keys=True)
+    except (TypeError, ValueError):
+        return None  # dates and the like: no hash we could reproduce
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def poetry_content_hash(
+    data: Mapping[str, Any], *, with_dependency_groups: bool = True
+) -> str | None:
+    """Poetry's ``[metadata] content-hash`` for this pyproject (``Locker._get_content_hash``).
+
+    Relevant ``[project]`` keys, ``[dependency-groups]`` (Poetry >= 2.3) and the relevant
+    ``[tool.poetry]`` keys, dumped as sorted JSON and hashed with sha256. When neither
+    ``[project]`` nor ``[dependency-groups]`` has relevant content, the ``[tool.poetry]`` keys
+    go at the top level, which is also what Poetry 1.x hashed.
+    """
+    project = data.get("project")
+    project = project if isinstance(project, dict) else {}
+    groups = data.get("dependency-groups") if with_dependency_groups else None
+    groups = groups if isinstance(groups, dict) else {}
+    tool = data.get("tool")
+    poetry = tool.get("poetry") if isinstance(tool, dict) else None
+    poetry = poetry if isinstance(poetry, dict) else {}
+
+    relevant_project = {k: project[k] for k in _POETRY_PROJECT_KEYS if project.get(k) is not None}
+    relevant_poetry: dict[str, Any] = {}
+    for key in (*_POETRY_LEGACY_KEYS, "group"):
+        value = poetry.get(key)
+        if value is None and (key not in _POETRY_LEGACY_KEYS or relevant_project or groups):
+            continue
+        relevant_poetry[key] = value
+    relevant: dict[str, Any] = {}
+    if relevant_project:
+        relevant["project"] = relevant_project
+    if groups:
+        relevant["dependency-groups"] = groups
+    if relevant:
+        relevant["tool"] = {"poetry": relevant_poetry}
+    else:
+        relevant = relevant_poetry
+    return _sha256_json(relevant)
+
+
+def _pdm_group(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", name).lower()
+
+
+def pdm_content_hashes(data: Mapping[str, Any]) -> list[str]:
+    """The sha256 candidates of PDM's ``[metadata] content_hash`` for this pyproject.
+
+    PDM hashes sorted JSON of sources, dependencies, dev-dependencies, optional-dependencies
+    and requires-python plus one resolution key. PDM >= 2.2x merges ``[dependency-groups]``
+    into dev-dependencies and hashes the whole ``[tool.pdm.resolution]``; earlier 2.x hashed
+    ``[tool.pdm.dev-dependencies]`` as written and only the resolution overrides. A lock
+    matching any era's hash was made from this content.
+    """
+    project = data.get("project")
+    project = project if isinstance(project, dict) else {}
+    tool = data.get("tool")
+    pdm = tool.get("pdm") if isinstance(tool, dict) else None
+    pdm = pdm if isinstance(pdm, dict) else {}
+    if pdm.get("workspace"):
+        return []  # a workspace hash covers its members' files too
+    raw_dev = pdm.get("dev-dependencies", {})
+    merged: dict[str, list[Any]] = {}
+    groups = data.get("dependency-groups", {})
+    if isinstance(groups, dict):
+        for name, deps in groups.items():
+            merged[_pdm_group(name)] = list(deps) if isinstance(deps, list) else []
+    if isinstance(raw_dev, dict):
+        for name, deps in raw_dev.items():
+            merged.setdefault(_pdm_group(name), []).extend(deps if isinstance(deps, list) else [])
+    resolution = pdm.get("resolution", {})
+    resolution = resolution if isinstance(resolution, dict) else {}
+    overrides = pdm["overrides"] if "overrides" in pdm else resolution.get("overrides", {})
+    base = {
+        "sources": pdm.get("source", []),
+        "dependencies": project.get("dependencies", []),
+        "optional-dependencies": project.get("optional-dependencies", {}),
+        "requires-python": project.get("requires-python", ""),
+    }
+    out: list[str] = []
+    for dev in (merged, raw_dev):
+        for extra in ({"resolution": resolution}, {"overrides": overrides}):
+            digest = _sha256_json({**base, "dev-dependencies": dev, **extra})
+            if digest is not None and digest not in out:
+                out.append(digest)
+    return out
+
+
+def _str_list(value: object) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _flatten_group(
+    groups: Mapping[str, Any], name: str, seen: tuple[str, ...] = ()
+) -> list[str] | None:
+    """The requirements of a PEP 735 group with ``include-group`` expanded; None on a cycle."""
+    if name in seen:
+        return None
+    entries = groups.get(name)
+    out: list[str] = []
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, str):
+            out.append(entry)
+        elif isinstance(entry, dict) and isinstance(entry.get("include-group"), str):
+            target = _group_key(groups, entry["include-group"])
+            if target is None:
+                return None
+            nested = _flatten_group(groups, target, (*seen, name))
+            if nested is None:
+                return None
+            out.extend(nested)
+    return out
+
+
+def _group_key(groups: Mapping[str, Any], name: str) -> str | None:
+    wanted = canonicalize_name(name)
+    for key in groups:
+        if canonicalize_name(key) == wanted:
+            return key
+    return None
+
+
+def uv_project_token(data: Mapping[str, Any]) -> str | None:
+    """JSON of the requirements uv records for this project in ``uv.lock``.
+
+    ``dependencies`` and per-extra ``optional`` lists feed ``requires-dist``; ``groups`` (PEP
+    735 groups with includes expanded, plus the legacy ``tool.uv.dev-dependencies`` as
+    ``dev``) feed ``requires-dev``; ``sources`` names the packages ``[tool.uv.sources]`` lowers
+    to another source, whose version specifiers uv does not keep.
+    """
+    project = data.get("project")
+    tool = data.get("tool")
+    uv = tool.get("uv") if isinstance(tool, dict) else None
+    uv = uv if isinstance(uv, dict) else {}
+    groups_table = data.get("dependency-groups")
+    groups_table = groups_table if isinstance(groups_table, dict) else {}
+    groups: dict[str, list[str]] = {}
+    for name in groups_table:
+        flat = _flatten_group(groups_table, name)
+        if flat is None:
+            return None  # uv refuses such a project; RP001 already names the entry
+        groups[str(canonicalize_name(name))] = flat
+    legacy_dev = _str_list(uv.get("dev-dependencies"))
+    if legacy_dev:
+        groups.setdefault("dev", []).extend(legacy_dev)
+    sources = uv.get("sources")
+    payload: dict[str, Any] = {
+        "groups": groups,
+        "sources": sorted(str(canonicalize_name(n)) for n in sources)
+        if isinstance(sources, dict)
+        else [],
+    }
+    if isinstance(project, dict):
+        optional = project.get("optional-dependencies")
+        payload["project"] = {
+            "name": str(canonicalize_name(str(project.get("name", "")))),
+            "requires-python": project.get("requires-python")
+            if isinstance(project.get("requires-python"), str)
+            else None,
+            "dynamic": sorted(_str_list(project.get("dynamic"))),
+            "dependencies": _str_list(project.get("dependencies")),
+            "optional": {str(canonicalize_name(k)): _str_list(v) for k, v in optional.items()}
+            if isinstance(optional, dict)
+            else {},
+        }
+    return json.dumps(payload, sort_keys=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Poetry constraints
+
+_POETRY_ATOM = re.compile(r"(\^|~=|~|===|==|!=|<=|>=|<|>|=)?\s*([0-9A-Za-z][0-9A-Za-z.*+!_-]*)")
+
+
+def _bump(version: str, index: int) -> str:
+    release = list(Version(version).release)
+    while len(release) <= index:
+        release.append(0)
+    release = release[: index + 1]
+    release[index] += 1
+    return ".".join(str(p) for p in release)
+
+
+def poetry_constraint(text: str) -> tuple[str, bool]:
+    """Poetry's constraint syntax as a PEP 440 specifier: (specifier, exact-expressible).
+
+    ``^1.2`` is ``>=1.2,<2``, ``~1.2`` is ``>=1.2,<1.3``, ``*`` is no constraint, a bare version
+    is ``==``. A union (``||``) has no PEP 440 form: the text comes back unchanged with False.
+    Raises :class:`ValueError` for a constraint Poetry would reject.
+    """
+    raw = text.strip()
+    if raw in {"", "*"}:
+        return "", True
+    if "||" in raw or re.search(r"(?<![|])\|(?![|])", raw):
+        for part in re.split(r"\|\|?", raw):
+            poetry_constraint(part)
+        return raw, False
+    parts: list[str] = []
+    pos = 0
+    for m in _POETRY_ATOM.finditer(raw):
+        gap = raw[pos : m.start()]
+        if gap.strip(" ,"):
+            raise ValueError(f"invalid constraint {text!r}")
+        pos = m.end()
+        op, version = m.group(1) or "", m.group(2)
+        if version == "*":
+            continue
+        try:
+            if op == "^":
+                n = len(Version(version).release)
+                release = Version(version).release
+                nonzero = next((k for k, p in enumerate(release) if p), None)
+                upper = _bump(version, nonzero if nonzero is not None else n - 1)
+                parts += [f">={version}", f"<{upper}"]
+            elif op == "~":
+                n = len(Version(version).release)
+                parts += [f">={version}", f"<{_bump(version, 0 if n == 1 else 1)}"]
+            elif op in {"", "="}:
+                if not version.endswith(".*"):
+                    Version(version)
+                parts.append(f"=={version}")
+            else:
+                if not version.endswith(".*"):
+                    Version(version)
+                parts.append(f"{op}{version}")
+        except InvalidVersion:
+            raise ValueError(f"invalid version {version!r} in constraint {text!r}") from None
+    if raw[pos:].strip(" ,"):
+        raise ValueError(f"invalid constraint {text!r}")
+    return ",".join(parts), True
+
+
+# ---------------------------------------------------------------------------------------------
+# The scanner
+
+_MANIFEST_RULES = frozenset({"RP104", "RP105", "RP106"})
+_LOCK_NAMES = ("poetry.lock", "uv.lock", "pdm.lock", "pylock.toml")
+_PYLOCK_NAME = re.compile(r"^pylock\.([^.]+\.)?toml$")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Scan:
+    """One pyproject scan: its inputs and the lists it fills."""
+
+    source: SourceFile
+    ctx: ScanContext
+    doc: TomlDocument
+    findings: list[Finding] = field(default_factory=list)
+    declared: list[Declared] = field(default_factory=list)
+    runtime_lines: list[int] = field(default_factory=list)
+    """Lines of the tables or keys that declare runtime dependencies (for RP201)."""
+
+    def at(self, *path: str | int) -> int:
+        return self.doc.line(*path)
+
+    def runtime(self, *path: str | int) -> None:
+        self.runtime_lines.append(self.at(*path))
 
 
 class PyprojectScanner(Scanner):
-    """Placeholder."""
+    """``pyproject.toml``: a manifest when it declares dependencies; build requirements always."""
 
     name = "pyproject"
 
     def claims(self, relpath: str, filename: str) -> bool:
-        return False
+        return filename == "pyproject.toml"
 
     def scan(self, source: SourceFile, ctx: ScanContext) -> FileFacts:
-        return FileFacts(path=source.path, kind=self.name, role=Role.OTHER)
+        doc = load_toml(source)
+        st = _Scan(source=source, ctx=ctx, doc=doc)
+        data = doc.data
+        _build_system(st, data)
+        _pep621(st, data)
+        _dependency_groups(st, data)
+        tool = data.get("tool")
+        tool = tool if isinstance(tool, dict) else {}
+        _poetry(st, tool.get("poetry"))
+        _pdm(st, tool.get("pdm"))
+        _uv_sources(st, tool.get("uv"))
+
+        sync: dict[str, str] = {}
+        for key, value in (
+            (POETRY_HASH, poetry_content_hash(data)),
+            (POETRY_HASH_PRE_2_3, poetry_content_hash(data, with_dependency_groups=False)),
+            (PDM_HASHES, " ".join(pdm_content_hashes(data))),
+            (UV_PROJECT, uv_project_token(data)),
+        ):
+            if value:
+                sync[key] = value
+        if st.runtime_lines:
+            sync[RUNTIME_LINE] = str(st.runtime_lines[0])
+            sync[LOCK_COMMAND] = _lock_command(tool)
+        role = Role.MANIFEST if st.declared or st.runtime_lines else Role.OTHER
+        return FileFacts(
+            path=source.path,
+            kind=self.name,
+            role=role,
+            findings=tuple(st.findings),
+            declared=tuple(st.declared),
+            sync=sync,
+        )
+
+    def cross_check(self, facts: Mapping[str, FileFacts], ctx: ScanContext) -> Iterable[Finding]:
+        """RP201: an application pyproject with runtime dependencies and no lock."""
+        if ctx.config.profile is Profile.LIBRARY:
+            return []
+        covered = {p for ff in facts.values() if ff.role is Role.LOCK for p in ff.compiled_from}
+        out: list[Finding] = []
+        for ff in facts.values():
+            if ff.kind != self.name or not ff.sync.get(RUNTIME_LINE, "").isdigit():
+                continue
+            if ff.path in covered or _has_sibling_lock(ff.path, ctx.files):
+                continue
+            line = int(ff.sync[RUNTIME_LINE])
+            msg = f"{ff.path} declares dependencies but no lock file records their resolution"
+            out.append(
+                finding(
+                    "RP201",
+                    msg,
+                    Location(path=ff.path, line=max(line, 1)),
+                    subject=ff.path,
+                    fix=ff.sync.get(LOCK_COMMAND, "uv lock"),
+                )
+            )
+        return out
+
+
+def _lock_command(tool: Mapping[str, Any]) -> str:
+    for key, command in (("poetry", "poetry lock"), ("pdm", "pdm lock"), ("uv", "uv lock")):
+        if isinstance(tool.get(key), dict):
+            return command
+    return "uv lock (or pip-compile --generate-hashes pyproject.toml)"
+
+
+def _has_sibling_lock(path: str, files: frozenset[str]) -> bool:
+    parent = str(PurePosixPath(path).parent)
+    prefix = "" if parent == "." else f"{parent}/"
+    for rel in files:
+        if not rel.startswith(prefix) or "/" in rel[len(prefix) :]:
+            continue
+        name = rel[len(prefix) :]
+        if name in _LOCK_NAMES or _PYLOCK_NAME.match(name):
+            return True
+    return False
+
+
+def _expand_project_root(text: str, source: SourceFile) -> str:
+    # PDM's ${PROJECT_ROOT} names the pyproject's directory; resolve it so paths judge right.
+    if "${PROJECT_ROOT}" not in text:
+        return text
+    base = source.abspath.parent
+    text = re.sub(r"file:/*\$\{PROJECT_ROOT\}", base.as_uri(), text)
+    return text.replace("${PROJECT_ROOT}", base.as_posix())
+
+
+def _judge_manifest(st: _Scan, spec: Spec, line: int) -> None:
+    judge = st.ctx.judge_context(st.source)
+    for f in judge_concrete(spec, st.source.at(line), judge):
+        if f.rule in _MANIFEST_RULES:
+            st.findings.append(f)
+
+
+def _pep508(
+    st: _Scan, text: object, path: TomlPath, *, group: str = "", editable_ok: bool = False
+) -> Spec | None:
+    """Classify one PEP 508 entry at ``path``; RP001 when it is not valid."""
+    line = st.at(*path)
+    if not isinstance(text, str):
+        st.findings.append(
+            finding("RP001", f"expected a requirement string, got {text!r}", st.source.at(line))
+        )
+        return None
+    raw = text.strip()
+    editable = False
+    if editable_ok and raw.startswith("-e"):
+        editable = True
+        raw = raw[2:].strip()
+    try:
+        spec = classify(_expand_project_root(raw, st.source), editable=editable)
+    except SpecError as exc:
+        msg = f"invalid requirement {text!r}: {exc}"
+        st.findings.append(finding("RP001", msg, st.source.at(line)))
+        return None
+    st.declared.append(Declared(spec=spec, line=line, group=group))
+    _judge_manifest(st, spec, line)
+    return spec
+
+
+def _build_system(st: _Scan, data: Mapping[str, Any]) -> None:
+    build = data.get("build-system")
+    if not isinstance(build, dict):
+        return
+    requires = build.get("requires")
+    if not isinstance(requires, list):
+        return
+    judge = st.ctx.judge_context(st.source)
+    for index, entry in enumerate(requires):
+        line = st.at("build-system", "requires", index)
+        if not isinstance(entry, str):
+            msg = f"[build-system] requires: expected a string, got {entry!r}"
+            st.findings.append(finding("RP001", msg, st.source.at(line)))
+            continue
+        try:
+            spec = classify(entry)
+        except SpecError as exc:
+            msg = f"invalid build requirement {entry!r}: {exc}"
+            st.findings.append(finding("RP001", msg, st.source.at(line)))
+            continue
+        if spec.kind is SpecKind.EXACT:
+            continue
+        if spec.kind in {SpecKind.VCS, SpecKind.URL, SpecKind.PATH}:
+            # immutable references are pinned; the mutable ones get their RP104-106 finding
+            problems = judge_concrete(spec, st.source.at(line), judge)
+            st.findings.extend(problems)
+            continue
+        st.findings.append(
+            finding(
+                "RP108",
+                f"build requirement {spec.raw} is not pinned",
+                st.source.at(line),
+                subject=spec.name,
+            )
+        )
+
+
+def _pep621(st: _Scan, data: Mapping[str, Any]) -> None:
+    project = data.get("project")
+    if not isinstance(project, dict):
+        return
+    deps = project.get("dependencies")
+    if isinstance(deps, list):
+        for index, entry in enumerate(deps):
+            if _pep508(st, entry, ("project", "dependencies", index)) is not None:
+                st.runtime("project", "dependencies")
+    optional = project.get("optional-dependencies")
+    if isinstance(optional, dict):
+        for extra, entries in optional.items():
+            if not isinstance(entries, list):
+                continue
+            for index, entry in enumerate(entries):
+                path = ("project", "optional-dependencies", extra, index)
+                if _pep508(st, entry, path, group=str(extra)) is not None:
+                    st.runtime("project", "optional-dependencies", extra)
+
+
+def _dependency_groups(st: _Scan, data: Mapping[str, Any]) -> None:
+    groups = data.get("dependency-groups")
+    if not isinstance(groups, dict):
+        return
+    for group, entries in groups.items():
+        if not isinstance(entries, list):
+            msg = f"[dependency-groups] {group}: expected a list"
+            st.findings.append(
+                finding("RP001", msg, st.source.at(st.at("dependency-groups", group)))
+            )
+            continue
+        for index, entry in enumerate(entries):
+            path = ("dependency-groups", group, index)
+            if isinstance(entry, dict) and "include-group" in entry:
+                target = entry.get("include-group")
+                if not isinstance(target, str) or _group_key(groups, target) is None:
+                    msg = f"dependency group {group} includes unknown group {target!r}"
+                    st.findings.append(finding("RP001", msg, st.source.at(st.at(*path))))
+                elif _flatten_group(groups, group) is None:
+                    msg = f"dependency group {group} includes itself through {target!r}"
+                    st.findings.append(finding("RP001", msg, st.source.at(st.at(*path))))
+                continue
+            _pep508(st, entry, path, group=str(group))
+
+
+def _poetry(st: _Scan, poetry: object) -> None:
+    if not isinstance(poetry, dict):
+        return
+    base = ("tool", "poetry")
+    deps = poetry.get("dependencies")
+    if isinstance(deps, dict):
+        for name, value in deps.items():
+            if canonicalize_name(name) == "python":
+                continue
+            if _poetry_dep(st, name, value, (*base, "dependencies", name), group=""):
+                st.runtime(*base, "dependencies")
+    dev = poetry.get("dev-dependencies")
+    if isinstance(dev, dict):
+        for name, value in dev.items():
+            _poetry_dep(st, name, value, (*base, "dev-dependencies", name), group="dev")
+    groups = poetry.get("group")
+    if isinstance(groups, dict):
+        for group, table in groups.items():
+            gdeps = table.get("dependencies") if isinstance(table, dict) else None
+            if not isinstance(gdeps, dict):
+                continue
+            for name, value in gdeps.items():
+                path = (*base, "group", group, "dependencies", name)
+                _poetry_dep(st, name, value, path, group=str(group))
+
+
+def _poetry_dep(st: _Scan, name: str, value: object, path: TomlPath, *, group: str) -> bool:
+    """Record one Poetry dependency (a constraint, a table, or a list of tables)."""
+    if isinstance(value, list):
+        ok = False
+        for index, item in enumerate(value):
+            ok = _poetry_dep(st, name, item, (*path, index), group=group) or ok
+        return ok
+    line = st.at(*path)
+    try:
+        spec = _poetry_spec(name, value, st.source)
+    except (ValueError, SpecError) as exc:
+        st.findings.append(finding("RP001", f"{name}: {exc}", st.source.at(line), subject=name))
+        return False
+    st.declared.append(Declared(spec=spec, line=line, group=group))
+    _judge_manifest(st, spec, line)
+    return True
+
+
+_SCP_LIKE = re.compile(r"^(?P<user>[\w.-]+)@(?P<host>[\w.-]+):(?P<path>(?!//).+)$")
+
+
+def _poetry_spec(name: str, value: object, source: SourceFile) -> Spec:
+    display = name
+    canonical = str(canonicalize_name(name))
+    if isinstance(value, str):
+        table: dict[str, Any] = {"version": value}
+    elif isinstance(value, dict):
+        table = value
+    else:
+        raise ValueError(f"expected a constraint or a table, got {value!r}")
+    extras = _str_list(table.get("extras"))
+    head = f"{name}[{','.join(extras)}]" if extras else name
+    markers = table.get("markers") if isinstance(table.get("markers"), str) else None
+    tail = f" ; {markers}" if markers else ""
+    if "git" in table:
+        url = str(table["git"])
+        m = _SCP_LIKE.match(url)
+        if m:
+            url = f"ssh://{m.group('user')}@{m.group('host')}/{m.group('path')}"
+        ref = table.get("rev") or table.get("tag") or table.get("branch")
+        full = f"git+{url}" + (f"@{ref}" if ref else "")
+        if table.get("subdirectory"):
+            full += f"#subdirectory={table['subdirectory']}"
+        return classify(f"{head} @ {full}{tail}")
+    if "url" in table:
+        return classify(f"{head} @ {table['url']}{tail}")
+    if "path" in table:
+        path = _expand_project_root(str(table["path"]), source)
+        return Spec(
+            raw=f"{name} = {{path = {path!r}}}",
+            name=canonical,
+            kind=SpecKind.PATH,
+            display_name=display,
+            url=path,
+            extras=tuple(sorted(extras)),
+            marker=markers,
+            editable=bool(table.get("develop")),
+        )
+    constraint = table.get("version", "*")
+    if not isinstance(constraint, str):
+        raise ValueError(f"expected a version constraint, got {constraint!r}")
+    specifier, expressible = poetry_constraint(constraint)
+    if not expressible:
+        return Spec(
+            raw=f"{name} {constraint}",
+            name=canonical,
+            kind=SpecKind.RANGE,
+            display_name=display,
+            specifier=constraint,
+            extras=tuple(sorted(extras)),
+            marker=markers,
+        )
+    return classify(f"{head}{specifier}{tail}")
+
+
+def _pdm(st: _Scan, pdm: object) -> None:
+    if not isinstance(pdm, dict):
+        return
+    dev = pdm.get("dev-dependencies")
+    if not isinstance(dev, dict):
+        return
+    for group, entries in dev.items():
+        if not isinstance(entries, list):
+            continue
+        for index, entry in enumerate(entries):
+            path = ("tool", "pdm", "dev-dependencies", group, index)
+            _pep508(st, entry, path, group=str(group), editable_ok=True)
+
+
+def _uv_sources(st: _Scan, uv: object) -> None:
+    """``[tool.uv.sources]`` git/url/path entries: RP104-RP106 as for a PEP 508 URL."""
+    if not isinstance(uv, dict):
+        return
+    sources = uv.get("sources")
+    if not isinstance(sources, dict):
+        return
+    for name, value in sources.items():
+        entries = value if isinstance(value, list) else [value]
+        for index, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                continue
+            path: TomlPath = ("tool", "uv", "sources", name)
+            if isinstance(value, list):
+                path = (*path, index)
+            spec = _uv_source_spec(name, entry, st.source)
+            if spec is not None:
+                _judge_manifest(st, spec, st.at(*path))
+
+
+def _uv_source_spec(name: str, entry: Mapping[str, Any], source: SourceFile) -> Spec | None:
+    canonical = str(canonicalize_name(name))
+    try:
+        if isinstance(entry.get("git"), str):
+            ref = entry.get("rev") or entry.get("tag") or entry.get("branch")
+            full = f"git+{entry['git']}" + (f"@{ref}" if ref else "")
+            return classify(f"{name} @ {full}")
+        if isinstance(entry.get("url"), str):
+            return classify(f"{name} @ {entry['url']}")
+    except SpecError:
+        return None
+    if isinstance(entry.get("path"), str):
+        return Spec(
+            raw=f"{name} = {{path = {entry['path']!r}}}",
+            name=canonical,
+            kind=SpecKind.PATH,
+            display_name=name,
+            url=entry["path"],
+            editable=bool(entry.get("editable")),
+        )
+    return None
+
+
+def path_outside(target: str, base_dir: Path, root: Path) -> bool:
+    """True when ``target`` (relative to ``base_dir`` or absolute) lies outside ``root``."""
+    spec = Spec(raw=target, name="", kind=SpecKind.PATH, url=target)
+    resolved = local_path(spec, base_dir)
+    return resolved is None or not is_within(resolved, root)
+
+
+def iter_dicts(value: object) -> Iterator[dict[str, Any]]:
+    """The tables of an array of tables (anything else skipped)."""
+    if isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict):
+                yield item

@@ -12,7 +12,13 @@ from reprolock.audit.requirements import RequirementsScanner
 
 def all_scanners() -> list[Scanner]:
     """Fresh instances of every scanner."""
-    return [PyprojectScanner(), *lock_scanners(), *pipfile_scanners(), CondaScanner(), RequirementsScanner()]
+    return [
+        PyprojectScanner(),
+        *lock_scanners(),
+        *pipfile_scanners(),
+        CondaScanner(),
+        RequirementsScanner(),
+    ]
 
 
 def scanner_named(name: str) -> Scanner:
