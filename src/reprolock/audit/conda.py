@@ -1,17 +1,802 @@
-"""Placeholder: replaced by the real conda scanner."""
+"""conda scanner: environment files, conda-lock.yml locks and explicit ``conda-*.lock`` files."""
 
 from __future__ import annotations
 
-from reprolock.audit.interface import FileFacts, Role, ScanContext, Scanner, SourceFile
+import posixpath
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from urllib.parse import unquote, urlsplit
+
+import yaml
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from reprolock.audit.interface import (
+    Declared,
+    FileFacts,
+    Include,
+    Pin,
+    Role,
+    ScanContext,
+    ScanError,
+    Scanner,
+    SourceFile,
+)
+from reprolock.model import Finding, Location
+from reprolock.rules import finding
+from reprolock.specs import (
+    JudgeContext,
+    Spec,
+    SpecKind,
+    classify,
+    judge_concrete,
+)
+
+try:  # the C composer is several times faster on large conda-lock files
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+KIND_ENVIRONMENT = "environment.yml"
+KIND_LOCK = "conda-lock.yml"
+KIND_EXPLICIT = "conda explicit lock"
+
+_ENV_NAME = re.compile(r"^(?:environment|conda)[\w.-]*\.ya?ml$", re.IGNORECASE)
+# env.yml is often a conda environment, but the name is generic: such files are read only
+# when their content is one, and never reported as broken.
+_MAYBE_ENV_NAME = re.compile(r"^env(?:[-_.][\w.-]*)?\.ya?ml$", re.IGNORECASE)
+_UNIFIED_LOCK_NAME = re.compile(r"(?:^|\.)conda-lock\.ya?ml$", re.IGNORECASE)
+_EXPLICIT_LOCK_NAME = re.compile(r"^conda-.+\.lock$", re.IGNORECASE)
+_NOT_ENV_NAME = re.compile(r"^conda[-_]build[-_]config\.ya?ml$", re.IGNORECASE)
+
+# conda names for ML frameworks whose PyPI name differs: pins carry the PyPI name so that
+# cross-file checks (framework skew) see conda and pip installs of the same project.
+_CONDA_TO_PYPI = {
+    "pytorch": "torch",
+    "pytorch-cpu": "torch",
+    "pytorch-gpu": "torch",
+    "py-xgboost": "xgboost",
+    "py-xgboost-cpu": "xgboost",
+    "py-xgboost-gpu": "xgboost",
+}
+
+_DEFAULTS_FAMILY = frozenset(
+    {"defaults", "main", "free", "r", "msys2", "anaconda", "pkgs/main", "pkgs/r", "pkgs/free"}
+)
+# Vendor channels built against `defaults` and meant to be used with it.
+_DEFAULTS_COMPANIONS = frozenset({"pytorch", "pytorch-nightly", "nvidia", "intel"})
+
+_SYNC_CHANNELS = "conda.channels"
+_SYNC_CHANNELS_LINE = "conda.channels.line"
+
+
+# --- conda MatchSpec ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CondaSpec:
+    """A conda package spec (MatchSpec string) as far as pinning is concerned."""
+
+    raw: str
+    """The text as written."""
+    name: str
+    """Package name, lower-cased."""
+    channel: str | None = None
+    """``conda-forge`` in ``conda-forge::numpy``."""
+    version: str | None = None
+    """conda version spec after conda's own translation (``=1.26`` becomes ``1.26*``)."""
+    build: str | None = None
+    """Build string or pattern."""
+    kind: SpecKind = SpecKind.UNPINNED
+    """EXACT, RANGE (ranges, wildcards and fuzzy matches) or UNPINNED."""
+    fuzzy: bool = False
+    """True for conda's single-``=`` fuzzy match (``numpy=1.26`` means ``1.26.*``)."""
+
+    @property
+    def pin_name(self) -> str:
+        """The canonical project name used for pins and cross-file checks."""
+        return canonicalize_name(_CONDA_TO_PYPI.get(self.name, self.name))
+
+
+_BRACKETS = re.compile(r"\[([^\]]*)\]\s*$")
+_BRACKET_ITEM = re.compile(r"(\w+)\s*=\s*(\"[^\"]*\"|'[^']*'|[^,\]]+)")
+_NAME_REST = re.compile(r"^([^\s=<>!~]+)(.*)$")
+_AROUND_OPERATORS = re.compile(r"\s*([<>=!~,|])\s*")
+_PLAIN_VERSION = re.compile(r"^[0-9A-Za-z_.+]+(?:![0-9A-Za-z_.+]+)?$")
+
+
+def parse_conda_spec(text: str) -> CondaSpec:
+    """Parse a conda MatchSpec string; ``ValueError`` when it is not one.
+
+    Exactness follows conda's ``MatchSpec`` parser (conda/models/match_spec.py,
+    ``_parse_spec_str``): a version after a single ``=`` with no build is rewritten to
+    ``version*``, so ``numpy=1.26`` and also ``numpy=1.26.4`` are fuzzy (``1.26.4`` admits
+    ``1.26.4.1``, and the build floats); ``==1.26.4``, ``=1.26.4=<build>`` and the
+    space-separated ``numpy 1.26.4 [build]`` name one version exactly. Wildcards (``1.26.*``),
+    operators, ``,`` (and) and ``|`` (or) are ranges.
+    """
+    raw = text.strip()
+    spec = raw
+    bracket: dict[str, str] = {}
+    match = _BRACKETS.search(spec)
+    if match:
+        for key, value in _BRACKET_ITEM.findall(match.group(1)):
+            bracket[key.lower()] = value.strip().strip("'\"")
+        spec = spec[: match.start()].strip()
+    channel = None
+    if "::" in spec:
+        channel, spec = spec.rsplit("::", 1)
+    parts = _NAME_REST.match(spec)
+    if not parts or not parts.group(1) or "[" in parts.group(1):
+        raise ValueError(f"not a conda package spec: {raw!r}")
+    name = parts.group(1).lower()
+    rest = _AROUND_OPERATORS.sub(r"\1", parts.group(2).strip())
+    version, build, fuzzy = _version_and_build(rest, raw)
+    version = bracket.get("version", version)
+    build = bracket.get("build", build)
+    channel = bracket.get("channel", channel)
+    return CondaSpec(
+        raw=raw,
+        name=name,
+        channel=channel,
+        version=version or None,
+        build=build,
+        kind=_version_kind(version),
+        fuzzy=fuzzy and "version" not in bracket,
+    )
+
+
+def _version_and_build(rest: str, raw: str) -> tuple[str | None, str | None, bool]:
+    if not rest:
+        return None, None, False
+    tokens = rest.split()
+    if len(tokens) > 2:
+        raise ValueError(f"not a conda package spec: {raw!r}")
+    if len(tokens) == 2:
+        return tokens[0], tokens[1], False
+    token = tokens[0]
+    if token.startswith("=="):
+        version, _, build = token[2:].partition("=")
+        return version, build or None, False
+    if token.startswith("="):
+        body = token[1:]
+        if any(c in body for c in ",|"):
+            return token, None, False  # conda keeps "=1.1|1.3" as is: a fuzzy first term
+        version, sep, build = body.partition("=")
+        if sep:
+            return version, build or None, False
+        if version.endswith("*"):
+            return version, None, False
+        return f"{version}*", None, True
+    if token[0] in "<>!~":
+        return token, None, False
+    version, _, build = token.partition("=")
+    return version, build or None, False
+
+
+def _version_kind(version: str | None) -> SpecKind:
+    if not version or version == "*":
+        return SpecKind.UNPINNED
+    if _PLAIN_VERSION.match(version):
+        return SpecKind.EXACT
+    return SpecKind.RANGE
+
+
+def conda_version_admits(spec: str, version: str) -> bool | None:
+    """Whether a conda version spec admits ``version``; None when that cannot be decided.
+
+    Supports ``,`` (and, binding tighter) and ``|`` (or), the comparison operators, ``==``,
+    ``!=``, ``~=``, and ``*`` prefixes. Versions that are not PEP 440 (``1.1.1w``) are left
+    undecided rather than guessed at.
+    """
+    try:
+        candidate = Version(version)
+    except InvalidVersion:
+        return None
+    undecided = False
+    for alternative in spec.split("|"):
+        results = [_term_admits(term.strip(), candidate) for term in alternative.split(",")]
+        if all(r is True for r in results):
+            return True
+        if not any(r is False for r in results):
+            undecided = True
+    return None if undecided else False
+
+
+_TERM = re.compile(r"^(==|!=|>=|<=|~=|>|<|=)?\s*(.+)$")
+
+
+def _term_admits(term: str, candidate: Version) -> bool | None:
+    match = _TERM.match(term)
+    if not match:
+        return None
+    op, text = match.group(1) or "", match.group(2)
+    if text == "*":
+        return True
+    prefix = text.endswith("*") or op == "="
+    text = text.rstrip("*").rstrip(".")
+    try:
+        target = Version(text)
+    except InvalidVersion:
+        return None
+    if prefix and op in {"", "=", "==", "!="}:
+        head = candidate.release[: len(target.release)]
+        same = head == target.release
+        return not same if op == "!=" else same
+    if op == "~=":
+        return candidate >= target and (
+            candidate.release[: len(target.release) - 1] == target.release[:-1]
+        )
+    compare = {
+        "": candidate == target,
+        "==": candidate == target,
+        "!=": candidate != target,
+        ">=": candidate >= target,
+        "<=": candidate <= target,
+        ">": candidate > target,
+        "<": candidate < target,
+    }
+    return compare.get(op)
+
+
+# --- YAML with positions -------------------------------------------------------------------
+
+
+def _compose(text: str) -> yaml.Node | None:
+    try:
+        return yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        column = mark.column + 1 if mark is not None else 1
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ScanError(f"invalid YAML: {problem}", line, column) from None
+    except yaml.YAMLError as exc:
+        position = getattr(exc, "position", None)
+        line = text.count("\n", 0, position) + 1 if isinstance(position, int) else 1
+        raise ScanError(f"invalid YAML: {exc}", line) from None
+
+
+def _line(node: yaml.Node) -> int:
+    return int(node.start_mark.line) + 1
+
+
+def _mapping(node: yaml.Node | None) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+    """Keys of a mapping node (scalars only) to (key node, value node); {} otherwise."""
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+    for key, value in node.value:
+        if isinstance(key, yaml.ScalarNode):
+            out.setdefault(str(key.value), (key, value))
+    return out
+
+
+def _scalar(node: yaml.Node | None) -> str | None:
+    """The text of a non-null scalar node, else None."""
+    if not isinstance(node, yaml.ScalarNode) or node.tag == "tag:yaml.org,2002:null":
+        return None
+    return str(node.value)
+
+
+def _items(node: yaml.Node | None) -> list[yaml.Node]:
+    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
+
+
+# --- the scanner ---------------------------------------------------------------------------
+
+
+@dataclass(kw_only=True, slots=True)
+class _Collected:
+    findings: list[Finding] = field(default_factory=list)
+    pins: dict[tuple[str, str], Pin] = field(default_factory=dict)
+    declared: list[Declared] = field(default_factory=list)
+    includes: list[Include] = field(default_factory=list)
+
+    def pin(self, name: str, version: str, line: int, *, hashed: bool) -> None:
+        self.pins.setdefault(
+            (name, version), Pin(name=name, version=version, line=line, hashed=hashed)
+        )
 
 
 class CondaScanner(Scanner):
-    """Placeholder."""
+    """conda environment files, conda-lock.yml locks and explicit conda-lock files.
+
+    One scanner claims the whole family and dispatches on content: a YAML document with
+    ``package`` and ``metadata`` is a conda-lock lock, anything else with ``dependencies`` or
+    ``channels`` is an environment file.
+    """
 
     name = "conda"
 
     def claims(self, relpath: str, filename: str) -> bool:
-        return False
+        if relpath.startswith(".github/workflows/") or "/.github/workflows/" in relpath:
+            return False  # `conda.yml` there is a GitHub workflow
+        if _NOT_ENV_NAME.match(filename):
+            return False
+        return bool(
+            _ENV_NAME.match(filename)
+            or _MAYBE_ENV_NAME.match(filename)
+            or _UNIFIED_LOCK_NAME.search(filename)
+            or _EXPLICIT_LOCK_NAME.match(filename)
+        )
 
     def scan(self, source: SourceFile, ctx: ScanContext) -> FileFacts:
+        if _EXPLICIT_LOCK_NAME.match(source.name):
+            return self._scan_explicit(source, ctx)
+        sure = not _MAYBE_ENV_NAME.match(source.name)
+        try:
+            root = _compose(source.text)
+        except ScanError:
+            if sure:
+                raise
+            return FileFacts(path=source.path, kind=self.name, role=Role.OTHER)
+        top = _mapping(root)
+        if root is not None and not isinstance(root, yaml.MappingNode) and sure:
+            raise ScanError("expected a mapping at the top level", _line(root))
+        if "package" in top and "metadata" in top:
+            return self._scan_lock(source, ctx, top)
+        if "dependencies" in top or "channels" in top:
+            return self._scan_environment(source, ctx, top)
         return FileFacts(path=source.path, kind=self.name, role=Role.OTHER)
+
+    # environment.yml
+
+    def _scan_environment(
+        self, source: SourceFile, ctx: ScanContext, top: dict[str, tuple[yaml.Node, yaml.Node]]
+    ) -> FileFacts:
+        locked = _lock_beside(source, ctx)
+        role = Role.MANIFEST if locked else Role.CONCRETE
+        out = _Collected()
+        judge_ctx = ctx.judge_context(source, hash_capable=False)
+        prefixes: list[str] = []
+        deps = top.get("dependencies")
+        empty = deps is None or (isinstance(deps[1], yaml.ScalarNode) and _scalar(deps[1]) is None)
+        if deps is not None and not empty and not isinstance(deps[1], yaml.SequenceNode):
+            msg = "dependencies must be a list"
+            out.findings.append(finding("RP001", msg, source.at(_line(deps[1]))))
+        for item in _items(deps[1] if deps else None):
+            line = _line(item)
+            if isinstance(item, yaml.MappingNode):
+                for key, value in _mapping(item).values():
+                    if key.value == "pip":
+                        self._pip_entries(source, value, role, judge_ctx, out)
+                continue
+            text = _scalar(item)
+            if text is None:
+                msg = "a dependency must be a package spec or a pip: list"
+                out.findings.append(finding("RP001", msg, source.at(line)))
+                continue
+            try:
+                spec = parse_conda_spec(text)
+            except ValueError as exc:
+                out.findings.append(finding("RP001", str(exc), source.at(line)))
+                continue
+            if spec.channel:
+                prefixes.append(spec.channel)
+            if spec.name.startswith("__"):
+                continue  # a virtual package (__glibc, __cuda): a constraint on the host
+            out.declared.append(Declared(spec=_as_spec(spec), line=line))
+            if role is Role.MANIFEST:
+                continue
+            if spec.kind is SpecKind.EXACT and spec.version is not None:
+                out.pin(spec.pin_name, spec.version, line, hashed=False)
+            else:
+                out.findings.append(_inexact(spec, source.at(line)))
+        channels_entry = top.get("channels")
+        channels = map(_scalar, _items(channels_entry[1] if channels_entry else None))
+        named = [c for c in channels if c]
+        channels_line = _line(channels_entry[0]) if channels_entry else 1
+        out.findings.extend(_channel_findings(named, prefixes, source.at(channels_line)))
+        sync = {}
+        if named:
+            sync = {_SYNC_CHANNELS: "\n".join(named), _SYNC_CHANNELS_LINE: str(channels_line)}
+        return FileFacts(
+            path=source.path,
+            kind=KIND_ENVIRONMENT,
+            role=role,
+            findings=tuple(out.findings),
+            pins=tuple(out.pins.values()) if role is Role.CONCRETE else (),
+            declared=tuple(out.declared),
+            includes=tuple(out.includes),
+            sync=sync,
+        )
+
+    def _pip_entries(
+        self,
+        source: SourceFile,
+        node: yaml.Node,
+        role: Role,
+        judge_ctx: JudgeContext,
+        out: _Collected,
+    ) -> None:
+        concrete = role is Role.CONCRETE
+        for item in _items(node):
+            line = _line(item)
+            text = _scalar(item)
+            if text is None:
+                msg = "a pip: entry must be a requirement string"
+                out.findings.append(finding("RP001", msg, source.at(line)))
+                continue
+            location = source.at(line)
+            option = re.match(r"^(-{1,2}[A-Za-z][\w-]*)(?:\s*=\s*|\s+|$)(.*)$", text.strip())
+            if option:
+                flag, value = option.group(1), option.group(2).strip()
+                if flag in {"--extra-index-url", "--trusted-host"}:
+                    if concrete and value:
+                        out.findings.append(_index_finding(flag, value, location))
+                    continue
+                spec = self._pip_option(source, flag, value, line, out)
+                if spec is None:
+                    continue
+            else:
+                hashes = tuple(re.findall(r"--hash[=\s]\s*(\S+)", text))
+                requirement = re.split(r"\s+--?[A-Za-z]", text.strip(), maxsplit=1)[0]
+                try:
+                    spec = classify(requirement, hashes=hashes)
+                except ValueError as exc:  # SpecError, or a URL urllib rejects
+                    msg = f"pip: {requirement}: {exc}"
+                    out.findings.append(finding("RP001", msg, location, subject=requirement))
+                    continue
+            out.declared.append(Declared(spec=spec, line=line, group="pip"))
+            found = judge_concrete(spec, location, judge_ctx)
+            if not concrete:
+                found = [f for f in found if f.rule in {"RP104", "RP105", "RP106"}]
+            out.findings.extend(found)
+            if concrete and spec.kind is SpecKind.EXACT and spec.version is not None:
+                out.pin(spec.name, spec.version, line, hashed=bool(spec.hashes))
+
+    def _pip_option(
+        self, source: SourceFile, option: str, value: str, line: int, out: _Collected
+    ) -> Spec | None:
+        """The spec of an ``-e`` line; records ``-r``/``-c`` as includes; None for other options."""
+        if option in {"-r", "--requirement", "-c", "--constraint"} and value:
+            target = _relative_to_root(source, value)
+            if target is not None:
+                constraint = option in {"-c", "--constraint"}
+                out.includes.append(Include(target=target, line=line, constraint=constraint))
+            return None
+        if option in {"-e", "--editable"} and value:
+            try:
+                return classify(value, editable=True)
+            except ValueError:
+                return None
+        return None
+
+    # conda-lock.yml
+
+    def _scan_lock(
+        self, source: SourceFile, ctx: ScanContext, top: dict[str, tuple[yaml.Node, yaml.Node]]
+    ) -> FileFacts:
+        out = _Collected()
+        judge_ctx = ctx.judge_context(source)
+        metadata = _mapping(top["metadata"][1])
+        packages = top["package"][1]
+        if not isinstance(packages, yaml.SequenceNode):
+            raise ScanError("package: must be a list of locked packages", _line(packages))
+        for item in packages.value:
+            entry = {k: v for k, (_, v) in _mapping(item).items()}
+            line = _line(item)
+            name = _scalar(entry.get("name"))
+            version = _scalar(entry.get("version"))
+            if not name or not version:
+                msg = "a locked package needs a name and a version"
+                out.findings.append(finding("RP001", msg, source.at(line)))
+                continue
+            manager = _scalar(entry.get("manager")) or "conda"
+            platform = _scalar(entry.get("platform")) or "?"
+            url = _scalar(entry.get("url")) or ""
+            hash_node = _mapping(entry.get("hash"))
+            hashed = any(_scalar(v) for _, v in hash_node.values())
+            pin_name = (
+                canonicalize_name(name)
+                if manager == "pip"
+                else canonicalize_name(_CONDA_TO_PYPI.get(name.lower(), name))
+            )
+            out.pin(pin_name, version, line, hashed=hashed)
+            if url.startswith(("git+", "hg+", "svn+", "bzr+")):
+                try:
+                    found = judge_concrete(classify(url), source.at(line), judge_ctx)
+                except ValueError:
+                    found = []
+                out.findings.extend(f for f in found if f.rule == "RP104")
+            elif not hashed:
+                msg = f"{name} {version} ({platform}) has no hash in {source.name}"
+                out.findings.append(finding("RP203", msg, source.at(line), subject=name.lower()))
+        compiled_from = []
+        for src in map(_scalar, _items(metadata.get("sources", (None, None))[1])):
+            target = _relative_to_root(source, src) if src else None
+            if target:
+                compiled_from.append(target)
+        channels = []
+        for channel in _items(metadata.get("channels", (None, None))[1]):
+            channel_url = _scalar(_mapping(channel).get("url", (None, None))[1])
+            channel_url = channel_url or _scalar(channel)
+            if channel_url:
+                channels.append(channel_url)
+        return FileFacts(
+            path=source.path,
+            kind=KIND_LOCK,
+            role=Role.LOCK,
+            findings=tuple(out.findings),
+            pins=tuple(out.pins.values()),
+            compiled_from=tuple(compiled_from),
+            sync={_SYNC_CHANNELS: "\n".join(channels)} if channels else {},
+        )
+
+    # conda-<platform>.lock (conda-lock --kind explicit, or `conda list --explicit --md5`)
+
+    def _scan_explicit(self, source: SourceFile, ctx: ScanContext) -> FileFacts:
+        out = _Collected()
+        judge_ctx = ctx.judge_context(source)
+        for number, raw in enumerate(source.text.splitlines(), start=1):
+            line = raw.strip()
+            if line.startswith("# pip "):
+                self._explicit_pip(source, line[len("# pip ") :], number, judge_ctx, out)
+                continue
+            if not line or line.startswith("#") or line == "@EXPLICIT":
+                continue
+            parsed = _explicit_package(line)
+            if parsed is None:
+                msg = f"not a package URL: {line[:80]}"
+                out.findings.append(finding("RP001", msg, source.at(number)))
+                continue
+            name, version, hashed = parsed
+            out.pin(
+                canonicalize_name(_CONDA_TO_PYPI.get(name, name)), version, number, hashed=hashed
+            )
+            if not hashed:
+                msg = f"{name} {version} has no hash in {source.name}"
+                out.findings.append(finding("RP203", msg, source.at(number), subject=name))
+        return FileFacts(
+            path=source.path,
+            kind=KIND_EXPLICIT,
+            role=Role.LOCK,
+            findings=tuple(out.findings),
+            pins=tuple(out.pins.values()),
+        )
+
+    def _explicit_pip(
+        self, source: SourceFile, text: str, line: int, judge_ctx: JudgeContext, out: _Collected
+    ) -> None:
+        hashes = tuple(re.findall(r"--hash[=\s]\s*(\S+)", text))
+        requirement = text.split(" --hash", 1)[0].strip()
+        try:
+            spec = classify(requirement, hashes=hashes)
+        except ValueError:
+            return  # a comment after all
+        version = spec.version
+        if version is None and spec.kind is SpecKind.URL and spec.url:
+            version = _wheel_version(spec.url)
+        if spec.name and version:
+            out.pin(spec.name, version, line, hashed=bool(spec.hashes))
+        if not spec.hashes and spec.kind in {SpecKind.EXACT, SpecKind.URL}:
+            label = f"{spec.label} {version}" if version else spec.label
+            msg = f"{label} has no hash in {source.name}"
+            out.findings.append(finding("RP203", msg, source.at(line), subject=spec.name))
+        elif spec.kind is SpecKind.VCS:
+            out.findings.extend(
+                f for f in judge_concrete(spec, source.at(line), judge_ctx) if f.rule == "RP104"
+            )
+
+    # lock sync
+
+    def cross_check(self, facts: Mapping[str, FileFacts], ctx: ScanContext) -> Iterable[Finding]:
+        """RP202 for a conda lock whose environment file asks for something it does not hold.
+
+        conda-lock's ``metadata.content_hash`` hashes the parsed lock specification together
+        with conda-lock's built-in virtual-package repodata and a PyPI-to-conda name mapping
+        it downloads (``conda_lock/content_hash.py``). conda-lock 4.0.3 reproduces real
+        hashes, but an independent reimplementation would have to ship that repodata and
+        mapping, and would still reject locks from other conda-lock releases. The check here
+        is semantic instead: every dependency of the environment file must be in the lock
+        with a version its spec admits, and the channels must be the same.
+        """
+        envs = {p: ff for p, ff in facts.items() if ff.kind == KIND_ENVIRONMENT}
+        for lock in facts.values():
+            if lock.kind not in {KIND_LOCK, KIND_EXPLICIT} or lock.role is not Role.LOCK:
+                continue
+            sources = [p for p in lock.compiled_from if p in envs]
+            if not lock.compiled_from:
+                beside = [p for p in envs if _parent(p) == _parent(lock.path)]
+                sources = beside if len(beside) == 1 else []
+            for env_path in sources:
+                yield from _sync_findings(envs[env_path], lock)
+
+
+def _sync_findings(env: FileFacts, lock: FileFacts) -> Iterator[Finding]:
+    lock_name = PurePosixPath(lock.path).name
+    env_name = PurePosixPath(env.path).name
+    by_name: dict[str, list[str]] = defaultdict(list)
+    for pin in lock.pins:
+        by_name[pin.name].append(pin.version)
+    admits: Callable[[str, str], bool | None]
+    for item in env.declared:
+        spec = item.spec
+        location = Location(path=env.path, line=item.line)
+        if item.group == "pip":
+            if spec.kind not in {SpecKind.EXACT, SpecKind.RANGE, SpecKind.UNPINNED}:
+                continue  # a URL or path: the lock may name it differently
+            name, constraint = spec.name, spec.specifier
+            admits = _pip_admits
+        else:
+            try:
+                conda = parse_conda_spec(spec.raw)
+            except ValueError:
+                continue
+            name, constraint = conda.pin_name, conda.version or ""
+            admits = conda_version_admits
+        subject = spec.name if item.group == "pip" else spec.display_name
+        versions = by_name.get(name)
+        if not versions:
+            msg = f"{spec.raw} from {env_name} is missing from {lock_name}"
+            yield finding("RP202", msg, location, subject=subject)
+            continue
+        if constraint and all(admits(constraint, v) is False for v in versions):
+            locked = ", ".join(sorted(set(versions)))
+            msg = f"{spec.raw} from {env_name} is not satisfied by {lock_name} ({locked})"
+            yield finding("RP202", msg, location, subject=subject)
+    env_channels = [c for c in env.sync.get(_SYNC_CHANNELS, "").split("\n") if c]
+    lock_channels = [c for c in lock.sync.get(_SYNC_CHANNELS, "").split("\n") if c]
+    wanted = [c.rstrip("/") for c in env_channels if c != "nodefaults"]
+    if wanted and lock_channels and wanted != [c.rstrip("/") for c in lock_channels]:
+        line = int(env.sync.get(_SYNC_CHANNELS_LINE, "1"))
+        msg = f"channels of {env_name} differ from those {lock_name} was solved with"
+        yield finding("RP202", msg, Location(path=env.path, line=line), subject="channels")
+
+
+def _pip_admits(constraint: str, version: str) -> bool | None:
+    try:
+        return SpecifierSet(constraint).contains(version, prereleases=True)
+    except (InvalidSpecifier, InvalidVersion):
+        return None
+
+
+def _as_spec(spec: CondaSpec) -> Spec:
+    """The conda spec as a :class:`Spec` for ``declared`` (its ``raw`` keeps conda syntax)."""
+    return Spec(
+        raw=spec.raw,
+        name=spec.pin_name,
+        kind=spec.kind,
+        display_name=spec.name,
+        specifier=spec.version or "",
+        version=spec.version if spec.kind is SpecKind.EXACT else None,
+    )
+
+
+def _inexact(spec: CondaSpec, location: Location) -> Finding:
+    fix = None
+    if spec.kind is SpecKind.UNPINNED:
+        msg = f"{spec.name} is not pinned"
+    elif spec.fuzzy and spec.version:
+        base = spec.version.rstrip("*")
+        if spec.name == "python":
+            msg = f"{spec.raw} is a fuzzy match in conda: any Python {base}.* can be installed"
+        else:
+            msg = f"{spec.raw} is a fuzzy match in conda ({base}.*), not an exact pin"
+        if base.count(".") >= 2:
+            prefix = f"{spec.channel}::" if spec.channel else ""
+            fix = f"{prefix}{spec.name}=={base}"
+    elif spec.version and "*" in spec.version and not re.search(r"[<>!~,|]", spec.version):
+        msg = f"{spec.raw} is a wildcard, not an exact pin"
+    else:
+        msg = f"{spec.raw} is a range, not an exact pin"
+    return finding("RP701", msg, location, subject=spec.name, fix=fix)
+
+
+def _channel_findings(
+    channels: list[str], prefixes: list[str], location: Location
+) -> list[Finding]:
+    if not channels:
+        msg = "no channels: the user's .condarc decides where packages come from"
+        return [
+            finding(
+                "RP703",
+                msg,
+                location,
+                subject="channels",
+                fix="channels: [conda-forge, nodefaults]",
+            )
+        ]
+    used = [c for c in (*channels, *prefixes) if c != "nodefaults"]
+    defaults = [c for c in used if _channel_key(c) in _DEFAULTS_FAMILY]
+    others = [
+        c
+        for c in used
+        if _channel_key(c) not in _DEFAULTS_FAMILY and _channel_key(c) not in _DEFAULTS_COMPANIONS
+    ]
+    if defaults and others:
+        msg = f"channels mix {defaults[0]} with {others[0]}: their builds are not binary-compatible"
+        return [finding("RP703", msg, location, subject="channels")]
+    return []
+
+
+def _channel_key(channel: str) -> str:
+    """``defaults``, ``conda-forge`` ... for a channel name or URL."""
+    text = channel.strip().rstrip("/").lower()
+    if "://" in text:
+        try:
+            parts = urlsplit(text)
+        except ValueError:
+            return text
+        path = parts.path.strip("/")
+        if parts.netloc.endswith(("repo.anaconda.com", "repo.continuum.io")):
+            return "defaults"
+        text = path.split("/", 1)[0] if parts.netloc.endswith("anaconda.org") else path
+    return text
+
+
+def _lock_beside(source: SourceFile, ctx: ScanContext) -> bool:
+    """True when a conda-lock file sits in the same directory as ``source``."""
+    parent = source.parent
+    for rel in ctx.files:
+        if _parent(rel) != parent:
+            continue
+        name = PurePosixPath(rel).name
+        if _UNIFIED_LOCK_NAME.search(name) or _EXPLICIT_LOCK_NAME.match(name):
+            return True
+    return False
+
+
+def _parent(path: str) -> str:
+    parent = str(PurePosixPath(path).parent)
+    return "" if parent == "." else parent
+
+
+def _relative_to_root(source: SourceFile, path: str) -> str | None:
+    if posixpath.isabs(path):
+        return None
+    target = posixpath.normpath(posixpath.join(source.parent or ".", path))
+    return None if target.startswith("../") or target == ".." else target
+
+
+def _index_finding(option: str, value: str, location: Location) -> Finding:
+    # Same wording as the requirements scanner: the pip: list is a requirements file.
+    if option == "--trusted-host":
+        msg = f"--trusted-host {value} turns off TLS verification for that host"
+        fix = f"serve {value} over HTTPS and drop --trusted-host"
+    else:
+        value = _CREDENTIALS.sub("//***@", value)  # never copy a token into a report
+        msg = f"--extra-index-url {value} lets a public package shadow a private one"
+        fix = "use a single --index-url that proxies both sources"
+    return finding("RP107", msg, location, subject=value, fix=fix)
+
+
+_CREDENTIALS = re.compile(r"//[^/@\s]+@")
+
+
+_ARCHIVE = re.compile(r"\.(?:conda|tar\.bz2)$")
+
+
+def _explicit_package(line: str) -> tuple[str, str, bool] | None:
+    """(name, version, hashed) of an explicit-lock URL line, or None."""
+    url, _, fragment = line.partition("#")
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    if not parts.scheme or not _ARCHIVE.search(parts.path):
+        return None
+    filename = _ARCHIVE.sub("", unquote(PurePosixPath(parts.path).name))
+    pieces = filename.rsplit("-", 2)
+    if len(pieces) != 3:
+        return None
+    digest = fragment.strip().split(":", 1)[-1].split("=", 1)[-1]
+    hashed = bool(re.fullmatch(r"[0-9a-fA-F]{32}|[0-9a-fA-F]{64}", digest))
+    return pieces[0].lower(), pieces[1], hashed
+
+
+def _wheel_version(url: str) -> str | None:
+    try:
+        name = PurePosixPath(urlsplit(url).path).name
+    except ValueError:
+        return None
+    if name.endswith(".whl"):
+        pieces = name.split("-")
+        return pieces[1] if len(pieces) >= 3 else None
+    match = re.match(r"^.+?-(\d[^-]*)\.(?:tar\.gz|zip)$", name)
+    return match.group(1) if match else None
