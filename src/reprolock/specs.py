@@ -9,6 +9,7 @@ they do not re-implement the judgement.
 from __future__ import annotations
 
 import enum
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -250,7 +251,7 @@ def local_path(spec: Spec, base_dir: Path) -> Path | None:
         if parts.netloc not in {"", "localhost"}:
             return None
     text = _ENV_VAR.sub("", text)
-    path = Path(text).expanduser()
+    path = Path(os.path.expanduser(text))  # Path.expanduser raises for an unknown ~user
     if not path.is_absolute():
         path = base_dir / path
     return Path(_normpath(path))
