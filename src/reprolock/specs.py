@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -94,22 +94,7 @@ class Spec:
 
     def with_hashes(self, hashes: tuple[str, ...]) -> Spec:
         """A copy carrying these extra hashes."""
-        merged = tuple(dict.fromkeys((*self.hashes, *hashes)))
-        return Spec(
-            raw=self.raw,
-            name=self.name,
-            kind=self.kind,
-            display_name=self.display_name,
-            specifier=self.specifier,
-            version=self.version,
-            url=self.url,
-            vcs_ref=self.vcs_ref,
-            extras=self.extras,
-            marker=self.marker,
-            editable=self.editable,
-            hashes=merged,
-            env_vars=self.env_vars,
-        )
+        return replace(self, hashes=tuple(dict.fromkeys((*self.hashes, *hashes))))
 
 
 def looks_like_url_or_path(text: str) -> bool:
@@ -128,6 +113,15 @@ def classify(text: str, *, editable: bool = False, hashes: tuple[str, ...] = ())
 
     Raises :class:`SpecError` when the text is neither valid PEP 508 nor a URL or path.
     """
+    try:
+        return _classify(text, editable=editable, hashes=hashes)
+    except SpecError:
+        raise
+    except ValueError as exc:  # urllib rejects some URLs (an unclosed IPv6 bracket, a bad port)
+        raise SpecError(f"invalid URL: {exc}") from None
+
+
+def _classify(text: str, *, editable: bool, hashes: tuple[str, ...]) -> Spec:
     raw = text.strip()
     if not raw:
         raise SpecError("empty requirement")

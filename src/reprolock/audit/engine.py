@@ -27,7 +27,7 @@ from reprolock.rules import finding
 
 Progress = Callable[[str], None]
 
-_FIXABLE_FROM_LOCK = frozenset({"RP101", "RP102", "RP103"})
+_FIXABLE_FROM_LOCK = frozenset({"RP101", "RP102"})
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -113,7 +113,8 @@ def run_audit(
     raw: list[Finding] = [f for ff in facts.values() for f in ff.findings]
     for scanner in scanners:
         raw.extend(scanner.cross_check(facts, ctx))
-    raw = [_with_lock_fix(f, facts) for f in raw]
+    locks = _LockIndex(facts)
+    raw = [_with_lock_fix(f, locks) for f in raw]
 
     kept, inline_ignored = _filter(raw, config, options, root)
     today = options.today or dt.date.today()
@@ -162,21 +163,41 @@ def _scan_includes(
         pending.extend(inc.target for inc in scanned.includes)
 
 
-def _with_lock_fix(f: Finding, facts: dict[str, FileFacts]) -> Finding:
+class _LockIndex:
+    """Exact versions the locks resolve, by directory and by the manifests they compile."""
+
+    def __init__(self, facts: dict[str, FileFacts]) -> None:
+        self.by_dir: dict[str, list[tuple[str, dict[str, str]]]] = {}
+        self.by_source: dict[str, list[tuple[str, dict[str, str]]]] = {}
+        for ff in facts.values():
+            if ff.role is not Role.LOCK or not ff.pins:
+                continue
+            pins: dict[str, str] = {}
+            for pin in ff.pins:
+                pins.setdefault(pin.name, pin.version)
+            entry = (ff.path, pins)
+            self.by_dir.setdefault(str(PurePosixPath(ff.path).parent), []).append(entry)
+            for source in ff.compiled_from:
+                self.by_source.setdefault(source, []).append(entry)
+
+    def version(self, path: str, name: str) -> str | None:
+        """The version a lock beside ``path`` (or compiled from it) resolves for ``name``."""
+        candidates: list[tuple[str, dict[str, str]]] = [
+            *self.by_dir.get(str(PurePosixPath(path).parent), []),
+            *self.by_source.get(path, []),
+        ]
+        for lock_path, pins in candidates:
+            if lock_path != path and name in pins:
+                return pins[name]
+        return None
+
+
+def _with_lock_fix(f: Finding, locks: _LockIndex) -> Finding:
     """Suggest the version a lock beside the file already resolves, when the scanner had none."""
-    if f.fix or f.rule not in _FIXABLE_FROM_LOCK or not f.subject or f.rule == "RP103":
+    if f.fix or f.rule not in _FIXABLE_FROM_LOCK or not f.subject:
         return f
-    directory = str(PurePosixPath(f.location.path).parent)
-    for ff in facts.values():
-        if ff.role is not Role.LOCK or ff.path == f.location.path:
-            continue
-        same_dir = str(PurePosixPath(ff.path).parent) == directory
-        if not same_dir and f.location.path not in ff.compiled_from:
-            continue
-        for pin in ff.pins:
-            if pin.name == f.subject:
-                return f.with_fix(f"{pin.name}=={pin.version}")
-    return f
+    version = locks.version(f.location.path, f.subject)
+    return f.with_fix(f"{f.subject}=={version}") if version else f
 
 
 def _filter(
