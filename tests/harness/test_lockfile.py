@@ -1,0 +1,805 @@
+"""Locks for the harness: every format read into exact, hashed pins; markers; digest; probe."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import docker
+import pytest
+from docker.errors import DockerException
+from packaging import markers as pkg_markers
+from packaging import tags as pkg_tags
+
+from reprolock.harness.lockfile import (
+    PROBE_SCRIPT,
+    LockError,
+    ProbeError,
+    TargetEnvironment,
+    read_lock,
+)
+from tests.conftest import FIXTURES
+
+LOCKS = FIXTURES / "harness" / "locks"
+PROBE_FIXTURE = FIXTURES / "harness" / "targets" / "python-3.11-bookworm.json"
+BASE_IMAGE = "reprolock-test/python:3.11-bookworm"
+
+SIX_WHEEL = "sha256:8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254"
+SIX_SDIST = "sha256:1e61c37477a1626458e36f7b1d82aa5c9b094fa4802892072e49de9c60c4c926"
+TPC_WHEEL = "sha256:56c1e26c150397e58c4926da8eeee87533b1e32bef131bd4bf6a2f45f3185467"
+TPC_SDIST = "sha256:082433502dd922bf738de0d8bcc4fdcbf0979ff44c42bd40f5af8a282f6fa107"
+SMALL = ["six==1.16.0", "threadpoolctl==3.5.0"]
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.fixture(scope="module")
+def target() -> TargetEnvironment:
+    """The target recorded from the real base image (Python 3.11.2, glibc 2.36, x86_64)."""
+    return TargetEnvironment.from_probe(json.loads(PROBE_FIXTURE.read_text(encoding="utf-8")))
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return path
+
+
+def pins(reqs: tuple[object, ...]) -> list[str]:
+    return [getattr(r, "pin") for r in reqs]  # noqa: B009 - typed loosely on purpose
+
+
+def lock_error(path: Path) -> str:
+    with pytest.raises(LockError) as info:
+        read_lock(path)
+    assert info.value.exit_code == 2
+    return str(info.value)
+
+
+# --------------------------------------------------------------------------------------------
+# requirements files
+
+
+def test_pip_compile_lock_reads_every_pin_with_its_line_and_sha256_hashes() -> None:
+    lock = read_lock(LOCKS / "small" / "requirements.txt")
+    assert lock.format == "requirements"
+    path = LOCKS / "small" / "requirements.txt"
+    assert [(r.pin, r.source, r.hashes, r.marker) for r in lock.requirements] == [
+        ("six==1.16.0", f"{path}:7", (SIX_SDIST, SIX_WHEEL), None),
+        ("threadpoolctl==3.5.0", f"{path}:11", (TPC_SDIST, TPC_WHEEL), None),
+    ]
+
+
+def test_sklearn_fixture_locks_differ_exactly_where_their_names_say(
+    target: TargetEnvironment,
+) -> None:
+    locks = {p.stem: read_lock(p) for p in LOCKS.glob("sklearn-*.txt")}
+    assert sorted(locks) == [
+        "sklearn-1.2.2",
+        "sklearn-1.3.2",
+        "sklearn-1.3.2-threadpoolctl-bump",
+        "sklearn-1.4.2",
+        "sklearn-1.4.2-joblib-threadpoolctl",
+    ]
+    base = {r.name: r for r in locks["sklearn-1.3.2"].for_target(target)}
+    assert [r.pin for r in base.values()] == [
+        "cloudpickle==3.1.3",
+        "joblib==1.6.0",
+        "numpy==1.26.4",
+        "scikit-learn==1.3.2",
+        "scipy==1.11.4",
+        "threadpoolctl==3.8.0",
+    ]
+    changed = {}
+    for stem, lock in locks.items():
+        reqs = {r.name: r for r in lock.for_target(target)}
+        assert sorted(reqs) == sorted(base)
+        changed[stem] = sorted(n for n in base if reqs[n].version != base[n].version)
+    assert changed == {
+        "sklearn-1.2.2": ["scikit-learn"],
+        "sklearn-1.3.2": [],
+        "sklearn-1.3.2-threadpoolctl-bump": ["threadpoolctl"],
+        "sklearn-1.4.2": ["scikit-learn"],
+        "sklearn-1.4.2-joblib-threadpoolctl": ["joblib", "scikit-learn", "threadpoolctl"],
+    }
+    # unchanged packages carry the very same hashes in every lock
+    for lock in locks.values():
+        for req in lock.for_target(target):
+            if req.version == base[req.name].version:
+                assert req.hashes == base[req.name].hashes
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("numpy>=1\n", "1: numpy>=1 is not an exact, hashed pin"),
+        ("numpy\n", "1: numpy is not an exact, hashed pin"),
+        (
+            "numpy==1.*  --hash=sha256:" + "a" * 64 + "\n",
+            "1: numpy==1.* is not an exact, hashed pin",
+        ),
+        (
+            "# compiled\nnumpy==1.26.4\n",
+            "2: numpy==1.26.4 is not an exact, hashed pin (no --hash; pip-compile "
+            "--generate-hashes writes them)",
+        ),
+        (
+            "six==1.16.0 --hash=sha512:" + "b" * 128 + "\n",
+            "1: six==1.16.0 is not an exact, hashed pin (no sha256 hash)",
+        ),
+        (
+            "six==1.16.0 --hash=sha256:" + "c" * 64 + "\n"
+            "pkg @ https://example.org/pkg-1.0-py3-none-any.whl#sha256=" + "d" * 64 + "\n",
+            "2: pkg @ https://example.org/pkg-1.0-py3-none-any.whl#sha256="
+            + "d" * 64
+            + " is a direct URL; the harness installs only wheels from the package index, "
+            "checked by hash",
+        ),
+        (
+            "\n\ngit+https://github.com/org/pkg@0123456789abcdef0123456789abcdef01234567#egg=pkg\n",
+            "3: git+https://github.com/org/pkg@0123456789abcdef0123456789abcdef01234567#egg=pkg "
+            "is a VCS checkout; the harness installs only wheels from the package index, "
+            "checked by hash",
+        ),
+        (
+            "./vendor/pkg\n",
+            "1: ./vendor/pkg is a local path; the harness installs only wheels from the package "
+            "index, checked by hash",
+        ),
+        (
+            "-e .\n",
+            "1: -e . is an editable install; the harness installs only wheels from the package "
+            "index, checked by hash",
+        ),
+        (
+            "six==1.16.0 --hash=sha256:" + "c" * 64 + "\n-r base.txt\n",
+            "2: -r base.txt: a lock for the harness must be self-contained (compile it into one "
+            "file)",
+        ),
+        (
+            "six==1.16.0 --hash=sha256:abc\n",
+            "1: --hash=sha256:abc is not a sha256 digest (64 hex digits)",
+        ),
+    ],
+)
+def test_requirements_entries_that_are_not_exact_and_hashed_are_refused_at_their_line(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "requirements.txt"
+    path.write_text(text, encoding="utf-8")
+    assert lock_error(path) == f"{path}:{message}"
+
+
+def test_continuation_lines_report_the_line_where_the_entry_starts(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "lock.txt",
+        f"""
+        six==1.16.0 \\
+            --hash={SIX_WHEEL}
+        # a comment
+        numpy>=1.26 \\
+            --hash=sha256:{"e" * 64}
+        """,
+    )
+    assert lock_error(path) == f"{path}:4: numpy>=1.26 is not an exact, hashed pin"
+
+
+def test_index_options_are_ignored_and_hashes_normalised(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "requirements.txt",
+        f"""
+        --index-url https://mirror.example/simple
+        --extra-index-url https://other.example/simple
+        Six==1.16.0 --hash={SIX_WHEEL.upper().replace("SHA256", "sha256")} --hash={SIX_SDIST} \\
+            --hash=sha512:{"f" * 128}
+        """,
+    )
+    (req,) = read_lock(path).requirements
+    assert (req.name, req.version, req.hashes, req.source) == (
+        "six",
+        "1.16.0",
+        (SIX_SDIST, SIX_WHEEL),
+        f"{path}:3",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# markers for the target
+
+
+def test_markers_for_another_platform_or_older_python_are_dropped(
+    tmp_path: Path, target: TargetEnvironment
+) -> None:
+    path = write(
+        tmp_path,
+        "requirements.txt",
+        f"""
+        pywin32==306 ; sys_platform == "win32" --hash=sha256:{"1" * 64}
+        six==1.16.0 --hash={SIX_WHEEL}
+        tomli==2.0.1 ; python_version < "3.11" --hash=sha256:{"2" * 64}
+        threadpoolctl==3.5.0 ; python_version >= "3.11" and platform_machine == "x86_64" \\
+            --hash={TPC_WHEEL}
+        """,
+    )
+    lock = read_lock(path)
+    assert pins(lock.requirements) == ["pywin32==306", "six==1.16.0", "tomli==2.0.1", *SMALL[1:]]
+    assert [r.marker for r in lock.requirements] == [
+        'sys_platform == "win32"',
+        None,
+        'python_version < "3.11"',
+        'python_version >= "3.11" and platform_machine == "x86_64"',
+    ]
+    assert pins(lock.for_target(target)) == SMALL
+
+
+def test_for_target_sorts_by_name(tmp_path: Path, target: TargetEnvironment) -> None:
+    path = write(
+        tmp_path,
+        "requirements.txt",
+        f"threadpoolctl==3.5.0 --hash={TPC_WHEEL}\nsix==1.16.0 --hash={SIX_WHEEL}\n",
+    )
+    assert pins(read_lock(path).for_target(target)) == SMALL
+
+
+def test_two_versions_applying_to_the_target_are_refused(
+    tmp_path: Path, target: TargetEnvironment
+) -> None:
+    path = write(
+        tmp_path,
+        "requirements.txt",
+        f"""
+        six==1.16.0 ; python_version >= "3.10" --hash={SIX_WHEEL}
+        six==1.15.0 ; python_version < "3.12" --hash=sha256:{"3" * 64}
+        """,
+    )
+    with pytest.raises(LockError) as info:
+        read_lock(path).for_target(target)
+    assert str(info.value) == (
+        f"{path}:2: six==1.15.0 and six==1.16.0 (at {path}:1) both apply to "
+        "Python 3.11.2 (cp311, manylinux_2_36_x86_64)"
+    )
+
+
+def test_a_marker_that_cannot_be_evaluated_is_a_lock_error(
+    tmp_path: Path, target: TargetEnvironment
+) -> None:
+    path = write(
+        tmp_path,
+        "requirements.txt",
+        f'six==1.16.0 ; "dev" in dependency_groups --hash={SIX_WHEEL}\n',
+    )
+    with pytest.raises(LockError) as info:
+        read_lock(path).for_target(target)
+    assert str(info.value) == (
+        f"{path}:1: cannot evaluate marker '\"dev\" in dependency_groups': "
+        "'dependency_groups' is not defined in this kind of lock"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# digest
+
+
+def test_digest_ignores_entry_order_hash_order_and_dropped_entries(
+    tmp_path: Path, target: TargetEnvironment
+) -> None:
+    one = write(
+        tmp_path,
+        "a.txt",
+        f"""
+        six==1.16.0 --hash={SIX_SDIST} --hash={SIX_WHEEL}
+        threadpoolctl==3.5.0 --hash={TPC_SDIST} --hash={TPC_WHEEL}
+        """,
+    )
+    two = write(
+        tmp_path,
+        "b.txt",
+        f"""
+        # reordered, with a Windows-only extra entry
+        pywin32==306 ; sys_platform == "win32" --hash=sha256:{"1" * 64}
+        threadpoolctl==3.5.0 --hash={TPC_WHEEL} --hash={TPC_SDIST}
+        six==1.16.0 --hash={SIX_WHEEL} --hash={SIX_SDIST}
+        """,
+    )
+    bumped = write(
+        tmp_path,
+        "c.txt",
+        f"""
+        six==1.16.0 --hash={SIX_SDIST} --hash={SIX_WHEEL}
+        threadpoolctl==3.6.0 --hash={TPC_SDIST} --hash={TPC_WHEEL}
+        """,
+    )
+    rehashed = write(
+        tmp_path,
+        "d.txt",
+        f"""
+        six==1.16.0 --hash={SIX_WHEEL}
+        threadpoolctl==3.5.0 --hash={TPC_SDIST} --hash={TPC_WHEEL}
+        """,
+    )
+    digest = read_lock(one).digest(target)
+    assert len(digest) == 64
+    assert read_lock(two).digest(target) == digest
+    assert read_lock(bumped).digest(target) != digest
+    assert read_lock(rehashed).digest(target) != digest
+
+
+def test_the_same_environment_has_the_same_digest_in_every_format(
+    target: TargetEnvironment,
+) -> None:
+    paths = [
+        LOCKS / "small" / "requirements.txt",
+        LOCKS / "uv" / "uv.lock",
+        LOCKS / "poetry-2" / "poetry.lock",
+        LOCKS / "pylock" / "pylock.toml",
+    ]
+    digests = {read_lock(p).digest(target) for p in paths}
+    assert len(digests) == 1
+
+
+# --------------------------------------------------------------------------------------------
+# uv.lock
+
+
+def test_uv_lock_follows_the_dependency_graph_for_the_target(target: TargetEnvironment) -> None:
+    path = LOCKS / "uv" / "uv.lock"
+    lock = read_lock(path)
+    assert lock.format == "uv.lock"
+    assert lock.requires_python == ">=3.10"
+    assert [(r.pin, r.source, r.marker) for r in lock.requirements] == [
+        ("colorama==0.4.6", f"{path}:10", None),
+        ("six==1.15.0", f"{path}:48", 'python_full_version < "3.11"'),
+        ("six==1.16.0", f"{path}:60", 'python_full_version >= "3.11"'),
+        ("threadpoolctl==3.5.0", f"{path}:72", None),
+        ("tomli==2.0.1", f"{path}:81", None),
+    ]
+    # colorama: win32 only; tomli and six 1.15.0: Python < 3.11 only
+    assert pins(lock.for_target(target)) == SMALL
+    older = TargetEnvironment.from_probe(
+        {**target.to_dict(), "python_version": "3.10", "python_full_version": "3.10.14"}
+    )
+    assert pins(lock.for_target(older)) == ["six==1.15.0", "threadpoolctl==3.5.0", "tomli==2.0.1"]
+    windows = TargetEnvironment.from_probe({**target.to_dict(), "sys_platform": "win32"})
+    assert pins(lock.for_target(windows)) == ["colorama==0.4.6", *SMALL]
+
+
+def test_uv_lock_requires_python_excluding_the_target_is_refused(
+    tmp_path: Path, target: TargetEnvironment
+) -> None:
+    text = (LOCKS / "uv" / "uv.lock").read_text(encoding="utf-8")
+    path = tmp_path / "uv.lock"
+    path.write_text(text.replace('requires-python = ">=3.10"', 'requires-python = ">=3.12"'))
+    with pytest.raises(LockError) as info:
+        read_lock(path).for_target(target)
+    assert str(info.value) == (
+        f"{path}: the lock requires Python >=3.12; the target is "
+        "Python 3.11.2 (cp311, manylinux_2_36_x86_64)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("package", "message"),
+    [
+        (
+            f"""
+            [[package]]
+            name = "pkg"
+            version = "1.0"
+            source = {{ git = "https://github.com/org/pkg?rev=main#{COMMIT}" }}
+            """,
+            "4: pkg is a VCS checkout (https://github.com/org/pkg?rev=main#0123456789abcdef"
+            "0123456789abcdef01234567); the harness installs only wheels from the package "
+            "index, checked by hash",
+        ),
+        (
+            """
+            [[package]]
+            name = "pkg"
+            version = "1.0"
+            source = { path = "vendor/pkg-1.0-py3-none-any.whl" }
+            wheels = [{ filename = "pkg-1.0-py3-none-any.whl", hash = "sha256:%s" }]
+            """
+            % ("a" * 64),
+            "4: pkg is a local path (vendor/pkg-1.0-py3-none-any.whl); the harness installs "
+            "only wheels from the package index, checked by hash",
+        ),
+        (
+            """
+            [[package]]
+            name = "pkg"
+            version = "1.0"
+            source = { registry = "https://pypi.org/simple" }
+            sdist = { url = "https://files.example/pkg-1.0.tar.gz", size = 10 }
+            """,
+            "4: pkg==1.0 is not an exact, hashed pin (no hash)",
+        ),
+        (
+            """
+            [[package]]
+            name = "pkg"
+            source = { registry = "https://pypi.org/simple" }
+            """,
+            "4: pkg has no version; it is not an exact, hashed pin",
+        ),
+    ],
+)
+def test_uv_lock_entries_that_are_not_hashed_registry_wheels_are_refused(
+    tmp_path: Path, package: str, message: str
+) -> None:
+    path = write(tmp_path, "uv.lock", "version = 1\n\n" + textwrap.dedent(package).lstrip("\n"))
+    assert lock_error(path) == f"{path}:{message}"
+
+
+def test_uv_lock_syntax_error_names_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "uv.lock", 'version = 1\n[[package]]\nname = "six\n')
+    assert lock_error(path).startswith(f"{path}:3: invalid TOML: ")
+
+
+# --------------------------------------------------------------------------------------------
+# poetry.lock
+
+
+def test_poetry_2_lock_uses_the_per_package_markers(target: TargetEnvironment) -> None:
+    path = LOCKS / "poetry-2" / "poetry.lock"
+    lock = read_lock(path)
+    assert lock.format == "poetry.lock"
+    assert lock.graph is None
+    assert [(r.pin, r.source, r.marker) for r in lock.requirements] == [
+        ("colorama==0.4.6", f"{path}:4", 'sys_platform == "win32"'),
+        ("six==1.16.0", f"{path}:17", None),
+        ("threadpoolctl==3.5.0", f"{path}:29", None),
+        ("tomli==2.0.1", f"{path}:41", 'python_version < "3.11"'),
+    ]
+    assert pins(lock.for_target(target)) == SMALL
+
+
+def test_poetry_2_markers_per_group_and_extras_select_everything(
+    tmp_path: Path, target: TargetEnvironment
+) -> None:
+    path = write(
+        tmp_path,
+        "poetry.lock",
+        f"""
+        [[package]]
+        name = "six"
+        version = "1.16.0"
+        optional = true
+        groups = ["main"]
+        markers = 'extra == "compat"'
+        files = [{{file = "six-1.16.0-py2.py3-none-any.whl", hash = "{SIX_WHEEL}"}}]
+
+        [[package]]
+        name = "threadpoolctl"
+        version = "3.5.0"
+        optional = false
+        groups = ["main", "dev"]
+        markers = {{main = 'sys_platform == "win32"', dev = 'python_version >= "3.11"'}}
+        files = [{{file = "threadpoolctl-3.5.0-py3-none-any.whl", hash = "{TPC_WHEEL}"}}]
+
+        [[package]]
+        name = "tomli"
+        version = "2.0.1"
+        optional = false
+        groups = ["main", "dev"]
+        markers = {{main = 'sys_platform == "win32"', dev = 'sys_platform == "darwin"'}}
+        files = [{{file = "tomli-2.0.1.tar.gz", hash = "sha256:{"4" * 64}"}}]
+
+        [extras]
+        compat = ["six"]
+
+        [metadata]
+        lock-version = "2.1"
+        python-versions = ">=3.10"
+        content-hash = "0"
+        """,
+    )
+    assert pins(read_lock(path).for_target(target)) == SMALL
+
+
+def test_poetry_1_lock_reads_the_graph_from_the_pyproject_roots(
+    tmp_path: Path, target: TargetEnvironment
+) -> None:
+    path = LOCKS / "poetry-1.8" / "poetry.lock"
+    lock = read_lock(path)
+    assert lock.graph is not None
+    assert [(r.pin, r.source) for r in lock.requirements] == [
+        ("click==8.1.7", f"{path}:4"),
+        ("colorama==0.4.6", f"{path}:18"),
+        ("six==1.16.0", f"{path}:29"),
+        ("threadpoolctl==3.5.0", f"{path}:40"),
+        ("tomli==2.0.1", f"{path}:51"),
+    ]
+    # colorama: click needs it on Windows only; tomli: a root for Python < 3.11 only
+    assert pins(lock.for_target(target)) == ["click==8.1.7", *SMALL]
+    windows = TargetEnvironment.from_probe({**target.to_dict(), "platform_system": "Windows"})
+    assert pins(lock.for_target(windows)) == ["click==8.1.7", "colorama==0.4.6", *SMALL]
+    # Without the pyproject, a package nothing depends on is taken as a root.
+    alone = tmp_path / "poetry.lock"
+    shutil.copy(path, alone)
+    assert pins(read_lock(alone).for_target(target)) == ["click==8.1.7", *SMALL, "tomli==2.0.1"]
+
+
+def test_poetry_lock_1_1_keeps_hashes_under_metadata_files(
+    tmp_path: Path, target: TargetEnvironment
+) -> None:
+    path = write(
+        tmp_path,
+        "poetry.lock",
+        f"""
+        [[package]]
+        name = "six"
+        version = "1.16.0"
+        category = "main"
+        optional = false
+        python-versions = ">=2.7"
+
+        [metadata]
+        lock-version = "1.1"
+        python-versions = "^3.10"
+        content-hash = "0"
+
+        [metadata.files]
+        six = [
+            {{file = "six-1.16.0-py2.py3-none-any.whl", hash = "{SIX_WHEEL}"}},
+        ]
+        """,
+    )
+    assert [(r.pin, r.hashes) for r in read_lock(path).for_target(target)] == [
+        ("six==1.16.0", (SIX_WHEEL,))
+    ]
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (
+            '[package.source]\ntype = "git"\nurl = "https://github.com/org/pkg.git"\n'
+            'reference = "main"\nresolved_reference = "0123456789abcdef0123456789abcdef01234567"\n',
+            "2: pkg is a VCS checkout (https://github.com/org/pkg.git); the harness installs "
+            "only wheels from the package index, checked by hash",
+        ),
+        (
+            '[package.source]\ntype = "directory"\nurl = "../pkg"\n',
+            "2: pkg is a local path (../pkg); the harness installs only wheels from the package "
+            "index, checked by hash",
+        ),
+        (
+            '[package.source]\ntype = "url"\nurl = "https://example.org/pkg-1.0.tar.gz"\n',
+            "2: pkg is a direct URL (https://example.org/pkg-1.0.tar.gz); the harness installs "
+            "only wheels from the package index, checked by hash",
+        ),
+    ],
+)
+def test_poetry_sources_other_than_an_index_are_refused(
+    tmp_path: Path, source: str, message: str
+) -> None:
+    path = tmp_path / "poetry.lock"
+    path.write_text(
+        '[[package]]\nname = "pkg"\nversion = "1.0"\nfiles = []\n\n'
+        + source
+        + '\n[metadata]\nlock-version = "2.0"\n',
+        encoding="utf-8",
+    )
+    assert lock_error(path) == f"{path}:{message}"
+
+
+def test_poetry_package_without_files_is_refused(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "poetry.lock",
+        """
+        [[package]]
+        name = "six"
+        version = "1.16.0"
+        files = []
+
+        [metadata]
+        lock-version = "2.0"
+        """,
+    )
+    assert lock_error(path) == f"{path}:2: six==1.16.0 is not an exact, hashed pin (no hash)"
+
+
+# --------------------------------------------------------------------------------------------
+# pylock.toml
+
+
+def test_pylock_evaluates_markers_with_every_extra_and_group(target: TargetEnvironment) -> None:
+    path = LOCKS / "pylock" / "pylock.toml"
+    lock = read_lock(path)
+    assert lock.format == "pylock"
+    assert (lock.requires_python, lock.dependency_groups) == (">=3.10", ("dev",))
+    # the editable project itself is the suite's source: not a requirement
+    assert [(r.pin, r.source, r.marker) for r in lock.requirements] == [
+        ("colorama==0.4.6", f"{path}:10", 'sys_platform == "win32"'),
+        ("six==1.16.0", f"{path}:22", None),
+        ("threadpoolctl==3.5.0", f"{path}:29", '"dev" in dependency_groups'),
+        ("tomli==2.0.1", f"{path}:37", 'python_full_version < "3.11"'),
+    ]
+    assert pins(lock.for_target(target)) == SMALL
+
+
+@pytest.mark.parametrize(
+    ("package", "message"),
+    [
+        (
+            'vcs = { type = "git", url = "https://github.com/org/pkg", commit-id = "0123" }',
+            "is a VCS checkout (https://github.com/org/pkg)",
+        ),
+        ('directory = { path = "../pkg" }', "is a local path (../pkg)"),
+        (
+            'archive = { url = "https://example.org/pkg-1.0.tar.gz", hashes = { sha256 = "%s" } }'
+            % ("a" * 64),
+            "is a direct URL (https://example.org/pkg-1.0.tar.gz)",
+        ),
+    ],
+)
+def test_pylock_non_index_packages_are_refused(tmp_path: Path, package: str, message: str) -> None:
+    path = tmp_path / "pylock.toml"
+    path.write_text(
+        f'lock-version = "1.0"\ncreated-by = "test"\n\n[[packages]]\nname = "pkg"\n{package}\n',
+        encoding="utf-8",
+    )
+    assert lock_error(path) == (
+        f"{path}:5: pkg {message}; the harness installs only wheels from the package index, "
+        "checked by hash"
+    )
+
+
+def test_pylock_version_may_come_from_the_wheel_names(
+    tmp_path: Path, target: TargetEnvironment
+) -> None:
+    wheel = "six-1.16.0-py2.py3-none-any.whl"
+    path = write(
+        tmp_path,
+        "pylock.toml",
+        f"""
+        lock-version = "1.0"
+        created-by = "test"
+
+        [[packages]]
+        name = "six"
+        wheels = [
+            {{ name = "{wheel}", hashes = {{ sha256 = "{SIX_WHEEL[7:]}" }} }},
+        ]
+        """,
+    )
+    assert pins(read_lock(path).for_target(target)) == ["six==1.16.0"]
+
+
+def test_pylock_with_another_lock_version_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "pylock.toml", 'created-by = "x"\nlock-version = "2.0"\n')
+    assert lock_error(path) == f"{path}:2: unsupported lock-version '2.0'"
+
+
+# --------------------------------------------------------------------------------------------
+# unsupported or unreadable files
+
+
+def test_unsupported_and_unreadable_locks(tmp_path: Path) -> None:
+    pdm = write(tmp_path, "pdm.lock", "[metadata]\n")
+    assert lock_error(pdm) == (
+        f"{pdm}: pdm.lock is not supported by the harness; export it: "
+        "pdm export --format requirements -o requirements.txt"
+    )
+    missing = tmp_path / "nope.txt"
+    assert lock_error(missing) == f"{missing}: cannot read the lock: No such file or directory"
+    binary = tmp_path / "lock.txt"
+    binary.write_bytes(b"six==1.16.0\n\0\0")
+    assert lock_error(binary) == f"{binary}:2: cannot read the lock: binary content (NUL byte)"
+
+
+# --------------------------------------------------------------------------------------------
+# the target and its probe
+
+
+def test_probe_fixture_describes_the_base_image(target: TargetEnvironment) -> None:
+    assert (
+        target.python_version,
+        target.python_full_version,
+        target.implementation_name,
+        target.platform_machine,
+        target.sys_platform,
+        target.platform_system,
+        target.os_name,
+    ) == ("3.11", "3.11.2", "cpython", "x86_64", "linux", "Linux", "posix")
+    assert target.abis == ("cp311",)
+    assert target.platform_tags[:3] == (
+        "cp311-cp311-linux_x86_64",
+        "cp311-cp311-manylinux_2_36_x86_64",
+        "cp311-cp311-manylinux_2_35_x86_64",
+    )
+    assert target.platform_tags[-2:] == ("py31-none-any", "py30-none-any")
+    for tag in (
+        "cp311-cp311-manylinux2014_x86_64",
+        "cp311-cp311-manylinux_2_17_x86_64",
+        "cp311-cp311-manylinux1_x86_64",
+        "cp311-abi3-manylinux2010_x86_64",
+        "cp38-abi3-manylinux_2_28_x86_64",
+        "cp311-none-any",
+        "py3-none-any",
+    ):
+        assert tag in target.platform_tags
+    assert not any("musllinux" in t or "cp312" in t for t in target.platform_tags)
+    assert target.platforms[:3] == (
+        "linux_x86_64",
+        "manylinux_2_36_x86_64",
+        "manylinux_2_35_x86_64",
+    )
+    assert target.platforms[-1] == "manylinux1_x86_64"
+    assert target.markers() == {
+        "implementation_name": "cpython",
+        "implementation_version": "3.11.2",
+        "os_name": "posix",
+        "platform_machine": "x86_64",
+        "platform_python_implementation": "CPython",
+        "platform_release": target.platform_release,
+        "platform_system": "Linux",
+        "platform_version": target.platform_version,
+        "python_full_version": "3.11.2",
+        "python_version": "3.11",
+        "sys_platform": "linux",
+    }
+    assert TargetEnvironment.from_probe(target.to_dict()) == target
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"python_version": None}, "the base image probe gave no usable 'python_version': None"),
+        ({"platform_tags": []}, "the base image probe gave no compatible wheel tags"),
+        (
+            {"implementation_name": "pypy"},
+            "the base image's python3 is pypy; the harness installs CPython wheels",
+        ),
+        ({"python_version": "3"}, "the base image probe gave python_version '3'"),
+    ],
+)
+def test_from_probe_refuses_unusable_output(
+    target: TargetEnvironment, change: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ProbeError) as info:
+        TargetEnvironment.from_probe({**target.to_dict(), **change})
+    assert (str(info.value), info.value.exit_code) == (message, 3)
+
+
+def test_probe_script_agrees_with_packaging_on_this_interpreter() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-I", "-c", PROBE_SCRIPT], capture_output=True, text=True, check=True
+    )
+    assert proc.stderr == ""
+    probed = TargetEnvironment.from_probe(json.loads(proc.stdout))
+    assert list(probed.platform_tags) == [str(t) for t in pkg_tags.sys_tags()]
+    assert probed.markers() == pkg_markers.default_environment()
+
+
+def test_probe_script_runs_in_the_real_base_image(target: TargetEnvironment) -> None:
+    try:
+        client = docker.from_env()
+        client.ping()
+    except DockerException as exc:
+        pytest.fail(f"the Docker daemon is needed for this test and is not reachable: {exc}")
+    try:
+        output = client.containers.run(
+            BASE_IMAGE,
+            ["python3", "-c", PROBE_SCRIPT],
+            remove=True,
+            network_mode="none",
+            stdout=True,
+            stderr=True,
+        )
+    finally:
+        client.close()
+    probed = TargetEnvironment.from_probe(json.loads(output))
+    assert probed.platform_tags == target.platform_tags
+    # the kernel's release and build string are the host's, not the image's
+    kernel = {"platform_release", "platform_version"}
+    assert {k: v for k, v in probed.markers().items() if k not in kernel} == {
+        k: v for k, v in target.markers().items() if k not in kernel
+    }
