@@ -107,10 +107,11 @@ _RULES: tuple[Rule, ...] = (
         id="RP105",
         name="unverified-download",
         severity=Severity.ERROR,
-        summary="A direct URL or archive is installed without a hash",
+        summary="A direct URL, archive or remote script is used without a hash",
         rationale=(
             "The content behind a URL can change without the URL changing. Without a hash "
-            "nothing detects it."
+            "nothing detects it; a script piped from curl into a shell runs whatever the "
+            "server sends that day."
         ),
         fix="Add --hash=sha256:<hex> (requirements) or #sha256=<hex> to the URL.",
         bad="pkg @ https://example.org/pkg-1.0.tar.gz\n",
@@ -195,6 +196,191 @@ _RULES: tuple[Rule, ...] = (
         fix="Regenerate with hashes: pip-compile --generate-hashes (other lockers hash by default)",
         bad="numpy==1.26.4    # via -r requirements.in\n",
         good="numpy==1.26.4 \\\n    --hash=sha256:<64 hex>\n    # via -r requirements.in\n",
+    ),
+    Rule(
+        id="RP301",
+        name="image-without-digest",
+        severity=Severity.WARNING,
+        summary="A container base image is not pinned by @sha256 digest",
+        rationale=(
+            "Tags are pointers that registries let their owners move: python:3.11-slim is "
+            "rebuilt every few weeks with new OS packages. Only a digest names fixed bytes."
+        ),
+        fix="Append @sha256:<digest> (docker buildx imagetools inspect IMAGE shows it).",
+        bad="FROM python:3.11-slim\n",
+        good="FROM python:3.11-slim@sha256:<64 hex>\n",
+    ),
+    Rule(
+        id="RP302",
+        name="mutable-image-tag",
+        severity=Severity.ERROR,
+        summary="A container base image uses latest, no tag, or an ARG with no default",
+        rationale=(
+            "`latest` (explicit or implied) changes with every upstream release, so the "
+            "image's OS, Python and CUDA can all change between two builds of one commit."
+        ),
+        fix="Name a version tag and a digest: FROM python:3.11.9-slim@sha256:<64 hex>.",
+        bad="FROM pytorch/pytorch\n",
+        good="FROM pytorch/pytorch:2.3.1-cuda12.1-cudnn8-runtime@sha256:<64 hex>\n",
+    ),
+    Rule(
+        id="RP304",
+        name="unversioned-os-package",
+        severity=Severity.NOTE,
+        summary="OS packages are installed without versions",
+        rationale=(
+            "apt, apk, yum and dnf install whatever the mirror holds on the day of the "
+            "build. Pinning the base image by digest narrows this; pinning packages closes it."
+        ),
+        fix="Pin versions (apt-get install curl=7.88.1-10+deb12u5), or accept with a baseline.",
+        bad="RUN apt-get install -y curl\n",
+        good="RUN apt-get install -y curl=7.88.1-10+deb12u5\n",
+    ),
+    Rule(
+        id="RP401",
+        name="action-not-pinned-by-sha",
+        severity=Severity.WARNING,
+        summary="A CI action is not pinned to a full commit SHA",
+        rationale=(
+            "Action tags (v4) and branches move, and a compromised tag runs new code in "
+            "every pipeline that uses it. A 40-hex commit is immutable."
+        ),
+        fix="Pin the commit and keep the version in a comment: uses: org/action@<40 hex> # v4.1.7",
+        bad="- uses: actions/checkout@v4\n",
+        good="- uses: actions/checkout@<40 hex> # v4.1.7\n",
+    ),
+    Rule(
+        id="RP403",
+        name="floating-ci-toolchain",
+        severity=Severity.NOTE,
+        summary="A CI toolchain version floats (python-version: 3.x)",
+        rationale=(
+            "A CI job on `3.x` or `latest` moves to a new interpreter the day it is "
+            "released, so the environment CI tested is not the one that ships."
+        ),
+        fix="Name the minor version the project ships on: python-version: '3.11'.",
+        bad="python-version: 3.x\n",
+        good="python-version: '3.11'\n",
+    ),
+    Rule(
+        id="RP501",
+        name="framework-skew",
+        severity=Severity.ERROR,
+        summary="An ML framework is pinned to different versions in two environments",
+        rationale=(
+            "A model trained under one version of a framework and served under another can "
+            "predict differently (changed defaults, kernels, pickling formats) with no error."
+        ),
+        fix="Pin the framework to one version in every environment, or share one lock.",
+        bad="training: scikit-learn==1.3.2 ; serving: scikit-learn==1.4.2\n",
+        good="training: scikit-learn==1.3.2 ; serving: scikit-learn==1.3.2\n",
+    ),
+    Rule(
+        id="RP502",
+        name="accelerator-variant-unpinned",
+        severity=Severity.WARNING,
+        summary="A GPU framework is pinned without a CUDA variant where the repo targets CUDA",
+        rationale=(
+            "torch==2.3.1 resolves to a different build (CPU, cu118, cu121) depending on the "
+            "index and platform; the CUDA variant decides which kernels run."
+        ),
+        fix="Pin the variant (torch==2.3.1+cu121) or install from a pinned variant index.",
+        bad="FROM nvidia/cuda:12.1.1-runtime-ubuntu22.04\nRUN pip install torch==2.3.1\n",
+        good=(
+            "FROM nvidia/cuda:12.1.1-runtime-ubuntu22.04\n"
+            "RUN pip install --index-url https://download.pytorch.org/whl/cu121 torch==2.3.1\n"
+        ),
+    ),
+    Rule(
+        id="RP503",
+        name="cuda-mismatch",
+        severity=Severity.ERROR,
+        summary="The base image's CUDA version disagrees with the framework wheel's variant",
+        rationale=(
+            "A cu118 wheel in a CUDA 12.1 image (or the reverse) either fails to load its "
+            "kernels or silently falls back to the CPU."
+        ),
+        fix="Use the framework variant that matches the image's CUDA (or the image that matches).",
+        bad="FROM nvidia/cuda:12.1.1-runtime-ubuntu22.04\nRUN pip install torch==2.3.1+cu118\n",
+        good="FROM nvidia/cuda:12.1.1-runtime-ubuntu22.04\nRUN pip install torch==2.3.1+cu121\n",
+    ),
+    Rule(
+        id="RP504",
+        name="python-version-drift",
+        severity=Severity.WARNING,
+        summary="Python versions disagree across requires-python, .python-version, images and CI",
+        rationale=(
+            "Tests on 3.12 in CI say little about a 3.10 production image: wheels, pickles "
+            "and numerics differ between interpreter versions."
+        ),
+        fix="Choose one minor version and state it everywhere it is stated.",
+        bad=".python-version: 3.12 ; Dockerfile: FROM python:3.10-slim\n",
+        good=".python-version: 3.11 ; Dockerfile: FROM python:3.11-slim\n",
+    ),
+    Rule(
+        id="RP601",
+        name="model-without-revision",
+        severity=Severity.WARNING,
+        summary="Model weights are fetched without a pinned revision",
+        rationale=(
+            "A hub model id names a repository, not a version: its owner can push new "
+            "weights or a new tokenizer at any time, and from_pretrained takes the newest."
+        ),
+        fix="Pass revision='<40-hex commit>' (hub) or a pinned ref (torch.hub 'owner/repo:ref').",
+        bad='AutoModel.from_pretrained("bert-base-uncased")\n',
+        good='AutoModel.from_pretrained("bert-base-uncased", revision="<40 hex>")\n',
+    ),
+    Rule(
+        id="RP602",
+        name="dataset-without-revision",
+        severity=Severity.WARNING,
+        summary="A dataset is fetched without a pinned revision",
+        rationale=(
+            "Datasets are edited in place on hubs and in DVC remotes; training on "
+            "'whatever the dataset is today' makes a run impossible to repeat."
+        ),
+        fix="Pass revision= (load_dataset) or rev= (dvc.api), or dvc import --rev <commit>.",
+        bad='load_dataset("imdb")\n',
+        good='load_dataset("imdb", revision="<40 hex>")\n',
+    ),
+    Rule(
+        id="RP603",
+        name="mutable-model-registry-reference",
+        severity=Severity.WARNING,
+        summary="A model registry reference uses a mutable stage or alias",
+        rationale=(
+            "models:/churn/Production and :latest point at whatever was promoted last; the "
+            "code that loads it does not say which model it runs."
+        ),
+        fix="Reference an immutable version: models:/churn/7 (or an artifact digest).",
+        bad='mlflow.pyfunc.load_model("models:/churn/Production")\n',
+        good='mlflow.pyfunc.load_model("models:/churn/7")\n',
+    ),
+    Rule(
+        id="RP604",
+        name="unpinned-data-version",
+        severity=Severity.WARNING,
+        summary="A data schema or dataset version is unpinned in config",
+        rationale=(
+            "`schema_version: latest` or a /latest/ data path lets the data under a model "
+            "change without any change in the repository."
+        ),
+        fix="Name the exact schema or dataset version (schema_version: 3, /v2024-06-01/).",
+        bad="schema_version: latest\n",
+        good="schema_version: 3\n",
+    ),
+    Rule(
+        id="RP605",
+        name="dvc-pipeline-not-locked",
+        severity=Severity.ERROR,
+        summary="A DVC pipeline has no dvc.lock, or a stage is missing from it",
+        rationale=(
+            "dvc.lock records the hashes of every stage's dependencies and outputs; "
+            "without it `dvc repro` cannot tell what was produced from what."
+        ),
+        fix="Run dvc repro (or dvc commit) and commit dvc.lock.",
+        bad="dvc.yaml with stages, no dvc.lock\n",
+        good="dvc.yaml + dvc.lock listing every stage\n",
     ),
     Rule(
         id="RP701",

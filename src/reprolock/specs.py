@@ -215,7 +215,7 @@ def _classify_location(
         "editable": editable,
         "hashes": tuple(dict.fromkeys(hashes)),
     }
-    if text.startswith(_VCS_SCHEMES):
+    if text.startswith(_VCS_SCHEMES) or text.lower().startswith(("git://", "svn://")):
         return Spec(kind=SpecKind.VCS, vcs_ref=vcs_revision(text), **common)  # type: ignore[arg-type]
     scheme = urlsplit(text).scheme.lower()
     if scheme in {"http", "https", "ftp"}:

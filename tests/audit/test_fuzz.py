@@ -23,6 +23,17 @@ _NAMES = {
     "Pipfile": "Pipfile",
     "Pipfile.lock": "Pipfile.lock",
     "conda": "environment.yml",
+    "dockerfile": "Dockerfile",
+    "workflow": ".github/workflows/ci.yml",
+    "action": "action.yml",
+    "shell": "install.sh",
+    "makefile": "Makefile",
+    "python-version": ".python-version",
+    "frameworks": "requirements.txt",
+    "dvc": "dvc.yaml",
+    "python": "train.py",
+    "notebook": "explore.ipynb",
+    "config": "config.yaml",
 }
 
 # Fragments that reach deep into each grammar, mixed with arbitrary text.
@@ -55,6 +66,7 @@ def test_scanner_survives_random_text(name: str, tmp_path_factory: pytest.TempPa
     @given(text=_TEXT)
     def run(text: str) -> None:
         path = root / filename
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         source = SourceFile(path=filename, abspath=path, text=text)
         _scan(scanner, source, ctx)

@@ -14,26 +14,23 @@ from tests.conftest import audit_tree, write_tree
 _NEIGHBOUR = {"other/requirements.txt": "numpy\n"}
 _NEIGHBOUR_HIT = ("RP101", "other/requirements.txt", 1)
 
-_CASES: list[tuple[str, dict[str, str | bytes], str, int, str]] = [
+_CASES: list[tuple[str, dict[str, str | bytes], list[tuple[str, int]], str]] = [
     (
         "broken-toml",
         {"svc/pyproject.toml": '[project]\nname = "svc"\ndependencies = ["numpy"\n[tool.x]\n'},
-        "svc/pyproject.toml",
-        4,
+        [("svc/pyproject.toml", 4)],
         "",
     ),
     (
         "yaml-with-tabs",
         {"env/environment.yml": "name: x\ndependencies:\n\t- numpy\n"},
-        "env/environment.yml",
-        3,
+        [("env/environment.yml", 3)],
         "",
     ),
     (
         "binary-requirements",
         {"requirements.txt": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"},
-        "requirements.txt",
-        2,
+        [("requirements.txt", 3)],
         "binary",
     ),
     (
@@ -42,54 +39,54 @@ _CASES: list[tuple[str, dict[str, str | bytes], str, int, str]] = [
             "requirements.txt": "-r requirements-base.txt\n",
             "requirements-base.txt": "-r requirements.txt\n",
         },
-        "requirements-base.txt",
-        1,
+        [("requirements-base.txt", 1), ("requirements.txt", 1)],
         "cycle",
     ),
     (
         "missing-r-target",
         {"requirements.txt": "six==1.16.0\n-r nowhere.txt\n"},
-        "requirements.txt",
-        2,
+        [("requirements.txt", 2)],
         "",
     ),
-    ("invalid-pep508", {"requirements.txt": "six==1.16.0\nnumpy===\n"}, "requirements.txt", 2, ""),
+    (
+        "invalid-pep508",
+        {"requirements.txt": "six==1.16.0\nnumpy===\n"},
+        [("requirements.txt", 2)],
+        "",
+    ),
     (
         "huge-line",
         {"requirements.txt": "six==1.16.0\n" + "numpy" + "@" * 1_000_000 + "\n"},
-        "requirements.txt",
-        2,
+        [("requirements.txt", 2)],
         "",
     ),
     (
         "non-utf8",
         {"requirements.txt": b"six==1.16.0\nnump\xff\xfey==1.0\n"},
-        "requirements.txt",
-        2,
+        [("requirements.txt", 2)],
         "UTF-8",
     ),
     (
         "broken-json-lock",
         {"app/Pipfile.lock": '{\n  "_meta": {\n    "hash": {,\n'},
-        "app/Pipfile.lock",
-        3,
+        [("app/Pipfile.lock", 3)],
         "",
     ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("files", "path", "line", "words"),
-    [pytest.param(files, path, line, words, id=name) for name, files, path, line, words in _CASES],
+    ("files", "expected", "words"),
+    [pytest.param(files, expected, words, id=name) for name, files, expected, words in _CASES],
 )
 def test_malformed_file_is_rp001_and_hides_nothing(
-    tmp_path: Path, files: dict[str, str | bytes], path: str, line: int, words: str
+    tmp_path: Path, files: dict[str, str | bytes], expected: list[tuple[str, int]], words: str
 ) -> None:
     write_tree(tmp_path, {**files, **_NEIGHBOUR})
     findings = audit_tree(tmp_path)
     broken = [f for f in findings if f.rule == "RP001"]
-    assert [(f.location.path, f.location.line) for f in broken] == [(path, line)]
-    assert words in broken[0].message
+    assert [(f.location.path, f.location.line) for f in broken] == expected
+    assert all(words in f.message for f in broken)
     assert _NEIGHBOUR_HIT in [(f.rule, f.location.path, f.location.line) for f in findings]
 
 

@@ -72,6 +72,28 @@ class Include:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class ImageRef:
+    """A container image a file builds from or runs (``FROM``, ``container:``, ``services:``)."""
+
+    ref: str
+    """The reference after ``ARG`` substitution, e.g. ``nvidia/cuda:12.1.1-runtime-ubuntu22.04``."""
+    line: int
+    """Line of the reference."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PythonVersion:
+    """A statement of which Python a project or environment uses."""
+
+    value: str
+    """A version (``3.11``, ``3.11.7``) or, for ``requires-python``, a specifier (``>=3.10``)."""
+    line: int
+    """Where it is stated."""
+    origin: str
+    """``requires-python``, ``.python-version``, ``base image``, ``ci``, ``conda``..."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class FileFacts:
     """Everything a scanner learned from one file."""
 
@@ -93,6 +115,12 @@ class FileFacts:
     """For a lock: root-relative paths of the manifests it says it was compiled from."""
     sync: Mapping[str, str] = field(default_factory=dict)
     """Lock-sync tokens: recorded hashes in a lock, computed hashes in a manifest."""
+    images: tuple[ImageRef, ...] = ()
+    """Container images the file builds from or runs (Dockerfiles, workflows)."""
+    pythons: tuple[PythonVersion, ...] = ()
+    """Python versions the file states (for RP504)."""
+    indexes: tuple[str, ...] = ()
+    """Package index URLs the file installs from (``--index-url``, ``--extra-index-url``)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

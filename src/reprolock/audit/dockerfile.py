@@ -1,0 +1,982 @@
+"""Dockerfile audit: base images, ADD downloads, and the shell commands of every RUN line."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import posixpath
+import re
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs
+
+from reprolock.audit.interface import (
+    FileFacts,
+    ImageRef,
+    Include,
+    Pin,
+    PythonVersion,
+    Role,
+    ScanContext,
+    Scanner,
+    SourceFile,
+)
+from reprolock.audit.shell import (
+    Download,
+    audit_shell,
+    immutable_url,
+    repo_file,
+    shell_shebang,
+)
+from reprolock.model import Finding, Location
+from reprolock.rules import finding
+
+
+def _words(text: str) -> frozenset[str]:
+    """A set written as a space-separated string."""
+    return frozenset(text.split())
+
+
+# =============================================================================================
+# Reading the file as BuildKit does
+# =============================================================================================
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Part:
+    """One physical line of an instruction, its escape character and newline removed."""
+
+    line: int
+    """File line (1-based)."""
+    column: int
+    """File column where ``text`` starts."""
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HereDoc:
+    """A here-document attached to a RUN, COPY or ADD instruction."""
+
+    delimiter: str
+    strip_tabs: bool
+    """``<<-``: leading tabs are removed from the body and the terminator."""
+    body: tuple[Part, ...]
+    end_line: int
+    """Line of the terminator (or of the last line when it is missing)."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Instruction:
+    """One instruction with its continuation lines and here-documents."""
+
+    keyword: str
+    """Upper-cased: ``RUN``, ``FROM`` ..."""
+    line: int
+    """Line of the keyword."""
+    parts: tuple[Part, ...]
+    """The text after the keyword, one entry per physical line (comment lines dropped)."""
+    heredocs: tuple[HereDoc, ...] = ()
+
+    @property
+    def text(self) -> str:
+        """The instruction's arguments as BuildKit joins them."""
+        return "".join(p.text for p in self.parts)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ParsedDockerfile:
+    """The instructions of a Dockerfile, and the problems that stopped parts of it."""
+
+    instructions: tuple[Instruction, ...] = ()
+    problems: tuple[tuple[str, int], ...] = ()
+    """``(message, line)`` of each parse problem."""
+    escape: str = "\\"
+
+
+_DIRECTIVE = re.compile(r"^#\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(.*?)\s*$")
+_KNOWN_DIRECTIVES = frozenset({"syntax", "escape", "check"})
+_HEREDOC_MARKER = re.compile(r"<<(-?)(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\2")
+_HEREDOC_INSTRUCTIONS = frozenset({"RUN", "COPY", "ADD"})
+INSTRUCTIONS = _words(
+    "FROM RUN CMD LABEL MAINTAINER EXPOSE ENV ADD COPY "
+    "ENTRYPOINT VOLUME USER WORKDIR ARG ONBUILD STOPSIGNAL HEALTHCHECK SHELL"
+)
+"""Every instruction BuildKit knows."""
+
+
+def parse_dockerfile(text: str) -> ParsedDockerfile:
+    """Instructions as BuildKit reads them: parser directives, the active escape character,
+    continuation lines (comment and empty lines inside them dropped) and here-documents."""
+    lines = [line.rstrip("\r") for line in text.split("\n")]
+    problems: list[tuple[str, int]] = []
+    escape = "\\"
+    index = 0
+    seen: set[str] = set()
+    while index < len(lines):
+        match = _DIRECTIVE.match(lines[index].strip())
+        if match is None or match.group(1).lower() not in _KNOWN_DIRECTIVES:
+            break
+        name, value = match.group(1).lower(), match.group(2)
+        if name in seen:
+            problems.append((f"only one {name} parser directive can be used", index + 1))
+        seen.add(name)
+        if name == "escape":
+            if value in {"\\", "`"}:
+                escape = value
+            else:
+                problems.append((f"invalid escape directive {value!r}: use \\ or `", index + 1))
+        index += 1
+    continuation = re.compile(re.escape(escape) + r"[ \t]*$")
+    instructions: list[Instruction] = []
+    while index < len(lines):
+        raw = lines[index]
+        stripped = raw.strip()
+        index += 1
+        if not stripped or stripped.startswith("#"):
+            continue
+        number = index
+        head = re.match(r"^(\s*)(\S+)(\s*)", raw)
+        if head is None:  # pragma: no cover - a non-blank line always has a word
+            continue
+        keyword = head.group(2)
+        start = head.end()
+        first = raw[start:]
+        more = continuation.search(first) is not None
+        parts = [Part(line=number, column=start + 1, text=_without_escape(first, continuation))]
+        while more and index < len(lines):
+            following = lines[index]
+            index += 1
+            if not following.strip() or following.lstrip().startswith("#"):
+                continue
+            more = continuation.search(following) is not None
+            parts.append(Part(line=index, column=1, text=_without_escape(following, continuation)))
+        heredocs: list[HereDoc] = []
+        upper = keyword.upper()
+        if upper in _HEREDOC_INSTRUCTIONS or (upper == "ONBUILD" and _onbuild_heredoc(parts)):
+            for strip_tabs, delimiter in heredoc_markers("".join(p.text for p in parts)):
+                body: list[Part] = []
+                end = None
+                while index < len(lines):
+                    line = lines[index]
+                    index += 1
+                    if (line.lstrip("\t") if strip_tabs else line) == delimiter:
+                        end = index
+                        break
+                    body.append(Part(line=index, column=1, text=line))
+                if end is None:
+                    problems.append((f"here-document <<{delimiter} is not terminated", number))
+                heredocs.append(
+                    HereDoc(
+                        delimiter=delimiter,
+                        strip_tabs=strip_tabs,
+                        body=tuple(body),
+                        end_line=end or len(lines),
+                    )
+                )
+        instructions.append(
+            Instruction(keyword=upper, line=number, parts=tuple(parts), heredocs=tuple(heredocs))
+        )
+    return ParsedDockerfile(
+        instructions=tuple(instructions), problems=tuple(problems), escape=escape
+    )
+
+
+def _without_escape(line: str, continuation: re.Pattern[str]) -> str:
+    match = continuation.search(line)
+    return line[: match.start()] if match else line
+
+
+def _onbuild_heredoc(parts: Sequence[Part]) -> bool:
+    words = "".join(p.text for p in parts).split(None, 1)
+    return bool(words) and words[0].upper() in _HEREDOC_INSTRUCTIONS
+
+
+def heredoc_markers(text: str) -> list[tuple[bool, str]]:
+    """``(strip_tabs, delimiter)`` of each here-document opened on a line, outside quotes."""
+    out: list[tuple[bool, str]] = []
+    quote = ""
+    index = 0
+    while index < len(text):
+        ch = text[index]
+        if quote:
+            if ch == "\\" and quote == '"':
+                index += 2
+                continue
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "\\":
+            index += 2
+            continue
+        elif text.startswith("<<", index) and not text.startswith("<<<", index):
+            match = _HEREDOC_MARKER.match(text, index)
+            if match is not None:
+                out.append((match.group(1) == "-", match.group(3)))
+                index = match.end()
+                continue
+            index += 2
+            continue
+        index += 1
+    return out
+
+
+# =============================================================================================
+# Variables, images
+# =============================================================================================
+
+_VARIABLE = re.compile(
+    r"\\\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+?])((?:[^{}]|\{[^{}]*\})*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)"
+)
+_DIGEST = re.compile(r"^(?:sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{128})$")
+_PREDEFINED_ARGS = (
+    "TARGETPLATFORM",
+    "TARGETOS",
+    "TARGETARCH",
+    "TARGETVARIANT",
+    "BUILDPLATFORM",
+    "BUILDOS",
+    "BUILDARCH",
+    "BUILDVARIANT",
+)
+
+
+def substitute(text: str, variables: dict[str, str | None]) -> tuple[str, list[str]]:
+    """Dockerfile variable substitution; unknown variables stay as ``${NAME}`` and are listed.
+
+    ``variables`` maps a declared name to its value, or to None when the value is decided by
+    the build command (``ARG NAME`` with no default).
+    """
+    unresolved: list[str] = []
+
+    def one(match: re.Match[str]) -> str:
+        if match.group(0) == "\\$":
+            return "$"
+        name = match.group(1) or match.group(4)
+        op, word = match.group(2), match.group(3) or ""
+        value = variables.get(name)
+        if op in {":-", "-"}:
+            if value:
+                return value
+            inner, missing = substitute(word, variables)
+            unresolved.extend(missing)
+            return inner
+        if op in {":+", "+"}:
+            if value is None and name in variables:
+                unresolved.append(name)
+                return "${" + name + "}"
+            if not value:
+                return ""
+            inner, missing = substitute(word, variables)
+            unresolved.extend(missing)
+            return inner
+        if value is None:
+            unresolved.append(name)
+            return "${" + name + "}"
+        return value
+
+    return _VARIABLE.sub(one, text), unresolved
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ImageName:
+    """An image reference split into its parts."""
+
+    name: str
+    """Registry and repository: ``docker.io/library/python``, ``python``."""
+    tag: str | None
+    digest: str | None
+
+
+def split_image(ref: str) -> ImageName:
+    """``name[:tag][@digest]``; a registry port (``host:5000/x``) is not a tag."""
+    rest, _, digest = ref.partition("@")
+    slash = rest.rfind("/")
+    colon = rest.rfind(":")
+    if colon > slash:
+        return ImageName(name=rest[:colon], tag=rest[colon + 1 :], digest=digest or None)
+    return ImageName(name=rest, tag=None, digest=digest or None)
+
+
+def python_of_image(ref: str) -> str | None:
+    """The Python minor version a ``python:3.11-slim``-style image implies, or None."""
+    image = split_image(ref)
+    if image.name.rsplit("/", 1)[-1] != "python" or not image.tag:
+        return None
+    match = re.match(r"^(\d+)\.(\d+)(?![\d])", image.tag)
+    return f"{match.group(1)}.{match.group(2)}" if match else None
+
+
+def _windows_image(ref: str) -> bool:
+    lower = ref.lower()
+    return any(word in lower for word in ("windows", "servercore", "nanoserver"))
+
+
+# =============================================================================================
+# The scanner
+# =============================================================================================
+
+
+@dataclass(kw_only=True, slots=True)
+class _Copy:
+    """A ``COPY``/``ADD`` from the build context into the image."""
+
+    sources: tuple[str, ...]
+    dest: str
+    """Absolute path in the image."""
+    into_dir: bool
+
+
+@dataclass(kw_only=True, slots=True)
+class _Stage:
+    """What a build stage has accumulated: its variables, files and shell."""
+
+    name: str = ""
+    args: dict[str, str | None] = field(default_factory=dict)
+    env: dict[str, str | None] = field(default_factory=dict)
+    workdir: str = "/"
+    copies: list[_Copy] = field(default_factory=list)
+    downloads: list[Download] = field(default_factory=list)
+    posix: bool = True
+
+    @property
+    def variables(self) -> dict[str, str | None]:
+        """What ``$NAME`` means in this stage (ENV wins over ARG, as in Docker)."""
+        return {**self.args, **self.env}
+
+    def inherit(self, name: str) -> _Stage:
+        """A stage built ``FROM`` this one: ENV, files and shell carry over; ARGs do not."""
+        return _Stage(
+            name=name,
+            env=dict(self.env),
+            workdir=self.workdir,
+            copies=list(self.copies),
+            downloads=list(self.downloads),
+            posix=self.posix,
+        )
+
+
+_SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash"})
+_EXEC_OPERATORS = frozenset(
+    {"&&", "||", "|", ";", "&", ">", ">>", "<", "2>&1", "2>", "&>", "|&", "1>", ">&2"}
+)
+
+
+class _Audit:
+    """Walks a Dockerfile's instructions, keeping stages, ARGs and copies in order."""
+
+    def __init__(self, source: SourceFile, ctx: ScanContext) -> None:
+        self.source = source
+        self.ctx = ctx
+        self.findings: list[Finding] = []
+        self.pins: list[Pin] = []
+        self.includes: list[Include] = []
+        self.indexes: list[str] = []
+        self.images: list[ImageRef] = []
+        self.pythons: list[PythonVersion] = []
+        self.installs_python = False
+        self.global_args: dict[str, str | None] = dict.fromkeys(_PREDEFINED_ARGS)
+        self.stages: dict[str, _Stage] = {}
+        self.stage_count = 0
+        self.stage = _Stage()
+        self.seen_from = False
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def problem(self, message: str, line: int, column: int = 1) -> None:
+        self.findings.append(finding("RP001", message, self.source.at(line, column)))
+
+    def words(self, instruction: Instruction) -> list[str] | None:
+        try:
+            return shlex.split(instruction.text, posix=True)
+        except ValueError as exc:
+            self.problem(f"{instruction.keyword}: {exc}", instruction.line)
+            return None
+
+    @staticmethod
+    def flags(text: str) -> tuple[dict[str, str], str, int]:
+        """Leading ``--name=value`` flags, the rest of the text, and where the rest starts."""
+        found: dict[str, str] = {}
+        offset = 0
+        while True:
+            match = re.match(
+                r"\s*--([A-Za-z][A-Za-z0-9-]*)(?:=(\"[^\"]*\"|'[^']*'|\S*))?", text[offset:]
+            )
+            if match is None:
+                break
+            found.setdefault(match.group(1).lower(), (match.group(2) or "").strip("'\""))
+            offset += match.end()
+        rest = text[offset:]
+        skipped = len(rest) - len(rest.lstrip())
+        return found, rest.lstrip(), offset + skipped
+
+    def position(self, instruction: Instruction, offset: int) -> tuple[int, int]:
+        """File line and column of ``offset`` in ``instruction.text``."""
+        for part in instruction.parts:
+            if offset <= len(part.text):
+                return part.line, part.column + offset
+            offset -= len(part.text)
+        last = instruction.parts[-1]
+        return last.line, last.column
+
+    # --- instructions ------------------------------------------------------------------------
+
+    def run(self, parsed: ParsedDockerfile) -> None:
+        for message, line in parsed.problems:
+            self.problem(message, line)
+        for instruction in parsed.instructions:
+            self.instruction(instruction)
+
+    def instruction(self, instruction: Instruction, *, onbuild: bool = False) -> None:
+        keyword = instruction.keyword
+        if keyword not in INSTRUCTIONS:
+            written = instruction.keyword
+            self.problem(f"unknown instruction {written}", instruction.line)
+            return
+        if not instruction.text.strip() and not instruction.heredocs:
+            if keyword not in {"ONBUILD"}:
+                self.problem(f"{keyword} needs arguments", instruction.line)
+            return
+        if keyword == "FROM":
+            self.from_(instruction)
+        elif keyword == "ARG":
+            self.arg(instruction)
+        elif keyword == "ENV":
+            self.env(instruction)
+        elif keyword in {"RUN", "CMD", "ENTRYPOINT"}:
+            self.run_(instruction, onbuild=onbuild)
+        elif keyword in {"COPY", "ADD"}:
+            self.copy(instruction, onbuild=onbuild)
+        elif keyword == "WORKDIR":
+            value, _ = substitute(instruction.text.strip(), self.stage.variables)
+            self.stage.workdir = posixpath.normpath(posixpath.join(self.stage.workdir, value))
+        elif keyword == "SHELL":
+            self.shell(instruction)
+        elif keyword == "ONBUILD":
+            self.onbuild(instruction)
+
+    def onbuild(self, instruction: Instruction) -> None:
+        text = instruction.text
+        match = re.match(r"\s*(\S+)", text)
+        if match is None:
+            return
+        inner = match.group(1).upper()
+        if inner in {"ONBUILD", "FROM", "MAINTAINER"}:
+            self.problem(f"ONBUILD cannot trigger {inner}", instruction.line)
+            return
+        skip = match.end()
+        parts: list[Part] = []
+        for part in instruction.parts:
+            if skip >= len(part.text):
+                skip -= len(part.text)
+                continue
+            parts.append(Part(line=part.line, column=part.column + skip, text=part.text[skip:]))
+            skip = 0
+        nested = Instruction(
+            keyword=inner,
+            line=instruction.line,
+            parts=tuple(parts) or (Part(line=instruction.line, column=1, text=""),),
+            heredocs=instruction.heredocs,
+        )
+        self.instruction(nested, onbuild=True)
+
+    def arg(self, instruction: Instruction) -> None:
+        words = self.words(instruction)
+        for word in words or ():
+            name, eq, default = word.partition("=")
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                self.problem(f"ARG: invalid name {name!r}", instruction.line)
+                continue
+            if not self.seen_from:
+                value, missing = substitute(default, self.global_args) if eq else ("", [])
+                self.global_args[name] = value if eq and not missing else None
+                continue
+            if eq:
+                value, missing = substitute(default, self.stage.variables)
+                self.stage.args[name] = None if missing else value
+            else:
+                self.stage.args[name] = self.global_args.get(name)
+
+    def env(self, instruction: Instruction) -> None:
+        words = self.words(instruction)
+        if not words:
+            return
+        pairs: list[tuple[str, str]] = []
+        if "=" in words[0]:
+            for word in words:
+                name, _, value = word.partition("=")
+                pairs.append((name, value))
+        else:
+            pairs.append((words[0], " ".join(words[1:])))
+        for name, value in pairs:
+            resolved, missing = substitute(value, self.stage.variables)
+            self.stage.env[name] = None if missing else resolved
+
+    def shell(self, instruction: Instruction) -> None:
+        try:
+            argv = json.loads(instruction.text)
+        except ValueError:
+            self.problem("SHELL must be a JSON array of strings", instruction.line)
+            return
+        if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+            self.problem("SHELL must be a JSON array of strings", instruction.line)
+            return
+        program = argv[0].replace("\\", "/").rsplit("/", 1)[-1].lower().removesuffix(".exe")
+        self.stage.posix = program in _SHELLS
+
+    # --- FROM --------------------------------------------------------------------------------
+
+    def from_(self, instruction: Instruction) -> None:
+        self.seen_from = True
+        flags, rest, offset = self.flags(instruction.text)
+        words = rest.split()
+        if not words:
+            self.problem("FROM needs an image", instruction.line)
+            return
+        alias = ""
+        if len(words) == 3 and words[1].lower() == "as":
+            alias = words[2].lower()
+        elif len(words) != 1:
+            self.problem("FROM takes an image and optionally AS <name>", instruction.line)
+        written = words[0]
+        line, column = self.position(instruction, offset)
+        resolved, missing = substitute(written, self.global_args)
+        parent = self._stage_named(resolved, missing)
+        self.stage_count += 1
+        if parent is not None:
+            self.stage = parent.inherit(alias)
+        else:
+            self.stage = _Stage(name=alias, posix=not _windows_image(resolved))
+            self.judge_image(written, resolved, missing, self.source.at(line, column), base=True)
+        for key in (alias, str(self.stage_count - 1)):
+            if key:
+                self.stages[key] = self.stage
+        del flags
+
+    def _stage_named(self, resolved: str, missing: Sequence[str]) -> _Stage | None:
+        key = resolved.lower()
+        if not missing:
+            return self.stages.get(key) if not key.isdigit() else None
+        pattern = re.sub(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}", "*", key)
+        if not pattern.strip("*"):
+            return None  # nothing but variables: the build command decides
+        for name, stage in self.stages.items():
+            if not name.isdigit() and fnmatch.fnmatchcase(name, pattern):
+                return stage
+        return None
+
+    def judge_image(
+        self, written: str, resolved: str, missing: Sequence[str], location: Location, *, base: bool
+    ) -> None:
+        if resolved.lower() == "scratch":
+            return
+        image = split_image(resolved)
+        names = ", ".join(f"${{{m}}}" for m in dict.fromkeys(missing))
+        head = f"{image.name}:{image.tag}" if image.tag else image.name
+        subject = image.name if "$" not in image.name else written
+        digest_fix = f"{head}@sha256:<digest> (docker buildx imagetools inspect {head} shows it)"
+        if "$" in head:
+            message = f"{written}: {names} has no default, so the build command decides the image"
+            fix = (
+                "give the ARG a default that names a digest: ARG BASE=<image>:<tag>@sha256:<digest>"
+            )
+            self.findings.append(finding("RP302", message, location, subject=subject, fix=fix))
+            return
+        if base:
+            self.images.append(ImageRef(ref=resolved, line=location.line))
+            python = python_of_image(resolved)
+            if python is not None:
+                self.pythons.append(
+                    PythonVersion(value=python, line=location.line, origin="base image")
+                )
+        if image.digest is not None:
+            if "$" in image.digest:
+                message = f"{written}: the digest comes from {names}, which has no default"
+                self.findings.append(
+                    finding("RP301", message, location, subject=subject, fix=digest_fix)
+                )
+            elif not _DIGEST.match(image.digest):
+                message = f"{resolved}: {image.digest} is not a valid sha256 digest"
+                self.findings.append(
+                    finding("RP301", message, location, subject=subject, fix=digest_fix)
+                )
+            return
+        if not image.tag or image.tag == "latest":
+            if image.tag:
+                message = f"{resolved} uses the mutable tag latest"
+            else:
+                message = f"{resolved} has no tag, so it means {resolved}:latest"
+            fix = f"{image.name}:<version>@sha256:<digest>"
+            self.findings.append(finding("RP302", message, location, subject=subject, fix=fix))
+            return
+        message = f"{resolved} is not pinned by digest"
+        self.findings.append(finding("RP301", message, location, subject=subject, fix=digest_fix))
+
+    def judge_from_flag(self, value: str, instruction: Instruction) -> None:
+        """``COPY --from=X``/``RUN --mount=...,from=X``: a stage, or an image pulled for it."""
+        if not value or value.isdigit():
+            return
+        resolved, missing = substitute(value, self.stage.variables | self.global_args)
+        if self._stage_named(resolved, missing) is not None:
+            return
+        self.judge_image(value, resolved, missing, self.source.at(instruction.line), base=False)
+
+    # --- COPY / ADD --------------------------------------------------------------------------
+
+    def copy(self, instruction: Instruction, *, onbuild: bool) -> None:
+        flags, rest, _ = self.flags(instruction.text)
+        if "from" in flags:
+            self.judge_from_flag(flags["from"], instruction)
+        arguments = self._copy_arguments(rest, instruction)
+        if arguments is None or len(arguments) < 2:
+            if arguments is not None and not instruction.heredocs:
+                self.problem(
+                    f"{instruction.keyword} needs a source and a destination", instruction.line
+                )
+            return
+        sources = [substitute(s, self.stage.variables)[0] for s in arguments[:-1]]
+        dest = substitute(arguments[-1], self.stage.variables)[0]
+        if instruction.keyword == "ADD":
+            for source in sources:
+                self.judge_add(source, flags.get("checksum", ""), instruction)
+        if "from" in flags or onbuild:
+            return
+        local = [s for s in sources if "://" not in s and not s.startswith(("git@", "<<"))]
+        if local:
+            target = posixpath.normpath(posixpath.join(self.stage.workdir, dest))
+            self.stage.copies.append(
+                _Copy(
+                    sources=tuple(local),
+                    dest=target,
+                    into_dir=dest.endswith("/") or len(sources) > 1 or dest in {".", "./"},
+                )
+            )
+
+    def _copy_arguments(self, rest: str, instruction: Instruction) -> list[str] | None:
+        if rest.lstrip().startswith("["):
+            try:
+                value = json.loads(rest)
+            except ValueError:
+                value = None
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                return [str(v) for v in value]
+        try:
+            return shlex.split(rest, posix=True)
+        except ValueError as exc:
+            self.problem(f"{instruction.keyword}: {exc}", instruction.line)
+            return None
+
+    def judge_add(self, source: str, checksum: str, instruction: Instruction) -> None:
+        location = self.source.at(instruction.line)
+        if _is_git_source(source):
+            repo, ref = _git_ref(source)
+            commit = ref if ref and re.fullmatch(r"[0-9a-f]{40}", ref) else None
+            if commit is None and re.fullmatch(r"[0-9a-f]{40}", checksum):
+                commit = checksum
+            if commit is not None:
+                return
+            fix = f"ADD {repo}#<40-hex commit> <dest>"
+            if ref:
+                message = f"ADD {source}: {ref!r} is a movable git reference"
+            else:
+                message = f"ADD {source} clones the default branch with no revision"
+            self.findings.append(finding("RP104", message, location, subject=repo, fix=fix))
+            return
+        if not re.match(r"^(?:https?|ftp)://", source, re.IGNORECASE):
+            return
+        if checksum or immutable_url(source):
+            return
+        message = f"ADD {source} downloads without a checksum"
+        fix = f"ADD --checksum=sha256:<hex> {source} <dest>"
+        self.findings.append(finding("RP105", message, location, subject=source, fix=fix))
+
+    # --- RUN ---------------------------------------------------------------------------------
+
+    def run_(self, instruction: Instruction, *, onbuild: bool) -> None:
+        text = instruction.text
+        offset = 0
+        if instruction.keyword == "RUN":
+            flags, _, offset = self.flags(text)
+            mount = flags.get("mount", "")
+            for match in re.finditer(r"(?:^|,)from=([^,]+)", mount):
+                self.judge_from_flag(match.group(1), instruction)
+        parts = _after(instruction.parts, offset)
+        body = "".join(p.text for p in parts)
+        if body.lstrip().startswith("["):
+            argv = _json_argv(body)
+            if argv is not None:
+                self._exec_form(argv, parts, instruction, onbuild=onbuild)
+                return
+            if re.match(r"^\s*\[\s*\"", body) and body.rstrip().endswith("]"):
+                self.problem(
+                    f"{instruction.keyword} looks like exec form but is not valid JSON; "
+                    "Docker runs it as a shell command",
+                    instruction.line,
+                )
+        if instruction.heredocs and not _without_markers(body).strip():
+            # RUN <<EOF ... EOF: BuildKit runs the here-document itself as the script.
+            for doc in instruction.heredocs:
+                script = "\n".join(p.text for p in doc.body)
+                if shell_shebang(script) is False:
+                    continue
+                self._audit(
+                    script, [p.line for p in doc.body] or [instruction.line], None, onbuild=onbuild
+                )
+            return
+        lines: list[str] = []
+        numbers: list[int] = []
+        columns: list[int] = []
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            lines.append(part.text if last else part.text + "\\")
+            numbers.append(part.line)
+            columns.append(part.column)
+        for doc in instruction.heredocs:
+            for part in doc.body:
+                lines.append(part.text)
+                numbers.append(part.line)
+                columns.append(1)
+            lines.append(doc.delimiter)
+            numbers.append(doc.end_line)
+            columns.append(1)
+        self._audit("\n".join(lines), numbers, columns, onbuild=onbuild)
+
+    def _exec_form(
+        self,
+        argv: list[tuple[str, int]],
+        parts: Sequence[Part],
+        instruction: Instruction,
+        *,
+        onbuild: bool,
+    ) -> None:
+        if not argv:
+            return
+        located = [(value, self.position_in(parts, offset)) for value, offset in argv]
+        program = located[0][0].replace("\\", "/").rsplit("/", 1)[-1]
+        if program in _SHELLS:
+            for index, (value, _) in enumerate(located[1:], start=1):
+                if value.startswith("-") and "c" in value[1:] and not value.startswith("--"):
+                    if index + 1 < len(located):
+                        script, (line, column) = located[index + 1]
+                        count = script.count("\n") + 1
+                        self._audit(
+                            script,
+                            [line + i for i in range(count)],
+                            [column + 1] + [1] * (count - 1),
+                            onbuild=onbuild,
+                        )
+                    return
+        # Elements that are shell operators ("&&", "|") are read as the shell line the author
+        # meant, as Scorecard does; Docker itself would pass them to the program as arguments.
+        lines: list[int] = []
+        texts: list[str] = []
+        offsets: list[list[int]] = []
+        for value, (line, column) in located:
+            word = value if value in _EXEC_OPERATORS else shlex.quote(value)
+            if not lines or lines[-1] != line:
+                lines.append(line)
+                texts.append("")
+                offsets.append([])
+            elif texts[-1]:
+                texts[-1] += " "
+                offsets[-1].append(column - 1)
+            # every character of the element points at the element as written (inside its quote)
+            texts[-1] += word
+            offsets[-1].extend([column] * len(word))
+        text = " \\\n".join(texts)
+        self._audit(text, lines, [1] * len(lines), onbuild=onbuild, offsets=offsets)
+
+    @staticmethod
+    def position_in(parts: Sequence[Part], offset: int) -> tuple[int, int]:
+        for part in parts:
+            if offset < len(part.text):
+                return part.line, part.column + offset
+            offset -= len(part.text)
+        return parts[-1].line, parts[-1].column
+
+    def _audit(
+        self,
+        script: str,
+        lines: Sequence[int],
+        columns: Sequence[int] | None,
+        *,
+        onbuild: bool,
+        offsets: Sequence[Sequence[int]] | None = None,
+    ) -> None:
+        audit = audit_shell(
+            script,
+            self.source,
+            self.ctx,
+            line_map=lines,
+            column_map=columns,
+            column_offsets=offsets,
+            variables=self.stage.variables,
+            locate=self.locate,
+            downloaded=self.stage.downloads,
+            container=True,
+            report_syntax=self.stage.posix,
+        )
+        self.findings.extend(audit.findings)
+        self.pins.extend(audit.pins)
+        self.includes.extend(audit.includes)
+        self.indexes.extend(audit.indexes)
+        self.installs_python |= audit.installs_python
+        if not onbuild:
+            self.stage.downloads = list(audit.downloads)
+
+    # --- files named in RUN ------------------------------------------------------------------
+
+    def locate(self, written: str) -> str | None:
+        """The repository file a path in the image was copied from (``-r /app/req.txt``)."""
+        if "$" in written or not written:
+            return None
+        path = posixpath.normpath(posixpath.join(self.stage.workdir, written))
+        for copy in reversed(self.stage.copies):
+            for source in copy.sources:
+                relative = self._copied(copy, source, path)
+                if relative is not None:
+                    found = self._context_file(relative)
+                    if found is not None:
+                        return found
+        if not written.startswith("/"):
+            return self._context_file(written)
+        return None
+
+    def _copied(self, copy: _Copy, source: str, path: str) -> str | None:
+        clean = posixpath.normpath(source)
+        is_dir = clean == "." or source.endswith("/") or self._context_dir(clean)
+        if is_dir:
+            prefix = copy.dest.rstrip("/") + "/"
+            if path.startswith(prefix) or copy.dest == "/":
+                tail = path[len(prefix) :] if copy.dest != "/" else path.lstrip("/")
+                return posixpath.normpath(posixpath.join(clean, tail))
+            return None
+        if copy.into_dir:
+            if posixpath.dirname(path) == copy.dest.rstrip("/") or (
+                copy.dest == "/" and posixpath.dirname(path) == "/"
+            ):
+                name = posixpath.basename(path)
+                if fnmatch.fnmatchcase(name, posixpath.basename(clean)):
+                    return posixpath.join(posixpath.dirname(clean), name)
+            return None
+        return clean if path == copy.dest else None
+
+    def _context_dir(self, relative: str) -> bool:
+        for base in (self.source.parent, ""):
+            candidate = posixpath.normpath(posixpath.join(base, relative)) if base else relative
+            if candidate.startswith("../"):
+                continue
+            if (self.ctx.root / candidate).is_dir():
+                return True
+        return False
+
+    def _context_file(self, relative: str) -> str | None:
+        # The build context is usually the Dockerfile's directory, sometimes the repository
+        # root (docker build -f docker/Dockerfile .): try both.
+        for base in (self.source.parent, ""):
+            candidate = posixpath.join(base, relative) if base else relative
+            found = repo_file(self.ctx, candidate)
+            if found is not None:
+                return found
+        return None
+
+
+def _after(parts: Sequence[Part], offset: int) -> list[Part]:
+    out: list[Part] = []
+    for part in parts:
+        if offset >= len(part.text) and part is not parts[-1]:
+            offset -= len(part.text)
+            out.append(Part(line=part.line, column=part.column + len(part.text), text=""))
+            continue
+        out.append(Part(line=part.line, column=part.column + offset, text=part.text[offset:]))
+        offset = 0
+    return [p for p in out if p.text or p is out[-1]] or out
+
+
+def _json_argv(text: str) -> list[tuple[str, int]] | None:
+    """Elements of a JSON exec form with their offsets in ``text``, or None."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        return None
+    offsets = [m.start() for m in re.finditer(r'"(?:[^"\\]|\\.)*"', text)]
+    if len(offsets) != len(value):
+        offsets = [0] * len(value)
+    return [(str(v), o) for v, o in zip(value, offsets, strict=True)]
+
+
+def _without_markers(text: str) -> str:
+    return re.sub(r"<<-?(['\"]?)[A-Za-z_][A-Za-z0-9_]*\1", "", text)
+
+
+def _is_git_source(source: str) -> bool:
+    if source.startswith(("git@", "git://", "github.com/")):
+        return True
+    base = source.split("#", 1)[0].split("?", 1)[0]
+    return bool(re.match(r"^(?:https?|ssh)://", source)) and base.endswith(".git")
+
+
+def _git_ref(source: str) -> tuple[str, str | None]:
+    repo, _, fragment = source.partition("#")
+    ref = fragment.split(":", 1)[0] or None
+    base, _, query = repo.partition("?")
+    if query:
+        params = parse_qs(query)
+        for key in ("commit", "ref", "tag", "branch"):
+            if params.get(key):
+                ref = params[key][0]
+                break
+        repo = base
+    return repo, ref
+
+
+# Extensions of files named after a Dockerfile that are not one (templates, docs, code).
+_NOT_DOCKERFILES = _words(
+    "j2 jinja jinja2 tmpl tpl template mustache erb in dockerignore md rst txt orig rej bak "
+    "swp py sh json yml yaml toml cfg lock log"
+)
+
+
+class DockerfileScanner(Scanner):
+    """``Dockerfile``, ``Dockerfile.*``, ``Dockerfile-*``, ``*.Dockerfile``, ``Containerfile``."""
+
+    name = "dockerfile"
+
+    def claims(self, relpath: str, filename: str) -> bool:
+        lower = filename.lower()
+        if lower in {"dockerfile", "containerfile"}:
+            return True
+        if lower.endswith((".dockerfile", ".containerfile")):
+            return True
+        # Dockerfile.gpu, Dockerfile-not-pinned: the capitalised name, so that dockerfile.py
+        # (a module) is not read; templates and other files named after it are not either.
+        if not filename.startswith(("Dockerfile", "Containerfile")):
+            return False
+        variant = filename.split("file", 1)[1]
+        if not variant.startswith((".", "-", "_")):
+            return False
+        suffix = variant.rsplit(".", 1)[-1].lower() if "." in variant else ""
+        return suffix not in _NOT_DOCKERFILES
+
+    def scan(self, source: SourceFile, ctx: ScanContext) -> FileFacts:
+        audit = _Audit(source, ctx)
+        audit.run(parse_dockerfile(source.text))
+        return FileFacts(
+            path=source.path,
+            kind=self.name,
+            role=Role.CONCRETE if audit.installs_python else Role.OTHER,
+            findings=tuple(audit.findings),
+            pins=tuple(audit.pins),
+            includes=tuple(dict.fromkeys(audit.includes)),
+            images=tuple(audit.images),
+            pythons=tuple(audit.pythons),
+            indexes=tuple(dict.fromkeys(audit.indexes)),
+        )
+
+
+def dockerfile_scanners() -> list[Scanner]:
+    """The Dockerfile scanner."""
+    return [DockerfileScanner()]

@@ -1,0 +1,1168 @@
+"""Model, dataset and data-schema audit: revisions in code and notebooks, registry aliases,
+data versions in config, DVC pipelines (RP601-RP605), and the promise never to run code."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from reprolock.audit.artifacts import (
+    ConfigScanner,
+    DvcScanner,
+    NotebookScanner,
+    PythonScanner,
+    artifact_scanners,
+)
+from reprolock.audit.interface import FileFacts, Role, ScanContext, ScanError, Scanner, SourceFile
+from reprolock.audit.registry import all_scanners
+from reprolock.cli import main
+from reprolock.config import Config
+from reprolock.model import Finding, Severity
+from tests.conftest import FIXTURES, audit_tree, hits, write_tree
+
+Audit = Callable[[dict[str, str | bytes]], list[Finding]]
+
+_COMMIT = "3f2a1c9d8e7b6a5f4e3d2c1b0a9f8e7d6c5b4a39"
+
+
+def _ours(findings: list[Finding]) -> list[tuple[str, str, int]]:
+    """Hits of this area's rules (and RP001), leaving out what the shell helper reports."""
+    return [h for h in hits(findings) if h[0].startswith("RP6") or h[0] == "RP001"]
+
+
+def _py(audit: Audit, code: str, path: str = "app.py") -> list[tuple[str, str, int]]:
+    return _ours(audit({path: textwrap.dedent(code).lstrip("\n")}))
+
+
+def _one(findings: list[Finding], rule: str) -> Finding:
+    found = [f for f in findings if f.rule == rule]
+    assert len(found) == 1, hits(findings)
+    return found[0]
+
+
+# --- the bundled fixture -------------------------------------------------------------------
+
+
+def test_fixture_repository(tmp_path: Path) -> None:
+    root = tmp_path / "ml-repo"
+    shutil.copytree(FIXTURES / "artifacts" / "ml-repo", root)
+    found = audit_tree(root)
+    assert _ours(found) == [
+        ("RP604", "configs/data.yaml", 4),
+        ("RP604", "configs/data.yaml", 8),
+        ("RP604", "configs/data.yaml", 9),
+        ("RP603", "configs/data.yaml", 12),
+        ("RP604", "configs/features.json", 3),
+        ("RP604", "configs/features.json", 4),
+        ("RP604", "configs/features.json", 9),
+        ("RP603", "configs/registry.toml", 3),
+        ("RP604", "configs/registry.toml", 6),
+        ("RP603", "configs/registry.toml", 10),
+        ("RP602", "data/imdb.dvc", 5),
+        ("RP602", "data/vendor-prices.csv.dvc", 4),
+        ("RP601", "notebooks/explore.ipynb", 46),
+        ("RP602", "notebooks/explore.ipynb", 69),
+        ("RP605", "pipeline/dvc.yaml", 9),
+        ("RP605", "pipeline/dvc.yaml", 28),
+        ("RP603", "serve/app.py", 7),
+        ("RP604", "serve/app.py", 9),
+        ("RP603", "serve/app.py", 16),
+        ("RP601", "serve/app.py", 17),
+        ("RP603", "serve/app.py", 23),
+        ("RP602", "train.py", 18),
+        ("RP601", "train.py", 24),
+        ("RP601", "train.py", 39),
+    ]
+    subjects = {(f.rule, f.location.path, f.location.line): f.subject for f in found}
+    assert subjects[("RP601", "train.py", 24)] == "bert-base-uncased"
+    assert subjects[("RP605", "pipeline/dvc.yaml", 9)] == "featurize@test"
+    assert subjects[("RP601", "notebooks/explore.ipynb", 46)] == (
+        "distilbert-base-uncased-finetuned-sst-2-english"
+    )
+    # The notebook's `%pip install` line goes through the shell audit, at its .ipynb line.
+    assert ("RP101", "notebooks/explore.ipynb", 20) in hits(found)
+
+
+# --- RP601: hub models ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "lines"),
+    [
+        ('AutoModel.from_pretrained("bert-base-uncased")', [1]),
+        ('AutoModel.from_pretrained("org/model")', [1]),
+        (f'AutoModel.from_pretrained("org/model", revision="{_COMMIT}")', []),
+        (f'AutoModel.from_pretrained("org/model", revision="{_COMMIT.upper()}")', []),
+        ('AutoModel.from_pretrained("org/model", revision=None)', [1]),
+        ('AutoModel.from_pretrained(pretrained_model_name_or_path="org/model")', [1]),
+        ('DiffusionPipeline.from_pretrained("org/sd")', [1]),
+        ('PeftModel.from_pretrained(base, "org/lora")', [1]),
+        (f'PeftModel.from_pretrained(base, "org/lora", revision="{_COMMIT}")', []),
+        ('snapshot_download("org/model")', [1]),
+        ('snapshot_download(repo_id="org/model", allow_patterns=["*.json"])', [1]),
+        (f'snapshot_download("org/model", revision="{_COMMIT}")', []),
+        ('hf_hub_download(repo_id="org/model", filename="model.safetensors")', [1]),
+        (f'hf_hub_download("org/model", "w.bin", revision="{_COMMIT}")', []),
+        ('SentenceTransformer("all-MiniLM-L6-v2")', [1]),
+        (f'SentenceTransformer("all-MiniLM-L6-v2", revision="{_COMMIT}")', []),
+        ('CrossEncoder("cross-encoder/ms-marco-MiniLM-L-6-v2")', [1]),
+        ("SentenceTransformer()", []),
+        ("nn.Embedding.from_pretrained(weights)", []),
+    ],
+)
+def test_hub_model_apis(audit: Audit, code: str, lines: list[int]) -> None:
+    assert _py(audit, code + "\n") == [("RP601", "app.py", n) for n in lines]
+
+
+def test_the_line_is_the_one_naming_the_api(audit: Audit) -> None:
+    found = audit(
+        {
+            "app.py": """
+            model = (
+                AutoModel
+                .from_pretrained(
+                    "org/model",
+                )
+            )
+            """
+        }
+    )
+    assert hits(found) == [("RP601", "app.py", 3)]
+    assert found[0].location.column == 6
+    assert found[0].subject == "org/model"
+    assert found[0].fix == 'revision="<40-hex commit>"'
+    assert found[0].severity is Severity.WARNING
+
+
+@pytest.mark.parametrize(
+    ("revision", "phrase"),
+    [
+        ('"main"', "'main', a branch or tag that can move"),
+        ('"v1.0"', "'v1.0', a branch or tag that can move"),
+        ('"refs/pr/3"', "'refs/pr/3', a branch or tag that can move"),
+        ('"abc1234"', "'abc1234', an abbreviated commit"),
+    ],
+)
+def test_movable_revisions_are_named(audit: Audit, revision: str, phrase: str) -> None:
+    found = audit({"app.py": f'AutoModel.from_pretrained("org/m", revision={revision})\n'})
+    assert hits(found) == [("RP601", "app.py", 1)]
+    assert phrase in found[0].message
+
+
+def test_pipeline_model(audit: Audit) -> None:
+    code = f"""
+    from transformers import pipeline
+    import transformers as tf
+
+    a = pipeline("text-classification", model="org/clf")
+    b = pipeline("text-classification", "org/clf")
+    c = tf.pipeline(task="ner", model="org/ner")
+    d = pipeline("text-classification", model="org/clf", revision="{_COMMIT}")
+    e = pipeline("sentiment-analysis")
+    f = pipeline("text-classification", model=model_object)
+    """
+    assert _py(audit, code) == [("RP601", "app.py", n) for n in (4, 5, 6)]
+
+
+def test_a_pipeline_function_of_our_own_is_not_transformers(audit: Audit) -> None:
+    code = """
+    def pipeline(task, model):
+        return task, model
+
+    pipeline("train", model="org/clf")
+    """
+    assert _py(audit, code) == []
+
+
+def test_trust_remote_code_is_mentioned(audit: Audit) -> None:
+    found = audit({"app.py": 'AutoModel.from_pretrained("org/m", trust_remote_code=True)\n'})
+    assert "trust_remote_code=True" in _one(found, "RP601").message
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        '"./models/bert"',
+        '"../shared/bert"',
+        '"/opt/models/bert"',
+        '"~/models/bert"',
+        '"outputs/checkpoint-500"',
+        '"checkpoints/best"',
+        '"weights/model.safetensors"',
+        '"model.bin"',
+        '"a/b/c"',
+        'os.path.join(MODELS, "bert")',
+        'Path("models") / "bert"',
+        'f"{MODEL_DIR}/bert"',
+        "cfg.model_name",
+        "args.model",
+        'os.environ["MODEL"]',
+    ],
+)
+def test_local_paths_and_unresolved_ids_are_not_flagged(audit: Audit, model: str) -> None:
+    assert _py(audit, f"AutoModel.from_pretrained({model})\n") == []
+
+
+def test_a_directory_in_the_repository_is_local(audit: Audit) -> None:
+    found = audit(
+        {
+            "svc/models/bert/config.json": '{"architectures": ["BertModel"]}\n',
+            "svc/app.py": 'AutoModel.from_pretrained("models/bert")\n',
+            "svc/other.py": 'AutoModel.from_pretrained("models/roberta")\n',
+        }
+    )
+    assert _ours(found) == [("RP601", "svc/other.py", 1)]
+
+
+def test_module_and_function_constants_resolve(audit: Audit) -> None:
+    code = f"""
+    MODEL = "org/a"
+    TYPED: str = "org/b"
+    REV = "{_COMMIT}"
+    ORG = "org"
+    BRANCH = "main"
+
+    AutoModel.from_pretrained(MODEL)
+    AutoModel.from_pretrained(TYPED, revision=REV)
+    AutoModel.from_pretrained(f"{{ORG}}/c")
+    AutoModel.from_pretrained(ORG + "/d", revision=BRANCH)
+
+
+    def load():
+        local = "org/e"
+        return AutoModel.from_pretrained(local)
+
+
+    def shadowed(MODEL):
+        return AutoModel.from_pretrained(MODEL)
+
+
+    def uses_global():
+        return AutoModel.from_pretrained(MODEL)
+
+
+    def nested():
+        inner = "org/f"
+
+        def go():
+            return AutoModel.from_pretrained(inner)
+
+        return go
+    """
+    found = audit({"app.py": textwrap.dedent(code).lstrip("\n")})
+    assert [(h, f.subject) for h, f in zip(_ours(found), found, strict=True)] == [
+        (("RP601", "app.py", 7), "org/a"),
+        (("RP601", "app.py", 9), "org/c"),
+        (("RP601", "app.py", 10), "org/d"),
+        (("RP601", "app.py", 15), "org/e"),
+        (("RP601", "app.py", 23), "org/a"),
+        (("RP601", "app.py", 30), "org/f"),
+    ]
+
+
+def test_aliased_imports_are_followed_into_functions(audit: Audit) -> None:
+    code = """
+    import logging
+
+    try:
+        from transformers import pipeline as make_pipe
+    except ImportError:
+        make_pipe = None
+    from huggingface_hub import snapshot_download as sd
+    from torch import hub as h
+
+
+    def a():
+        return make_pipe("ner", model="org/ner")
+
+
+    def b():
+        return sd("org/m")
+
+
+    def c():
+        return h.load("pytorch/vision", "resnet18")
+
+
+    def unrelated():
+        logging.info("nothing to see")
+    """
+    assert _py(audit, code) == [("RP601", "app.py", n) for n in (12, 16, 20)]
+
+
+def test_names_bound_more_than_one_way_do_not_resolve(audit: Audit) -> None:
+    code = """
+    MODEL = "org/a"
+    if FAST:
+        MODEL = "org/small"
+    SAME = "org/same"
+    SAME = "org/same"
+    for CANDIDATE in ["org/x", "org/y"]:
+        AutoModel.from_pretrained(CANDIDATE)
+    AutoModel.from_pretrained(MODEL)
+    AutoModel.from_pretrained(SAME)
+
+
+    class Config:
+        NAME = "org/class-attr"
+
+        def load(self):
+            return AutoModel.from_pretrained(NAME)
+    """
+    assert _py(audit, code) == [("RP601", "app.py", 9)]
+
+
+def test_star_args_and_kwargs_are_not_judged(audit: Audit) -> None:
+    code = f"""
+    opts = dict(revision="{_COMMIT}")
+    AutoModel.from_pretrained("org/a", **opts)
+    AutoModel.from_pretrained(*names)
+    """
+    assert _py(audit, code) == []
+
+
+@pytest.mark.parametrize(
+    ("code", "lines", "phrase"),
+    [
+        ('torch.hub.load("pytorch/vision", "resnet18")', [2], "without a ref"),
+        ('torch.hub.load("pytorch/vision:v0.10.0", "resnet18")', [2], "'v0.10.0'"),
+        (f'torch.hub.load("pytorch/vision:{_COMMIT}", "resnet18")', [], ""),
+        ('torch.hub.load("./hub", "resnet18", source="local")', [], ""),
+        ('torch.hub.load("org/repo", "m", source="local")', [], ""),
+        ('torch.hub.load(repo_or_dir="ultralytics/yolov5", model="yolov5s")', [2], "yolov5"),
+        ('torch.hub.load("/abs/dir", "m")', [], ""),
+        ('torch.hub.list("pytorch/vision")', [], ""),
+    ],
+)
+def test_torch_hub(audit: Audit, code: str, lines: list[int], phrase: str) -> None:
+    found = audit({"app.py": f"import torch\n{code}\n"})
+    assert _ours(found) == [("RP601", "app.py", n) for n in lines]
+    if lines:
+        assert phrase in found[0].message
+        assert str(found[0].fix).endswith(':<40-hex commit>"')
+
+
+def test_torch_hub_through_import_aliases(audit: Audit) -> None:
+    code = """
+    from torch import hub
+    import torch.hub as th
+    import tensorflow_hub as tfhub
+
+    hub.load("pytorch/vision", "resnet18")
+    th.load("pytorch/vision", "resnet50")
+    tfhub.load("google/universal")
+    """
+    assert _py(audit, code) == [("RP601", "app.py", 5), ("RP601", "app.py", 6)]
+
+
+def test_hf_hub_names_in_timm_and_open_clip(audit: Audit) -> None:
+    code = f"""
+    import timm
+    import open_clip
+
+    timm.create_model("hf-hub:timm/vit_base_patch16_224.augreg_in21k", pretrained=True)
+    timm.create_model("hf_hub:timm/resnet50.a1_in1k@main", pretrained=True)
+    timm.create_model("hf-hub:timm/resnet50.a1_in1k@{_COMMIT}", pretrained=True)
+    timm.create_model("resnet50", pretrained=True)
+    open_clip.create_model_and_transforms("hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K")
+    """
+    found = audit({"app.py": textwrap.dedent(code).lstrip("\n")})
+    assert _ours(found) == [("RP601", "app.py", n) for n in (4, 5, 8)]
+    assert found[0].fix == "hf-hub:timm/vit_base_patch16_224.augreg_in21k@<40-hex commit>"
+    assert "open_clip" in found[2].message
+
+
+# --- RP602: datasets -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("call", "lines"),
+    [
+        ('load_dataset("imdb")', [2]),
+        ('load_dataset("stanfordnlp/imdb", split="train")', [2]),
+        ('load_dataset(path="glue", name="sst2")', [2]),
+        ('load_dataset("glue", "sst2", revision="main")', [2]),
+        (f'load_dataset("glue", "sst2", revision="{_COMMIT}")', []),
+        ('load_dataset("csv", data_files="train.csv")', []),
+        ('load_dataset("parquet", data_files={"train": "s3://b/x.parquet"})', []),
+        ('load_dataset("json", data_files=files)', []),
+        ('load_dataset("./data/my_dataset")', []),
+        ('load_dataset("/data/imdb")', []),
+        ('load_dataset("data/scripts/loader.py")', []),
+        ('load_dataset("scripts/loader.py")', []),
+        ("load_dataset(name)", []),
+        ('load_dataset_builder("imdb")', [2]),
+    ],
+)
+def test_load_dataset(audit: Audit, call: str, lines: list[int]) -> None:
+    code = f"from datasets import load_dataset, load_dataset_builder\n{call}\n"
+    assert _ours(audit({"app.py": code})) == [("RP602", "app.py", n) for n in lines]
+
+
+def test_a_load_dataset_of_our_own_is_not_the_hub(audit: Audit) -> None:
+    code = """
+    def load_dataset(name):
+        return open(name)
+
+    load_dataset("train")
+    """
+    assert _py(audit, code) == []
+
+
+def test_hub_downloads_of_datasets_are_rp602(audit: Audit) -> None:
+    code = f"""
+    snapshot_download("org/corpus", repo_type="dataset")
+    hf_hub_download("org/corpus", "train.csv", repo_type="dataset", revision="{_COMMIT}")
+    snapshot_download("org/space", repo_type="space")
+    """
+    found = audit({"app.py": textwrap.dedent(code).lstrip("\n")})
+    assert _ours(found) == [("RP602", "app.py", 1), ("RP601", "app.py", 3)]
+    assert found[0].subject == "org/corpus"
+
+
+@pytest.mark.parametrize(
+    ("call", "lines"),
+    [
+        ('dvc.api.open("data/x.csv", repo="https://github.com/org/reg")', [2]),
+        ('dvc.api.read("data/x.csv", repo="git@github.com:org/reg.git", rev="main")', [2]),
+        ('dvc.api.get_url("data/x.csv", "https://github.com/org/reg")', [2]),
+        (f'dvc.api.read("data/x.csv", repo="https://github.com/org/reg", rev="{_COMMIT}")', []),
+        (f'dvc.api.open("data/x.csv", "https://github.com/org/reg", "{_COMMIT}")', []),
+        ('dvc.api.open("data/x.csv")', []),
+        ('dvc.api.read("data/x.csv", repo=None)', []),
+        ('dvc.api.read("data/x.csv", repo=".")', []),
+        ('dvc.api.DVCFileSystem("https://github.com/org/reg")', [2]),
+        ('dvc.api.DVCFileSystem(url="https://github.com/org/reg", rev="v2")', [2]),
+        (f'dvc.api.DVCFileSystem("https://github.com/org/reg", rev="{_COMMIT}")', []),
+    ],
+)
+def test_dvc_api(audit: Audit, call: str, lines: list[int]) -> None:
+    found = audit({"app.py": f"import dvc.api\n{call}\n"})
+    assert _ours(found) == [("RP602", "app.py", n) for n in lines]
+    if lines:
+        assert found[0].fix == 'rev="<40-hex commit>"'
+
+
+def test_dvc_api_through_from_imports(audit: Audit) -> None:
+    code = """
+    from dvc import api
+    from dvc.api import read as dvc_read
+
+    api.open("x.csv", repo="https://github.com/org/reg")
+    dvc_read("x.csv", repo="https://github.com/org/reg")
+    """
+    assert _py(audit, code) == [("RP602", "app.py", 4), ("RP602", "app.py", 5)]
+
+
+# --- RP603: registries ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("scheme", "rest", "flagged"),
+    [
+        ("models:/", "churn/Production", True),
+        ("models:/", "churn/Staging", True),
+        ("models:/", "churn/latest", True),
+        ("models:/", "churn@champion", True),
+        ("models:/", "churn/7", False),
+        ("runs:/", "0a1b2c3d4e5f/model", False),
+        ("models:/", "m-0a1b2c3d4e5f", False),
+    ],
+)
+def test_mlflow_registry_uris(audit: Audit, scheme: str, rest: str, flagged: bool) -> None:
+    uri = scheme + rest  # written apart so that this file passes the repository's own audit
+    found = audit({"app.py": f'import mlflow\nmlflow.pyfunc.load_model("{uri}")\n'})
+    assert _ours(found) == ([("RP603", "app.py", 2)] if flagged else [])
+    if flagged:
+        assert found[0].subject == "churn"
+        assert found[0].fix == "models:/churn/<version number>"
+
+
+def test_registry_uris_in_f_strings_and_docstrings(audit: Audit) -> None:
+    code = '''
+    """Loads models:/churn/Production by default."""
+
+    def load(name, version):
+        """Pass models:/x/Staging to get the staging model."""
+        a = mlflow.pyfunc.load_model(f"models:/{name}/Production")
+        b = mlflow.pyfunc.load_model(f"models:/churn/{version}")
+        return a, b
+    '''
+    found = audit({"app.py": textwrap.dedent(code).lstrip("\n")})
+    assert _ours(found) == [("RP603", "app.py", 5)]
+    assert found[0].subject == "<name>"
+
+
+def test_dvc_artifacts_download(audit: Audit) -> None:
+    code = """
+    import dvc.api
+
+    dvc.api.artifacts_download("churn-model", repo="https://github.com/org/reg")
+    dvc.api.artifacts_download("churn-model", stage="prod")
+    dvc.api.artifacts_download("churn-model", version="v3.1.0")
+    """
+    assert _py(audit, code) == [("RP603", "app.py", 3), ("RP603", "app.py", 4)]
+
+
+def test_wandb_artifacts(audit: Audit) -> None:
+    code = """
+    import wandb
+
+    run = wandb.init()
+    a = run.use_artifact("acme/churn/model:latest")
+    b = run.use_artifact("acme/churn/model:v3")
+    c = run.use_artifact("churn-model")
+    d = wandb.Api().artifact("acme/churn/model:best")
+    e = wandb.Api().artifact("acme/churn/model:v12")
+    f = run.use_artifact(artifact_object)
+    DEFAULT = "acme/churn/labels:latest"
+    IMAGE = "ghcr.io/acme/trainer:latest"
+    """
+    found = audit({"app.py": textwrap.dedent(code).lstrip("\n")})
+    assert _ours(found) == [("RP603", "app.py", n) for n in (4, 6, 7, 10)]
+    assert "names no version" in found[1].message
+    assert found[0].fix == "acme/churn/model:v<N>"
+
+
+# --- RP604 in code -------------------------------------------------------------------------
+
+
+def test_latest_data_uris_in_code(audit: Audit) -> None:
+    code = """
+    A = "s3://bucket/features/latest/part-0.parquet"
+    B = "gs://bucket/latest"
+    C = "dbfs:/mnt/lake/latest/events"
+    D = "/dbfs/mnt/lake/latest/events"
+    E = f"abfss://c@acct.dfs.core.windows.net/{table}/latest/"
+    F = "https://docs.example.com/en/latest/"
+    G = "/mnt/data/latest/"
+    H = "s3://bucket/features/2024-06-01/part-0.parquet"
+    I = "s3://bucket/latest_features/x"
+    """
+    found = audit({"app.py": textwrap.dedent(code).lstrip("\n")})
+    assert _ours(found) == [("RP604", "app.py", n) for n in (1, 2, 3, 4, 5)]
+    assert found[0].fix == "s3://bucket/features/<version>/part-0.parquet"
+
+
+# --- Python files that do not parse --------------------------------------------------------
+
+
+def test_unparsable_python_that_names_a_model_is_rp001(audit: Audit) -> None:
+    code = 'x = 1\nprint "loading"\nAutoModel.from_pretrained("org/m")\n'
+    found = audit({"legacy.py": code, "plain.py": "def broken(:\n"})
+    assert hits(found) == [("RP001", "legacy.py", 2)]
+    assert found[0].severity is Severity.ERROR
+    assert "invalid Python syntax" in found[0].message
+
+
+def test_templates_are_not_python_yet(audit: Audit) -> None:
+    path = "{{cookiecutter.slug}}/train.py"
+    assert _ours(audit({path: 'm = {{ cookiecutter.model }}.from_pretrained("x")\n'})) == []
+
+
+def test_invalid_escapes_raise_no_warning(audit: Audit) -> None:
+    # pytest turns warnings into errors here: a SyntaxWarning would fail this test.
+    code = 'PATTERN = "\\d+"\nAutoModel.from_pretrained("org/m")\n'
+    assert _ours(audit({"app.py": code})) == [("RP601", "app.py", 2)]
+
+
+# --- notebooks -----------------------------------------------------------------------------
+
+
+def _notebook(*cells: str | list[str], language: str = "python", indent: int | None = 1) -> str:
+    """A notebook as Jupyter writes it (one JSON line per source line with indent=1)."""
+    nb_cells = []
+    for i, cell in enumerate(cells):
+        heading = isinstance(cell, str) and cell.startswith("# ") and "\n" not in cell
+        kind = "markdown" if heading else "code"
+        entry: dict[str, object] = {"cell_type": kind, "id": f"c{i}", "metadata": {}}
+        entry["source"] = cell
+        if kind == "code":
+            entry.update({"execution_count": None, "outputs": []})
+        nb_cells.append(entry)
+    nb = {
+        "cells": nb_cells,
+        "metadata": {"kernelspec": {"language": language, "name": f"{language}3"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    return json.dumps(nb, indent=indent) + "\n"
+
+
+def _line_of(text: str, needle: str) -> int:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if needle in line:
+            return number
+    raise AssertionError(needle)
+
+
+def test_notebook_lines_are_lines_of_the_ipynb_file(audit: Audit) -> None:
+    text = _notebook(
+        "# Title",
+        ["import transformers\n", 'MODEL = "org/a"\n'],
+        ["tok = transformers.AutoTokenizer.from_pretrained(MODEL)\n", "x = 1\n"],
+        ["%matplotlib inline\n", "!ls data\n", "files = !ls\n", "y = 2\n", "df?\n",
+         'm = transformers.AutoModel.from_pretrained("org/b")'],
+    )  # fmt: skip
+    found = audit({"nb/explore.ipynb": text})
+    assert _ours(found) == [
+        ("RP601", "nb/explore.ipynb", _line_of(text, "AutoTokenizer")),
+        ("RP601", "nb/explore.ipynb", _line_of(text, "AutoModel.from_pretrained")),
+    ]
+    assert found[0].subject == "org/a"  # a constant from an earlier cell
+
+
+def test_notebook_source_as_one_string(audit: Audit) -> None:
+    text = _notebook(
+        "# Notes",
+        'import datasets\nds = datasets.load_dataset("imdb")\n',
+        'from huggingface_hub import snapshot_download\n\nsnapshot_download("org/m")\n',
+    )
+    found = audit({"nb.ipynb": text})
+    assert _ours(found) == [
+        ("RP602", "nb.ipynb", _line_of(text, "load_dataset")),
+        ("RP601", "nb.ipynb", _line_of(text, "snapshot_download(")),
+    ]
+
+
+def test_compact_notebook_reports_line_one(audit: Audit) -> None:
+    text = _notebook(['AutoModel.from_pretrained("org/m")'], indent=None)
+    assert _ours(audit({"nb.ipynb": text})) == [("RP601", "nb.ipynb", 1)]
+
+
+def test_notebook_cells_in_other_languages_are_skipped(audit: Audit) -> None:
+    text = _notebook(
+        ["%%bash\n", 'echo AutoModel.from_pretrained("org/a")'],
+        ["%%time\n", 'AutoModel.from_pretrained("org/b")'],
+    )
+    assert _ours(audit({"nb.ipynb": text})) == [("RP601", "nb.ipynb", _line_of(text, "org/b"))]
+
+
+def test_a_broken_cell_is_noted_and_the_rest_audited(audit: Audit) -> None:
+    text = _notebook(
+        ["def half(:\n", "    pass"],
+        ['AutoModel.from_pretrained("org/m")'],
+    )
+    found = audit({"nb.ipynb": text})
+    assert _ours(found) == [
+        ("RP001", "nb.ipynb", _line_of(text, "def half")),
+        ("RP601", "nb.ipynb", _line_of(text, "org/m")),
+    ]
+    assert found[0].severity is Severity.NOTE
+
+
+def test_notebooks_of_other_kernels_are_not_python(audit: Audit) -> None:
+    text = _notebook(['AutoModel.from_pretrained("org/m")'], language="R")
+    assert _ours(audit({"nb.ipynb": text})) == []
+
+
+def test_invalid_notebook_json_is_rp001(audit: Audit) -> None:
+    found = audit({"nb.ipynb": '{\n "cells": [\n  {,\n'})
+    assert hits(found) == [("RP001", "nb.ipynb", 3)]
+
+
+def test_notebook_pip_installs_go_to_the_shell_audit(audit: Audit) -> None:
+    text = _notebook(["%pip install numpy==1.26.4\n", "!pip install pandas\n", "import numpy"])
+    found = audit({"nb.ipynb": text})
+    # What is judged is the shell audit's business; that it sees each line where it is is ours.
+    assert [(f.location.line, f.subject) for f in found] == [
+        (_line_of(text, "numpy=="), "numpy"),
+        (_line_of(text, "pandas"), "pandas"),
+    ]
+    assert ("RP101", "nb.ipynb", _line_of(text, "pandas")) in hits(found)
+
+
+def test_notebook_facts(tmp_path: Path) -> None:
+    text = _notebook(["%pip install numpy==1.26.4\n", "import numpy"])
+    facts = _scan(NotebookScanner(), tmp_path, "nb.ipynb", text)
+    assert facts.role is Role.CONCRETE
+    assert [(p.name, p.version) for p in facts.pins] == [("numpy", "1.26.4")]
+    plain = _scan(NotebookScanner(), tmp_path, "nb.ipynb", _notebook(["import numpy"]))
+    assert plain.role is Role.OTHER
+
+
+# --- RP603/RP604 in config -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "lines"),
+    [
+        ("schema_version: latest\n", [1]),
+        ("schema_version: '*'\n", [1]),
+        ("schema-version: current\n", [1]),
+        ("schemaVersion: newest\n", [1]),
+        ("schema_version:\n", [1]),
+        ("schema_version: ''\n", [1]),
+        ("dataset_version: LATEST\n", [1]),
+        ("data_version: latest\n", [1]),
+        ("schema_version: 3\n", []),
+        ("schema_version: '2024-06-01'\n", []),
+        ("dataset:\n  name: events\n  version: latest\n", [3]),
+        ("data:\n  train:\n    path: x\n  version: '*'\n", [4]),
+        ("schema:\n  revision: head\n", [1 + 1]),
+        ("datasets:\n  - name: a\n    version: 3\n  - name: b\n    version: latest\n", [5]),
+        ("app:\n  version: latest\n", []),
+        ("version: latest\n", []),
+        ("image: python:latest\n", []),
+        ("paths:\n  train: s3://b/features/latest/train.parquet\n", [2]),
+        ("paths:\n  - gs://b/latest/\n  - gs://b/2024/\n", [2]),
+        ("cache_dir: /mnt/data/latest/\n", [1]),
+        ("train: ${paths.root}/latest/train.csv\n", [1]),
+        ("cmd: python train.py --data s3://b/latest/x.csv\n", [1]),
+        ("docs: https://docs.example.com/en/latest/\n", []),
+        ("release: v2/latest-notes.md\n", []),
+        ("model_uri: models:/churn/Production\n", [1]),
+        ("model_uri: models:/churn@champion\n", [1]),
+        ("model_uri: models:/churn/4\n", []),
+        ("wandb_artifact: acme/churn/model:latest\n", [1]),
+        ("wandb_artifact: acme/churn/model:v4\n", []),
+        ("base: &b\n  schema_version: latest\nother: *b\n", [2]),
+        ("---\nkind: A\n---\nschema_version: latest\n", [4]),
+    ],
+)
+def test_yaml_config(audit: Audit, yaml_text: str, lines: list[int]) -> None:
+    found = audit({"conf/params.yaml": yaml_text})
+    assert [h[2] for h in _ours(found)] == lines
+    assert {h[0] for h in _ours(found)} <= {"RP603", "RP604"}
+
+
+def test_rp604_messages_and_fixes(audit: Audit) -> None:
+    found = audit({"params.yaml": "dataset:\n  version: latest\nschema_version:\n"})
+    assert [(f.subject, f.message) for f in found] == [
+        ("dataset.version", "dataset.version is 'latest', not a fixed version"),
+        ("schema_version", "schema_version is empty, not a fixed version"),
+    ]
+    assert [f.fix for f in found] == ["version: <exact version>", "schema_version: <exact version>"]
+
+
+def test_json_config(audit: Audit) -> None:
+    text = textwrap.dedent(
+        """\
+        {
+          "name": "churn",
+          "schemaVersion": "latest",
+          "dataset": {"name": "events", "version": "*",
+                      "path": "s3://b/latest/events/"},
+          "pinned": {"schema_version": 7},
+          "models": [
+            {"uri": "models:/churn/Staging"},
+            {"uri": "models:/churn/3"}
+          ],
+          "empty": {"data_version": null}
+        }
+        """
+    )
+    found = audit({"config/settings.json": text})
+    assert _ours(found) == [
+        ("RP604", "config/settings.json", _line_of(text, "schemaVersion")),
+        ("RP604", "config/settings.json", _line_of(text, '"version"')),
+        ("RP604", "config/settings.json", _line_of(text, "s3://")),
+        ("RP603", "config/settings.json", _line_of(text, "Staging")),
+        ("RP604", "config/settings.json", _line_of(text, "data_version")),
+    ]
+
+
+def test_toml_config(audit: Audit) -> None:
+    text = """
+    title = "training"
+    schema_version = "latest"
+
+    [dataset]
+    name = "events"
+    version = "*"
+
+    [[sources]]
+    path = "gs://bucket/latest/a.parquet"
+
+    [[sources]]
+    path = "gs://bucket/2024/b.parquet"
+
+    [registry]
+    uri = "models:/churn/Production"
+    data_version = 5
+    """
+    assert _ours(audit({"train.toml": text})) == [
+        ("RP604", "train.toml", 2),
+        ("RP604", "train.toml", 6),
+        ("RP604", "train.toml", 9),
+        ("RP603", "train.toml", 15),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "text"),
+    [
+        (
+            "chart/templates/deploy.yaml",
+            "{{- if .Values.x }}\nschema_version: latest\n{{- end }}\n",
+        ),
+        ("settings.json", '{\n  // comment\n  "schema_version": "latest"\n}\n'),
+        ("bad.toml", 'schema_version = "latest\n'),
+        ("package.json", '{"schema_version": "latest"}\n'),
+        ("tsconfig.build.json", '{"schema_version": "latest"}\n'),
+        (".pre-commit-config.yaml", "schema_version: latest\n"),
+        (".github/labeler.yml", "schema_version: latest\n"),
+        ("a/.vscode/settings.json", '{"schema_version": "latest"}\n'),
+    ],
+)
+def test_configs_not_ours_or_not_parsable_are_silent(audit: Audit, path: str, text: str) -> None:
+    assert hits(audit({path: text})) == []
+
+
+def test_large_json_is_data(audit: Audit) -> None:
+    rows = [{"schema_version": "latest", "i": i} for i in range(60_000)]
+    text = json.dumps(rows)
+    assert len(text) > 2_000_000
+    assert hits(audit({"data/rows.json": text})) == []
+
+
+def test_yaml_alias_bomb_is_walked_once(audit: Audit) -> None:
+    lines = ["a0: &a0 ['s3://b/latest/x']"]
+    lines += [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}]" for i in range(1, 30)]
+    started = time.perf_counter()
+    found = audit({"bomb.yaml": "\n".join(lines) + "\n"})
+    assert time.perf_counter() - started < 5
+    assert _ours(found) == [("RP604", "bomb.yaml", 1)]
+
+
+# --- RP605 and .dvc files ------------------------------------------------------------------
+
+_DVC_YAML = """
+stages:
+  prepare:
+    cmd: python prepare.py
+  train:
+    cmd: python train.py
+"""
+
+
+def _lock(*names: str) -> str:
+    body = "".join(f"  {n}:\n    cmd: run {n}\n" for n in names)
+    return f"schema: '2.0'\nstages:\n{body}"
+
+
+def test_dvc_pipeline_without_lock(audit: Audit) -> None:
+    found = audit({"pipe/dvc.yaml": "# pipeline\n" + _DVC_YAML.lstrip()})
+    assert hits(found) == [("RP605", "pipe/dvc.yaml", 2)]
+    assert found[0].message == "dvc.yaml defines stages but has no dvc.lock beside it"
+    assert found[0].severity is Severity.ERROR
+
+
+def test_dvc_lock_in_another_directory_does_not_count(audit: Audit) -> None:
+    found = audit({"pipe/dvc.yaml": _DVC_YAML, "dvc.lock": _lock("prepare", "train")})
+    assert hits(found) == [("RP605", "pipe/dvc.yaml", 1)]
+
+
+def test_dvc_pipeline_locked(audit: Audit) -> None:
+    assert hits(audit({"dvc.yaml": _DVC_YAML, "dvc.lock": _lock("prepare", "train")})) == []
+
+
+def test_dvc_stage_missing_from_lock(audit: Audit) -> None:
+    found = audit({"dvc.yaml": _DVC_YAML, "dvc.lock": _lock("prepare")})
+    assert hits(found) == [("RP605", "dvc.yaml", 4)]
+    assert found[0].subject == "train"
+    assert found[0].fix == "dvc repro train"
+
+
+def test_dvc_lock_version_1_format(audit: Audit) -> None:
+    lock = "prepare:\n  cmd: python prepare.py\n"
+    assert hits(audit({"dvc.yaml": _DVC_YAML, "dvc.lock": lock})) == [("RP605", "dvc.yaml", 4)]
+
+
+def test_dvc_empty_stages_need_no_lock(audit: Audit) -> None:
+    assert hits(audit({"dvc.yaml": "stages: {}\nplots:\n  - metrics.json\n"})) == []
+
+
+@pytest.mark.parametrize(
+    ("stage", "locked", "missing"),
+    [
+        ("foreach: [us, uk]", ["s@us", "s@uk"], []),
+        ("foreach: [us, uk]", ["s@us"], ["s@uk"]),
+        ("foreach:\n      us: 1\n      uk: 2", ["s@us"], ["s@uk"]),
+        ("foreach:\n      - {a: 1}\n      - {a: 2}", ["s@0"], ["s@1"]),
+        ("foreach: [1, true, 2.5]", ["s@1", "s@true", "s@2.5"], []),
+        ("matrix:\n      m: [a, b]\n      seed: [1]", ["s@a-1"], ["s@b-1"]),
+        ("matrix:\n      m: [a, b]\n      cfg: [{x: 1}]", ["s@a-cfg0", "s@b-cfg0"], []),
+        ("foreach: ${regions}", ["s@eu"], []),
+        ("foreach: ${regions}", ["other"], ["s@..."]),
+    ],
+)
+def test_dvc_generated_stages(
+    audit: Audit, stage: str, locked: list[str], missing: list[str]
+) -> None:
+    pipeline = f"stages:\n  s:\n    {stage}\n    do:\n      cmd: echo ${{item}}\n"
+    if stage.startswith("matrix"):
+        pipeline = f"stages:\n  s:\n    {stage}\n    cmd: echo ${{item}}\n"
+    found = audit({"dvc.yaml": pipeline, "dvc.lock": _lock(*locked) if locked else "{}\n"})
+    assert hits(found) == [("RP605", "dvc.yaml", 2)] * len(missing)
+    assert [f.subject for f in found] == missing
+
+
+def test_broken_dvc_files_are_rp001(audit: Audit) -> None:
+    found = audit(
+        {
+            "a/dvc.yaml": "stages:\n  train:\n    cmd: [unclosed\n",
+            "b/dvc.yaml": _DVC_YAML,
+            "b/dvc.lock": "schema: '2.0'\nstages:\n  prepare:\n\tcmd: x\n",
+            "c/data.dvc": "outs:\n- md5: 1\n\tpath: x\n",
+        }
+    )
+    assert hits(found) == [
+        ("RP001", "a/dvc.yaml", 4),
+        ("RP001", "b/dvc.lock", 4),
+        ("RP001", "c/data.dvc", 3),
+    ]
+
+
+def test_dvc_stages_must_be_a_mapping(audit: Audit) -> None:
+    found = audit({"dvc.yaml": "vars:\n  - params.yaml\nstages:\n  - train\n"})
+    assert hits(found) == [("RP001", "dvc.yaml", 3)]
+
+
+def test_dvc_import_files(audit: Audit) -> None:
+    unlocked = """
+    deps:
+    - path: datasets/imdb
+      repo:
+        url: https://github.com/org/registry
+    outs:
+    - path: imdb
+    """
+    short_lock = """
+    deps:
+    - path: datasets/imdb
+      repo:
+        url: https://github.com/org/registry
+        rev: v1
+        rev_lock: main
+    outs:
+    - path: imdb
+    """
+    locked = f"""
+    deps:
+    - path: datasets/imdb
+      repo:
+        url: https://github.com/org/registry
+        rev: v1
+        rev_lock: {_COMMIT}
+    outs:
+    - path: imdb
+    """
+    url_with_etag = """
+    deps:
+    - path: s3://bucket/prices.csv
+      etag: 5d41402abc4b2a76b9719d911017c592
+    outs:
+    - path: prices.csv
+    """
+    found = audit(
+        {
+            "data/a.dvc": unlocked,
+            "data/b.dvc": short_lock,
+            "data/c.dvc": locked,
+            "data/d.dvc": url_with_etag,
+            "data/e.csv.dvc": "outs:\n- md5: 1a2b\n  path: e.csv\n",
+        }
+    )
+    assert hits(found) == [("RP602", "data/a.dvc", 3), ("RP602", "data/b.dvc", 3)]
+    assert found[0].subject == "https://github.com/org/registry"
+    assert "without rev_lock" in found[0].message
+    assert "'main', not a commit" in found[1].message
+    assert found[0].fix == "dvc update --rev <40-hex commit> a.dvc"
+
+
+def test_inline_ignores_in_code_notebooks_and_config(audit: Audit) -> None:
+    notebook = _notebook(
+        [
+            "# repro: ignore[RP601] the demo model moves on purpose\n",
+            'AutoModel.from_pretrained("org/a")',
+        ]
+    )
+    found = audit(
+        {
+            "app.py": 'AutoModel.from_pretrained("org/a")  # repro: ignore[RP601] demo only\n',
+            "nb.ipynb": notebook,
+            "params.yaml": "schema_version: latest  # repro: ignore[RP604] tracked upstream\n",
+            "other.py": 'AutoModel.from_pretrained("org/b")  # repro: ignore[RP602]\n',
+        }
+    )
+    assert hits(found) == [("RP601", "other.py", 1)]
+
+
+# --- claims --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "scanner"),
+    [
+        ("src/train.py", "python"),
+        ("nb/explore.ipynb", "notebook"),
+        ("dvc.yaml", "dvc"),
+        ("pipe/dvc.lock", "dvc"),
+        ("data/raw.csv.dvc", "dvc"),
+        ("params.yaml", "config"),
+        ("conf/model.yml", "config"),
+        ("conf/model.json", "config"),
+        ("conf/model.toml", "config"),
+        ("package.json", None),
+        (".github/dependabot.yml", None),
+        ("docs/.dvc", None),
+        ("repro.toml", None),
+        (".repro/baseline.json", None),
+        ("audit-baseline.json", None),
+        ("notes.txt", None),
+    ],
+)
+def test_claims(path: str, scanner: str | None) -> None:
+    name = path.rsplit("/", 1)[-1]
+    claimed = [s.name for s in artifact_scanners() if s.claims(path, name)]
+    assert claimed[:1] == ([scanner] if scanner else [])
+
+
+def test_other_scanners_keep_their_files() -> None:
+    # The artifact scanners come last: a workflow or environment.yml is never read as config.
+    names = [s.name for s in all_scanners()]
+    assert names[-4:] == ["dvc", "python", "notebook", "config"]
+    first = next(s for s in all_scanners() if s.claims("environment.yml", "environment.yml"))
+    assert first.name == "conda"
+
+
+# --- repository code is never run ----------------------------------------------------------
+
+
+def test_the_audit_never_executes_repository_code(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    marker = tmp_path / "EXECUTED"
+    root = tmp_path / "repo"
+    payload = (
+        f"import os\nopen({str(marker)!r}, 'w').write('x')\n"
+        f"os.system('touch {marker}')\n"
+        'AutoModel.from_pretrained("org/evil")\n'
+    )
+    notebook = _notebook([*payload.splitlines(keepends=True)])
+    write_tree(
+        root,
+        {
+            "setup.py": payload,
+            "conftest.py": payload,
+            "evil.py": payload,
+            "pkg/__init__.py": payload,
+            "sitecustomize.py": payload,
+            "nb.ipynb": notebook,
+        },
+    )
+    assert main(["check", str(root), "--format", "json", "--fail-on", "warning"]) == 1
+    assert not marker.exists()
+    report = json.loads(capsys.readouterr().out)
+    seen = {(f["rule"], f["path"], f["line"]) for f in report["findings"]}
+    for path in ("setup.py", "conftest.py", "evil.py", "pkg/__init__.py", "sitecustomize.py"):
+        assert ("RP601", path, 4) in seen
+    assert ("RP601", "nb.ipynb", _line_of(notebook, "org/evil")) in seen
+
+
+# --- random input --------------------------------------------------------------------------
+
+_FRAGMENTS = st.sampled_from(
+    [
+        "from_pretrained(", "AutoModel.", '"org/m"', "revision=", "load_dataset(", "import ",
+        "from datasets import load_dataset\n", "torch.hub.load(", "dvc.api.open(", "repo=",
+        "models:/", "x/Production", "s3://b/", "latest/", ":latest", "stages:\n", "  train:\n",
+        "foreach: ", "matrix:\n", "do:\n", "schema: '2.0'\n", "deps:\n", "- path: x\n",
+        "  repo:\n", "    url: u\n", "schema_version: ", "latest", "version", "{", "}", "[",
+        "]", ",", ":", '"', "'", "\n", "  ", "\t", "*", "&a ", "*a", "---\n", "%%bash\n", "!",
+        "%pip install x\n", '"cells": ', '"source": ', "def f(", "):", "=", "f'{", "}'",
+        "${x}", "null", "[[t]]\n", "a = ", "\\",
+    ]
+)  # fmt: skip
+_TEXT = st.one_of(st.text(max_size=300), st.lists(_FRAGMENTS, max_size=50).map("".join))
+_NOTEBOOK = st.lists(
+    st.one_of(st.text(max_size=80), st.lists(_FRAGMENTS, max_size=12).map("".join)), max_size=6
+).map(lambda cells: _notebook(*[c.splitlines(keepends=True) for c in cells]))
+
+_SCANNERS: list[tuple[Scanner, str]] = [
+    (PythonScanner(), "mod.py"),
+    (NotebookScanner(), "nb.ipynb"),
+    (ConfigScanner(), "params.yaml"),
+    (ConfigScanner(), "config.json"),
+    (ConfigScanner(), "config.toml"),
+    (DvcScanner(), "dvc.yaml"),
+    (DvcScanner(), "dvc.lock"),
+    (DvcScanner(), "data.dvc"),
+]
+
+
+def _ctx(root: Path, name: str) -> ScanContext:
+    return ScanContext(root=root, config=Config(), files=frozenset({name, "dvc.lock"}))
+
+
+def _scan(scanner: Scanner, root: Path, name: str, text: str) -> FileFacts:
+    path = root / name
+    path.write_text(text, encoding="utf-8")
+    return scanner.scan(SourceFile(path=name, abspath=path, text=text), _ctx(root, name))
+
+
+def _survives(scanner: Scanner, root: Path, name: str, text: str) -> None:
+    ctx = _ctx(root, name)
+    try:
+        facts = _scan(scanner, root, name, text)
+    except ScanError:
+        return
+    line_count = len(text.splitlines()) + 1
+    for f in facts.findings:
+        assert f.location.path == name
+        assert 1 <= f.location.line <= line_count
+    list(scanner.cross_check({name: facts}, ctx))
+
+
+@pytest.mark.parametrize(("scanner", "name"), _SCANNERS, ids=[n for _s, n in _SCANNERS])
+def test_random_text_raises_only_scan_error(
+    scanner: Scanner, name: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    root = tmp_path_factory.mktemp("fuzz")
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(text=_TEXT)
+    def run(text: str) -> None:
+        _survives(scanner, root, name, text)
+
+    run()
+
+
+def test_random_notebooks_raise_only_scan_error(tmp_path_factory: pytest.TempPathFactory) -> None:
+    root = tmp_path_factory.mktemp("fuzz")
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(text=_NOTEBOOK)
+    def run(text: str) -> None:
+        _survives(NotebookScanner(), root, "nb.ipynb", text)
+
+    run()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    before=st.lists(st.sampled_from(["x = 1", "", "# note", "!ls", "%time y = 2"]), max_size=5),
+    split=st.booleans(),
+)
+def test_notebook_line_mapping_property(before: list[str], split: bool) -> None:
+    lines = [*before, 'AutoModel.from_pretrained("org/m")']
+    source: str | list[str] = "\n".join(lines)
+    if split:
+        source = [line + "\n" for line in lines[:-1]] + [lines[-1]]
+    text = _notebook("# Heading", ["import os\n", "y = 0"], source)
+    facts = NotebookScanner().scan(
+        SourceFile(path="nb.ipynb", abspath=Path("/nonexistent/nb.ipynb"), text=text),
+        ScanContext(root=Path("/nonexistent"), config=Config()),
+    )
+    found = [(f.rule, f.location.line) for f in facts.findings]
+    expected = _line_of(text, "org/m") if split else _line_of(text, "from_pretrained")
+    assert found == [("RP601", expected)]

@@ -1,0 +1,698 @@
+"""The Dockerfile scanner: BuildKit's reading of the file, base images, ADD, and RUN commands."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from reprolock.audit.dockerfile import (
+    DockerfileScanner,
+    parse_dockerfile,
+    python_of_image,
+    split_image,
+    substitute,
+)
+from reprolock.audit.engine import run_audit
+from reprolock.audit.interface import (
+    FileFacts,
+    ImageRef,
+    Include,
+    PythonVersion,
+    Role,
+    ScanContext,
+    ScanError,
+    SourceFile,
+)
+from reprolock.config import Config, load_config
+from reprolock.model import Finding, Severity
+from tests.conftest import FIXTURES, hits, write_tree
+
+Audit = Callable[[dict[str, str | bytes]], list[Finding]]
+
+DIGEST = hashlib.sha256(b"image").hexdigest()
+SHA = "3f2a1c9d8e7b6a5f4e3d2c1b0a9f8e7d6c5b4a39"
+MINE = {"RP001", "RP101", "RP102", "RP103", "RP104", "RP105", "RP106", "RP107", "RP301"}
+MINE |= {"RP302", "RP304", "RP701"}
+
+
+def _mine(found: list[Finding]) -> list[tuple[str, str, int]]:
+    """Hits of the rules this scanner raises (framework checks run on its facts too)."""
+    return [h for h in hits(found) if h[0] in MINE]
+
+
+def _facts(tmp_path: Path, text: str, name: str = "Dockerfile", **files: str) -> FileFacts:
+    write_tree(tmp_path, {name: text, **files})
+    result = run_audit(tmp_path, load_config(tmp_path))
+    return result.facts[name]
+
+
+# --- claims ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "claimed"),
+    [
+        ("Dockerfile", True),
+        ("dockerfile", True),
+        ("Containerfile", True),
+        ("Dockerfile.gpu", True),
+        ("Dockerfile.ubuntu22.04", True),
+        ("Dockerfile-not-pinned", True),
+        ("serve.Dockerfile", True),
+        ("serve.dockerfile", True),
+        ("Containerfile.dev", True),
+        ("dockerfile.py", False),
+        ("Dockerfile.j2", False),
+        ("Dockerfile.dockerignore", False),
+        ("Dockerfile.md", False),
+        ("Dockerfiles", False),
+        ("README.md", False),
+    ],
+)
+def test_claims(name: str, claimed: bool) -> None:
+    assert DockerfileScanner().claims(f"docker/{name}", name) is claimed
+
+
+# --- base images: RP301 / RP302 ----------------------------------------------------------------
+
+
+def test_tag_without_digest_is_rp301_at_the_image(audit: Audit) -> None:
+    found = audit({"Dockerfile": "FROM python:3.11-slim\n"})
+    assert hits(found) == [("RP301", "Dockerfile", 1)]
+    (f,) = found
+    assert f.severity is Severity.WARNING
+    assert f.location.column == 6
+    assert f.subject == "python"
+    assert f.message == "python:3.11-slim is not pinned by digest"
+    assert f.fix is not None
+    assert f.fix.startswith("python:3.11-slim@sha256:<digest>")
+
+
+def test_digest_pins_the_image(audit: Audit) -> None:
+    found = audit(
+        {
+            "Dockerfile": f"""\
+            FROM python:3.11-slim@sha256:{DIGEST}
+            FROM python@sha256:{DIGEST}
+            FROM python:latest@sha256:{DIGEST}
+            """
+        }
+    )
+    assert hits(found) == []
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("FROM ubuntu", "ubuntu has no tag, so it means ubuntu:latest"),
+        ("FROM ubuntu:latest", "ubuntu:latest uses the mutable tag latest"),
+        ("FROM registry.example.com:5000/team/img", "has no tag"),
+        ("FROM --platform=$BUILDPLATFORM ubuntu AS build", "ubuntu has no tag"),
+    ],
+)
+def test_latest_or_no_tag_is_rp302_and_not_also_rp301(
+    audit: Audit, line: str, message: str
+) -> None:
+    found = audit({"Dockerfile": line + "\n"})
+    assert hits(found) == [("RP302", "Dockerfile", 1)]
+    assert message in found[0].message
+    assert found[0].severity is Severity.ERROR
+
+
+def test_registry_port_is_not_a_tag(audit: Audit) -> None:
+    found = audit({"Dockerfile": "FROM registry.example.com:5000/team/img:1.2\n"})
+    assert hits(found) == [("RP301", "Dockerfile", 1)]
+    assert found[0].subject == "registry.example.com:5000/team/img"
+
+
+def test_invalid_digest_is_not_a_pin(audit: Audit) -> None:
+    found = audit({"Dockerfile": "FROM python:3.7@sha256:v2\n"})
+    assert hits(found) == [("RP301", "Dockerfile", 1)]
+    assert "not a valid sha256 digest" in found[0].message
+
+
+def test_arg_without_default_is_rp302(audit: Audit) -> None:
+    found = audit({"Dockerfile": "ARG BASE\nFROM $BASE\nFROM ${UNDECLARED}:1.0\n"})
+    assert hits(found) == [("RP302", "Dockerfile", 2), ("RP302", "Dockerfile", 3)]
+    expected = "$BASE: ${BASE} has no default, so the build command decides the image"
+    assert found[0].message == expected
+
+
+def test_arg_default_is_resolved(audit: Audit) -> None:
+    found = audit(
+        {
+            "Dockerfile": f"""\
+            ARG REGISTRY=docker.io
+            ARG TAG=3.11-slim@sha256:{DIGEST}
+            ARG OTHER=3.11-bookworm
+            FROM ${{REGISTRY}}/library/python:${{TAG}} AS pinned
+            FROM python:${{OTHER}}
+            FROM python:${{MISSING:-3.11-alpine}}
+            """
+        }
+    )
+    assert hits(found) == [("RP301", "Dockerfile", 5), ("RP301", "Dockerfile", 6)]
+    assert found[0].message == "python:3.11-bookworm is not pinned by digest"
+    assert found[1].message == "python:3.11-alpine is not pinned by digest"
+
+
+def test_digest_from_an_arg_without_default_is_rp301(audit: Audit) -> None:
+    found = audit({"Dockerfile": "ARG HASH\nFROM python:3.11@sha256:${HASH}\n"})
+    assert hits(found) == [("RP301", "Dockerfile", 2)]
+    assert "digest comes from ${HASH}" in found[0].message
+
+
+def test_stage_references_and_scratch_are_not_images(audit: Audit) -> None:
+    found = audit(
+        {
+            "Dockerfile": f"""\
+            ARG VARIANT=gpu
+            FROM python:3.11@sha256:{DIGEST} AS Base
+            FROM base AS build-gpu
+            FROM BUILD-GPU
+            FROM build-${{VARIANT}}
+            FROM scratch AS export
+            FROM export
+            COPY --from=build-gpu /x /x
+            COPY --from=0 /y /y
+            RUN --mount=type=bind,from=base,target=/src true
+            """
+        }
+    )
+    assert hits(found) == []
+
+
+def test_later_stage_named_like_an_image_is_still_the_image(tmp_path: Path) -> None:
+    facts = _facts(tmp_path, "FROM ubuntu:22.04 AS ubuntu\nFROM ubuntu\n")
+    # `FROM ubuntu` names the earlier stage, so only the first line pulls an image
+    assert [f.rule for f in facts.findings] == ["RP301"]
+    assert facts.images == (ImageRef(ref="ubuntu:22.04", line=1),)
+
+
+def test_copy_from_and_mount_from_an_image_are_judged(audit: Audit) -> None:
+    found = audit(
+        {
+            "Dockerfile": f"""\
+            FROM python:3.11@sha256:{DIGEST}
+            COPY --from=ghcr.io/astral-sh/uv:latest /uv /bin/
+            COPY --from=ghcr.io/astral-sh/uv:0.4.18@sha256:{DIGEST} /uv /bin/
+            RUN --mount=type=bind,from=busybox:1.36,target=/bb true
+            """
+        }
+    )
+    assert hits(found) == [("RP302", "Dockerfile", 2), ("RP301", "Dockerfile", 4)]
+
+
+def test_images_and_pythons_facts(tmp_path: Path) -> None:
+    facts = _facts(
+        tmp_path,
+        f"""\
+        FROM python:3.11.9-slim@sha256:{DIGEST} AS build
+        FROM build AS test
+        FROM nvidia/cuda:12.1.1-runtime-ubuntu22.04
+        FROM scratch
+        FROM cimg/python:3.12
+        """,
+    )
+    assert facts.images == (
+        ImageRef(ref=f"python:3.11.9-slim@sha256:{DIGEST}", line=1),
+        ImageRef(ref="nvidia/cuda:12.1.1-runtime-ubuntu22.04", line=3),
+        ImageRef(ref="cimg/python:3.12", line=5),
+    )
+    assert facts.pythons == (
+        PythonVersion(value="3.11", line=1, origin="base image"),
+        PythonVersion(value="3.12", line=5, origin="base image"),
+    )
+    assert facts.role is Role.OTHER
+
+
+@pytest.mark.parametrize(
+    ("ref", "python"),
+    [
+        ("python:3.11-slim", "3.11"),
+        ("docker.io/library/python:3.10.14-bookworm", "3.10"),
+        ("python:3", None),
+        ("python", None),
+        ("pytorch/pytorch:2.3.1-cuda12.1-cudnn8-runtime", None),
+        ("ubuntu:22.04", None),
+    ],
+)
+def test_python_of_image(ref: str, python: str | None) -> None:
+    assert python_of_image(ref) == python
+
+
+def test_split_image() -> None:
+    image = split_image(f"host:5000/a/b:1.0@sha256:{DIGEST}")
+    assert (image.name, image.tag, image.digest) == ("host:5000/a/b", "1.0", f"sha256:{DIGEST}")
+    assert split_image("host:5000/a/b").tag is None
+
+
+def test_substitute() -> None:
+    known: dict[str, str | None] = {"A": "1", "B": None, "E": ""}
+    assert substitute("$A-${A}", known) == ("1-1", [])
+    assert substitute("${B:-x}${C:-y}${E:-z}", known) == ("xyz", [])
+    assert substitute("${A:+set}${C:+set}", known) == ("set", [])
+    assert substitute("${B}/$C", known) == ("${B}/${C}", ["B", "C"])
+
+
+# --- ADD ---------------------------------------------------------------------------------------
+
+
+def test_add_url_without_checksum_is_rp105(audit: Audit) -> None:
+    found = audit(
+        {
+            "Dockerfile": f"""\
+            FROM python:3.11@sha256:{DIGEST}
+            ADD https://example.com/model.tar.gz /models/
+            ADD --checksum=sha256:{DIGEST} https://example.com/ok.tar.gz /models/
+            ADD https://raw.githubusercontent.com/o/r/{SHA}/setup.sh /setup.sh
+            ADD local.tar.gz /opt/
+            """
+        }
+    )
+    assert hits(found) == [("RP105", "Dockerfile", 2)]
+    assert found[0].message == "ADD https://example.com/model.tar.gz downloads without a checksum"
+    assert found[0].fix == "ADD --checksum=sha256:<hex> https://example.com/model.tar.gz <dest>"
+
+
+def test_add_git_source_needs_a_commit(audit: Audit) -> None:
+    found = audit(
+        {
+            "Dockerfile": f"""\
+            FROM python:3.11@sha256:{DIGEST}
+            ADD https://github.com/moby/buildkit.git#v0.10.1 /bk
+            ADD git@github.com:moby/buildkit.git /bk
+            ADD https://github.com/moby/buildkit.git#{SHA}:docs /bk
+            ADD --checksum={SHA} https://github.com/moby/buildkit.git#v0.10.1 /bk
+            ADD https://github.com/moby/buildkit.git?ref=main&subdir=docs /bk
+            """
+        }
+    )
+    assert hits(found) == [
+        ("RP104", "Dockerfile", 2),
+        ("RP104", "Dockerfile", 3),
+        ("RP104", "Dockerfile", 6),
+    ]
+    assert "'v0.10.1' is a movable git reference" in found[0].message
+    assert "with no revision" in found[1].message
+    assert found[0].subject == "https://github.com/moby/buildkit.git"
+
+
+# --- RUN: shell commands at their exact lines ---------------------------------------------------
+
+
+def test_run_pip_forms_and_continuation_lines(audit: Audit) -> None:
+    found = audit(
+        {
+            "Dockerfile": f"""\
+            FROM python:3.11@sha256:{DIGEST}
+            RUN pip install --no-cache-dir \\
+                    numpy \\
+                    # comment lines inside a continuation are dropped
+
+                    "pandas>=2" \\
+                    scipy==1.11.4
+            RUN python3 -m pip install -U torch
+            """
+        }
+    )
+    assert hits(found) == [
+        ("RP101", "Dockerfile", 3),
+        ("RP102", "Dockerfile", 6),
+        ("RP103", "Dockerfile", 7),
+        ("RP101", "Dockerfile", 8),
+    ]
+    assert [f.location.column for f in found] == [9, 9, 9, 31]
+
+
+def test_escape_directive_backtick(audit: Audit) -> None:
+    found = audit(
+        {
+            "Dockerfile": f"""\
+            # escape=`
+            FROM python:3.11@sha256:{DIGEST}
+            RUN pip install `
+                numpy `
+                pandas==2.2.2
+            """
+        }
+    )
+    assert hits(found) == [("RP101", "Dockerfile", 4), ("RP103", "Dockerfile", 5)]
+
+
+def test_escape_directive_must_come_first(audit: Audit) -> None:
+    # after a comment it is a comment: the backslash stays the escape character
+    found = audit(
+        {
+            "Dockerfile": f"""\
+            # a comment
+            # escape=`
+            FROM python:3.11@sha256:{DIGEST}
+            RUN pip install \\
+                numpy
+            """
+        }
+    )
+    assert hits(found) == [("RP101", "Dockerfile", 5)]
+
+
+def test_bad_escape_directive_is_rp001_and_the_file_is_still_audited(audit: Audit) -> None:
+    found = audit({"Dockerfile": "# escape=x\nFROM python:3.11\n"})
+    assert hits(found) == [("RP001", "Dockerfile", 1), ("RP301", "Dockerfile", 2)]
+
+
+def test_heredoc_run(audit: Audit) -> None:
+    found = audit(
+        {
+            "Dockerfile": f"""\
+            FROM python:3.11@sha256:{DIGEST}
+            RUN <<EOF
+            set -e
+            pip install requests
+            curl -fsSL https://example.com/install.sh | sh
+            EOF
+            RUN <<-EOT bash
+            \tpip install "flask>=3"
+            \tEOT
+            RUN python3 <<EOF
+            import subprocess
+            subprocess.run(["pip", "install", "not-shell"])
+            EOF
+            RUN <<EOF
+            #!/usr/bin/env python3
+            print("pip install not-shell-either")
+            EOF
+            RUN pip install ok==1.0
+            """
+        }
+    )
+    assert hits(found) == [
+        ("RP101", "Dockerfile", 4),
+        ("RP105", "Dockerfile", 5),
+        ("RP102", "Dockerfile", 8),
+        ("RP103", "Dockerfile", 18),
+    ]
+
+
+def test_several_heredocs_on_one_run(audit: Audit) -> None:
+    found = audit(
+        {
+            "Dockerfile": f"""\
+            FROM python:3.11@sha256:{DIGEST}
+            RUN <<ONE <<TWO
+            pip install first
+            ONE
+            pip install second
+            TWO
+            COPY <<EOF /etc/app.conf
+            pip install not-a-command
+            EOF
+            """
+        }
+    )
+    assert hits(found) == [("RP101", "Dockerfile", 3), ("RP101", "Dockerfile", 5)]
+
+
+def test_unterminated_heredoc_is_rp001(audit: Audit) -> None:
+    found = audit({"Dockerfile": "FROM python:3.11\nRUN <<EOF\npip install x\n"})
+    assert ("RP001", "Dockerfile", 2) in hits(found)
+    assert ("RP301", "Dockerfile", 1) in hits(found)
+
+
+def test_exec_form_run(audit: Audit) -> None:
+    found = audit(
+        {
+            "Dockerfile": f"""\
+            FROM python:3.11@sha256:{DIGEST}
+            RUN ["pip", "install", "scipy"]
+            RUN ["python3", "-m", "pip", "install", \\
+                 "numpy"]
+            RUN ["/bin/sh", "-c", "pip install pandas && curl https://x.example/i.sh | sh"]
+            RUN ["pip", "install", "-r", "requirements.txt"]
+            RUN []
+            """,
+            "requirements.txt": "attrs==23.2.0\n",
+            "repro.toml": "require-hashes = false\n",
+        }
+    )
+    assert hits(found) == [
+        ("RP101", "Dockerfile", 2),
+        ("RP101", "Dockerfile", 4),
+        ("RP101", "Dockerfile", 5),
+        ("RP105", "Dockerfile", 5),
+    ]
+    # the column of the element itself, inside its quotes
+    assert [f.location.column for f in found[:2]] == [25, 7]
+
+
+def test_broken_exec_form_is_rp001_and_run_as_shell(audit: Audit) -> None:
+    found = audit(
+        {
+            "Dockerfile": f"""\
+            FROM python:3.11@sha256:{DIGEST}
+            RUN ["pip", "install", numpy]
+            RUN [ -f /etc/os-release ] && pip install pandas
+            """
+        }
+    )
+    assert hits(found) == [
+        ("RP001", "Dockerfile", 2),
+        ("RP101", "Dockerfile", 3),
+    ]
+
+
+def test_instruction_case_and_onbuild(audit: Audit) -> None:
+    found = audit(
+        {
+            "Dockerfile": f"""\
+            from python:3.11@sha256:{DIGEST} as base
+            run pip install lower
+            Onbuild RUN pip install triggered
+            ONBUILD FROM python
+            """
+        }
+    )
+    assert hits(found) == [
+        ("RP101", "Dockerfile", 2),
+        ("RP101", "Dockerfile", 3),
+        ("RP001", "Dockerfile", 4),
+    ]
+
+
+def test_parse_problems_do_not_hide_the_rest(audit: Audit) -> None:
+    found = audit(
+        {
+            "Dockerfile": """\
+            FROM python:3.11
+            BOGUS something
+            RUN if true; echo no-then
+            RUN pip install after-the-problems
+            """
+        }
+    )
+    assert hits(found) == [
+        ("RP301", "Dockerfile", 1),
+        ("RP001", "Dockerfile", 2),
+        ("RP001", "Dockerfile", 3),
+        ("RP101", "Dockerfile", 4),
+    ]
+    assert found[1].message == "unknown instruction BOGUS"
+    assert found[2].message == "shell syntax: if without then (found end of text)"
+
+
+def test_windows_shell_reports_no_shell_syntax(audit: Audit) -> None:
+    found = audit(
+        {
+            "Dockerfile": f"""\
+            FROM mcr.microsoft.com/windows/servercore:ltsc2022@sha256:{DIGEST}
+            RUN if "%python%"=="3.8" echo hello
+            SHELL ["powershell", "-Command"]
+            RUN if ($x) {{ pip install pwsh-pkg }}
+            """
+        }
+    )
+    assert hits(found) == [("RP101", "Dockerfile", 4)]
+
+
+def test_arg_and_env_values_reach_run(audit: Audit) -> None:
+    found = audit(
+        {
+            "Dockerfile": f"""\
+            ARG TORCH=2.3.1
+            FROM python:3.11@sha256:{DIGEST}
+            ARG TORCH
+            ARG NUMPY
+            ENV PANDAS_VERSION=2.2.2 \\
+                SKLEARN="1.4.2"
+            RUN pip install torch==$TORCH numpy==${{NUMPY}} pandas==${{PANDAS_VERSION}} \\
+                scikit-learn==$SKLEARN
+            """,
+            "repro.toml": "require-hashes = false\n",
+        }
+    )
+    assert hits(found) == [("RP102", "Dockerfile", 7)]
+    assert found[0].message == "numpy==${NUMPY}: the version comes from ${NUMPY} at install time"
+
+
+def test_pins_include_arg_values(tmp_path: Path) -> None:
+    facts = _facts(
+        tmp_path,
+        f"""\
+        FROM python:3.11@sha256:{DIGEST}
+        ARG TORCH=2.3.1
+        RUN pip install "torch==${{TORCH}}+cu121" && pip install ./dist/pkg-1.0-py3-none-any.whl
+        """,
+    )
+    assert [(p.name, p.version, p.line) for p in facts.pins] == [
+        ("torch", "2.3.1+cu121", 3),
+        ("pkg", "1.0", 3),
+    ]
+    assert facts.role is Role.CONCRETE
+
+
+def test_requirements_file_copied_in_is_an_include_and_is_audited(audit: Audit) -> None:
+    files: dict[str, str | bytes] = {
+        "docker/Dockerfile": f"""\
+            FROM python:3.11@sha256:{DIGEST}
+            WORKDIR /app
+            COPY requirements/ ./requirements/
+            COPY constraints.txt /tmp/
+            RUN pip install -r requirements/serve.txt -c /tmp/constraints.txt
+            RUN pip install -r /elsewhere/generated.txt
+            """,
+        "requirements/serve.txt": "flask\n",
+        "constraints.txt": "numpy==1.26.4\n",
+        "repro.toml": "require-hashes = false\n",
+    }
+    found = audit(files)
+    # the command line gets no finding of its own: the file is judged where it is written
+    assert hits(found) == [("RP101", "requirements/serve.txt", 1)]
+
+
+def test_requirements_include_facts(tmp_path: Path) -> None:
+    facts = _facts(
+        tmp_path,
+        f"""\
+        FROM python:3.11@sha256:{DIGEST}
+        COPY req.txt .
+        RUN pip install -r req.txt
+        """,
+        **{"req.txt": "attrs==23.2.0\n"},
+    )
+    assert facts.includes == (Include(target="req.txt", line=3),)
+    assert facts.role is Role.CONCRETE
+
+
+def test_download_in_one_run_executed_in_a_later_one(audit: Audit) -> None:
+    found = audit(
+        {
+            "Dockerfile": f"""\
+            FROM python:3.11@sha256:{DIGEST} AS build
+            RUN curl -fsSLo /tmp/install.sh https://example.com/install.sh
+            FROM build
+            RUN sh /tmp/install.sh
+            RUN wget -O /tmp/ok.sh https://example.com/ok.sh \\
+                && echo "{DIGEST}  /tmp/ok.sh" | sha256sum -c - \\
+                && sh /tmp/ok.sh
+            """
+        }
+    )
+    assert hits(found) == [("RP105", "Dockerfile", 4)]
+    assert "downloaded on line 2" in found[0].message
+
+
+def test_index_options_in_run(tmp_path: Path) -> None:
+    facts = _facts(
+        tmp_path,
+        f"""\
+        FROM python:3.11@sha256:{DIGEST}
+        ENV PIP_EXTRA_INDEX_URL=https://pypi.internal.example/simple
+        RUN pip install -i https://mirror.example/simple --trusted-host mirror.example x==1
+        """,
+        **{"repro.toml": "require-hashes = false\n"},
+    )
+    assert [(f.rule, f.location.line) for f in facts.findings] == [("RP107", 3)]
+    assert facts.indexes == ("https://mirror.example/simple",)
+
+
+# --- the parser on its own ---------------------------------------------------------------------
+
+
+def test_parse_dockerfile_lines_and_heredocs() -> None:
+    parsed = parse_dockerfile(
+        "# syntax=docker/dockerfile:1\n"
+        "FROM a\n"
+        "RUN echo one \\\n"
+        "\n"
+        "  # dropped\n"
+        "  two\n"
+        "RUN <<EOF\n"
+        "body\n"
+        "EOF\n"
+    )
+    run = parsed.instructions[1]
+    assert (run.keyword, run.line, run.text) == ("RUN", 3, "echo one   two")
+    assert [p.line for p in run.parts] == [3, 6]
+    heredoc = parsed.instructions[2].heredocs[0]
+    assert (heredoc.delimiter, [p.text for p in heredoc.body], heredoc.end_line) == (
+        "EOF",
+        ["body"],
+        9,
+    )
+    assert parsed.problems == ()
+
+
+def test_fixture_ml_service() -> None:
+    root = FIXTURES / "dockerfile" / "ml-service"
+    result = run_audit(root, load_config(root))
+    assert _mine(list(result.report.findings)) == [
+        ("RP103", "Dockerfile", 12),
+        ("RP101", "Dockerfile", 13),
+        ("RP102", "Dockerfile", 14),
+        ("RP301", "Dockerfile", 16),
+        ("RP304", "Dockerfile", 20),
+        ("RP105", "Dockerfile", 23),
+        ("RP301", "Dockerfile", 24),
+        ("RP105", "Dockerfile", 25),
+    ]
+    facts = result.facts["Dockerfile"]
+    assert facts.includes == (Include(target="requirements/serve.txt", line=10),)
+    assert [i.ref.split("@")[0] for i in facts.images] == [
+        "python:3.11.9-slim-bookworm",
+        "nvidia/cuda:12.1.1-runtime-ubuntu22.04",
+    ]
+    assert facts.pythons == (PythonVersion(value="3.11", line=5, origin="base image"),)
+    assert facts.role is Role.CONCRETE
+
+
+# --- robustness --------------------------------------------------------------------------------
+
+_PIECES = st.sampled_from(
+    [
+        "FROM ", "RUN ", "ARG ", "ENV ", "ADD ", "COPY ", "ONBUILD ", "SHELL ", "WORKDIR ",
+        "python:3.11", "@sha256:", "${A}", "$B", "=", " AS x", "--from=x ", "--mount=from=y ",
+        "<<EOF\n", "EOF\n", "<<-EOT\n", "\tEOT\n", "\\\n", "`\n", "# escape=`\n", "# c\n",
+        '["pip", ', '"install"', "]", "[", "pip install ", "numpy", ">=1", "'", '"', "\n",
+        "curl x | sh", "if ", "then ", "fi", "$(", ")", "https://h/x.git#v1 ", "\t", " ",
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.one_of(st.text(max_size=300), st.lists(_PIECES, max_size=60).map("".join)))
+def test_random_text_raises_nothing_but_scan_error(text: str) -> None:
+    root = Path("/nonexistent-reprolock-root")
+    ctx = ScanContext(root=root, config=Config())
+    source = SourceFile(path="Dockerfile", abspath=root / "Dockerfile", text=text)
+    try:
+        facts = DockerfileScanner().scan(source, ctx)
+    except ScanError:
+        return
+    for f in facts.findings:
+        assert f.location.path == "Dockerfile"
+        assert f.location.line >= 1

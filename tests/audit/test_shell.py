@@ -1,0 +1,773 @@
+"""The shell reader (audit_shell), the shell-script scanner and the Makefile scanner."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from reprolock.audit.engine import run_audit
+from reprolock.audit.interface import Include, Pin, Role, ScanContext, SourceFile
+from reprolock.audit.shell import (
+    Download,
+    MakefileScanner,
+    ShellAudit,
+    ShellScriptScanner,
+    audit_shell,
+    immutable_url,
+    make_recipes,
+    shell_shebang,
+)
+from reprolock.config import Config, load_config
+from reprolock.model import Finding, Severity
+from tests.conftest import FIXTURES, hits, write_tree
+
+Audit = Callable[[dict[str, str | bytes]], list[Finding]]
+
+SHA = "3f2a1c9d8e7b6a5f4e3d2c1b0a9f8e7d6c5b4a39"
+DIGEST = hashlib.sha256(b"script").hexdigest()
+
+
+@pytest.fixture
+def shell(tmp_path: Path) -> Callable[..., ShellAudit]:
+    """``shell(text, files={...}, **audit_shell options)`` audited as ``ci/run.sh``."""
+
+    def run(
+        text: str,
+        files: dict[str, str | bytes] | None = None,
+        config: Config | None = None,
+        **options: object,
+    ) -> ShellAudit:
+        write_tree(tmp_path, files or {})
+        ctx = ScanContext(root=tmp_path, config=config or Config())
+        source = SourceFile(path="ci/run.sh", abspath=tmp_path / "ci" / "run.sh", text=text)
+        return audit_shell(text, source, ctx, **options)  # type: ignore[arg-type]
+
+    return run
+
+
+def _lines(audit: ShellAudit) -> list[tuple[str, int]]:
+    return [(f.rule, f.location.line) for f in audit.findings]
+
+
+def _rules(audit: ShellAudit) -> list[str]:
+    return [f.rule for f in audit.findings]
+
+
+# --- pip spellings and the rules for their arguments -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "pip install numpy",
+        "pip3 install numpy",
+        "pip3.11 install numpy",
+        "/usr/local/bin/pip install numpy",
+        ".venv/bin/pip install numpy",
+        "python -m pip install numpy",
+        "python3 -m pip install numpy",
+        "python3.11 -m pip install numpy",
+        "python2.7 -m pip install -X -H numpy",
+        "py -3.11 -m pip install numpy",
+        "python -u -m pip install numpy",
+        "uv pip install --system numpy",
+        "pip --disable-pip-version-check --cache-dir /tmp/c install numpy",
+        "$PIP install numpy",
+        '"${PYTHON}" -m pip install numpy',
+        "sudo -H -u app pip install numpy",
+        "env PIP_NO_CACHE_DIR=1 pip install numpy",
+        "PIP_NO_CACHE_DIR=1 pip install numpy",
+        "time nice -n 5 pip install numpy",
+        "exec pip install numpy",
+        "conda run -n base pip install numpy",
+        "timeout 300 pip install numpy",
+        "pip install -U --user --no-deps numpy",
+        "pip install 'numpy'",
+        "pip install num\\\npy",
+    ],
+)
+def test_pip_spellings(shell: Callable[..., ShellAudit], command: str) -> None:
+    audit = shell(command)
+    assert _lines(audit) == [("RP101", 1)]
+    assert audit.findings[0].subject == "numpy"
+    assert audit.findings[0].message == "numpy is not pinned"
+    assert audit.installs_python
+
+
+def test_not_an_install(shell: Callable[..., ShellAudit]) -> None:
+    audit = shell(
+        "pip freeze\npip --version\npython -m notpip install x\npip install\n"
+        "command -v pip install\npip download --help\necho pip install numpy\n"
+    )
+    assert audit.findings == ()
+    assert not audit.installs_python
+
+
+def test_rp102_ranges(shell: Callable[..., ShellAudit]) -> None:
+    audit = shell("pip install 'numpy>=1.26' \"pandas~=2.2\" 'scipy==1.*' 'torch!=2.0.0'")
+    assert _rules(audit) == ["RP102"] * 4
+    assert audit.findings[0].message == "numpy>=1.26 is a range, not an exact pin"
+
+
+def test_rp103_exact_pin_without_hash(shell: Callable[..., ShellAudit]) -> None:
+    audit = shell("pip install numpy==1.26.4")
+    (f,) = audit.findings
+    assert (f.rule, f.severity, f.subject) == ("RP103", Severity.WARNING, "numpy")
+    assert f.message == (
+        "numpy==1.26.4 is installed without a hash (pip takes hashes only from a requirements file)"
+    )
+    assert f.fix == "install from a hashed requirements file with --require-hashes"
+    assert audit.pins == (Pin(name="numpy", version="1.26.4", line=1),)
+
+
+def test_rp103_off_without_require_hashes(shell: Callable[..., ShellAudit]) -> None:
+    audit = shell("pip install numpy==1.26.4", config=Config(require_hashes=False))
+    assert audit.findings == ()
+    assert audit.pins == (Pin(name="numpy", version="1.26.4", line=1),)
+
+
+def test_unquoted_range_is_a_redirection(shell: Callable[..., ShellAudit]) -> None:
+    audit = shell("pip install numpy>=1.26")
+    (f,) = audit.findings
+    assert f.rule == "RP101"
+    assert f.message == (
+        "numpy is not pinned: the shell reads >=1.26 as a redirection, so quote the requirement"
+    )
+
+
+def test_option_values_are_not_packages(shell: Callable[..., ShellAudit]) -> None:
+    audit = shell(
+        "pip install --target /opt/site -t /opt/t --prefix /p --root /r "
+        "--platform manylinux2014_x86_64 --python-version 3.11 --implementation cp "
+        "--abi cp311 --only-binary=:all: --no-binary :none: --upgrade-strategy eager "
+        "-f ./wheels --find-links ./more -i https://mirror.example/simple "
+        "--index-url https://mirror.example/simple -C key=value --src /src "
+        "--progress-bar off --log /tmp/log --timeout 60 --retries 3 "
+        "numpy==1.26.4",
+        config=Config(require_hashes=False),
+    )
+    assert audit.findings == ()
+    assert audit.indexes == ("https://mirror.example/simple",)
+    assert audit.pins == (Pin(name="numpy", version="1.26.4", line=1),)
+
+
+def test_short_option_clusters(shell: Callable[..., ShellAudit]) -> None:
+    audit = shell(
+        "pip install -qUr requirements.txt -ihttps://m.example/simple attrs",
+        files={"ci/requirements.txt": "attrs==23.2.0\n"},
+    )
+    assert _lines(audit) == [("RP101", 1)]
+    assert audit.includes == (Include(target="ci/requirements.txt", line=1),)
+    assert audit.indexes == ("https://m.example/simple",)
+
+
+def test_vcs_url_and_local_paths(shell: Callable[..., ShellAudit]) -> None:
+    audit = shell(
+        f"pip install git+https://github.com/o/r.git@main\n"
+        f"pip install 'pkg @ git+https://github.com/o/r.git@{SHA}'\n"
+        "pip install https://example.com/pkg-1.0.tar.gz\n"
+        f"pip install 'https://example.com/pkg-1.0.tar.gz#sha256={DIGEST}'\n"
+        "pip install . && pip install -e . && pip install -e ./libs/core\n"
+        "pip install -e ../../outside\n"
+        "pip install /tmp/build/dist/*.whl\n"
+        "pip install git://github.com/o/r.git#egg=r\n"
+    )
+    assert _lines(audit) == [("RP104", 1), ("RP105", 3), ("RP106", 6), ("RP104", 8)]
+
+
+def test_extra_index_and_trusted_host_are_rp107(shell: Callable[..., ShellAudit]) -> None:
+    audit = shell(
+        "pip install --extra-index-url https://user:secret@pypi.internal.example/simple "
+        "--trusted-host pypi.internal.example x==1\n"
+        "PIP_EXTRA_INDEX_URL=https://more.example/simple pip install y==1\n"
+        "export PIP_TRUSTED_HOST=insecure.example\n"
+        "pip config set global.extra-index-url https://conf.example/simple\n",
+        config=Config(require_hashes=False),
+    )
+    assert _lines(audit) == [("RP107", 1), ("RP107", 1), ("RP107", 2), ("RP107", 3), ("RP107", 4)]
+    assert audit.findings[0].message == (
+        "--extra-index-url https://***@pypi.internal.example/simple lets a public package "
+        "shadow a private one"
+    )
+    assert "secret" not in "".join(audit.indexes)
+
+
+def test_uv_extra_index_only_with_an_unsafe_strategy(shell: Callable[..., ShellAudit]) -> None:
+    safe = shell("uv pip install --extra-index-url https://x.example/simple a==1")
+    unsafe = shell(
+        "uv pip install --index-strategy unsafe-best-match "
+        "--extra-index-url https://x.example/simple a==1"
+    )
+    assert "RP107" not in _rules(safe)
+    assert "RP107" in _rules(unsafe)
+
+
+def test_constraints_file_pins_the_command_line(shell: Callable[..., ShellAudit]) -> None:
+    audit = shell(
+        "pip install -c constraints.txt numpy 'pandas>=2' scipy",
+        files={"constraints.txt": "numpy==1.26.4\npandas==2.2.2\n"},
+    )
+    assert _lines(audit) == [("RP101", 1)]
+    assert audit.findings[0].subject == "scipy"
+    assert audit.includes == (Include(target="constraints.txt", line=1, constraint=True),)
+    assert {p.name: p.version for p in audit.pins} == {"numpy": "1.26.4", "pandas": "2.2.2"}
+
+
+def test_no_index_with_local_wheels_is_not_judged(shell: Callable[..., ShellAudit]) -> None:
+    audit = shell("pip install --no-index --find-links ./wheels numpy")
+    assert audit.findings == ()
+    remote = shell("pip install --no-index --find-links https://x.example/wheels numpy")
+    assert _rules(remote) == ["RP101"]
+
+
+def test_variables_set_in_the_script_are_used(shell: Callable[..., ShellAudit]) -> None:
+    audit = shell(
+        "VER=1.26.4\nPKGS='pandas scipy'\n"
+        'pip install "numpy==$VER" $PKGS torch==${TORCH} "$WHEEL"\n'
+        "for p in attrs rich; do pip install $p; done\n",
+        config=Config(require_hashes=False),
+    )
+    assert [(f.rule, f.subject) for f in audit.findings] == [
+        ("RP101", "pandas"),
+        ("RP101", "scipy"),
+        ("RP102", "torch"),
+        ("RP101", "attrs"),
+        ("RP101", "rich"),
+    ]
+    assert audit.findings[2].message == (
+        "torch==${TORCH}: the version comes from ${TORCH} at install time"
+    )
+
+
+def test_variables_given_by_the_caller(shell: Callable[..., ShellAudit]) -> None:
+    audit = shell(
+        "pip install torch==${TORCH} numpy==$NUMPY",
+        variables={"TORCH": "2.3.1", "NUMPY": None},
+        config=Config(require_hashes=False),
+    )
+    assert [(f.rule, f.subject) for f in audit.findings] == [("RP102", "numpy")]
+    assert audit.pins == (Pin(name="torch", version="2.3.1", line=1),)
+
+
+# --- requirement files -------------------------------------------------------------------------
+
+
+def test_requirements_file_in_the_repo_is_an_include(shell: Callable[..., ShellAudit]) -> None:
+    audit = shell(
+        "pip install -r requirements/dev.txt -r ci/local.txt --requirement=missing.txt",
+        files={"requirements/dev.txt": "numpy\n", "ci/local.txt": "attrs\n"},
+    )
+    assert audit.findings == ()
+    assert audit.includes == (
+        Include(target="requirements/dev.txt", line=1),
+        Include(target="ci/local.txt", line=1),
+    )
+    assert audit.installs_python
+
+
+def test_remote_requirements_file_is_rp105(shell: Callable[..., ShellAudit]) -> None:
+    audit = shell("pip install -r https://example.com/requirements.txt")
+    assert _lines(audit) == [("RP105", 1)]
+    pinned = shell(f"pip install -r https://raw.githubusercontent.com/o/r/{SHA}/req.txt")
+    assert pinned.findings == ()
+
+
+def test_included_file_is_audited_by_the_engine(audit: Audit) -> None:
+    found = audit(
+        {
+            "scripts/setup.sh": "#!/bin/sh\npip install -r requirements/base.txt\n",
+            "requirements/base.txt": "numpy\n",
+        }
+    )
+    assert hits(found) == [("RP101", "requirements/base.txt", 1)]
+
+
+# --- other Python installers -------------------------------------------------------------------
+
+
+def test_uv_pipx_poetry_pdm(shell: Callable[..., ShellAudit]) -> None:
+    audit = shell(
+        "uv add requests\n"
+        "uv add 'httpx==0.27.0'\n"
+        "uv tool install ruff@0.4.1\n"
+        "uvx black\n"
+        "uvx --from 'mypy>=1' mypy .\n"
+        "uv run --with rich python x.py\n"
+        "pipx install poetry\n"
+        "pipx run --spec pre-commit==3.7.1 pre-commit run\n"
+        "poetry add pendulum@^3.0 click@8.1.7\n"
+        "pdm add 'flask>=3'\n"
+        "pipenv install attrs\n"
+        "uv sync --frozen && poetry install && pipenv sync\n"
+    )
+    assert [(f.rule, f.subject, f.location.line) for f in audit.findings] == [
+        ("RP101", "requests", 1),
+        ("RP101", "black", 4),
+        ("RP102", "mypy", 5),
+        ("RP101", "rich", 6),
+        ("RP101", "poetry", 7),
+        ("RP102", "pendulum", 9),
+        ("RP102", "flask", 10),
+        ("RP101", "attrs", 11),
+    ]
+    # these record their own hashes in a lock, or cannot take one: no RP103
+    assert {p.name for p in audit.pins} == {"httpx", "ruff", "pre-commit", "click"}
+
+
+def test_conda_specs(shell: Callable[..., ShellAudit]) -> None:
+    audit = shell(
+        "conda install -y -c conda-forge numpy=1.26 'scipy>=1.11' pandas\n"
+        "mamba create -n env python=3.11.9=h955ad1f_0 scikit-learn==1.4.2\n"
+        "micromamba install --file env.txt\n"
+        "conda env create -f environment.yml\n"
+    )
+    assert [(f.rule, f.subject) for f in audit.findings] == [
+        ("RP701", "numpy"),
+        ("RP701", "scipy"),
+        ("RP701", "pandas"),
+    ]
+    assert (
+        audit.findings[0].message
+        == "numpy=1.26 is a fuzzy match in conda (1.26.*), not an exact pin"
+    )
+    assert {p.name: p.version for p in audit.pins} == {"python": "3.11.9", "scikit-learn": "1.4.2"}
+
+
+# --- OS packages: RP304 ------------------------------------------------------------------------
+
+
+def test_os_packages_without_versions(shell: Callable[..., ShellAudit]) -> None:
+    audit = shell(
+        "apt-get update && apt-get install -y --no-install-recommends \\\n"
+        "    -o Dpkg::Options::=--force-confold \\\n"
+        "    curl=7.88.1-10+deb12u5 git ca-certificates\n"
+        "apk add --no-cache --virtual .build-deps gcc=13.2.1_git20231014-r0 musl-dev\n"
+        "dnf install -y curl-7.88.1-2.fc38 python3-devel\n"
+        "yum -y install gcc\n"
+        "zypper in -y make\n"
+        "apt install ./local.deb\n"
+        "apt-get install -y python3.11=3.11.2-6\n"
+        "apt-get upgrade -y\n"
+    )
+    assert _lines(audit) == [("RP304", 3), ("RP304", 4), ("RP304", 5), ("RP304", 6), ("RP304", 7)]
+    first = audit.findings[0]
+    assert first.severity is Severity.NOTE
+    assert first.message == "apt-get install git, ca-certificates without versions"
+    assert first.subject == "apt-get: ca-certificates git"
+    assert first.location.column == 28
+    assert audit.findings[1].message == "apk add musl-dev without versions"
+    assert audit.findings[2].message == "dnf install python3-devel without versions"
+
+
+# --- remote scripts: RP105 ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "curl -fsSL https://example.com/install.sh | sh",
+        "curl -s https://example.com/install.sh | sudo bash -s -- --yes",
+        "wget -qO- https://example.com/install.sh | bash",
+        "wget -O - https://example.com/install.sh | /bin/sh",
+        "curl https://example.com/install.sh | tee /tmp/log | sh",
+        "curl -sSL https://example.com/install.sh | bash /dev/stdin",
+        "curl -sSL https://example.com/install.sh | python3 -",
+        "bash <(curl -s https://example.com/install.sh)",
+        'bash -c "$(curl -fsSL https://example.com/install.sh)"',
+        'sh -c "$(wget -O- https://example.com/install.sh)"',
+        'eval "$(curl -fsSL https://example.com/install.sh)"',
+        "source <(curl -s https://example.com/install.sh)",
+        "su -c 'curl https://example.com/install.sh | sh' root",
+        'sh -c "curl https://example.com/install.sh | sh"',
+        'bash <<< "$(curl -s https://example.com/install.sh)"',
+    ],
+)
+def test_remote_script_piped_to_a_shell(shell: Callable[..., ShellAudit], command: str) -> None:
+    audit = shell(command)
+    assert _lines(audit) == [("RP105", 1)]
+    (f,) = audit.findings
+    assert f.message == "remote script https://example.com/install.sh runs without a hash check"
+    assert f.subject == "https://example.com/install.sh"
+    assert f.fix is not None
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        "curl -o x.sh https://example.com/x.sh && sh x.sh",
+        "curl -fsSLO https://example.com/x.sh\nbash ./x.sh",
+        "curl https://example.com/x.sh > x.sh; bash x.sh",
+        "wget https://example.com/x.sh; chmod +x x.sh; ./x.sh",
+        "wget -P /opt https://example.com/x.sh && /opt/x.sh",
+        "curl --output /tmp/x.sh https://example.com/x.sh\n. /tmp/x.sh",
+        "curl -o x.py https://example.com/x.sh && python3 x.py",
+        "curl -Lo /usr/local/bin/t https://example.com/x.sh && chmod +x /usr/local/bin/t\nt -v",
+    ],
+)
+def test_download_saved_then_run(shell: Callable[..., ShellAudit], script: str) -> None:
+    audit = shell(script)
+    assert _rules(audit) == ["RP105"]
+    assert audit.findings[0].subject == "https://example.com/x.sh"
+    assert audit.findings[0].location.line == script.count("\n") + 1
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        f'curl -o x.sh https://e.io/x.sh && echo "{DIGEST}  x.sh" | sha256sum -c - && sh x.sh',
+        f"curl -o x.sh https://e.io/x.sh\necho '{DIGEST} *x.sh' | sha256sum --check\nsh x.sh",
+        "curl -o x.sh https://e.io/x.sh\nsha256sum -c x.sh.sha256\nbash x.sh",
+        f'wget https://e.io/x.sh\nshasum -a 256 -c <<< "{DIGEST}  x.sh"\n./x.sh',
+        f'curl -o x.sh https://e.io/x.sh\n[ "$(sha256sum x.sh | cut -d" " -f1)" = "{DIGEST}" ]'
+        "\nsh x.sh",
+        "curl -o x.sh https://e.io/x.sh && gpg --verify x.sh.asc x.sh && sh x.sh",
+        f"curl -fsSL https://raw.githubusercontent.com/o/r/{SHA}/install.sh | sh",
+        "curl -o x.sh https://e.io/x.sh && cat x.sh",
+        "curl https://example.com/data.json | jq .",
+        "curl -fsSL https://e.io/x.sh -o x.sh\nbash other.sh",
+        # a bare name is looked up on PATH, not in the working directory
+        "curl -o tool https://e.io/x.sh && tool",
+    ],
+)
+def test_checked_or_not_run_downloads_are_fine(
+    shell: Callable[..., ShellAudit], script: str
+) -> None:
+    assert shell(script).findings == ()
+
+
+def test_downloads_carry_over_between_texts(shell: Callable[..., ShellAudit]) -> None:
+    first = shell("curl -o /tmp/i.sh https://example.com/i.sh", first_line=3)
+    assert first.downloads == (Download(path="/tmp/i.sh", url="https://example.com/i.sh", line=3),)
+    second = shell("sh /tmp/i.sh", first_line=7, downloaded=first.downloads)
+    assert _lines(second) == [("RP105", 7)]
+    assert "downloaded on line 3" in second.findings[0].message
+    assert second.downloads == ()
+
+
+def test_downloaded_wheel_installed_without_a_check(shell: Callable[..., ShellAudit]) -> None:
+    audit = shell(
+        "wget https://example.com/pkg-1.0-py3-none-any.whl\npip install pkg-1.0-py3-none-any.whl"
+    )
+    assert _lines(audit) == [("RP105", 2)]
+    assert audit.findings[0].message.startswith("pkg-1.0-py3-none-any.whl is downloaded from")
+
+
+@pytest.mark.parametrize(
+    ("url", "immutable"),
+    [
+        (f"https://raw.githubusercontent.com/o/r/{SHA}/x.sh", True),
+        (f"https://github.com/o/r/raw/{SHA}/x.sh", True),
+        (f"https://cdn.jsdelivr.net/gh/o/r@{SHA}/x.sh", True),
+        ("https://raw.githubusercontent.com/o/r/main/x.sh", False),
+        (f"https://example.com/{SHA}/x.sh", False),
+        ("not a url", False),
+    ],
+)
+def test_immutable_url(url: str, immutable: bool) -> None:
+    assert immutable_url(url) is immutable
+
+
+# --- the reader: grammar, positions, errors ----------------------------------------------------
+
+
+def test_grammar_finds_commands_everywhere(shell: Callable[..., ShellAudit]) -> None:
+    script = """\
+set -euo pipefail  # a comment: pip install not-this
+if [ -n "$CI" ]; then
+  pip install a1
+elif true; then pip install a2; else pip install a3; fi
+while read -r line; do pip install a4; done < list.txt
+case "$MODE" in
+  gpu|cuda) pip install a5 ;;
+  (cpu) pip install a6 ;&
+  *) pip install a7;;
+esac
+setup() {
+  pip install a8
+}
+function teardown { pip install a9; }
+( cd sub && pip install a10 ) | tee log
+{ pip install a11; } 2>&1
+x=$(pip install a12) y=`pip install a13`
+[[ -f x && -n "$y" ]] && pip install a14 || pip install a15
+cat <<'EOF' > notes.txt
+pip install not-a-command
+EOF
+bash <<EOF
+pip install a16
+EOF
+for ((i = 0; i < 3; i++)); do pip install a17; done
+echo "pip install not-a-command-either" 'pip install nor-this'
+"""
+    audit = shell(script)
+    subjects = [f.subject for f in audit.findings]
+    assert subjects == [f"a{i}" for i in range(1, 18)]
+    assert [f.location.line for f in audit.findings] == [
+        3, 4, 4, 5, 7, 8, 9, 12, 14, 15, 16, 17, 17, 18, 18, 23, 25,
+    ]  # fmt: skip
+    assert all(f.rule == "RP101" for f in audit.findings)
+
+
+def test_positions_after_continuations_and_in_substitutions(
+    shell: Callable[..., ShellAudit],
+) -> None:
+    audit = shell(
+        "pip install \\\n    --no-cache-dir \\\n    numpy \\\n  pandas\necho $(pip install x)"
+    )
+    assert [(f.subject, f.location.line, f.location.column) for f in audit.findings] == [
+        ("numpy", 3, 5),
+        ("pandas", 4, 3),
+        ("x", 5, 20),
+    ]
+
+
+def test_line_map_and_column_map(shell: Callable[..., ShellAudit]) -> None:
+    audit = shell(
+        "pip install a\\\n  b\ncurl https://x.example/i | sh",
+        line_map=[10, 11, 14],
+        column_map=[5, 1, 9],
+    )
+    assert [(f.rule, f.location.line, f.location.column) for f in audit.findings] == [
+        ("RP101", 10, 17),
+        ("RP101", 11, 3),
+        ("RP105", 14, 14),
+    ]
+    shifted = shell("\npip install a", first_line=20)
+    assert [(f.location.line, f.location.column) for f in shifted.findings] == [(21, 13)]
+
+
+@pytest.mark.parametrize(
+    ("script", "line", "message"),
+    [
+        ("pip install a\necho 'open", 2, "unterminated single quote"),
+        ('echo "open\npip install a', 1, "unterminated double quote"),
+        ("if true; then\npip install a\n", 1, "if without fi (found end of text)"),
+        ("pip install a\nfi\n", 2, "unexpected 'fi'"),
+        ("cat <<EOF\npip install a\n", 1, "here-document <<EOF is not terminated"),
+        ("echo $(pip install a\n", 1, "unterminated $("),
+        ("while true; pip install a; done", 1, "unexpected 'done'"),
+        ("case x in a) pip install a;;", 1, "case without esac"),
+        ("pip install a &&", 1, "&& is not followed by a command"),
+        ("pip install a; ;; echo", 1, "unexpected ';;'"),
+    ],
+)
+def test_syntax_errors_are_rp001(
+    shell: Callable[..., ShellAudit], script: str, line: int, message: str
+) -> None:
+    audit = shell(script)
+    errors = [f for f in audit.findings if f.rule == "RP001"]
+    assert len(errors) == 1
+    assert errors[0].location.line == line
+    assert errors[0].message == f"shell syntax: {message}"
+
+
+def test_syntax_error_does_not_hide_other_findings(shell: Callable[..., ShellAudit]) -> None:
+    audit = shell("curl https://x.example/i | bash\nfi\npip install numpy\n")
+    assert _lines(audit) == [("RP105", 1), ("RP001", 2), ("RP101", 3)]
+
+
+def test_syntax_errors_can_be_silenced(shell: Callable[..., ShellAudit]) -> None:
+    audit = shell('if "%python%"=="3.8" echo hello', report_syntax=False)
+    assert audit.findings == ()
+
+
+def test_deep_nesting_is_a_syntax_error_not_a_crash(shell: Callable[..., ShellAudit]) -> None:
+    audit = shell("$(" * 500)
+    assert _rules(audit) == ["RP001"]
+    assert "too deep" in audit.findings[0].message
+
+
+def test_container_paths_are_not_judged(shell: Callable[..., ShellAudit]) -> None:
+    script = "pip install -e ../../lib /opt/wheels/x.whl"
+    assert _rules(shell(script)) == ["RP106"]
+    assert shell(script, container=True).findings == ()
+
+
+# --- the shell-script scanner ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "claimed"),
+    [
+        ("run.sh", True),
+        ("deploy/go.bash", True),
+        ("scripts/bootstrap", True),
+        ("bin/setup-env", True),
+        ("ci/test", True),
+        (".ci/test", True),
+        ("hack/verify", True),
+        ("tools/lint", True),
+        ("script-pkg-managers", True),
+        ("install-deps", True),
+        ("entrypoint", True),
+        ("src/pkg/module.py", False),
+        ("scripts/helper.py", False),
+        ("docs/usage", False),
+        ("README", False),
+    ],
+)
+def test_shell_claims(path: str, claimed: bool) -> None:
+    assert ShellScriptScanner().claims(path, path.rsplit("/", 1)[-1]) is claimed
+
+
+@pytest.mark.parametrize(
+    ("first_line", "shell"),
+    [
+        ("#!/bin/sh", True),
+        ("#!/bin/bash -e", True),
+        ("#!/usr/bin/env bash", True),
+        ("#!/bin/env sh -e", True),
+        ("#!/usr/bin/env -S bash -eu", True),
+        ("#!/bin/zsh", True),
+        ("#!/bin/mksh", True),
+        ("#!/usr/bin/awk -f", False),
+        ("#!/usr/bin/env python3", False),
+        ("#!", False),
+        ("# no shebang", None),
+    ],
+)
+def test_shell_shebang(first_line: str, shell: bool | None) -> None:
+    assert shell_shebang(first_line + "\necho hi\n") is shell
+
+
+def test_shell_scanner_checks_the_shebang(audit: Audit) -> None:
+    found = audit(
+        {
+            "scripts/setup": "#!/usr/bin/env bash\npip install requests\n",
+            "scripts/report": "#!/usr/bin/env python3\nimport os\nos.system('pip install x')\n",
+            "scripts/notes": "pip install not-a-script\n",
+            "tools/fmt.sh": "#!/usr/bin/awk -f\n{ print }\n",
+            "run.sh": "pip install numpy\n",
+        }
+    )
+    assert hits(found) == [("RP101", "run.sh", 1), ("RP101", "scripts/setup", 2)]
+
+
+def test_shell_scanner_roles(tmp_path: Path) -> None:
+    write_tree(
+        tmp_path,
+        {
+            "install.sh": "#!/bin/sh\npip install numpy==1.26.4\n",
+            "clean.sh": "#!/bin/sh\nrm -rf build\n",
+            "repro.toml": "require-hashes = false\n",
+        },
+    )
+    facts = run_audit(tmp_path, load_config(tmp_path)).facts
+    assert facts["install.sh"].role is Role.CONCRETE
+    assert facts["install.sh"].pins == (Pin(name="numpy", version="1.26.4", line=2),)
+    assert facts["clean.sh"].role is Role.OTHER
+    assert facts["install.sh"].kind == "shell"
+
+
+# --- Makefiles ---------------------------------------------------------------------------------
+
+MAKEFILE = """\
+VENV := .venv
+PIP ?= $(VENV)/bin/pip
+PY = python3
+TORCH_VERSION = 2.3.1
+
+.PHONY: install lint
+install: ## set up
+\t@$(PIP) install -r requirements.txt
+\t-$(PIP) install torch==$(TORCH_VERSION) \\
+\t    numpy
+\t$(PY) -m pip install "pandas>=2"
+\techo $$HOME && curl -fsSL https://x.example/i.sh | sh
+
+lint: ; pip install ruff
+
+define HELP
+\tpip install not-a-recipe
+endef
+
+ifeq ($(CI),true)
+ci:
+\tpip install black
+endif
+"""
+
+
+def test_makefile_recipes(audit: Audit) -> None:
+    found = audit(
+        {
+            "Makefile": MAKEFILE,
+            "requirements.txt": "attrs==23.2.0\n",
+            "repro.toml": "require-hashes = false\n",
+        }
+    )
+    assert [(f.rule, f.location.line, f.location.column, f.subject) for f in found] == [
+        ("RP101", 10, 6, "numpy"),
+        ("RP102", 11, 23, "pandas"),
+        ("RP105", 12, 28, "https://x.example/i.sh"),
+        ("RP101", 14, 21, "ruff"),
+        ("RP101", 22, 14, "black"),
+    ]
+
+
+def test_make_recipes_text() -> None:
+    recipes = list(make_recipes(MAKEFILE))
+    assert recipes[1].text == ".venv/bin/pip install torch==2.3.1 \\\n    numpy"
+    assert recipes[1].lines == (9, 10)
+    assert recipes[3].text == "echo $HOME && curl -fsSL https://x.example/i.sh | sh"
+    assert len(recipes) == 6
+
+
+def test_makefile_claims_and_role(tmp_path: Path) -> None:
+    scanner = MakefileScanner()
+    assert scanner.claims("Makefile", "Makefile")
+    assert scanner.claims("build/rules.mk", "rules.mk")
+    assert scanner.claims("GNUmakefile", "GNUmakefile")
+    assert not scanner.claims("CMakeLists.txt", "CMakeLists.txt")
+    write_tree(
+        tmp_path, {"Makefile": "all:\n\techo hi\n", "sub/Makefile": "i:\n\tpip install -e .\n"}
+    )
+    facts = run_audit(tmp_path, load_config(tmp_path)).facts
+    assert facts["Makefile"].role is Role.OTHER
+    assert facts["sub/Makefile"].role is Role.CONCRETE
+
+
+def test_fixture_shell_project() -> None:
+    root = FIXTURES / "shell" / "train-job"
+    result = run_audit(root, load_config(root))
+    assert hits(list(result.report.findings)) == [
+        ("RP101", "Makefile", 9),
+        ("RP105", "Makefile", 12),
+        ("RP304", "scripts/bootstrap", 5),
+        ("RP105", "scripts/bootstrap", 8),
+        ("RP701", "scripts/bootstrap", 13),
+        ("RP103", "scripts/bootstrap", 14),
+        ("RP101", "scripts/setup_env.sh", 9),
+        ("RP107", "scripts/setup_env.sh", 12),
+        ("RP103", "scripts/setup_env.sh", 12),
+    ]
+
+
+# --- robustness --------------------------------------------------------------------------------
+
+_PIECES = st.sampled_from(
+    [
+        "pip", " install ", "numpy", "==1", ">=2", "'", '"', "\\", "\n", "$(", ")", "`", "${",
+        "}", "<<EOF\n", "EOF\n", "<<-X\n", "|", "&&", ";", "if ", "then ", "fi", "case x in ",
+        "esac", "for x in a b; do ", "done", "(", "curl http://x", " | sh", "-r ", "-c ", "-e ",
+        "git+https://h/r@v1", "{ ", " }", "#", "<(", "sudo ", "env A=b ", "((", "))", "[[", "]]",
+        "eval ", "sh -c ", "$X", "x=(", "$'", "conda install ", "apt-get install ", "\t",
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.one_of(st.text(max_size=300), st.lists(_PIECES, max_size=80).map("".join)))
+def test_random_text_never_raises(text: str) -> None:
+    root = Path("/nonexistent-reprolock-root")
+    ctx = ScanContext(root=root, config=Config())
+    source = SourceFile(path="x.sh", abspath=root / "x.sh", text=text)
+    audit = audit_shell(text, source, ctx)
+    assert all(f.location.line >= 1 for f in audit.findings)
+    make = MakefileScanner().scan(SourceFile(path="Makefile", abspath=root / "M", text=text), ctx)
+    assert all(f.location.line >= 1 for f in make.findings)
