@@ -771,3 +771,18 @@ def test_random_text_never_raises(text: str) -> None:
     assert all(f.location.line >= 1 for f in audit.findings)
     make = MakefileScanner().scan(SourceFile(path="Makefile", abspath=root / "M", text=text), ctx)
     assert all(f.location.line >= 1 for f in make.findings)
+
+
+def test_binary_under_bin_is_skipped_silently(tmp_path: Path) -> None:
+    from tests.conftest import audit_tree, write_tree
+
+    write_tree(
+        tmp_path,
+        {
+            "bin/tool": b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00",
+            "scripts/setup.sh": b"\x7fELF\x02\x01\x00",
+        },
+    )
+    assert [(f.rule, f.location.path) for f in audit_tree(tmp_path)] == [
+        ("RP001", "scripts/setup.sh")
+    ]

@@ -64,6 +64,8 @@ def scan_file(scanner: Scanner, rel: str, abspath: Path, ctx: ScanContext) -> Fi
         return _broken(rel, scanner, f"cannot read: {exc.strerror or exc}", 1)
     decoded = decode_text(data)
     if isinstance(decoded, DecodeProblem):
+        if scanner.tentative(rel):
+            return FileFacts(path=rel, kind=scanner.name, role=Role.OTHER)
         severity = Severity.NOTE if decoded.skipped else None
         return _broken(rel, scanner, decoded.message, decoded.line, severity=severity)
     source = SourceFile(path=rel, abspath=abspath, text=decoded)

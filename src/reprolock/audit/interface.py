@@ -207,6 +207,12 @@ class Scanner(abc.ABC):
         """Parse ``source``. Raise :class:`ScanError` for a file that cannot be parsed at all;
         a file that parses partly returns its facts with RP001 findings for the bad parts."""
 
+    def tentative(self, relpath: str) -> bool:
+        """True when the claim on ``relpath`` is a guess from its name that the content may
+        refuse (an extension-less file under ``bin/``): such a file that turns out not to be
+        text is skipped silently instead of being reported as unparsable."""
+        return False
+
     def cross_check(self, facts: Mapping[str, FileFacts], ctx: ScanContext) -> Iterable[Finding]:
         """Findings that need several files (lock sync, missing locks). Default: none."""
         return ()

@@ -2601,6 +2601,11 @@ class ShellScriptScanner(Scanner):
         directories = relpath.split("/")[:-1]
         return any(d in _SCRIPT_DIRS for d in directories) or lower.startswith(_SCRIPT_NAMES)
 
+    def tentative(self, relpath: str) -> bool:
+        # An extension-less file is claimed for its directory or name; only its shebang says
+        # whether it is a shell script (a compiled binary under bin/ is not).
+        return not relpath.lower().endswith((".sh", ".bash"))
+
     def scan(self, source: SourceFile, ctx: ScanContext) -> FileFacts:
         shebang = shell_shebang(source.text)
         by_extension = source.name.lower().endswith((".sh", ".bash"))
