@@ -20,6 +20,7 @@ from reprolock.audit.interface import (
     FileFacts,
     Include,
     Pin,
+    PythonVersion,
     Role,
     ScanContext,
     ScanError,
@@ -296,6 +297,8 @@ class _Collected:
     pins: dict[tuple[str, str], Pin] = field(default_factory=dict)
     declared: list[Declared] = field(default_factory=list)
     includes: list[Include] = field(default_factory=list)
+    pythons: list[PythonVersion] = field(default_factory=list)
+    indexes: list[str] = field(default_factory=list)
 
     def pin(self, name: str, version: str, line: int, *, hashed: bool) -> None:
         self.pins.setdefault(
@@ -380,6 +383,10 @@ class CondaScanner(Scanner):
                 prefixes.append(spec.channel)
             if spec.name.startswith("__"):
                 continue  # a virtual package (__glibc, __cuda): a constraint on the host
+            if spec.name == "python":
+                stated = _python_version(spec)
+                if stated:
+                    out.pythons.append(PythonVersion(value=stated, line=line, origin="conda"))
             out.declared.append(Declared(spec=_as_spec(spec), line=line))
             if role is Role.MANIFEST:
                 continue
@@ -404,6 +411,8 @@ class CondaScanner(Scanner):
             declared=tuple(out.declared),
             includes=tuple(out.includes),
             sync=sync,
+            pythons=tuple(out.pythons),
+            indexes=tuple(out.indexes),
         )
 
     def _pip_entries(
@@ -426,6 +435,8 @@ class CondaScanner(Scanner):
             option = re.match(r"^(-{1,2}[A-Za-z][\w-]*)(?:\s*=\s*|\s+|$)(.*)$", text.strip())
             if option:
                 flag, value = option.group(1), option.group(2).strip()
+                if flag in {"-i", "--index-url", "--extra-index-url"} and value:
+                    out.indexes.append(value)
                 if flag in {"--extra-index-url", "--trusted-host"}:
                     if concrete and value:
                         out.findings.append(_index_finding(flag, value, location))
@@ -728,6 +739,13 @@ def _channel_key(channel: str) -> str:
             return "defaults"
         text = path.split("/", 1)[0] if parts.netloc.endswith("anaconda.org") else path
     return text
+
+
+def _python_version(spec: CondaSpec) -> str | None:
+    """The Python version a ``python`` spec ships (``3.11`` for ``python=3.11``), or None for
+    a range or no version."""
+    m = re.fullmatch(r"(\d+\.\d+(?:\.\d+)*)(?:\.?\*)?", spec.version or "")
+    return m.group(1) if m else None
 
 
 def _lock_beside(source: SourceFile, ctx: ScanContext) -> bool:

@@ -22,6 +22,7 @@ from packaging.version import InvalidVersion, Version
 from reprolock.audit.interface import (
     Declared,
     FileFacts,
+    PythonVersion,
     Role,
     ScanContext,
     ScanError,
@@ -621,6 +622,7 @@ class PyprojectScanner(Scanner):
             findings=tuple(st.findings),
             declared=tuple(st.declared),
             sync=sync,
+            pythons=_requires_python(doc),
         )
 
     def cross_check(self, facts: Mapping[str, FileFacts], ctx: ScanContext) -> Iterable[Finding]:
@@ -646,6 +648,30 @@ class PyprojectScanner(Scanner):
                 )
             )
         return out
+
+
+def _requires_python(doc: TomlDocument) -> tuple[PythonVersion, ...]:
+    """``requires-python`` and Poetry's ``python`` dependency, as specifiers (for RP504)."""
+    found: list[PythonVersion] = []
+    project = doc.data.get("project")
+    if isinstance(project, dict) and isinstance(project.get("requires-python"), str):
+        line = doc.line("project", "requires-python")
+        found.append(
+            PythonVersion(value=project["requires-python"], line=line, origin="requires-python")
+        )
+    tool = doc.data.get("tool")
+    poetry = tool.get("poetry") if isinstance(tool, dict) else None
+    deps = poetry.get("dependencies") if isinstance(poetry, dict) else None
+    python = deps.get("python") if isinstance(deps, dict) else None
+    if isinstance(python, str):
+        try:
+            specifier, expressible = poetry_constraint(python)
+        except ValueError:
+            expressible = False
+        if expressible and specifier:
+            line = doc.line("tool", "poetry", "dependencies", "python")
+            found.append(PythonVersion(value=specifier, line=line, origin="requires-python"))
+    return tuple(found)
 
 
 def _lock_command(tool: Mapping[str, Any]) -> str:
