@@ -13,11 +13,10 @@ from hypothesis import strategies as st
 from reprolock.audit.dockerfile import (
     DockerfileScanner,
     parse_dockerfile,
-    python_of_image,
-    split_image,
     substitute,
 )
 from reprolock.audit.engine import run_audit
+from reprolock.audit.images import python_of_image, split_image
 from reprolock.audit.interface import (
     FileFacts,
     ImageRef,

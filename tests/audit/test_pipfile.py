@@ -14,9 +14,11 @@ import tomlkit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from reprolock.audit._json import json_key_lines
+from reprolock.audit._toml import locate
 from reprolock.audit.engine import run_audit
 from reprolock.audit.interface import Role
-from reprolock.audit.pipfile import json_key_lines, pipfile_hashes, toml_key_lines
+from reprolock.audit.pipfile import pipfile_hashes
 from reprolock.config import load_config
 from reprolock.model import Finding
 from tests.conftest import FIXTURES, audit_tree, hits, write_tree
@@ -297,7 +299,7 @@ def test_bad_entry_is_rp001_and_the_rest_is_still_judged(audit: Audit) -> None:
 # --- line finding --------------------------------------------------------------------------
 
 
-def test_toml_key_lines_follow_headers_dotted_keys_and_skip_multiline_values() -> None:
+def test_toml_locate_follows_headers_dotted_keys_and_skips_multiline_values() -> None:
     text = (
         "[packages]\n"  # 1
         'numpy = "*"\n'  # 2
@@ -316,7 +318,7 @@ def test_toml_key_lines_follow_headers_dotted_keys_and_skip_multiline_values() -
         "[[source]]\n"  # 15
         "verify_ssl = false  # [x]\n"  # 16
     )
-    lines = toml_key_lines(text)
+    lines = locate(text)
     assert lines[("packages",)] == 1
     assert lines[("packages", "numpy")] == 2
     assert ("packages", "fake") not in lines

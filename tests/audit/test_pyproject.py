@@ -11,6 +11,7 @@ import tomlkit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from reprolock.audit._toml import locate
 from reprolock.audit.engine import run_audit
 from reprolock.audit.interface import Role, ScanContext, ScanError, SourceFile
 from reprolock.audit.pyproject import (
@@ -18,7 +19,6 @@ from reprolock.audit.pyproject import (
     PDM_HASHES,
     POETRY_HASH,
     PyprojectScanner,
-    locate,
     pdm_content_hashes,
     poetry_constraint,
     poetry_content_hash,

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reprolock.audit.engine import run_audit
+from reprolock.audit.images import judge_image
 from reprolock.audit.interface import (
     FileFacts,
     ImageRef,
@@ -25,7 +26,6 @@ from reprolock.audit.workflows import (
     ActionScanner,
     WorkflowScanner,
     is_floating_version,
-    judge_image,
 )
 from reprolock.config import Config, load_config
 from reprolock.model import Finding, Location

@@ -22,6 +22,9 @@ from typing import Any, cast
 
 import yaml
 
+from reprolock.audit import _yaml
+from reprolock.audit._json import json_scalars
+from reprolock.audit._toml import TomlDocument, locate
 from reprolock.audit.interface import (
     FileFacts,
     Role,
@@ -30,15 +33,9 @@ from reprolock.audit.interface import (
     Scanner,
     SourceFile,
 )
-from reprolock.audit.pipfile import toml_key_lines
 from reprolock.audit.shell import ShellAudit, audit_shell
 from reprolock.model import Finding, Location, Severity
 from reprolock.rules import finding
-
-try:  # the C composer is several times faster on large YAML files
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover - PyYAML built without libyaml
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 KIND_PYTHON = "python"
 KIND_NOTEBOOK = "notebook"
@@ -209,85 +206,7 @@ def _version_key_hit(keys: Sequence[str], value: str | None, line: int) -> _Hit 
     )
 
 
-# --- JSON with positions -------------------------------------------------------------------
-
-_JSON_TOKEN = re.compile(r'"(?:[^"\\]++|\\.)*+"|[{}\[\],:]|[^\s{}\[\],:"]++')
-
-
-@dataclass(kw_only=True, slots=True)
-class _Frame:
-    is_object: bool
-    key: str | int
-    expect_key: bool
-
-
-def _json_scalars(text: str) -> Iterator[tuple[tuple[str | int, ...], str, int]]:
-    """Every scalar of a JSON document already known to be valid: (path, raw lexeme, line).
-
-    ``json`` reports no positions; this walks lexemes only, so it is linear in the text.
-    """
-    stack: list[_Frame] = []
-    line = 1
-    last = 0
-    for match in _JSON_TOKEN.finditer(text):
-        lexeme = match.group(0)
-        start = match.start()
-        line += text.count("\n", last, start)
-        last = start
-        top = stack[-1] if stack else None
-        if lexeme in {"{", "["}:
-            stack.append(_Frame(is_object=lexeme == "{", key=0, expect_key=lexeme == "{"))
-        elif lexeme in {"}", "]"}:
-            if stack:
-                stack.pop()
-        elif lexeme == ",":
-            if top is not None:
-                if top.is_object:
-                    top.expect_key = True
-                elif isinstance(top.key, int):
-                    top.key += 1
-        elif lexeme == ":":
-            if top is not None:
-                top.expect_key = False
-        elif top is not None and top.is_object and top.expect_key:
-            top.key = str(json.loads(lexeme))
-        else:
-            yield tuple(frame.key for frame in stack), lexeme, line
-
-
-# --- YAML with positions -------------------------------------------------------------------
-
-
-def _yaml_line(node: yaml.Node) -> int:
-    return int(node.start_mark.line) + 1
-
-
-def _yaml_mapping(node: yaml.Node | None) -> list[tuple[str, yaml.Node, yaml.Node]]:
-    if not isinstance(node, yaml.MappingNode):
-        return []
-    return [(str(k.value), k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode)]
-
-
-def _yaml_scalar(node: yaml.Node) -> str | None:
-    if not isinstance(node, yaml.ScalarNode) or node.tag == "tag:yaml.org,2002:null":
-        return None
-    return str(node.value)
-
-
-def _compose_strict(text: str) -> yaml.Node | None:
-    """The YAML document, or :class:`ScanError` at the line that stops the parser."""
-    try:
-        return yaml.compose(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 1
-        column = mark.column + 1 if mark is not None else 1
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise ScanError(f"invalid YAML: {problem}", line, column) from None
-    except yaml.YAMLError as exc:
-        position = getattr(exc, "position", None)
-        line = text.count("\n", 0, position) + 1 if isinstance(position, int) else 1
-        raise ScanError(f"invalid YAML: {exc}", line) from None
+# --- config scalars with their lines -------------------------------------------------------
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -310,26 +229,26 @@ def _yaml_leaves(docs: Iterable[yaml.Node]) -> Iterator[_Leaf]:
         while stack:
             node, keys, key_line = stack.pop()
             if isinstance(node, yaml.ScalarNode):
-                is_null = node.tag == "tag:yaml.org,2002:null"
+                is_null = node.tag == _yaml.NULL_TAG
                 yield _Leaf(
                     keys=keys,
                     value=None if is_null else str(node.value),
-                    is_string=node.tag == "tag:yaml.org,2002:str",
-                    line=key_line if key_line is not None else _yaml_line(node),
+                    is_string=node.tag == _yaml.STR_TAG,
+                    line=key_line if key_line is not None else _yaml.node_line(node),
                 )
                 continue
             if id(node) in seen:
                 continue
             seen.add(id(node))
             if isinstance(node, yaml.MappingNode):
-                for key, key_node, value in _yaml_mapping(node):
-                    stack.append((value, (*keys, key), _yaml_line(key_node)))
+                for key, key_node, value in _yaml.mapping_pairs(node):
+                    stack.append((value, (*keys, key), _yaml.node_line(key_node)))
             elif isinstance(node, yaml.SequenceNode):
                 stack.extend((item, keys, None) for item in node.value)
 
 
 def _json_leaves(text: str) -> Iterator[_Leaf]:
-    for path, lexeme, line in _json_scalars(text):
+    for path, lexeme, line in json_scalars(text):
         keys = tuple(p for p in path if isinstance(p, str))
         if lexeme.startswith('"'):
             yield _Leaf(keys=keys, value=str(json.loads(lexeme)), is_string=True, line=line)
@@ -340,15 +259,7 @@ def _json_leaves(text: str) -> Iterator[_Leaf]:
 
 
 def _toml_leaves(text: str, data: dict[str, Any]) -> Iterator[_Leaf]:
-    lines = toml_key_lines(text)
-
-    def line_of(path: tuple[str | int, ...]) -> int:
-        for end in range(len(path), 0, -1):
-            found = lines.get(path[:end])
-            if found is not None:
-                return found
-        return 1
-
+    doc = TomlDocument(data=data, lines=locate(text))
     stack: list[tuple[object, tuple[str | int, ...]]] = [(data, ())]
     while stack:
         value, path = stack.pop()
@@ -360,7 +271,7 @@ def _toml_leaves(text: str, data: dict[str, Any]) -> Iterator[_Leaf]:
             keys = tuple(p for p in path if isinstance(p, str))
             text_value = value if isinstance(value, str) else str(value)
             yield _Leaf(
-                keys=keys, value=text_value, is_string=isinstance(value, str), line=line_of(path)
+                keys=keys, value=text_value, is_string=isinstance(value, str), line=doc.line(*path)
             )
 
 
@@ -1182,7 +1093,7 @@ class _NotebookSource:
 def _source_pieces(data: dict[str, Any], text: str) -> dict[int, list[tuple[str, int]]]:
     """For each cell, its source pieces with the .ipynb line each piece is on."""
     lines: dict[tuple[int, int], int] = {}
-    for path, _token, line in _json_scalars(text):
+    for path, _token, line in json_scalars(text):
         if (
             len(path) >= 3
             and path[0] == "cells"
@@ -1398,7 +1309,7 @@ def _config_leaves(filename: str, text: str) -> list[_Leaf] | None:
             return list(_json_leaves(text))
         if filename.endswith(".toml"):
             return list(_toml_leaves(text, tomllib.loads(text)))
-        return list(_yaml_leaves(yaml.compose_all(text, Loader=_Loader)))
+        return list(_yaml_leaves(_yaml.compose_all(text)))
     except (ValueError, yaml.YAMLError, RecursionError):
         return None  # JSONDecodeError and TOMLDecodeError are ValueErrors
 
@@ -1408,15 +1319,15 @@ def _config_leaves(filename: str, text: str) -> list[_Leaf] | None:
 
 def _dvc_str(node: yaml.Node) -> str | None:
     """A scalar as DVC names generated stages with it (YAML 1.2 booleans, str() of numbers)."""
-    value = _yaml_scalar(node)
+    value = _yaml.scalar(node)
     if value is None or "${" in value:
         return None
-    if node.tag == "tag:yaml.org,2002:bool":
+    if node.tag == _yaml.BOOL_TAG:
         return value.lower() if value.lower() in {"true", "false"} else value
     try:
-        if node.tag == "tag:yaml.org,2002:int":
+        if node.tag == _yaml.INT_TAG:
             return str(int(value.replace("_", ""), 0))
-        if node.tag == "tag:yaml.org,2002:float":
+        if node.tag == _yaml.FLOAT_TAG:
             return str(float(value.replace("_", "")))
     except ValueError:
         return None
@@ -1430,7 +1341,7 @@ def _generated_names(name: str, stage: yaml.Node) -> list[str] | None:
     """The names DVC gives the stages a ``foreach`` or ``matrix`` stage generates (as
     dvc/parsing does: ``name@item``, ``name@key``, ``name@<index>`` for composite items,
     ``name@a-b`` for a matrix); None when they come from params (``${...}``)."""
-    fields = {key: value for key, _k, value in _yaml_mapping(stage)}
+    fields = {key: value for key, _k, value in _yaml.mapping_pairs(stage)}
     if "foreach" in fields:
         data = fields["foreach"]
         if isinstance(data, yaml.MappingNode):
@@ -1476,7 +1387,7 @@ class DvcScanner(Scanner):
         )
 
     def scan(self, source: SourceFile, ctx: ScanContext) -> FileFacts:
-        root = _compose_strict(source.text)
+        root = _yaml.compose(source.text)
         if source.name == "dvc.yaml":
             return self._pipeline(source, root)
         if source.name == "dvc.lock":
@@ -1487,26 +1398,26 @@ class DvcScanner(Scanner):
         findings: list[Finding] = []
         sync: dict[str, str] = {}
         if root is not None and not isinstance(root, yaml.MappingNode):
-            raise ScanError("dvc.yaml must be a mapping", _yaml_line(root))
-        for key, key_node, value in _yaml_mapping(root):
+            raise ScanError("dvc.yaml must be a mapping", _yaml.node_line(root))
+        for key, key_node, value in _yaml.mapping_pairs(root):
             if key != "stages":
                 continue
-            if value.tag == "tag:yaml.org,2002:null":
+            if value.tag == _yaml.NULL_TAG:
                 break
             if not isinstance(value, yaml.MappingNode):
                 msg = "dvc.yaml: stages must be a mapping of stage names"
-                findings.append(finding("RP001", msg, source.at(_yaml_line(key_node))))
+                findings.append(finding("RP001", msg, source.at(_yaml.node_line(key_node))))
                 break
             stages: list[tuple[str, int, list[str] | None]] = []
-            for name, name_node, stage in _yaml_mapping(value):
-                fields = {k for k, _n, _v in _yaml_mapping(stage)}
+            for name, name_node, stage in _yaml.mapping_pairs(value):
+                fields = {k for k, _n, _v in _yaml.mapping_pairs(stage)}
                 if "foreach" in fields or "matrix" in fields:
-                    stages.append((name, _yaml_line(name_node), _generated_names(name, stage)))
+                    stages.append((name, _yaml.node_line(name_node), _generated_names(name, stage)))
                 else:
-                    stages.append((name, _yaml_line(name_node), [name]))
+                    stages.append((name, _yaml.node_line(name_node), [name]))
             if stages:
                 sync[_SYNC_STAGES] = json.dumps(stages)
-                sync[_SYNC_STAGES_LINE] = str(_yaml_line(key_node))
+                sync[_SYNC_STAGES_LINE] = str(_yaml.node_line(key_node))
         return FileFacts(
             path=source.path,
             kind=KIND_DVC_YAML,
@@ -1517,11 +1428,11 @@ class DvcScanner(Scanner):
 
     def _lock(self, source: SourceFile, root: yaml.Node | None) -> FileFacts:
         if root is not None and not isinstance(root, yaml.MappingNode):
-            raise ScanError("dvc.lock must be a mapping", _yaml_line(root))
-        top = {key: value for key, _k, value in _yaml_mapping(root)}
+            raise ScanError("dvc.lock must be a mapping", _yaml.node_line(root))
+        top = {key: value for key, _k, value in _yaml.mapping_pairs(root)}
         # Lock schema 2.0 keeps stages under `stages:`; the 1.0 format has them at the top.
         table = top.get("stages") if "schema" in top else root
-        names = [key for key, _k, _v in _yaml_mapping(table)]
+        names = [key for key, _k, _v in _yaml.mapping_pairs(table)]
         return FileFacts(
             path=source.path,
             kind=KIND_DVC_LOCK,
@@ -1531,21 +1442,21 @@ class DvcScanner(Scanner):
 
     def _dvc_file(self, source: SourceFile, root: yaml.Node | None) -> FileFacts:
         findings: list[Finding] = []
-        top = {key: value for key, _k, value in _yaml_mapping(root)}
+        top = {key: value for key, _k, value in _yaml.mapping_pairs(root)}
         deps = top.get("deps")
-        items = list(deps.value) if isinstance(deps, yaml.SequenceNode) else []
+        items = _yaml.sequence_items(deps)
         for dep in items:
-            entry = {key: (key_node, value) for key, key_node, value in _yaml_mapping(dep)}
-            path_value = _yaml_scalar(entry["path"][1]) if "path" in entry else None
+            entry = {key: (key_node, value) for key, key_node, value in _yaml.mapping_pairs(dep)}
+            path_value = _yaml.scalar(entry["path"][1]) if "path" in entry else None
             shown = path_value or source.name
             if "repo" in entry:
                 repo_key, repo = entry["repo"]
-                fields = {key: value for key, _k, value in _yaml_mapping(repo)}
-                url = _yaml_scalar(fields["url"]) if "url" in fields else None
-                locked = _yaml_scalar(fields["rev_lock"]) if "rev_lock" in fields else None
+                fields = {key: value for key, _k, value in _yaml.mapping_pairs(repo)}
+                url = _yaml.scalar(fields["url"]) if "url" in fields else None
+                locked = _yaml.scalar(fields["rev_lock"]) if "rev_lock" in fields else None
                 if locked is not None and _HEX40.match(locked):
                     continue
-                rev = _yaml_scalar(fields["rev"]) if "rev" in fields else None
+                rev = _yaml.scalar(fields["rev"]) if "rev" in fields else None
                 origin = f" from {url}" if url else ""
                 if locked is None:
                     detail = f" (rev {rev!r} can move)" if rev else ""
@@ -1556,7 +1467,7 @@ class DvcScanner(Scanner):
                     finding(
                         "RP602",
                         message,
-                        source.at(_yaml_line(repo_key)),
+                        source.at(_yaml.node_line(repo_key)),
                         subject=url or shown,
                         fix=f"dvc update --rev {_COMMIT_FIX} {source.name}",
                     )
@@ -1564,7 +1475,7 @@ class DvcScanner(Scanner):
             elif path_value is not None and "://" in path_value:
                 if any(k in entry for k in ("md5", "etag", "checksum", "version_id")):
                     continue
-                line = _yaml_line(entry["path"][0])
+                line = _yaml.node_line(entry["path"][0])
                 findings.append(
                     finding(
                         "RP602",

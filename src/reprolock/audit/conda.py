@@ -15,6 +15,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from reprolock.audit import _yaml
 from reprolock.audit.interface import (
     Declared,
     FileFacts,
@@ -36,11 +37,6 @@ from reprolock.specs import (
     classify,
     judge_concrete,
 )
-
-try:  # the C composer is several times faster on large conda-lock files
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover - PyYAML built without libyaml
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 KIND_ENVIRONMENT = "environment.yml"
 KIND_LOCK = "conda-lock.yml"
@@ -244,50 +240,6 @@ def _term_admits(term: str, candidate: Version) -> bool | None:
     return compare.get(op)
 
 
-# --- YAML with positions -------------------------------------------------------------------
-
-
-def _compose(text: str) -> yaml.Node | None:
-    try:
-        return yaml.compose(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 1
-        column = mark.column + 1 if mark is not None else 1
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise ScanError(f"invalid YAML: {problem}", line, column) from None
-    except yaml.YAMLError as exc:
-        position = getattr(exc, "position", None)
-        line = text.count("\n", 0, position) + 1 if isinstance(position, int) else 1
-        raise ScanError(f"invalid YAML: {exc}", line) from None
-
-
-def _line(node: yaml.Node) -> int:
-    return int(node.start_mark.line) + 1
-
-
-def _mapping(node: yaml.Node | None) -> dict[str, tuple[yaml.Node, yaml.Node]]:
-    """Keys of a mapping node (scalars only) to (key node, value node); {} otherwise."""
-    if not isinstance(node, yaml.MappingNode):
-        return {}
-    out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
-    for key, value in node.value:
-        if isinstance(key, yaml.ScalarNode):
-            out.setdefault(str(key.value), (key, value))
-    return out
-
-
-def _scalar(node: yaml.Node | None) -> str | None:
-    """The text of a non-null scalar node, else None."""
-    if not isinstance(node, yaml.ScalarNode) or node.tag == "tag:yaml.org,2002:null":
-        return None
-    return str(node.value)
-
-
-def _items(node: yaml.Node | None) -> list[yaml.Node]:
-    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
-
-
 # --- the scanner ---------------------------------------------------------------------------
 
 
@@ -333,14 +285,14 @@ class CondaScanner(Scanner):
             return self._scan_explicit(source, ctx)
         sure = not _MAYBE_ENV_NAME.match(source.name)
         try:
-            root = _compose(source.text)
+            root = _yaml.compose(source.text)
         except ScanError:
             if sure:
                 raise
             return FileFacts(path=source.path, kind=self.name, role=Role.OTHER)
-        top = _mapping(root)
+        top = _yaml.mapping(root)
         if root is not None and not isinstance(root, yaml.MappingNode) and sure:
-            raise ScanError("expected a mapping at the top level", _line(root))
+            raise ScanError("expected a mapping at the top level", _yaml.node_line(root))
         if "package" in top and "metadata" in top:
             return self._scan_lock(source, ctx, top)
         if "dependencies" in top or "channels" in top:
@@ -358,18 +310,20 @@ class CondaScanner(Scanner):
         judge_ctx = ctx.judge_context(source, hash_capable=False)
         prefixes: list[str] = []
         deps = top.get("dependencies")
-        empty = deps is None or (isinstance(deps[1], yaml.ScalarNode) and _scalar(deps[1]) is None)
+        empty = deps is None or (
+            isinstance(deps[1], yaml.ScalarNode) and _yaml.scalar(deps[1]) is None
+        )
         if deps is not None and not empty and not isinstance(deps[1], yaml.SequenceNode):
             msg = "dependencies must be a list"
-            out.findings.append(finding("RP001", msg, source.at(_line(deps[1]))))
-        for item in _items(deps[1] if deps else None):
-            line = _line(item)
+            out.findings.append(finding("RP001", msg, source.at(_yaml.node_line(deps[1]))))
+        for item in _yaml.sequence_items(deps[1] if deps else None):
+            line = _yaml.node_line(item)
             if isinstance(item, yaml.MappingNode):
-                for key, value in _mapping(item).values():
+                for key, value in _yaml.mapping(item).values():
                     if key.value == "pip":
                         self._pip_entries(source, value, role, judge_ctx, out)
                 continue
-            text = _scalar(item)
+            text = _yaml.scalar(item)
             if text is None:
                 msg = "a dependency must be a package spec or a pip: list"
                 out.findings.append(finding("RP001", msg, source.at(line)))
@@ -393,11 +347,13 @@ class CondaScanner(Scanner):
             if spec.kind is SpecKind.EXACT and spec.version is not None:
                 out.pin(spec.pin_name, spec.version, line, hashed=False)
             else:
-                out.findings.append(_inexact(spec, source.at(line)))
+                out.findings.append(inexact_conda_finding(spec, source.at(line)))
         channels_entry = top.get("channels")
-        channels = map(_scalar, _items(channels_entry[1] if channels_entry else None))
+        channels = map(
+            _yaml.scalar, _yaml.sequence_items(channels_entry[1] if channels_entry else None)
+        )
         named = [c for c in channels if c]
-        channels_line = _line(channels_entry[0]) if channels_entry else 1
+        channels_line = _yaml.node_line(channels_entry[0]) if channels_entry else 1
         out.findings.extend(_channel_findings(named, prefixes, source.at(channels_line)))
         sync = {}
         if named:
@@ -424,9 +380,9 @@ class CondaScanner(Scanner):
         out: _Collected,
     ) -> None:
         concrete = role is Role.CONCRETE
-        for item in _items(node):
-            line = _line(item)
-            text = _scalar(item)
+        for item in _yaml.sequence_items(node):
+            line = _yaml.node_line(item)
+            text = _yaml.scalar(item)
             if text is None:
                 msg = "a pip: entry must be a requirement string"
                 out.findings.append(finding("RP001", msg, source.at(line)))
@@ -485,24 +441,24 @@ class CondaScanner(Scanner):
     ) -> FileFacts:
         out = _Collected()
         judge_ctx = ctx.judge_context(source)
-        metadata = _mapping(top["metadata"][1])
+        metadata = _yaml.mapping(top["metadata"][1])
         packages = top["package"][1]
         if not isinstance(packages, yaml.SequenceNode):
-            raise ScanError("package: must be a list of locked packages", _line(packages))
+            raise ScanError("package: must be a list of locked packages", _yaml.node_line(packages))
         for item in packages.value:
-            entry = {k: v for k, (_, v) in _mapping(item).items()}
-            line = _line(item)
-            name = _scalar(entry.get("name"))
-            version = _scalar(entry.get("version"))
+            entry = {k: v for k, (_, v) in _yaml.mapping(item).items()}
+            line = _yaml.node_line(item)
+            name = _yaml.scalar(entry.get("name"))
+            version = _yaml.scalar(entry.get("version"))
             if not name or not version:
                 msg = "a locked package needs a name and a version"
                 out.findings.append(finding("RP001", msg, source.at(line)))
                 continue
-            manager = _scalar(entry.get("manager")) or "conda"
-            platform = _scalar(entry.get("platform")) or "?"
-            url = _scalar(entry.get("url")) or ""
-            hash_node = _mapping(entry.get("hash"))
-            hashed = any(_scalar(v) for _, v in hash_node.values())
+            manager = _yaml.scalar(entry.get("manager")) or "conda"
+            platform = _yaml.scalar(entry.get("platform")) or "?"
+            url = _yaml.scalar(entry.get("url")) or ""
+            hash_node = _yaml.mapping(entry.get("hash"))
+            hashed = any(_yaml.scalar(v) for _, v in hash_node.values())
             pin_name = (
                 canonicalize_name(name)
                 if manager == "pip"
@@ -519,14 +475,16 @@ class CondaScanner(Scanner):
                 msg = f"{name} {version} ({platform}) has no hash in {source.name}"
                 out.findings.append(finding("RP203", msg, source.at(line), subject=name.lower()))
         compiled_from = []
-        for src in map(_scalar, _items(metadata.get("sources", (None, None))[1])):
+        for src in map(
+            _yaml.scalar, _yaml.sequence_items(metadata.get("sources", (None, None))[1])
+        ):
             target = _relative_to_root(source, src) if src else None
             if target:
                 compiled_from.append(target)
         channels = []
-        for channel in _items(metadata.get("channels", (None, None))[1]):
-            channel_url = _scalar(_mapping(channel).get("url", (None, None))[1])
-            channel_url = channel_url or _scalar(channel)
+        for channel in _yaml.sequence_items(metadata.get("channels", (None, None))[1]):
+            channel_url = _yaml.scalar(_yaml.mapping(channel).get("url", (None, None))[1])
+            channel_url = channel_url or _yaml.scalar(channel)
             if channel_url:
                 channels.append(channel_url)
         return FileFacts(
@@ -679,7 +637,8 @@ def _as_spec(spec: CondaSpec) -> Spec:
     )
 
 
-def _inexact(spec: CondaSpec, location: Location) -> Finding:
+def inexact_conda_finding(spec: CondaSpec, location: Location) -> Finding:
+    """RP701 for a conda spec that is not an exact pin: unpinned, fuzzy, wildcard or range."""
     fix = None
     if spec.kind is SpecKind.UNPINNED:
         msg = f"{spec.name} is not pinned"

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
+from reprolock.audit.images import judge_image, python_of_image
 from reprolock.audit.interface import (
     FileFacts,
     ImageRef,
@@ -229,7 +230,6 @@ def heredoc_markers(text: str) -> list[tuple[bool, str]]:
 _VARIABLE = re.compile(
     r"\\\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+?])((?:[^{}]|\{[^{}]*\})*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)"
 )
-_DIGEST = re.compile(r"^(?:sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{128})$")
 _PREDEFINED_ARGS = (
     "TARGETPLATFORM",
     "TARGETOS",
@@ -277,35 +277,6 @@ def substitute(text: str, variables: dict[str, str | None]) -> tuple[str, list[s
         return value
 
     return _VARIABLE.sub(one, text), unresolved
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class ImageName:
-    """An image reference split into its parts."""
-
-    name: str
-    """Registry and repository: ``docker.io/library/python``, ``python``."""
-    tag: str | None
-    digest: str | None
-
-
-def split_image(ref: str) -> ImageName:
-    """``name[:tag][@digest]``; a registry port (``host:5000/x``) is not a tag."""
-    rest, _, digest = ref.partition("@")
-    slash = rest.rfind("/")
-    colon = rest.rfind(":")
-    if colon > slash:
-        return ImageName(name=rest[:colon], tag=rest[colon + 1 :], digest=digest or None)
-    return ImageName(name=rest, tag=None, digest=digest or None)
-
-
-def python_of_image(ref: str) -> str | None:
-    """The Python minor version a ``python:3.11-slim``-style image implies, or None."""
-    image = split_image(ref)
-    if image.name.rsplit("/", 1)[-1] != "python" or not image.tag:
-        return None
-    match = re.match(r"^(\d+)\.(\d+)(?![\d])", image.tag)
-    return f"{match.group(1)}.{match.group(2)}" if match else None
 
 
 def _windows_image(ref: str) -> bool:
@@ -569,49 +540,15 @@ class _Audit:
     def judge_image(
         self, written: str, resolved: str, missing: Sequence[str], location: Location, *, base: bool
     ) -> None:
-        if resolved.lower() == "scratch":
-            return
-        image = split_image(resolved)
-        names = ", ".join(f"${{{m}}}" for m in dict.fromkeys(missing))
-        head = f"{image.name}:{image.tag}" if image.tag else image.name
-        subject = image.name if "$" not in image.name else written
-        digest_fix = f"{head}@sha256:<digest> (docker buildx imagetools inspect {head} shows it)"
-        if "$" in head:
-            message = f"{written}: {names} has no default, so the build command decides the image"
-            fix = (
-                "give the ARG a default that names a digest: ARG BASE=<image>:<tag>@sha256:<digest>"
+        self.findings.extend(judge_image(resolved, location, written=written, unresolved=missing))
+        if not base or resolved.lower() == "scratch" or "$" in resolved.partition("@")[0]:
+            return  # no image, or one the build command decides
+        self.images.append(ImageRef(ref=resolved, line=location.line))
+        python = python_of_image(resolved)
+        if python is not None:
+            self.pythons.append(
+                PythonVersion(value=python, line=location.line, origin="base image")
             )
-            self.findings.append(finding("RP302", message, location, subject=subject, fix=fix))
-            return
-        if base:
-            self.images.append(ImageRef(ref=resolved, line=location.line))
-            python = python_of_image(resolved)
-            if python is not None:
-                self.pythons.append(
-                    PythonVersion(value=python, line=location.line, origin="base image")
-                )
-        if image.digest is not None:
-            if "$" in image.digest:
-                message = f"{written}: the digest comes from {names}, which has no default"
-                self.findings.append(
-                    finding("RP301", message, location, subject=subject, fix=digest_fix)
-                )
-            elif not _DIGEST.match(image.digest):
-                message = f"{resolved}: {image.digest} is not a valid sha256 digest"
-                self.findings.append(
-                    finding("RP301", message, location, subject=subject, fix=digest_fix)
-                )
-            return
-        if not image.tag or image.tag == "latest":
-            if image.tag:
-                message = f"{resolved} uses the mutable tag latest"
-            else:
-                message = f"{resolved} has no tag, so it means {resolved}:latest"
-            fix = f"{image.name}:<version>@sha256:<digest>"
-            self.findings.append(finding("RP302", message, location, subject=subject, fix=fix))
-            return
-        message = f"{resolved} is not pinned by digest"
-        self.findings.append(finding("RP301", message, location, subject=subject, fix=digest_fix))
 
     def judge_from_flag(self, value: str, instruction: Instruction) -> None:
         """``COPY --from=X``/``RUN --mount=...,from=X``: a stage, or an image pulled for it."""

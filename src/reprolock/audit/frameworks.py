@@ -68,6 +68,7 @@ from packaging.utils import canonicalize_name, canonicalize_version
 from packaging.version import InvalidVersion, Version
 
 from reprolock.audit.conda import KIND_ENVIRONMENT, KIND_EXPLICIT, KIND_LOCK
+from reprolock.audit.images import repository_and_tag, split_image
 from reprolock.audit.interface import (
     FileFacts,
     Pin,
@@ -494,20 +495,6 @@ NGC_CUDA: dict[str, Cuda] = {
     "25.08": Cuda(major=13, minor=0),
 }
 
-_REGISTRY_PREFIXES = ("docker.io/", "index.docker.io/", "registry-1.docker.io/")
-
-
-def split_image(ref: str) -> tuple[str, str]:
-    """``(repository, tag)`` of an image reference, Docker Hub prefixes removed, lower-cased."""
-    text = ref.strip().split("@", 1)[0].lower()
-    last = text.rsplit("/", 1)[-1]
-    name, tag = (text.rsplit(":", 1)) if ":" in last else (text, "")
-    for prefix in _REGISTRY_PREFIXES:
-        if name.startswith(prefix):
-            name = name[len(prefix) :]
-    name = name.removeprefix("library/")
-    return name, tag
-
 
 def _shown(ref: str) -> str:
     """An image reference for messages: the digest is noise there, the location names it."""
@@ -523,7 +510,7 @@ class ImageCuda:
 
 def image_cuda(ref: str) -> ImageCuda | None:
     """The CUDA of an image reference, or None when it is not a CUDA image."""
-    name, tag = split_image(ref)
+    name, tag = repository_and_tag(ref)
     if name == "nvidia/cuda" or name.endswith("/nvidia/cuda"):
         return ImageCuda(cuda=_cuda_from_dotted(tag))
     m = re.search(r"(?:^|[-_.])cuda(\d+)(?:\.(\d+))?", tag)
@@ -1002,10 +989,10 @@ def _shipping_fix(s: Statement, version: str, facts: Mapping[str, FileFacts]) ->
     for image in facts[s.path].images:
         if image.line != s.python.line:
             continue
-        _, tag = split_image(image.ref)
+        _, tag = repository_and_tag(image.ref)
         m = re.match(r"\d+\.\d+(?:\.\d+)?", tag)
         if m:
-            return f"FROM {image.ref.split('@', 1)[0].rsplit(':', 1)[0]}:{version}{tag[m.end() :]}"
+            return f"FROM {split_image(image.ref).name}:{version}{tag[m.end() :]}"
     return f"Python {version}"
 
 

@@ -12,7 +12,7 @@ import abc
 import itertools
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, ClassVar
@@ -23,15 +23,14 @@ from packaging.specifiers import InvalidSpecifier, Specifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from reprolock.audit._toml import TomlDocument, load_toml
 from reprolock.audit.interface import FileFacts, Pin, Role, ScanContext, Scanner, SourceFile
 from reprolock.audit.pyproject import (
     PDM_HASHES,
     POETRY_HASH,
     POETRY_HASH_PRE_2_3,
     UV_PROJECT,
-    TomlDocument,
     iter_dicts,
-    load_toml,
     path_outside,
 )
 from reprolock.model import Finding, Location
@@ -148,6 +147,31 @@ class _LockScanner(Scanner):
         sibling = _sibling(source.path, "pyproject.toml")
         return (sibling,) if sibling in ctx.files else ()
 
+    def _hash_drift(
+        self,
+        facts: Mapping[str, FileFacts],
+        key: str,
+        fix_for: Callable[[FileFacts, FileFacts], str | None],
+    ) -> list[Finding]:
+        """RP202 for each lock of this kind whose recorded ``key`` (its manifest hash) does not
+        match the pyproject beside it: ``fix_for(lock, manifest)`` gives the fix, or None when
+        the hash matches or cannot be judged."""
+        out: list[Finding] = []
+        for lock in facts.values():
+            if lock.kind != self.name or _LOCK_HASH not in lock.sync:
+                continue
+            manifest = facts.get(_sibling(lock.path, "pyproject.toml"))
+            if manifest is None:
+                continue
+            fix = fix_for(lock, manifest)
+            if fix is None:
+                continue
+            name = PurePosixPath(manifest.path).name
+            message = f"its {key} does not match the current dependencies"
+            line = int(lock.sync.get(_LOCK_HASH_LINE, "1"))
+            out.append(self._stale(lock, name, message, line=line, subject=name, fix=fix))
+        return out
+
     def _stale(
         self,
         lock: FileFacts,
@@ -161,6 +185,17 @@ class _LockScanner(Scanner):
         text = f"{PurePosixPath(lock.path).name} is out of sync with {manifest}: {message}"
         loc = Location(path=lock.path, line=max(line, 1))
         return finding("RP202", text, loc, subject=subject, fix=fix)
+
+
+def _table(value: object) -> dict[str, Any]:
+    """``value`` when it is a table, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
+def _sdist_and_wheels(pkg: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The artifact tables of a package entry: its sdist, then its wheels."""
+    artifacts = [a for a in (pkg.get("sdist"),) if isinstance(a, dict)]
+    return artifacts + list(iter_dicts(pkg.get("wheels")))
 
 
 def _hashed_files(files: object) -> tuple[bool, bool]:
@@ -186,10 +221,8 @@ class PoetryLockScanner(_LockScanner):
 
     def read(self, st: _LockScan) -> dict[str, str]:
         data = st.doc.data
-        metadata = data.get("metadata")
-        metadata = metadata if isinstance(metadata, dict) else {}
-        legacy_files = metadata.get("files")
-        legacy_files = legacy_files if isinstance(legacy_files, dict) else {}
+        metadata = _table(data.get("metadata"))
+        legacy_files = _table(metadata.get("files"))
         for index, pkg in enumerate(data.get("package") or []):
             if not isinstance(pkg, dict):
                 continue
@@ -202,8 +235,7 @@ class PoetryLockScanner(_LockScanner):
                     (v for k, v in legacy_files.items() if canonicalize_name(k) == wanted), None
                 )
             _, all_hashed = _hashed_files(files)
-            source = pkg.get("source")
-            source = source if isinstance(source, dict) else {}
+            source = _table(pkg.get("source"))
             kind = source.get("type")
             name = st.pin(pkg.get("name"), pkg.get("version"), line, hashed=all_hashed)
             if not name:
@@ -236,34 +268,23 @@ class PoetryLockScanner(_LockScanner):
         return sync
 
     def cross_check(self, facts: Mapping[str, FileFacts], ctx: ScanContext) -> Iterable[Finding]:
-        out: list[Finding] = []
-        for lock in facts.values():
-            if lock.kind != self.name or _LOCK_HASH not in lock.sync:
-                continue
-            manifest = facts.get(_sibling(lock.path, "pyproject.toml"))
-            if manifest is None or POETRY_HASH not in manifest.sync:
-                continue
-            recorded = lock.sync[_LOCK_HASH]
-            accepted = {manifest.sync[POETRY_HASH]}
-            generator = _version(lock.sync.get(_LOCK_GENERATOR))
-            # Poetry < 2.3 left [dependency-groups] out of the hash, and Poetry >= 2.3 still
-            # accepts such a lock when its header names the older version.
-            if generator is None or generator < Version("2.3"):
-                accepted.add(manifest.sync.get(POETRY_HASH_PRE_2_3, ""))
-            if recorded in accepted:
-                continue
-            old = generator is not None and generator < Version("2")
-            out.append(
-                self._stale(
-                    lock,
-                    PurePosixPath(manifest.path).name,
-                    "its content-hash does not match the current dependencies",
-                    line=int(lock.sync.get(_LOCK_HASH_LINE, "1")),
-                    subject=PurePosixPath(manifest.path).name,
-                    fix="poetry lock --no-update" if old else "poetry lock",
-                )
-            )
-        return out
+        return self._hash_drift(facts, "content-hash", _poetry_hash_fix)
+
+
+def _poetry_hash_fix(lock: FileFacts, manifest: FileFacts) -> str | None:
+    """The command that refreshes a stale poetry.lock content-hash; None when it is in sync."""
+    if POETRY_HASH not in manifest.sync:
+        return None
+    accepted = {manifest.sync[POETRY_HASH]}
+    generator = _version(lock.sync.get(_LOCK_GENERATOR))
+    # Poetry < 2.3 left [dependency-groups] out of the hash, and Poetry >= 2.3 still
+    # accepts such a lock when its header names the older version.
+    if generator is None or generator < Version("2.3"):
+        accepted.add(manifest.sync.get(POETRY_HASH_PRE_2_3, ""))
+    if lock.sync[_LOCK_HASH] in accepted:
+        return None
+    old = generator is not None and generator < Version("2")
+    return "poetry lock --no-update" if old else "poetry lock"
 
 
 def _version(text: str | None) -> Version | None:
@@ -290,10 +311,8 @@ class PdmLockScanner(_LockScanner):
 
     def read(self, st: _LockScan) -> dict[str, str]:
         data = st.doc.data
-        metadata = data.get("metadata")
-        metadata = metadata if isinstance(metadata, dict) else {}
-        legacy_files = metadata.get("files")
-        legacy_files = legacy_files if isinstance(legacy_files, dict) else {}
+        metadata = _table(data.get("metadata"))
+        legacy_files = _table(metadata.get("files"))
         legacy: dict[tuple[str, str], object] = {}
         for key, value in legacy_files.items():
             # lock_version 3.x/4.0: [metadata.files] "name[extras] version" = [{url, hash}]
@@ -335,29 +354,19 @@ class PdmLockScanner(_LockScanner):
         return sync
 
     def cross_check(self, facts: Mapping[str, FileFacts], ctx: ScanContext) -> Iterable[Finding]:
-        out: list[Finding] = []
-        for lock in facts.values():
-            if lock.kind != self.name or _LOCK_HASH not in lock.sync:
-                continue
-            manifest = facts.get(_sibling(lock.path, "pyproject.toml"))
-            if manifest is None or not manifest.sync.get(PDM_HASHES):
-                continue
-            algo, _, digest = lock.sync[_LOCK_HASH].partition(":")
-            if algo != "sha256" or not digest:
-                continue  # only sha256 is computed; other algorithms are not judged
-            if digest in manifest.sync[PDM_HASHES].split():
-                continue
-            out.append(
-                self._stale(
-                    lock,
-                    PurePosixPath(manifest.path).name,
-                    "its content_hash does not match the current dependencies",
-                    line=int(lock.sync.get(_LOCK_HASH_LINE, "1")),
-                    subject=PurePosixPath(manifest.path).name,
-                    fix="pdm lock",
-                )
-            )
-        return out
+        return self._hash_drift(facts, "content_hash", _pdm_hash_fix)
+
+
+def _pdm_hash_fix(lock: FileFacts, manifest: FileFacts) -> str | None:
+    """The command that refreshes a stale pdm.lock content_hash; None when it is in sync."""
+    if not manifest.sync.get(PDM_HASHES):
+        return None
+    algo, _, digest = lock.sync[_LOCK_HASH].partition(":")
+    if algo != "sha256" or not digest:
+        return None  # only sha256 is computed; other algorithms are not judged
+    if digest in manifest.sync[PDM_HASHES].split():
+        return None
+    return "pdm lock"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -399,8 +408,7 @@ class PylockScanner(_LockScanner):
         vcs = pkg.get("vcs")
         directory = pkg.get("directory")
         archive = pkg.get("archive")
-        artifacts = [a for a in (pkg.get("sdist"),) if isinstance(a, dict)]
-        artifacts += list(iter_dicts(pkg.get("wheels")))
+        artifacts = _sdist_and_wheels(pkg)
         hashed = bool(artifacts) and all(_has_hashes(a) for a in artifacts)
         if isinstance(archive, dict):
             hashed = _has_hashes(archive)
@@ -472,10 +480,8 @@ class UvLockScanner(_LockScanner):
 
     def _package(self, st: _LockScan, index: int, pkg: dict[str, Any]) -> dict[str, Any] | None:
         line = st.doc.line("package", index, "name")
-        source = pkg.get("source")
-        source = source if isinstance(source, dict) else {}
-        artifacts = [a for a in (pkg.get("sdist"),) if isinstance(a, dict)]
-        artifacts += list(iter_dicts(pkg.get("wheels")))
+        source = _table(pkg.get("source"))
+        artifacts = _sdist_and_wheels(pkg)
         hashed = bool(artifacts) and all(
             isinstance(a.get("hash"), str) and a["hash"] for a in artifacts
         )

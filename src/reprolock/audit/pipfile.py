@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import hashlib
 import json
 import re
-import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
 from packaging.utils import canonicalize_name
 
+from reprolock.audit._json import json_key_lines
+from reprolock.audit._toml import load_toml
 from reprolock.audit.interface import (
     Declared,
     FileFacts,
@@ -106,135 +106,6 @@ def pipfile_hashes(data: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(variants))
 
 
-# --- where things are in a TOML file ------------------------------------------------------
-
-_TOML_KEY_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'|[A-Za-z0-9_-]+')
-_TOML_HEADER = re.compile(r"^\s*(\[\[?)(.*?)(\]\]?)\s*(?:#.*)?$")
-_TOML_KEY_LINE = re.compile(r'^\s*("(?:[^"\\]|\\.)*"|\'[^\']*\'|[A-Za-z0-9_-]+)\s*[=.]')
-_TOML_STRINGS = re.compile(r'"""|\'\'\'|"(?:[^"\\]|\\.)*"|\'[^\']*\'')
-
-
-def _toml_key(token: str) -> str:
-    if token.startswith('"'):
-        try:
-            return str(json.loads(token))
-        except ValueError:
-            return token[1:-1]
-    if token.startswith("'"):
-        return token[1:-1]
-    return token
-
-
-def _toml_dotted(text: str) -> list[str]:
-    return [_toml_key(t) for t in _TOML_KEY_TOKEN.findall(text)]
-
-
-def toml_key_lines(text: str) -> dict[tuple[str | int, ...], int]:
-    """1-based line of each table header and of each key's first appearance in its table.
-
-    tomllib reports no positions, so this follows the lines itself: headers (``[a.b]``,
-    ``[[source]]``, numbered per array entry), ``key =`` and dotted ``key.sub =`` lines, while
-    skipping multi-line strings and the continuation lines of multi-line arrays.
-    """
-    out: dict[tuple[str | int, ...], int] = {}
-    table: tuple[str | int, ...] = ()
-    array_counts: dict[tuple[str, ...], int] = {}
-    in_string: str | None = None
-    depth = 0
-    for number, line in enumerate(text.splitlines(), start=1):
-        if in_string is not None:
-            if in_string in line:
-                depth += _bracket_delta(line.split(in_string, 1)[1])
-                in_string = None
-            continue
-        if depth <= 0:
-            depth = 0
-            header = _TOML_HEADER.match(line)
-            if header and len(header.group(1)) == len(header.group(3)):
-                names = _toml_dotted(header.group(2))
-                if header.group(1) == "[[":
-                    index = array_counts.get(tuple(names), 0)
-                    array_counts[tuple(names)] = index + 1
-                    table = (*names, index)
-                else:
-                    table = tuple(names)
-                for i in range(1, len(table) + 1):
-                    out.setdefault(table[:i], number)
-                continue
-            key = _TOML_KEY_LINE.match(line)
-            if key:
-                out.setdefault((*table, _toml_key(key.group(1))), number)
-        in_string = _opens_multiline(line)
-        if in_string is None:
-            depth += _bracket_delta(line)
-    return out
-
-
-def _opens_multiline(line: str) -> str | None:
-    """The delimiter of a multi-line string left open at the end of ``line``, if any."""
-    open_delim: str | None = None
-    for match in _TOML_STRINGS.finditer(line):
-        token = match.group(0)
-        if token in {'"""', "'''"}:
-            open_delim = None if open_delim == token else (open_delim or token)
-    return open_delim
-
-
-def _bracket_delta(line: str) -> int:
-    bare = _TOML_STRINGS.sub("", line).split("#", 1)[0]
-    return bare.count("[") - bare.count("]") + bare.count("{") - bare.count("}")
-
-
-def _toml_error_line(exc: tomllib.TOMLDecodeError, text: str) -> tuple[int, int]:
-    match = re.search(r"at line (\d+), column (\d+)", str(exc))
-    if match:
-        return int(match.group(1)), int(match.group(2))
-    if "end of document" in str(exc):
-        return max(text.count("\n") + (0 if text.endswith("\n") else 1), 1), 1
-    return 1, 1
-
-
-# --- where things are in a JSON file ------------------------------------------------------
-
-_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\],:]')
-
-
-def json_key_lines(text: str, max_depth: int = 4) -> dict[tuple[str | int, ...], int]:
-    """1-based line of each object key, by its path (array items by index), up to ``max_depth``.
-
-    ``json`` reports no positions; this walks the string and structural symbols only, so it
-    is fast on large locks and indifferent to formatting.
-    """
-    newlines = [m.start() for m in re.finditer("\n", text)]
-    out: dict[tuple[str | int, ...], int] = {}
-    # Each frame: [is_object, current key or array index].
-    stack: list[list[Any]] = []
-    last_string: tuple[str, int] | None = None
-    for match in _JSON_TOKEN.finditer(text):
-        symbol = match.group(0)
-        if symbol.startswith('"'):
-            last_string = (symbol, match.start())
-            continue
-        if symbol == ":" and last_string is not None and stack and stack[-1][0]:
-            raw, offset = last_string
-            key = str(json.loads(raw))
-            stack[-1][1] = key
-            if len(stack) <= max_depth:
-                path = (*(frame[1] for frame in stack[:-1]), key)
-                out.setdefault(path, bisect.bisect_right(newlines, offset) + 1)
-        elif symbol == "{":
-            stack.append([True, None])
-        elif symbol == "[":
-            stack.append([False, 0])
-        elif symbol in "}]":
-            if stack:
-                stack.pop()
-        elif symbol == "," and stack and not stack[-1][0]:
-            stack[-1][1] += 1
-        last_string = None
-    return out
-
-
 # --- Pipfile entries -> specs --------------------------------------------------------------
 
 
@@ -317,12 +188,8 @@ class PipfileScanner(Scanner):
         return filename == PIPFILE
 
     def scan(self, source: SourceFile, ctx: ScanContext) -> FileFacts:
-        try:
-            data = tomllib.loads(source.text)
-        except tomllib.TOMLDecodeError as exc:
-            line, column = _toml_error_line(exc, source.text)
-            raise ScanError(f"invalid TOML: {exc}", line, column) from None
-        lines = toml_key_lines(source.text)
+        doc = load_toml(source)
+        data, lines = doc.data, doc.lines
         judge_ctx = ctx.judge_context(source, hash_capable=False)
         findings: list[Finding] = []
         declared: list[Declared] = []

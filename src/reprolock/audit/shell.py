@@ -13,8 +13,7 @@ from urllib.parse import urlsplit
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
-from reprolock.audit.conda import _inexact as conda_inexact
-from reprolock.audit.conda import parse_conda_spec
+from reprolock.audit.conda import inexact_conda_finding, parse_conda_spec
 from reprolock.audit.interface import (
     FileFacts,
     Include,
@@ -1806,11 +1805,7 @@ class _Analyzer:
                 return rest[index:]
             option, eq, value = text.partition("=")
             if option in {"--with", "-w", "--with-editable"}:
-                value_arg = (
-                    replace(rest[index], text=value)
-                    if eq
-                    else (rest[index + 1] if index + 1 < len(rest) else None)
-                )
+                value_arg = _option_value(rest, index, eq, value)
                 if value_arg is not None:
                     for part in value_arg.text.split(","):
                         self._judge_text(value_arg, _at_version(part.strip()))
@@ -1830,11 +1825,7 @@ class _Analyzer:
             text = rest[index].text
             option, eq, value = text.partition("=")
             if option in {"--from", "--with", "-w"}:
-                value_arg = (
-                    replace(rest[index], text=value)
-                    if eq
-                    else (rest[index + 1] if index + 1 < len(rest) else None)
-                )
+                value_arg = _option_value(rest, index, eq, value)
                 if value_arg is not None:
                     self._judge_text(value_arg, _at_version(value_arg.text))
                     judged_from |= option == "--from"
@@ -1858,19 +1849,11 @@ class _Analyzer:
             text = rest[index].text
             option, eq, value = text.partition("=")
             if option == "--spec":
-                spec_option = (
-                    replace(rest[index], text=value)
-                    if eq
-                    else (rest[index + 1] if index + 1 < len(rest) else None)
-                )
+                spec_option = _option_value(rest, index, eq, value)
                 index += 1 if eq else 2
                 continue
             if option in {"--index-url", "-i"}:
-                target = (
-                    replace(rest[index], text=value)
-                    if eq
-                    else (rest[index + 1] if index + 1 < len(rest) else None)
-                )
+                target = _option_value(rest, index, eq, value)
                 if target is not None:
                     self.indexes.append(_redact(target.text))
                 index += 1 if eq else 2
@@ -1898,25 +1881,19 @@ class _Analyzer:
             if _sub(rest) in {"install", "sync"}:
                 self.installs_python = True
             return
-        index = 1
-        while index < len(rest):
-            text = rest[index].text
-            option, eq, _ = text.partition("=")
-            if text.startswith("-"):
-                if option in {"-r", "--requirements"} and not eq and index + 1 < len(rest):
-                    self._requirement_file(rest[index + 1], constraint=False)
-                    index += 2
-                    continue
-                index += 1 if eq or option not in _ADD_VALUE else 2
-                continue
-            arg = rest[index]
+        for arg in self._project_operands(rest, _ADD_VALUE):
             self._judge_text(arg, _poetry_spec(arg.text) if tool == "poetry" else arg.text)
-            index += 1
 
     def _pipenv(self, rest: list[_Arg]) -> None:
         if _sub(rest) not in {"install", "sync"}:
             return
         self.installs_python = True
+        for arg in self._project_operands(rest, _PIPENV_VALUE):
+            self._judge_text(arg, arg.text)
+
+    def _project_operands(self, rest: list[_Arg], value_options: frozenset[str]) -> Iterator[_Arg]:
+        """The package operands after a subcommand (``add``, ``install``), in order; a
+        ``-r FILE`` on the way is read as a requirements file."""
         index = 1
         while index < len(rest):
             text = rest[index].text
@@ -1926,11 +1903,9 @@ class _Analyzer:
                     self._requirement_file(rest[index + 1], constraint=False)
                     index += 2
                     continue
-                index += (
-                    1 if eq or option not in {"--python", "--pypi-mirror", "-i", "--index"} else 2
-                )
+                index += 1 if eq or option not in value_options else 2
                 continue
-            self._judge_text(rest[index], rest[index].text)
+            yield rest[index]
             index += 1
 
     def _pip_sync(self, rest: list[_Arg]) -> None:
@@ -1966,7 +1941,7 @@ class _Analyzer:
             if spec.kind is SpecKind.EXACT and spec.version is not None:
                 self.pins.append(Pin(name=spec.pin_name, version=spec.version, line=location.line))
             else:
-                self.findings.append(conda_inexact(spec, location))
+                self.findings.append(inexact_conda_finding(spec, location))
 
     # --- OS packages -------------------------------------------------------------------------
 
@@ -2053,6 +2028,13 @@ def _command_name(arg: _Arg) -> str:
 
 def _sub(rest: Sequence[_Arg]) -> str:
     return rest[0].text if rest else ""
+
+
+def _option_value(rest: Sequence[_Arg], index: int, eq: str, value: str) -> _Arg | None:
+    """The value of the option ``rest[index]``: what follows its ``=``, else the next word."""
+    if eq:
+        return replace(rest[index], text=value)
+    return rest[index + 1] if index + 1 < len(rest) else None
 
 
 def _skip_options(
@@ -2198,6 +2180,7 @@ _RPM_VALUE = _words(
     "--enablerepo --disablerepo --setopt --releasever -c --config --installroot --repo "
     "--repoid --exclude -x --repofrompath --forcearch -R --repo-id"
 )
+_PIPENV_VALUE = frozenset({"--python", "--pypi-mirror", "-i", "--index"})
 _ADD_VALUE = _words(
     "-G --group -E --extras --extra --optional --source --python -p --platform --markers "
     "-m --marker -C --directory -P --project --index --default-index --package --script "

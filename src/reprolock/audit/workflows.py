@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from reprolock.audit.dockerfile import python_of_image, split_image
+from reprolock.audit import _yaml
+from reprolock.audit.images import judge_image, python_of_image
 from reprolock.audit.interface import (
     FileFacts,
     ImageRef,
@@ -26,20 +27,10 @@ from reprolock.audit.shell import Download, ShellAudit, audit_shell, repo_file
 from reprolock.model import Finding, Location
 from reprolock.rules import finding
 
-try:  # the C composer is several times faster; both give the same nodes and marks
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover - PyYAML built without libyaml
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
-
 KIND_WORKFLOW = "workflow"
 KIND_ACTION = "action"
 
-_NULL_TAG = "tag:yaml.org,2002:null"
-_FLOAT_TAG = "tag:yaml.org,2002:float"
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-
 _COMMIT = re.compile(r"^[0-9a-fA-F]{40}$")
-_DIGEST = re.compile(r"^(?:sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{128})$")
 # Bounded so that an unclosed `${{` costs a short scan, not one to the end of the file.
 _EXPRESSION = re.compile(r"\$\{\{(.{0,2000}?)\}\}", re.DOTALL)
 _SIMPLE_REF = re.compile(r"^\$\{\{\s*(matrix|env|inputs)\.([A-Za-z_][\w-]*)\s*\}\}$")
@@ -76,38 +67,6 @@ def workflow_scanners() -> list[Scanner]:
     return [WorkflowScanner(), ActionScanner()]
 
 
-# --- images --------------------------------------------------------------------------------
-
-
-def judge_image(ref: str, location: Location) -> list[Finding]:
-    """RP301/RP302 for a literal container image reference (``docker://`` already removed).
-
-    The same judgement and wording as a Dockerfile ``FROM``: a digest pins the image, an
-    invalid digest or a tag without one is RP301, ``latest`` or no tag is RP302. References
-    built from variables or expressions cannot be judged here and give nothing.
-    """
-    ref = ref.strip()
-    if not ref or "$" in ref or ref.lower() == "scratch":
-        return []
-    image = split_image(ref)
-    head = f"{image.name}:{image.tag}" if image.tag else image.name
-    digest_fix = f"{head}@sha256:<digest> (docker buildx imagetools inspect {head} shows it)"
-    if image.digest is not None:
-        if _DIGEST.match(image.digest):
-            return []
-        message = f"{ref}: {image.digest} is not a valid sha256 digest"
-        return [finding("RP301", message, location, subject=image.name, fix=digest_fix)]
-    if not image.tag or image.tag == "latest":
-        if image.tag:
-            message = f"{ref} uses the mutable tag latest"
-        else:
-            message = f"{ref} has no tag, so it means {ref}:latest"
-        fix = f"{image.name}:<version>@sha256:<digest>"
-        return [finding("RP302", message, location, subject=image.name, fix=fix)]
-    message = f"{ref} is not pinned by digest"
-    return [finding("RP301", message, location, subject=image.name, fix=digest_fix)]
-
-
 # --- toolchain versions --------------------------------------------------------------------
 
 
@@ -133,45 +92,7 @@ def is_floating_version(tool: str, text: str) -> bool:
     return concrete < _CONCRETE_PARTS.get(tool, 1)
 
 
-# --- YAML with positions -------------------------------------------------------------------
-
-
-def _compose(text: str) -> yaml.Node | None:
-    try:
-        return yaml.compose(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 1
-        column = mark.column + 1 if mark is not None else 1
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise ScanError(f"invalid YAML: {problem}", line, column) from None
-    except yaml.YAMLError as exc:
-        position = getattr(exc, "position", None)
-        line = text.count("\n", 0, position) + 1 if isinstance(position, int) else 1
-        raise ScanError(f"invalid YAML: {exc}", line) from None
-
-
-def _line(node: yaml.Node) -> int:
-    return int(node.start_mark.line) + 1
-
-
-def _column(node: yaml.Node) -> int:
-    return int(node.start_mark.column) + 1
-
-
-def _scalar(node: yaml.Node | None) -> str | None:
-    """The text of a non-null scalar node, else None."""
-    if not isinstance(node, yaml.ScalarNode) or node.tag == _NULL_TAG:
-        return None
-    return str(node.value)
-
-
-def _is_null(node: yaml.Node | None) -> bool:
-    return node is None or (isinstance(node, yaml.ScalarNode) and node.tag == _NULL_TAG)
-
-
-def _items(node: yaml.Node | None) -> list[yaml.Node]:
-    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
+# --- YAML mappings, merge keys applied -----------------------------------------------------
 
 
 _Entries = dict[str, tuple[yaml.Node, yaml.Node]]
@@ -207,7 +128,7 @@ class _Mappings:
         for knode, vnode in node.value:
             if not isinstance(knode, yaml.ScalarNode):
                 continue
-            if knode.tag == _MERGE_TAG:
+            if knode.tag == _yaml.MERGE_TAG:
                 sources = vnode.value if isinstance(vnode, yaml.SequenceNode) else [vnode]
                 for src in sources:
                     for name, pair in self(src).items():
@@ -280,7 +201,7 @@ class _FileScan:
         self.findings.setdefault((found.rule, loc.line, loc.column, found.subject), found)
 
     def at(self, node: yaml.Node) -> Location:
-        return self.source.at(_line(node), _column(node))
+        return self.source.at(_yaml.node_line(node), _yaml.node_column(node))
 
     def bad(self, message: str, node: yaml.Node) -> None:
         self.add(finding("RP001", f"{self.kind}: {message}", self.at(node)))
@@ -295,21 +216,21 @@ class _FileScan:
             inputs=self._inputs(self._trigger_inputs(top)),
         )
         jobs = top.get("jobs")
-        if jobs is None or _is_null(jobs[1]):
+        if jobs is None or _yaml.is_null(jobs[1]):
             return
         if not isinstance(jobs[1], yaml.MappingNode):
             self.bad("jobs must map job ids to jobs", jobs[1])
             return
         for _, (knode, jnode) in self.mapping(jobs[1]).items():
             if not isinstance(jnode, yaml.MappingNode):
-                if not _is_null(jnode):
+                if not _yaml.is_null(jnode):
                     self.bad(f"job {knode.value} must be a mapping", jnode)
                 continue
             self.job(self.mapping(jnode), scope)
 
     def action(self, top: _Entries) -> None:
         runs = self.mapping(top["runs"][1])
-        using = (_scalar(_get(runs, "using")) or "").strip().lower()
+        using = (_yaml.scalar(_get(runs, "using")) or "").strip().lower()
         scope = _Scope(inputs=self._inputs(_get(top, "inputs")))
         if using == "composite":
             steps = runs.get("steps")
@@ -317,7 +238,7 @@ class _FileScan:
                 self.steps(steps[1], scope)
         elif using == "docker":
             image = runs.get("image")
-            text = _scalar(image[1]) if image else None
+            text = _yaml.scalar(image[1]) if image else None
             if image is not None and text is not None and text.lower().startswith("docker://"):
                 self.image(text[len("docker://") :], image[1])
 
@@ -347,14 +268,14 @@ class _FileScan:
             self.steps(steps[1], scope)
 
     def steps(self, node: yaml.Node, scope: _Scope) -> None:
-        if _is_null(node):
+        if _yaml.is_null(node):
             return
         if not isinstance(node, yaml.SequenceNode):
             self.bad("steps must be a list", node)
             return
         for step in node.value:
             if not isinstance(step, yaml.MappingNode):
-                if not _is_null(step):
+                if not _yaml.is_null(step):
                     self.bad("a step must be a mapping", step)
                 continue
             self.step(self.mapping(step), scope)
@@ -362,7 +283,7 @@ class _FileScan:
     def step(self, step: _Entries, parent: _Scope) -> None:
         scope = _Scope(
             shell=parent.shell,
-            workdir=_scalar(_get(step, "working-directory")) or parent.workdir,
+            workdir=_yaml.scalar(_get(step, "working-directory")) or parent.workdir,
             env={**parent.env, **self._env(step)},
             matrix=parent.matrix,
             inputs=parent.inputs,
@@ -377,16 +298,16 @@ class _FileScan:
                     self.toolchain(key, tool, given[key][1], scope)
         run = step.get("run")
         if run is not None:
-            shell = _scalar(_get(step, "shell")) or scope.shell
+            shell = _yaml.scalar(_get(step, "shell")) or scope.shell
             self.run(run[1], shell, scope)
 
     # uses:, images
 
     def uses(self, node: yaml.Node, *, reusable: bool) -> str | None:
         """Judge a ``uses:`` value; return the action's lower-cased ``owner/repo[/path]``."""
-        value = _scalar(node)
+        value = _yaml.scalar(node)
         if value is None:
-            if not _is_null(node):
+            if not _yaml.is_null(node):
                 self.bad("uses must be a string", node)
             return None
         value = value.strip()
@@ -420,7 +341,7 @@ class _FileScan:
             return
         resolved = self.resolve(image, scope)
         for value in resolved if resolved is not None else [image]:
-            text = _scalar(value)
+            text = _yaml.scalar(value)
             if text is None or "${{" in text:
                 continue  # an expression we cannot resolve: nothing to judge
             if text.lower().startswith("docker://"):
@@ -428,13 +349,15 @@ class _FileScan:
             self.image(text, value)
             python = python_of_image(text.strip()) if runs_steps else None
             if python is not None:
-                self._python_fact("python", python, _line(value))
+                self._python_fact("python", python, _yaml.node_line(value))
 
     def image(self, ref: str, node: yaml.Node) -> None:
         ref = ref.strip()
         if not ref or "${{" in ref:
             return
-        self.images.setdefault((ref, _line(node)), ImageRef(ref=ref, line=_line(node)))
+        self.images.setdefault(
+            (ref, _yaml.node_line(node)), ImageRef(ref=ref, line=_yaml.node_line(node))
+        )
         for found in judge_image(ref, self.at(node)):
             self.add(found)
 
@@ -443,25 +366,25 @@ class _FileScan:
     def toolchain(self, key: str, tool: str, node: yaml.Node, scope: _Scope) -> None:
         resolved = self.resolve(node, scope)
         for value in resolved if resolved is not None else [node]:
-            text = _scalar(value)
+            text = _yaml.scalar(value)
             if text is None or "${{" in text:
                 continue
             if isinstance(value, yaml.ScalarNode):
                 self._toolchain_value(key, tool, value, text)
 
     def _toolchain_value(self, key: str, tool: str, node: yaml.ScalarNode, text: str) -> None:
-        if not node.style and node.tag == _FLOAT_TAG and _TRAILING_ZERO_FLOAT.match(text):
+        if not node.style and node.tag == _yaml.FLOAT_TAG and _TRAILING_ZERO_FLOAT.match(text):
             number = str(float(text))
             msg = f"{key} {text} is read by YAML as the number {number}"
             self.add(finding("RP403", msg, self.at(node), subject=tool, fix=f"'{text}'"))
-            self._python_fact(tool, text, _line(node))
+            self._python_fact(tool, text, _yaml.node_line(node))
             return
         block = node.style in ("|", ">")
         for offset, raw in enumerate(text.splitlines() or [text]):
             version = raw.strip()
             if not version:
                 continue
-            line = _line(node) + 1 + offset if block else _line(node)
+            line = _yaml.node_line(node) + 1 + offset if block else _yaml.node_line(node)
             if is_floating_version(tool, version):
                 msg = f"{key} {version} floats to whichever release is newest"
                 where = self.source.at(line) if block else self.at(node)
@@ -482,9 +405,9 @@ class _FileScan:
     # run: steps
 
     def run(self, node: yaml.Node, shell: str | None, scope: _Scope) -> None:
-        script = _scalar(node)
+        script = _yaml.scalar(node)
         if script is None:
-            if not _is_null(node):
+            if not _yaml.is_null(node):
                 self.bad("run must be a string", node)
             return
         program = _shell_program(shell) or ("pwsh" if scope.windows else "bash")
@@ -530,7 +453,7 @@ class _FileScan:
         decides the value at run time."""
         out: dict[str, str | None] = {}
         for name, node in scope.env.items():
-            text = _scalar(node)
+            text = _yaml.scalar(node)
             if text is not None and "${{" in text:
                 values = self._literal_values(text.strip(), scope)
                 text = values[0] if len(values) == 1 else None
@@ -552,7 +475,7 @@ class _FileScan:
     def _geometry(self, node: yaml.ScalarNode, script: str) -> tuple[list[int], list[int]]:
         """The file line and starting column of each line of a run script."""
         count = script.count("\n") + 1
-        start = _line(node)
+        start = _yaml.node_line(node)
         if node.style == "|":
             # A literal block's content starts on the line after its indicator, one to one,
             # every line indented by the block's indentation.
@@ -562,7 +485,7 @@ class _FileScan:
             column = self._block_indent(node, script) + 1
             return self._folded_line_map(node, script), [column] * count
         # Plain and quoted scalars fold their line breaks: everything is on the key's line.
-        column = _column(node) + (1 if node.style in ("'", '"') else 0)
+        column = _yaml.node_column(node) + (1 if node.style in ("'", '"') else 0)
         return [start] * count, [column] * count
 
     def _block_indent(self, node: yaml.ScalarNode, script: str) -> int:
@@ -623,10 +546,10 @@ class _FileScan:
         """Literal values a simple ``${{ matrix.x }}``-style expression takes, or []."""
         if "\n" in expr:
             return []
-        nodes = self.resolve(yaml.ScalarNode("tag:yaml.org,2002:str", expr), scope)
+        nodes = self.resolve(yaml.ScalarNode(_yaml.STR_TAG, expr), scope)
         if nodes is None:
             return []
-        values = [_scalar(n) for n in nodes]
+        values = [_yaml.scalar(n) for n in nodes]
         if any(v is None or "${{" in v or "\n" in v for v in values):
             return []
         return list(dict.fromkeys(v for v in values if v is not None))
@@ -635,7 +558,7 @@ class _FileScan:
         """The literal value nodes behind a value that is exactly ``${{ matrix.KEY }}``,
         ``${{ env.KEY }}`` or ``${{ inputs.KEY }}``; None when it is not such a reference or
         the reference leads nowhere literal."""
-        text = _scalar(node)
+        text = _yaml.scalar(node)
         match = _SIMPLE_REF.match(text.strip()) if text is not None else None
         if match is None or depth > _MAX_REF_DEPTH:
             return None
@@ -653,7 +576,7 @@ class _FileScan:
             deeper = self.resolve(value, scope, depth + 1)
             if deeper is not None:
                 out.extend(deeper)
-            elif _SIMPLE_REF.match((_scalar(value) or "").strip()):
+            elif _SIMPLE_REF.match((_yaml.scalar(value) or "").strip()):
                 return None
             else:
                 out.append(value)
@@ -666,20 +589,22 @@ class _FileScan:
         value) may name a Windows runner."""
         if isinstance(runs_on, yaml.MappingNode):
             runs_on = _get(self.mapping(runs_on), "labels")
-        labels = _items(runs_on) if isinstance(runs_on, yaml.SequenceNode) else [runs_on]
+        labels = (
+            _yaml.sequence_items(runs_on) if isinstance(runs_on, yaml.SequenceNode) else [runs_on]
+        )
         scope = _Scope(matrix=matrix)
         for label in labels:
             if label is None:
                 continue
             for value in self.resolve(label, scope) or [label]:
-                if "windows" in (_scalar(value) or "").lower():
+                if "windows" in (_yaml.scalar(value) or "").lower():
                     return True
         return False
 
     def _default_run(self, entries: _Entries, key: str) -> str | None:
         """``defaults.run.shell`` or ``defaults.run.working-directory``."""
         defaults = self.mapping(_get(entries, "defaults"))
-        return _scalar(_get(self.mapping(_get(defaults, "run")), key))
+        return _yaml.scalar(_get(self.mapping(_get(defaults, "run")), key))
 
     def _env(self, entries: _Entries) -> dict[str, yaml.Node]:
         env = self.mapping(_get(entries, "env"))
@@ -710,11 +635,11 @@ class _FileScan:
                 continue
             if isinstance(value, yaml.SequenceNode):
                 out[key.lower()] = [v for v in value.value if isinstance(v, yaml.ScalarNode)]
-            elif isinstance(value, yaml.ScalarNode) and not _is_null(value):
+            elif isinstance(value, yaml.ScalarNode) and not _yaml.is_null(value):
                 out[key.lower()] = [value]
-        for entry in _items(_get(matrix, "include")):
+        for entry in _yaml.sequence_items(_get(matrix, "include")):
             for key, (_, value) in self.mapping(entry).items():
-                if isinstance(value, yaml.ScalarNode) and not _is_null(value):
+                if isinstance(value, yaml.ScalarNode) and not _yaml.is_null(value):
                     out.setdefault(key.lower(), []).append(value)
         return out
 
@@ -749,9 +674,11 @@ def _placeholder(expr: str) -> str:
 
 
 def _top(source: SourceFile) -> yaml.Node | None:
-    root = _compose(source.text)
+    root = _yaml.compose(source.text)
     if root is not None and not isinstance(root, yaml.MappingNode):
-        raise ScanError("expected a mapping at the top level", _line(root), _column(root))
+        raise ScanError(
+            "expected a mapping at the top level", _yaml.node_line(root), _yaml.node_column(root)
+        )
     return root
 
 
@@ -783,7 +710,7 @@ class ActionScanner(Scanner):
 
     def scan(self, source: SourceFile, ctx: ScanContext) -> FileFacts:
         scan = _FileScan(source, ctx, KIND_ACTION)
-        top = scan.mapping(_compose(source.text))
+        top = scan.mapping(_yaml.compose(source.text))
         if "runs" in top:  # without runs: some other file that happens to have this name
             scan.action(top)
         return scan.facts()
@@ -795,6 +722,5 @@ __all__ = [
     "ActionScanner",
     "WorkflowScanner",
     "is_floating_version",
-    "judge_image",
     "workflow_scanners",
 ]
