@@ -13,6 +13,7 @@ import os
 import sys
 import textwrap
 from collections.abc import Sequence
+from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
@@ -20,7 +21,7 @@ from typing import TextIO
 from reprolock import __version__
 from reprolock.audit.baseline import load_baseline, write_baseline
 from reprolock.audit.engine import AuditOptions, run_audit
-from reprolock.config import FailOn, load_config
+from reprolock.config import FailOn, Suite, load_config
 from reprolock.errors import ReproError, UsageError
 from reprolock.files import atomic_write_text
 from reprolock.report import Format, render
@@ -43,6 +44,8 @@ _MAIN_EPILOG = """\
 examples:
   repro check                 audit the current directory
   repro rules RP101           why a rule exists, and how to fix what it flags
+  repro golden record         record the golden outputs of every suite
+  repro replay --lock new.txt does the model behave the same with new.txt's packages?
 
 Run `repro COMMAND --help` for the options of a command.
 """
@@ -70,6 +73,49 @@ examples:
   repro rules RP101           explain one rule, with a bad and a good example
   repro rules --format json   the catalogue as JSON
 """
+
+
+_HARNESS_EXIT_CODES = """\
+exit codes:
+  0  identical, or within tolerance
+  1  changed, or broken (the environment does not install, or the entrypoint fails)
+  2  usage or input error: bad flag, bad config, unreadable lock, golden already recorded
+  3  not answered: no Docker daemon, base image unavailable, download failed,
+     golden file missing or unreadable
+"""
+
+_GOLDEN_EPILOG = f"""\
+examples:
+  repro golden record                        record every suite of ./pyproject.toml
+  repro golden record --suite churn --force  record one suite again, over its golden
+
+The suite's lock is built into an image (reused while the lock is unchanged), the
+entrypoint runs twice in it, and golden.npz plus golden.json are written together.
+
+{_HARNESS_EXIT_CODES}"""
+
+_REPLAY_EPILOG = f"""\
+examples:
+  repro replay                               does the suite's own lock still reproduce?
+  repro replay --lock candidate.txt          would this update change the model?
+  repro replay --suite churn --lock candidate.txt --format json > replay.json
+  repro replay --lock candidate.txt --format markdown >> "$GITHUB_STEP_SUMMARY"
+
+{_HARNESS_EXIT_CODES}"""
+
+
+def _add_harness_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--suite",
+        metavar="NAME",
+        help="only this suite (default: every suite in the config)",
+    )
+    parser.add_argument(
+        "--project",
+        metavar="DIR",
+        default=".",
+        help="directory whose pyproject.toml or repro.toml names the suites (default: .)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -150,6 +196,52 @@ def _parser() -> argparse.ArgumentParser:
     rules.add_argument(
         "--format", choices=["text", "json"], default="text", help="output format (default: text)"
     )
+
+    golden = sub.add_parser(
+        "golden",
+        help="record the golden outputs of a suite",
+        description="Golden outputs: what a suite's entrypoint returns in its locked environment.",
+    )
+    golden_sub = golden.add_subparsers(dest="golden_command", metavar="ACTION")
+    golden_sub.required = True
+    record = golden_sub.add_parser(
+        "record",
+        help="build the suite's environment, run it twice, write golden.npz and golden.json",
+        epilog=_GOLDEN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Record the golden outputs of a suite (all suites without --suite).",
+    )
+    _add_harness_common(record)
+    record.add_argument(
+        "--force", action="store_true", help="replace a golden that is already recorded"
+    )
+
+    replay = sub.add_parser(
+        "replay",
+        help="rebuild a suite's environment from a candidate lock and compare with the golden",
+        epilog=_REPLAY_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Replay golden suites with a candidate lock (default: each suite's own "
+        "lock) and report any behaviour change.",
+    )
+    _add_harness_common(replay)
+    replay.add_argument(
+        "--lock",
+        metavar="CANDIDATE",
+        help="the candidate lock, any supported format (default: the suite's own lock)",
+    )
+    replay.add_argument(
+        "--format",
+        choices=["text", "json", "markdown"],
+        default="text",
+        help="report format on stdout (default: text)",
+    )
+    replay.add_argument(
+        "--fresh-baseline",
+        action="store_true",
+        help="also run the suite's own lock here and compare the candidate with that run, "
+        "even when this machine matches the golden's",
+    )
     return parser
 
 
@@ -168,6 +260,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(args)
         if args.command == "rules":
             return _rules(args)
+        if args.command == "golden":
+            return _golden_record(args)
+        if args.command == "replay":
+            return _replay(args)
     except ReproError as exc:
         print(f"repro: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -358,3 +454,80 @@ def _rule_dict(rule_id: str) -> dict[str, str]:
         "bad": rule.bad,
         "good": rule.good,
     }
+
+
+# --- compatibility harness -----------------------------------------------------------------
+# The harness modules import docker and numpy; importing them only here keeps them out of
+# `repro check`'s start-up.
+
+
+def _harness_suites(args: argparse.Namespace) -> list[Suite]:
+    from reprolock.harness.replay import select_suites  # noqa: PLC0415 - see above
+
+    root = Path(args.project)
+    if not root.is_dir():
+        raise UsageError(f"--project {args.project}: not a directory")
+    config = load_config(root)
+    return select_suites(config.suites, [args.suite] if args.suite else None)
+
+
+def _golden_record(args: argparse.Namespace) -> int:
+    from reprolock.harness import replay as harness  # noqa: PLC0415 - see above
+    from reprolock.harness.docker import connect, docker_failures  # noqa: PLC0415
+    from reprolock.harness.progress import Status  # noqa: PLC0415
+
+    suites = _harness_suites(args)
+    if not args.force:
+        # Refuse before any build: a long build that ends in "already exists" wastes minutes.
+        for suite in suites:
+            for path in (suite.golden_path, suite.golden_json_path):
+                if path.exists():
+                    raise UsageError(
+                        f"{harness.display(path)} already exists; pass --force to record over it"
+                    )
+    with Status() as status, docker_failures(), closing(connect()) as client:
+        session = harness.Session(client=client, progress=status, warn=status.log)
+        for suite in suites:
+            outcome = harness.record(session, suite, force=args.force)
+            noise = max(outcome.noise.values(), default=0.0)
+            status.log(
+                f"recorded {suite.name}: {harness.display(outcome.golden)} and "
+                f"{outcome.meta.name} (run-to-run noise {noise:.3g})"
+            )
+    return EXIT_CLEAN
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from reprolock.harness import replay as harness  # noqa: PLC0415 - see above
+    from reprolock.harness.compare import Verdict  # noqa: PLC0415
+    from reprolock.harness.docker import connect, docker_failures  # noqa: PLC0415
+    from reprolock.harness.progress import Status  # noqa: PLC0415
+    from reprolock.harness.report import (  # noqa: PLC0415
+        ReportFormat,
+        overall,
+        render,
+        summary_line,
+    )
+
+    candidate = Path(args.lock) if args.lock else None
+    if candidate is not None and not candidate.is_file():
+        raise UsageError(f"--lock {args.lock}: no such file")
+    suites = _harness_suites(args)
+    reports = []
+    with Status() as status, docker_failures(), closing(connect()) as client:
+        session = harness.Session(client=client, progress=status, warn=status.log)
+        for suite in suites:
+            reports.append(
+                harness.replay(
+                    session, suite, candidate=candidate, fresh_baseline=args.fresh_baseline
+                )
+            )
+    text = render(ReportFormat(args.format), reports, single=bool(args.suite))
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+    print(f"repro: {summary_line(reports)}", file=sys.stderr)
+    failed = overall(reports) in {Verdict.CHANGED, Verdict.BROKEN}
+    return EXIT_FINDINGS if failed else EXIT_CLEAN

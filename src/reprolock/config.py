@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import enum
 import json
+import math
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -82,6 +84,87 @@ BUILTIN_FRAMEWORKS: tuple[str, ...] = (
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class OutputTolerance:
+    """Tolerances of one output of a suite (``[tool.repro.suites.NAME.outputs.OUTPUT]``)."""
+
+    rtol: float | None = None
+    """Relative tolerance; None takes the suite's."""
+    atol: float | None = None
+    """Absolute tolerance; None takes the suite's."""
+    max_label_flip_rate: float | None = None
+    """Largest allowed share of changed labels (0..1); None takes the suite's."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Suite:
+    """One golden suite (``[tool.repro.suites.NAME]``); paths are relative to ``base_dir``."""
+
+    name: str
+    """The table name, used by ``--suite`` and in reports."""
+    base_dir: Path
+    """The directory of the config file: every relative path below is resolved from it."""
+    lock: str
+    """The pinned environment, any supported lock format."""
+    base_image: str
+    """The image the environment is built on: ``name@sha256:...``, or a local tag."""
+    entrypoint: str
+    """``module:function``, called with a dict of input arrays."""
+    inputs: str
+    """The ``.npz`` of input arrays."""
+    golden: str
+    """The ``.npz`` of golden outputs; ``golden.json`` of the same stem sits beside it."""
+    source: tuple[str, ...] = ()
+    """Paths mounted read-only at ``/work/<path>`` in the container (the run's cwd is /work)."""
+    pythonpath: tuple[str, ...] = ()
+    """Paths under /work added to ``sys.path`` before the entrypoint is imported."""
+    rtol: float = 1e-7
+    """Relative tolerance of float outputs."""
+    atol: float = 0.0
+    """Absolute tolerance of float outputs."""
+    max_label_flip_rate: float = 0.0
+    """Largest allowed share of changed labels (0..1)."""
+    timeout: float = 600.0
+    """Seconds one run may take before it is killed."""
+    memory: str = "2g"
+    """Memory limit of the container, in Docker's notation (``512m``, ``2g``)."""
+    outputs: Mapping[str, OutputTolerance] = field(default_factory=dict)
+    """Per-output tolerance overrides."""
+
+    def path(self, value: str) -> Path:
+        """A path from the config, resolved from the config file's directory."""
+        return self.base_dir / value
+
+    @property
+    def lock_path(self) -> Path:
+        """The suite's own lock."""
+        return self.path(self.lock)
+
+    @property
+    def inputs_path(self) -> Path:
+        """The inputs ``.npz``."""
+        return self.path(self.inputs)
+
+    @property
+    def golden_path(self) -> Path:
+        """The golden ``.npz``."""
+        return self.path(self.golden)
+
+    @property
+    def golden_json_path(self) -> Path:
+        """The ``golden.json`` beside the golden ``.npz`` (same stem)."""
+        golden = self.golden_path
+        return golden.with_name(f"{golden.stem}.json")
+
+    @property
+    def memory_bytes(self) -> int:
+        """The memory limit in bytes."""
+        parsed = parse_memory(self.memory)
+        if parsed is None:
+            raise ValueError(f"memory {self.memory!r} is not a size")  # validated at load
+        return parsed
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Config:
     """The validated configuration of one audited root."""
 
@@ -101,6 +184,8 @@ class Config:
     """ML frameworks checked for skew: the built-in list plus ``frameworks``."""
     severity: Mapping[str, Severity | None] = field(default_factory=dict)
     """Per-rule severity overrides; ``None`` turns the rule off."""
+    suites: Mapping[str, Suite] = field(default_factory=dict)
+    """Golden suites of the compatibility harness, by name, in config order."""
 
     def severity_of(self, rule_id: str, default: Severity) -> Severity | None:
         """The severity a finding of ``rule_id`` is reported with, or None when off."""
@@ -110,8 +195,49 @@ class Config:
 
 
 _KEYS = frozenset(
-    {"profile", "fail-on", "require-hashes", "exclude", "baseline", "frameworks", "severity"}
+    {
+        "profile",
+        "fail-on",
+        "require-hashes",
+        "exclude",
+        "baseline",
+        "frameworks",
+        "severity",
+        "suites",
+    }
 )
+_SUITE_REQUIRED = ("lock", "base-image", "entrypoint", "inputs")
+_SUITE_KEYS = frozenset(
+    {
+        *_SUITE_REQUIRED,
+        "golden",
+        "source",
+        "pythonpath",
+        "rtol",
+        "atol",
+        "max-label-flip-rate",
+        "timeout",
+        "memory",
+        "outputs",
+    }
+)
+_TOLERANCE_KEYS = frozenset({"rtol", "atol", "max-label-flip-rate"})
+_SUITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_OUTPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
+_ENTRYPOINT = re.compile(rf"^{_IDENTIFIER}(?:\.{_IDENTIFIER})*:{_IDENTIFIER}$")
+_MEMORY = re.compile(r"^(?P<number>[0-9]+)(?P<unit>[bkmg]?)$", re.IGNORECASE)
+_MEMORY_UNITS = {"": 1, "b": 1, "k": 2**10, "m": 2**20, "g": 2**30}
+MIN_MEMORY = 6 * 2**20
+"""Docker refuses a memory limit below 6 MiB."""
+
+
+def parse_memory(value: str) -> int | None:
+    """Bytes of a Docker memory size (``512m``, ``2g``, ``1048576``), or None when malformed."""
+    match = _MEMORY.match(value.strip())
+    if not match:
+        return None
+    return int(match.group("number")) * _MEMORY_UNITS[match.group("unit").lower()]
 
 
 def find_config_file(root: Path) -> tuple[Path, bool] | None:
@@ -154,7 +280,7 @@ def load_config(root: Path) -> Config:
     else:
         table = data
         prefix = ""
-    return parse_config(table, source=display, prefix=prefix)
+    return parse_config(table, source=display, prefix=prefix, base_dir=path.parent)
 
 
 def _fail(source: str, where: str, message: str) -> ConfigError:
@@ -190,11 +316,14 @@ def _str_list(source: str, where: str, value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
-def parse_config(table: Mapping[str, Any], *, source: str, prefix: str) -> Config:
+def parse_config(
+    table: Mapping[str, Any], *, source: str, prefix: str, base_dir: Path | None = None
+) -> Config:
     """Validate a config table (already parsed from TOML).
 
     ``source`` names the file in messages; ``prefix`` is the table's key path as written in
-    messages (``[tool.repro]`` in a pyproject.toml, empty at the top level of repro.toml).
+    messages (``[tool.repro]`` in a pyproject.toml, empty at the top level of repro.toml);
+    ``base_dir`` is the config file's directory, which suite paths are relative to.
     """
     for key in table:
         if key == "tool" and not prefix:
@@ -230,6 +359,9 @@ def parse_config(table: Mapping[str, Any], *, source: str, prefix: str) -> Confi
         if not isinstance(value, str) or not value.strip():
             raise _fail(source, f"{prefix} baseline", f"expected a path, got {_describe(value)}")
         baseline = value
+    suites: dict[str, Suite] = {}
+    if "suites" in table:
+        suites = _suites(source, prefix, table["suites"], base_dir or Path())
     frameworks = BUILTIN_FRAMEWORKS
     if "frameworks" in table:
         extra = _str_list(source, f"{prefix} frameworks", table["frameworks"])
@@ -260,4 +392,166 @@ def parse_config(table: Mapping[str, Any], *, source: str, prefix: str) -> Confi
         baseline=baseline,
         frameworks=frameworks,
         severity=severity,
+        suites=suites,
+    )
+
+
+def _subtable(prefix: str, *names: str) -> str:
+    """The key path of a nested table as written in messages: ``[tool.repro.suites.churn]``."""
+    parts = [prefix.strip("[]")] if prefix else []
+    return f"[{'.'.join([*parts, *names])}]"
+
+
+def _number(source: str, where: str, value: Any, *, upper: float | None = None) -> float:
+    # TOML booleans are ints to Python; `rtol = true` is a mistake, not 1.
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and value >= 0 and (upper is None or value <= upper):
+        return float(value)
+    expected = f"a number from 0 to {upper:g}" if upper is not None else "a number >= 0"
+    raise _fail(source, where, f"expected {expected}, got {_describe(value)}")
+
+
+def _relative_paths(source: str, where: str, value: Any) -> tuple[str, ...]:
+    paths = _str_list(source, where, value)
+    for path in paths:
+        _relative_path(source, where, path)
+    return paths
+
+
+def _path(source: str, where: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(source, where, f"expected a path, got {_describe(value)}")
+    return value
+
+
+def _relative_path(source: str, where: str, raw: Any) -> str:
+    value = _path(source, where, raw)
+    # Each path is mounted at /work/<path>: it must stay inside the project.
+    pure = Path(value)
+    if pure.is_absolute() or ".." in pure.parts or "\\" in value:
+        raise _fail(
+            source,
+            where,
+            f"expected a relative path inside the project, got {_describe(value)}",
+        )
+    return value
+
+
+def _tolerances(source: str, where: str, raw: Mapping[str, Any]) -> dict[str, float]:
+    values: dict[str, float] = {}
+    for key in ("rtol", "atol"):
+        if key in raw:
+            values[key] = _number(source, f"{where} {key}", raw[key])
+    if "max-label-flip-rate" in raw:
+        values["max_label_flip_rate"] = _number(
+            source, f"{where} max-label-flip-rate", raw["max-label-flip-rate"], upper=1
+        )
+    return values
+
+
+def _suites(source: str, prefix: str, raw: Any, base_dir: Path) -> dict[str, Suite]:
+    where = _subtable(prefix, "suites")
+    if not isinstance(raw, dict):
+        raise _fail(source, where, f"expected a table of suites, got {_describe(raw)}")
+    return {name: _suite(source, prefix, name, table, base_dir) for name, table in raw.items()}
+
+
+def _suite(source: str, prefix: str, name: str, table: Any, base_dir: Path) -> Suite:
+    where = _subtable(prefix, "suites", name)
+    if not _SUITE_NAME.match(name):
+        raise _fail(source, where, "a suite name takes letters, digits, '.', '_' and '-' only")
+    if not isinstance(table, dict):
+        raise _fail(source, where, f"expected a table, got {_describe(table)}")
+    for key in table:
+        if key not in _SUITE_KEYS:
+            known = ", ".join(sorted(_SUITE_KEYS))
+            raise _fail(source, f"{where} {key}", f"unknown key (known: {known})")
+    for key in _SUITE_REQUIRED:
+        if key not in table:
+            raise _fail(
+                source,
+                f"{where} {key}",
+                "missing (every suite needs lock, base-image, entrypoint and inputs)",
+            )
+    lock = _path(source, f"{where} lock", table["lock"])
+    base_image = table["base-image"]
+    if not isinstance(base_image, str) or not base_image.strip() or " " in base_image:
+        raise _fail(
+            source,
+            f"{where} base-image",
+            f"expected an image reference such as python:3.11-slim@sha256:<64 hex>, "
+            f"got {_describe(base_image)}",
+        )
+    entrypoint = table["entrypoint"]
+    if not isinstance(entrypoint, str) or not _ENTRYPOINT.match(entrypoint):
+        raise _fail(
+            source,
+            f"{where} entrypoint",
+            f"expected module:function, e.g. churn.model:predict, got {_describe(entrypoint)}",
+        )
+    inputs = _path(source, f"{where} inputs", table["inputs"])
+    golden = f"golden/{name}/golden.npz"
+    if "golden" in table:
+        golden = _path(source, f"{where} golden", table["golden"])
+        if not golden.endswith(".npz"):
+            raise _fail(
+                source,
+                f"{where} golden",
+                f"expected a path ending in .npz, got {_describe(golden)}",
+            )
+    sources: tuple[str, ...] = ()
+    if "source" in table:
+        sources = _relative_paths(source, f"{where} source", table["source"])
+    pythonpath: tuple[str, ...] = ()
+    if "pythonpath" in table:
+        pythonpath = _relative_paths(source, f"{where} pythonpath", table["pythonpath"])
+    timeout = 600.0
+    if "timeout" in table:
+        value = table["timeout"]
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if not ok or not math.isfinite(value) or value <= 0:
+            raise _fail(source, f"{where} timeout", f"expected seconds > 0, got {_describe(value)}")
+        timeout = float(value)
+    memory = "2g"
+    if "memory" in table:
+        value = table["memory"]
+        size = parse_memory(value) if isinstance(value, str) else None
+        if size is None or size < MIN_MEMORY:
+            raise _fail(
+                source,
+                f"{where} memory",
+                f"expected a size of at least 6m such as 512m or 2g, got {_describe(value)}",
+            )
+        memory = value.strip()
+    outputs: dict[str, OutputTolerance] = {}
+    if "outputs" in table:
+        raw_outputs = table["outputs"]
+        outputs_where = _subtable(prefix, "suites", name, "outputs")
+        if not isinstance(raw_outputs, dict):
+            raise _fail(source, outputs_where, f"expected a table, got {_describe(raw_outputs)}")
+        for output, raw in raw_outputs.items():
+            output_where = _subtable(prefix, "suites", name, "outputs", output)
+            if not _OUTPUT_NAME.match(output):
+                raise _fail(source, output_where, "not a valid output name")
+            if not isinstance(raw, dict):
+                raise _fail(source, output_where, f"expected a table, got {_describe(raw)}")
+            for key in raw:
+                if key not in _TOLERANCE_KEYS:
+                    known = ", ".join(sorted(_TOLERANCE_KEYS))
+                    raise _fail(source, f"{output_where} {key}", f"unknown key (known: {known})")
+            outputs[output] = OutputTolerance(**_tolerances(source, output_where, raw))
+    return Suite(
+        name=name,
+        base_dir=base_dir,
+        lock=lock,
+        base_image=base_image.strip(),
+        entrypoint=entrypoint,
+        inputs=inputs,
+        golden=golden,
+        source=sources,
+        pythonpath=pythonpath,
+        timeout=timeout,
+        memory=memory,
+        outputs=outputs,
+        **_tolerances(source, where, table),
     )

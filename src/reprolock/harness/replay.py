@@ -1,0 +1,714 @@
+"""Record and replay golden suites: run the entrypoint in its environment, fingerprint, compare.
+
+A run happens in a container with no network, as an unprivileged user, on a read-only root
+file system, with the suite's source and inputs mounted read-only and ``/out`` the only
+writable mount; memory, process and CPU limits apply, thread counts are pinned, no host
+environment variable passes through, and the container is removed on every way out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime
+import hashlib
+import json
+import os
+import posixpath
+import tempfile
+import time
+import uuid
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import docker
+import docker.errors
+import numpy as np
+import numpy.typing as npt
+import requests.exceptions
+from docker.types import Mount
+
+from reprolock import __version__
+from reprolock.config import Suite
+from reprolock.errors import ReproError, UnansweredError, UsageError
+from reprolock.harness import image as images
+from reprolock.harness import runner
+from reprolock.harness.compare import Comparison, Tolerance, Verdict, compare, measure_noise
+from reprolock.harness.docker import DockerUnavailableError, daemon_errors, managed_container
+from reprolock.harness.image import BaseImage, BuildError, EnvImage
+from reprolock.harness.lockfile import Lock, read_lock
+from reprolock.harness.progress import ProgressFn, silent
+from reprolock.harness.report import Baseline, LockChange, ReplayReport
+
+Array = npt.NDArray[Any]
+
+GOLDEN_SCHEMA = 1
+"""Version of golden.json; a golden of another version is refused (record it again)."""
+
+WORKDIR = "/work"
+CONTAINER_TMP = "/tmp"  # noqa: S108 - the container's own tmpfs, not the host's /tmp
+OUT_DIR = "/out"
+RUNNER_PATH = "/reprolock/runner.py"
+INPUTS_PATH = "/reprolock/inputs.npz"
+PIDS_LIMIT = 256
+NANO_CPUS = 1_000_000_000
+"""One CPU: with thread counts pinned to 1, results do not depend on the host's cores."""
+RUN_ENVIRONMENT: Mapping[str, str] = {
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "PYTHONHASHSEED": "0",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "HOME": CONTAINER_TMP,
+}
+"""The run's whole environment: nothing from the host passes through."""
+
+_TRACEBACK_LINES = 12
+_LOG_LINES = 20
+_OK = frozenset({Verdict.IDENTICAL, Verdict.WITHIN_TOLERANCE})
+
+
+class GoldenError(UnansweredError):
+    """The golden file is missing, unreadable or inconsistent (exit 3)."""
+
+
+class RecordError(ReproError):
+    """The suite cannot be recorded: its environment or its entrypoint is broken (exit 1)."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Session:
+    """What every step of a record or replay shares."""
+
+    client: docker.DockerClient
+    """A connected Docker client."""
+    cache: Path | None = None
+    """The reprolock cache directory; None for the default."""
+    progress: ProgressFn = silent
+    """Where progress messages go."""
+    warn: ProgressFn = silent
+    """Where warnings go (lines that stay)."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunResult:
+    """One run of a suite's entrypoint in one environment."""
+
+    env: EnvImage
+    """The environment it ran in."""
+    outputs: Mapping[str, Array] | None
+    """The outputs; None when the run is broken."""
+    facts: Mapping[str, Any]
+    """What the runner reported about the environment (Python, CPU, BLAS, distributions)."""
+    error: str | None = None
+    """Why the run is broken: the error and the traceback's tail, a timeout, the memory limit."""
+    warnings: tuple[str, ...] = ()
+    """Warnings the entrypoint emitted."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Golden:
+    """A recorded golden: its outputs and golden.json."""
+
+    outputs: Mapping[str, Array]
+    """The golden outputs."""
+    meta: Mapping[str, Any]
+    """golden.json."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RecordOutcome:
+    """What ``repro golden record`` wrote."""
+
+    golden: Path
+    """The golden ``.npz``."""
+    meta: Path
+    """golden.json."""
+    noise: Mapping[str, float]
+    """The run-to-run noise of each float output."""
+    deterministic: bool
+    """False when the two runs differed beyond float noise (labels, say)."""
+
+
+# --- paths and fingerprints ----------------------------------------------------------------
+
+
+def display(path: Path) -> str:
+    """``path`` relative to the working directory when that is short, else absolute."""
+    resolved = path.resolve()
+    relative = Path(os.path.relpath(resolved, Path.cwd().resolve()))
+    if relative.parts[:3] == ("..", "..", ".."):
+        return resolved.as_posix()
+    return relative.as_posix()
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 hex digest of a file."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _skipped(relative: PurePosixPath) -> bool:
+    return "__pycache__" in relative.parts or relative.suffix in {".pyc", ".pyo"}
+
+
+def source_files(suite: Suite) -> list[tuple[str, Path]]:
+    """Every file of the suite's ``source`` paths: ``(path relative to /work, host path)``."""
+    files: dict[str, Path] = {}
+    for entry in suite.source:
+        root = suite.path(entry)
+        base = PurePosixPath(posixpath.normpath(PurePosixPath(Path(entry).as_posix()).as_posix()))
+        if root.is_file():
+            files[base.as_posix()] = root
+            continue
+        if not root.is_dir():
+            raise UsageError(f"suite {suite.name}: source {entry}: no such file or directory")
+        for path in sorted(root.rglob("*")):
+            relative = PurePosixPath(path.relative_to(root).as_posix())
+            if _skipped(relative) or not path.is_file():
+                continue
+            files[posixpath.normpath((base / relative).as_posix())] = path
+    return sorted(files.items())
+
+
+def source_tree_sha256(suite: Suite) -> str:
+    """sha256 over the sorted relative paths and file digests of the suite's source tree."""
+    digest = hashlib.sha256()
+    for relative, path in source_files(suite):
+        digest.update(f"{relative}\0{file_sha256(path)}\n".encode())
+    return digest.hexdigest()
+
+
+def machine_fingerprint(facts: Mapping[str, Any]) -> dict[str, Any]:
+    """What of a run's facts makes floating-point results machine-dependent: CPU and BLAS."""
+    cpu = facts.get("cpu") or {}
+    blas = facts.get("blas") or []
+    return {
+        "cpu_model": cpu.get("model"),
+        "cpu_flags": sorted(cpu.get("flags") or []),
+        # Lists, not tuples: the fingerprint is compared with its JSON copy in golden.json.
+        "blas": [
+            list(pair)
+            for pair in sorted(
+                {
+                    (str(lib.get("internal_api")), str(lib.get("architecture") or ""))
+                    for lib in blas
+                    if isinstance(lib, dict)
+                }
+            )
+        ],
+    }
+
+
+def _describe_machine(facts: Mapping[str, Any]) -> str:
+    fingerprint = machine_fingerprint(facts)
+    kernels = ", ".join(
+        f"{api} {arch}".strip() for api, arch in fingerprint["blas"] if api != "openmp"
+    )
+    return f"{fingerprint['cpu_model']} ({kernels or 'no BLAS information'})"
+
+
+def lock_diff(old: Lock, new: Lock, base: BaseImage) -> tuple[LockChange, ...]:
+    """Packages whose version differs between two locks, for the base image's platform."""
+    before = {req.name: req.version for req in old.for_target(base.target)}
+    after = {req.name: req.version for req in new.for_target(base.target)}
+    return tuple(
+        LockChange(name=name, old=before.get(name), new=after.get(name))
+        for name in sorted(before.keys() | after.keys())
+        if before.get(name) != after.get(name)
+    )
+
+
+def tolerances(suite: Suite) -> tuple[Tolerance, dict[str, Tolerance]]:
+    """The suite's default tolerance and its per-output overrides (merged with the default)."""
+    default = Tolerance(
+        rtol=suite.rtol, atol=suite.atol, max_label_flip_rate=suite.max_label_flip_rate
+    )
+    per_output = {}
+    for name, override in suite.outputs.items():
+        per_output[name] = Tolerance(
+            rtol=default.rtol if override.rtol is None else override.rtol,
+            atol=default.atol if override.atol is None else override.atol,
+            max_label_flip_rate=(
+                default.max_label_flip_rate
+                if override.max_label_flip_rate is None
+                else override.max_label_flip_rate
+            ),
+        )
+    return default, per_output
+
+
+# --- running -------------------------------------------------------------------------------
+
+
+def _inputs(suite: Suite) -> Path:
+    path = suite.inputs_path
+    if not path.is_file():
+        raise UsageError(f"suite {suite.name}: inputs {display(path)}: no such file")
+    return path
+
+
+def _mounts(suite: Suite, inputs: Path, runner_file: Path, out: Path) -> list[Mount]:
+    mounts = []
+    for entry in suite.source:
+        host = suite.path(entry)
+        if not host.exists():
+            raise UsageError(f"suite {suite.name}: source {entry}: no such file or directory")
+        target = posixpath.normpath(f"{WORKDIR}/{Path(entry).as_posix()}")
+        mounts.append(Mount(target, str(host.resolve()), type="bind", read_only=True))
+    mounts.append(Mount(INPUTS_PATH, str(inputs.resolve()), type="bind", read_only=True))
+    mounts.append(Mount(RUNNER_PATH, str(runner_file), type="bind", read_only=True))
+    mounts.append(Mount(OUT_DIR, str(out), type="bind", read_only=False))
+    return mounts
+
+
+def _command(suite: Suite) -> list[str]:
+    command = [
+        images.PYTHON,
+        RUNNER_PATH,
+        "--entrypoint",
+        suite.entrypoint,
+        "--inputs",
+        INPUTS_PATH,
+        "--out",
+        OUT_DIR,
+    ]
+    for entry in suite.pythonpath:
+        command += ["--pythonpath", posixpath.normpath(f"{WORKDIR}/{Path(entry).as_posix()}")]
+    return command
+
+
+def _tail(text: str, lines: int) -> str:
+    kept = [line.rstrip() for line in text.strip().splitlines()]
+    if len(kept) > lines:
+        kept = ["...", *kept[-lines:]]
+    return "\n".join(kept)
+
+
+def _read_result(out: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((out / runner.RESULT).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def load_npz(path: Path) -> dict[str, Array]:
+    """The arrays of an ``.npz``, never unpickling anything."""
+    with np.load(path, allow_pickle=False) as data:
+        return {name: data[name] for name in data.files}
+
+
+def run_suite(session: Session, suite: Suite, env: EnvImage, *, label: str = "") -> RunResult:
+    """Run the suite's entrypoint once in ``env``; a failure of the run is the result, not raised.
+
+    Raises only when the question cannot be answered (the daemon failed) or the suite's own
+    files are missing.
+    """
+    inputs = _inputs(suite)
+    session.progress(f"running {suite.name}{label} in {env.tag}")
+    with tempfile.TemporaryDirectory(prefix="reprolock-run-") as tmp:
+        work = Path(tmp)
+        # The daemon mounts these for an unprivileged user: readable and writable by anyone.
+        work.chmod(0o755)
+        out = work / "out"
+        out.mkdir()
+        out.chmod(0o777)
+        runner_file = work / "runner.py"
+        runner_file.write_text(
+            resources.files("reprolock.harness").joinpath("runner.py").read_text("utf-8"),
+            encoding="utf-8",
+        )
+        runner_file.chmod(0o644)
+        options: dict[str, Any] = {
+            "user": f"{images.USER_ID}:{images.USER_ID}",
+            "network_mode": "none",
+            "working_dir": WORKDIR,
+            "environment": dict(RUN_ENVIRONMENT),
+            "mounts": _mounts(suite, inputs, runner_file, out),
+            "mem_limit": suite.memory_bytes,
+            "memswap_limit": suite.memory_bytes,
+            "pids_limit": PIDS_LIMIT,
+            "nano_cpus": NANO_CPUS,
+            "read_only": True,
+            "tmpfs": {CONTAINER_TMP: f"rw,nosuid,nodev,size={suite.memory_bytes},mode=1777"},
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges"],
+        }
+        with managed_container(
+            session.client,
+            image=env.id,
+            command=_command(suite),
+            purpose="run",
+            run_id=uuid.uuid4().hex,
+            **options,
+        ) as container:
+            with daemon_errors("starting the suite's container"):
+                container.start()
+            started = time.monotonic()
+            timed_out = False
+            try:
+                container.wait(timeout=suite.timeout)
+            except requests.exceptions.RequestException as exc:
+                if time.monotonic() - started < suite.timeout:
+                    raise DockerUnavailableError(
+                        f"lost the Docker daemon while running {suite.name}: {exc}"
+                    ) from None
+                timed_out = True
+                # It may have finished in the meantime: then there is nothing to kill.
+                with contextlib.suppress(docker.errors.APIError):
+                    container.kill()
+            with daemon_errors("reading the suite's container"):
+                container.reload()
+                state = container.attrs.get("State") or {}
+                logs = container.logs(stdout=True, stderr=True, tail=_LOG_LINES)
+        log_text = logs.decode("utf-8", "replace")
+        result = _read_result(out)
+        facts = (result or {}).get("facts") or {}
+        warnings = tuple(str(w) for w in (result or {}).get("warnings") or ())
+        error = _failure(suite, state, result, log_text, timed_out=timed_out)
+        if error is not None:
+            return RunResult(env=env, outputs=None, facts=facts, error=error, warnings=warnings)
+        try:
+            outputs = load_npz(out / runner.OUTPUTS)
+        except (OSError, ValueError, zipfile.BadZipFile) as exc:
+            return RunResult(
+                env=env,
+                outputs=None,
+                facts=facts,
+                error=f"the runner's outputs cannot be read: {exc}",
+            )
+    return RunResult(env=env, outputs=outputs, facts=facts, warnings=warnings)
+
+
+def _failure(
+    suite: Suite,
+    state: Mapping[str, Any],
+    result: Mapping[str, Any] | None,
+    logs: str,
+    *,
+    timed_out: bool,
+) -> str | None:
+    if timed_out:
+        return f"timed out after {suite.timeout:g} s"
+    if state.get("OOMKilled"):
+        return f"memory limit {suite.memory} exceeded"
+    code = state.get("ExitCode")
+    if result is not None and result.get("status") == "error":
+        message = str(result.get("error") or "the entrypoint failed")
+        trace = result.get("traceback")
+        if isinstance(trace, str) and trace.strip():
+            # The traceback ends with the full exception text: the headline keeps one line.
+            message = message.splitlines()[0] + "\n" + _tail(trace, _TRACEBACK_LINES)
+        if "MemoryError" in message:
+            message = f"memory limit {suite.memory} exceeded: {message}"
+        return message
+    if code != 0 or result is None or result.get("status") != "ok":
+        if code == 137:
+            # SIGKILL from the kernel: the memory cgroup, even when the flag was not set.
+            return f"killed (exit 137), probably the memory limit {suite.memory}"
+        tail = _tail(logs, _LOG_LINES) or "no output"
+        return f"the run exited with status {code} and no result:\n{tail}"
+    return None
+
+
+# --- golden --------------------------------------------------------------------------------
+
+
+def load_golden(suite: Suite) -> Golden:
+    """The suite's golden outputs and golden.json; exit 3 when missing or unreadable."""
+    npz, meta_path = suite.golden_path, suite.golden_json_path
+    for path in (npz, meta_path):
+        if not path.is_file():
+            raise GoldenError(
+                f"{display(path)}: no golden recorded for suite {suite.name} "
+                f"(run `repro golden record --suite {suite.name}`)"
+            )
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise GoldenError(f"{display(meta_path)}: unreadable golden: {exc}") from None
+    if not isinstance(meta, dict) or meta.get("schema") != GOLDEN_SCHEMA:
+        raise GoldenError(
+            f"{display(meta_path)}: not a golden.json of schema {GOLDEN_SCHEMA} "
+            f"(record it again with `repro golden record --suite {suite.name} --force`)"
+        )
+    try:
+        digest = file_sha256(npz)
+        outputs = load_npz(npz)
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise GoldenError(f"{display(npz)}: unreadable golden: {exc}") from None
+    if meta.get("golden_sha256") != digest:
+        raise GoldenError(
+            f"{display(npz)}: does not match {meta_path.name} (sha256 differs); "
+            f"record it again with `repro golden record --suite {suite.name} --force`"
+        )
+    return Golden(outputs=outputs, meta=meta)
+
+
+def _environment_facts(facts: Mapping[str, Any]) -> dict[str, Any]:
+    keep = ("python", "implementation", "platform", "machine", "cpu", "blas", "distributions")
+    return {key: facts.get(key) for key in keep}
+
+
+def _write_golden(
+    suite: Suite, outputs: Mapping[str, Array], meta: dict[str, Any]
+) -> tuple[Path, Path]:
+    npz, meta_path = suite.golden_path, suite.golden_json_path
+    npz.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_npz_name = tempfile.mkstemp(prefix=f".{npz.name}.", suffix=".tmp", dir=npz.parent)
+    os.close(fd)
+    fd, tmp_meta_name = tempfile.mkstemp(
+        prefix=f".{meta_path.name}.", suffix=".tmp", dir=meta_path.parent
+    )
+    os.close(fd)
+    tmp_npz, tmp_meta = Path(tmp_npz_name), Path(tmp_meta_name)
+    try:
+        runner.save_npz(str(tmp_npz), outputs)
+        meta["golden_sha256"] = file_sha256(tmp_npz)
+        tmp_meta.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        for tmp in (tmp_npz, tmp_meta):
+            tmp.chmod(0o644)
+        # Both files are complete before either replaces the old pair; golden_sha256 ties
+        # them, so a pair torn by a crash between the two renames is refused at replay.
+        os.replace(tmp_npz, npz)
+        os.replace(tmp_meta, meta_path)
+    finally:
+        tmp_npz.unlink(missing_ok=True)
+        tmp_meta.unlink(missing_ok=True)
+    return npz, meta_path
+
+
+def _relative_to_config(suite: Suite, path: Path) -> str:
+    try:
+        return path.resolve().relative_to(suite.base_dir.resolve()).as_posix()
+    except ValueError:
+        return path.resolve().as_posix()
+
+
+def _prepare(session: Session, suite: Suite, lock: Lock) -> tuple[BaseImage, EnvImage]:
+    base = images.resolve_base_image(
+        session.client, suite.base_image, cache=session.cache, progress=session.progress
+    )
+    if not base.pinned:
+        session.warn(
+            f"warning: suite {suite.name}: base image {suite.base_image} is a tag, not "
+            f"name@sha256:<digest>; its image id {base.id[:19]} is recorded"
+        )
+    env = images.ensure_image(
+        session.client, lock, base, cache=session.cache, progress=session.progress
+    )
+    return base, env
+
+
+def record(session: Session, suite: Suite, *, force: bool = False) -> RecordOutcome:
+    """Build the suite's environment, run it twice, write golden.npz and golden.json."""
+    npz, meta_path = suite.golden_path, suite.golden_json_path
+    existing = [p for p in (npz, meta_path) if p.exists()]
+    if existing and not force:
+        raise UsageError(f"{display(existing[0])} already exists; pass --force to record over it")
+    inputs = _inputs(suite)
+    source_sha = source_tree_sha256(suite)
+    lock = read_lock(suite.lock_path)
+    try:
+        base, env = _prepare(session, suite, lock)
+    except BuildError as exc:
+        raise RecordError(f"suite {suite.name}: {exc.report}") from None
+    runs: list[tuple[RunResult, Mapping[str, Array]]] = []
+    for number in (1, 2):
+        run = run_suite(session, suite, env, label=f", run {number} of 2,")
+        if run.outputs is None:
+            raise RecordError(f"suite {suite.name} is broken: {run.error}")
+        runs.append((run, run.outputs))
+    (first, outputs), (_, again) = runs
+    noise = measure_noise(outputs, again)
+    repeat = compare(outputs, again, default=Tolerance(rtol=0.0), noise=noise)
+    deterministic = repeat.verdict in _OK
+    if not deterministic:
+        differing = ", ".join(o.name for o in repeat.outputs if o.verdict not in _OK)
+        session.warn(
+            f"warning: suite {suite.name}: two runs in the same environment differ in "
+            f"{differing}; replays will report that as a change"
+        )
+    meta: dict[str, Any] = {
+        "schema": GOLDEN_SCHEMA,
+        "suite": suite.name,
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "reprolock_version": __version__,
+        "format_version": images.FORMAT_VERSION,
+        "entrypoint": suite.entrypoint,
+        "lock": {
+            "path": _relative_to_config(suite, suite.lock_path),
+            "sha256": env.lock_digest,
+            "requirements": [
+                {"name": req.name, "version": req.version} for req in env.requirements
+            ],
+        },
+        "image": {"tag": env.tag, "id": env.id},
+        "base_image": base.to_dict(),
+        "inputs": {"path": _relative_to_config(suite, inputs), "sha256": file_sha256(inputs)},
+        "source": {"paths": list(suite.source), "sha256": source_sha},
+        "environment": _environment_facts(first.facts),
+        "machine": machine_fingerprint(first.facts),
+        "outputs": {
+            name: {"dtype": str(array.dtype), "shape": list(array.shape)}
+            for name, array in sorted(outputs.items())
+        },
+        "noise": noise,
+        "warnings": list(first.warnings),
+    }
+    written = _write_golden(suite, outputs, meta)
+    return RecordOutcome(
+        golden=written[0], meta=written[1], noise=noise, deterministic=deterministic
+    )
+
+
+# --- replay --------------------------------------------------------------------------------
+
+
+def _attribution(suite: Suite, golden: Golden, inputs: Path) -> tuple[bool, list[str]]:
+    changed = []
+    if (golden.meta.get("source") or {}).get("sha256") != source_tree_sha256(suite):
+        changed.append("the entrypoint source")
+    if (golden.meta.get("inputs") or {}).get("sha256") != file_sha256(inputs):
+        changed.append("the inputs")
+    if not changed:
+        return True, []
+    what = " and ".join(changed)
+    verb = "changed" if len(changed) == 1 else "both changed"
+    return False, [
+        f"not attributable: {what} {verb} since the golden was recorded "
+        f"(record it again with `repro golden record --suite {suite.name} --force`)"
+    ]
+
+
+def _broken(base: ReplayReport, error: str) -> ReplayReport:
+    return dataclasses.replace(base, verdict=Verdict.BROKEN, error=error)
+
+
+def replay(
+    session: Session,
+    suite: Suite,
+    *,
+    candidate: Path | None = None,
+    fresh_baseline: bool = False,
+) -> ReplayReport:
+    """Replay ``suite`` with the ``candidate`` lock (default: the suite's own) and compare."""
+    golden = load_golden(suite)
+    inputs = _inputs(suite)
+    baseline_lock = read_lock(suite.lock_path)
+    candidate_lock = read_lock(candidate) if candidate is not None else baseline_lock
+    attributable, notes = _attribution(suite, golden, inputs)
+    base = images.resolve_base_image(
+        session.client, suite.base_image, cache=session.cache, progress=session.progress
+    )
+    report = ReplayReport(
+        suite=suite.name,
+        verdict=Verdict.BROKEN,
+        attributable=attributable,
+        candidate_lock=display(candidate if candidate is not None else suite.lock_path),
+        lock_diff=lock_diff(baseline_lock, candidate_lock, base),
+        notes=tuple(notes),
+    )
+    try:
+        env = images.ensure_image(
+            session.client, candidate_lock, base, cache=session.cache, progress=session.progress
+        )
+    except BuildError as exc:
+        return _broken(report, exc.report)
+    report = dataclasses.replace(report, image=env.tag)
+    run = run_suite(session, suite, env)
+    if run.outputs is None:
+        return _broken(report, run.error or "the run failed")
+
+    default, per_output = tolerances(suite)
+    noise = golden.meta.get("noise") or {}
+
+    def against(reference: Mapping[str, Array], outputs: Mapping[str, Array]) -> Comparison:
+        return compare(reference, outputs, default=default, per_output=per_output, noise=noise)
+
+    golden_base = (golden.meta.get("base_image") or {}).get("id")
+    same_machine = (
+        machine_fingerprint(run.facts) == golden.meta.get("machine") and golden_base == base.id
+    )
+    notes = list(report.notes)
+    if not same_machine:
+        notes.append(
+            f"this machine differs from the golden's: {_describe_machine(run.facts)} here, "
+            f"{_describe_machine(golden.meta.get('environment') or {})} when recorded"
+            + ("" if golden_base == base.id else "; the base image id changed too")
+        )
+    same_lock = env.lock_digest == baseline_lock.digest(base.target)
+    fresh: RunResult | None = None
+    if (fresh_baseline or not same_machine) and not same_lock:
+        fresh, why = _fresh_baseline(session, suite, baseline_lock, base)
+        if fresh is None:
+            notes.append(f"the suite's own lock did not run here ({why}); compared with the golden")
+    if fresh is not None and fresh.outputs is not None:
+        golden_comparison = against(golden.outputs, fresh.outputs)
+        comparison = against(fresh.outputs, run.outputs)
+        return dataclasses.replace(
+            report,
+            verdict=comparison.verdict,
+            comparison=comparison,
+            baseline=Baseline.FRESH,
+            golden_comparison=golden_comparison,
+            golden_reproduces=golden_comparison.verdict in _OK,
+            machine_matches_golden=same_machine,
+            notes=tuple(notes),
+        )
+    comparison = against(golden.outputs, run.outputs)
+    if not same_machine and same_lock and comparison.verdict not in _OK:
+        notes.append("the lock is the golden's: the difference comes from the machine")
+    return dataclasses.replace(
+        report,
+        verdict=comparison.verdict,
+        comparison=comparison,
+        baseline=Baseline.GOLDEN,
+        golden_reproduces=(comparison.verdict in _OK) if same_lock else None,
+        machine_matches_golden=same_machine,
+        notes=tuple(notes),
+    )
+
+
+def _fresh_baseline(
+    session: Session, suite: Suite, lock: Lock, base: BaseImage
+) -> tuple[RunResult | None, str]:
+    try:
+        env = images.ensure_image(
+            session.client, lock, base, cache=session.cache, progress=session.progress
+        )
+    except BuildError as exc:
+        return None, str(exc)
+    run = run_suite(session, suite, env, label=" with its own lock")
+    if run.outputs is None:
+        first = (run.error or "it failed").splitlines()[0]
+        return None, first
+    return run, ""
+
+
+def select_suites(suites: Mapping[str, Suite], names: Sequence[str] | None) -> list[Suite]:
+    """The suites to work on: the named ones, or all of them (in config order)."""
+    if not suites:
+        raise UsageError(
+            "no suites configured: add a [tool.repro.suites.NAME] table "
+            "(see README: Compatibility harness)"
+        )
+    if not names:
+        return list(suites.values())
+    chosen = []
+    for name in names:
+        if name not in suites:
+            known = ", ".join(suites)
+            raise UsageError(f"--suite {name}: no such suite (configured: {known})")
+        chosen.append(suites[name])
+    return chosen

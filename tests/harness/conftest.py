@@ -1,0 +1,272 @@
+"""Harness test fixtures: the Docker daemon (its absence fails them), projects, leftovers."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import textwrap
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import numpy as np
+import numpy.typing as npt
+import pytest
+from docker.models.containers import ContainerCollection
+
+from reprolock.cli import main
+from reprolock.config import Suite, load_config
+from reprolock.harness import runner
+from reprolock.harness.replay import GOLDEN_SCHEMA, file_sha256, source_tree_sha256
+from tests.conftest import FIXTURES
+
+PROJECT = FIXTURES / "projects" / "kmeans-segmenter"
+LOCKS = FIXTURES / "harness" / "locks"
+BASE_IMAGE = "reprolock-test/python:3.11-bookworm"
+RUN_LABEL = "reprolock.run"
+
+
+@pytest.fixture(scope="session")
+def harness_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One wheel and base-image cache for the session, never the user's own."""
+    cache = tmp_path_factory.mktemp("reprolock-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("REPROLOCK_CACHE_DIR", str(cache))
+        yield cache
+
+
+@pytest.fixture(scope="session")
+def docker_client(harness_cache: Path) -> Iterator[docker.DockerClient]:
+    """A live daemon with the local base image; without them the harness tests FAIL.
+
+    They are the acceptance tests of the harness: a machine that cannot run them must not
+    pass silently. `bash scripts/test` starts dockerd and builds the base image.
+    """
+    try:
+        client = docker.from_env()
+        client.ping()
+    except docker.errors.DockerException as exc:
+        pytest.fail(
+            f"the harness tests need a Docker daemon and none answered ({exc}); "
+            "run `bash scripts/test`, which starts one",
+            pytrace=False,
+        )
+    try:
+        client.images.get(BASE_IMAGE)
+    except docker.errors.ImageNotFound:
+        pytest.fail(
+            f"the harness tests need the local base image {BASE_IMAGE}; "
+            "run `bash scripts/test`, which builds it with debootstrap",
+            pytrace=False,
+        )
+    yield client
+    client.close()
+
+
+@dataclass
+class Containers:
+    """Containers created during one test, by id, with the labels they were given."""
+
+    created: dict[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def purposes(self) -> list[str]:
+        """The ``reprolock.purpose`` label of each container, in creation order."""
+        return [labels.get("reprolock.purpose", "") for labels in self.created.values()]
+
+    def runs(self) -> int:
+        """Containers that ran a suite (the session's first test also probes the base image)."""
+        return self.purposes().count("run")
+
+
+@pytest.fixture
+def containers(
+    docker_client: docker.DockerClient, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Containers]:
+    """Spy on container creation; after the test, every container created must be gone."""
+    record = Containers()
+    original = ContainerCollection.create
+
+    def spy(self: ContainerCollection, *args: Any, **kwargs: Any) -> Any:
+        container = original(self, *args, **kwargs)
+        record.created[container.id or ""] = dict(kwargs.get("labels") or {})
+        return container
+
+    monkeypatch.setattr(ContainerCollection, "create", spy)
+    yield record
+    left = []
+    for container_id in record.created:
+        try:
+            docker_client.containers.get(container_id)
+        except docker.errors.NotFound:
+            continue
+        left.append(container_id[:12])
+    assert left == [], f"containers left behind: {left}"
+    unlabelled = [cid[:12] for cid, labels in record.created.items() if RUN_LABEL not in labels]
+    assert unlabelled == [], f"containers without the {RUN_LABEL} label: {unlabelled}"
+    # Other processes' containers are theirs; ours must not be among the labelled ones.
+    labelled = docker_client.containers.list(all=True, filters={"label": RUN_LABEL})
+    assert not {c.id for c in labelled} & set(record.created)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A private copy of the kmeans-segmenter fixture project (goldens included)."""
+    target = tmp_path / "kmeans-segmenter"
+    shutil.copytree(PROJECT, target, ignore=shutil.ignore_patterns("__pycache__"))
+    return target
+
+
+@dataclass(frozen=True)
+class Run:
+    """One ``repro`` invocation: exit code and streams."""
+
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+Repro = Any
+"""The ``repro`` fixture: ``repro("replay", "--suite", "x", cwd=path) -> Run``."""
+
+
+@pytest.fixture
+def repro(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], harness_cache: Path
+) -> Repro:
+    """Run ``repro ARGS`` in a directory and capture its streams; never reprolock's traceback."""
+
+    def run(*argv: str, cwd: Path) -> Run:
+        monkeypatch.chdir(cwd)
+        capsys.readouterr()
+        code = main(list(argv))
+        captured = capsys.readouterr()
+        # A traceback from the suite's own code (in the container) is part of a report;
+        # one from reprolock is a bug.
+        assert not re.search(r'File "[^"]*/reprolock/', captured.err), captured.err
+        return Run(code=code, out=captured.out, err=captured.err)
+
+    return run
+
+
+FAILING_MODULE = '''\
+"""Entrypoints that misbehave in every way a suite can."""
+
+import os
+import socket
+import time
+
+import numpy as np
+
+
+def boom(inputs):
+    raise RuntimeError("model weights are corrupt")
+
+
+def sleepy(inputs):
+    time.sleep(120)
+    return {"y": inputs["X"]}
+
+
+def hungry(inputs):
+    blocks = [np.ones(64 * 2**20, dtype=np.uint8) for _ in range(8)]
+    return {"n": np.asarray(len(blocks))}
+
+
+def listy(inputs):
+    return [1, 2, 3]
+
+
+def fine(inputs):
+    return {"total": inputs["X"].sum(axis=1)}
+
+
+def inspect(inputs):
+    try:
+        socket.create_connection(("192.0.2.1", 80), timeout=1).close()
+        network = True
+    except OSError:
+        network = False
+    return {
+        "uid": np.asarray(os.getuid()),
+        "environment": np.asarray(sorted(os.environ)),
+        "cwd": np.asarray(os.getcwd()),
+        "network": np.asarray(network),
+        "work_writable": np.asarray(os.access("/work", os.W_OK)),
+        "root_writable": np.asarray(os.access("/", os.W_OK)),
+        "out_writable": np.asarray(os.access("/out", os.W_OK)),
+        "threads": np.asarray(os.environ.get("OMP_NUM_THREADS", "")),
+    }
+'''
+
+FAILING_SUITES: dict[str, dict[str, str]] = {
+    "boom": {},
+    "sleepy": {"timeout": "2"},
+    "hungry": {"memory": '"64m"'},
+    "listy": {},
+    "fine": {},
+    "inspect": {},
+}
+"""Suite name (= entrypoint function) -> TOML settings beyond the defaults."""
+
+
+@pytest.fixture
+def failing_project(tmp_path: Path) -> Path:
+    """A project whose suites misbehave, on the segments lock (the same image)."""
+    root = tmp_path / "failing"
+    (root / "src").mkdir(parents=True)
+    (root / "src" / "failing.py").write_text(FAILING_MODULE, encoding="utf-8")
+    (root / "data").mkdir()
+    np.savez(root / "data" / "inputs.npz", X=np.arange(12, dtype=np.float64).reshape(4, 3))
+    lock = (PROJECT / "locks" / "sklearn-1.3.2.txt").as_posix()
+    tables = []
+    for name, extra in FAILING_SUITES.items():
+        settings = {"timeout": "120", **extra}
+        lines = [
+            f"[tool.repro.suites.{name}]",
+            f'lock = "{lock}"',
+            f'base-image = "{BASE_IMAGE}"',
+            f'entrypoint = "failing:{name}"',
+            'inputs = "data/inputs.npz"',
+            'source = ["src"]',
+            'pythonpath = ["src"]',
+            *(f"{key} = {value}" for key, value in settings.items()),
+        ]
+        tables.append("\n".join(lines))
+    (root / "pyproject.toml").write_text("\n\n".join(tables) + "\n", encoding="utf-8")
+    return root
+
+
+def suite_of(root: Path, name: str) -> Suite:
+    """The suite ``name`` of the project at ``root``."""
+    return load_config(root).suites[name]
+
+
+def write_golden(suite: Suite, outputs: Mapping[str, npt.NDArray[Any]]) -> None:
+    """A golden by hand (for suites that cannot record one), matching source and inputs."""
+    suite.golden_path.parent.mkdir(parents=True, exist_ok=True)
+    runner.save_npz(str(suite.golden_path), outputs)
+    meta = {
+        "schema": GOLDEN_SCHEMA,
+        "suite": suite.name,
+        "golden_sha256": file_sha256(suite.golden_path),
+        "source": {"paths": list(suite.source), "sha256": source_tree_sha256(suite)},
+        "inputs": {"sha256": file_sha256(suite.inputs_path)},
+        "noise": {},
+        "machine": {},
+        "base_image": {},
+        "environment": {},
+    }
+    suite.golden_json_path.write_text(json.dumps(meta), encoding="utf-8")
+
+
+def pyproject_with(root: Path, text: str) -> None:
+    """Append TOML to the project's pyproject.toml."""
+    path = root / "pyproject.toml"
+    path.write_text(path.read_text(encoding="utf-8") + textwrap.dedent(text), encoding="utf-8")
