@@ -645,3 +645,40 @@ def test_code_host_formats_use_paths_from_the_working_directory(
     assert sarif["runs"][0]["originalUriBaseIds"]["%SRCROOT%"]["uri"] == tmp_path.as_uri() + "/"
     assert main(["check", "services", "--format", "json"]) == 1
     assert json.loads(capsys.readouterr().out)["findings"][0]["path"] == "api/requirements.txt"
+
+
+def test_diff_command_reports_changes_with_diff_exit_codes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    locks = Path(__file__).resolve().parent.parent / "fixtures" / "harness" / "locks"
+    old, new = locks / "sklearn-1.3.2.txt", locks / "sklearn-1.4.2.txt"
+    assert main(["diff", str(old), str(old)]) == 0
+    capsys.readouterr()
+    assert main(["diff", str(old), str(new), "--format", "json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["changes"] == [
+        {
+            "name": "scikit-learn",
+            "kind": "upgraded",
+            "old": "1.3.2",
+            "new": "1.4.2",
+            "framework": True,
+        }
+    ]
+    assert main(["diff", str(old), "nowhere.txt"]) == 2
+    assert capsys.readouterr().err.strip() == "repro: error: nowhere.txt: no such file"
+
+
+def test_fix_command_dry_run_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_tree(tmp_path, {"requirements.txt": "six<=1.16.0  # helpers\n"})
+    before = (tmp_path / "requirements.txt").read_text(encoding="utf-8")
+    assert main(["fix", str(tmp_path / "missing")]) == 2
+    capsys.readouterr()
+    assert main(["fix", str(tmp_path), "--dry-run"]) == 0
+    captured = capsys.readouterr()
+    assert (tmp_path / "requirements.txt").read_text(encoding="utf-8") == before
+    assert "-six<=1.16.0  # helpers" in captured.out
+    assert "+six==1.16.0 \\" in captured.out
+    assert "would fix" in captured.err

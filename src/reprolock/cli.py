@@ -104,6 +104,21 @@ examples:
 {_HARNESS_EXIT_CODES}"""
 
 
+_DIFF_EPILOG = """\
+examples:
+  repro diff requirements.txt candidate.txt
+  repro diff poetry.lock uv.lock --format markdown >> "$GITHUB_STEP_SUMMARY"
+  git show HEAD~1:uv.lock > /tmp/old.lock && repro diff /tmp/old.lock uv.lock --format json
+"""
+
+_FIX_EPILOG = """\
+examples:
+  repro fix --dry-run          show what would change
+  repro fix services/api       pin and hash what the audit flagged under services/api
+  repro fix && repro check     the fixed findings are gone
+"""
+
+
 def _add_harness_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--suite",
@@ -242,6 +257,44 @@ def _parser() -> argparse.ArgumentParser:
         help="also run the suite's own lock here and compare the candidate with that run, "
         "even when this machine matches the golden's",
     )
+
+    diff = sub.add_parser(
+        "diff",
+        help="package-level diff of two locks, any supported formats",
+        epilog=_DIFF_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Compare two locks (pip-compile, uv.lock, poetry.lock, pylock.toml, "
+        "pdm.lock, Pipfile.lock; the two may differ in format): added, removed, upgraded, "
+        "downgraded and hash-changed packages, ML frameworks marked. Exits 0 when they "
+        "install the same thing, 1 when they differ, as diff(1).",
+    )
+    diff.add_argument("old", metavar="OLD_LOCK")
+    diff.add_argument("new", metavar="NEW_LOCK")
+    diff.add_argument(
+        "--format",
+        choices=["text", "json", "markdown"],
+        default="text",
+        help="report format on stdout (default: text)",
+    )
+    diff.add_argument(
+        "--project",
+        metavar="DIR",
+        default=".",
+        help="directory whose config adds to the framework list (default: .)",
+    )
+
+    fix = sub.add_parser(
+        "fix",
+        help="write exact pins and hashes where the audit found none",
+        epilog=_FIX_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Pay the pinning debt down: for every RP101/RP102/RP103 finding in a "
+        "concrete environment, write the exact version (the sibling lock's, else resolved "
+        "with pip-compile) and, in requirements files, its hashes. Prints a unified diff; "
+        "comments and formatting are kept; files are replaced atomically.",
+    )
+    fix.add_argument("path", nargs="?", default=".", metavar="PATH", help="root (default: .)")
+    fix.add_argument("--dry-run", action="store_true", help="print the diff, write nothing")
     return parser
 
 
@@ -264,6 +317,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _golden_record(args)
         if args.command == "replay":
             return _replay(args)
+        if args.command == "diff":
+            return _diff(args)
+        if args.command == "fix":
+            return _fix(args)
     except ReproError as exc:
         print(f"repro: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -531,3 +588,34 @@ def _replay(args: argparse.Namespace) -> int:
     print(f"repro: {summary_line(reports)}", file=sys.stderr)
     failed = overall(reports) in {Verdict.CHANGED, Verdict.BROKEN}
     return EXIT_FINDINGS if failed else EXIT_CLEAN
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from reprolock.lockdiff import run_diff  # noqa: PLC0415 - loads the lock readers lazily
+
+    project = Path(args.project)
+    if not project.is_dir():
+        raise UsageError(f"--project {args.project}: not a directory")
+    for path in (args.old, args.new):
+        if not Path(path).is_file():
+            raise UsageError(f"{path}: no such file")
+    text, code = run_diff(
+        Path(args.old), Path(args.new), args.format, load_config(project).frameworks
+    )
+    sys.stdout.write(text)
+    return code
+
+
+def _fix(args: argparse.Namespace) -> int:
+    from reprolock.fix import run_fix  # noqa: PLC0415 - pulls in pip-tools only when fixing
+
+    root = Path(args.path)
+    if not root.is_dir():
+        raise UsageError(f"{args.path}: not a directory")
+    diff_text, code = run_fix(
+        root,
+        dry_run=args.dry_run,
+        progress=lambda message: print(f"repro: {message}", file=sys.stderr),
+    )
+    sys.stdout.write(diff_text)
+    return code

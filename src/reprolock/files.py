@@ -11,12 +11,18 @@ MAX_FILE_BYTES = 32 * 1024 * 1024
 """Files larger than this are skipped with a note rather than read."""
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old or the new file, never half."""
+def atomic_write_text(path: Path, text: str, *, mode: int | None = None) -> None:
+    """Write ``text`` to ``path`` so that readers see the old or the new file, never half.
+
+    ``mode`` sets the permission bits of the new file (``repro fix`` keeps an edited file's
+    own); without it the file is created private to the user, as :func:`tempfile.mkstemp` does.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            if mode is not None:
+                os.fchmod(handle.fileno(), mode)
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())

@@ -372,6 +372,10 @@ class LockedRequirement:
     """The environment marker of the entry, unevaluated."""
     source: str
     """``path:line`` of the entry, for messages."""
+    url: str | None = None
+    """Lenient reads only (``read_lock(strict=False)``): the VCS URL, archive URL or path the
+    entry installs from instead of the index; its :attr:`version` is then "" when the lock
+    records none. A strict read refuses such entries."""
 
     @property
     def pin(self) -> str:
@@ -563,7 +567,7 @@ _UNSUPPORTED = {
 _OFFLINE = "the harness installs only wheels from the package index, checked by hash"
 
 
-def read_lock(path: Path) -> Lock:
+def read_lock(path: Path, *, strict: bool = True) -> Lock:
     """Read ``path`` (pip-compile/uv requirements with hashes, uv.lock, poetry.lock,
     pylock.toml) into exact, hashed requirements.
 
@@ -574,6 +578,12 @@ def read_lock(path: Path) -> Lock:
 
     Raises :class:`LockError` (exit 2), ``path:line: ...``, for the first entry that is not an
     exact pin with a sha256 hash, or that is a direct URL, VCS or local path.
+
+    ``strict=False`` reads a lock for looking at rather than building (``repro diff``):
+    entries without hashes are kept with ``hashes=()``, direct URL, VCS and local-path
+    entries are kept with :attr:`LockedRequirement.url`, a requirements file's local ``-r``
+    files are read in (``-c`` constraints install nothing and are skipped). Entries that are
+    not exact pins, and unparsable files, are still refused.
     """
     try:
         data = path.read_bytes()
@@ -588,12 +598,15 @@ def read_lock(path: Path) -> Lock:
             f"{path}: {path.name} is not supported by the harness; {_UNSUPPORTED[name]}"
         )
     if name == "uv.lock":
-        return _UvReader(path, _toml(path, text)).read()
+        return _UvReader(path, _toml(path, text), strict=strict).read()
     if name == "poetry.lock":
-        return _read_poetry(path, _toml(path, text))
+        return _read_poetry(path, _toml(path, text), strict=strict)
     if _PYLOCK_NAME.match(name):
-        return _read_pylock(path, _toml(path, text))
-    return _read_requirements(path, text)
+        return _read_pylock(path, _toml(path, text), strict=strict)
+    if strict:
+        return _read_requirements(path, text)
+    requirements = _lenient_requirements(path, text, seen={path.resolve()})
+    return Lock(path=path, format="requirements", requirements=requirements)
 
 
 def _toml(path: Path, text: str) -> TomlDocument:
@@ -639,14 +652,26 @@ def _marker(path: Path, line: int, label: str, marker: object) -> str | None:
 
 
 def _requirement(
-    path: Path, line: int, name: str, version: object, *, hashes: Iterable[str], marker: object
+    path: Path,
+    line: int,
+    name: str,
+    version: object,
+    *,
+    hashes: Iterable[str],
+    marker: object,
+    strict: bool = True,
+    url: str | None = None,
 ) -> LockedRequirement:
-    """A requirement, or :class:`LockError` when it has no version or no sha256 hash."""
+    """A requirement, or :class:`LockError` when it has no version or (``strict``) no sha256
+    hash. A lenient direct reference (``url``) may have no version."""
     label = f"{name}=={version}" if isinstance(version, str) else name
-    exact = _version(path, line, name, version)
+    if url is not None and (version is None or version == ""):
+        exact = ""
+    else:
+        exact = _version(path, line, name, version)
     all_hashes = [h for h in hashes if isinstance(h, str) and h.strip()]
     sha256 = _sha256s(all_hashes)
-    if not sha256:
+    if strict and not sha256:
         detail = "no sha256 hash" if all_hashes else "no hash"
         raise _fail(path, line, f"{label} is not an exact, hashed pin ({detail})")
     return LockedRequirement(
@@ -655,6 +680,7 @@ def _requirement(
         hashes=sha256,
         marker=_marker(path, line, label, marker),
         source=f"{path}:{line}",
+        url=url,
     )
 
 
@@ -684,6 +710,73 @@ def _read_requirements(path: Path, text: str) -> Lock:
     for entry in parsed.requirements:
         out.append(_from_spec(path, entry.line, entry.spec))
     return Lock(path=path, format="requirements", requirements=tuple(out))
+
+
+_INCLUDE_DEPTH = 32
+
+
+def _lenient_requirements(
+    path: Path, text: str, *, seen: set[Path], depth: int = 0
+) -> tuple[LockedRequirement, ...]:
+    """A requirements file read for looking at: its ``-r`` files in place, no hash needed."""
+    parsed = parse_requirements(text)
+    for problem in parsed.problems:
+        if problem.severity is None:
+            raise _fail(path, problem.line, problem.message)
+    out: list[LockedRequirement] = []
+    entries: list[tuple[int, Spec | None, str | None]] = [
+        (e.line, e.spec, None) for e in parsed.requirements
+    ]
+    entries += [(i.line, None, i.path) for i in parsed.includes if not i.constraint]
+    for line, spec, include in sorted(entries, key=lambda e: e[0]):
+        if spec is not None:
+            req = _lenient_spec(path, line, spec)
+            if req is not None:
+                out.append(req)
+            continue
+        assert include is not None  # noqa: S101 - the tuple holds one or the other
+        out.extend(_lenient_include(path, line, include, seen=seen, depth=depth))
+    return tuple(out)
+
+
+def _lenient_include(
+    path: Path, line: int, include: str, *, seen: set[Path], depth: int
+) -> tuple[LockedRequirement, ...]:
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", include) or "${" in include:
+        raise _fail(path, line, f"-r {include}: only a local file can be read")
+    target = path.parent / include.removeprefix("file:")
+    key = target.resolve()
+    if key in seen or depth >= _INCLUDE_DEPTH:
+        raise _fail(path, line, f"-r {include} leads to an include cycle")
+    try:
+        data = target.read_bytes()
+    except OSError as exc:
+        raise _fail(path, line, f"-r {include}: {exc.strerror or exc}") from None
+    text = decode_text(data)
+    if not isinstance(text, str):
+        raise LockError(f"{target}:{text.line}: cannot read the lock: {text.message}")
+    return _lenient_requirements(target, text, seen={*seen, key}, depth=depth + 1)
+
+
+def _lenient_spec(path: Path, line: int, spec: Spec) -> LockedRequirement | None:
+    if spec.kind in _KIND_REFUSAL or spec.editable:
+        if not spec.name:
+            return None  # an unnamed local project (-e .): nothing to compare by name
+        return _requirement(
+            path,
+            line,
+            spec.name,
+            spec.version,
+            hashes=spec.hashes,
+            marker=spec.marker,
+            strict=False,
+            url=spec.url or spec.raw,
+        )
+    if spec.kind is not SpecKind.EXACT or spec.version is None:
+        raise _fail(path, line, f"{spec.raw} is not an exact pin")
+    return _requirement(
+        path, line, spec.name, spec.version, hashes=spec.hashes, marker=spec.marker, strict=False
+    )
 
 
 def _from_spec(path: Path, line: int, spec: Spec) -> LockedRequirement:
@@ -728,9 +821,10 @@ class _UvReader:
     --script``) falls back to each package's ``resolution-markers``.
     """
 
-    def __init__(self, path: Path, doc: TomlDocument) -> None:
+    def __init__(self, path: Path, doc: TomlDocument, *, strict: bool = True) -> None:
         self.path = path
         self.doc = doc
+        self.strict = strict
         self.requirements: list[LockedRequirement] = []
         self.edges: list[tuple[int, str | None, DependencyEdge]] = []
         self.roots: list[DependencyEdge] = []
@@ -777,9 +871,12 @@ class _UvReader:
                 for group, deps in groups.items() if isinstance(groups, dict) else ():
                     self.roots.extend(self._edges(deps, index, table, group))
             return 1
+        url: str | None = None
         for key, refusal in _UV_REFUSED_SOURCES.items():
             if key in source:
-                raise _fail(self.path, line, f"{name} {refusal} ({source[key]}); {_OFFLINE}")
+                if self.strict:
+                    raise _fail(self.path, line, f"{name} {refusal} ({source[key]}); {_OFFLINE}")
+                url = str(source[key])
         files = [a for a in (pkg.get("sdist"),) if isinstance(a, dict)]
         files += list(iter_dicts(pkg.get("wheels")))
         resolution = [m for m in pkg.get("resolution-markers") or [] if isinstance(m, str)]
@@ -793,6 +890,8 @@ class _UvReader:
                 pkg.get("version"),
                 hashes=(str(f.get("hash", "")) for f in files),
                 marker=marker,
+                strict=self.strict,
+                url=url,
             )
         )
         for edge in self._edges(pkg.get("dependencies"), index, "dependencies"):
@@ -828,7 +927,7 @@ _POETRY_REFUSED = {
 }
 
 
-def _read_poetry(path: Path, doc: TomlDocument) -> Lock:
+def _read_poetry(path: Path, doc: TomlDocument, *, strict: bool = True) -> Lock:
     """``poetry.lock``. Lock-version 2.1 (Poetry 2) writes each package's markers (one
     string, or one per group); older locks keep markers on dependency edges only, so
     those are read as a graph rooted at the sibling pyproject.toml's dependencies."""
@@ -854,9 +953,12 @@ def _read_poetry(path: Path, doc: TomlDocument) -> Lock:
             raise _fail(path, doc.line("package", index), "[[package]] has no name")
         source = pkg.get("source")
         kind = source.get("type") if isinstance(source, dict) else None
+        url: str | None = None
         if kind in _POETRY_REFUSED:
             where = source.get("url") if isinstance(source, dict) else None
-            raise _fail(path, line, f"{name} {_POETRY_REFUSED[kind]} ({where}); {_OFFLINE}")
+            if strict:
+                raise _fail(path, line, f"{name} {_POETRY_REFUSED[kind]} ({where}); {_OFFLINE}")
+            url = _poetry_url(kind, source if isinstance(source, dict) else {})
         files = pkg.get("files")
         if files is None:
             wanted = canonicalize_name(name)
@@ -866,7 +968,16 @@ def _read_poetry(path: Path, doc: TomlDocument) -> Lock:
         hashes = [str(f.get("hash", "")) for f in iter_dicts(files)]
         marker = _poetry_marker(pkg.get("markers")) if per_package_markers else None
         requirements.append(
-            _requirement(path, line, name, pkg.get("version"), hashes=hashes, marker=marker)
+            _requirement(
+                path,
+                line,
+                name,
+                pkg.get("version"),
+                hashes=hashes,
+                marker=marker,
+                strict=strict,
+                url=url,
+            )
         )
         package_extras = pkg.get("extras")
         if isinstance(package_extras, dict):
@@ -876,6 +987,15 @@ def _read_poetry(path: Path, doc: TomlDocument) -> Lock:
     if not per_package_markers:
         graph = _poetry_graph(path, doc, requirements, raw_edges, tuple(sorted(extras)))
     return Lock(path=path, format="poetry.lock", requirements=tuple(requirements), graph=graph)
+
+
+def _poetry_url(kind: object, source: Mapping[str, Any]) -> str:
+    """Where a Poetry direct reference installs from; a git one with its resolved commit."""
+    where = str(source.get("url", ""))
+    commit = source.get("resolved_reference") or source.get("reference")
+    if kind == "git" and isinstance(commit, str) and commit:
+        return f"git+{where}@{commit}"
+    return where
 
 
 def _version_at_least(text: str, minimum: str) -> bool:
@@ -1001,7 +1121,7 @@ def _pyproject_roots(pyproject: Path) -> Iterator[DependencyEdge]:
 # --- pylock.toml (PEP 751) -------------------------------------------------------------------
 
 
-def _read_pylock(path: Path, doc: TomlDocument) -> Lock:
+def _read_pylock(path: Path, doc: TomlDocument, *, strict: bool = True) -> Lock:
     data = doc.data
     lock_version = data.get("lock-version")
     if not isinstance(lock_version, str) or not _version_at_least(lock_version, "1.0"):
@@ -1019,7 +1139,7 @@ def _read_pylock(path: Path, doc: TomlDocument) -> Lock:
     for index, pkg in enumerate(data.get("packages") or []):
         if not isinstance(pkg, dict):
             continue
-        req = _pylock_package(path, doc, index, pkg)
+        req = _pylock_package(path, doc, index, pkg, strict=strict)
         if req is not None:
             requirements.append(req)
     return Lock(
@@ -1038,7 +1158,7 @@ def _names(value: object) -> tuple[str, ...]:
 
 
 def _pylock_package(
-    path: Path, doc: TomlDocument, index: int, pkg: dict[str, Any]
+    path: Path, doc: TomlDocument, index: int, pkg: dict[str, Any], *, strict: bool = True
 ) -> LockedRequirement | None:
     line = doc.line("packages", index, "name")
     name = pkg.get("name")
@@ -1047,15 +1167,24 @@ def _pylock_package(
     directory = pkg.get("directory")
     if isinstance(directory, dict) and directory.get("editable") is True:
         return None  # the project itself, mounted as the suite's source
-    if isinstance(pkg.get("vcs"), dict):
-        where = pkg["vcs"].get("url") or pkg["vcs"].get("path")
-        raise _fail(path, line, f"{name} is a VCS checkout ({where}); {_OFFLINE}")
-    if isinstance(directory, dict):
-        where = directory.get("path")
-        raise _fail(path, line, f"{name} is a local path ({where}); {_OFFLINE}")
-    if isinstance(pkg.get("archive"), dict):
-        where = pkg["archive"].get("url") or pkg["archive"].get("path")
-        raise _fail(path, line, f"{name} is a direct URL ({where}); {_OFFLINE}")
+    direct = _pylock_direct(pkg, directory)
+    if direct is not None:
+        refusal, where, url = direct
+        if strict:
+            raise _fail(path, line, f"{name} {refusal} ({where}); {_OFFLINE}")
+        archive = pkg.get("archive")
+        table = archive.get("hashes") if isinstance(archive, dict) else None
+        archive_hashes = [f"{a}:{d}" for a, d in table.items()] if isinstance(table, dict) else []
+        return _requirement(
+            path,
+            line,
+            name,
+            pkg.get("version"),
+            hashes=archive_hashes,
+            marker=pkg.get("marker"),
+            strict=False,
+            url=url,
+        )
     files = [a for a in (pkg.get("sdist"),) if isinstance(a, dict)]
     wheels = list(iter_dicts(pkg.get("wheels")))
     files += wheels
@@ -1067,7 +1196,27 @@ def _pylock_package(
     version = pkg.get("version")
     if version is None:
         version = _wheel_version(wheels)
-    return _requirement(path, line, name, version, hashes=hashes, marker=pkg.get("marker"))
+    return _requirement(
+        path, line, name, version, hashes=hashes, marker=pkg.get("marker"), strict=strict
+    )
+
+
+def _pylock_direct(pkg: Mapping[str, Any], directory: object) -> tuple[str, object, str] | None:
+    """``(refusal, where, url)`` for a VCS, directory or archive package, else None."""
+    vcs = pkg.get("vcs")
+    if isinstance(vcs, dict):
+        where = vcs.get("url") or vcs.get("path")
+        commit = vcs.get("commit-id")
+        url = f"{vcs.get('type', 'git')}+{where}" + (f"@{commit}" if commit else "")
+        return "is a VCS checkout", where, url
+    if isinstance(directory, dict):
+        where = directory.get("path")
+        return "is a local path", where, str(where)
+    archive = pkg.get("archive")
+    if isinstance(archive, dict):
+        where = archive.get("url") or archive.get("path")
+        return "is a direct URL", where, str(where)
+    return None
 
 
 def _wheel_version(wheels: Sequence[Mapping[str, Any]]) -> str | None:
