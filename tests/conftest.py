@@ -46,3 +46,11 @@ def audit(tmp_path: Path) -> Callable[[dict[str, str | bytes]], list[Finding]]:
         return audit_tree(tmp_path)
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def _private_cache_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every test gets its own reprolock cache, never the user's."""
+    monkeypatch.setenv("REPROLOCK_CACHE_DIR", str(tmp_path_factory.mktemp("repro-cache")))

@@ -23,7 +23,7 @@ from reprolock.audit.baseline import load_baseline, write_baseline
 from reprolock.audit.engine import AuditOptions, run_audit
 from reprolock.config import FailOn, Suite, load_config
 from reprolock.errors import ReproError, UsageError
-from reprolock.files import atomic_write_text
+from reprolock.files import atomic_write_text, cache_dir
 from reprolock.report import Format, render
 from reprolock.report.text import render_text, summary_line
 from reprolock.rules import RULES, expand_selectors, get_rule
@@ -46,6 +46,8 @@ examples:
   repro rules RP101           why a rule exists, and how to fix what it flags
   repro golden record         record the golden outputs of every suite
   repro replay --lock new.txt does the model behave the same with new.txt's packages?
+  repro bisect --suite churn --lock new.txt   which of new.txt's updates changed it?
+  repro update --write        upgrade the locks when no suite changes behaviour
 
 Run `repro COMMAND --help` for the options of a command.
 """
@@ -103,6 +105,52 @@ examples:
 
 {_HARNESS_EXIT_CODES}"""
 
+
+_BISECT_EPILOG = """\
+examples:
+  repro bisect --suite segments --lock candidate.txt
+  repro bisect --suite segments --lock candidate.txt --format json > bisect.json
+  repro bisect --suite segments --lock candidate.txt --format markdown >> "$GITHUB_STEP_SUMMARY"
+
+The candidate's package updates are grouped so that every mixed environment installs
+consistently (from the wheels' Requires-Dist and the lock's graph), then delta debugging
+moves groups onto the suite's lock until the smallest set that reproduces the change is
+left. Each mix is one image build at most: images are found by their lock digest, wheels
+come from the cache. With one culprit among k groups it tests at most 2*ceil(log2 k)+2
+environments, the candidate and a fresh baseline included.
+
+exit codes:
+  0  nothing to bisect: the candidate behaves like the suite's lock
+  1  the candidate changes behaviour; the culprits are reported
+  2  usage or input error: bad flag, bad config, unreadable lock
+  3  not answered: no Docker daemon, golden missing, the suite's own lock does not run
+     here, or the candidate installs exactly the suite's lock
+"""
+
+_UPDATE_EPILOG = """\
+examples:
+  repro update                              upgrade everything, replay every suite, report
+  repro update --package scikit-learn       upgrade one package (repeatable)
+  repro update --write --report pr-body.md  replace the lock when every suite behaves the same
+  repro update --write --force --json update.json
+                                            replace it even when behaviour changed
+
+Each lock (a suite's `lock`, or with no suites every pip-compile output at the project's
+top level and one directory down) is compiled again from the source its pip-compile header
+names (or a `.in` beside it, or pyproject.toml) with the header's own flags plus --upgrade
+(or --upgrade-package NAME) and --generate-hashes, by the host's pip-compile and pip
+configuration. The candidate is diffed, every suite on it is replayed and, on a behaviour
+change, bisected. The Markdown report (stdout, or --report FILE) is written for a pull
+request body.
+
+exit codes:
+  0  safe: every suite identical or within tolerance, no suites configured, or already up
+     to date
+  1  a suite changed behaviour, or broke
+  2  usage or input error: bad flag, bad config, no lock source found, pip-compile failed
+     on the input
+  3  not answered: no Docker daemon, golden missing, a download failed
+"""
 
 _DIFF_EPILOG = """\
 examples:
@@ -195,6 +243,12 @@ def _parser() -> argparse.ArgumentParser:
         "owner and expiry of entries already there, then exit 0",
     )
     check.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="neither read nor write the audit cache ($REPROLOCK_CACHE_DIR, else "
+        "$XDG_CACHE_HOME/reprolock, else ~/.cache/reprolock)",
+    )
+    check.add_argument(
         "--color",
         choices=["auto", "always", "never"],
         default="auto",
@@ -258,6 +312,75 @@ def _parser() -> argparse.ArgumentParser:
         "even when this machine matches the golden's",
     )
 
+    bisect = sub.add_parser(
+        "bisect",
+        help="find which package update(s) of a candidate lock change a suite's behaviour",
+        epilog=_BISECT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Replay a suite with a candidate lock and, when its behaviour changed, "
+        "find the smallest set of package updates that reproduces the change.",
+    )
+    bisect.add_argument("--suite", metavar="NAME", required=True, help="the suite to bisect")
+    bisect.add_argument(
+        "--lock",
+        metavar="CANDIDATE",
+        required=True,
+        help="the candidate lock, any supported format",
+    )
+    bisect.add_argument(
+        "--project",
+        metavar="DIR",
+        default=".",
+        help="directory whose pyproject.toml or repro.toml names the suites (default: .)",
+    )
+    bisect.add_argument(
+        "--format",
+        choices=["text", "json", "markdown"],
+        default="text",
+        help="report format on stdout (default: text)",
+    )
+    bisect.add_argument(
+        "--fresh-baseline",
+        action="store_true",
+        help="compare with a run of the suite's own lock here, even when this machine "
+        "matches the golden's",
+    )
+
+    update = sub.add_parser(
+        "update",
+        help="compile a candidate lock with pip-tools, replay every suite, bisect, report",
+        epilog=_UPDATE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="The dependency-update bot: upgrade the project's locks with pip-compile, "
+        "diff them, replay every golden suite against the candidates, bisect any behaviour "
+        "change, and write a report fit for a pull request body.",
+    )
+    update.add_argument(
+        "--project",
+        metavar="DIR",
+        default=".",
+        help="the project directory: its config names the suites and locks (default: .)",
+    )
+    update.add_argument(
+        "--package",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="upgrade only this package (repeatable; NAME==VERSION pins it); default: all",
+    )
+    update.add_argument(
+        "--write",
+        action="store_true",
+        help="replace each updated lock (atomically) when every suite behaves the same",
+    )
+    update.add_argument(
+        "--force",
+        action="store_true",
+        help="with --write: replace the locks even when behaviour changed or was not checked",
+    )
+    update.add_argument("--report", metavar="FILE", help="also write the Markdown report to FILE")
+    update.add_argument("--json", metavar="FILE", help="write the JSON report to FILE")
+
     diff = sub.add_parser(
         "diff",
         help="package-level diff of two locks, any supported formats",
@@ -317,6 +440,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _golden_record(args)
         if args.command == "replay":
             return _replay(args)
+        if args.command == "bisect":
+            return _bisect(args)
+        if args.command == "update":
+            return _update(args)
         if args.command == "diff":
             return _diff(args)
         if args.command == "fix":
@@ -434,7 +561,12 @@ def _check(args: argparse.Namespace) -> int:
         previous = load_baseline(target, str(target))
         baseline = {}
 
-    options = AuditOptions(select=select, ignore=ignore, baseline=baseline)
+    options = AuditOptions(
+        select=select,
+        ignore=ignore,
+        baseline=baseline,
+        cache_dir=None if args.no_cache else cache_dir(),
+    )
     result = run_audit(root, config, options)
     report = replace(result.report, path_prefix=_path_prefix(root))
 
@@ -588,6 +720,48 @@ def _replay(args: argparse.Namespace) -> int:
     print(f"repro: {summary_line(reports)}", file=sys.stderr)
     failed = overall(reports) in {Verdict.CHANGED, Verdict.BROKEN}
     return EXIT_FINDINGS if failed else EXIT_CLEAN
+
+
+def _bisect(args: argparse.Namespace) -> int:
+    from reprolock.harness import replay as harness  # noqa: PLC0415 - see above
+    from reprolock.harness.bisect import bisect, render_bisect, summary  # noqa: PLC0415
+    from reprolock.harness.docker import connect, docker_failures  # noqa: PLC0415
+    from reprolock.harness.progress import Status  # noqa: PLC0415
+    from reprolock.harness.report import ReportFormat  # noqa: PLC0415
+
+    candidate = Path(args.lock)
+    if not candidate.is_file():
+        raise UsageError(f"--lock {args.lock}: no such file")
+    (suite,) = _harness_suites(args)
+    with Status() as status, docker_failures(), closing(connect()) as client:
+        session = harness.Session(client=client, progress=status, warn=status.log)
+        report = bisect(session, suite, candidate=candidate, fresh_baseline=args.fresh_baseline)
+    text = render_bisect(ReportFormat(args.format), report)
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+    print(f"repro: {summary(report)}", file=sys.stderr)
+    return report.exit_code
+
+
+def _update(args: argparse.Namespace) -> int:
+    from reprolock.update import UpdateOptions, run_update  # noqa: PLC0415 - pulls in the harness
+
+    project = Path(args.project)
+    if not project.is_dir():
+        raise UsageError(f"--project {args.project}: not a directory")
+    if args.force and not args.write:
+        raise UsageError("--force only applies with --write")
+    options = UpdateOptions(
+        packages=tuple(args.package),
+        write=args.write,
+        force=args.force,
+        report=Path(args.report) if args.report else None,
+        json=Path(args.json) if args.json else None,
+    )
+    return run_update(project, options)
 
 
 def _diff(args: argparse.Namespace) -> int:

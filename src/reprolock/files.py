@@ -11,6 +11,31 @@ MAX_FILE_BYTES = 32 * 1024 * 1024
 """Files larger than this are skipped with a note rather than read."""
 
 
+def cache_dir() -> Path:
+    """Where reprolock caches: ``$REPROLOCK_CACHE_DIR``, else ``$XDG_CACHE_HOME/reprolock``,
+    else ``~/.cache/reprolock``."""
+    explicit = os.environ.get("REPROLOCK_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if xdg:
+        return Path(xdg).expanduser() / "reprolock"
+    return Path.home() / ".cache" / "reprolock"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file in the same directory, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def atomic_write_text(path: Path, text: str, *, mode: int | None = None) -> None:
     """Write ``text`` to ``path`` so that readers see the old or the new file, never half.
 

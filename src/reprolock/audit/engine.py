@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 from reprolock import __version__
 from reprolock.audit.baseline import BaselineEntry
+from reprolock.audit.cache import AuditCache, CachedFile, digest, shape_digest, tree_digest
 from reprolock.audit.discover import discover
 from reprolock.audit.interface import (
     FileFacts,
@@ -42,6 +43,8 @@ class AuditOptions:
     """Accepted findings by fingerprint."""
     today: dt.date | None = None
     """The date baseline expiry is judged against (None: today)."""
+    cache_dir: Path | None = None
+    """Where to keep the audit cache (see :mod:`reprolock.audit.cache`); None: no cache."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -56,12 +59,15 @@ class AuditResult:
     """Facts of every scanned file, by path."""
 
 
-def scan_file(scanner: Scanner, rel: str, abspath: Path, ctx: ScanContext) -> FileFacts:
-    """Read, decode and scan one file; unreadable or unparsable files become RP001."""
-    try:
-        data = abspath.read_bytes()
-    except OSError as exc:
-        return _broken(rel, scanner, f"cannot read: {exc.strerror or exc}", 1)
+def scan_file(
+    scanner: Scanner, rel: str, abspath: Path, ctx: ScanContext, data: bytes | OSError | None = None
+) -> FileFacts:
+    """Decode and scan one file (read here unless ``data`` is given); unreadable or
+    unparsable files become RP001."""
+    if data is None:
+        data = _read(abspath)
+    if isinstance(data, OSError):
+        return _broken(rel, scanner, f"cannot read: {data.strerror or data}", 1)
     decoded = decode_text(data)
     if isinstance(decoded, DecodeProblem):
         if scanner.tentative(rel):
@@ -75,6 +81,13 @@ def scan_file(scanner: Scanner, rel: str, abspath: Path, ctx: ScanContext) -> Fi
         return _broken(rel, scanner, exc.message, exc.line, column=exc.column)
     except RecursionError:
         return _broken(rel, scanner, "nesting too deep to parse", 1)
+
+
+def _read(path: Path) -> bytes | OSError:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        return exc
 
 
 def _broken(
@@ -107,16 +120,26 @@ def run_audit(
     if progress:
         progress(f"scanning {len(found)} files")
     ctx = ScanContext(root=root, config=config, files=frozenset(d.path for d in found))
-    facts: dict[str, FileFacts] = {}
+    run = _Run(
+        root, ctx, AuditCache(options.cache_dir, root, config) if options.cache_dir else None
+    )
     for item in found:
-        facts[item.path] = scan_file(item.scanner, item.path, item.abspath, ctx)
-    _scan_includes(root, ctx, scanners, facts)
+        run.scan(item.scanner, item.path, item.abspath)
+    _scan_includes(root, run, scanners)
+    facts = run.facts
 
-    raw: list[Finding] = [f for ff in facts.values() for f in ff.findings]
-    for scanner in scanners:
-        raw.extend(scanner.cross_check(facts, ctx))
-    locks = _LockIndex(facts)
-    raw = [_with_lock_fix(f, locks) for f in raw]
+    tree = tree_digest(run.shape, run.digests)
+    cached = run.cache.findings(tree) if run.cache is not None else None
+    if cached is not None:
+        raw = list(cached)
+    else:
+        raw = [f for ff in facts.values() for f in ff.findings]
+        for scanner in scanners:
+            raw.extend(scanner.cross_check(facts, ctx))
+        locks = _LockIndex(facts)
+        raw = [_with_lock_fix(f, locks) for f in raw]
+        if run.cache is not None:
+            run.cache.save(shape=run.shape, files=run.entries, tree=tree, findings=raw)
 
     kept, inline_ignored = _filter(raw, config, options, root)
     today = options.today or dt.date.today()
@@ -144,24 +167,75 @@ def run_audit(
     )
 
 
-def _scan_includes(
-    root: Path, ctx: ScanContext, scanners: Sequence[Scanner], facts: dict[str, FileFacts]
-) -> None:
+class _Run:
+    """The files of one audit: their digests, facts, and the cache entries to save."""
+
+    def __init__(self, root: Path, ctx: ScanContext, cache: AuditCache | None) -> None:
+        self.root = root
+        self.ctx = ctx
+        self.cache = cache
+        self.shape = shape_digest(ctx.files)
+        self.digests: dict[str, str] = {}
+        self.facts: dict[str, FileFacts] = {}
+        self.entries: dict[str, CachedFile] = {}
+
+    def digest_of(self, rel: str) -> str:
+        """The content digest of a root-relative file ("" when unreadable), memoised."""
+        known = self.digests.get(rel)
+        if known is None:
+            data = _read(self.root / rel)
+            known = digest(data) if isinstance(data, bytes) else ""
+            self.digests[rel] = known
+        return known
+
+    def scan(self, scanner: Scanner, rel: str, abspath: Path) -> FileFacts:
+        """Facts of one file: from the cache when its inputs are unchanged, else scanned."""
+        data = _read(abspath)
+        file_digest = digest(data) if isinstance(data, bytes) else ""
+        self.digests[rel] = file_digest
+        result = None
+        if self.cache is not None and file_digest:
+            result = self.cache.facts(self.shape, rel, file_digest, _Digests(self))
+        if result is None:
+            result = scan_file(scanner, rel, abspath, self.ctx, data)
+        if file_digest:
+            deps = tuple((inc.target, self.digest_of(inc.target)) for inc in result.includes)
+            self.entries[rel] = CachedFile(digest=file_digest, deps=deps, facts=result)
+        self.facts[rel] = result
+        return result
+
+
+class _Digests(Mapping[str, str]):
+    """Digests of the current run, computed on demand for dependency checks."""
+
+    def __init__(self, run: _Run) -> None:
+        self._run = run
+
+    def __getitem__(self, key: str) -> str:
+        return self._run.digest_of(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._run.digests)
+
+    def __len__(self) -> int:
+        return len(self._run.digests)
+
+
+def _scan_includes(root: Path, run: _Run, scanners: Sequence[Scanner]) -> None:
     """Audit files reached by ``-r``/``-c`` that discovery did not claim (``base.txt`` ...)."""
     by_name = {s.name: s for s in scanners}
     requirements = by_name.get("requirements")
     if requirements is None:
         return
-    pending = [inc.target for ff in facts.values() for inc in ff.includes]
+    pending = [inc.target for ff in run.facts.values() for inc in ff.includes]
     while pending:
         target = pending.pop()
-        if target in facts:
+        if target in run.facts:
             continue
         abspath = root / target
         if not abspath.is_file():
             continue  # the including file reports the missing target
-        scanned = scan_file(requirements, target, abspath, ctx)
-        facts[target] = scanned
+        scanned = run.scan(requirements, target, abspath)
         pending.extend(inc.target for inc in scanned.includes)
 
 

@@ -26,6 +26,7 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from reprolock import __version__
 from reprolock.errors import ReproError, UnansweredError
+from reprolock.files import cache_dir
 from reprolock.harness import lockfile, wheelhouse
 from reprolock.harness.docker import daemon_errors, explain, managed_container
 from reprolock.harness.lockfile import Lock, LockedRequirement, ProbeError, TargetEnvironment
@@ -178,7 +179,7 @@ def target_environment(
     progress: ProgressFn = silent,
 ) -> TargetEnvironment:
     """The base image's Python and platform, probed once and then cached by image id."""
-    cache = cache or wheelhouse.cache_dir()
+    cache = cache or cache_dir()
     path = _facts_path(cache, image_id)
     try:
         return TargetEnvironment.from_probe(json.loads(path.read_text(encoding="utf-8")))

@@ -22,6 +22,7 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from packaging.version import InvalidVersion, Version
 
 from reprolock.errors import UnansweredError
+from reprolock.files import cache_dir
 from reprolock.harness.lockfile import LockedRequirement, TargetEnvironment
 
 MAX_PARALLEL_DOWNLOADS = 4
@@ -34,18 +35,6 @@ class WheelhouseError(UnansweredError):
 
 class HashMismatchError(WheelhouseError):
     """A downloaded file's sha256 is not one the lock lists; the file was deleted."""
-
-
-def cache_dir() -> Path:
-    """Where reprolock caches: ``$REPROLOCK_CACHE_DIR``, else ``$XDG_CACHE_HOME/reprolock``,
-    else ``~/.cache/reprolock``."""
-    explicit = os.environ.get("REPROLOCK_CACHE_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    if xdg:
-        return Path(xdg).expanduser() / "reprolock"
-    return Path.home() / ".cache" / "reprolock"
 
 
 def wheel_path(cache: Path, sha256_hex: str, filename: str) -> Path:
