@@ -50,7 +50,12 @@ def audit(tmp_path: Path) -> Callable[[dict[str, str | bytes]], list[Finding]]:
 
 @pytest.fixture(autouse=True)
 def _private_cache_dir(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Every test gets its own reprolock cache, never the user's."""
+    """Every test gets its own reprolock cache, never the user's; harness tests share theirs
+    (``harness_cache``) so that wheels and base-image facts are fetched once a session."""
+    if "harness_cache" in request.fixturenames or request.node.path.parent.name == "harness":
+        return
     monkeypatch.setenv("REPROLOCK_CACHE_DIR", str(tmp_path_factory.mktemp("repro-cache")))

@@ -297,7 +297,7 @@ def test_dependency_update_runs_weekly_and_labels_from_the_exit_code() -> None:
     steps = {step.get("id"): step for step in workflow["jobs"]["update"]["steps"]}
     script = steps["update"]["run"]
     assert "repro update" in script
-    assert '--write --report "$REPORT"' in script
+    assert '--write --force --report "$REPORT"' in script
     assert "0) label=safe-update" in script
     assert "1) label=behaviour-change" in script
     pr = steps["pr"]

@@ -147,9 +147,9 @@ exit codes:
   0  safe: every suite identical or within tolerance, no suites configured, or already up
      to date
   1  a suite changed behaviour, or broke
-  2  usage or input error: bad flag, bad config, no lock source found, pip-compile failed
-     on the input
-  3  not answered: no Docker daemon, golden missing, a download failed
+  2  usage or input error: bad flag, bad config, no lock or no lock source found
+  3  not answered: pip-compile failed (no resolution, index unreachable), no Docker
+     daemon, golden missing, a download failed
 """
 
 _DIFF_EPILOG = """\
@@ -724,7 +724,7 @@ def _replay(args: argparse.Namespace) -> int:
 
 def _bisect(args: argparse.Namespace) -> int:
     from reprolock.harness import replay as harness  # noqa: PLC0415 - see above
-    from reprolock.harness.bisect import bisect, render_bisect, summary  # noqa: PLC0415
+    from reprolock.harness.bisection import bisect, render_bisect, summary  # noqa: PLC0415
     from reprolock.harness.docker import connect, docker_failures  # noqa: PLC0415
     from reprolock.harness.progress import Status  # noqa: PLC0415
     from reprolock.harness.report import ReportFormat  # noqa: PLC0415

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -99,10 +100,12 @@ def test_a_damaged_cache_is_ignored_and_rewritten(tmp_path: Path) -> None:
     root = write_tree(tmp_path / "repo", _TREE)
     cache = tmp_path / "cache"
     cold = _audit(root, cache)
-    (cache_file,) = (cache / "audit").iterdir()
-    cache_file.write_bytes(b"not a pickle")
+    cache_files = sorted((cache / "audit").iterdir())
+    assert [p.name.split(".", 1)[1] for p in cache_files] == ["files.pickle", "run.pickle"]
+    for cache_file in cache_files:
+        cache_file.write_bytes(b"not a pickle")
     assert _audit(root, cache) == cold
-    assert cache_file.read_bytes() != b"not a pickle"
+    assert all(p.read_bytes() != b"not a pickle" for p in cache_files)
 
 
 def test_no_cache_flag_writes_nothing(
@@ -114,5 +117,41 @@ def test_no_cache_flag_writes_nothing(
     assert main(["check", str(root), "--no-cache"]) == 1
     assert not cache.exists()
     assert main(["check", str(root)]) == 1
-    assert len(list((cache / "audit").iterdir())) == 1
+    assert len(list((cache / "audit").iterdir())) == 2
     capsys.readouterr()
+
+
+def test_a_touched_but_unchanged_file_is_not_rescanned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = write_tree(tmp_path / "repo", _TREE)
+    cache = tmp_path / "cache"
+    cold = _audit(root, cache)
+    target = root / "svc" / "requirements.txt"
+    os.utime(target, ns=(target.stat().st_atime_ns, target.stat().st_mtime_ns + 10**9))
+    counter = _Counter(monkeypatch)
+    assert _audit(root, cache) == cold
+    assert counter.scanned == []
+
+
+def test_inline_ignores_apply_to_cached_findings(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "repo", {"requirements.txt": "numpy  # repro: ignore[RP101]\n"})
+    cache = tmp_path / "cache"
+    assert _audit(root, cache) == []
+    assert _audit(root, cache) == []
+    (root / "requirements.txt").write_text("numpy\n", encoding="utf-8")
+    assert hits(_audit(root, cache)) == [("RP101", "requirements.txt", 1)]
+
+
+def test_parallel_scan_gives_the_same_report(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "repo", {**_TREE, "Dockerfile": "FROM python:3.11\n"})
+    config = load_config(root)
+    serial = run_audit(root, config, AuditOptions(jobs=1)).report
+    parallel = run_audit(root, config, AuditOptions(jobs=2)).report
+    cached = run_audit(root, config, AuditOptions(jobs=2, cache_dir=tmp_path / "c")).report
+    assert parallel == serial
+    assert cached == serial
+    assert hits(list(serial.findings))[:2] == [
+        ("RP301", "Dockerfile", 1),
+        ("RP102", "base.txt", 1),
+    ]

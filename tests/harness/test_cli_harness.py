@@ -20,6 +20,7 @@ from reprolock.errors import ConfigError
 from reprolock.harness import wheelhouse
 from reprolock.harness.report import SCHEMA
 from tests.harness.conftest import (
+    BASE_IMAGE,
     LOCKS,
     PROJECT,
     Containers,
@@ -328,8 +329,17 @@ def test_record_with_force_then_replay(repro: Repro, project: Path, containers: 
 
 
 def test_an_interrupted_replay_exits_130_and_leaves_nothing(
-    repro: Repro, containers: Containers, monkeypatch: pytest.MonkeyPatch
+    repro: Repro,
+    containers: Containers,
+    monkeypatch: pytest.MonkeyPatch,
+    docker_client: docker.DockerClient,
 ) -> None:
+    # Probe the base image first, so that the interrupt lands in the suite's run, whatever
+    # tests ran before this one.
+    from reprolock.harness.image import resolve_base_image
+
+    resolve_base_image(docker_client, BASE_IMAGE)
+
     def wait(self: Container, **kwargs: Any) -> Any:
         raise KeyboardInterrupt
 

@@ -1,14 +1,16 @@
 """The audit cache: per-file scan results, and the whole run's findings, reused while nothing
 that produced them has changed (as ruff and mypy cache theirs).
 
-One file per audited root and configuration under ``<cache dir>/audit/``. Entries are keyed
-by content hashes, never by modification times, so a checkout, a touch or a clock change
-cannot serve a stale result. The namespace of the file covers reprolock's version, the cache
-format and the configuration, so an upgrade or a config change never reads an old entry.
+Two files per audited root and configuration under ``<cache dir>/audit/``: a small one for
+the last run (every input file's size, mtime and sha256, and the run's findings) and a larger
+one with each file's scan result. Results are keyed by content hashes; size and mtime only
+spare re-hashing a file whose stat is unchanged (as mypy does), so a touch costs a hash, never
+a stale result. The namespace covers reprolock's version, the cache format and the
+configuration, so an upgrade or a config change never reads an old entry.
 
-The file is a pickle of reprolock's own frozen dataclasses: loading it is several times
-faster than rebuilding them from JSON. It lives in the user's own cache directory, like the
-bytecode Python itself caches there; a file that fails to load is ignored and rewritten.
+The files are pickles of reprolock's own frozen dataclasses: loading them is several times
+faster than rebuilding the objects from JSON. They live in the user's own cache directory,
+like the bytecode Python caches there; a file that fails to load is ignored and rewritten.
 """
 
 from __future__ import annotations
@@ -19,15 +21,22 @@ import pickle
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from reprolock import __version__
 from reprolock.audit.interface import FileFacts
 from reprolock.config import Config
 from reprolock.files import atomic_write_bytes
-from reprolock.model import Finding
+from reprolock.model import Finding, Location, Severity
 
-FORMAT = 1
-"""Bumped whenever FileFacts or the scanners' output changes shape or meaning."""
+FORMAT = 3
+"""Bumped whenever FileFacts, Finding or the scanners' output changes shape or meaning."""
+
+Stat = tuple[int, int]
+"""(size, mtime_ns) of a file."""
+
+Ignores = dict[int, tuple[str, ...]]
+"""Inline ``# repro: ignore[...]`` comments of a file: line -> rule ids or prefixes."""
 
 
 def digest(data: bytes) -> str:
@@ -45,16 +54,51 @@ class CachedFile:
     """(path, digest) of every other file the scan read (``-r`` targets)."""
     facts: FileFacts
     """The scan result."""
+    ignores: Ignores = field(default_factory=dict)
+    """The file's inline ignore comments."""
 
 
 @dataclass(kw_only=True, slots=True)
-class _Payload:
+class RunRecord:
+    """What the whole last run needs to be replayed without scanning anything."""
+
+    tree: str
+    """:func:`tree_digest` of every input."""
+    files_scanned: int
+    """Files the run scanned."""
+    findings: tuple[tuple[Any, ...], ...]
+    """Raw findings (before filters), as plain tuples: much faster to load than objects."""
+    ignores: dict[str, Ignores]
+    """Inline ignore comments of every scanned file (empty for most)."""
+
+
+@dataclass(kw_only=True, slots=True)
+class _Header:
     format: int
     version: str
+
+
+@dataclass(kw_only=True, slots=True)
+class _RunPayload(_Header):
+    stats: dict[str, tuple[int, int, str]]
+    extra: tuple[str, ...]
+    record: RunRecord | None
+
+
+@dataclass(kw_only=True, slots=True)
+class _FilesPayload(_Header):
     shape: str
-    files: dict[str, CachedFile] = field(default_factory=dict)
-    tree: str = ""
-    findings: tuple[Finding, ...] = ()
+    files: dict[str, CachedFile]
+
+
+def _load(path: Path, kind: type[_Header]) -> Any:
+    try:
+        payload = pickle.loads(path.read_bytes())  # noqa: S301 - the user's own cache
+    except Exception:
+        return None
+    if not isinstance(payload, kind) or payload.format != FORMAT or payload.version != __version__:
+        return None
+    return payload
 
 
 class AuditCache:
@@ -64,32 +108,39 @@ class AuditCache:
         namespace = digest("\0".join((__version__, str(FORMAT), str(root), repr(config))).encode())[
             :32
         ]
-        self.path = directory / "audit" / f"{namespace}.pickle"
-        self._old = self._load()
+        base = directory / "audit" / namespace
+        self._run_path = base.with_suffix(".run.pickle")
+        self._files_path = base.with_suffix(".files.pickle")
+        run: _RunPayload | None = _load(self._run_path, _RunPayload)
+        self._stats = run.stats if run else {}
+        self.extra: tuple[str, ...] = run.extra if run else ()
+        """Files outside discovery that the last run read (``-r`` targets)."""
+        self._record = run.record if run else None
+        self._files: _FilesPayload | None = None
+        self._files_loaded = False
 
-    def _load(self) -> _Payload | None:
-        try:
-            data = self.path.read_bytes()
-        except OSError:
+    def known_digest(self, path: str, stat: Stat) -> str | None:
+        """The digest recorded for ``path`` when its size and mtime are unchanged."""
+        known = self._stats.get(path)
+        if known is None or (known[0], known[1]) != stat:
             return None
-        try:
-            payload = pickle.loads(data)  # noqa: S301 - the user's own cache, see module docstring
-        except Exception:
+        return known[2]
+
+    def record(self, tree: str) -> RunRecord | None:
+        """The last run, when every input of it is unchanged."""
+        if self._record is None or self._record.tree != tree:
             return None
-        if (
-            not isinstance(payload, _Payload)
-            or payload.format != FORMAT
-            or payload.version != __version__
-        ):
-            return None
-        return payload
+        return self._record
 
     def facts(self, shape: str, path: str, file_digest: str,
-              current: Mapping[str, str]) -> FileFacts | None:  # fmt: skip
-        """The cached facts of ``path`` when the tree shape, its content and its deps match.
+              current: Mapping[str, str]) -> CachedFile | None:  # fmt: skip
+        """The cached scan of ``path`` when the tree shape, its content and its deps match.
 
         ``current`` maps paths to the digests of this run, for checking deps."""
-        old = self._old
+        if not self._files_loaded:
+            self._files = _load(self._files_path, _FilesPayload)
+            self._files_loaded = True
+        old = self._files
         if old is None or old.shape != shape:
             return None
         entry = old.files.get(path)
@@ -98,28 +149,25 @@ class AuditCache:
         for dep, dep_digest in entry.deps:
             if current.get(dep) != dep_digest:
                 return None
-        return entry.facts
+        return entry
 
-    def findings(self, tree: str) -> tuple[Finding, ...] | None:
-        """The whole run's raw findings when every input of the last run is unchanged."""
-        old = self._old
-        if old is None or not old.tree or old.tree != tree:
-            return None
-        return old.findings
-
-    def save(self, *, shape: str, files: Mapping[str, CachedFile], tree: str,
-             findings: Iterable[Finding]) -> None:  # fmt: skip
-        """Replace the cache file atomically; a failure to write is not an error."""
-        payload = _Payload(
-            format=FORMAT,
-            version=__version__,
-            shape=shape,
-            files=dict(files),
-            tree=tree,
-            findings=tuple(findings),
+    def save(
+        self,
+        *,
+        stats: dict[str, tuple[int, int, str]],
+        extra: Iterable[str],
+        record: RunRecord,
+        shape: str,
+        files: Mapping[str, CachedFile],
+    ) -> None:
+        """Replace both cache files atomically; a failure to write is not an error."""
+        run = _RunPayload(
+            format=FORMAT, version=__version__, stats=stats, extra=tuple(extra), record=record
         )
+        per_file = _FilesPayload(format=FORMAT, version=__version__, shape=shape, files=dict(files))
         with contextlib.suppress(OSError):
-            atomic_write_bytes(self.path, pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+            atomic_write_bytes(self._files_path, pickle.dumps(per_file, pickle.HIGHEST_PROTOCOL))
+            atomic_write_bytes(self._run_path, pickle.dumps(run, pickle.HIGHEST_PROTOCOL))
 
 
 def tree_digest(shape: str, digests: Mapping[str, str]) -> str:
@@ -133,3 +181,26 @@ def tree_digest(shape: str, digests: Mapping[str, str]) -> str:
 def shape_digest(paths: Iterable[str]) -> str:
     """A hash of which files exist: scanners consult siblings, so a new file changes results."""
     return digest("\0".join(sorted(paths)).encode())
+
+
+def finding_to_tuple(f: Finding) -> tuple[Any, ...]:
+    """A finding as plain data (see :attr:`RunRecord.findings`)."""
+    loc = f.location
+    return (
+        f.rule, f.severity.value, f.message, loc.path, loc.line, loc.column,
+        f.subject, f.fix, f.fingerprint,
+    )  # fmt: skip
+
+
+def finding_from_tuple(t: tuple[Any, ...]) -> Finding:
+    """The inverse of :func:`finding_to_tuple`."""
+    rule, severity, message, path, line, column, subject, fix, fingerprint = t
+    return Finding(
+        rule=rule,
+        severity=Severity(severity),
+        message=message,
+        location=Location(path=path, line=line, column=column),
+        subject=subject,
+        fix=fix,
+        fingerprint=fingerprint,
+    )

@@ -22,10 +22,15 @@ class Discovered:
 
     path: str
     """POSIX path relative to the root."""
-    abspath: Path
-    """Absolute path (inside the root even when reached through a symlink)."""
+    location: str
+    """Absolute path as text (inside the root even when reached through a symlink)."""
     scanner: Scanner
     """The scanner that claimed it."""
+
+    @property
+    def abspath(self) -> Path:
+        """Absolute path."""
+        return Path(self.location)
 
 
 def _gitignore(directory: Path) -> _Spec | None:
@@ -43,64 +48,72 @@ def discover(root: Path, config: Config, scanners: Sequence[Scanner]) -> list[Di
     reads outside the tree it was asked about and never loops.
     """
     root = root.resolve()
-    excludes = pathspec.GitIgnoreSpec.from_lines([*DEFAULT_EXCLUDES, *config.exclude])
+    # The defaults are plain directory names: a set look-up, not a pattern match per entry.
+    excludes = pathspec.GitIgnoreSpec.from_lines(config.exclude) if config.exclude else None
     found: list[Discovered] = []
     for rel, abspath in _walk(root, excludes):
         name = rel.rsplit("/", 1)[-1]
         for scanner in scanners:
             if scanner.claims(rel, name):
-                found.append(Discovered(path=rel, abspath=abspath, scanner=scanner))
+                found.append(Discovered(path=rel, location=abspath, scanner=scanner))
                 break
     found.sort(key=lambda d: d.path)
     return found
 
 
-def _walk(root: Path, excludes: _Spec) -> Iterator[tuple[str, Path]]:
+_DEFAULT_DIRS = frozenset(p.rstrip("/") for p in DEFAULT_EXCLUDES if p.endswith("/"))
+
+
+def _walk(root: Path, excludes: _Spec | None) -> Iterator[tuple[str, str]]:
+    """(root-relative path, absolute path) of every file kept, as strings: a large tree has
+    tens of thousands of entries, and pathlib objects for each would dominate a warm run."""
+    root_text = str(root)
+    root_prefix = root_text.rstrip(os.sep) + os.sep
     # Each stack entry: (absolute dir, root-relative prefix, gitignore specs in force with the
     # directory each is relative to).
     seen_dirs: set[tuple[int, int]] = set()
-    root_ignore = _gitignore(root)
-    base_specs: tuple[tuple[str, _Spec], ...] = (("", root_ignore),) if root_ignore else ()
-    stack: list[tuple[Path, str, tuple[tuple[str, _Spec], ...]]] = [(root, "", base_specs)]
+    stack: list[tuple[str, str, tuple[tuple[str, _Spec], ...]]] = [(root_text, "", ())]
     while stack:
         directory, prefix, specs = stack.pop()
         try:
-            st = directory.stat()
+            st = os.stat(directory)
+            entries = list(os.scandir(directory))
         except OSError:
             continue
         key = (st.st_dev, st.st_ino)
         if key in seen_dirs:
             continue
         seen_dirs.add(key)
-        try:
-            entries = list(os.scandir(directory))
-        except OSError:
-            continue
+        if any(e.name == ".gitignore" for e in entries):
+            own = _gitignore(Path(directory))
+            if own is not None:
+                specs = (*specs, (prefix, own))
         for entry in entries:
-            rel = f"{prefix}{entry.name}"
+            name = entry.name
+            rel = f"{prefix}{name}"
             try:
                 is_link = entry.is_symlink()
                 is_dir = entry.is_dir(follow_symlinks=True)
             except OSError:
                 continue
-            probe = f"{rel}/" if is_dir else rel
-            if excludes.match_file(probe) or _ignored(probe, specs):
+            if is_dir and name in _DEFAULT_DIRS:
                 continue
-            path = Path(entry.path)
+            probe = f"{rel}/" if is_dir else rel
+            if excludes is not None and excludes.match_file(probe):
+                continue
+            if specs and _ignored(probe, specs):
+                continue
             if is_link:
                 try:
-                    target = path.resolve(strict=True)
-                    target.relative_to(root)
-                except (OSError, ValueError):
+                    target = os.path.realpath(entry.path, strict=True)
+                except OSError:
+                    continue
+                if target != root_text and not target.startswith(root_prefix):
                     continue
             if is_dir:
-                child_specs = specs
-                child_ignore = _gitignore(path)
-                if child_ignore is not None:
-                    child_specs = (*specs, (f"{rel}/", child_ignore))
-                stack.append((path, f"{rel}/", child_specs))
+                stack.append((entry.path, f"{rel}/", specs))
             elif entry.is_file(follow_symlinks=True):
-                yield rel, path
+                yield rel, entry.path
 
 
 def _ignored(probe: str, specs: tuple[tuple[str, _Spec], ...]) -> bool:

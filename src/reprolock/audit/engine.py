@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 from reprolock import __version__
 from reprolock.audit.baseline import BaselineEntry
-from reprolock.audit.cache import AuditCache, CachedFile, digest, shape_digest, tree_digest
-from reprolock.audit.discover import discover
+from reprolock.audit.cache import (
+    AuditCache,
+    CachedFile,
+    RunRecord,
+    digest,
+    finding_from_tuple,
+    finding_to_tuple,
+    shape_digest,
+    tree_digest,
+)
+from reprolock.audit.discover import Discovered, discover
 from reprolock.audit.interface import (
     FileFacts,
     Role,
@@ -20,7 +32,7 @@ from reprolock.audit.interface import (
     SourceFile,
 )
 from reprolock.audit.registry import all_scanners
-from reprolock.audit.suppress import is_suppressed
+from reprolock.audit.suppress import ignore_comments, suppressed_by
 from reprolock.config import Config
 from reprolock.files import DecodeProblem, decode_text
 from reprolock.model import Finding, Location, Report, Severity
@@ -45,6 +57,8 @@ class AuditOptions:
     """The date baseline expiry is judged against (None: today)."""
     cache_dir: Path | None = None
     """Where to keep the audit cache (see :mod:`reprolock.audit.cache`); None: no cache."""
+    jobs: int | None = None
+    """Processes that scan files: None decides from the CPU count and the work to do."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -112,36 +126,50 @@ def run_audit(
     scanners: Sequence[Scanner] | None = None,
     progress: Progress | None = None,
 ) -> AuditResult:
-    """Audit the tree at ``root``."""
+    """Audit the tree at ``root``.
+
+    With ``options.cache_dir``, an unchanged tree is answered from the cache without
+    scanning; ``AuditResult.facts`` is then empty (only the findings are cached whole).
+    """
     options = options or AuditOptions()
     root = root.resolve()
+    custom_scanners = scanners
     scanners = list(scanners) if scanners is not None else all_scanners()
     found = discover(root, config, scanners)
     if progress:
         progress(f"scanning {len(found)} files")
     ctx = ScanContext(root=root, config=config, files=frozenset(d.path for d in found))
-    run = _Run(
-        root, ctx, AuditCache(options.cache_dir, root, config) if options.cache_dir else None
-    )
-    for item in found:
-        run.scan(item.scanner, item.path, item.abspath)
-    _scan_includes(root, run, scanners)
-    facts = run.facts
+    cache = AuditCache(options.cache_dir, root, config) if options.cache_dir else None
+    run = _Run(root, ctx, cache)
 
-    tree = tree_digest(run.shape, run.digests)
-    cached = run.cache.findings(tree) if run.cache is not None else None
-    if cached is not None:
-        raw = list(cached)
+    record = None
+    if cache is not None:
+        for item in found:
+            run.digest_of(item.path)
+        for extra in cache.extra:
+            run.digest_of(extra)
+        record = cache.record(tree_digest(run.shape, run.digests))
+    if record is not None:
+        raw = [finding_from_tuple(t) for t in record.findings]
+        files_scanned = record.files_scanned
+        ignores = record.ignores
     else:
-        raw = [f for ff in facts.values() for f in ff.findings]
+        if custom_scanners is None:
+            run.prescan([d for d in found if not run.cached(d.path)], options.jobs)
+        for item in found:
+            run.scan(item.scanner, item.path, item.abspath)
+        _scan_includes(root, run, scanners)
+        raw = [f for ff in run.facts.values() for f in ff.findings]
         for scanner in scanners:
-            raw.extend(scanner.cross_check(facts, ctx))
-        locks = _LockIndex(facts)
+            raw.extend(scanner.cross_check(run.facts, ctx))
+        locks = _LockIndex(run.facts)
         raw = [_with_lock_fix(f, locks) for f in raw]
-        if run.cache is not None:
-            run.cache.save(shape=run.shape, files=run.entries, tree=tree, findings=raw)
+        files_scanned = len(run.facts)
+        ignores = {path: entry.ignores for path, entry in run.entries.items()}
+        if cache is not None:
+            run.save(cache, raw, ignores)
 
-    kept, inline_ignored = _filter(raw, config, options, root)
+    kept, inline_ignored = _filter(raw, config, options, root, ignores=ignores)
     today = options.today or dt.date.today()
     reported = []
     baselined = 0
@@ -157,13 +185,13 @@ def run_audit(
     reported.sort(key=lambda f: f.sort_key)
     report = Report(
         root=str(root),
-        files_scanned=len(facts),
+        files_scanned=files_scanned,
         findings=tuple(reported),
         suppressed=inline_ignored + baselined,
         version=__version__,
     )
     return AuditResult(
-        report=report, unbaselined=tuple(sorted(kept, key=lambda f: f.sort_key)), facts=facts
+        report=report, unbaselined=tuple(sorted(kept, key=lambda f: f.sort_key)), facts=run.facts
     )
 
 
@@ -172,37 +200,144 @@ class _Run:
 
     def __init__(self, root: Path, ctx: ScanContext, cache: AuditCache | None) -> None:
         self.root = root
+        self._root_text = str(root)
         self.ctx = ctx
         self.cache = cache
-        self.shape = shape_digest(ctx.files)
+        self.shape = shape_digest(ctx.files) if cache is not None else ""
         self.digests: dict[str, str] = {}
+        self.stats: dict[str, tuple[int, int, str]] = {}
         self.facts: dict[str, FileFacts] = {}
         self.entries: dict[str, CachedFile] = {}
+        self._prescanned: dict[str, tuple[FileFacts, dict[int, tuple[str, ...]]]] = {}
 
-    def digest_of(self, rel: str) -> str:
-        """The content digest of a root-relative file ("" when unreadable), memoised."""
+    def digest_of(self, rel: str, data: bytes | None = None) -> str:
+        """The content digest of a root-relative file ("" when unreadable), memoised; the
+        cache's recorded digest is trusted while the file's size and mtime are unchanged."""
         known = self.digests.get(rel)
+        if known is not None:
+            return known
+        path = os.path.join(self._root_text, rel)
+        try:
+            st = os.stat(path)
+        except OSError:
+            self.digests[rel] = ""
+            return ""
+        stat = (st.st_size, st.st_mtime_ns)
+        known = self.cache.known_digest(rel, stat) if self.cache is not None else None
         if known is None:
-            data = _read(self.root / rel)
-            known = digest(data) if isinstance(data, bytes) else ""
-            self.digests[rel] = known
+            if data is None:
+                read = _read(Path(path))
+                data = read if isinstance(read, bytes) else None
+            known = digest(data) if data is not None else ""
+        self.digests[rel] = known
+        self.stats[rel] = (*stat, known)
         return known
+
+    def cached(self, rel: str) -> bool:
+        """True when the cache holds a valid scan of ``rel``."""
+        return self._cached_entry(rel) is not None
+
+    def _cached_entry(self, rel: str) -> CachedFile | None:
+        if self.cache is None:
+            return None
+        file_digest = self.digest_of(rel)
+        if not file_digest:
+            return None
+        return self.cache.facts(self.shape, rel, file_digest, _Digests(self))
+
+    def prescan(self, todo: list[Discovered], jobs: int | None) -> None:
+        """Scan ``todo`` in worker processes when that pays (a large tree, several CPUs)."""
+        workers = jobs if jobs is not None else min(os.cpu_count() or 1, 4)
+        if workers < 2 or (jobs is None and len(todo) < _PARALLEL_MIN_FILES):
+            return
+        if "fork" not in multiprocessing.get_all_start_methods():
+            return  # workers must inherit the scanners' modules cheaply; spawn would not pay
+        batches: list[list[tuple[str, str, str]]] = [[] for _ in range(workers * 4)]
+        for index, item in enumerate(todo):
+            batches[index % len(batches)].append((item.scanner.name, item.path, item.location))
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(self.ctx,)
+        ) as pool:
+            for results in pool.map(_scan_batch, [b for b in batches if b]):
+                for rel, facts, ignores in results:
+                    self._prescanned[rel] = (facts, ignores)
 
     def scan(self, scanner: Scanner, rel: str, abspath: Path) -> FileFacts:
         """Facts of one file: from the cache when its inputs are unchanged, else scanned."""
-        data = _read(abspath)
-        file_digest = digest(data) if isinstance(data, bytes) else ""
-        self.digests[rel] = file_digest
-        result = None
-        if self.cache is not None and file_digest:
-            result = self.cache.facts(self.shape, rel, file_digest, _Digests(self))
-        if result is None:
-            result = scan_file(scanner, rel, abspath, self.ctx, data)
-        if file_digest:
+        prescanned = self._prescanned.pop(rel, None)
+        if self.cache is None:
+            result = prescanned[0] if prescanned else scan_file(scanner, rel, abspath, self.ctx)
+            self.facts[rel] = result
+            return result
+        entry = self._cached_entry(rel)
+        if entry is None:
+            if prescanned is not None:
+                result, ignores = prescanned
+            else:
+                result, ignores = _scan_with_ignores(scanner, rel, abspath, self.ctx)
             deps = tuple((inc.target, self.digest_of(inc.target)) for inc in result.includes)
-            self.entries[rel] = CachedFile(digest=file_digest, deps=deps, facts=result)
-        self.facts[rel] = result
-        return result
+            entry = CachedFile(digest=self.digest_of(rel), deps=deps, facts=result, ignores=ignores)
+        self.entries[rel] = entry
+        self.facts[rel] = entry.facts
+        return entry.facts
+
+    def save(
+        self,
+        cache: AuditCache,
+        raw: list[Finding],
+        ignores: dict[str, dict[int, tuple[str, ...]]],
+    ) -> None:
+        """Write what this run learned to ``cache``."""
+        discovered = self.ctx.files
+        extra = sorted(p for p in self.digests if p not in discovered)
+        record = RunRecord(
+            tree=tree_digest(self.shape, self.digests),
+            files_scanned=len(self.facts),
+            findings=tuple(finding_to_tuple(f) for f in raw),
+            ignores=ignores,
+        )
+        cache.save(
+            stats=self.stats, extra=extra, record=record, shape=self.shape, files=self.entries
+        )
+
+
+_PARALLEL_MIN_FILES = 1500
+"""Below this many files to scan, starting worker processes costs more than it saves."""
+
+_worker_ctx: ScanContext | None = None
+_worker_scanners: dict[str, Scanner] = {}
+
+
+def _init_worker(ctx: ScanContext) -> None:
+    global _worker_ctx, _worker_scanners  # noqa: PLW0603 - per-process state of a pool worker
+    _worker_ctx = ctx
+    _worker_scanners = {s.name: s for s in all_scanners()}
+
+
+def _scan_with_ignores(
+    scanner: Scanner, rel: str, abspath: Path, ctx: ScanContext
+) -> tuple[FileFacts, dict[int, tuple[str, ...]]]:
+    data = _read(abspath)
+    result = scan_file(scanner, rel, abspath, ctx, data)
+    text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else ""
+    return result, ignore_comments(text)
+
+
+def _scan_batch(
+    batch: list[tuple[str, str, str]],
+) -> list[tuple[str, FileFacts, dict[int, tuple[str, ...]]]]:
+    """Worker side of :meth:`_Run.prescan`."""
+    if _worker_ctx is None:  # pragma: no cover - the pool always runs the initializer
+        msg = "scan worker used without its initializer"
+        raise RuntimeError(msg)
+    out = []
+    for name, rel, location in batch:
+        facts, ignores = _scan_with_ignores(
+            _worker_scanners[name], rel, Path(location), _worker_ctx
+        )
+        out.append((rel, facts, ignores))
+    return out
 
 
 class _Digests(Mapping[str, str]):
@@ -277,13 +412,21 @@ def _with_lock_fix(f: Finding, locks: _LockIndex) -> Finding:
 
 
 def _filter(
-    raw: list[Finding], config: Config, options: AuditOptions, root: Path
+    raw: list[Finding],
+    config: Config,
+    options: AuditOptions,
+    root: Path,
+    *,
+    ignores: dict[str, dict[int, tuple[str, ...]]],
 ) -> tuple[list[Finding], int]:
     """Findings left after rule selection, severity overrides and inline ignores, and how many
-    inline ignores hid (rules deselected or turned off are not "suppressed": never raised)."""
+    inline ignores hid (rules deselected or turned off are not "suppressed": never raised).
+
+    ``ignores`` holds the ignore comments of the files scanned with the cache on (this run's or
+    recorded); a finding in any other file has its file read here."""
     kept: list[Finding] = []
     ignored = 0
-    lines_cache: dict[str, list[str]] = {}
+    others: dict[str, dict[int, tuple[str, ...]]] = {}
     for f in raw:
         if options.select is not None and f.rule not in options.select:
             continue
@@ -294,19 +437,21 @@ def _filter(
             continue
         if severity is not f.severity:
             f = f.with_severity(severity)  # noqa: PLW2901
-        lines = lines_cache.get(f.location.path)
-        if lines is None:
-            lines = _read_lines(root / f.location.path)
-            lines_cache[f.location.path] = lines
-        if is_suppressed(f.rule, f.location.line, lines):
+        path = f.location.path
+        comments = ignores.get(path)
+        if comments is None:
+            comments = others.get(path)
+            if comments is None:
+                comments = others[path] = ignore_comments(_read_text(root / path))
+        if comments and suppressed_by(f.rule, f.location.line, comments):
             ignored += 1
             continue
         kept.append(f)
     return kept, ignored
 
 
-def _read_lines(path: Path) -> list[str]:
+def _read_text(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8", errors="replace").splitlines()
+        return path.read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return []
+        return ""

@@ -15,11 +15,23 @@ def ignored_rules(line_text: str) -> set[str]:
     return {part.strip().upper() for part in match.group(1).split(",") if part.strip()}
 
 
-def is_suppressed(rule_id: str, line: int, lines: list[str]) -> bool:
-    """True when line ``line`` (1-based) or the line above carries an ignore for ``rule_id``."""
-    for index in (line - 1, line - 2):
-        if 0 <= index < len(lines):
-            for token in ignored_rules(lines[index]):
-                if rule_id.startswith(token):
-                    return True
+def ignore_comments(text: str) -> dict[int, tuple[str, ...]]:
+    """Every ignore comment of a file: 1-based line -> rule ids or prefixes it names."""
+    if _IGNORE.search(text) is None:
+        return {}
+    found: dict[int, tuple[str, ...]] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        rules = ignored_rules(line)
+        if rules:
+            found[number] = tuple(sorted(rules))
+    return found
+
+
+def suppressed_by(rule_id: str, line: int, ignores: dict[int, tuple[str, ...]]) -> bool:
+    """True when ``ignores`` (from :func:`ignore_comments`) hides ``rule_id`` at ``line``:
+    a comment on the line itself or on the line above."""
+    for number in (line, line - 1):
+        for token in ignores.get(number, ()):
+            if rule_id.startswith(token):
+                return True
     return False

@@ -43,5 +43,16 @@ def report_to_dict(report: Report) -> dict[str, Any]:
 
 
 def render_json(report: Report) -> str:
-    """The JSON report, indented, with a trailing newline."""
-    return json.dumps(report_to_dict(report), indent=2) + "\n"
+    """The JSON report, indented, one finding per line, with a trailing newline.
+
+    Each finding is encoded on its own line by the C encoder (json uses it only without
+    ``indent``): a report of thousands of findings renders several times faster than with
+    ``indent=2`` throughout, and stays readable and diffable line by line."""
+    data = report_to_dict(report)
+    findings = data.pop("findings")
+    head = json.dumps(data, indent=2)
+    if not findings:
+        return head[:-2] + ',\n  "findings": []\n}\n'
+    rows = ",\n".join(f"    {json.dumps(f)}" for f in findings)
+    return f'{head[:-2]},\n  "findings": [\n{rows}\n  ]\n}}\n'
+
