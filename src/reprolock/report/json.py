@@ -55,4 +55,3 @@ def render_json(report: Report) -> str:
         return head[:-2] + ',\n  "findings": []\n}\n'
     rows = ",\n".join(f"    {json.dumps(f)}" for f in findings)
     return f'{head[:-2]},\n  "findings": [\n{rows}\n  ]\n}}\n'
-
