@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -1140,3 +1144,31 @@ def test_cross_check_survives_arbitrary_facts(data: st.DataObject) -> None:
     for f in check(*files, frameworks=("x",)):
         assert f.rule in {"RP501", "RP502", "RP503", "RP504"}
         assert f.location.line >= 1
+
+
+def test_a_tie_within_one_environment_goes_to_its_first_version(tmp_path: Path) -> None:
+    # Two versions of one environment (markers) used equally often: the reference must not
+    # depend on string hashing, so every interpreter run reports the same message.
+    files = {
+        "a/requirements.txt": (
+            'torch==2.1.0 ; python_version < "3.10"\ntorch==2.3.0 ; python_version >= "3.10"\n'
+        ),
+        "b/requirements.txt": "torch==2.2.0\n",
+    }
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True)
+        (tmp_path / rel).write_text(text, encoding="utf-8")
+    messages: set[str] = set()
+    for seed in ("1", "5"):  # seeds that ordered the two versions differently
+        run = subprocess.run(
+            [sys.executable, "-m", "reprolock", "check", str(tmp_path), "--format", "json"],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        found = json.loads(run.stdout)["findings"]
+        messages.update(f["message"] for f in found if f["rule"] == "RP501")
+    assert messages == {
+        "torch==2.2.0 here, but 2.1.0 in a/requirements.txt:1 and 2.3.0 in a/requirements.txt:2"
+    }

@@ -21,7 +21,8 @@ class TomlDocument:
     data: dict[str, Any]
     """The document as ``tomllib`` returns it."""
     lines: Mapping[TomlPath, int] = field(default_factory=dict)
-    """Line of each key path (array items by index, arrays of tables by element index)."""
+    """Line of each key path (array items by index, arrays of tables by element index); a
+    compact document leaves out paths inside a value written on one line."""
 
     def line(self, *path: str | int) -> int:
         """The line of ``path``, or of its nearest located ancestor (1 when none is)."""
@@ -38,14 +39,18 @@ _DECODE_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 _DECODE_END = re.compile(r"\s*\(at end of document\)\s*$")
 
 
-def load_toml(source: SourceFile) -> TomlDocument:
-    """Parse ``source`` as TOML; a syntax error becomes :class:`ScanError` at its line."""
+def load_toml(source: SourceFile, *, compact: bool = False) -> TomlDocument:
+    """Parse ``source`` as TOML; a syntax error becomes :class:`ScanError` at its line.
+
+    ``compact``: locate as :func:`locate` does with it, for callers that only ask
+    :meth:`TomlDocument.line` (never ``lines`` itself).
+    """
     try:
         data = tomllib.loads(source.text)
     except tomllib.TOMLDecodeError as exc:
         message, line, column = _decode_error(exc, source.text)
         raise ScanError(f"invalid TOML: {message}", line, column) from None
-    return TomlDocument(data=data, lines=locate(source.text))
+    return TomlDocument(data=data, lines=locate(source.text, compact=compact))
 
 
 def _decode_error(exc: tomllib.TOMLDecodeError, text: str) -> tuple[str, int, int]:
@@ -93,31 +98,61 @@ def _unescape(text: str) -> str:
     return _ESCAPE.sub(repl, text)
 
 
-class _Locator:
-    """A position-recording walk over a document ``tomllib`` has already accepted."""
+# Runs the walk steps over with one regex each instead of a character at a time.
+_BLANK = re.compile(r"(?:[ \t\r]++|#[^\n]*+)*+")
+_BLANK_NEWLINES = re.compile(r"(?:[ \t\r\n]++|#[^\n]*+)*+")
+_BASIC_BODY = re.compile(r'(?:[^"\\]++|\\.)*+', re.DOTALL)
+_MULTILINE_BASIC = re.compile(r'(?:[^"\\]++|\\.|"(?!""))*+""""{0,2}', re.DOTALL)
+_MULTILINE_LITERAL = re.compile(r"(?:[^']++|'(?!''))*+'''" + r"'{0,2}")
+_SCALAR = re.compile(r"[^,\]}\n#]*+")
 
-    def __init__(self, text: str) -> None:
+
+def _one_line_value(depth: int) -> re.Pattern[str]:
+    """An array or inline table that closes on the line it opens, nested up to ``depth``.
+
+    A string opening a multi-line one (three quotes) does not match, nor does a comment:
+    such a value is walked in full.
+    """
+    string = r'"(?!"")(?:[^"\\\n]++|\\.)*+"' + r"|'(?!'')[^'\n]*+'"
+    other = r"""[^"'\[\]{}\n#]++"""
+    level = rf"[\[{{](?:{string}|{other})*+[\]}}]"
+    for _ in range(depth):
+        level = rf"[\[{{](?:{string}|{other}|{level})*+[\]}}]"
+    return re.compile(level)
+
+
+_ONE_LINE_VALUE = _one_line_value(3)
+
+
+class _Locator:
+    """A position-recording walk over a document ``tomllib`` has already accepted.
+
+    ``compact`` leaves out the paths inside an array or inline table written on one line:
+    they all sit on the line of the value, which :meth:`TomlDocument.line` answers for them
+    (the nearest located ancestor), and lock files hold thousands of such values.
+    """
+
+    def __init__(self, text: str, *, compact: bool = False) -> None:
         self.s = text
         self.i = 0
-        self.line = 1
+        self.compact = compact
         self.out: dict[TomlPath, int] = {}
         self.aot: dict[TomlPath, int] = {}
+        # Lines are counted on demand from the last position asked about: the walk only
+        # moves forward, so the text is counted once.
+        self._counted = 0
+        self._line = 1
 
-    def _advance(self, n: int) -> None:
-        self.line += self.s.count("\n", self.i, self.i + n)
-        self.i += n
+    @property
+    def line(self) -> int:
+        """The line of the current position."""
+        self._line += self.s.count("\n", self._counted, self.i)
+        self._counted = self.i
+        return self._line
 
     def _skip_blank(self, *, newlines: bool) -> None:
-        s = self.s
-        while self.i < len(s):
-            c = s[self.i]
-            if c in " \t\r" or (newlines and c == "\n"):
-                self._advance(1)
-            elif c == "#":
-                end = s.find("\n", self.i)
-                self._advance((len(s) if end < 0 else end) - self.i)
-            else:
-                return
+        pattern = _BLANK_NEWLINES if newlines else _BLANK
+        self.i = pattern.match(self.s, self.i).end()  # type: ignore[union-attr]  # never fails
 
     def run(self) -> dict[TomlPath, int]:
         table: TomlPath = ()
@@ -129,17 +164,17 @@ class _Locator:
             line = self.line
             if s[self.i] == "[":
                 aot = s.startswith("[[", self.i)
-                self._advance(2 if aot else 1)
+                self.i += 2 if aot else 1
                 keys = self._key()
                 self._skip_blank(newlines=False)
-                self._advance(2 if aot else 1)
+                self.i += 2 if aot else 1
                 table = self._resolve(keys, aot=aot)
                 for n in range(1, len(table) + 1):
                     self.out.setdefault(table[:n], line)
             else:
                 keys = self._key()
                 self._skip_blank(newlines=False)
-                self._advance(1)  # "="
+                self.i += 1  # "="
                 self._assign(table, keys, line)
 
     def _resolve(self, keys: tuple[str, ...], *, aot: bool) -> TomlPath:
@@ -172,62 +207,59 @@ class _Locator:
             if c == '"':
                 end = self._basic_end(self.i + 1)
                 parts.append(_unescape(s[self.i + 1 : end]))
-                self._advance(end + 1 - self.i)
+                self.i = end + 1
             elif c == "'":
                 end = s.index("'", self.i + 1)
                 parts.append(s[self.i + 1 : end])
-                self._advance(end + 1 - self.i)
+                self.i = end + 1
             else:
                 m = _BARE_KEY.match(s, self.i)
                 if m is None:
                     raise ValueError("unexpected character in key")
                 parts.append(m.group(0))
-                self._advance(m.end() - self.i)
+                self.i = m.end()
             self._skip_blank(newlines=False)
             if self.i < len(s) and s[self.i] == ".":
-                self._advance(1)
+                self.i += 1
                 continue
             return tuple(parts)
 
     def _basic_end(self, j: int) -> int:
-        s = self.s
-        while s[j] != '"':
-            j += 2 if s[j] == "\\" else 1
-        return j
+        """Index of the quote closing a basic string whose body starts at ``j``."""
+        end = _BASIC_BODY.match(self.s, j).end()  # type: ignore[union-attr]  # never fails
+        if end >= len(self.s) or self.s[end] != '"':
+            raise IndexError("unterminated string")
+        return end
 
     def _multiline_end(self, j: int, quote: str) -> int:
-        s = self.s
-        delim = quote * 3
-        while True:
-            if quote == '"' and s[j] == "\\":
-                j += 2
-                continue
-            if s.startswith(delim, j):
-                # up to two quotes may sit right before the closing delimiter
-                extra = 0
-                while extra < 2 and j + 3 + extra < len(s) and s[j + 3 + extra] == quote:
-                    extra += 1
-                return j + 3 + extra
-            j += 1
+        """Index just past a multi-line string whose body starts at ``j``; up to two quotes
+        may sit right before the closing delimiter."""
+        pattern = _MULTILINE_BASIC if quote == '"' else _MULTILINE_LITERAL
+        m = pattern.match(self.s, j)
+        if m is None:
+            raise IndexError("unterminated string")
+        return m.end()
 
     def _value(self, path: TomlPath) -> None:
         s = self.s
         c = s[self.i]
         if s.startswith('"""', self.i):
-            self._advance(self._multiline_end(self.i + 3, '"') - self.i)
+            self.i = self._multiline_end(self.i + 3, '"')
         elif s.startswith("'''", self.i):
-            self._advance(self._multiline_end(self.i + 3, "'") - self.i)
+            self.i = self._multiline_end(self.i + 3, "'")
         elif c == '"':
-            self._advance(self._basic_end(self.i + 1) + 1 - self.i)
+            self.i = self._basic_end(self.i + 1) + 1
         elif c == "'":
-            self._advance(s.index("'", self.i + 1) + 1 - self.i)
+            self.i = s.index("'", self.i + 1) + 1
+        elif c in "[{" and self.compact and (m := _ONE_LINE_VALUE.match(s, self.i)):
+            self.i = m.end()
         elif c == "[":
-            self._advance(1)
+            self.i += 1
             index = 0
             while True:
                 self._skip_blank(newlines=True)
                 if s[self.i] == "]":
-                    self._advance(1)
+                    self.i += 1
                     return
                 item = (*path, index)
                 self.out[item] = self.line
@@ -235,32 +267,33 @@ class _Locator:
                 index += 1
                 self._skip_blank(newlines=True)
                 if s[self.i] == ",":
-                    self._advance(1)
+                    self.i += 1
         elif c == "{":
-            self._advance(1)
+            self.i += 1
             while True:
                 self._skip_blank(newlines=True)
                 if s[self.i] == "}":
-                    self._advance(1)
+                    self.i += 1
                     return
                 line = self.line
                 keys = self._key()
                 self._skip_blank(newlines=False)
-                self._advance(1)  # "="
+                self.i += 1  # "="
                 self._assign(path, keys, line)
                 self._skip_blank(newlines=True)
                 if s[self.i] == ",":
-                    self._advance(1)
+                    self.i += 1
         else:
-            j = self.i
-            while j < len(s) and s[j] not in ",]}\n#":
-                j += 1
-            self._advance(j - self.i)
+            self.i = _SCALAR.match(s, self.i).end()  # type: ignore[union-attr]  # never fails
 
 
-def locate(text: str) -> dict[TomlPath, int]:
-    """Line of every key path in ``text`` (valid TOML); partial if the walk gets lost."""
-    locator = _Locator(text)
+def locate(text: str, *, compact: bool = False) -> dict[TomlPath, int]:
+    """Line of every key path in ``text`` (valid TOML); partial if the walk gets lost.
+
+    ``compact``: not the paths inside an array or inline table written on one line (see
+    :class:`_Locator`); :meth:`TomlDocument.line` answers every path as it would with all.
+    """
+    locator = _Locator(text, compact=compact)
     try:
         return locator.run()
     except (IndexError, ValueError):

@@ -588,8 +588,18 @@ def _walk_module(tree: ast.Module, lines: Sequence[str] | None = None) -> _Walke
     return walked
 
 
+# Every node type _bind reads: one check lets the many others (names, calls, operators) pass.
+_BINDING_NODES = (
+    ast.Assign, ast.AnnAssign, ast.AugAssign, ast.For, ast.AsyncFor, ast.NamedExpr,
+    ast.withitem, ast.ExceptHandler, ast.Delete, ast.MatchAs, ast.MatchStar, ast.MatchMapping,
+    ast.Global, ast.Nonlocal, ast.Import, ast.ImportFrom,
+)  # fmt: skip
+
+
 def _bind(node: ast.AST, scope: _Scope, walked: _Walked) -> None:
     """Record the names ``node`` binds in ``scope``."""
+    if not isinstance(node, _BINDING_NODES):
+        return
     if isinstance(node, ast.Assign):
         for target in node.targets:
             if isinstance(target, ast.Name):

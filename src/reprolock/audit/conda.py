@@ -27,6 +27,7 @@ from reprolock.audit.interface import (
     ScanError,
     Scanner,
     SourceFile,
+    parent_dir,
 )
 from reprolock.model import Finding, Location
 from reprolock.rules import finding
@@ -571,7 +572,8 @@ class CondaScanner(Scanner):
                 continue
             sources = [p for p in lock.compiled_from if p in envs]
             if not lock.compiled_from:
-                beside = [p for p in envs if _parent(p) == _parent(lock.path)]
+                here = parent_dir(lock.path)
+                beside = [p for p in envs if parent_dir(p) == here]
                 sources = beside if len(beside) == 1 else []
             for env_path in sources:
                 yield from _sync_findings(envs[env_path], lock)
@@ -709,19 +711,10 @@ def _python_version(spec: CondaSpec) -> str | None:
 
 def _lock_beside(source: SourceFile, ctx: ScanContext) -> bool:
     """True when a conda-lock file sits in the same directory as ``source``."""
-    parent = source.parent
-    for rel in ctx.files:
-        if _parent(rel) != parent:
-            continue
-        name = PurePosixPath(rel).name
-        if _UNIFIED_LOCK_NAME.search(name) or _EXPLICIT_LOCK_NAME.match(name):
-            return True
-    return False
-
-
-def _parent(path: str) -> str:
-    parent = str(PurePosixPath(path).parent)
-    return "" if parent == "." else parent
+    return any(
+        _UNIFIED_LOCK_NAME.search(name) or _EXPLICIT_LOCK_NAME.match(name)
+        for name in ctx.names_in(source.parent)
+    )
 
 
 def _relative_to_root(source: SourceFile, path: str) -> str | None:

@@ -99,6 +99,7 @@ _DIRECTIVE = re.compile(r"^#\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(.*?)\s*$")
 _KNOWN_DIRECTIVES = frozenset({"syntax", "escape", "check"})
 _HEREDOC_MARKER = re.compile(r"<<(-?)(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\2")
 _HEREDOC_INSTRUCTIONS = frozenset({"RUN", "COPY", "ADD"})
+_HEAD = re.compile(r"^(\s*)(\S+)(\s*)")
 INSTRUCTIONS = _words(
     "FROM RUN CMD LABEL MAINTAINER EXPOSE ENV ADD COPY "
     "ENTRYPOINT VOLUME USER WORKDIR ARG ONBUILD STOPSIGNAL HEALTHCHECK SHELL"
@@ -137,7 +138,7 @@ def parse_dockerfile(text: str) -> ParsedDockerfile:
         if not stripped or stripped.startswith("#"):
             continue
         number = index
-        head = re.match(r"^(\s*)(\S+)(\s*)", raw)
+        head = _HEAD.match(raw)
         if head is None:  # pragma: no cover - a non-blank line always has a word
             continue
         keyword = head.group(2)
@@ -183,6 +184,16 @@ def parse_dockerfile(text: str) -> ParsedDockerfile:
     )
 
 
+# Quotes, backslashes and unusual whitespace are where shlex and str.split differ.
+_NEEDS_SHLEX = re.compile(r"['\"\\]|[^\S \t\r\n]")
+
+
+def _split_words(text: str) -> list[str]:
+    """``shlex.split(text, posix=True)``, without its per-character cost when nothing needs
+    quoting rules (most instructions)."""
+    return shlex.split(text, posix=True) if _NEEDS_SHLEX.search(text) else text.split()
+
+
 def _without_escape(line: str, continuation: re.Pattern[str]) -> str:
     match = continuation.search(line)
     return line[: match.start()] if match else line
@@ -196,6 +207,8 @@ def _onbuild_heredoc(parts: Sequence[Part]) -> bool:
 def heredoc_markers(text: str) -> list[tuple[bool, str]]:
     """``(strip_tabs, delimiter)`` of each here-document opened on a line, outside quotes."""
     out: list[tuple[bool, str]] = []
+    if "<<" not in text:
+        return out  # most lines: nothing to walk for
     quote = ""
     index = 0
     while index < len(text):
@@ -360,7 +373,7 @@ class _Audit:
 
     def words(self, instruction: Instruction) -> list[str] | None:
         try:
-            return shlex.split(instruction.text, posix=True)
+            return _split_words(instruction.text)
         except ValueError as exc:
             self.problem(f"{instruction.keyword}: {exc}", instruction.line)
             return None
@@ -599,7 +612,7 @@ class _Audit:
             if isinstance(value, list) and all(isinstance(v, str) for v in value):
                 return [str(v) for v in value]
         try:
-            return shlex.split(rest, posix=True)
+            return _split_words(rest)
         except ValueError as exc:
             self.problem(f"{instruction.keyword}: {exc}", instruction.line)
             return None

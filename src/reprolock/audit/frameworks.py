@@ -58,10 +58,12 @@ shipped (at each CI statement). Minor versions are compared: ``3.11.7`` and ``3.
 
 from __future__ import annotations
 
+import functools
 import re
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name, canonicalize_version
@@ -77,6 +79,7 @@ from reprolock.audit.interface import (
     ScanContext,
     Scanner,
     SourceFile,
+    parent_dir,
 )
 from reprolock.model import Finding, Location
 from reprolock.rules import finding
@@ -203,13 +206,13 @@ class Environment:
 
 
 def _closure(start: FileFacts, facts: Mapping[str, FileFacts]) -> tuple[str, ...]:
-    order: list[str] = []
-    pending = [start.path]
+    order: dict[str, None] = {}
+    pending = deque([start.path])
     while pending:
-        path = pending.pop(0)
+        path = pending.popleft()
         if path in order:
             continue
-        order.append(path)
+        order[path] = None
         ff = facts.get(path)
         if ff is not None:
             pending.extend(inc.target for inc in ff.includes if inc.target in facts)
@@ -235,12 +238,17 @@ def environments(facts: Mapping[str, FileFacts], root: Path | None = None) -> li
         inherited = _inherited_indexes(members, lines)
         candidates.append(Environment(members=members, pins=pins, inherited=inherited))
     # An environment inside another is part of it; in an include cycle both stay.
+    members_of = [frozenset(env.paths) for env in candidates]
+    containing: dict[str, list[int]] = {}
+    for index, paths in enumerate(members_of):
+        for member in paths:
+            containing.setdefault(member, []).append(index)
     return [
         env
-        for env in candidates
+        for index, env in enumerate(candidates)
         if not any(
-            other is not env and env.path in other.paths and other.path not in env.paths
-            for other in candidates
+            other != index and candidates[other].path not in members_of[index]
+            for other in containing.get(env.path, ())
         )
     ]
 
@@ -319,6 +327,7 @@ def public_version(version: str) -> str:
         return version.split("+", 1)[0]
 
 
+@functools.lru_cache(maxsize=4096)
 def _version_key(version: str) -> str:
     """What makes two versions the same release: ``1.3.2``, ``1.3.2.0`` and ``1.3.2+cpu``."""
     return canonicalize_version(public_version(version), strip_trailing_zero=True)
@@ -331,25 +340,42 @@ def _local(version: str) -> str:
 def framework_skew(envs: Sequence[Environment], frameworks: Iterable[str]) -> list[Finding]:
     """RP501: a framework pinned to different public versions in two top-level environments."""
     out: list[Finding] = []
-    for name in dict.fromkeys(canonicalize_name(f) for f in frameworks):
+    names = list(dict.fromkeys(canonicalize_name(f) for f in frameworks))
+    wanted = set(names)
+    by_name: list[dict[str, list[Placed]]] = []
+    for env in envs:
+        grouped: dict[str, list[Placed]] = {}
+        # Pins in the environment's own file come first: that is where a fix goes.
+        for placed in sorted(env.pins, key=lambda p: p.path != env.path):
+            if placed.pin.name in wanted:
+                grouped.setdefault(placed.pin.name, []).append(placed)
+        by_name.append(grouped)
+    for name in names:
         using: list[tuple[Environment, dict[str, Placed]]] = []
-        for env in envs:
+        for env, grouped in zip(envs, by_name, strict=True):
             versions: dict[str, Placed] = {}
-            # Pins in the environment's own file come first: that is where a fix goes.
-            for placed in sorted(env.pins, key=lambda p: p.path != env.path):
-                if placed.pin.name == name:
-                    versions.setdefault(_version_key(placed.pin.version), placed)
+            for placed in grouped.get(name, ()):
+                versions.setdefault(_version_key(placed.pin.version), placed)
             if versions:
                 using.append((env, versions))
-        all_versions = {v for _, versions in using for v in versions}
-        if len(all_versions) < 2:
+        count: dict[str, int] = {}
+        first: dict[str, int] = {}
+        # Each version's first placement in environment order: what a message quotes.
+        first_placed: dict[str, Placed] = {}
+        for index, (_, versions) in enumerate(using):
+            for version, placed in versions.items():
+                count[version] = count.get(version, 0) + 1
+                if version not in first:
+                    first[version] = index
+                    first_placed[version] = placed
+        if len(first) < 2:
             continue
-        count = {v: sum(v in versions for _, versions in using) for v in all_versions}
-        first = {v: next(i for i, (_, vs) in enumerate(using) if v in vs) for v in all_versions}
-        reference = max(all_versions, key=lambda v: (count[v], -first[v]))
+        # Ties left (two versions of one environment) go to the one met first: max() keeps
+        # the first of equal keys, and ``first`` is in placement order, never hash order.
+        reference = max(first, key=lambda v: (count[v], -first[v]))
         for env, versions in using:
             if reference not in versions:
-                out.append(_skew_finding(name, env, versions, using, reference))
+                out.append(_skew_finding(name, env, versions, first_placed, reference))
     return out
 
 
@@ -357,17 +383,12 @@ def _skew_finding(
     name: str,
     env: Environment,
     versions: dict[str, Placed],
-    using: list[tuple[Environment, dict[str, Placed]]],
+    first_placed: dict[str, Placed],
     reference: str,
 ) -> Finding:
     here = next(iter(versions.values()))
-    elsewhere: dict[str, Placed] = {}
-    for other, other_versions in using:
-        if other is env:
-            continue
-        for version, placed in other_versions.items():
-            if version not in versions:
-                elsewhere.setdefault(version, placed)
+    # The other environments' versions: none of this environment's own can be among them.
+    elsewhere = {v: placed for v, placed in first_placed.items() if v not in versions}
     ordered = [reference, *(v for v in elsewhere if v != reference)]
     shown = [
         f"{public_version(elsewhere[v].pin.version)} in {elsewhere[v].where}" for v in ordered[:3]
@@ -938,7 +959,7 @@ def python_drift(facts: Mapping[str, FileFacts]) -> list[Finding]:
     shipping, ci = _statements(facts)
     if not shipping:
         return []
-    requires = _requires(facts)
+    requires = _Applicable(_requires(facts))
     majority = _majority(shipping, requires)
     out: list[Finding] = []
     agreeing = [s for s in shipping if s.minor == majority]
@@ -958,12 +979,12 @@ def python_drift(facts: Mapping[str, FileFacts]) -> list[Finding]:
     return out
 
 
-def _admitted(s: Statement, requires: Sequence[_Requires]) -> bool:
-    applies = _nearest(s.path, requires)
-    return applies is None or admits(applies.spec, s.python.value, s.minor)
+def _admitted(s: Statement, requires: _Applicable) -> bool:
+    applies = requires.nearest(s.path)
+    return applies is None or requires.admits(applies, s.python.value, s.minor)
 
 
-def _majority(shipping: Sequence[Statement], requires: Sequence[_Requires]) -> tuple[int, int]:
+def _majority(shipping: Sequence[Statement], requires: _Applicable) -> tuple[int, int]:
     """The reference minor: most statements, then admitted by requires-python, then the one
     stated first in path order."""
     order = list(dict.fromkeys(s.minor for s in shipping))
@@ -1018,26 +1039,39 @@ def _requires(facts: Mapping[str, FileFacts]) -> list[_Requires]:
     return found
 
 
-def _parent(path: str) -> str:
-    parent = str(PurePosixPath(path).parent)
-    return "" if parent == "." else parent
+class _Applicable:
+    """The ``requires-python`` statements of a repository, indexed by directory once, and
+    their verdicts memoised: every shipping statement asks, several times."""
 
+    def __init__(self, requires: Sequence[_Requires]) -> None:
+        self.requires = requires
+        self.by_dir: dict[str, _Requires] = {}
+        for r in requires:
+            self.by_dir.setdefault(parent_dir(r.path), r)
+        self.verdicts: dict[tuple[str, str, tuple[int, int]], bool] = {}
 
-def _nearest(path: str, requires: Sequence[_Requires]) -> _Requires | None:
-    if not requires:
-        return None
-    by_dir: dict[str, _Requires] = {}
-    for r in requires:
-        by_dir.setdefault(_parent(r.path), r)
-    directory = _parent(path)
-    while True:
-        if directory in by_dir:
-            return by_dir[directory]
-        if not directory:
-            break
-        directory = _parent(directory)
-    # No ancestor states one: the repository's only requires-python applies, if there is one.
-    return requires[0] if len(by_dir) == 1 else None
+    def nearest(self, path: str) -> _Requires | None:
+        """The statement in the closest directory at or above ``path``'s."""
+        if not self.requires:
+            return None
+        directory = parent_dir(path)
+        while True:
+            found = self.by_dir.get(directory)
+            if found is not None:
+                return found
+            if not directory:
+                break
+            directory = parent_dir(directory)
+        # No ancestor states one: the repository's only requires-python applies, if any.
+        return self.requires[0] if len(self.by_dir) == 1 else None
+
+    def admits(self, applies: _Requires, value: str, minor: tuple[int, int]) -> bool:
+        """:func:`admits` for ``applies``; one verdict per specifier text and version."""
+        key = (applies.text, value, minor)
+        verdict = self.verdicts.get(key)
+        if verdict is None:
+            verdict = self.verdicts[key] = admits(applies.spec, value, minor)
+        return verdict
 
 
 def admits(spec: SpecifierSet, value: str, minor: tuple[int, int]) -> bool:
@@ -1058,18 +1092,19 @@ def admits(spec: SpecifierSet, value: str, minor: tuple[int, int]) -> bool:
 def _not_admitted(
     facts: Mapping[str, FileFacts],
     shipping: Sequence[Statement],
-    requires: Sequence[_Requires],
+    requires: _Applicable,
     majority: tuple[int, int],
 ) -> Iterator[Finding]:
+    minors = dict.fromkeys(x.minor for x in shipping)
     for s in shipping:
-        applies = _nearest(s.path, requires)
-        if applies is None or admits(applies.spec, s.python.value, s.minor):
+        applies = requires.nearest(s.path)
+        if applies is None or requires.admits(applies, s.python.value, s.minor):
             continue
         message = (
             f"Python {s.python.value} ({s.python.origin}) is not admitted by requires-python "
             f"{applies.text!r} ({applies.path}:{applies.line})"
         )
-        good = [m for m in dict.fromkeys(x.minor for x in shipping) if admits(applies.spec, "", m)]
+        good = [m for m in minors if requires.admits(applies, "", m)]
         if majority in good:
             good.insert(0, majority)
         fix = _shipping_fix(s, _label(good[0]), facts) if good else None

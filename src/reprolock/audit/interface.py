@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import enum
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -160,6 +161,14 @@ class ScanContext:
     """The validated configuration."""
     files: frozenset[str] = frozenset()
     """Root-relative paths of every discovered file, for sibling look-ups."""
+    by_dir: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """Names of the discovered files in each directory ("" for the root), when the caller
+    precomputed them; empty: :meth:`names_in` derives them from ``files``."""
+
+    def names_in(self, directory: str) -> frozenset[str]:
+        """Names of the discovered files directly in root-relative ``directory``."""
+        index = self.by_dir or files_by_dir(self.files)
+        return index.get(directory, frozenset())
 
     def sibling(self, source: SourceFile, *names: str) -> str | None:
         """The first of ``names`` that exists beside ``source`` (root-relative), or None."""
@@ -180,6 +189,28 @@ class ScanContext:
             partial_hashing=partial_hashing,
             hash_capable=hash_capable,
         )
+
+
+def parent_dir(path: str) -> str:
+    """Root-relative POSIX directory of a root-relative POSIX path ("" for the root).
+
+    The string form of ``PurePosixPath(path).parent`` for the normalised paths discovery
+    yields, without its parsing cost in per-file loops.
+    """
+    return path.rpartition("/")[0]
+
+
+@functools.lru_cache(maxsize=4)
+def files_by_dir(files: frozenset[str]) -> Mapping[str, frozenset[str]]:
+    """``files`` grouped by directory: directory ("" for the root) -> names in it.
+
+    Cached by the set itself: every scanner of one audit asks about the same set.
+    """
+    grouped: dict[str, set[str]] = {}
+    for path in files:
+        directory, _, name = path.rpartition("/")
+        grouped.setdefault(directory, set()).add(name)
+    return {directory: frozenset(names) for directory, names in grouped.items()}
 
 
 class ScanError(Exception):

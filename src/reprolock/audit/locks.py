@@ -121,7 +121,7 @@ class _LockScanner(Scanner):
     """Command that regenerates hashes, for RP203."""
 
     def scan(self, source: SourceFile, ctx: ScanContext) -> FileFacts:
-        doc = load_toml(source)
+        doc = load_toml(source, compact=True)
         st = _LockScan(source=source, ctx=ctx, doc=doc, fix=self.fix_for(doc))
         sync = self.read(st)
         return FileFacts(

@@ -7,13 +7,14 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 # `X as X` re-exports: reprolock.harness.lockfile imports these two from here.
+from reprolock.audit._classified import classify_cached
 from reprolock.audit._toml import TomlDocument as TomlDocument  # noqa: PLC0414
 from reprolock.audit._toml import TomlPath
 from reprolock.audit._toml import load_toml as load_toml  # noqa: PLC0414
@@ -25,6 +26,7 @@ from reprolock.audit.interface import (
     ScanContext,
     Scanner,
     SourceFile,
+    parent_dir,
 )
 from reprolock.config import Profile
 from reprolock.model import Finding, Location
@@ -331,7 +333,7 @@ class PyprojectScanner(Scanner):
         return filename == "pyproject.toml"
 
     def scan(self, source: SourceFile, ctx: ScanContext) -> FileFacts:
-        doc = load_toml(source)
+        doc = load_toml(source, compact=True)
         st = _Scan(source=source, ctx=ctx, doc=doc)
         data = doc.data
         _build_system(st, data)
@@ -375,7 +377,7 @@ class PyprojectScanner(Scanner):
         for ff in facts.values():
             if ff.kind != self.name or not ff.sync.get(RUNTIME_LINE, "").isdigit():
                 continue
-            if ff.path in covered or _has_sibling_lock(ff.path, ctx.files):
+            if ff.path in covered or _has_sibling_lock(ff.path, ctx):
                 continue
             line = int(ff.sync[RUNTIME_LINE])
             msg = f"{ff.path} declares dependencies but no lock file records their resolution"
@@ -422,16 +424,10 @@ def _lock_command(tool: Mapping[str, Any]) -> str:
     return "uv lock (or pip-compile --generate-hashes pyproject.toml)"
 
 
-def _has_sibling_lock(path: str, files: frozenset[str]) -> bool:
-    parent = str(PurePosixPath(path).parent)
-    prefix = "" if parent == "." else f"{parent}/"
-    for rel in files:
-        if not rel.startswith(prefix) or "/" in rel[len(prefix) :]:
-            continue
-        name = rel[len(prefix) :]
-        if name in _LOCK_NAMES or _PYLOCK_NAME.match(name):
-            return True
-    return False
+def _has_sibling_lock(path: str, ctx: ScanContext) -> bool:
+    return any(
+        name in _LOCK_NAMES or _PYLOCK_NAME.match(name) for name in ctx.names_in(parent_dir(path))
+    )
 
 
 def _expand_project_root(text: str, source: SourceFile) -> str:
@@ -466,7 +462,7 @@ def _pep508(
         editable = True
         raw = raw[2:].strip()
     try:
-        spec = classify(_expand_project_root(raw, st.source), editable=editable)
+        spec = classify_cached(_expand_project_root(raw, st.source), editable)
     except SpecError as exc:
         msg = f"invalid requirement {text!r}: {exc}"
         st.findings.append(finding("RP001", msg, st.source.at(line)))
@@ -491,7 +487,7 @@ def _build_system(st: _Scan, data: Mapping[str, Any]) -> None:
             st.findings.append(finding("RP001", msg, st.source.at(line)))
             continue
         try:
-            spec = classify(entry)
+            spec = classify_cached(entry)
         except SpecError as exc:
             msg = f"invalid build requirement {entry!r}: {exc}"
             st.findings.append(finding("RP001", msg, st.source.at(line)))

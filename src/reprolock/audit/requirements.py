@@ -20,6 +20,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
+from reprolock.audit._classified import classify_cached
 from reprolock.audit.interface import (
     Declared,
     FileFacts,
@@ -40,7 +41,6 @@ from reprolock.specs import (
     JudgeContext,
     Spec,
     SpecKind,
-    classify,
     judge_concrete,
     looks_like_url_or_path,
 )
@@ -309,19 +309,23 @@ def _logical_lines(physical: list[str]) -> Iterator[tuple[int, str]]:
     parts: list[str] = []
     primary = 0
     for number, raw in enumerate(physical, start=1):
-        comment = _is_comment_line(raw)
-        if comment or not raw.endswith("\\"):
-            if parts:
-                # a comment line ends a continuation; pip keeps it so it is stripped below
-                parts.append(" " + raw if comment else raw)
-                joined, parts = "".join(parts), []
-                yield primary, joined
-            else:
-                yield number, raw
+        # Whether the line is a comment matters only to continue or end a continuation.
+        if raw.endswith("\\"):
+            comment = raw.lstrip().startswith("#")
+            if not comment:
+                if not parts:
+                    primary = number
+                parts.append(raw.strip("\\"))
+                continue
         else:
-            if not parts:
-                primary = number
-            parts.append(raw.strip("\\"))
+            comment = bool(parts) and raw.lstrip().startswith("#")
+        if parts:
+            # a comment line ends a continuation; pip keeps it so it is stripped below
+            parts.append(" " + raw if comment else raw)
+            joined, parts = "".join(parts), []
+            yield primary, joined
+        else:
+            yield number, raw
     if parts:
         yield primary, "".join(parts)
 
@@ -367,7 +371,7 @@ def _classify_requirement(text: str, *, editable: bool, hashes: tuple[str, ...])
             target, _, marker_text = text.partition(separator)
             marker = str(Marker(marker_text.strip())) if marker_text.strip() else None
             target = target.strip()
-    spec = _classify_cached(target, editable)
+    spec = classify_cached(target, editable)
     if hashes:
         spec = spec.with_hashes(hashes)
     if marker is not None:
@@ -377,13 +381,6 @@ def _classify_requirement(text: str, *, editable: bool, hashes: tuple[str, ...])
         if wheel is not None:
             spec = replace(spec, name=wheel[0], display_name=wheel[0])
     return spec
-
-
-@functools.lru_cache(maxsize=32768)
-def _classify_cached(text: str, editable: bool) -> Spec:
-    # A monorepo repeats the same lines (numpy==1.26.4) across hundreds of files; a Spec is
-    # immutable, so the classification is shared. Errors are not cached and raise each time.
-    return classify(text, editable=editable)
 
 
 def _wheel_of(spec: Spec) -> tuple[str, str] | None:
@@ -485,27 +482,57 @@ class _Collected:
     problems: list[Problem]
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _LineRead:
+    """What one logical line says, wherever it stands: :func:`_read_line` places it."""
+
+    problems: tuple[tuple[str, Severity | None], ...] = ()
+    """(message, severity) of each problem, in order."""
+    spec: Spec | None = None
+    """The requirement on the line."""
+    include: tuple[str, bool] | None = None
+    """(target, is it ``-c``) of the ``-r``/``-c`` pip follows."""
+    options: tuple[tuple[str, str | None], ...] = ()
+    """File-level options."""
+
+
 def _read_line(number: int, column: int, content: str, out: _Collected) -> None:
-    """One logical line, split the way pip's ``break_args_options`` splits it."""
-
-    def problem(message: str, severity: Severity | None = None) -> None:
+    """One logical line, at ``number`` and ``column``."""
+    read = _read_content(content)
+    for message, severity in read.problems:
         out.problems.append(Problem(message=message, line=number, column=column, severity=severity))
+    if read.spec is not None:
+        out.requirements.append(ReqEntry(spec=read.spec, line=number, column=column))
+    if read.include is not None:
+        path, constraint = read.include
+        out.includes.append(
+            IncludeEntry(path=path, line=number, column=column, constraint=constraint)
+        )
+    for name, value in read.options:
+        out.options.append(OptionEntry(name=name, value=value, line=number, column=column))
 
+
+@functools.lru_cache(maxsize=4096)
+def _read_content(content: str) -> _LineRead:
+    """One logical line, split the way pip's ``break_args_options`` splits it.
+
+    Memoised: pip-compile locks across a monorepo repeat the same hashed lines (the same
+    release has the same hashes everywhere), and a :class:`_LineRead` is immutable.
+    """
+    problems: list[tuple[str, Severity | None]] = []
     tokens = content.split(" ")
     split_at = next((i for i, tok in enumerate(tokens) if tok.startswith("-")), len(tokens))
     args = " ".join(tokens[:split_at]).strip()
     try:
         parsed = _parse_options(_split_options(" ".join(tokens[split_at:])))
     except _OptionError as exc:
-        problem(str(exc))
-        return
+        return _LineRead(problems=((str(exc), None),))
     except ValueError as exc:
-        problem(f"cannot split the options: {exc}")
-        return
+        return _LineRead(problems=((f"cannot split the options: {exc}", None),))
     for name, value in parsed:
         message = _check_option_value(name, value) if value is not None else None
         if message:
-            problem(message)
+            problems.append((message, None))
     hashes = tuple(
         f"{algo}:{digest.lower()}"
         for name, value in parsed
@@ -518,37 +545,43 @@ def _read_line(number: int, column: int, content: str, out: _Collected) -> None:
             {name for name, _ in parsed if name not in _PER_REQUIREMENT and name != "--editable"}
         )
         if ignored:
-            problem(
-                f"pip ignores {', '.join(ignored)} on a requirement line; put it on its own line",
-                Severity.WARNING,
+            problems.append(
+                (
+                    f"pip ignores {', '.join(ignored)} on a requirement line; "
+                    "put it on its own line",
+                    Severity.WARNING,
+                )
             )
         text = args or editables[0]
         try:
             spec = _classify_requirement(text, editable=not args, hashes=hashes)
         except ValueError as exc:
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid"
-            problem(f"invalid requirement {text!r}: {detail}")
-            return
-        out.requirements.append(ReqEntry(spec=spec, line=number, column=column))
-        return
+            problems.append((f"invalid requirement {text!r}: {detail}", None))
+            return _LineRead(problems=tuple(problems))
+        return _LineRead(problems=tuple(problems), spec=spec)
     requirement_files = [v for n, v in parsed if n == "--requirement" and v is not None]
     constraint_files = [v for n, v in parsed if n == "--constraint" and v is not None]
     # pip follows only the first -r of a line, or else its first -c
+    include: tuple[str, bool] | None = None
     if requirement_files:
-        out.includes.append(IncludeEntry(path=requirement_files[0], line=number, column=column))
+        include = (requirement_files[0], False)
     elif constraint_files:
-        out.includes.append(
-            IncludeEntry(path=constraint_files[0], line=number, column=column, constraint=True)
-        )
+        include = (constraint_files[0], True)
     if hashes:
-        problem(
-            "--hash with no requirement on its line is ignored by pip "
-            "(is a '\\' missing on the line before?)",
-            Severity.WARNING,
+        problems.append(
+            (
+                "--hash with no requirement on its line is ignored by pip "
+                "(is a '\\' missing on the line before?)",
+                Severity.WARNING,
+            )
         )
-    for name, value in parsed:
-        if name not in _PER_REQUIREMENT and name not in {"--requirement", "--constraint"}:
-            out.options.append(OptionEntry(name=name, value=value, line=number, column=column))
+    options = tuple(
+        (name, value)
+        for name, value in parsed
+        if name not in _PER_REQUIREMENT and name not in {"--requirement", "--constraint"}
+    )
+    return _LineRead(problems=tuple(problems), include=include, options=options)
 
 
 def parse_requirements(text: str) -> ParsedRequirements:

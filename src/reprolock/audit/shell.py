@@ -227,6 +227,11 @@ _CLOSERS = frozenset({"then", "elif", "else", "fi", "do", "done", "esac", "}"})
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\[[^\]]*\])?\+?=")
 _ARRAY_START = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\+?=$")
 _IO_NUMBER = re.compile(r"\d+(?=[<>])")
+# Every operator starts with one of these; a word cannot.
+_OPERATOR_STARTS = frozenset(op[0] for op in _OPERATORS)
+# Runs of characters that stand for themselves, read at once rather than one by one.
+_PLAIN_RUN = re.compile(r"[^ \t\n;&|<>()\\'\"$`]+")
+_PLAIN_DOUBLE_RUN = re.compile(r'[^"\\$`]+')
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -251,7 +256,10 @@ class _Reader:
         self.pending: list[tuple[_HereDoc, bool, int]] = []
         self.buffer: _Token | None = None
         self.starts = [0]
-        self.starts.extend(i + 1 for i, ch in enumerate(text) if ch == "\n")
+        newline = text.find("\n")
+        while newline >= 0:
+            self.starts.append(newline + 1)
+            newline = text.find("\n", newline + 1)
 
     # --- positions ---------------------------------------------------------------------------
 
@@ -326,10 +334,11 @@ class _Reader:
                     self.pos += len(op)
                     return _Token(kind="op", value=op, start=start)
             self.pos = start
-        for op in _OPERATORS:
-            if text.startswith(op, start):
-                self.pos += len(op)
-                return _Token(kind="op", value=op, start=start)
+        if ch in _OPERATOR_STARTS:
+            for op in _OPERATORS:
+                if text.startswith(op, start):
+                    self.pos += len(op)
+                    return _Token(kind="op", value=op, start=start)
         word = self._read_word()
         return _Token(kind="word", value=word.text, start=start, word=word)
 
@@ -415,8 +424,10 @@ class _Reader:
                 self._read_backtick(parts, subs)
                 dynamic = True
             else:
-                parts.append(ch)
-                self.pos += 1
+                run = _PLAIN_RUN.match(text, self.pos)
+                end = run.end() if run is not None else self.pos + 1
+                parts.append(text[self.pos : end])
+                self.pos = end
         return _Word(
             raw=text[start : self.pos],
             text="".join(parts),
@@ -449,8 +460,10 @@ class _Reader:
                 self._read_backtick(parts, subs)
                 dynamic = True
             else:
-                parts.append(ch)
-                self.pos += 1
+                run = _PLAIN_DOUBLE_RUN.match(text, self.pos)
+                end = run.end() if run is not None else self.pos + 1
+                parts.append(text[self.pos : end])
+                self.pos = end
         self.error("unterminated double quote", opened)
         return dynamic
 
