@@ -542,6 +542,64 @@ def worker_cold_build() -> dict[str, Any]:
     }
 
 
+def worker_plain_build() -> dict[str, Any]:
+    """The peer of the cold build: a plain ``docker build`` that ``pip install``s the same
+    wheels from a local folder into a venv (no layer cache), timed for the build alone."""
+    import io
+    import tarfile
+
+    from reprolock.harness import image as images
+    from reprolock.harness import wheelhouse
+    from reprolock.harness.docker import connect
+    from reprolock.harness.lockfile import read_lock
+
+    suite = _kmeans_suite()
+    client = connect()
+    tag = f"reprolock-bench:plain-{os.getpid()}"
+    base = images.resolve_base_image(client, suite.base_image)
+    requirements = tuple(read_lock(suite.lock_path).for_target(base.target))
+    wheels = wheelhouse.fetch_wheels(requirements, base.target)
+    text, shipped = images.requirements_text(requirements, wheels)
+    dockerfile = (
+        f"FROM {base.id}\n"
+        "COPY wheels/ /wheels/\n"
+        "RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --no-index "
+        "--find-links /wheels -r /wheels/requirements.txt && rm -rf /wheels\n"
+    )
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, content in (("Dockerfile", dockerfile), ("wheels/requirements.txt", text)):
+            data = content.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for name, path in shipped.items():
+            tar.add(str(path), arcname=f"wheels/{name}")
+    started = time.perf_counter()
+    error = None
+    for chunk in client.api.build(
+        fileobj=io.BytesIO(buffer.getvalue()),
+        custom_context=True,
+        tag=tag,
+        rm=True,
+        forcerm=True,
+        decode=True,
+        pull=False,
+        nocache=True,
+        network_mode="none",
+    ):
+        if isinstance(chunk, dict) and "error" in chunk:
+            error = str(chunk["error"])
+    built = time.perf_counter()
+    try:
+        client.images.remove(tag)
+    except Exception as exc:  # a leftover bench tag is harmless; say so
+        print(f"could not remove {tag}: {exc}", file=sys.stderr)
+    if error:
+        raise RuntimeError(f"build failed: {error}")
+    return {"seconds": [built - started], "packages": len(requirements)}
+
+
 _MODEL_SCRIPT = """
 import sys, time
 started = time.perf_counter()
@@ -617,7 +675,7 @@ def worker_warm_replay(runs: int, cache: Path) -> dict[str, Any]:
 
 def run_worker(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="run.py --worker")
-    parser.add_argument("name", choices=["compare", "cold-build", "warm-replay"])
+    parser.add_argument("name", choices=["compare", "cold-build", "plain-build", "warm-replay"])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--pairs", type=int, default=COMPARE_PAIRS)
     parser.add_argument("--cache", type=Path)
@@ -627,6 +685,8 @@ def run_worker(argv: Sequence[str]) -> int:
             result = worker_compare(args.pairs, args.runs)
         elif args.name == "cold-build":
             result = worker_cold_build()
+        elif args.name == "plain-build":
+            result = worker_plain_build()
         else:
             result = worker_warm_replay(args.runs, args.cache)
     except Exception as exc:
@@ -676,11 +736,12 @@ def bench_harness(opts: Options, *, docker_rows: bool) -> list[Row]:
     rows.append(compare_row)
 
     cold = Row(tool="cold build (kmeans env)", n=None, unit="packages")
+    plain = Row(tool="plain docker build + pip (peer)", n=None, unit="packages")
     warm = Row(tool="warm replay overhead", n=None, unit="runs")
-    rows += [cold, warm]
+    rows += [cold, plain, warm]
     why = "skipped (--quick or --no-harness)" if not docker_rows else harness_unavailable()
     if why:
-        cold.skipped = warm.skipped = why
+        cold.skipped = plain.skipped = warm.skipped = why
         return rows
     for _ in range(max(1, opts.harness_runs)):
         data, sample = _worker("cold-build")
@@ -694,6 +755,18 @@ def bench_harness(opts: Options, *, docker_rows: bool) -> list[Row]:
             f"empty wheel cache + no layer cache; last run: fetch {data['fetch']:.1f}s, "
             f"docker build {data['build']:.1f}s"
         )
+    builds = []
+    for _ in range(max(1, opts.harness_runs)):
+        data, sample = _worker("plain-build")
+        if "error" in data:
+            plain.skipped = f"failed: {data['error']}"
+            break
+        plain.seconds += data["seconds"]
+        plain.peak_kib.append(sample.peak_kib)
+        plain.items = int(data["packages"])
+        builds.append(data["seconds"][0])
+    if builds and cold.note:
+        plain.note = "same wheels from a local folder, no layer cache; build step only"
     data, sample = _worker(
         "warm-replay",
         "--runs",
