@@ -488,11 +488,36 @@ def _kmeans_suite() -> Any:
     return config.suites[KMEANS_SUITE]
 
 
+def _build_uncached(client: Any, context: bytes, tag: str) -> str | None:
+    """Build ``context`` as ``tag`` with no layer cache and no network, then remove the tag;
+    the build's error text, or None."""
+    import io
+
+    error = None
+    for chunk in client.api.build(
+        fileobj=io.BytesIO(context),
+        custom_context=True,
+        tag=tag,
+        rm=True,
+        forcerm=True,
+        decode=True,
+        pull=False,
+        nocache=True,
+        network_mode="none",
+    ):
+        if isinstance(chunk, dict) and "error" in chunk:
+            error = str(chunk["error"])
+    try:
+        client.images.remove(tag)
+    except Exception as exc:  # a leftover bench tag is harmless; say so
+        print(f"could not remove {tag}: {exc}", file=sys.stderr)
+    return error
+
+
 def worker_cold_build() -> dict[str, Any]:
     """Everything from an empty reprolock cache and no layer cache: probe the base image,
     download and verify every wheel, build the image (under a bench-only tag, removed after).
     """
-    import io
 
     from reprolock.harness import image as images
     from reprolock.harness import wheelhouse
@@ -511,27 +536,10 @@ def worker_cold_build() -> dict[str, Any]:
         wheels = wheelhouse.fetch_wheels(requirements, base.target, cache=cache)
         fetched = time.perf_counter()
         context = images.build_context(base.id, requirements, wheels)
-        error = None
-        # The harness's own build call plus nocache: the shared environment tag (and the
-        # daemon's layer cache for it) is left alone, and nothing is reused.
-        for chunk in client.api.build(
-            fileobj=io.BytesIO(context),
-            custom_context=True,
-            tag=tag,
-            rm=True,
-            forcerm=True,
-            decode=True,
-            pull=False,
-            nocache=True,
-            network_mode="none",
-        ):
-            if isinstance(chunk, dict) and "error" in chunk:
-                error = str(chunk["error"])
+        # The harness's own build context, built under a bench tag with no layer cache: the
+        # shared environment tag (and the daemon's layer cache for it) is left alone.
+        error = _build_uncached(client, context, tag)
         built = time.perf_counter()
-        try:
-            client.images.remove(tag)
-        except Exception as exc:  # a leftover bench tag is harmless; say so
-            print(f"could not remove {tag}: {exc}", file=sys.stderr)
     if error:
         raise RuntimeError(f"build failed: {error}")
     return {
@@ -576,25 +584,8 @@ def worker_plain_build() -> dict[str, Any]:
         for name, path in shipped.items():
             tar.add(str(path), arcname=f"wheels/{name}")
     started = time.perf_counter()
-    error = None
-    for chunk in client.api.build(
-        fileobj=io.BytesIO(buffer.getvalue()),
-        custom_context=True,
-        tag=tag,
-        rm=True,
-        forcerm=True,
-        decode=True,
-        pull=False,
-        nocache=True,
-        network_mode="none",
-    ):
-        if isinstance(chunk, dict) and "error" in chunk:
-            error = str(chunk["error"])
+    error = _build_uncached(client, buffer.getvalue(), tag)
     built = time.perf_counter()
-    try:
-        client.images.remove(tag)
-    except Exception as exc:  # a leftover bench tag is harmless; say so
-        print(f"could not remove {tag}: {exc}", file=sys.stderr)
     if error:
         raise RuntimeError(f"build failed: {error}")
     return {"seconds": [built - started], "packages": len(requirements)}

@@ -609,7 +609,7 @@ def test_plan_fix_honours_the_baseline(tmp_path: Path) -> None:
 def test_pip_compile_runs_under_this_python_when_the_target_has_no_pip_tools(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("reprolock.fix.shutil.which", lambda name: None)
+    monkeypatch.setattr("reprolock.piptools.shutil.which", lambda name: None)
     said: list[str] = []
     resolver = PipCompile(progress=said.append)
     current = f"{sys.version_info.major}.{sys.version_info.minor}"

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import difflib
-import importlib.util
 import re
-import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +26,7 @@ from reprolock.errors import ReproError, UnansweredError, UsageError
 from reprolock.files import atomic_write_text, decode_text
 from reprolock.harness.lockfile import read_lock
 from reprolock.model import Finding
+from reprolock.piptools import PipToolsMissing, pip_compile_command
 from reprolock.specs import Spec, SpecError, SpecKind, classify
 
 Progress = Callable[[str], None]
@@ -153,22 +151,10 @@ class PipCompile:
         return self._commands[key]
 
     def _find(self, python: str | None) -> list[str]:
-        current = f"{sys.version_info.major}.{sys.version_info.minor}"
-        wanted = ".".join(python.split(".")[:2]) if python else current
-        if wanted != current:
-            exe = shutil.which(f"python{wanted}")
-            if exe is not None and _has_piptools(exe):
-                return [exe, "-m", "piptools", "compile"]
-            self._say(
-                f"resolving with Python {current}: the project targets {wanted}, and no "
-                f"python{wanted} with pip-tools is on PATH (check the versions chosen)"
-            )
-        if importlib.util.find_spec("piptools") is not None:
-            return [sys.executable, "-m", "piptools", "compile"]
-        exe = shutil.which("pip-compile")
-        if exe is not None:
-            return [exe]
-        raise ResolveError("pip-tools is not installed (pip install pip-tools)")
+        try:
+            return pip_compile_command(python, self._say, doing="resolving")
+        except PipToolsMissing as exc:
+            raise ResolveError(str(exc)) from None
 
     def _say(self, message: str) -> None:
         if self.progress is not None:
@@ -199,16 +185,6 @@ def read_compiled(text: str) -> dict[str, Resolved]:
             version=spec.version, hashes=hashes, marker=spec.marker, via=tuple(via)
         )
     return resolved
-
-
-def _has_piptools(python: str) -> bool:
-    try:
-        proc = subprocess.run(
-            [python, "-c", "import piptools"], capture_output=True, timeout=60, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return proc.returncode == 0
 
 
 def _last_error(stderr: str) -> str:

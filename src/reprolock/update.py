@@ -14,7 +14,6 @@ Markdown report is written for a pull request body, the JSON for tools.
 from __future__ import annotations
 
 import enum
-import importlib.util
 import json
 import os
 import re
@@ -50,6 +49,7 @@ from reprolock.harness.progress import Status as StatusLine
 from reprolock.harness.replay import Session
 from reprolock.lockdiff import LockDiff, diff_packages, read_packages
 from reprolock.lockdiff import render_markdown as render_diff_markdown
+from reprolock.piptools import PipToolsMissing, pip_compile_command
 
 Progress = Callable[[str], None]
 
@@ -328,34 +328,11 @@ def _compiled(path: Path) -> bool:
 # --------------------------------------------------------------------------------------------
 
 
-def pip_compile_command(python: str | None, progress: Progress) -> list[str]:
-    """pip-compile under the header's Python when one with pip-tools is on PATH, else this
-    interpreter's (said through ``progress``), else ``pip-compile`` from PATH."""
-    current = f"{sys.version_info.major}.{sys.version_info.minor}"
-    if python and python != current:
-        exe = shutil.which(f"python{python}")
-        if exe is not None and _has_piptools(exe):
-            return [exe, "-m", "piptools", "compile"]
-        progress(
-            f"compiling with Python {current}: the lock was compiled with {python} and no "
-            f"python{python} with pip-tools is on PATH (markers may resolve differently)"
-        )
-    if importlib.util.find_spec("piptools") is not None:
-        return [sys.executable, "-m", "piptools", "compile"]
-    exe = shutil.which("pip-compile")
-    if exe is not None:
-        return [exe]
-    raise CompileError("pip-tools is not installed (pip install pip-tools)")
-
-
-def _has_piptools(python: str) -> bool:
+def _pip_compile(python: str | None, progress: Progress) -> list[str]:
     try:
-        proc = subprocess.run(
-            [python, "-c", "import piptools"], capture_output=True, timeout=60, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return proc.returncode == 0
+        return pip_compile_command(python, progress, doing="compiling")
+    except PipToolsMissing as exc:
+        raise CompileError(str(exc)) from None
 
 
 def upgrade_flags(packages: Sequence[str]) -> list[str]:
@@ -392,7 +369,7 @@ def compile_candidate(
     configuration, index and certificates apply). Raises :class:`CompileError`."""
     shutil.copyfile(source.lock, output)  # --upgrade-package keeps the other pins from here
     argv = [
-        *pip_compile_command(source.python, progress),
+        *_pip_compile(source.python, progress),
         *compile_arguments(source, packages, output),
     ]
     env = {**os.environ, "CUSTOM_COMPILE_COMMAND": source.header}
