@@ -155,3 +155,20 @@ def test_parallel_scan_gives_the_same_report(tmp_path: Path) -> None:
         ("RP301", "Dockerfile", 1),
         ("RP102", "base.txt", 1),
     ]
+
+
+def test_ignore_comments_come_from_the_scan_not_a_second_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = write_tree(tmp_path, {"requirements.txt": "numpy  # repro: ignore[RP101] ok\n\nscipy\n"})
+    rereads: list[Path] = []
+
+    def read_text(path: Path) -> str:
+        rereads.append(path)
+        return ""
+
+    monkeypatch.setattr(engine, "_read_text", read_text)
+    report = run_audit(root, load_config(root), AuditOptions()).report
+    assert hits(list(report.findings)) == [("RP101", "requirements.txt", 3)]
+    assert report.suppressed == 1
+    assert rereads == []

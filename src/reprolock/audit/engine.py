@@ -32,7 +32,7 @@ from reprolock.audit.interface import (
     SourceFile,
 )
 from reprolock.audit.registry import all_scanners
-from reprolock.audit.suppress import ignore_comments, suppressed_by
+from reprolock.audit.suppress import ignore_comments, ignore_comments_in, suppressed_by
 from reprolock.config import Config
 from reprolock.files import DecodeProblem, decode_text
 from reprolock.model import Finding, Location, Report, Severity
@@ -165,7 +165,7 @@ def run_audit(
         locks = _LockIndex(run.facts)
         raw = [_with_lock_fix(f, locks) for f in raw]
         files_scanned = len(run.facts)
-        ignores = {path: entry.ignores for path, entry in run.entries.items()}
+        ignores = run.ignores
         if cache is not None:
             run.save(cache, raw, ignores)
 
@@ -209,6 +209,8 @@ class _Run:
         self.facts: dict[str, FileFacts] = {}
         self.entries: dict[str, CachedFile] = {}
         self._prescanned: dict[str, tuple[FileFacts, dict[int, tuple[str, ...]]]] = {}
+        self.ignores: dict[str, dict[int, tuple[str, ...]]] = {}
+        """Inline ignore comments of every file scanned or taken from the cache."""
 
     def digest_of(self, rel: str, data: bytes | None = None) -> str:
         """The content digest of a root-relative file ("" when unreadable), memoised; the
@@ -266,19 +268,20 @@ class _Run:
     def scan(self, scanner: Scanner, rel: str, abspath: Path) -> FileFacts:
         """Facts of one file: from the cache when its inputs are unchanged, else scanned."""
         prescanned = self._prescanned.pop(rel, None)
-        if self.cache is None:
-            result = prescanned[0] if prescanned else scan_file(scanner, rel, abspath, self.ctx)
-            self.facts[rel] = result
-            return result
         entry = self._cached_entry(rel)
         if entry is None:
             if prescanned is not None:
                 result, ignores = prescanned
             else:
                 result, ignores = _scan_with_ignores(scanner, rel, abspath, self.ctx)
+            if self.cache is None:
+                self.ignores[rel] = ignores
+                self.facts[rel] = result
+                return result
             deps = tuple((inc.target, self.digest_of(inc.target)) for inc in result.includes)
             entry = CachedFile(digest=self.digest_of(rel), deps=deps, facts=result, ignores=ignores)
         self.entries[rel] = entry
+        self.ignores[rel] = entry.ignores
         self.facts[rel] = entry.facts
         return entry.facts
 
@@ -320,8 +323,7 @@ def _scan_with_ignores(
 ) -> tuple[FileFacts, dict[int, tuple[str, ...]]]:
     data = _read(abspath)
     result = scan_file(scanner, rel, abspath, ctx, data)
-    text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else ""
-    return result, ignore_comments(text)
+    return result, ignore_comments_in(data) if isinstance(data, bytes) else {}
 
 
 def _scan_batch(
@@ -422,7 +424,7 @@ def _filter(
     """Findings left after rule selection, severity overrides and inline ignores, and how many
     inline ignores hid (rules deselected or turned off are not "suppressed": never raised).
 
-    ``ignores`` holds the ignore comments of the files scanned with the cache on (this run's or
+    ``ignores`` holds the ignore comments of the files this run scanned (or the cache
     recorded); a finding in any other file has its file read here."""
     kept: list[Finding] = []
     ignored = 0

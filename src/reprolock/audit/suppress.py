@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 _IGNORE = re.compile(r"#\s*repro:\s*ignore\[([A-Za-z0-9,\s]*)\]", re.IGNORECASE)
+_IGNORE_BYTES = re.compile(rb"#\s*repro:\s*ignore\[", re.IGNORECASE)
 
 
 def ignored_rules(line_text: str) -> set[str]:
@@ -25,6 +26,13 @@ def ignore_comments(text: str) -> dict[int, tuple[str, ...]]:
         if rules:
             found[number] = tuple(sorted(rules))
     return found
+
+
+def ignore_comments_in(data: bytes) -> dict[int, tuple[str, ...]]:
+    """:func:`ignore_comments` of a file's bytes, decoding only files that have a comment."""
+    if _IGNORE_BYTES.search(data) is None:
+        return {}
+    return ignore_comments(data.decode("utf-8", errors="replace"))
 
 
 def suppressed_by(rule_id: str, line: int, ignores: dict[int, tuple[str, ...]]) -> bool:
