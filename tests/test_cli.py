@@ -123,6 +123,36 @@ def test_bad_flags_exit_2(repro: Any, argv: list[str], fragment: str) -> None:
     assert fragment in result.err
 
 
+def test_unexpected_exception_exits_4_in_one_line(
+    tmp_path: Path, repro: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def crash(*_: object, **__: object) -> None:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr("reprolock.cli.run_audit", crash)
+    run = repro("check", ".")
+    assert run.code == 4
+    assert run.out == ""
+    assert run.err.startswith(
+        "repro: internal error: RecursionError: maximum recursion depth exceeded\n"
+    )
+    assert "--debug" in run.err
+
+
+def test_debug_prints_the_traceback_of_an_internal_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def crash(*_: object, **__: object) -> None:
+        raise ValueError("boom")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("reprolock.cli.run_audit", crash)
+    assert main(["--debug", "check", "."]) == 4
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err
+    assert "ValueError: boom" in err
+
+
 def test_nonexistent_path_exits_2(repro: Any) -> None:
     result = repro("check", "missing")
     assert (result.code, result.out) == (2, "")

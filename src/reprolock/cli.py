@@ -1,7 +1,8 @@
 """Command-line interface: argument parsing only; the library does the work.
 
 Exit codes, the same for every command: 0 clean, 1 findings at or above ``fail-on``,
-2 usage or input error, 3 the check could not be carried out.
+2 usage or input error, 3 the check could not be carried out, 4 internal error (a bug in
+reprolock: an unexpected exception, never confused with a finding).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import os
 import sys
 import textwrap
+import traceback
 from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import replace
@@ -32,12 +34,14 @@ EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 EXIT_UNANSWERED = 3
+EXIT_INTERNAL = 4
 
 _EXIT_CODES = """\
 exit codes:
   0  clean: no finding at or above --fail-on
   1  findings at or above --fail-on
   2  usage or input error: bad flag, bad config, unreadable input
+  4  internal error: a bug in reprolock (rerun with --debug for the traceback)
 """
 
 _MAIN_EPILOG = """\
@@ -84,6 +88,7 @@ exit codes:
   2  usage or input error: bad flag, bad config, unreadable lock, golden already recorded
   3  not answered: no Docker daemon, base image unavailable, download failed,
      golden file missing or unreadable
+  4  internal error: a bug in reprolock (rerun with --debug for the traceback)
 """
 
 _GOLDEN_EPILOG = f"""\
@@ -190,6 +195,11 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"reprolock {__version__}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="on an internal error (exit 4), print the whole traceback",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -458,7 +468,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (`repro rules | head`); stop quietly, as cat and grep do.
         _silence_stdout()
         return EXIT_CLEAN
+    except Exception as exc:  # the one place every unexpected failure lands
+        return _internal_error(exc, debug=args.debug or bool(os.environ.get("REPROLOCK_DEBUG")))
     raise AssertionError(args.command)  # pragma: no cover - argparse restricts the choices
+
+
+def _internal_error(exc: BaseException, *, debug: bool) -> int:
+    """Exit 4 for an exception no code path expected: CI must never read a crash as exit 1
+    ("findings" / "changed"). One line by default; the traceback with ``--debug``."""
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    detail = str(exc).splitlines()[0][:200] if str(exc) else ""
+    name = type(exc).__name__
+    print(
+        f"repro: internal error: {name}{': ' + detail if detail else ''}\n"
+        "repro: this is a bug in reprolock; please report it with the output of "
+        "`repro --debug ...` (see SECURITY.md for anything security-related)",
+        file=sys.stderr,
+    )
+    return EXIT_INTERNAL
 
 
 def _silence_stdout() -> None:

@@ -1,14 +1,126 @@
-"""File helpers: atomic writes and decoding of audited files."""
+"""File helpers: root confinement, bounded reads, atomic writes, decoding of audited files.
+
+Every path that came from a file or the config (an include, a lock beside a manifest, a
+suite's paths, a baseline, a file ``repro fix`` edits) goes through :func:`inside` before it
+is read or written, and every read of a file of the audited tree goes through
+:func:`read_bytes`, which checks the size on ``fstat`` before reading and refuses anything
+that is not a regular file (a FIFO, ``/dev/zero``).
+"""
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from reprolock.errors import UsageError
+
 MAX_FILE_BYTES = 32 * 1024 * 1024
 """Files larger than this are skipped with a note rather than read."""
+
+_READ_CHUNK = 1024 * 1024
+
+
+class OutsideRootError(UsageError):
+    """A path taken from a file or the config leads outside the root it must stay in."""
+
+
+def inside(root: Path, path: str | os.PathLike[str], *, what: str = "") -> Path:
+    """``path`` (relative to ``root``, or absolute) with symlinks resolved, if it stays in ``root``.
+
+    Raises :class:`OutsideRootError` (exit 2) when the resolved path is outside the resolved
+    ``root``: an absolute path elsewhere, a ``..`` that climbs out, or a symlink (anywhere on
+    the way) that points out. The message names ``what`` (e.g. ``pyproject.toml:
+    [tool.repro.suites.x] lock``) and the path as written, never anything read from it.
+    """
+    base = Path(root).resolve()
+    raw = Path(os.fspath(path))
+    resolved = (base / raw).resolve()
+    if resolved != base and not resolved.is_relative_to(base):
+        label = f"{what}: " if what else ""
+        msg = f"{label}{os.fspath(path)!s} leads outside {base}"
+        raise OutsideRootError(msg)
+    return resolved
+
+
+def is_inside(root: Path, path: str | os.PathLike[str]) -> bool:
+    """True when :func:`inside` would accept ``path``."""
+    try:
+        inside(root, path)
+    except OutsideRootError:
+        return False
+    return True
+
+
+class UnreadableFileError(OSError):
+    """A file that :func:`read_bytes` refuses: not a regular file, or larger than its limit."""
+
+
+class NotRegularFileError(UnreadableFileError):
+    """A FIFO, a device, a socket or a directory where a regular file was expected."""
+
+
+class FileTooLargeError(UnreadableFileError):
+    """A file larger than the limit it was read with (checked before reading)."""
+
+    def __init__(self, path: str, size: int, limit: int) -> None:
+        super().__init__(errno.EFBIG, _size_message(size, limit), path)
+        self.size = size
+        self.limit = limit
+
+
+def _size_message(size: int, limit: int) -> str:
+    if limit >= 2**20:
+        return f"{size // 2**20} MiB is larger than the {limit // 2**20} MiB limit"
+    return f"{size} bytes is larger than the {limit} byte limit"
+
+
+def read_bytes(
+    path: str | os.PathLike[str], *, limit: int = MAX_FILE_BYTES, follow_symlinks: bool = True
+) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes.
+
+    The file is opened non-blocking (a FIFO cannot hang the caller) and without following a
+    final symlink when ``follow_symlinks`` is false; its type and size are checked on
+    ``fstat`` before anything is read, and reading stops past ``limit`` should the file grow
+    meanwhile. Raises :class:`NotRegularFileError`, :class:`FileTooLargeError` or the
+    :class:`OSError` of the open.
+    """
+    name = os.fspath(path)
+    flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK
+    if not follow_symlinks:
+        flags |= os.O_NOFOLLOW
+    fd = os.open(name, flags)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotRegularFileError(errno.EINVAL, "not a regular file", name)
+        if info.st_size > limit:
+            raise FileTooLargeError(name, info.st_size, limit)
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            chunk = os.read(fd, min(_READ_CHUNK, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                raise FileTooLargeError(name, total, limit)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def read_text(
+    path: str | os.PathLike[str], *, limit: int = MAX_FILE_BYTES, follow_symlinks: bool = True
+) -> str:
+    """:func:`read_bytes` decoded as UTF-8 (BOM removed); raises :class:`UnicodeDecodeError`."""
+    data = read_bytes(path, limit=limit, follow_symlinks=follow_symlinks)
+    return data.decode("utf-8").removeprefix("\ufeff")
 
 
 def cache_dir() -> Path:
@@ -23,13 +135,40 @@ def cache_dir() -> Path:
     return Path.home() / ".cache" / "reprolock"
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same directory, then rename)."""
+def _umask() -> int:
+    # os.umask can only be read by setting it; set it back at once.
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
+def _mode_for(path: Path, mode: int | None) -> int:
+    """The permission bits a rewritten ``path`` gets: ``mode``, else the replaced file's own,
+    else what a new file gets under the umask (as ``open`` would create it)."""
+    if mode is not None:
+        return mode
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, mode: int | None = None) -> None:
+    """Write ``data`` to ``path`` so that readers see the old or the new file, never half.
+
+    A temporary file in the same directory is written, flushed to disk and renamed over
+    ``path``; on any failure (Ctrl-C included) it is removed. The new file keeps the mode of
+    the file it replaces, or gets the umask's mode when new, unless ``mode`` is given.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    bits = _mode_for(path, mode)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), bits)
             handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -37,24 +176,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def atomic_write_text(path: Path, text: str, *, mode: int | None = None) -> None:
-    """Write ``text`` to ``path`` so that readers see the old or the new file, never half.
-
-    ``mode`` sets the permission bits of the new file (``repro fix`` keeps an edited file's
-    own); without it the file is created private to the user, as :func:`tempfile.mkstemp` does.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            if mode is not None:
-                os.fchmod(handle.fileno(), mode)
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """:func:`atomic_write_bytes` of ``text`` as UTF-8 with ``\\n`` line ends as written."""
+    atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
