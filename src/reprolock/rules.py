@@ -49,6 +49,25 @@ _RULES: tuple[Rule, ...] = (
         good="numpy==1.26.4\n",
     ),
     Rule(
+        id="RP002",
+        name="partly-understood-file",
+        severity=Severity.NOTE,
+        summary="Part of a file was not understood and was skipped",
+        rationale=(
+            "A construct reprolock does not read (a host language's own extension, or text "
+            "past one of the audit's limits: an expansion that grows without bound, a nesting "
+            "too deep, a file too large to read whole) is skipped for that part only; the rest "
+            "of the file is audited. What was skipped is not vouched for, so it is noted, but "
+            "it is no evidence of a problem in the file."
+        ),
+        fix=(
+            "Usually nothing: review the part named if it installs or fetches anything. "
+            "docs/robustness.md lists every limit and what happens past it."
+        ),
+        bad="ARG A1=${A0}${A0}\nARG A2=${A1}${A1}\n... (each line doubles the value)\n",
+        good="ARG PACKAGES=\"numpy==1.26.4 pandas==2.2.2\"\n",
+    ),
+    Rule(
         id="RP101",
         name="unpinned-requirement",
         severity=Severity.ERROR,

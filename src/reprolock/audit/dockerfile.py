@@ -7,10 +7,12 @@ import json
 import posixpath
 import re
 import shlex
-from collections.abc import Sequence
+from collections import ChainMap
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
+from reprolock.audit.budget import MAX_VALUE_CHARS, ExpansionBudget
 from reprolock.audit.images import judge_image, python_of_image
 from reprolock.audit.interface import (
     FileFacts,
@@ -255,11 +257,14 @@ _PREDEFINED_ARGS = (
 )
 
 
-def substitute(text: str, variables: dict[str, str | None]) -> tuple[str, list[str]]:
+def substitute(
+    text: str, variables: Mapping[str, str | None], budget: ExpansionBudget | None = None
+) -> tuple[str, list[str]]:
     """Dockerfile variable substitution; unknown variables stay as ``${NAME}`` and are listed.
 
     ``variables`` maps a declared name to its value, or to None when the value is decided by
-    the build command (``ARG NAME`` with no default).
+    the build command (``ARG NAME`` with no default). A value that ``budget`` refuses (too
+    long: each ``ARG`` may double the one before) stays ``${NAME}`` and is listed too.
     """
     unresolved: list[str] = []
 
@@ -271,8 +276,8 @@ def substitute(text: str, variables: dict[str, str | None]) -> tuple[str, list[s
         value = variables.get(name)
         if op in {":-", "-"}:
             if value:
-                return value
-            inner, missing = substitute(word, variables)
+                return _charged(name, value, budget, unresolved)
+            inner, missing = substitute(word, variables, budget)
             unresolved.extend(missing)
             return inner
         if op in {":+", "+"}:
@@ -281,15 +286,22 @@ def substitute(text: str, variables: dict[str, str | None]) -> tuple[str, list[s
                 return "${" + name + "}"
             if not value:
                 return ""
-            inner, missing = substitute(word, variables)
+            inner, missing = substitute(word, variables, budget)
             unresolved.extend(missing)
             return inner
         if value is None:
             unresolved.append(name)
             return "${" + name + "}"
-        return value
+        return _charged(name, value, budget, unresolved)
 
     return _VARIABLE.sub(one, text), unresolved
+
+
+def _charged(name: str, value: str, budget: ExpansionBudget | None, unresolved: list[str]) -> str:
+    if budget is None or budget.value(value):
+        return value
+    unresolved.append(name)
+    return "${" + name + "}"
 
 
 def _windows_image(ref: str) -> bool:
@@ -325,9 +337,10 @@ class _Stage:
     posix: bool = True
 
     @property
-    def variables(self) -> dict[str, str | None]:
-        """What ``$NAME`` means in this stage (ENV wins over ARG, as in Docker)."""
-        return {**self.args, **self.env}
+    def variables(self) -> Mapping[str, str | None]:
+        """What ``$NAME`` means in this stage (ENV wins over ARG, as in Docker); a view, not
+        a copy: a stage of thousands of ARGs would otherwise be copied once per instruction."""
+        return ChainMap(self.env, self.args)
 
     def inherit(self, name: str) -> _Stage:
         """A stage built ``FROM`` this one: ENV, files and shell carry over; ARGs do not."""
@@ -365,8 +378,23 @@ class _Audit:
         self.stage_count = 0
         self.stage = _Stage()
         self.seen_from = False
+        self.budget = ExpansionBudget(source.path)
 
     # --- helpers -----------------------------------------------------------------------------
+
+    def substitute(
+        self, text: str, variables: Mapping[str, str | None], line: int
+    ) -> tuple[str, list[str]]:
+        """:func:`substitute` within this file's budget; a refusal is noted at ``line``."""
+        refused = self.budget.refused
+        value, missing = substitute(text, variables, self.budget)
+        if self.budget.refused != refused:
+            self.budget.refuse(
+                self.source.at(line),
+                f"a variable's value grows past {MAX_VALUE_CHARS // 1024} KiB or past what one "
+                "file's expansions may produce, and is not expanded",
+            )
+        return value, missing
 
     def problem(self, message: str, line: int, column: int = 1) -> None:
         self.findings.append(finding("RP001", message, self.source.at(line, column)))
@@ -433,7 +461,9 @@ class _Audit:
         elif keyword in {"COPY", "ADD"}:
             self.copy(instruction, onbuild=onbuild)
         elif keyword == "WORKDIR":
-            value, _ = substitute(instruction.text.strip(), self.stage.variables)
+            value, _ = self.substitute(
+                instruction.text.strip(), self.stage.variables, instruction.line
+            )
             self.stage.workdir = posixpath.normpath(posixpath.join(self.stage.workdir, value))
         elif keyword == "SHELL":
             self.shell(instruction)
@@ -473,11 +503,13 @@ class _Audit:
                 self.problem(f"ARG: invalid name {name!r}", instruction.line)
                 continue
             if not self.seen_from:
-                value, missing = substitute(default, self.global_args) if eq else ("", [])
+                value, missing = (
+                    self.substitute(default, self.global_args, instruction.line) if eq else ("", [])
+                )
                 self.global_args[name] = value if eq and not missing else None
                 continue
             if eq:
-                value, missing = substitute(default, self.stage.variables)
+                value, missing = self.substitute(default, self.stage.variables, instruction.line)
                 self.stage.args[name] = None if missing else value
             else:
                 self.stage.args[name] = self.global_args.get(name)
@@ -494,7 +526,7 @@ class _Audit:
         else:
             pairs.append((words[0], " ".join(words[1:])))
         for name, value in pairs:
-            resolved, missing = substitute(value, self.stage.variables)
+            resolved, missing = self.substitute(value, self.stage.variables, instruction.line)
             self.stage.env[name] = None if missing else resolved
 
     def shell(self, instruction: Instruction) -> None:
@@ -525,14 +557,18 @@ class _Audit:
             self.problem("FROM takes an image and optionally AS <name>", instruction.line)
         written = words[0]
         line, column = self.position(instruction, offset)
-        resolved, missing = substitute(written, self.global_args)
+        refused = self.budget.refused
+        resolved, missing = self.substitute(written, self.global_args, instruction.line)
         parent = self._stage_named(resolved, missing)
         self.stage_count += 1
         if parent is not None:
             self.stage = parent.inherit(alias)
         else:
             self.stage = _Stage(name=alias, posix=not _windows_image(resolved))
-            self.judge_image(written, resolved, missing, self.source.at(line, column), base=True)
+            if self.budget.refused == refused:  # else: an image name of megabytes, not judged
+                self.judge_image(
+                    written, resolved, missing, self.source.at(line, column), base=True
+                )
         for key in (alias, str(self.stage_count - 1)):
             if key:
                 self.stages[key] = self.stage
@@ -567,7 +603,9 @@ class _Audit:
         """``COPY --from=X``/``RUN --mount=...,from=X``: a stage, or an image pulled for it."""
         if not value or value.isdigit():
             return
-        resolved, missing = substitute(value, self.stage.variables | self.global_args)
+        resolved, missing = self.substitute(
+            value, ChainMap(self.global_args, self.stage.env, self.stage.args), instruction.line
+        )
         if self._stage_named(resolved, missing) is not None:
             return
         self.judge_image(value, resolved, missing, self.source.at(instruction.line), base=False)
@@ -585,8 +623,9 @@ class _Audit:
                     f"{instruction.keyword} needs a source and a destination", instruction.line
                 )
             return
-        sources = [substitute(s, self.stage.variables)[0] for s in arguments[:-1]]
-        dest = substitute(arguments[-1], self.stage.variables)[0]
+        variables = self.stage.variables
+        sources = [self.substitute(s, variables, instruction.line)[0] for s in arguments[:-1]]
+        dest = self.substitute(arguments[-1], variables, instruction.line)[0]
         if instruction.keyword == "ADD":
             for source in sources:
                 self.judge_add(source, flags.get("checksum", ""), instruction)
@@ -766,6 +805,7 @@ class _Audit:
             downloaded=self.stage.downloads,
             container=True,
             report_syntax=self.stage.posix,
+            budget=self.budget,
         )
         self.findings.extend(audit.findings)
         self.pins.extend(audit.pins)
@@ -914,6 +954,9 @@ class DockerfileScanner(Scanner):
     def scan(self, source: SourceFile, ctx: ScanContext) -> FileFacts:
         audit = _Audit(source, ctx)
         audit.run(parse_dockerfile(source.text))
+        note = audit.budget.note()
+        if note is not None:
+            audit.findings.append(note)
         return FileFacts(
             path=source.path,
             kind=self.name,

@@ -13,6 +13,12 @@ from urllib.parse import urlsplit
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
+from reprolock.audit.budget import (
+    MAX_NESTED_SCRIPTS,
+    MAX_UNROLLED_COMMANDS,
+    MAX_VALUE_CHARS,
+    ExpansionBudget,
+)
 from reprolock.audit.conda import inexact_conda_finding, parse_conda_spec
 from reprolock.audit.interface import (
     FileFacts,
@@ -88,6 +94,7 @@ def audit_shell(
     downloaded: Sequence[Download] = (),
     container: bool = False,
     report_syntax: bool = True,
+    budget: ExpansionBudget | None = None,
 ) -> ShellAudit:
     """Audit shell text embedded in ``source``. Line i (0-based) of ``script`` is file line
     ``line_map[i]`` when given, else ``first_line + i``.
@@ -101,6 +108,9 @@ def audit_shell(
     (default: relative to ``source``'s directory, then to the root). ``container`` says the
     text runs in an image build, where absolute and relative paths name the image's files.
     ``report_syntax`` False (PowerShell or cmd text) reports no shell syntax errors.
+    ``budget`` bounds variable expansion and loop unrolling; pass the file's own when it holds
+    several pieces of shell text (one RP002 note per file, and its caller adds it). Without
+    one, the text gets its own budget and its note is among the findings returned.
     """
     geometry = _Geometry(
         first_line=first_line,
@@ -116,6 +126,7 @@ def audit_shell(
         locate=locate or _default_locator(source, ctx),
         downloaded=downloaded,
         container=container,
+        budget=budget if budget is not None else ExpansionBudget(),
     )
     errors: list[_Problem] = []
     parsed = _parse(script, errors)
@@ -124,6 +135,10 @@ def audit_shell(
         first = errors[0]
         loc = geometry.location(source, first.line, first.column)
         analyzer.findings.append(finding("RP001", f"shell syntax: {first.message}", loc))
+    if budget is None:
+        note = analyzer.budget.note()
+        if note is not None:
+            analyzer.findings.append(note)
     return analyzer.result()
 
 
@@ -1003,8 +1018,14 @@ class _Analyzer:
         locate: Locator,
         downloaded: Sequence[Download],
         container: bool,
+        budget: ExpansionBudget,
     ) -> None:
         self.source = source
+        self.budget = budget
+        self.current: _Command | None = None
+        """The command being analysed (where an RP002 note goes)."""
+        self.script_depth = 0
+        self._sizes: dict[int, int] = {}
         self.ctx = ctx
         self.geometry = geometry
         self.vars = variables
@@ -1049,11 +1070,22 @@ class _Analyzer:
 
     def run_text(self, text: str, anchor: _Word) -> None:
         """Audit a string that a shell runs as a script (``sh -c``, ``su -c``, ``eval``)."""
+        if self.script_depth >= MAX_NESTED_SCRIPTS:
+            # `A='eval "$A"'; eval "$A"` runs itself for ever; no real script nests this deep.
+            self.budget.refuse(
+                self.at(anchor), f"scripts run by scripts nested over {MAX_NESTED_SCRIPTS} deep"
+            )
+            return
         errors: list[_Problem] = []
         script = _parse(text, errors, line_base=anchor.line, col_base=anchor.column)
-        self.run(script)
+        self.script_depth += 1
+        try:
+            self.run(script)
+        finally:
+            self.script_depth -= 1
 
     def command(self, command: _Command, upstream: list[_Outcome], *, onward: bool) -> _Outcome:
+        self.current = command
         for word in (*command.assigns, *command.words):
             self._substitutions(word)
         for redirect in command.redirects:
@@ -1064,7 +1096,12 @@ class _Analyzer:
                 self._substitutions(word)
             values = self.expand(command.loop_values)
             static = values and not any(v.dynamic for v in values)
-            if len(command.loop_vars) == 1 and static and len(values) <= _MAX_LOOP:
+            if (
+                len(command.loop_vars) == 1
+                and static
+                and len(values) <= _MAX_LOOP
+                and self._unroll(command, len(values))
+            ):
                 # `for p in numpy pandas; do pip install $p; done`: once per value
                 for value in values:
                     self.vars[command.loop_vars[0]] = value.text
@@ -1085,6 +1122,39 @@ class _Analyzer:
         if not args:
             return _Outcome()
         return self.dispatch(args, command, upstream, onward=onward)
+
+    def _unroll(self, loop: _Command, times: int) -> bool:
+        """Whether the budget allows auditing ``loop``'s body ``times`` more times: nested
+        loops of literal values would otherwise multiply (32 values, 4 deep: a million)."""
+        if self.budget.unroll(times * sum(self._size(body) for body in loop.bodies)):
+            return True
+        self.budget.refuse(
+            self.here(), f"for loops unrolled past {MAX_UNROLLED_COMMANDS} commands in one file"
+        )
+        return False
+
+    def here(self) -> Location:
+        command = self.current
+        if command is None:
+            return self.geometry.location(self.source, 0)
+        if command.words:
+            return self.at(command.words[0])
+        return self.geometry.location(self.source, command.line)
+
+    def _size(self, script: _Script) -> int:
+        """Commands in ``script``, nested bodies and substitutions included (memoised: nested
+        loops ask about the same bodies again)."""
+        known = self._sizes.get(id(script))
+        if known is not None:
+            return known
+        total = 0
+        for pipeline in script.pipelines:
+            for command in pipeline.commands:
+                total += 1 + sum(self._size(body) for body in command.bodies)
+                for word in (*command.assigns, *command.words, *command.loop_values):
+                    total += sum(self._size(sub) for sub in word.subs)
+        self._sizes[id(script)] = total
+        return total
 
     def _substitutions(self, word: _Word) -> None:
         if not word.subs:
@@ -1111,10 +1181,18 @@ class _Analyzer:
                 return word if value is not None else match.group(0)
             if value is None:
                 return "${" + name + "}"
+            if not self.budget.value(value):
+                self._over_budget(name)
+                return "${" + name + "}"  # too large to carry on: decided at run time
             return value
 
         out = _EXPANSION.sub(one, text)
         return out, bool(_DYNAMIC.search(out))
+
+    def _over_budget(self, name: str) -> None:
+        self.budget.refuse(
+            self.here(), f"the value of ${name} grows past what one file's expansions may produce"
+        )
 
     def expand(self, words: Sequence[_Word]) -> list[_Arg]:
         args: list[_Arg] = []
@@ -1123,9 +1201,11 @@ class _Analyzer:
                 args.append(_Arg(text=word.text, word=word, dynamic=False))
                 continue
             text, dynamic = self.substitute(word.text)
-            if not word.quoted and not dynamic and text != word.text and len(text.split()) > 1:
-                args.extend(_Arg(text=part, word=word, dynamic=False) for part in text.split())
-                continue
+            if not word.quoted and not dynamic and text != word.text:
+                parts = text.split()
+                if len(parts) > 1:
+                    args.extend(_Arg(text=part, word=word, dynamic=False) for part in parts)
+                    continue
             args.append(_Arg(text=text, word=word, dynamic=dynamic))
         return args
 
@@ -1138,9 +1218,12 @@ class _Analyzer:
             text, dynamic = self.substitute(value) if word.dynamic else (value, False)
             if written.endswith("+"):
                 before = self.vars.get(name, "")
-                self.vars[name] = None if dynamic or before is None else before + text
-            else:
-                self.vars[name] = None if dynamic else text
+                text = text if dynamic or before is None else before + text
+                dynamic = dynamic or before is None
+            if not dynamic and len(text) > MAX_VALUE_CHARS:
+                self._over_budget(name)  # `A+=x` a million times: quadratic copying
+                dynamic = True
+            self.vars[name] = None if dynamic else text
         self._env_options(list(assigns))
 
     def _env_options(self, assigns: Sequence[_Word]) -> None:
@@ -2625,7 +2708,8 @@ class MakefileScanner(Scanner):
         includes: list[Include] = []
         indexes: list[str] = []
         installs = False
-        for recipe in make_recipes(source.text):
+        budget = ExpansionBudget(source.path)
+        for recipe in make_recipes(source.text, budget):
             audit = audit_shell(
                 recipe.text,
                 source,
@@ -2633,12 +2717,16 @@ class MakefileScanner(Scanner):
                 line_map=recipe.lines,
                 column_map=recipe.columns,
                 column_offsets=recipe.offsets,
+                budget=budget,
             )
             findings.extend(audit.findings)
             pins.extend(audit.pins)
             includes.extend(audit.includes)
             indexes.extend(audit.indexes)
             installs |= audit.installs_python
+        note = budget.note()
+        if note is not None:
+            findings.append(note)
         return FileFacts(
             path=source.path,
             kind=self.name,
@@ -2685,8 +2773,10 @@ _MAKE_DIRECTIVE = re.compile(
 _MAKE_REF = re.compile(r"\$\$|\$\(([^()$]*)\)|\$\{([^{}$]*)\}|\$(.)")
 
 
-def make_recipes(text: str) -> Iterator[MakeRecipe]:
-    """Recipe command lines of a Makefile, make variables expanded where they are simple."""
+def make_recipes(text: str, budget: ExpansionBudget | None = None) -> Iterator[MakeRecipe]:
+    """Recipe command lines of a Makefile, make variables expanded where they are simple and
+    within ``budget`` (a reference past it is left to the shell as an unknown variable)."""
+    budget = budget if budget is not None else ExpansionBudget()
     lines = text.split("\n")
     variables: dict[str, str | None] = {}
     in_rule = False
@@ -2706,7 +2796,7 @@ def make_recipes(text: str) -> Iterator[MakeRecipe]:
                 index += 1
                 body = following[1:] if following.startswith("\t") else following
                 parts.append((index, body, 2 if following.startswith("\t") else 1))
-            yield _recipe(parts, variables)
+            yield _recipe(parts, variables, budget)
             continue
         stripped = raw.strip()
         if not stripped or stripped.startswith("#"):
@@ -2747,7 +2837,7 @@ def make_recipes(text: str) -> Iterator[MakeRecipe]:
             if ";" in after and "=" not in after.split(";", 1)[0]:
                 inline = after.split(";", 1)[1]
                 column = raw.find(";") + 2
-                yield _recipe([(number, inline, column)], variables)
+                yield _recipe([(number, inline, column)], variables, budget)
             continue
         in_rule = False
 
@@ -2757,7 +2847,11 @@ def _strip_make_comment(value: str) -> str:
     return (value[: match.start()] if match else value).strip()
 
 
-def _recipe(parts: list[tuple[int, str, int]], variables: Mapping[str, str | None]) -> MakeRecipe:
+def _recipe(
+    parts: list[tuple[int, str, int]],
+    variables: Mapping[str, str | None],
+    budget: ExpansionBudget,
+) -> MakeRecipe:
     _, first_text, first_column = parts[0]
     stripped = first_text.lstrip(" \t")
     column = first_column + len(first_text) - len(stripped)
@@ -2767,7 +2861,10 @@ def _recipe(parts: list[tuple[int, str, int]], variables: Mapping[str, str | Non
     texts = [stripped, *(text for _, text, _ in parts[1:])]
     lines = tuple(number for number, _, _ in parts)
     columns = (column, *(col for _, _, col in parts[1:]))
-    expanded = [_expand_tracked(t, variables) for t in texts]
+    expanded = [
+        _expand_tracked(t, variables, _MakeExpansion(budget, line))
+        for t, line in zip(texts, lines, strict=True)
+    ]
     return MakeRecipe(
         text="\n".join(text for text, _ in expanded),
         lines=lines,
@@ -2776,7 +2873,22 @@ def _recipe(parts: list[tuple[int, str, int]], variables: Mapping[str, str | Non
     )
 
 
-def _expand_tracked(text: str, variables: Mapping[str, str | None]) -> tuple[str, tuple[int, ...]]:
+@dataclass(frozen=True, slots=True)
+class _MakeExpansion:
+    budget: ExpansionBudget
+    line: int
+    """File line of the recipe line being expanded (for the RP002 note)."""
+
+    def refuse(self, name: str) -> None:
+        where = Location(path=self.budget.path, line=self.line, column=1)
+        self.budget.refuse(
+            where, f"make variable $({name}) expands past what one file's expansions may produce"
+        )
+
+
+def _expand_tracked(
+    text: str, variables: Mapping[str, str | None], expansion: _MakeExpansion
+) -> tuple[str, tuple[int, ...]]:
     """``text`` with make references expanded, and where each character came from."""
     out: list[str] = []
     offsets: list[int] = []
@@ -2784,7 +2896,7 @@ def _expand_tracked(text: str, variables: Mapping[str, str | None]) -> tuple[str
     for match in _MAKE_REF.finditer(text):
         out.append(text[position : match.start()])
         offsets.extend(range(position, match.start()))
-        value = _expand_make(match.group(0), variables)
+        value = _expand_make(match.group(0), variables, expansion)
         out.append(value)
         offsets.extend([match.start()] * len(value))
         position = match.end()
@@ -2793,7 +2905,11 @@ def _expand_tracked(text: str, variables: Mapping[str, str | None]) -> tuple[str
     return "".join(out), tuple(offsets)
 
 
-def _expand_make(text: str, variables: Mapping[str, str | None], depth: int = 0) -> str:
+def _expand_make(
+    text: str, variables: Mapping[str, str | None], expansion: _MakeExpansion, depth: int = 0
+) -> str:
+    budget = expansion.budget
+
     def one(match: re.Match[str]) -> str:
         if match.group(0) == "$$":
             return "$"
@@ -2803,7 +2919,13 @@ def _expand_make(text: str, variables: Mapping[str, str | None], depth: int = 0)
         name = name.strip()
         value = variables.get(name)
         if value is not None and depth < 8 and " " not in name:
-            return _expand_make(value, variables, depth + 1)
+            # Charged as it goes: `A2 = $(A1) $(A1)`, ten references a level, eight levels
+            # deep, is 10**8 expansions; once the budget is spent every reference stops here.
+            if budget.would_fit(len(value)):
+                expanded = _expand_make(value, variables, expansion, depth + 1)
+                if budget.value(expanded):
+                    return expanded
+            expansion.refuse(name)
         safe = re.sub(r"[^A-Za-z0-9_]", "_", name) or "MAKE"
         return "${" + safe + "}"
 
