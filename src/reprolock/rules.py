@@ -65,7 +65,7 @@ _RULES: tuple[Rule, ...] = (
             "docs/robustness.md lists every limit and what happens past it."
         ),
         bad="ARG A1=${A0}${A0}\nARG A2=${A1}${A1}\n... (each line doubles the value)\n",
-        good="ARG PACKAGES=\"numpy==1.26.4 pandas==2.2.2\"\n",
+        good='ARG PACKAGES="numpy==1.26.4 pandas==2.2.2"\n',
     ),
     Rule(
         id="RP101",

@@ -199,3 +199,22 @@ def dockerfile_many_args(lines: int = 20_000) -> dict[str, str]:
     body = ["FROM python:3.11-slim@sha256:" + "0" * 64]
     body += [f"ARG A{i}=${{A{i - 1}}}" if i else "ARG A0=x" for i in range(lines)]
     return {"Dockerfile": "\n".join(body) + "\n"}
+
+
+def workflow_matrix_references(values: int = 100, levels: int = 5) -> dict[str, str]:
+    """Matrix values that name the next axis, ``levels`` deep: ``values ** levels`` values."""
+    axes = []
+    for level in range(levels):
+        if level == levels - 1:
+            items = ", ".join(str(v) for v in range(values))
+        else:
+            items = ", ".join([f"'${{{{ matrix.a{level + 1} }}}}'"] * values)
+        axes.append(f"        a{level}: [{items}]\n")
+    text = (
+        "on: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n    strategy:\n"
+        f"      matrix:\n{''.join(axes)}    steps:\n"
+        "      - uses: actions/setup-python@v5\n        with:\n"
+        "          python-version: ${{ matrix.a0 }}\n"
+        "      - run: pip install torch==${{ matrix.a0 }}\n"
+    )
+    return {".github/workflows/ci.yml": text}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import yaml
 
@@ -67,6 +67,18 @@ def is_null(node: yaml.Node | None) -> bool:
 def sequence_items(node: yaml.Node | None) -> list[yaml.Node]:
     """The items of a sequence node; [] for anything else."""
     return list(node.value) if isinstance(node, yaml.SequenceNode) else []
+
+
+def unique(nodes: Iterable[yaml.Node], seen: set[int] | None = None) -> Iterator[yaml.Node]:
+    """``nodes`` with every node after its first appearance left out (by identity, which is
+    what an alias is): an anchored node is judged once, at the anchor, where its findings
+    belong. ``seen`` carries the identities already judged across calls."""
+    seen = set() if seen is None else seen
+    for node in nodes:
+        key = id(node)
+        if key not in seen:
+            seen.add(key)
+            yield node
 
 
 def mapping_pairs(node: yaml.Node | None) -> list[tuple[str, yaml.Node, yaml.Node]]:

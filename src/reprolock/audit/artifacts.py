@@ -25,6 +25,7 @@ import yaml
 from reprolock.audit import _yaml
 from reprolock.audit._json import json_scalars
 from reprolock.audit._toml import TomlDocument, locate
+from reprolock.audit.budget import over_limit
 from reprolock.audit.interface import (
     FileFacts,
     Role,
@@ -1419,10 +1420,21 @@ class DvcScanner(Scanner):
                 findings.append(finding("RP001", msg, source.at(_yaml.node_line(key_node))))
                 break
             stages: list[tuple[str, int, list[str] | None]] = []
+            left = _MAX_GENERATED
             for name, name_node, stage in _yaml.mapping_pairs(value):
                 fields = {k for k, _n, _v in _yaml.mapping_pairs(stage)}
                 if "foreach" in fields or "matrix" in fields:
-                    stages.append((name, _yaml.node_line(name_node), _generated_names(name, stage)))
+                    names = _generated_names(name, stage) if left >= 0 else None
+                    left -= len(names or ())
+                    if left < 0 and names is not None:
+                        # one anchored matrix stage aliased a thousand times: stop generating
+                        msg = (
+                            f"dvc.yaml: stages generate over {_MAX_GENERATED} names; those "
+                            "past the limit are not checked against dvc.lock"
+                        )
+                        findings.append(over_limit(source.at(_yaml.node_line(name_node)), msg))
+                        names = None
+                    stages.append((name, _yaml.node_line(name_node), names))
                 else:
                     stages.append((name, _yaml.node_line(name_node), [name]))
             if stages:

@@ -77,9 +77,10 @@ class ExpansionBudget:
 
 
 def over_limit(location: Location, what: str) -> Finding:
-    """An RP002 note: ``what`` went past one of the audit's limits and was skipped."""
+    """An RP002 note: ``what`` (a sentence saying what passed which limit, and what was
+    skipped) and where the limits are documented."""
     return finding(
         "RP002",
-        f"{what}; past this limit the rest is audited as written (see docs/robustness.md)",
+        f"{what} (limits: docs/robustness.md)",
         location,
     )

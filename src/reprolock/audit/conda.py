@@ -317,11 +317,15 @@ class CondaScanner(Scanner):
         if deps is not None and not empty and not isinstance(deps[1], yaml.SequenceNode):
             msg = "dependencies must be a list"
             out.findings.append(finding("RP001", msg, source.at(_yaml.node_line(deps[1]))))
-        for item in _yaml.sequence_items(deps[1] if deps else None):
+        # An anchored entry or pip: list is judged once, where it is written: two thousand
+        # aliases of a 500-entry pip list must not cost a million judgements.
+        judged: set[int] = set()
+        for item in _yaml.unique(_yaml.sequence_items(deps[1] if deps else None), judged):
             line = _yaml.node_line(item)
             if isinstance(item, yaml.MappingNode):
                 for key, value in _yaml.mapping(item).values():
-                    if key.value == "pip":
+                    if key.value == "pip" and id(value) not in judged:
+                        judged.add(id(value))
                         self._pip_entries(source, value, role, judge_ctx, out)
                 continue
             text = _yaml.scalar(item)
@@ -381,7 +385,7 @@ class CondaScanner(Scanner):
         out: _Collected,
     ) -> None:
         concrete = role is Role.CONCRETE
-        for item in _yaml.sequence_items(node):
+        for item in _yaml.unique(_yaml.sequence_items(node)):
             line = _yaml.node_line(item)
             text = _yaml.scalar(item)
             if text is None:
@@ -446,7 +450,7 @@ class CondaScanner(Scanner):
         packages = top["package"][1]
         if not isinstance(packages, yaml.SequenceNode):
             raise ScanError("package: must be a list of locked packages", _yaml.node_line(packages))
-        for item in packages.value:
+        for item in _yaml.unique(packages.value):
             entry = {k: v for k, (_, v) in _yaml.mapping(item).items()}
             line = _yaml.node_line(item)
             name = _yaml.scalar(entry.get("name"))

@@ -391,8 +391,8 @@ class _Audit:
         if self.budget.refused != refused:
             self.budget.refuse(
                 self.source.at(line),
-                f"a variable's value grows past {MAX_VALUE_CHARS // 1024} KiB or past what one "
-                "file's expansions may produce, and is not expanded",
+                f"a variable's value passes {MAX_VALUE_CHARS // 1024} KiB or the file's "
+                "expansion budget and is not expanded; what uses it is audited as written",
             )
         return value, missing
 

@@ -1073,7 +1073,9 @@ class _Analyzer:
         if self.script_depth >= MAX_NESTED_SCRIPTS:
             # `A='eval "$A"'; eval "$A"` runs itself for ever; no real script nests this deep.
             self.budget.refuse(
-                self.at(anchor), f"scripts run by scripts nested over {MAX_NESTED_SCRIPTS} deep"
+                self.at(anchor),
+                f"scripts run by scripts nest over {MAX_NESTED_SCRIPTS} deep; the deeper ones are "
+                "not audited",
             )
             return
         errors: list[_Problem] = []
@@ -1129,7 +1131,9 @@ class _Analyzer:
         if self.budget.unroll(times * sum(self._size(body) for body in loop.bodies)):
             return True
         self.budget.refuse(
-            self.here(), f"for loops unrolled past {MAX_UNROLLED_COMMANDS} commands in one file"
+            self.here(),
+            f"unrolling for loops passes {MAX_UNROLLED_COMMANDS} commands; from here each loop "
+            "body is audited once, its variable unknown",
         )
         return False
 
@@ -1191,7 +1195,9 @@ class _Analyzer:
 
     def _over_budget(self, name: str) -> None:
         self.budget.refuse(
-            self.here(), f"the value of ${name} grows past what one file's expansions may produce"
+            self.here(),
+            f"${name} passes {MAX_VALUE_CHARS // 1024} KiB or the file's expansion budget and is "
+            "not expanded; commands using it are audited as written",
         )
 
     def expand(self, words: Sequence[_Word]) -> list[_Arg]:
@@ -2882,7 +2888,9 @@ class _MakeExpansion:
     def refuse(self, name: str) -> None:
         where = Location(path=self.budget.path, line=self.line, column=1)
         self.budget.refuse(
-            where, f"make variable $({name}) expands past what one file's expansions may produce"
+            where,
+            f"$({name}) passes {MAX_VALUE_CHARS // 1024} KiB or the file's expansion budget and "
+            "is not expanded; recipes using it are audited as written",
         )
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from reprolock.audit import _yaml
+from reprolock.audit.budget import ExpansionBudget
 from reprolock.audit.images import judge_image, python_of_image
 from reprolock.audit.interface import (
     FileFacts,
@@ -46,6 +47,8 @@ _OTHER_SHELLS = frozenset({"pwsh", "powershell", "cmd"})
 # Expanding a run step once per matrix value is capped so a wide matrix stays cheap.
 _MAX_VARIANTS = 16
 _MAX_REF_DEPTH = 4
+# Matrix values may name other matrix values: four levels of a hundred would be 10**8.
+_MAX_RESOLVED = 256
 
 # setup-* actions and the input that names their toolchain version -> toolchain name.
 _SETUP_INPUTS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -180,8 +183,24 @@ class _FileScan:
         self.pythons: dict[tuple[str, int], PythonVersion] = {}
         self.installs = False
         self.downloads: tuple[Download, ...] = ()
+        self.budget = ExpansionBudget(source.path)
+        # An anchored job, step list, step or run script is judged once, where it is written;
+        # its aliases (a thousand uses of one 300-line step) add nothing but the cost.
+        self.judged: set[int] = set()
+        self.run_downloads: dict[int, tuple[Download, ...]] = {}
+
+    def first_visit(self, node: yaml.Node) -> bool:
+        """True the first time ``node`` (an anchor, or a node never aliased) is reached."""
+        key = id(node)
+        if key in self.judged:
+            return False
+        self.judged.add(key)
+        return True
 
     def facts(self) -> FileFacts:
+        note = self.budget.note()
+        if note is not None:
+            self.add(note)
         return FileFacts(
             path=self.source.path,
             kind=self.kind,
@@ -226,7 +245,8 @@ class _FileScan:
                 if not _yaml.is_null(jnode):
                     self.bad(f"job {knode.value} must be a mapping", jnode)
                 continue
-            self.job(self.mapping(jnode), scope)
+            if self.first_visit(jnode):
+                self.job(self.mapping(jnode), scope)
 
     def action(self, top: _Entries) -> None:
         runs = self.mapping(top["runs"][1])
@@ -273,12 +293,15 @@ class _FileScan:
         if not isinstance(node, yaml.SequenceNode):
             self.bad("steps must be a list", node)
             return
+        if not self.first_visit(node):
+            return
         for step in node.value:
             if not isinstance(step, yaml.MappingNode):
                 if not _yaml.is_null(step):
                     self.bad("a step must be a mapping", step)
                 continue
-            self.step(self.mapping(step), scope)
+            if self.first_visit(step):
+                self.step(self.mapping(step), scope)
 
     def step(self, step: _Entries, parent: _Scope) -> None:
         scope = _Scope(
@@ -416,6 +439,10 @@ class _FileScan:
             return
         if not script.strip() or not isinstance(node, yaml.ScalarNode):
             return
+        if not self.first_visit(node):
+            # judged where it is written; what it leaves downloaded still matters to the job
+            self.downloads = self.run_downloads.get(id(node), self.downloads)
+            return
         line_map, column_map = self._geometry(node, script)
         variables = self._variables(scope)
         locate = self._locator(scope.workdir)
@@ -431,11 +458,13 @@ class _FileScan:
                 locate=locate,
                 downloaded=self.downloads,
                 report_syntax=posix,
+                budget=self.budget,
             )
             self.merge(audit)
             if after is None:
                 after = audit.downloads
         self.downloads = after or ()
+        self.run_downloads[id(node)] = self.downloads
 
     def merge(self, audit: ShellAudit) -> None:
         for found in audit.findings:
@@ -580,6 +609,13 @@ class _FileScan:
                 return None
             else:
                 out.append(value)
+            if len(out) > _MAX_RESOLVED:
+                self.budget.refuse(
+                    self.at(node),
+                    f"{text.strip() if text else 'a reference'} takes over {_MAX_RESOLVED} "
+                    "values through other matrix values and is not expanded",
+                )
+                return None
         return out
 
     # scopes
