@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from reprolock.errors import UsageError
-from reprolock.files import atomic_write_text
+from reprolock.files import atomic_write_text, read_text
 from reprolock.model import Finding
 
 SCHEMA = 1
@@ -60,7 +60,7 @@ class BaselineEntry:
 def load_baseline(path: Path, display: str) -> dict[str, BaselineEntry]:
     """Entries by fingerprint. A missing file is an empty baseline; a malformed one exits 2."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except FileNotFoundError:
         return {}
     except (OSError, UnicodeDecodeError) as exc:

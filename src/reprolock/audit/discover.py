@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,8 +11,12 @@ from typing import TypeAlias
 
 import pathspec
 
+from reprolock import files
+from reprolock.audit.budget import over_limit
 from reprolock.audit.interface import Scanner
 from reprolock.config import DEFAULT_EXCLUDES, Config
+from reprolock.model import Finding, Location
+from reprolock.rules import finding
 
 _Spec: TypeAlias = pathspec.GitIgnoreSpec
 
@@ -33,25 +38,72 @@ class Discovered:
         return Path(self.location)
 
 
-def _gitignore(directory: Path) -> _Spec | None:
+MAX_GITIGNORE_BYTES = 1024 * 1024
+"""A larger ``.gitignore`` is not read (noted): its patterns would be matched against every
+path below it."""
+
+
+def _gitignore(directory: Path, rel: str, notes: list[Finding]) -> _Spec | None:
+    """The patterns of ``directory/.gitignore`` (root-relative ``rel``), or None.
+
+    Read as git reads it: a regular file, never through a symlink (git refuses a symlinked
+    ``.gitignore``), so a FIFO or a link to ``/dev/zero`` is no ``.gitignore`` at all. A line
+    that is no valid pattern is skipped with an RP002 note, as git skips it.
+    """
     try:
-        text = (directory / ".gitignore").read_text(encoding="utf-8", errors="replace")
+        data = files.read_bytes(
+            directory / ".gitignore", limit=MAX_GITIGNORE_BYTES, follow_symlinks=False
+        )
+    except files.FileTooLargeError as exc:
+        what = f".gitignore is {exc.size // 1024} KiB, over the {MAX_GITIGNORE_BYTES // 1024}"
+        notes.append(over_limit(_at(rel), f"{what} KiB limit, and its patterns are not applied"))
+        return None
     except OSError:
         return None
-    return pathspec.GitIgnoreSpec.from_lines(text.splitlines())
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    try:
+        return pathspec.GitIgnoreSpec.from_lines(lines)
+    except (ValueError, re.error):
+        pass  # some line is no pattern: find it, keep the others
+    kept: list[str] = []
+    bad: list[tuple[int, str]] = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            pathspec.GitIgnoreSpec.from_lines([line])
+        except (ValueError, re.error):
+            bad.append((number, line))
+            continue
+        kept.append(line)
+    if bad:
+        number, line = bad[0]
+        more = f" (and {len(bad) - 1} more lines)" if len(bad) > 1 else ""
+        message = f".gitignore: {line[:200]!r} is not a valid pattern and is skipped{more}"
+        notes.append(finding("RP002", message, _at(rel, number)))
+    return pathspec.GitIgnoreSpec.from_lines(kept)
 
 
-def discover(root: Path, config: Config, scanners: Sequence[Scanner]) -> list[Discovered]:
+def _at(rel: str, line: int = 1) -> Location:
+    return Location(path=rel, line=line, column=1)
+
+
+def discover(
+    root: Path,
+    config: Config,
+    scanners: Sequence[Scanner],
+    notes: list[Finding] | None = None,
+) -> list[Discovered]:
     """Every file under ``root`` that a scanner claims, sorted by path.
 
     Symlinks are followed only when their target stays inside the root, so an audit never
-    reads outside the tree it was asked about and never loops.
+    reads outside the tree it was asked about and never loops. RP002 notes about
+    ``.gitignore`` files (a bad pattern, too large) are appended to ``notes``.
     """
+    notes = notes if notes is not None else []
     root = root.resolve()
     # The defaults are plain directory names: a set look-up, not a pattern match per entry.
     excludes = pathspec.GitIgnoreSpec.from_lines(config.exclude) if config.exclude else None
     found: list[Discovered] = []
-    for rel, abspath in _walk(root, excludes):
+    for rel, abspath in _walk(root, excludes, notes):
         name = rel.rsplit("/", 1)[-1]
         for scanner in scanners:
             if scanner.claims(rel, name):
@@ -64,7 +116,7 @@ def discover(root: Path, config: Config, scanners: Sequence[Scanner]) -> list[Di
 _DEFAULT_DIRS = frozenset(p.rstrip("/") for p in DEFAULT_EXCLUDES if p.endswith("/"))
 
 
-def _walk(root: Path, excludes: _Spec | None) -> Iterator[tuple[str, str]]:
+def _walk(root: Path, excludes: _Spec | None, notes: list[Finding]) -> Iterator[tuple[str, str]]:
     """(root-relative path, absolute path) of every file kept, as strings: a large tree has
     tens of thousands of entries, and pathlib objects for each would dominate a warm run."""
     root_text = str(root)
@@ -85,7 +137,7 @@ def _walk(root: Path, excludes: _Spec | None) -> Iterator[tuple[str, str]]:
             continue
         seen_dirs.add(key)
         if any(e.name == ".gitignore" for e in entries):
-            own = _gitignore(Path(directory))
+            own = _gitignore(Path(directory), f"{prefix}.gitignore", notes)
             if own is not None:
                 specs = (*specs, (prefix, own))
         for entry in entries:

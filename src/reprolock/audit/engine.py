@@ -10,7 +10,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
-from reprolock import __version__
+from reprolock import __version__, files
 from reprolock.audit.baseline import BaselineEntry
 from reprolock.audit.cache import (
     AuditCache,
@@ -34,7 +34,7 @@ from reprolock.audit.interface import (
 from reprolock.audit.registry import all_scanners
 from reprolock.audit.suppress import ignore_comments, ignore_comments_in, suppressed_by
 from reprolock.config import Config
-from reprolock.files import DecodeProblem, decode_text
+from reprolock.files import DecodeProblem, FileTooLargeError, decode_text, read_bytes
 from reprolock.model import Finding, Location, Report, Severity
 from reprolock.rules import finding
 
@@ -80,6 +80,9 @@ def scan_file(
     unparsable files become RP001."""
     if data is None:
         data = _read(abspath)
+    if isinstance(data, FileTooLargeError):
+        message = f"skipped: {data.strerror}"
+        return _broken(rel, scanner, message, 1, rule="RP002", severity=Severity.NOTE)
     if isinstance(data, OSError):
         return _broken(rel, scanner, f"cannot read: {data.strerror or data}", 1)
     decoded = decode_text(data)
@@ -98,8 +101,10 @@ def scan_file(
 
 
 def _read(path: Path) -> bytes | OSError:
+    """The file's bytes: a regular file (a FIFO cannot hang the audit, ``/dev/zero`` cannot
+    fill memory), its size checked before reading; else the error."""
     try:
-        return path.read_bytes()
+        return read_bytes(path, limit=files.MAX_FILE_BYTES)
     except OSError as exc:
         return exc
 
@@ -112,9 +117,10 @@ def _broken(
     *,
     column: int = 1,
     severity: Severity | None = None,
+    rule: str = "RP001",
 ) -> FileFacts:
     loc = Location(path=rel, line=max(line, 1), column=max(column, 1))
-    found = finding("RP001", f"{scanner.name}: {message}", loc, severity=severity)
+    found = finding(rule, f"{scanner.name}: {message}", loc, severity=severity)
     return FileFacts(path=rel, kind=scanner.name, role=Role.OTHER, findings=(found,))
 
 
@@ -135,7 +141,8 @@ def run_audit(
     root = root.resolve()
     custom_scanners = scanners
     scanners = list(scanners) if scanners is not None else all_scanners()
-    found = discover(root, config, scanners)
+    notes: list[Finding] = []
+    found = discover(root, config, scanners, notes)
     if progress:
         progress(f"scanning {len(found)} files")
     ctx = ScanContext(root=root, config=config, files=frozenset(d.path for d in found))
@@ -169,6 +176,8 @@ def run_audit(
         if cache is not None:
             run.save(cache, raw, ignores)
 
+    # Notes about .gitignore files come from discovery, which runs every time: never cached.
+    raw = [*raw, *notes]
     kept, inline_ignored = _filter(raw, config, options, root, ignores=ignores)
     today = options.today or dt.date.today()
     reported = []
@@ -453,7 +462,5 @@ def _filter(
 
 
 def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
+    data = _read(path)
+    return data.decode("utf-8", errors="replace") if isinstance(data, bytes) else ""

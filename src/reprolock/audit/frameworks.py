@@ -81,6 +81,7 @@ from reprolock.audit.interface import (
     SourceFile,
     parent_dir,
 )
+from reprolock.files import read_bytes
 from reprolock.model import Finding, Location
 from reprolock.rules import finding
 
@@ -270,7 +271,7 @@ class _Lines:
             return None
         if path not in self.cache:
             try:
-                text = (self.root / path).read_text(encoding="utf-8", errors="replace")
+                text = read_bytes(self.root / path).decode("utf-8", errors="replace")
             except OSError:
                 self.cache[path] = None
             else:
@@ -876,7 +877,7 @@ def _wheel_mismatches(pins: Sequence[Placed], judged: _Judged) -> Iterator[Findi
 def _line_of(path: Path, needle: str) -> int | None:
     """The first line of ``path`` containing ``needle`` (index URLs carry no line in facts)."""
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = read_bytes(path).decode("utf-8", errors="replace")
     except OSError:
         return None
     for number, line in enumerate(text.splitlines(), start=1):

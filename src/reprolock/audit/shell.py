@@ -29,6 +29,7 @@ from reprolock.audit.interface import (
     Scanner,
     SourceFile,
 )
+from reprolock.files import read_text
 from reprolock.model import Finding, Location
 from reprolock.rules import finding
 from reprolock.specs import Spec, SpecKind, classify, judge_concrete
@@ -2231,7 +2232,7 @@ def _exact_pins(path: Path) -> dict[str, str]:
     from reprolock.audit.requirements import parse_requirements  # noqa: PLC0415 - cycle-free lazy
 
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except (OSError, UnicodeDecodeError):
         return {}
     pins: dict[str, str] = {}
