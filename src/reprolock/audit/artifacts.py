@@ -14,11 +14,10 @@ import json
 import posixpath
 import re
 import tomllib
-import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any
 
 import yaml
 
@@ -34,6 +33,7 @@ from reprolock.audit.interface import (
     Scanner,
     SourceFile,
 )
+from reprolock.audit.pysource import Skipped, parse_bounded
 from reprolock.audit.shell import ShellAudit, audit_shell
 from reprolock.model import Finding, Location, Severity
 from reprolock.rules import finding
@@ -1015,19 +1015,18 @@ class _Analysis:
                 self.hits.append(_wandb_hit(text, "latest", line, column))
 
 
-def _parse_python(text: str, filename: str) -> ast.Module:
-    """``ast`` only: the source is never compiled to bytecode or run. SyntaxWarnings
-    (invalid escapes) are the audited project's business, not noise for our users."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        tree = compile(
-            text,
-            filename,
-            "exec",
-            flags=ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT,
-            dont_inherit=True,
-        )
-    return cast(ast.Module, tree)
+def _skipped_note(
+    skipped: Sequence[Skipped], where: Callable[[int], Location], what: str = "Python"
+) -> tuple[Finding, ...]:
+    """One RP002 note for the statements a bounded parse skipped that could hold a model or
+    dataset call (a data literal that cannot is skipped silently)."""
+    relevant = [s for s in skipped if s.relevant]
+    if not relevant:
+        return ()
+    first = relevant[0]
+    more = f" (and {len(relevant) - 1} more)" if len(relevant) > 1 else ""
+    message = f"{what}: a statement is not audited: {first.reason}{more}"
+    return (over_limit(where(first.line), message),)
 
 
 def _syntax_position(exc: SyntaxError | ValueError, text: str) -> tuple[int, int, str]:
@@ -1067,19 +1066,27 @@ class PythonScanner(Scanner):
         if not _mentions_artifacts(source.text) or "{{" in source.path or "{%" in source.path:
             return facts  # cookiecutter/Jinja template directories are not Python yet
         try:
-            tree = _parse_python(source.text, source.path)
+            parsed = parse_bounded(source.text, source.path, _mentions_artifacts)
         except (SyntaxError, ValueError) as exc:
             # The file names a model or dataset API (it passed the pre-check) and cannot be
             # read, so the audit of it is incomplete: that is RP001 at its default severity.
             line, column, message = _syntax_position(exc, source.text)
             raise ScanError(f"invalid Python syntax: {message}", line, column) from None
         lines = _source_lines(source.text)
-        hits = _Analysis(tree, lines=lines, parent_dir=source.parent, files=ctx.files).run()
+        notes = _skipped_note(parsed.skipped, source.at)
+        try:
+            analysis = _Analysis(
+                parsed.tree, lines=lines, parent_dir=source.parent, files=ctx.files
+            )
+            hits = analysis.run()
+        except RecursionError:
+            note = over_limit(source.at(1), "Python: nested too deep to analyse; not audited")
+            return replace(facts, findings=(note,))
         return FileFacts(
             path=source.path,
             kind=self.name,
             role=Role.OTHER,
-            findings=tuple(_located(hits, source)),
+            findings=(*_located(hits, source), *notes),
         )
 
 
@@ -1223,7 +1230,7 @@ class NotebookScanner(Scanner):
         for index, start, count in nb.cells:
             cell_text = "\n".join(nb.python[start - 1 : start - 1 + count]) + "\n"
             try:
-                tree = _parse_python(cell_text, source.path)
+                parsed = parse_bounded(cell_text, source.path, _mentions_artifacts)
             except (SyntaxError, ValueError) as exc:
                 line, _column, message = _syntax_position(exc, cell_text)
                 json_line = nb.json_lines[min(start - 1 + line - 1, len(nb.json_lines) - 1)]
@@ -1232,11 +1239,22 @@ class NotebookScanner(Scanner):
                 msg = f"notebook cell {index + 1} is not valid Python and was skipped: {message}"
                 findings.append(finding("RP001", msg, source.at(json_line), severity=Severity.NOTE))
                 continue
+            tree = parsed.tree
             ast.increment_lineno(tree, start - 1)
             body.extend(tree.body)
+
+            def cell_line(line: int, start: int = start) -> Location:
+                index = min(start - 1 + line - 1, len(nb.json_lines) - 1)
+                return source.at(nb.json_lines[index])
+
+            findings.extend(_skipped_note(parsed.skipped, cell_line, f"notebook cell {index + 1}"))
         module = ast.Module(body=body, type_ignores=[])
-        analysis = _Analysis(module, lines=nb.python, parent_dir=source.parent, files=ctx.files)
-        hits = analysis.run()
+        try:
+            analysis = _Analysis(module, lines=nb.python, parent_dir=source.parent, files=ctx.files)
+            hits = analysis.run()
+        except RecursionError:
+            note = over_limit(source.at(1), "notebook: nested too deep to analyse; not audited")
+            return [*findings, note]
         findings.extend(_located(hits, source, nb.json_lines))
         return findings
 
