@@ -97,7 +97,9 @@ def compute_fingerprint(finding: Finding) -> str:
     """
     subject = normalise_subject(finding.subject) if finding.subject else finding.message
     raw = "\0".join((finding.rule, finding.location.path, subject))
-    return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
+    # surrogatepass: a path with a byte that is not UTF-8 (held as a lone surrogate) still
+    # has a fingerprint, the same on every run.
+    return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import os
 import re
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -48,6 +49,8 @@ _HASH_FRAGMENT = re.compile(r"(?:^|&)(sha256|sha384|sha512)=([0-9a-fA-F]+)")
 _COMMIT = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _URL_START = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_DIGITS = re.compile(r"\d+")
+_DEFAULT_DIGIT_LIMIT = 4300
 _NAME_AT = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?\s*(?:\[[^\]]*\])?\s*@")
 
 
@@ -121,10 +124,26 @@ def classify(text: str, *, editable: bool = False, hashes: tuple[str, ...] = ())
         raise SpecError(f"invalid URL: {exc}") from None
 
 
+def oversized_number(text: str) -> str | None:
+    """Why ``text`` cannot hold a version: a number of more digits than Python converts to an
+    int (``sys.get_int_max_str_digits()``, 4300 by default), on which pip's own version parser
+    fails as ours would; None when there is none."""
+    limit = sys.get_int_max_str_digits() or _DEFAULT_DIGIT_LIMIT
+    if len(text) <= limit:
+        return None
+    longest = max((len(run) for run in _DIGITS.findall(text)), default=0)
+    if longest <= limit:
+        return None
+    return f"a number of {longest} digits, more than any installer reads as a version ({limit})"
+
+
 def _classify(text: str, *, editable: bool, hashes: tuple[str, ...]) -> Spec:
     raw = text.strip()
     if not raw:
         raise SpecError("empty requirement")
+    oversized = oversized_number(raw)
+    if oversized is not None:
+        raise SpecError(oversized)
     if editable or (not _NAME_AT.match(raw) and looks_like_url_or_path(raw)):
         return _classify_location(raw, name="", display="", editable=editable, hashes=hashes)
 

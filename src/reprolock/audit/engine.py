@@ -37,6 +37,7 @@ from reprolock.config import Config
 from reprolock.files import DecodeProblem, FileTooLargeError, decode_text, read_bytes
 from reprolock.model import Finding, Location, Report, Severity
 from reprolock.rules import finding
+from reprolock.specs import oversized_number
 
 Progress = Callable[[str], None]
 
@@ -93,11 +94,44 @@ def scan_file(
         return _broken(rel, scanner, decoded.message, decoded.line, severity=severity)
     source = SourceFile(path=rel, abspath=abspath, text=decoded)
     try:
-        return scanner.scan(source, ctx)
+        return _readable_versions(scanner.scan(source, ctx))
     except ScanError as exc:
         return _broken(rel, scanner, exc.message, exc.line, column=exc.column)
     except RecursionError:
         return _broken(rel, scanner, "nesting too deep to parse", 1)
+
+
+def _readable_versions(facts: FileFacts) -> FileFacts:
+    """``facts`` without versions no comparison can read (a number of thousands of digits:
+    Python refuses to convert it, and pip fails on it too), each an RP001 at its line. Every
+    cross-file check compares versions; this is the one gate they all pass through."""
+    problems: list[Finding] = []
+
+    def readable(text: str, line: int) -> bool:
+        why = oversized_number(text)
+        if why is None:
+            return True
+        at = Location(path=facts.path, line=max(line, 1), column=1)
+        problems.append(finding("RP001", f"{facts.kind}: {why}", at))
+        return False
+
+    pins = tuple(p for p in facts.pins if readable(p.version, p.line))
+    declared = tuple(
+        d for d in facts.declared if readable(f"{d.spec.raw} {d.spec.specifier}", d.line)
+    )
+    pythons = tuple(p for p in facts.pythons if readable(p.value, p.line))
+    images = tuple(i for i in facts.images if readable(i.ref, i.line))
+    if not problems:
+        return facts
+    unique = tuple(dict.fromkeys(problems))
+    return replace(
+        facts,
+        pins=pins,
+        declared=declared,
+        pythons=pythons,
+        images=images,
+        findings=(*facts.findings, *unique),
+    )
 
 
 def _read(path: Path) -> bytes | OSError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 from reprolock.model import Finding
 from reprolock.rules import RULES
@@ -12,19 +13,47 @@ _NEWLINE = re.compile(r"\r\n|\r|\n")
 # raw HTML, entities, table cell separators, strikethrough and `$` math.
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>&|~$])")
 _BACKTICKS = re.compile(r"`+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escape_surrogate(match: re.Match[str]) -> str:
+    code = ord(match.group(0))
+    # 0xDC80-0xDCFF is how Python holds an undecodable byte of a file name (surrogateescape).
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+
+
+def display(text: str) -> str:
+    """``text`` that every output can encode: a file name's undecodable byte (held as a lone
+    surrogate) becomes ``\\xNN``, any other lone surrogate ``\\uNNNN``; the same in every
+    format, so a path reads the same in text, JSON, SARIF, GitHub and Markdown."""
+    if text.isascii():
+        return text
+    return _SURROGATE.sub(_escape_surrogate, text)
+
+
+def uri_path(path: str) -> str:
+    """``path`` percent-encoded for a URI from the bytes it names (an undecodable byte of a
+    file name stays that byte: ``%FF``), with ``/`` kept."""
+    return quote(
+        path.encode("utf-8", "surrogateescape") if _bytes_only(path) else display(path), safe="/"
+    )
+
+
+def _bytes_only(path: str) -> bool:
+    return all(0xDC80 <= ord(c) <= 0xDCFF for c in _SURROGATE.findall(path))
 
 
 def fix_text(finding: Finding) -> str:
     """The concrete fix when one is known, else the rule's general fix hint ("" if none)."""
     if finding.fix:
-        return finding.fix
+        return display(finding.fix)
     rule = RULES.get(finding.rule)
     return rule.fix if rule else ""
 
 
 def message_with_fix(finding: Finding) -> str:
     """The message followed by the fix, as one line of plain text for annotations."""
-    message = finding.message.rstrip().rstrip(".")
+    message = display(finding.message).rstrip().rstrip(".")
     fix = fix_text(finding)
     return f"{message}. Fix: {fix}" if fix else message
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from reprolock.model import Finding, Report, Severity
-from reprolock.report.common import message_with_fix
+from reprolock.report.common import display, message_with_fix
 from reprolock.rules import RULES
 
 _COMMAND = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTE: "notice"}
@@ -28,7 +28,7 @@ def annotation(finding: Finding, path_prefix: str = "") -> str:
     loc = finding.location
     props = ",".join(
         (
-            f"file={escape_property(path_prefix + loc.path)}",
+            f"file={escape_property(display(path_prefix + loc.path))}",
             f"line={max(loc.line, 1)}",
             f"col={max(loc.column, 1)}",
             f"title={escape_property(title)}",

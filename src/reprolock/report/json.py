@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from reprolock.model import Finding, Report, Severity
+from reprolock.report.common import display
 
 SCHEMA = 1
 
@@ -15,12 +16,12 @@ def finding_to_dict(f: Finding) -> dict[str, Any]:
     return {
         "rule": f.rule,
         "severity": f.severity.value,
-        "path": f.location.path,
+        "path": display(f.location.path),
         "line": f.location.line,
         "column": f.location.column,
-        "subject": f.subject,
-        "message": f.message,
-        "fix": f.fix,
+        "subject": display(f.subject),
+        "message": display(f.message),
+        "fix": display(f.fix) if f.fix is not None else None,
         "fingerprint": f.fingerprint,
     }
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from reprolock.model import Finding, Report, Severity
-from reprolock.report.common import markdown_code, markdown_text
+from reprolock.report.common import display, markdown_code, markdown_text
 from reprolock.rules import RULES
 
 HEADING = "## reprolock"
@@ -33,9 +33,9 @@ def _row(f: Finding) -> str:
     cells = (
         f.severity.value,
         rule_cell,
-        markdown_code(f"{f.location.path}:{f.location.line}"),
-        markdown_text(f.message),
-        markdown_code(f.fix or ""),
+        markdown_code(f"{display(f.location.path)}:{f.location.line}"),
+        markdown_text(display(f.message)),
+        markdown_code(display(f.fix or "")),
     )
     return "| " + " | ".join(cells) + " |"
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import PurePath
 from typing import Any
-from urllib.parse import quote
 
 from reprolock import __version__
 from reprolock.model import Finding, Report, Severity
-from reprolock.report.common import markdown_fence, message_with_fix
+from reprolock.report.common import display, markdown_fence, message_with_fix, uri_path
 from reprolock.rules import RULES, Rule
 
 SARIF_VERSION = "2.1.0"
@@ -136,9 +135,9 @@ def _result(finding: Finding, index: dict[str, int], report: Report) -> dict[str
     result["partialFingerprints"] = {FINGERPRINT_KEY: finding.fingerprint}
     properties: dict[str, Any] = {}
     if finding.subject:
-        properties["subject"] = finding.subject
+        properties["subject"] = display(finding.subject)
     if finding.fix:
-        properties["fix"] = finding.fix
+        properties["fix"] = display(finding.fix)
     if properties:
         result["properties"] = properties
     return result
@@ -147,4 +146,4 @@ def _result(finding: Finding, index: dict[str, int], report: Report) -> dict[str
 def _relative_uri(path: str) -> str:
     # A relative reference must not start with a scheme-like segment (`c:`), and spaces or
     # `#` would change its meaning: percent-encode everything but the separators.
-    return quote(path.replace("\\", "/").lstrip("/"), safe="/")
+    return uri_path(path.replace("\\", "/").lstrip("/"))

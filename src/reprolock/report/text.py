@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.text import Text
 
 from reprolock.model import Report, Severity
+from reprolock.report.common import display
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.NOTE: "cyan"}
 
@@ -18,7 +19,7 @@ _CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) 
 
 
 def _printable(text: str) -> str:
-    return text.translate(_CONTROLS)
+    return display(text).translate(_CONTROLS)
 
 
 def render_text(report: Report, *, color: bool = False) -> str:
