@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from reprolock import __version__, files
 from reprolock.audit.baseline import BaselineEntry
@@ -30,6 +30,7 @@ from reprolock.audit.interface import (
     ScanError,
     Scanner,
     SourceFile,
+    parent_dir,
 )
 from reprolock.audit.registry import all_scanners
 from reprolock.audit.suppress import ignore_comments, ignore_comments_in, suppressed_by
@@ -432,14 +433,14 @@ class _LockIndex:
             for pin in ff.pins:
                 pins.setdefault(pin.name, pin.version)
             entry = (ff.path, pins)
-            self.by_dir.setdefault(str(PurePosixPath(ff.path).parent), []).append(entry)
+            self.by_dir.setdefault(parent_dir(ff.path), []).append(entry)
             for source in ff.compiled_from:
                 self.by_source.setdefault(source, []).append(entry)
 
     def version(self, path: str, name: str) -> str | None:
         """The version a lock beside ``path`` (or compiled from it) resolves for ``name``."""
         candidates: list[tuple[str, dict[str, str]]] = [
-            *self.by_dir.get(str(PurePosixPath(path).parent), []),
+            *self.by_dir.get(parent_dir(path), []),
             *self.by_source.get(path, []),
         ]
         for lock_path, pins in candidates:

@@ -1,0 +1,92 @@
+"""The text report: built as plain strings, byte for byte what rich renders for the same lines."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from reprolock.model import Finding, Location, Report, Severity
+from reprolock.report.text import _finding_line, _path_line, _Rich, render_text
+from tests.report.samples import clean_report, nasty_report, sample_report
+
+
+def _report(*findings: Finding) -> Report:
+    return Report(root="/r", files_scanned=1, findings=findings, suppressed=0, version="0")
+
+
+def _finding(path: str, message: str, fix: str | None, severity: Severity) -> Finding:
+    return Finding(
+        rule="RP101",
+        severity=severity,
+        message=message,
+        location=Location(path=path, line=12, column=3),
+        subject="x",
+        fix=fix,
+    )
+
+
+def _with_rich(report: Report, *, color: bool) -> str:
+    """The report as rich renders every line: what render_text printed before."""
+    rich = _Rich(color=color)
+    out = []
+    groups: dict[str, list[Finding]] = {}
+    for f in report.findings:
+        groups.setdefault(f.location.path, []).append(f)
+    for path, group in groups.items():
+        out.append(rich.line(_path_line(path)))
+        out.extend(rich.line(_finding_line(f)) for f in group)
+        out.append("\n")
+    return "".join(out)
+
+
+_ODD = _report(
+    _finding("a/é ü.txt", "naïve — “quoted” 日本語 \u200b", "pkg==1 \u00a0x", Severity.ERROR),
+    _finding("a/é ü.txt", "", None, Severity.WARNING),
+    _finding("b\udcff.txt", "bad \udce9 byte \ud800", "f\udcfe", Severity.NOTE),
+    _finding("tab\tpath/x", "a\tb 日本\tc", "fix\twith tab", Severity.ERROR),
+)
+
+
+@pytest.mark.parametrize("color", [False, True])
+@pytest.mark.parametrize(
+    "report",
+    [sample_report(), clean_report(), nasty_report(), _ODD],
+    ids=["sample", "clean", "nasty", "odd"],
+)
+def test_text_is_what_rich_renders(report: Report, *, color: bool) -> None:
+    assert render_text(report, color=color) == _with_rich(report, color=color)
+
+
+def test_colour_codes_are_rich_ones() -> None:
+    out = render_text(sample_report(), color=True)
+    assert out.startswith("\x1b[1;4menvironment.yml\x1b[0m\n  \x1b[2m1:1     \x1b[0m\x1b[1mRP703 ")
+    assert (
+        "\x1b[1;31merror   \x1b[0mnumpy is not pinned\x1b[32m  fix: numpy==1.26.4\x1b[0m\n" in out
+    )
+
+
+def test_non_utf8_path_is_escaped() -> None:
+    out = render_text(_ODD)
+    assert "b\\xff.txt\n" in out
+    assert "bad \\xe9 byte \\ud800  fix: f\\xfe\n" in out
+    out.encode("utf-8")  # every character can be written
+
+
+def test_many_findings_render_linearly() -> None:
+    def timed(count: int) -> float:
+        report = _report(
+            *(
+                _finding("requirements.txt", f"pkg{i} is not pinned", None, Severity.ERROR)
+                for i in range(count)
+            )
+        )
+        start = time.perf_counter()
+        render_text(report)
+        return time.perf_counter() - start
+
+    timed(1000)  # warm up
+    small, large = timed(5_000), timed(50_000)
+    # ten times the findings: about ten times the time (rich took ~100 us a line: 5 s here)
+    assert large < 1.0
+    assert large < small * 25
