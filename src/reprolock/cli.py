@@ -11,13 +11,16 @@ import argparse
 import io
 import json
 import os
+import signal
 import sys
 import textwrap
+import threading
 import traceback
-from collections.abc import Sequence
-from contextlib import closing
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import replace
 from pathlib import Path
+from types import FrameType
 from typing import TextIO
 
 from reprolock import __version__
@@ -433,6 +436,30 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``repro`` command; returns the exit code."""
+    with _sigterm_as_interrupt():
+        return _main(argv)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (CI cancelling a job, ``kill``) cleans up as Ctrl-C does: temporary files of
+    atomic writes removed, containers removed, exit 130. The harness sets the same handler
+    around its containers and puts this one back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers (main() called from a worker thread)
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:
