@@ -74,7 +74,7 @@ def run_repro(
     os.close(handle)
     peak_file = Path(name)
     start = time.monotonic()
-    proc = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments
+    proc = subprocess.Popen(
         [sys.executable, "-c", _CHILD, str(peak_file), *args],
         cwd=cwd,
         env=child_env,

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from reprolock import files
 from reprolock.cli import main
 from tests.conftest import write_tree
 from tests.robustness import inputs
@@ -26,7 +25,7 @@ def test_sigterm_while_writing_the_baseline_leaves_no_temporary_file(
     def terminated(fd: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)  # arrives half-way through the atomic write
 
-    monkeypatch.setattr(files.os, "fsync", terminated)
+    monkeypatch.setattr(os, "fsync", terminated)
     # Should main() not handle SIGTERM, this one fails the test instead of killing pytest.
     previous = signal.signal(signal.SIGTERM, _unhandled)
     try:
@@ -48,7 +47,7 @@ def _unhandled(signum: int, frame: object) -> None:
 
 def test_sigterm_during_an_audit_exits_130_without_a_traceback(tmp_path: Path) -> None:
     inputs.write(tmp_path, inputs.requirements_unpinned(200_000))
-    child = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments
+    child = subprocess.Popen(
         [sys.executable, "-m", "reprolock", "check", "--no-cache", "--write-baseline", "b.json"],
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,

@@ -22,6 +22,10 @@ MAX_EXPANDED_CHARS = 256 * 1024
 MAX_EXPANSIONS = 100_000
 """Variable references one file may expand, however short their values."""
 
+MAX_SPLIT_WORDS = 4096
+"""Words that unquoted expansions may split into in one file (each is judged as an argument:
+``pip install $PACKAGES``)."""
+
 MAX_UNROLLED_COMMANDS = 4096
 """Commands that unrolling ``for`` loops (once per literal value) may add in one file; past it a
 loop's body is audited once with its variable unknown."""
@@ -38,6 +42,7 @@ class ExpansionBudget:
         self.chars = MAX_EXPANDED_CHARS
         self.expansions = MAX_EXPANSIONS
         self.commands = MAX_UNROLLED_COMMANDS
+        self.words = MAX_SPLIT_WORDS
         self.exceeded: tuple[Location, str] | None = None
         """Where the first refusal happened, and what was refused."""
         self.refused = 0
@@ -55,6 +60,13 @@ class ExpansionBudget:
     def would_fit(self, length: int) -> bool:
         """True when a value of ``length`` characters could still be produced."""
         return self.expansions > 0 and length <= MAX_VALUE_CHARS and length <= self.chars
+
+    def split(self, words: int) -> bool:
+        """True when splitting an expansion into ``words`` words is within budget (charged)."""
+        if words > self.words:
+            return False
+        self.words -= words
+        return True
 
     def unroll(self, commands: int) -> bool:
         """True when unrolling that adds ``commands`` commands is within budget (charged)."""

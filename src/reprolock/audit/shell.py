@@ -15,6 +15,7 @@ from packaging.utils import canonicalize_name
 
 from reprolock.audit.budget import (
     MAX_NESTED_SCRIPTS,
+    MAX_SPLIT_WORDS,
     MAX_UNROLLED_COMMANDS,
     MAX_VALUE_CHARS,
     ExpansionBudget,
@@ -1211,8 +1212,15 @@ class _Analyzer:
             if not word.quoted and not dynamic and text != word.text:
                 parts = text.split()
                 if len(parts) > 1:
-                    args.extend(_Arg(text=part, word=word, dynamic=False) for part in parts)
-                    continue
+                    if self.budget.split(len(parts)):
+                        args.extend(_Arg(text=part, word=word, dynamic=False) for part in parts)
+                        continue
+                    self.budget.refuse(
+                        self.here(),
+                        f"expansions split into over {MAX_SPLIT_WORDS} words; from here an "
+                        "expansion that splits is audited as unknown",
+                    )
+                    text, dynamic = word.text, True
             args.append(_Arg(text=text, word=word, dynamic=dynamic))
         return args
 
