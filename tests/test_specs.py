@@ -16,6 +16,7 @@ from reprolock.specs import (
     judge_concrete,
     local_path,
     looks_like_url_or_path,
+    oversized_number,
     vcs_revision,
 )
 
@@ -383,3 +384,12 @@ def test_local_path_and_is_within(tmp_path: Path) -> None:
     assert is_within(tmp_path / "repo", tmp_path / "repo")
     assert not is_within(tmp_path / "repo" / ".." / "other", tmp_path / "repo")
     assert not is_within(tmp_path / "repository", tmp_path / "repo")
+
+
+def test_a_version_number_past_the_int_limit_is_a_spec_error() -> None:
+    assert oversized_number("1" * 4300) is None
+    assert oversized_number("numpy==1." + "9" * 4301) == (
+        "a number of 4301 digits, more than any installer reads as a version (4300)"
+    )
+    with pytest.raises(SpecError, match="a number of 5000 digits"):
+        classify("numpy==" + "1" * 5000)

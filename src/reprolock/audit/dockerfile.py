@@ -379,15 +379,20 @@ class _Audit:
         self.stage = _Stage()
         self.seen_from = False
         self.budget = ExpansionBudget(source.path)
+        self.over_budget: set[str] = set()
+        """Variables unknown only because their value passed the budget."""
 
     # --- helpers -----------------------------------------------------------------------------
 
     def substitute(
-        self, text: str, variables: Mapping[str, str | None], line: int
+        self, text: str, variables: Mapping[str, str | None], line: int, assigns: str = ""
     ) -> tuple[str, list[str]]:
-        """:func:`substitute` within this file's budget; a refusal is noted at ``line``."""
+        """:func:`substitute` within this file's budget; a refusal is noted at ``line``, and
+        the variable it ``assigns`` remembered as unknown for that reason."""
         refused = self.budget.refused
         value, missing = substitute(text, variables, self.budget)
+        if assigns and (self.budget.refused != refused or self.over_budget.intersection(missing)):
+            self.over_budget.add(assigns)
         if self.budget.refused != refused:
             self.budget.refuse(
                 self.source.at(line),
@@ -504,12 +509,16 @@ class _Audit:
                 continue
             if not self.seen_from:
                 value, missing = (
-                    self.substitute(default, self.global_args, instruction.line) if eq else ("", [])
+                    self.substitute(default, self.global_args, instruction.line, name)
+                    if eq
+                    else ("", [])
                 )
                 self.global_args[name] = value if eq and not missing else None
                 continue
             if eq:
-                value, missing = self.substitute(default, self.stage.variables, instruction.line)
+                value, missing = self.substitute(
+                    default, self.stage.variables, instruction.line, name
+                )
                 self.stage.args[name] = None if missing else value
             else:
                 self.stage.args[name] = self.global_args.get(name)
@@ -526,7 +535,7 @@ class _Audit:
         else:
             pairs.append((words[0], " ".join(words[1:])))
         for name, value in pairs:
-            resolved, missing = self.substitute(value, self.stage.variables, instruction.line)
+            resolved, missing = self.substitute(value, self.stage.variables, instruction.line, name)
             self.stage.env[name] = None if missing else resolved
 
     def shell(self, instruction: Instruction) -> None:
@@ -565,7 +574,8 @@ class _Audit:
             self.stage = parent.inherit(alias)
         else:
             self.stage = _Stage(name=alias, posix=not _windows_image(resolved))
-            if self.budget.refused == refused:  # else: an image name of megabytes, not judged
+            # An image name of megabytes is not judged: "has no default" would be false.
+            if self.budget.refused == refused and not self.over_budget.intersection(missing):
                 self.judge_image(
                     written, resolved, missing, self.source.at(line, column), base=True
                 )

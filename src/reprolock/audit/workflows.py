@@ -302,6 +302,10 @@ class _FileScan:
                 continue
             if self.first_visit(step):
                 self.step(self.mapping(step), scope)
+                self.run_downloads[id(step)] = self.downloads
+            else:
+                # judged where it is written; what it leaves downloaded still matters here
+                self.downloads = self.run_downloads.get(id(step), self.downloads)
 
     def step(self, step: _Entries, parent: _Scope) -> None:
         scope = _Scope(
