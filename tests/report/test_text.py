@@ -88,5 +88,5 @@ def test_many_findings_render_linearly() -> None:
     timed(1000)  # warm up
     small, large = timed(5_000), timed(50_000)
     # ten times the findings: about ten times the time (rich took ~100 us a line: 5 s here)
-    assert large < 1.0
+    assert large < 3.0  # about 0.5 s idle; the suite shares its cores
     assert large < small * 25
