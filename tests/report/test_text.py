@@ -81,9 +81,12 @@ def test_many_findings_render_linearly() -> None:
                 for i in range(count)
             )
         )
-        start = time.perf_counter()
-        render_text(report)
-        return time.perf_counter() - start
+        best = float("inf")
+        for _ in range(3):  # the fastest of three: the suite shares its cores
+            start = time.perf_counter()
+            render_text(report)
+            best = min(best, time.perf_counter() - start)
+        return best
 
     timed(1000)  # warm up
     small, large = timed(5_000), timed(50_000)
