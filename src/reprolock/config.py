@@ -127,6 +127,8 @@ class Suite:
     """Seconds one run may take before it is killed."""
     memory: str = "2g"
     """Memory limit of the container, in Docker's notation (``512m``, ``2g``)."""
+    max_output: str = "1g"
+    """Largest total size of the arrays a run may return (and its golden may hold)."""
     outputs: Mapping[str, OutputTolerance] = field(default_factory=dict)
     """Per-output tolerance overrides."""
 
@@ -161,6 +163,14 @@ class Suite:
         parsed = parse_memory(self.memory)
         if parsed is None:
             raise ValueError(f"memory {self.memory!r} is not a size")  # validated at load
+        return parsed
+
+    @property
+    def max_output_bytes(self) -> int:
+        """The output size cap in bytes."""
+        parsed = parse_memory(self.max_output)
+        if parsed is None:
+            raise ValueError(f"max-output {self.max_output!r} is not a size")  # validated at load
         return parsed
 
 
@@ -218,6 +228,7 @@ _SUITE_KEYS = frozenset(
         "max-label-flip-rate",
         "timeout",
         "memory",
+        "max-output",
         "outputs",
     }
 )
@@ -523,6 +534,17 @@ def _suite(source: str, prefix: str, name: str, table: Any, base_dir: Path) -> S
                 f"expected a size of at least 6m such as 512m or 2g, got {_describe(value)}",
             )
         memory = value.strip()
+    max_output = "1g"
+    if "max-output" in table:
+        value = table["max-output"]
+        size = parse_memory(value) if isinstance(value, str) else None
+        if size is None or size < 1:
+            raise _fail(
+                source,
+                f"{where} max-output",
+                f"expected a size such as 256m or 1g, got {_describe(value)}",
+            )
+        max_output = value.strip()
     outputs: dict[str, OutputTolerance] = {}
     if "outputs" in table:
         raw_outputs = table["outputs"]
@@ -552,6 +574,7 @@ def _suite(source: str, prefix: str, name: str, table: Any, base_dir: Path) -> S
         pythonpath=pythonpath,
         timeout=timeout,
         memory=memory,
+        max_output=max_output,
         outputs=outputs,
         **_tolerances(source, where, table),
     )

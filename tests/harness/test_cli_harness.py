@@ -406,6 +406,7 @@ def test_a_minimal_suite_gets_the_defaults(tmp_path: Path) -> None:
     )
     assert (suite.rtol, suite.atol, suite.max_label_flip_rate) == (1e-7, 0.0, 0.0)
     assert (suite.timeout, suite.memory, suite.memory_bytes) == (600.0, "2g", 2 * 2**30)
+    assert (suite.max_output, suite.max_output_bytes) == ("1g", 2**30)
     assert suite.golden_json_path == tmp_path / "golden" / "churn" / "golden.json"
     assert suite.lock_path == tmp_path / "requirements.txt"
 
@@ -428,6 +429,7 @@ def test_every_suite_key_in_repro_toml(tmp_path: Path) -> None:
             max-label-flip-rate = 0.01
             timeout = 30
             memory = "512m"
+            max-output = "64m"
 
             [suites.churn.outputs.proba]
             atol = 1e-6
@@ -443,6 +445,7 @@ def test_every_suite_key_in_repro_toml(tmp_path: Path) -> None:
     assert suite.source == ("src", "models/model.pkl")
     assert (suite.rtol, suite.atol, suite.max_label_flip_rate) == (1e-5, 0.0, 0.01)
     assert (suite.timeout, suite.memory_bytes) == (30.0, 512 * 2**20)
+    assert suite.max_output_bytes == 64 * 2**20
     assert suite.outputs == {
         "proba": OutputTolerance(atol=1e-6),
         "labels": OutputTolerance(max_label_flip_rate=0.05),
@@ -454,8 +457,8 @@ _O = "pyproject.toml: [tool.repro.suites.churn.outputs"
 _SIZE = "expected a size of at least 6m such as 512m or 2g"
 _INSIDE = "expected a relative path inside the project"
 _SUITE_KEYS = (
-    "atol, base-image, entrypoint, golden, inputs, lock, max-label-flip-rate, memory, outputs, "
-    "pythonpath, rtol, source, timeout"
+    "atol, base-image, entrypoint, golden, inputs, lock, max-label-flip-rate, max-output, memory, "
+    "outputs, pythonpath, rtol, source, timeout"
 )
 
 
@@ -473,6 +476,9 @@ _SUITE_KEYS = (
         ('timeout = "10m"', f'{_W} timeout: expected seconds > 0, got "10m"'),
         ('memory = "lots"', f'{_W} memory: {_SIZE}, got "lots"'),
         ('memory = "1m"', f'{_W} memory: {_SIZE}, got "1m"'),
+        ('max-output = "big"', f'{_W} max-output: expected a size such as 256m or 1g, got "big"'),
+        ("max-output = 1024", f"{_W} max-output: expected a size such as 256m or 1g, got 1024"),
+        ('max-output = "0"', f'{_W} max-output: expected a size such as 256m or 1g, got "0"'),
         ('source = "src"', f'{_W} source: expected a list of strings, got "src"'),
         ('source = ["../shared"]', f'{_W} source: {_INSIDE}, got "../shared"'),
         ('pythonpath = ["/abs"]', f'{_W} pythonpath: {_INSIDE}, got "/abs"'),

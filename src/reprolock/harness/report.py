@@ -12,6 +12,28 @@ from reprolock.harness.compare import Comparison, OutputComparison, Verdict, wor
 
 SCHEMA = 1
 """Version of the JSON report; bumped only for an incompatible change."""
+EXCERPT_CHARS = 4096
+"""Most characters of a container's or a build's error carried in a report."""
+_HEADLINE_CHARS = 300
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """``text`` cut to about ``limit`` characters: its first line (the headline, itself cut to
+    a few hundred) and as much of its end (where it failed) as fits, marked ``[...]``."""
+    if len(text) <= limit:
+        return text
+    headline, _, rest = text.partition("\n")
+    if len(headline) > _HEADLINE_CHARS:
+        headline = headline[:_HEADLINE_CHARS] + " [...]"
+    room = max(0, limit - len(headline))
+    tail = rest[-room:] if room else ""
+    if len(tail) < len(rest):
+        # Start the tail at a line boundary when one is near; a line of megabytes has none.
+        cut = tail.find("\n")
+        if 0 <= cut < 200:
+            tail = tail[cut + 1 :]
+        return f"{headline}\n[...]\n{tail}" if tail else headline
+    return f"{headline}\n{tail}" if tail else headline
 
 
 class ReportFormat(enum.Enum):
