@@ -1,13 +1,16 @@
-"""The Docker connection: client creation and one-line messages for daemon failures."""
+"""The Docker connection: client creation, one-line messages for daemon failures, and the
+lifecycle of reprolock's containers (labels, deadlines, removal on every way out, the reaper)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import socket
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,10 +21,26 @@ import docker
 import docker.errors
 import requests.exceptions
 from docker.models.containers import Container
+from docker.types import LogConfig
 
 from reprolock.errors import UnansweredError
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
+
+RUN_LABEL = "reprolock.run"
+"""Every container reprolock creates carries it (a run id)."""
+DEADLINE_LABEL = "reprolock.deadline"
+"""Unix time after which a container is a leftover that any reprolock process may remove."""
+BUILD_DEADLINE_LABEL = "reprolock.build-deadline"
+"""The same for the images of a build (the intermediate images of the classic builder)."""
+SELF_STOP_GRACE = 5.0
+"""Seconds past its timeout at which a container stops by itself (its supervisor): the
+process that owns it normally stops it first, at the timeout."""
+DEADLINE_SLACK = 15.0
+"""Seconds between a container's own deadline and the reaper's: the process that owns it
+stops it at its timeout and removes it within this margin."""
+LOG_MAX_SIZE = "512k"
+"""The daemon keeps at most two log files of this size per container (json-file driver)."""
 
 # What a refused or missing daemon looks like in the SDK's nested exception text, and how a
 # user would say it.
@@ -69,14 +88,15 @@ def connect() -> docker.DockerClient:
     """A client for the daemon named by ``DOCKER_HOST`` (default: the local socket).
 
     The API version is asked of the daemon by hand rather than by ``docker.from_env()``,
-    whose failed negotiation leaves its connection open.
+    whose failed negotiation leaves its connection open. Leftovers of killed processes past
+    their deadline are removed first (:func:`reap_expired`).
     """
     probe: docker.DockerClient | None = None
     try:
         _check_socket(_host())
         probe = docker.DockerClient.from_env(version=_BOOTSTRAP_API)
         version = str(probe.api.version(api_version=False)["ApiVersion"])
-        return docker.DockerClient.from_env(version=version)
+        client = docker.DockerClient.from_env(version=version)
     except (
         docker.errors.DockerException,
         requests.exceptions.RequestException,
@@ -90,6 +110,10 @@ def connect() -> docker.DockerClient:
     finally:
         if probe is not None:
             probe.close()
+    # Every harness command connects first: the place to clear what killed runs left behind
+    # (quietly: a leftover is not this command's news).
+    reap_expired(client)
+    return client
 
 
 @contextmanager
@@ -117,8 +141,11 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 @contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    # CI cancels a job with SIGTERM: treat it as Ctrl-C so the cleanup below still runs.
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt meanwhile, so cleanup written for Ctrl-C runs for it too.
+
+    CI cancels a job with SIGTERM. Only in the main thread (elsewhere it does nothing).
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -129,6 +156,24 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def confined(*, memory: int, pids: int, user: str, tmp_size: int) -> dict[str, Any]:
+    """Container options that trust nothing inside: no network, an unprivileged user, a
+    read-only root with a small ``/tmp``, no capabilities, memory (no swap), process and CPU
+    limits. Callers add their mounts, environment and working directory."""
+    return {
+        "user": user,
+        "network_mode": "none",
+        "read_only": True,
+        "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={tmp_size},mode=1777"},  # noqa: S108 - its own
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "mem_limit": memory,
+        "memswap_limit": memory,
+        "pids_limit": pids,
+        "nano_cpus": 1_000_000_000,
+    }
+
+
 @contextmanager
 def managed_container(
     client: docker.DockerClient,
@@ -137,15 +182,27 @@ def managed_container(
     command: list[str],
     purpose: str,
     run_id: str | None = None,
+    deadline: float | None = None,
     **options: Any,
 ) -> Iterator[Container]:
     """A created (not started) container that is removed on every way out, Ctrl-C included.
 
     Every container carries the labels ``reprolock.run=<id>`` and ``reprolock.purpose``, so a
     leftover from a killed process can be found (``docker ps -a --filter label=reprolock.run``).
+    With ``deadline`` (seconds from now, the longest it may live) it also carries
+    :data:`DEADLINE_LABEL`, :data:`DEADLINE_SLACK` later: past that, :func:`reap_expired`
+    removes it even when this process was killed. Its log is capped (:data:`LOG_MAX_SIZE`)
+    and ``docker stop`` kills it at once.
     """
-    labels = {"reprolock.run": run_id or uuid.uuid4().hex, "reprolock.purpose": purpose}
-    with _sigterm_as_interrupt():
+    labels = {RUN_LABEL: run_id or uuid.uuid4().hex, "reprolock.purpose": purpose}
+    if deadline is not None:
+        labels[DEADLINE_LABEL] = str(int(time.time() + deadline + DEADLINE_SLACK) + 1)
+    options.setdefault(
+        "log_config",
+        LogConfig(type="json-file", config={"max-size": LOG_MAX_SIZE, "max-file": "2"}),
+    )
+    options.setdefault("stop_signal", "SIGKILL")
+    with sigterm_as_interrupt():
         with daemon_errors("creating a container"):
             container = client.containers.create(image, command, labels=labels, **options)
         try:
@@ -170,6 +227,41 @@ def _remove(container: Container) -> None:
             )
             return
         return
+
+
+def _expired(labels: dict[str, str] | None, key: str, now: float) -> bool:
+    value = (labels or {}).get(key, "")
+    return value.isdigit() and int(value) < now
+
+
+def reap_expired(client: docker.DockerClient, *, now: float | None = None) -> int:
+    """Remove reprolock's leftovers past their deadline; how many containers were removed.
+
+    Only containers labelled with a :data:`DEADLINE_LABEL` that has passed (the process that
+    made each is gone or has failed to remove it; other reprolock processes' live containers
+    have later deadlines), and dangling images of an interrupted build past their
+    :data:`BUILD_DEADLINE_LABEL`. Nothing without those labels is ever touched. Best effort:
+    a daemon error leaves the rest for the next command.
+    """
+    now = time.time() if now is None else now
+    removed = 0
+    try:
+        containers = client.containers.list(all=True, filters={"label": DEADLINE_LABEL})
+        images = client.images.list(filters={"dangling": True, "label": BUILD_DEADLINE_LABEL})
+    except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+        print(f"repro: warning: could not look for leftovers: {explain(exc)}", file=sys.stderr)
+        return 0
+    for container in containers:
+        if _expired(container.labels, DEADLINE_LABEL, now):
+            # Gone already, or being removed by its owner: either way not ours to report.
+            with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
+                container.remove(force=True)
+                removed += 1
+    for image in images:
+        if _expired(image.labels, BUILD_DEADLINE_LABEL, now):
+            with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
+                client.images.remove(str(image.id), noprune=False)
+    return removed
 
 
 @contextmanager

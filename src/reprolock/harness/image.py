@@ -8,12 +8,17 @@ environment is found by its tag and never rebuilt, and nothing is downloaded for
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
+import inspect
 import io
 import json
 import os
 import re
 import tarfile
+import textwrap
+import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,10 +32,20 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 from reprolock import __version__
 from reprolock.errors import ReproError, UnansweredError
 from reprolock.files import cache_dir
-from reprolock.harness import lockfile, wheelhouse
-from reprolock.harness.docker import daemon_errors, explain, managed_container
+from reprolock.harness import lockfile, runner, wheelhouse
+from reprolock.harness.docker import (
+    BUILD_DEADLINE_LABEL,
+    SELF_STOP_GRACE,
+    confined,
+    daemon_errors,
+    explain,
+    managed_container,
+    sigterm_as_interrupt,
+)
 from reprolock.harness.lockfile import Lock, LockedRequirement, ProbeError, TargetEnvironment
 from reprolock.harness.progress import ProgressFn, silent
+from reprolock.harness.report import excerpt
+from reprolock.harness.untrusted import UntrustedInputError, load_json, read_json
 
 FORMAT_VERSION = 1
 """Bump when the Dockerfile or the image layout changes: every environment is rebuilt."""
@@ -42,7 +57,18 @@ USER_ID = 10001
 LABEL = "reprolock"
 """Prefix of every label reprolock puts on an image or a container."""
 
+BUILD_MEMORY = 4 * 2**30
+"""Memory (and memory plus swap) of each build step: pip installing wheels needs far less."""
+BUILD_DEADLINE = 6 * 3600
+"""Seconds after which a dangling image of an interrupted build may be removed by any
+reprolock process (a build that takes longer is not expected)."""
+BUILD_LABEL = f"{LABEL}.build"
+"""A per-build id on every image of a build, intermediate ones included."""
+PROBE_TIMEOUT = 120
+PROBE_MEMORY = 512 * 2**20
+
 _LOG_TAIL = 25
+_LOG_LINE_CHARS = 1000
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _STEP = re.compile(r"^Step (\d+/\d+) : (\S+)")
 _DIGEST_LENGTH = 32
@@ -60,10 +86,10 @@ class BuildError(ReproError):
 
     @property
     def report(self) -> str:
-        """The message and the build log's tail, as the replay report shows it."""
+        """The message and the build log's tail, as the replay report shows it (capped)."""
         if not self.log:
-            return str(self)
-        return str(self) + "\n" + "\n".join(self.log)
+            return excerpt(str(self))
+        return excerpt(str(self) + "\n" + "\n".join(self.log))
 
 
 class BaseImageError(UnansweredError):
@@ -182,17 +208,19 @@ def target_environment(
     cache = cache or cache_dir()
     path = _facts_path(cache, image_id)
     try:
-        return TargetEnvironment.from_probe(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, ProbeError):
+        cached = read_json(path, what="cached facts", follow_symlinks=False)
+        return TargetEnvironment.from_probe(cached if isinstance(cached, dict) else {})
+    except (UntrustedInputError, ProbeError):
         pass  # absent or unreadable: probe again
     progress(f"probing base image {image_id[:19]}")
     output = _probe(client, image_id)
     try:
-        data = json.loads(output)
-    except ValueError:
+        data = load_json(output, what="the probe's output")
+    except UntrustedInputError as exc:
         tail = " ".join(output.split())[-300:]
+        reason = "printed no JSON" if "not valid JSON" in str(exc) else f"printed {exc}"
         raise BaseImageError(
-            f"base image {image_id[:19]}: the probe printed no JSON: {tail or 'nothing'}"
+            f"base image {image_id[:19]}: the probe {reason}: {tail or 'nothing'}"
         ) from None
     try:
         target = TargetEnvironment.from_probe(data if isinstance(data, dict) else {})
@@ -212,22 +240,46 @@ def target_environment(
 _PROBE_PREFIX = "import venv, ensurepip\n"
 
 
+def probe_script() -> str:
+    """The probe's Python: the runner's deadline supervisor, then the probe itself."""
+    supervisor = textwrap.dedent(inspect.getsource(runner.supervise))
+    return (
+        "from __future__ import annotations\n"
+        f"{supervisor}\n"
+        f"supervise({PROBE_TIMEOUT + SELF_STOP_GRACE})\n"
+        f"{_PROBE_PREFIX}{lockfile.PROBE_SCRIPT}"
+    )
+
+
 def _probe(client: docker.DockerClient, image_id: str) -> str:
-    command = ["python3", "-c", _PROBE_PREFIX + lockfile.PROBE_SCRIPT]
+    # The base image comes from the repository's config: its python3 is as untrusted as
+    # a suite's entrypoint, and runs as confined.
+    options = confined(
+        memory=PROBE_MEMORY, pids=64, user=f"{USER_ID}:{USER_ID}", tmp_size=64 * 2**20
+    )
     with (
         managed_container(
             client,
             image=image_id,
-            command=command,
+            command=["-c", probe_script()],
+            entrypoint=["python3"],
             purpose="probe",
-            network_mode="none",
-            environment={"PYTHONDONTWRITEBYTECODE": "1"},
+            deadline=PROBE_TIMEOUT + SELF_STOP_GRACE,
+            environment={"PYTHONDONTWRITEBYTECODE": "1", "HOME": "/tmp"},  # noqa: S108
+            **options,
         ) as container,
         daemon_errors("probing the base image"),
     ):
         container.start()
-        status = container.wait(timeout=120)
-        output = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+        try:
+            status = container.wait(timeout=PROBE_TIMEOUT)
+        except requests.exceptions.ConnectionError as exc:
+            if "timed out" not in str(exc).lower():
+                raise
+            raise BaseImageError(
+                f"base image {image_id[:19]}: the probe did not finish in {PROBE_TIMEOUT} s"
+            ) from None
+        output = container.logs(stdout=True, stderr=True, tail=200).decode("utf-8", "replace")
     if status.get("StatusCode") != 0:
         tail = " ".join(output.split())[-300:]
         raise BaseImageError(
@@ -240,18 +292,23 @@ def _probe(client: docker.DockerClient, image_id: str) -> str:
 # --- build context -------------------------------------------------------------------------
 
 
-def dockerfile(base_id: str) -> str:
+def dockerfile(base_id: str, labels: Mapping[str, str] | None = None) -> str:
     """The generated Dockerfile: a venv with exactly the locked wheels, installed offline.
 
     Plain Dockerfile syntax for the classic builder (no BuildKit mounts). The venv is made
     without pip, and pip runs from a throwaway venv against it (``--python``), so the suite's
-    environment holds exactly the lock's distributions.
+    environment holds exactly the lock's distributions. ``labels`` come right after ``FROM``,
+    so that every intermediate image of the build carries them.
     """
     user = f"reprolock:x:{USER_ID}:{USER_ID}::/tmp:/usr/sbin/nologin"
     group = f"reprolock:x:{USER_ID}:"
+    label = ""
+    if labels:
+        label = "LABEL " + " ".join(f"{k}={json.dumps(v)}" for k, v in sorted(labels.items()))
+        label += "\n"
     return f"""\
 FROM {base_id}
-COPY wheels/ /wheels/
+{label}COPY wheels/ /wheels/
 RUN set -eu; \\
     grep -q '^reprolock:' /etc/group || echo '{group}' >> /etc/group; \\
     grep -q '^reprolock:' /etc/passwd || echo '{user}' >> /etc/passwd; \\
@@ -309,12 +366,16 @@ def _tar_info(name: str, size: int, *, directory: bool = False) -> tarfile.TarIn
 
 
 def build_context(
-    base_id: str, requirements: Sequence[LockedRequirement], wheels: Sequence[Path]
+    base_id: str,
+    requirements: Sequence[LockedRequirement],
+    wheels: Sequence[Path],
+    *,
+    labels: Mapping[str, str] | None = None,
 ) -> bytes:
     """The build context as an uncompressed tar whose bytes depend only on its content."""
     text, shipped = requirements_text(requirements, wheels)
     files: dict[str, bytes | Path] = {
-        "Dockerfile": dockerfile(base_id).encode(),
+        "Dockerfile": dockerfile(base_id, labels).encode(),
         "wheels/requirements.txt": text.encode(),
     }
     for name, path in shipped.items():
@@ -380,15 +441,30 @@ def ensure_image(
         return image(found, built=False)
     wheels = wheelhouse.fetch_wheels(requirements, base.target, cache=cache, progress=progress)
     progress(f"building {tag} ({len(requirements)} packages)")
-    context = build_context(base.id, requirements, wheels)
+    build_id = uuid.uuid4().hex
+    # On every image of this build, so that an interrupted or failed build's leftovers are
+    # found (and, past the deadline, reaped by any reprolock process).
+    step_labels = {
+        BUILD_LABEL: build_id,
+        BUILD_DEADLINE_LABEL: str(int(time.time()) + BUILD_DEADLINE),
+    }
+    context = build_context(base.id, requirements, wheels, labels=step_labels)
     labels = {
         f"{LABEL}.format": str(FORMAT_VERSION),
         f"{LABEL}.version": __version__,
         f"{LABEL}.base-image": base.id,
         f"{LABEL}.lock-digest": lock_digest,
+        # The finished image is kept: no deadline.
+        BUILD_DEADLINE_LABEL: "",
     }
     image_id = _build(
-        client, context, tag=tag, labels=labels, progress=progress, lock_path=lock.path
+        client,
+        context,
+        tag=tag,
+        labels=labels,
+        progress=progress,
+        lock_path=lock.path,
+        build_id=build_id,
     )
     return image(image_id, built=True)
 
@@ -419,42 +495,95 @@ def _build(
     labels: Mapping[str, str],
     progress: ProgressFn,
     lock_path: Path,
+    build_id: str,
 ) -> str:
+    """Build and tag the image; a failed or interrupted build leaves no image behind.
+
+    Ctrl-C and SIGTERM interrupt it like any failure: the stream is dropped (the daemon
+    cancels the build) and the build's own intermediate images and step containers, found
+    by their :data:`BUILD_LABEL`, are removed before the interrupt goes on.
+    """
     log: collections.deque[str] = collections.deque(maxlen=_LOG_TAIL)
     image_id: str | None = None
-    with daemon_errors(f"building {tag}"):
-        chunks = client.api.build(
-            fileobj=io.BytesIO(context),
-            custom_context=True,
-            tag=tag,
-            rm=True,
-            forcerm=True,
-            decode=True,
-            pull=False,
-            # The context holds every wheel: the build needs, and gets, no network.
-            network_mode="none",
-            labels=dict(labels),
-            use_config_proxy=False,
-        )
-        error: str | None = None
-        # Read to the end even after an error (the daemon ends the stream right after it):
-        # a stream left half-read keeps its connection open.
-        for kind, text in _stream_lines(chunks):
-            if kind == "error":
-                error = error or text
-            elif kind == "id":
-                image_id = text
-            elif error is None:
-                log.append(text)
-                step = _STEP.match(text)
-                if step:
-                    progress(f"building {tag} (step {step.group(1)}: {step.group(2)[:40]})")
+    error: str | None = None
+    finished = False
+    try:
+        with sigterm_as_interrupt(), daemon_errors(f"building {tag}"):
+            chunks = client.api.build(
+                fileobj=io.BytesIO(context),
+                custom_context=True,
+                tag=tag,
+                rm=True,
+                forcerm=True,
+                decode=True,
+                pull=False,
+                # The context holds every wheel: the build needs, and gets, no network.
+                network_mode="none",
+                labels=dict(labels),
+                use_config_proxy=False,
+                container_limits={"memory": BUILD_MEMORY, "memswap": BUILD_MEMORY},
+            )
+            try:
+                # Read to the end even after an error (the daemon ends the stream right after
+                # it): a stream left half-read keeps its connection open.
+                for kind, text in _stream_lines(chunks):
+                    if kind == "error":
+                        error = error or text
+                    elif kind == "id":
+                        image_id = text
+                    elif error is None:
+                        log.append(text[:_LOG_LINE_CHARS])
+                        step = _STEP.match(text)
+                        if step:
+                            progress(f"building {tag} (step {step.group(1)}: {step.group(2)[:40]})")
+            finally:
+                # Dropping the stream is what tells the daemon to cancel an unfinished build.
+                chunks.close()
+                del chunks
+        finished = error is None
+    finally:
+        if not finished:
+            _remove_build(client, build_id)
     if error is not None:
         raise BuildError(_build_failure(lock_path, error, log), log)
     found = find_image(client, tag)
     if found is None:
         raise BuildError(f"the build of {tag} reported success but left no image", log)
     return image_id if image_id == found else found
+
+
+_SETTLE_POLLS = 10
+_SETTLE_SECONDS = 0.3
+
+
+def _remove_build(client: docker.DockerClient, build_id: str) -> None:
+    """Remove what an unfinished build made: its step containers and untagged images.
+
+    The daemon may still be finishing the step it was in when the stream dropped; the
+    leftovers are looked for until two looks in a row find none. Only this build's own
+    (by its id label); a tagged image is a finished build and is kept.
+    """
+    wanted: dict[str, str | list[str] | bool] = {"label": f"{BUILD_LABEL}={build_id}"}
+    quiet = 0
+    for _ in range(_SETTLE_POLLS):
+        found = 0
+        with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
+            for container in client.containers.list(all=True, filters=wanted):
+                found += 1
+                with contextlib.suppress(docker.errors.APIError):
+                    container.remove(force=True)
+            images = client.images.list(all=True, filters=wanted)
+            # Newest first: a child goes before its parent.
+            for leftover in sorted(images, key=lambda i: str(i.attrs.get("Created")), reverse=True):
+                if leftover.tags:
+                    continue
+                found += 1
+                with contextlib.suppress(docker.errors.APIError):
+                    client.images.remove(str(leftover.id), force=True)
+        quiet = quiet + 1 if found == 0 else 0
+        if quiet == 2:
+            return
+        time.sleep(_SETTLE_SECONDS)
 
 
 def _build_failure(lock_path: Path, error: str, log: Sequence[str]) -> str:

@@ -3,7 +3,9 @@
 A run happens in a container with no network, as an unprivileged user, on a read-only root
 file system, with the suite's source and inputs mounted read-only and ``/out`` the only
 writable mount; memory, process and CPU limits apply, thread counts are pinned, no host
-environment variable passes through, and the container is removed on every way out.
+environment variable passes through, and the container is removed on every way out. It ends
+at its own deadline even when this process is killed. What it leaves in ``/out`` is read
+without trust (:mod:`reprolock.harness.untrusted`) and removed whatever its modes.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import posixpath
 import tempfile
 import time
 import uuid
-import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -27,7 +28,6 @@ from typing import Any
 
 import docker
 import docker.errors
-import numpy as np
 import numpy.typing as npt
 import requests.exceptions
 from docker.types import Mount
@@ -35,14 +35,29 @@ from docker.types import Mount
 from reprolock import __version__
 from reprolock.config import Suite
 from reprolock.errors import ReproError, UnansweredError, UsageError
+from reprolock.files import FileTooLargeError
 from reprolock.harness import image as images
 from reprolock.harness import runner
 from reprolock.harness.compare import Comparison, Tolerance, Verdict, compare, measure_noise
-from reprolock.harness.docker import DockerUnavailableError, daemon_errors, managed_container
+from reprolock.harness.docker import (
+    SELF_STOP_GRACE,
+    DockerUnavailableError,
+    confined,
+    daemon_errors,
+    managed_container,
+)
 from reprolock.harness.image import BaseImage, BuildError, EnvImage
 from reprolock.harness.lockfile import Lock, read_lock
 from reprolock.harness.progress import ProgressFn, silent
-from reprolock.harness.report import Baseline, LockChange, ReplayReport
+from reprolock.harness.report import Baseline, LockChange, ReplayReport, excerpt
+from reprolock.harness.runner import NpzError, read_npz
+from reprolock.harness.untrusted import (
+    UntrustedInputError,
+    open_regular,
+    read_json,
+    refusal,
+    remove_tree,
+)
 
 Array = npt.NDArray[Any]
 
@@ -57,6 +72,8 @@ INPUTS_PATH = "/reprolock/inputs.npz"
 PIDS_LIMIT = 256
 NANO_CPUS = 1_000_000_000
 """One CPU: with thread counts pinned to 1, results do not depend on the host's cores."""
+RUNNER_GRACE = SELF_STOP_GRACE
+"""Seconds past the suite's timeout at which the runner stops the container by itself."""
 RUN_ENVIRONMENT: Mapping[str, str] = {
     "OMP_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",
@@ -189,12 +206,19 @@ def source_tree_sha256(suite: Suite) -> str:
 
 
 def machine_fingerprint(facts: Mapping[str, Any]) -> dict[str, Any]:
-    """What of a run's facts makes floating-point results machine-dependent: CPU and BLAS."""
-    cpu = facts.get("cpu") or {}
-    blas = facts.get("blas") or []
+    """What of a run's facts makes floating-point results machine-dependent: CPU and BLAS.
+
+    The facts come from the container (or a golden.json): a value of the wrong type counts
+    as absent.
+    """
+    cpu = facts.get("cpu")
+    cpu = cpu if isinstance(cpu, dict) else {}
+    blas = facts.get("blas")
+    blas = blas if isinstance(blas, list) else []
+    flags = cpu.get("flags")
     return {
         "cpu_model": cpu.get("model"),
-        "cpu_flags": sorted(cpu.get("flags") or []),
+        "cpu_flags": sorted(str(flag) for flag in flags) if isinstance(flags, list) else [],
         # Lists, not tuples: the fingerprint is compared with its JSON copy in golden.json.
         "blas": [
             list(pair)
@@ -281,6 +305,10 @@ def _command(suite: Suite) -> list[str]:
         INPUTS_PATH,
         "--out",
         OUT_DIR,
+        "--deadline",
+        f"{suite.timeout + RUNNER_GRACE:.3f}",
+        "--max-input",
+        str(suite.memory_bytes),
     ]
     for entry in suite.pythonpath:
         command += ["--pythonpath", posixpath.normpath(f"{WORKDIR}/{Path(entry).as_posix()}")]
@@ -294,18 +322,38 @@ def _tail(text: str, lines: int) -> str:
     return "\n".join(kept)
 
 
+class OutputError(Exception):
+    """What the container left in ``/out`` is refused; the message is the run's error."""
+
+
 def _read_result(out: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads((out / runner.RESULT).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    """result.json, or None when the run wrote none; raises :class:`OutputError` when refused."""
+    path = out / runner.RESULT
+    if not os.path.lexists(path):
         return None
+    try:
+        data = read_json(path, what=f"{OUT_DIR}/{runner.RESULT}", follow_symlinks=False)
+    except UntrustedInputError as exc:
+        raise OutputError(str(exc)) from None
     return data if isinstance(data, dict) else None
 
 
-def load_npz(path: Path) -> dict[str, Array]:
-    """The arrays of an ``.npz``, never unpickling anything."""
-    with np.load(path, allow_pickle=False) as data:
-        return {name: data[name] for name in data.files}
+def _read_outputs(out: Path, suite: Suite) -> dict[str, Array]:
+    """outputs.npz: a regular file, its arrays' declared size within the suite's max-output."""
+    what = f"{OUT_DIR}/{runner.OUTPUTS}"
+    limit = suite.max_output_bytes
+    try:
+        with open_regular(out / runner.OUTPUTS, limit=limit, follow_symlinks=False) as handle:
+            return read_npz(handle, limit=limit, what=what)
+    except FileTooLargeError as exc:
+        raise OutputError(
+            f"{what} is {runner.human_size(exc.size)}, over the suite's max-output "
+            f"({suite.max_output})"
+        ) from None
+    except OSError as exc:
+        raise OutputError(f"{what}: {refusal(exc)}") from None
+    except NpzError as exc:
+        raise OutputError(str(exc)) from None
 
 
 def run_suite(session: Session, suite: Suite, env: EnvImage, *, label: str = "") -> RunResult:
@@ -316,77 +364,93 @@ def run_suite(session: Session, suite: Suite, env: EnvImage, *, label: str = "")
     """
     inputs = _inputs(suite)
     session.progress(f"running {suite.name}{label} in {env.tag}")
-    with tempfile.TemporaryDirectory(prefix="reprolock-run-") as tmp:
-        work = Path(tmp)
-        # The daemon mounts these for an unprivileged user: readable and writable by anyone.
-        work.chmod(0o755)
+    # Only the daemon needs to reach what is mounted: no other user of this machine may reach
+    # what the container writes (a setuid file, say) while it exists.
+    work = Path(tempfile.mkdtemp(prefix="reprolock-run-"))
+    try:
         out = work / "out"
         out.mkdir()
-        out.chmod(0o777)
+        out.chmod(0o777)  # the container's user (10001) writes here
         runner_file = work / "runner.py"
         runner_file.write_text(
             resources.files("reprolock.harness").joinpath("runner.py").read_text("utf-8"),
             encoding="utf-8",
         )
         runner_file.chmod(0o644)
-        options: dict[str, Any] = {
-            "user": f"{images.USER_ID}:{images.USER_ID}",
-            "network_mode": "none",
-            "working_dir": WORKDIR,
-            "environment": dict(RUN_ENVIRONMENT),
-            "mounts": _mounts(suite, inputs, runner_file, out),
-            "mem_limit": suite.memory_bytes,
-            "memswap_limit": suite.memory_bytes,
-            "pids_limit": PIDS_LIMIT,
-            "nano_cpus": NANO_CPUS,
-            "read_only": True,
-            "tmpfs": {CONTAINER_TMP: f"rw,nosuid,nodev,size={suite.memory_bytes},mode=1777"},
-            "cap_drop": ["ALL"],
-            "security_opt": ["no-new-privileges"],
-        }
-        with managed_container(
-            session.client,
-            image=env.id,
-            command=_command(suite),
-            purpose="run",
-            run_id=uuid.uuid4().hex,
-            **options,
-        ) as container:
-            with daemon_errors("starting the suite's container"):
-                container.start()
-            started = time.monotonic()
-            timed_out = False
-            try:
-                container.wait(timeout=suite.timeout)
-            except requests.exceptions.RequestException as exc:
-                if time.monotonic() - started < suite.timeout:
-                    raise DockerUnavailableError(
-                        f"lost the Docker daemon while running {suite.name}: {exc}"
-                    ) from None
-                timed_out = True
-                # It may have finished in the meantime: then there is nothing to kill.
-                with contextlib.suppress(docker.errors.APIError):
-                    container.kill()
-            with daemon_errors("reading the suite's container"):
-                container.reload()
-                state = container.attrs.get("State") or {}
-                logs = container.logs(stdout=True, stderr=True, tail=_LOG_LINES)
-        log_text = logs.decode("utf-8", "replace")
-        result = _read_result(out)
-        facts = (result or {}).get("facts") or {}
-        warnings = tuple(str(w) for w in (result or {}).get("warnings") or ())
-        error = _failure(suite, state, result, log_text, timed_out=timed_out)
-        if error is not None:
-            return RunResult(env=env, outputs=None, facts=facts, error=error, warnings=warnings)
+        return _run_in(session, suite, env, inputs=inputs, out=out, runner_file=runner_file)
+    finally:
+        problem = remove_tree(work)
+        if problem is not None:
+            session.warn(f"warning: could not remove the run's temporary files: {problem}")
+
+
+def _run_in(
+    session: Session, suite: Suite, env: EnvImage, *, inputs: Path, out: Path, runner_file: Path
+) -> RunResult:
+    command = _command(suite)
+    options: dict[str, Any] = {
+        **confined(
+            memory=suite.memory_bytes,
+            pids=PIDS_LIMIT,
+            user=f"{images.USER_ID}:{images.USER_ID}",
+            tmp_size=suite.memory_bytes,
+        ),
+        "entrypoint": command[:1],
+        "working_dir": WORKDIR,
+        "environment": dict(RUN_ENVIRONMENT),
+        "mounts": _mounts(suite, inputs, runner_file, out),
+    }
+    with managed_container(
+        session.client,
+        image=env.id,
+        command=command[1:],
+        purpose="run",
+        run_id=uuid.uuid4().hex,
+        deadline=suite.timeout + RUNNER_GRACE,
+        **options,
+    ) as container:
+        with daemon_errors("starting the suite's container"):
+            container.start()
+        started = time.monotonic()
+        timed_out = False
         try:
-            outputs = load_npz(out / runner.OUTPUTS)
-        except (OSError, ValueError, zipfile.BadZipFile) as exc:
-            return RunResult(
-                env=env,
-                outputs=None,
-                facts=facts,
-                error=f"the runner's outputs cannot be read: {exc}",
-            )
+            container.wait(timeout=suite.timeout)
+        except requests.exceptions.RequestException as exc:
+            if time.monotonic() - started < suite.timeout:
+                raise DockerUnavailableError(
+                    f"lost the Docker daemon while running {suite.name}: {exc}"
+                ) from None
+            timed_out = True
+            # It may have finished in the meantime: then there is nothing to kill.
+            with contextlib.suppress(docker.errors.APIError):
+                container.kill()
+        with daemon_errors("reading the suite's container"):
+            container.reload()
+            state = container.attrs.get("State") or {}
+            logs = container.logs(stdout=True, stderr=True, tail=_LOG_LINES)
+    log_text = logs.decode("utf-8", "replace")
+    try:
+        result = _read_result(out)
+    except OutputError as exc:
+        return RunResult(env=env, outputs=None, facts={}, error=f"refused the run's output: {exc}")
+    facts = (result or {}).get("facts")
+    facts = facts if isinstance(facts, dict) else {}
+    found = (result or {}).get("warnings")
+    warnings = tuple(str(w) for w in found) if isinstance(found, list) else ()
+    error = _failure(suite, state, result, log_text, timed_out=timed_out)
+    if error is not None:
+        return RunResult(
+            env=env, outputs=None, facts=facts, error=excerpt(error), warnings=warnings
+        )
+    try:
+        outputs = _read_outputs(out, suite)
+    except OutputError as exc:
+        return RunResult(
+            env=env,
+            outputs=None,
+            facts=facts,
+            error=excerpt(f"refused the run's output: {exc}"),
+        )
     return RunResult(env=env, outputs=outputs, facts=facts, warnings=warnings)
 
 
@@ -398,7 +462,7 @@ def _failure(
     *,
     timed_out: bool,
 ) -> str | None:
-    if timed_out:
+    if timed_out or (state.get("ExitCode") == runner.TIMED_OUT and result is None):
         return f"timed out after {suite.timeout:g} s"
     if state.get("OOMKilled"):
         return f"memory limit {suite.memory} exceeded"
@@ -434,25 +498,53 @@ def load_golden(suite: Suite) -> Golden:
                 f"(run `repro golden record --suite {suite.name}`)"
             )
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise GoldenError(f"{display(meta_path)}: unreadable golden: {exc}") from None
+        meta = read_json(meta_path, what="unreadable golden", follow_symlinks=True)
+    except UntrustedInputError as exc:
+        raise GoldenError(f"{display(meta_path)}: {exc}") from None
     if not isinstance(meta, dict) or meta.get("schema") != GOLDEN_SCHEMA:
         raise GoldenError(
             f"{display(meta_path)}: not a golden.json of schema {GOLDEN_SCHEMA} "
             f"(record it again with `repro golden record --suite {suite.name} --force`)"
         )
-    try:
-        digest = file_sha256(npz)
-        outputs = load_npz(npz)
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise GoldenError(f"{display(npz)}: unreadable golden: {exc}") from None
-    if meta.get("golden_sha256") != digest:
+    wrong = _wrong_golden_field(meta)
+    if wrong is not None:
         raise GoldenError(
-            f"{display(npz)}: does not match {meta_path.name} (sha256 differs); "
-            f"record it again with `repro golden record --suite {suite.name} --force`"
+            f"{display(meta_path)}: unreadable golden: {wrong} (record it again with "
+            f"`repro golden record --suite {suite.name} --force`)"
         )
+    limit = suite.max_output_bytes
+    try:
+        with open_regular(npz, limit=limit, follow_symlinks=True) as handle:
+            # The digest first: a golden that golden.json does not vouch for is never unpacked.
+            digest = hashlib.sha256()
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+            if meta.get("golden_sha256") != digest.hexdigest():
+                raise GoldenError(
+                    f"{display(npz)}: does not match {meta_path.name} (sha256 differs); "
+                    f"record it again with `repro golden record --suite {suite.name} --force`"
+                )
+            handle.seek(0)
+            outputs = read_npz(handle, limit=limit, what=npz.name)
+    except OSError as exc:
+        raise GoldenError(f"{display(npz)}: unreadable golden: {refusal(exc)}") from None
+    except NpzError as exc:
+        raise GoldenError(f"{display(npz)}: unreadable golden: {exc}") from None
     return Golden(outputs=outputs, meta=meta)
+
+
+_GOLDEN_OBJECTS = ("source", "inputs", "base_image", "environment", "machine", "noise")
+
+
+def _wrong_golden_field(meta: Mapping[str, Any]) -> str | None:
+    """Why golden.json's fields that replay reads have the wrong types, or None."""
+    for key in _GOLDEN_OBJECTS:
+        if meta.get(key) is not None and not isinstance(meta[key], dict):
+            return f"{key} is not an object"
+    for name, value in (meta.get("noise") or {}).items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"noise of {name} is not a number"
+    return None
 
 
 def _environment_facts(facts: Mapping[str, Any]) -> dict[str, Any]:
@@ -592,7 +684,7 @@ def _attribution(suite: Suite, golden: Golden, inputs: Path) -> tuple[bool, list
 
 
 def _broken(base: ReplayReport, error: str) -> ReplayReport:
-    return dataclasses.replace(base, verdict=Verdict.BROKEN, error=error)
+    return dataclasses.replace(base, verdict=Verdict.BROKEN, error=excerpt(error))
 
 
 def replay(
