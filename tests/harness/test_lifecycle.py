@@ -36,6 +36,7 @@ from reprolock.harness.image import (
 )
 from reprolock.harness.lockfile import read_lock
 from reprolock.harness.replay import RUNNER_GRACE
+from reprolock.harness.report import EXCERPT_CHARS
 from reprolock.harness.untrusted import remove_tree
 from tests.harness.conftest import BASE_IMAGE, LOCKS, suite_of, write_golden
 from tests.harness.test_image import broken_lock, serve_broken_wheel
@@ -253,3 +254,11 @@ def test_the_dockerfile_labels_every_step_of_the_build() -> None:
         "FROM sha256:" + "ab" * 32,
         f'LABEL {BUILD_LABEL}="b1" {BUILD_DEADLINE_LABEL}="9"',
     ]
+
+
+def test_a_build_error_report_is_capped_and_keeps_the_end() -> None:
+    log = [f"line {i} " + "y" * 5000 for i in range(25)]
+    report = BuildError("the environment of x.txt did not install: ERROR: boom", log).report
+    assert report.startswith("the environment of x.txt did not install: ERROR: boom\n[...]\n")
+    assert len(report) <= EXCERPT_CHARS + 100
+    assert report.endswith("y" * 1000)
