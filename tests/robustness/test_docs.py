@@ -9,6 +9,7 @@ import pytest
 
 from reprolock import files
 from reprolock.audit import budget, discover, pysource
+from reprolock.harness import docker, image, report, runner, untrusted
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "robustness.md"
 
@@ -33,7 +34,24 @@ LIMITS = {
     "MAX_WHOLE_PARSE_CHARS": (pysource.MAX_WHOLE_PARSE_CHARS, True),
     "MAX_STATEMENT_CHARS": (pysource.MAX_STATEMENT_CHARS, True),
     "MAX_PARSED_CHARS": (pysource.MAX_PARSED_CHARS, True),
+    "untrusted.MAX_JSON_BYTES": (untrusted.MAX_JSON_BYTES, True),
+    "untrusted.MAX_JSON_DEPTH": (untrusted.MAX_JSON_DEPTH, False),
+    "runner._MAX_DIRECTORY_BYTES": (runner._MAX_DIRECTORY_BYTES, True),
+    "runner._MAX_NPY_HEADER": (runner._MAX_NPY_HEADER, True),
+    "runner._DEFLATE_MAX_RATIO": (runner._DEFLATE_MAX_RATIO, False),
+    "image.PROBE_TIMEOUT": (image.PROBE_TIMEOUT, False),
+    "image.BUILD_MEMORY": (image.BUILD_MEMORY // 2**30, False),
+    "image.BUILD_DEADLINE": (image.BUILD_DEADLINE // 3600, False),
+    "report.EXCERPT_CHARS": (report.EXCERPT_CHARS, False),
 }
+
+
+def test_harness_limits_named_in_prose_match_the_code() -> None:
+    text = DOC.read_text()
+    assert f"and at most {runner.MAX_NPZ_MEMBERS:,} members" in text
+    assert f"`{docker.LOG_MAX_SIZE}` × 2 files" in text
+    assert f"`timeout` + {docker.SELF_STOP_GRACE:g} s" in text
+    assert f"{docker.DEADLINE_SLACK:g} s after that" in text
 
 
 @pytest.mark.parametrize("name", list(LIMITS))
