@@ -49,7 +49,7 @@ LIMITS = {
 def test_harness_limits_named_in_prose_match_the_code() -> None:
     text = DOC.read_text()
     assert f"and at most {runner.MAX_NPZ_MEMBERS:,} members" in text
-    assert f"`{docker.LOG_MAX_SIZE}` × 2 files" in text
+    assert f"`{docker.LOG_MAX_SIZE}`, 2 files" in text
     assert f"`timeout` + {docker.SELF_STOP_GRACE:g} s" in text
     assert f"{docker.DEADLINE_SLACK:g} s after that" in text
 
