@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -803,3 +804,148 @@ def test_probe_script_runs_in_the_real_base_image(target: TargetEnvironment) -> 
     assert {k: v for k, v in probed.markers().items() if k not in kernel} == {
         k: v for k, v in target.markers().items() if k not in kernel
     }
+
+
+# --------------------------------------------------------------------------------------------
+# hostile locks: names and versions are checked before anything else sees them
+
+HASH = "sha256:" + "a" * 64
+HUGE = "1" * 4400  # more digits than int() converts (sys.int_info.default_max_str_digits)
+
+
+def hostile_lock(tmp_path: Path, fmt: str, name: str, version: str) -> Path:
+    """A one-package lock of ``fmt`` whose package is ``name`` at ``version``."""
+    if fmt == "requirements.txt":
+        return write(tmp_path, fmt, f"{name}=={version} --hash={HASH}\n")
+    if fmt == "uv.lock":
+        return write(
+            tmp_path,
+            fmt,
+            f"""
+            version = 1
+            [[package]]
+            name = "{name}"
+            version = "{version}"
+            source = {{ registry = "https://pypi.org/simple" }}
+            wheels = [{{ url = "https://files.example/x.whl", hash = "{HASH}" }}]
+            """,
+        )
+    if fmt == "poetry.lock":
+        return write(
+            tmp_path,
+            fmt,
+            f"""
+            [metadata]
+            lock-version = "2.1"
+            [[package]]
+            name = "{name}"
+            version = "{version}"
+            files = [{{ file = "x.whl", hash = "{HASH}" }}]
+            """,
+        )
+    return write(
+        tmp_path,
+        fmt,
+        f"""
+        lock-version = "1.0"
+        created-by = "test"
+        [[packages]]
+        name = "{name}"
+        version = "{version}"
+        wheels = [{{ url = "https://files.example/x-1-py3-none-any.whl", hashes = {{ sha256 = "{"a" * 64}" }} }}]
+        """,  # noqa: E501 - one TOML line
+    )
+
+
+# (format, line of the name, line of the version)
+FORMATS = [
+    ("requirements.txt", 1, 1),
+    ("uv.lock", 3, 3),
+    ("poetry.lock", 4, 4),
+    ("pylock.toml", 4, 4),
+]
+
+
+@pytest.mark.parametrize(("fmt", "line", "_"), FORMATS)
+@pytest.mark.parametrize("strict", [True, False])
+def test_an_option_like_package_name_is_refused_in_every_format(
+    tmp_path: Path, fmt: str, line: int, _: int, strict: bool
+) -> None:
+    # issue 15: `name = "-revil"` reached `pip download` as `-revil==1.0`, i.e. `-r evil==1.0`.
+    name = "-revil" if fmt != "requirements.txt" else "re vil"
+    path = hostile_lock(tmp_path, fmt, name, "1.0")
+    with pytest.raises(LockError) as info:
+        read_lock(path, strict=strict)
+    if fmt == "requirements.txt":
+        # a line starting with "-" is an option to pip; a bad name is its parser's problem
+        assert str(info.value).startswith(f"{path}:1: ")
+    else:
+        assert str(info.value) == f"{path}:{line}: invalid package name '-revil'"
+    assert info.value.exit_code == 2
+
+
+@pytest.mark.parametrize("name", ["-revil", "--no-binary", ".hidden", "a b", "é", "x;y", ""])
+def test_uv_lock_names_must_be_pep_508(tmp_path: Path, name: str) -> None:
+    path = hostile_lock(tmp_path, "uv.lock", name, "1.0")
+    expected = (
+        f"{path}:2: [[package]] has no name"
+        if not name
+        else f"{path}:3: invalid package name {name!r}"
+    )
+    assert lock_error(path) == expected
+
+
+def test_a_dependency_name_of_a_graph_lock_must_be_pep_508(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "uv.lock",
+        f"""
+        version = 1
+        [[package]]
+        name = "six"
+        version = "1.16.0"
+        source = {{ registry = "https://pypi.org/simple" }}
+        dependencies = [{{ name = "-r evil" }}]
+        wheels = [{{ url = "https://files.example/x.whl", hash = "{HASH}" }}]
+        """,
+    )
+    assert lock_error(path) == f"{path}:6: invalid package name '-r evil'"
+
+
+@pytest.mark.parametrize(("fmt", "_", "line"), FORMATS)
+@pytest.mark.parametrize("strict", [True, False])
+def test_a_version_of_4400_digits_is_a_lock_error_not_a_crash(
+    tmp_path: Path, fmt: str, _: int, line: int, strict: bool
+) -> None:
+    path = hostile_lock(tmp_path, fmt, "numpy", HUGE)
+    with pytest.raises(LockError) as info:
+        read_lock(path, strict=strict)
+    assert str(info.value) == (
+        f"{path}:{line}: numpy has an invalid version '{'1' * 60}'... (4400 characters)"
+    )
+
+
+def test_a_lock_nested_too_deep_is_a_lock_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "uv.lock", "version = " + "[" * 600 + "]" * 600 + "\n")
+    assert lock_error(path) == f"{path}:1: invalid TOML: nesting too deep to parse"
+
+
+def test_a_fifo_lock_is_refused_unread(tmp_path: Path) -> None:
+    fifo = tmp_path / "requirements.txt"
+    os.mkfifo(fifo)  # opened blocking, reading it would hang
+    assert lock_error(fifo) == f"{fifo}: cannot read the lock: not a regular file"
+
+
+def test_lenient_includes_stay_inside_the_root(tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    outside = write(tmp_path, "secret/tokens.txt", "machine example.org password hunter2\n")
+    (root / "etc").parent.mkdir(parents=True, exist_ok=True)
+    (root / "etc").symlink_to(outside.parent)
+    lock = write(root, "requirements.txt", "six==1.16.0\n-r etc/tokens.txt\n")
+    with pytest.raises(LockError) as info:
+        read_lock(lock, strict=False, root=root)
+    assert str(info.value) == (f"{lock}:2: -r etc/tokens.txt leads outside {root.resolve()}")
+    assert "hunter2" not in str(info.value)
+    write(root, "base.txt", "threadpoolctl==3.5.0\n")
+    lock.write_text("six==1.16.0\n-r base.txt\n", encoding="utf-8")
+    assert pins(read_lock(lock, strict=False, root=root).requirements) == SMALL

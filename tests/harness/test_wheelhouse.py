@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from reprolock.harness import wheelhouse
-from reprolock.harness.lockfile import LockedRequirement, TargetEnvironment, read_lock
+from reprolock.harness.lockfile import LockedRequirement, LockError, TargetEnvironment, read_lock
 from reprolock.harness.wheelhouse import (
     HashMismatchError,
     WheelhouseError,
@@ -171,7 +172,8 @@ def test_pip_download_command_targets_the_image_not_the_host(
     command = wheelhouse.pip_download_command(
         requirement("six", "1.16.0", SIX_WHEEL), target, tmp_path
     )
-    assert command[1:8] == [
+    assert command[1:9] == [
+        "-P",
         "-m",
         "pip",
         "download",
@@ -186,8 +188,66 @@ def test_pip_download_command_targets_the_image_not_the_host(
     assert "--python-version 3.11 --implementation cp --abi cp311 " in text
     assert "--platform manylinux_2_36_x86_64 " in text
     assert "--platform manylinux1_x86_64 " in text
-    assert text.endswith(f"--dest {tmp_path} six==1.16.0")
+    assert text.endswith(f"--dest {tmp_path} -- six==1.16.0")
     assert "install" not in command
+
+
+@pytest.mark.parametrize(
+    ("name", "version", "message"),
+    [
+        ("-revil", "1.0", "locks/test.txt:1: invalid package name '-revil'"),
+        ("six", "--no-binary=:all:", "locks/test.txt:1: invalid version '--no-binary=:all:'"),
+        ("six", "", "locks/test.txt:1: invalid version ''"),
+    ],
+)
+def test_pip_download_command_refuses_an_option_like_pin(
+    tmp_path: Path, target: TargetEnvironment, name: str, version: str, message: str
+) -> None:
+    # Lock readers refuse these names and versions; this is the last check before pip.
+    with pytest.raises(LockError) as info:
+        wheelhouse.pip_download_command(requirement(name, version, SIX_WHEEL), target, tmp_path)
+    assert str(info.value) == message
+    assert info.value.exit_code == 2
+
+
+def test_pip_never_reads_a_requirements_file_named_by_a_pin(
+    tmp_path: Path, target: TargetEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # issue 15: `name = "-revil"` made `pip download ... -revil==1.0` read `-r evil==1.0` from
+    # the working directory (the audited repository). Even a pin that got past the readers
+    # reaches pip after `--`, run in a directory of its own: the canary is never read.
+    repository = tmp_path / "repository"
+    repository.mkdir()
+    (repository / "evil==1.0").write_text("-r canary-was-read.txt\n", encoding="utf-8")
+    monkeypatch.chdir(repository)
+    runs: list[tuple[list[str], object]] = []
+    real_run = subprocess.run
+
+    def spy(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        runs.append((command, kwargs.get("cwd")))
+        return real_run(command, **kwargs)  # type: ignore[call-overload,no-any-return]
+
+    monkeypatch.setattr(wheelhouse, "pip_download_command", _unchecked_command)
+    monkeypatch.setattr(subprocess, "run", spy)
+    evil = requirement("-revil", "1.0", SIX_WHEEL)
+    with pytest.raises(WheelhouseError) as info:
+        fetch_wheels([evil], target, cache=tmp_path / "cache")
+    ((command, cwd),) = runs
+    assert command[-2:] == ["--", "-revil==1.0"]
+    assert cwd is not None
+    assert Path(str(cwd)).resolve() != repository.resolve()
+    assert "canary-was-read" not in str(info.value)
+    assert "Invalid requirement" in str(info.value)
+
+
+def _unchecked_command(req: LockedRequirement, target: TargetEnvironment, dest: Path) -> list[str]:
+    """pip_download_command without its own name check, to prove the `--` alone holds."""
+    checked = requirement("placeholder", "1.0", SIX_WHEEL)
+    command = ORIGINAL_COMMAND(checked, target, dest)
+    return [*command[:-1], req.pin]
+
+
+ORIGINAL_COMMAND = wheelhouse.pip_download_command
 
 
 def test_pip_failures_become_one_line_errors(target: TargetEnvironment) -> None:

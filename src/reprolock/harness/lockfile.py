@@ -13,14 +13,14 @@ from typing import Any, Literal
 from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
-from packaging.version import InvalidVersion, Version
+from packaging.utils import canonicalize_name, parse_wheel_filename
+from packaging.version import Version
 
 from reprolock.audit.interface import ScanError, SourceFile
 from reprolock.audit.pyproject import TomlDocument, iter_dicts, load_toml
 from reprolock.audit.requirements import parse_requirements
 from reprolock.errors import UnansweredError, UsageError
-from reprolock.files import decode_text
+from reprolock.files import decode_text, is_inside, read_bytes
 from reprolock.specs import Spec, SpecKind
 
 LockFormat = Literal["requirements", "uv.lock", "poetry.lock", "pylock"]
@@ -35,6 +35,37 @@ class LockError(UsageError):
 
 class ProbeError(UnansweredError):
     """The base image's probe output does not describe a usable CPython (exit 3)."""
+
+
+# PEP 508's name: letters and digits at both ends, ".", "_" and "-" between. A name that
+# starts with "-" would be an option to pip: nothing else stands between a lock and pip's
+# command line.
+_PROJECT_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+# What str(Version(...)) can give: the characters of a normalised PEP 440 version.
+_NORMAL_VERSION = re.compile(r"^[0-9][0-9a-z.!+]*$")
+_TOKEN_CHARS = 60
+
+
+def token(value: object) -> str:
+    """``value`` as an error message quotes it: ``repr``, cut after 60 characters."""
+    if isinstance(value, str) and len(value) > _TOKEN_CHARS:
+        return f"{value[:_TOKEN_CHARS]!r}... ({len(value)} characters)"
+    return repr(value)
+
+
+def valid_name(name: object) -> bool:
+    """True when ``name`` is a PEP 508 project name."""
+    return isinstance(name, str) and _PROJECT_NAME.match(name) is not None
+
+
+def pin_problem(name: str, version: str) -> str | None:
+    """Why ``name==version`` must not reach a command line (None when it may): the last
+    check before pip, for requirements that did not come through :func:`read_lock`."""
+    if not valid_name(name):
+        return f"invalid package name {token(name)}"
+    if not _NORMAL_VERSION.match(version):
+        return f"invalid version {token(version)}"
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -476,9 +507,12 @@ class Lock:
             return
         try:
             allowed = SpecifierSet(self.requires_python)
-        except InvalidSpecifier:
-            return  # already refused at read time; unreachable in practice
-        if not allowed.contains(target.python_full_version, prereleases=True):
+            ok = allowed.contains(target.python_full_version, prereleases=True)
+        except ValueError:  # InvalidSpecifier (refused at read time), or too many digits
+            raise LockError(
+                f"{self.path}: invalid requires-python {token(self.requires_python)}"
+            ) from None
+        if not ok:
             raise LockError(
                 f"{self.path}: the lock requires Python {self.requires_python}; the target is "
                 f"{target.describe()}"
@@ -548,10 +582,12 @@ def _evaluate(
         return Marker(marker).evaluate(env, context=context)
     except UndefinedEnvironmentName as exc:
         detail = f"{exc} is not defined in this kind of lock"
-        raise LockError(f"{source}: cannot evaluate marker {marker!r}: {detail}") from None
+        raise LockError(f"{source}: cannot evaluate marker {token(marker)}: {detail}") from None
     except (InvalidMarker, UndefinedComparison) as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise LockError(f"{source}: cannot evaluate marker {marker!r}: {detail}") from None
+        raise LockError(f"{source}: cannot evaluate marker {token(marker)}: {detail}") from None
+    except ValueError:  # a version in the marker with more digits than int() converts
+        raise LockError(f"{source}: cannot evaluate marker {token(marker)}") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -567,7 +603,7 @@ _UNSUPPORTED = {
 _OFFLINE = "the harness installs only wheels from the package index, checked by hash"
 
 
-def read_lock(path: Path, *, strict: bool = True) -> Lock:
+def read_lock(path: Path, *, strict: bool = True, root: Path | None = None) -> Lock:
     """Read ``path`` (pip-compile/uv requirements with hashes, uv.lock, poetry.lock,
     pylock.toml) into exact, hashed requirements.
 
@@ -583,15 +619,13 @@ def read_lock(path: Path, *, strict: bool = True) -> Lock:
     entries without hashes are kept with ``hashes=()``, direct URL, VCS and local-path
     entries are kept with :attr:`LockedRequirement.url`, a requirements file's local ``-r``
     files are read in (``-c`` constraints install nothing and are skipped). Entries that are
-    not exact pins, and unparsable files, are still refused.
+    not exact pins, and unparsable files, are still refused. With ``root``, an ``-r`` file
+    that leads outside it (``..``, an absolute path, a symlink) is refused unread.
+
+    Every package name is checked against PEP 508 and every version against PEP 440 before
+    anything else sees it: a name such as ``-r evil`` is a :class:`LockError`.
     """
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise LockError(f"{path}: cannot read the lock: {exc.strerror or exc}") from None
-    text = decode_text(data)
-    if not isinstance(text, str):
-        raise LockError(f"{path}:{text.line}: cannot read the lock: {text.message}")
+    text = _read_text(path)
     name = path.name.lower()
     if name in _UNSUPPORTED:
         raise LockError(
@@ -605,8 +639,21 @@ def read_lock(path: Path, *, strict: bool = True) -> Lock:
         return _read_pylock(path, _toml(path, text), strict=strict)
     if strict:
         return _read_requirements(path, text)
-    requirements = _lenient_requirements(path, text, seen={path.resolve()})
+    requirements = _lenient_requirements(path, text, seen={path.resolve()}, root=root)
     return Lock(path=path, format="requirements", requirements=requirements)
+
+
+def _read_text(path: Path) -> str:
+    """The lock's text: a regular file under the size limit (a FIFO or device is refused
+    unread), UTF-8, BOM removed."""
+    try:
+        data = read_bytes(path)
+    except OSError as exc:
+        raise LockError(f"{path}: cannot read the lock: {exc.strerror or exc}") from None
+    text = decode_text(data)
+    if not isinstance(text, str):
+        raise LockError(f"{path}:{text.line}: cannot read the lock: {text.message}")
+    return text
 
 
 def _toml(path: Path, text: str) -> TomlDocument:
@@ -614,6 +661,8 @@ def _toml(path: Path, text: str) -> TomlDocument:
         return load_toml(SourceFile(path=str(path), abspath=path, text=text))
     except ScanError as exc:
         raise LockError(f"{path}:{exc.line}: {exc.message}") from None
+    except RecursionError:
+        raise LockError(f"{path}:1: invalid TOML: nesting too deep to parse") from None
 
 
 def _fail(path: Path, line: int, message: str) -> LockError:
@@ -630,20 +679,27 @@ def _sha256s(hashes: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(out))
 
 
+def _name(path: Path, line: int, name: object) -> str:
+    """The canonical form of a PEP 508 project name read from a lock, else :class:`LockError`."""
+    if not valid_name(name):
+        raise _fail(path, line, f"invalid package name {token(name)}")
+    return str(canonicalize_name(str(name)))
+
+
 def _version(path: Path, line: int, label: str, version: object) -> str:
     if not isinstance(version, str) or not version.strip():
         raise _fail(path, line, f"{label} has no version; it is not an exact, hashed pin")
     try:
         return str(Version(version.strip()))
-    except InvalidVersion:
-        raise _fail(path, line, f"{label} has an invalid version {version!r}") from None
+    except ValueError:  # InvalidVersion, or more digits than int() converts
+        raise _fail(path, line, f"{label} has an invalid version {token(version)}") from None
 
 
 def _marker(path: Path, line: int, label: str, marker: object) -> str | None:
     if marker is None or (isinstance(marker, str) and not marker.strip()):
         return None
     if not isinstance(marker, str):
-        raise _fail(path, line, f"{label} has a marker that is not a string: {marker!r}")
+        raise _fail(path, line, f"{label} has a marker that is not a string: {token(marker)}")
     try:
         return str(Marker(marker))
     except InvalidMarker as exc:
@@ -662,20 +718,22 @@ def _requirement(
     strict: bool = True,
     url: str | None = None,
 ) -> LockedRequirement:
-    """A requirement, or :class:`LockError` when it has no version or (``strict``) no sha256
-    hash. A lenient direct reference (``url``) may have no version."""
-    label = f"{name}=={version}" if isinstance(version, str) else name
+    """A requirement, or :class:`LockError` when its name is not a PEP 508 name, it has no
+    version or (``strict``) no sha256 hash. A lenient direct reference (``url``) may have no
+    version."""
+    canonical = _name(path, line, name)
     if url is not None and (version is None or version == ""):
         exact = ""
     else:
         exact = _version(path, line, name, version)
     all_hashes = [h for h in hashes if isinstance(h, str) and h.strip()]
     sha256 = _sha256s(all_hashes)
+    label = f"{name}=={version}" if isinstance(version, str) else name
     if strict and not sha256:
         detail = "no sha256 hash" if all_hashes else "no hash"
         raise _fail(path, line, f"{label} is not an exact, hashed pin ({detail})")
     return LockedRequirement(
-        name=str(canonicalize_name(name)),
+        name=canonical,
         version=exact,
         hashes=sha256,
         marker=_marker(path, line, label, marker),
@@ -716,7 +774,7 @@ _INCLUDE_DEPTH = 32
 
 
 def _lenient_requirements(
-    path: Path, text: str, *, seen: set[Path], depth: int = 0
+    path: Path, text: str, *, seen: set[Path], root: Path | None, depth: int = 0
 ) -> tuple[LockedRequirement, ...]:
     """A requirements file read for looking at: its ``-r`` files in place, no hash needed."""
     parsed = parse_requirements(text)
@@ -735,27 +793,29 @@ def _lenient_requirements(
                 out.append(req)
             continue
         assert include is not None  # noqa: S101 - the tuple holds one or the other
-        out.extend(_lenient_include(path, line, include, seen=seen, depth=depth))
+        out.extend(_lenient_include(path, line, include, seen=seen, root=root, depth=depth))
     return tuple(out)
 
 
 def _lenient_include(
-    path: Path, line: int, include: str, *, seen: set[Path], depth: int
+    path: Path, line: int, include: str, *, seen: set[Path], root: Path | None, depth: int
 ) -> tuple[LockedRequirement, ...]:
     if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", include) or "${" in include:
         raise _fail(path, line, f"-r {include}: only a local file can be read")
     target = path.parent / include.removeprefix("file:")
+    if root is not None and not is_inside(root, target):
+        raise _fail(path, line, f"-r {include} leads outside {Path(root).resolve()}")
     key = target.resolve()
     if key in seen or depth >= _INCLUDE_DEPTH:
         raise _fail(path, line, f"-r {include} leads to an include cycle")
     try:
-        data = target.read_bytes()
+        data = read_bytes(target)
     except OSError as exc:
         raise _fail(path, line, f"-r {include}: {exc.strerror or exc}") from None
     text = decode_text(data)
     if not isinstance(text, str):
         raise LockError(f"{target}:{text.line}: cannot read the lock: {text.message}")
-    return _lenient_requirements(target, text, seen={*seen, key}, depth=depth + 1)
+    return _lenient_requirements(target, text, seen={*seen, key}, root=root, depth=depth + 1)
 
 
 def _lenient_spec(path: Path, line: int, spec: Spec) -> LockedRequirement | None:
@@ -854,7 +914,7 @@ class _UvReader:
         try:
             return str(SpecifierSet(str(value)))
         except InvalidSpecifier:
-            raise _fail(self.path, line, f"invalid requires-python {value!r}") from None
+            raise _fail(self.path, line, f"invalid requires-python {token(value)}") from None
 
     def _package(self, index: int, pkg: dict[str, Any]) -> int:
         """Record one ``[[package]]``; 1 when it is a project (a graph root), else 0."""
@@ -862,6 +922,7 @@ class _UvReader:
         name = pkg.get("name")
         if not isinstance(name, str) or not name.strip():
             raise _fail(self.path, self.doc.line("package", index), "[[package]] has no name")
+        _name(self.path, line, name)
         source = pkg.get("source")
         source = source if isinstance(source, dict) else {}
         if any(key in source for key in _UV_PROJECT_SOURCES):
@@ -910,7 +971,7 @@ class _UvReader:
             version = dep.get("version")
             extras = dep.get("extra") or []
             yield DependencyEdge(
-                name=str(canonicalize_name(dep["name"])),
+                name=_name(self.path, line, dep["name"]),
                 version=_version(self.path, line, dep["name"], version) if version else None,
                 marker=_marker(self.path, line, dep["name"], dep.get("marker")),
                 extras=tuple(str(canonicalize_name(e)) for e in extras if isinstance(e, str)),
@@ -951,6 +1012,7 @@ def _read_poetry(path: Path, doc: TomlDocument, *, strict: bool = True) -> Lock:
         name = pkg.get("name")
         if not isinstance(name, str) or not name.strip():
             raise _fail(path, doc.line("package", index), "[[package]] has no name")
+        _name(path, line, name)
         source = pkg.get("source")
         kind = source.get("type") if isinstance(source, dict) else None
         url: str | None = None
@@ -1001,7 +1063,7 @@ def _poetry_url(kind: object, source: Mapping[str, Any]) -> str:
 def _version_at_least(text: str, minimum: str) -> bool:
     try:
         return Version(text) >= Version(minimum)
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion, or more digits than int() converts
         return False
 
 
@@ -1041,7 +1103,7 @@ def _poetry_graph(
     for position, index, deps in raw_edges:
         for dep_name, value in deps.items() if isinstance(deps, dict) else ():
             line = doc.line("package", index, "dependencies", dep_name)
-            canonical = str(canonicalize_name(dep_name))
+            canonical = _name(path, line, dep_name)
             depended_on.add(canonical)
             for table in _poetry_constraints(value):
                 edge_extras = table.get("extras") or []
@@ -1125,16 +1187,20 @@ def _read_pylock(path: Path, doc: TomlDocument, *, strict: bool = True) -> Lock:
     data = doc.data
     lock_version = data.get("lock-version")
     if not isinstance(lock_version, str) or not _version_at_least(lock_version, "1.0"):
-        raise _fail(path, doc.line("lock-version"), f"unsupported lock-version {lock_version!r}")
+        raise _fail(
+            path, doc.line("lock-version"), f"unsupported lock-version {token(lock_version)}"
+        )
     if not lock_version.startswith("1."):
-        raise _fail(path, doc.line("lock-version"), f"unsupported lock-version {lock_version!r}")
+        raise _fail(
+            path, doc.line("lock-version"), f"unsupported lock-version {token(lock_version)}"
+        )
     requires_python = data.get("requires-python")
     if requires_python is not None:
         try:
             requires_python = str(SpecifierSet(str(requires_python)))
         except InvalidSpecifier:
             line = doc.line("requires-python")
-            raise _fail(path, line, f"invalid requires-python {requires_python!r}") from None
+            raise _fail(path, line, f"invalid requires-python {token(requires_python)}") from None
     requirements: list[LockedRequirement] = []
     for index, pkg in enumerate(data.get("packages") or []):
         if not isinstance(pkg, dict):
@@ -1164,6 +1230,7 @@ def _pylock_package(
     name = pkg.get("name")
     if not isinstance(name, str) or not name.strip():
         raise _fail(path, doc.line("packages", index), "[[packages]] has no name")
+    _name(path, line, name)
     directory = pkg.get("directory")
     if isinstance(directory, dict) and directory.get("editable") is True:
         return None  # the project itself, mounted as the suite's source
@@ -1231,7 +1298,7 @@ def _wheel_version(wheels: Sequence[Mapping[str, Any]]) -> str | None:
             return None
         try:
             versions.add(str(parse_wheel_filename(filename)[1]))
-        except (InvalidWheelFilename, InvalidVersion):
+        except ValueError:  # InvalidWheelFilename, InvalidVersion, too many digits
             return None
     return versions.pop() if len(versions) == 1 else None
 

@@ -23,10 +23,13 @@ from packaging.version import InvalidVersion, Version
 
 from reprolock.errors import UnansweredError
 from reprolock.files import cache_dir
-from reprolock.harness.lockfile import LockedRequirement, TargetEnvironment
+from reprolock.harness.lockfile import LockedRequirement, LockError, TargetEnvironment, pin_problem
 
 MAX_PARALLEL_DOWNLOADS = 4
 """pip processes running at once."""
+
+DOWNLOAD_TIMEOUT = 900.0
+"""Seconds one ``pip download`` may take."""
 
 
 class WheelhouseError(UnansweredError):
@@ -170,9 +173,18 @@ def _serialised(progress: Callable[[str], None] | None) -> Callable[[str], None]
 def pip_download_command(
     req: LockedRequirement, target: TargetEnvironment, dest: Path
 ) -> list[str]:
-    """The host pip command that downloads ``req``'s wheel for ``target`` into ``dest``."""
+    """The host pip command that downloads ``req``'s wheel for ``target`` into ``dest``.
+
+    Wheels only (nothing is built), and the pin after ``--`` so that pip never reads it as an
+    option. Raises :class:`LockError` for a name or version that is not PEP 508/440: every
+    lock reader refuses those, this is the last check before a command line.
+    """
+    problem = pin_problem(req.name, req.version)
+    if problem is not None:
+        raise LockError(f"{req.source}: {problem}")
     command = [
         sys.executable,
+        "-P",  # the working directory is not put on sys.path: its pip.py is not imported
         "-m",
         "pip",
         "download",
@@ -190,7 +202,7 @@ def pip_download_command(
         command += ["--abi", abi]
     for platform in target.platforms:
         command += ["--platform", platform]
-    return [*command, "--dest", str(dest), req.pin]
+    return [*command, "--dest", str(dest), "--", req.pin]
 
 
 def _download(req: LockedRequirement, target: TargetEnvironment, cache: Path) -> Path:
@@ -199,13 +211,23 @@ def _download(req: LockedRequirement, target: TargetEnvironment, cache: Path) ->
     # Staged inside the cache so that the final move is a rename on one file system.
     dest = Path(tempfile.mkdtemp(prefix="download-", dir=staging))
     try:
-        proc = subprocess.run(
-            pip_download_command(req, target, dest),
-            capture_output=True,
-            text=True,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
+        command = pip_download_command(req, target, dest)
+        try:
+            # cwd: an empty directory of ours, never the audited repository (pip resolves
+            # relative requirement files and paths from it).
+            proc = subprocess.run(
+                command,
+                cwd=dest,
+                capture_output=True,
+                text=True,
+                check=False,
+                stdin=subprocess.DEVNULL,
+                timeout=DOWNLOAD_TIMEOUT,
+            )
+        except subprocess.TimeoutExpired:
+            raise WheelhouseError(
+                f"{req.pin} ({req.source}): pip download took longer than {DOWNLOAD_TIMEOUT:g}s"
+            ) from None
         if proc.returncode != 0:
             raise _pip_failure(req, target, proc.stderr or proc.stdout)
         wheels = sorted(dest.glob("*.whl"))
