@@ -125,7 +125,196 @@ BAD_CONFIGS: list[tuple[str, str, str]] = [
         "[severity]\nrp101 = 'off'\n",
         "repro.toml: [severity] rp101: unknown rule id (see `repro rules`)",
     ),
+    # issue 16: input that crashed or was silently ignored
+    ("pyproject.toml", "tool = 3\n", "pyproject.toml: [tool]: expected a table, got 3"),
+    (
+        "pyproject.toml",
+        "x = " + "[" * 500 + "]" * 500 + "\n",
+        "pyproject.toml: invalid TOML: nesting too deep to parse",
+    ),
+    (
+        "repro.toml",
+        "[a]\nb = " + "{c = " * 500 + "1" + "}" * 500 + "\n",
+        "repro.toml: invalid TOML: nesting too deep to parse",
+    ),
+    *[
+        (
+            "repro.toml",
+            f"exclude = ['legacy/', '{pattern}']\n",
+            f"repro.toml: exclude: invalid pattern {shown} ({detail})",
+        )
+        for pattern, shown, detail in [
+            ("!", '"!"', "Invalid git pattern"),
+            ("[z-a]", '"[z-a]"', "bad character range z-a at position 10"),
+            ("logs\\", '"logs\\\\"', "Invalid git pattern"),
+        ]
+    ],
+    # issue 15: paths that leave the project
+    *[
+        (
+            "pyproject.toml",
+            f"[tool.repro]\nbaseline = {path!r}\n",
+            f"pyproject.toml: [tool.repro] baseline: expected a relative path inside the project, "
+            f'got "{path}"',
+        )
+        for path in ["/etc/passwd", "../baseline.json", "a/../../b.json", "~/.git-credentials"]
+    ],
 ]
+
+_SUITE = (
+    "[suites.churn]\n"
+    'lock = "requirements.txt"\n'
+    'base-image = "python:3.11-slim"\n'
+    'entrypoint = "churn.model:predict"\n'
+    'inputs = "data/inputs.npz"\n'
+)
+_S = "repro.toml: [suites.churn]"
+
+BAD_SUITES: list[tuple[str, str]] = [
+    ("timeout = 1e300", f"{_S} timeout: expected at most 86400 seconds (a day), got 1e+300"),
+    ("timeout = 86401", f"{_S} timeout: expected at most 86400 seconds (a day), got 86401"),
+    (
+        'memory = "99999999999999999999g"',
+        f"{_S} memory: expected a size of at least 6m such as 512m or 2g, "
+        'got "99999999999999999999g"',
+    ),
+    (
+        'memory = "1048577g"',
+        f'{_S} memory: expected a size of at most 1048576g (1 PiB), got "1048577g"',
+    ),
+    (
+        f'memory = "{"9" * 5000}"',
+        f'{_S} memory: expected a size of at least 6m such as 512m or 2g, got "{"9" * 80}..."',
+    ),
+    *[
+        (
+            f"{key} = {path!r}",
+            f'{_S} {key}: expected a relative path inside the project, got "{path}"',
+        )
+        for key in ("lock", "inputs", "golden")
+        for path in ["/etc/passwd.npz", "../x.npz", "~/.git-credentials.npz"]
+    ],
+    (
+        'source = ["src", "/home"]',
+        f'{_S} source: expected a relative path inside the project, got "/home"',
+    ),
+    (
+        'source = ["src/../../up"]',
+        f'{_S} source: expected a relative path inside the project, got "src/../../up"',
+    ),
+]
+
+
+@pytest.mark.parametrize(("extra", "message"), BAD_SUITES)
+def test_bad_suite_values_are_refused_at_load(tmp_path: Path, extra: str, message: str) -> None:
+    # the key is replaced where the suite has it, else added
+    key = extra.split(" = ", 1)[0]
+    lines = [line for line in _SUITE.splitlines() if not line.startswith(f"{key} = ")]
+    _write(tmp_path, "repro.toml", "\n".join([*lines, extra]) + "\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    assert str(info.value) == message
+    assert info.value.exit_code == 2
+
+
+SECRET = "ghp_0123456789abcdefCANARYTOKEN"  # noqa: S105 - a canary, not a credential
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    """A host directory beside the project, with a secret-looking file in it."""
+    folder = tmp_path / "home"
+    folder.mkdir()
+    (folder / ".git-credentials").write_text(f"https://user:{SECRET}@github.com\n")
+    (folder / "inputs.npz").write_bytes(b"PK")
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "link"),
+    [
+        ("lock", '"requirements.txt"', ("requirements.txt", ".git-credentials")),
+        ("inputs", '"data/inputs.npz"', ("data", ".")),
+        ("golden", '"golden/churn.npz"', ("golden", ".")),
+        ("source", '["src"]', ("src", ".")),
+        ("source", '["src/models"]', ("src", ".")),
+    ],
+)
+def test_a_symlink_out_of_the_project_is_refused_naming_the_key(
+    tmp_path: Path, outside: Path, key: str, value: str, link: tuple[str, str]
+) -> None:
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / link[0]).symlink_to(outside / link[1])
+    lines = [line for line in _SUITE.splitlines() if not line.startswith(f"{key} = ")]
+    _write(root, "repro.toml", "\n".join([*lines, f"{key} = {value}"]) + "\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(root)
+    shown = value.strip("[]")
+    assert str(info.value) == (
+        f"repro.toml: [suites.churn] {key}: {shown} leads outside the project (through a symlink)"
+    )
+    assert SECRET not in str(info.value)
+    assert str(outside) not in str(info.value)
+
+
+def test_a_baseline_symlinked_out_of_the_project_is_refused(tmp_path: Path, outside: Path) -> None:
+    root = tmp_path / "project"
+    (root / ".repro").mkdir(parents=True)
+    (root / ".repro" / "baseline.json").symlink_to(outside / ".git-credentials")
+    _write(root, "pyproject.toml", '[tool.repro]\nbaseline = ".repro/baseline.json"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(root)
+    assert str(info.value) == (
+        'pyproject.toml: [tool.repro] baseline: ".repro/baseline.json" leads outside the project '
+        "(through a symlink)"
+    )
+
+
+def test_symlinks_that_stay_inside_the_project_are_fine(tmp_path: Path) -> None:
+    (tmp_path / "locks").mkdir()
+    (tmp_path / "locks" / "prod.txt").write_text("six==1.16.0\n")
+    (tmp_path / "requirements.txt").symlink_to("locks/prod.txt")
+    (tmp_path / "code").mkdir()
+    (tmp_path / "src").symlink_to("code")
+    _write(tmp_path, "repro.toml", _SUITE + 'source = ["src"]\n')
+    suite = load_config(tmp_path).suites["churn"]
+    assert (suite.lock, suite.source) == ("requirements.txt", ("src",))
+
+
+@pytest.mark.parametrize(
+    ("key", "directory"),
+    [
+        ("lock", "requirements.txt"),
+        ("inputs", "data/inputs.npz"),
+        ("golden", "golden/churn/golden.npz"),
+        ("golden", "golden/churn/golden.json"),
+    ],
+)
+def test_a_file_key_naming_a_directory_is_refused(tmp_path: Path, key: str, directory: str) -> None:
+    (tmp_path / directory).mkdir(parents=True)
+    _write(tmp_path, "repro.toml", _SUITE)
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    assert str(info.value) == (
+        f'repro.toml: [suites.churn] {key}: expected a file, got "{directory}", a directory'
+    )
+
+
+def test_a_config_file_symlinked_out_of_the_project_is_refused(
+    tmp_path: Path, outside: Path
+) -> None:
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "pyproject.toml").symlink_to(outside / ".git-credentials")
+    with pytest.raises(ConfigError) as info:
+        load_config(root)
+    assert str(info.value) == "pyproject.toml: a symlink that leads outside the project"
+
+
+def test_a_utf8_bom_in_the_config_is_read_as_the_scanners_read_it(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_bytes(b'\xef\xbb\xbf[tool.repro]\nfail-on = "note"\n')
+    assert load_config(tmp_path).fail_on is FailOn.NOTE
 
 
 def _write(root: Path, name: str, content: str) -> None:

@@ -28,6 +28,7 @@ from reprolock.fix import (
     unified_diff,
 )
 from tests.conftest import FIXTURES, audit_tree, hits, write_tree
+from tests.sdist_canary import CANARY_NAME, write_project, write_sdist
 
 FIX = FIXTURES / "fix"
 FIXED_RULES = ("RP101", "RP102", "RP103")
@@ -129,20 +130,17 @@ RESOLVE_DIFF = """\
 +    "idna==3.7"
 --- a/requirements.txt
 +++ b/requirements.txt
-@@ -1,5 +1,10 @@
+@@ -1,5 +1,7 @@
  # Runtime requirements of the batch scorer, installed as written.
 -six<=1.16.0 ; python_version >= "3.8"  # compatibility shims
 -idna==3.7
 -python-dateutil \\
 -    <=2.9.0.post0  # date parsing
 +six==1.16.0 ; python_version >= "3.8" \\
-+    --hash=sha256:1e61c37477a1626458e36f7b1d82aa5c9b094fa4802892072e49de9c60c4c926 \\
 +    --hash=sha256:8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254  # compatibility shims
 +idna==3.7 \\
-+    --hash=sha256:028ff3aadf0609c1fd278d8ea3089299412a7a8b9bd005dd08b9f8285bcb5cfc \\
 +    --hash=sha256:82fee1fc78add43492d3a1898bfa6d8a904cc97d8427f683ed8e798d07761aa0
 +python-dateutil==2.9.0.post0 \\
-+    --hash=sha256:37dd54208da7e1cd875388217d5e00ebd4179249f90fb72437e91a35459a0ad3 \\
 +    --hash=sha256:a8b2bc7bffae282281c8140a97d3aa9c14da0b136dfe83f850eea9a5f7470427  # date parsing
 """  # noqa: E501 - pip-compile's hash lines, kept whole
 
@@ -159,17 +157,15 @@ LOCKED_DIFF = """\
  CMD ["python", "serve.py"]
 --- a/requirements-notebooks.txt
 +++ b/requirements-notebooks.txt
-@@ -1,2 +1,11 @@
+@@ -1,2 +1,9 @@
  # Extra tools for the analysis notebooks (not compiled: installed as written).
 -python-dateutil>=2.8  # date parsing
 +python-dateutil==2.9.0.post0 \\
-+    --hash=sha256:37dd54208da7e1cd875388217d5e00ebd4179249f90fb72437e91a35459a0ad3 \\
 +    --hash=sha256:a8b2bc7bffae282281c8140a97d3aa9c14da0b136dfe83f850eea9a5f7470427  # date parsing
 +
 +# Dependencies of the requirements above, pinned and hashed by `repro fix`: with hashes,
 +# pip installs only packages listed with theirs.
 +six==1.16.0 \\
-+    --hash=sha256:1e61c37477a1626458e36f7b1d82aa5c9b094fa4802892072e49de9c60c4c926 \\
 +    --hash=sha256:8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254
 +    # via python-dateutil
 """
@@ -613,7 +609,7 @@ def test_pip_compile_runs_under_this_python_when_the_target_has_no_pip_tools(
     said: list[str] = []
     resolver = PipCompile(progress=said.append)
     current = f"{sys.version_info.major}.{sys.version_info.minor}"
-    this_python = [sys.executable, "-m", "piptools", "compile"]
+    this_python = [sys.executable, "-P", "-m", "piptools", "compile"]
     assert resolver._command(f"{current}.2") == this_python
     assert said == []
     assert resolver._command("3.9") == this_python
@@ -621,3 +617,170 @@ def test_pip_compile_runs_under_this_python_when_the_target_has_no_pip_tools(
         f"resolving with Python {current}: the project targets 3.9, and no python3.9 with "
         "pip-tools is on PATH (check the versions chosen)"
     ]
+
+
+# --- hostile repositories: nothing built, nothing outside the tree read or written ----------
+
+
+class OptionsSeen(FakeResolver):
+    """The stand-in resolver, remembering the option lines it was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.options: list[list[str]] = []
+
+    def resolve(
+        self,
+        lines: Sequence[str],
+        *,
+        options: Sequence[str] = (),
+        constraints: Sequence[str] = (),
+        python: str | None = None,
+    ) -> dict[str, Resolved]:
+        self.options.append(list(options))
+        return super().resolve(lines, options=options, constraints=constraints, python=python)
+
+
+def test_fix_never_builds_an_sdist_the_repository_links_to(tmp_path: Path) -> None:
+    # issue 15: `--find-links ./dists` in an included file made `fix --dry-run` run a
+    # repository sdist's setup.py on the host.
+    canary = tmp_path / "CANARY"
+    root = tmp_path / "project"
+    write_tree(
+        root,
+        {
+            "requirements.txt": "six>=1.15\n-r extra.txt\n",
+            "extra.txt": f"--find-links ./dists\n{CANARY_NAME}\n",
+        },
+    )
+    write_sdist(root / "dists", canary)
+    messages: list[str] = []
+    diff, code = run_fix(root, dry_run=True, progress=messages.append)
+    assert not canary.exists()
+    assert (diff, code) == ("", 1)
+    # the sdist in ./dists is not looked at: the index has no such project
+    reason = (
+        f"pip-compile: Could not find a version that satisfies the requirement {CANARY_NAME} "
+        "(from versions: none)"
+    )
+    assert messages[-3:] == [
+        f"extra.txt:2: RP101 {CANARY_NAME} is not pinned: not fixed: {reason}",
+        f"requirements.txt:1: RP102 six>=1.15 is a range, not an exact pin: not fixed: {reason}",
+        "would fix 0 findings in 0 files; 2 not fixed",
+    ]
+
+
+def test_fix_leaves_out_what_an_included_file_would_build(tmp_path: Path) -> None:
+    canary = tmp_path / "CANARY"
+    root = tmp_path / "project"
+    write_tree(
+        root,
+        {
+            "requirements.txt": "six>=1.15,<=1.16.0\n-r extra.txt\n",
+            "extra.txt": "-e .\n./pkg\nidna==3.7\n",
+        },
+    )
+    write_project(root, canary)
+    write_project(root / "pkg", canary, name="other-canary")
+    diff, code = run_fix(root, dry_run=True, progress=lambda _: None)
+    assert not canary.exists()
+    assert code == 0
+    assert "+six==1.16.0 \\\n" in diff
+
+
+def test_fix_takes_no_index_or_link_options_from_the_repository(tmp_path: Path) -> None:
+    resolver = OptionsSeen()
+    fix_tree(
+        tmp_path,
+        {
+            "requirements.txt": (
+                "--index-url https://mirror.invalid/simple\n"
+                "--extra-index-url https://other.invalid/simple\n"
+                "--trusted-host other.invalid\n"
+                "--find-links ./dists\n"
+                "--pre\n"
+                "six>=1.15\n"
+                "-r more.txt\n"
+                "-r ../outside.txt\n"
+            ),
+            "more.txt": "--find-links /tmp\n--no-binary :all:\nidna==3.7\n",
+        },
+        resolver,
+    )
+    given = {tuple(options) for options in resolver.options}
+    # more.txt's own findings: nothing from it is passed on either
+    assert () in given
+    (options,) = given - {()}
+    assert options[0] == "--pre"
+    assert options[1].startswith("-r ")
+    copy = Path(options[1].removeprefix("-r "))
+    # a copy holding the named requirements only; ../outside.txt left out
+    assert copy.name == "more.txt"
+    assert copy.parent != tmp_path
+    assert len(options) == 2
+
+
+def test_pip_compile_gets_only_lines_it_reads_as_written() -> None:
+    resolver = PipCompile()
+    with pytest.raises(ResolveError) as info:
+        resolver.resolve(['six ; os_name == " --no-binary :all: "'])
+    assert "cannot be passed to pip-compile as written" in str(info.value)
+    with pytest.raises(ResolveError):
+        resolver.resolve(["six"], constraints=["idna==${IDNA}"])
+
+
+class SwapsForALink(FakeResolver):
+    """Resolves ``six``, and meanwhile (as a race would) replaces the file that asked for it
+    by a link out of the tree, after it was read."""
+
+    def __init__(self, victim: Path, target: Path) -> None:
+        super().__init__()
+        self.victim = victim
+        self.target = target
+
+    def resolve(
+        self,
+        lines: Sequence[str],
+        *,
+        options: Sequence[str] = (),
+        constraints: Sequence[str] = (),
+        python: str | None = None,
+    ) -> dict[str, Resolved]:
+        if any(line.startswith("six") for line in lines) and not self.victim.is_symlink():
+            self.victim.unlink()
+            self.victim.symlink_to(self.target)
+        return super().resolve(lines, options=options, constraints=constraints, python=python)
+
+
+def test_fix_never_writes_through_a_link_out_of_the_tree(tmp_path: Path) -> None:
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "requirements.txt").write_text("six>=1.15\n", encoding="utf-8")
+    before = {p.name: p.read_bytes() for p in host.iterdir()}
+    root = tmp_path / "project"
+    write_tree(root, {"a/requirements.txt": "idna>=3.6\n", "requirements.txt": "six>=1.15\n"})
+    resolver = SwapsForALink(root / "requirements.txt", host / "requirements.txt")
+    with pytest.raises(UsageError) as info:
+        run_fix(root, dry_run=False, resolver=resolver)
+    assert str(info.value) == (f"requirements.txt: requirements.txt leads outside {root.resolve()}")
+    assert {p.name: p.read_bytes() for p in host.iterdir()} == before
+    # checked before anything is written: the other file is as it was too
+    assert (root / "a" / "requirements.txt").read_text(encoding="utf-8") == "idna>=3.6\n"
+
+
+def test_fix_never_reads_through_a_link_out_of_the_tree(tmp_path: Path) -> None:
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "requirements.txt").write_text("six>=1.15\n", encoding="utf-8")
+    before = {p.name: p.read_bytes() for p in host.iterdir()}
+    root = tmp_path / "project"
+    # "a/" sorts first: its resolution swaps "b/requirements.txt" before that is read
+    write_tree(root, {"a/requirements.txt": "six>=1.15\n", "b/requirements.txt": "six>=1.15\n"})
+    resolver = SwapsForALink(root / "b" / "requirements.txt", host / "requirements.txt")
+    messages: list[str] = []
+    diff, code = run_fix(root, dry_run=False, resolver=resolver, progress=messages.append)
+    assert code == 1
+    assert diff.startswith("--- a/a/requirements.txt\n")
+    assert "b/requirements.txt" not in diff
+    assert f"not fixed: leads outside {root.resolve()}" in "\n".join(messages)
+    assert {p.name: p.read_bytes() for p in host.iterdir()} == before

@@ -1,7 +1,9 @@
 """Typed configuration from ``[tool.repro]`` in pyproject.toml or the top level of repro.toml.
 
 Every key is validated at load; an unknown key, a wrong type or a bad value raises
-:class:`ConfigError` whose message names the file and the key path.
+:class:`ConfigError` whose message names the file and the key path. Paths (a suite's
+``lock``, ``inputs``, ``golden``, ``source``; ``baseline``) must stay inside the project once
+symlinks are resolved: the config may come from the repository being audited.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pathspec
+
 from reprolock.errors import ConfigError
+from reprolock.files import OutsideRootError, inside, read_text
 from reprolock.model import Severity
 from reprolock.rules import RULES
 
@@ -237,10 +242,15 @@ _SUITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _OUTPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
 _ENTRYPOINT = re.compile(rf"^{_IDENTIFIER}(?:\.{_IDENTIFIER})*:{_IDENTIFIER}$")
-_MEMORY = re.compile(r"^(?P<number>[0-9]+)(?P<unit>[bkmg]?)$", re.IGNORECASE)
+# At most 19 digits: int() of more is slow or refused, and no limit needs them.
+_MEMORY = re.compile(r"^(?P<number>[0-9]{1,19})(?P<unit>[bkmg]?)$", re.IGNORECASE)
 _MEMORY_UNITS = {"": 1, "b": 1, "k": 2**10, "m": 2**20, "g": 2**30}
 MIN_MEMORY = 6 * 2**20
 """Docker refuses a memory limit below 6 MiB."""
+MAX_MEMORY = 2**50
+"""1 PiB: above any machine, far below what overflows the daemon's 64-bit limit."""
+MAX_TIMEOUT = 86400.0
+"""A day: longer is a mistake, and past about 1e9 seconds the clocks that enforce it overflow."""
 
 
 def parse_memory(value: str) -> int | None:
@@ -258,10 +268,10 @@ def find_config_file(root: Path) -> tuple[Path, bool] | None:
     ``[tool.ruff]``: a dedicated file is the more deliberate choice.
     """
     dedicated = root / "repro.toml"
-    if dedicated.is_file():
+    if dedicated.is_file() or dedicated.is_symlink():
         return dedicated, False
     pyproject = root / "pyproject.toml"
-    if pyproject.is_file():
+    if pyproject.is_file() or pyproject.is_symlink():
         return pyproject, True
     return None
 
@@ -275,14 +285,23 @@ def load_config(root: Path) -> Config:
     # Messages name the file relative to the audited root, as finding paths do.
     display = path.name
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        inside(root, path.name, what=display)
+    except OutsideRootError:
+        raise ConfigError(f"{display}: a symlink that leads outside the project") from None
+    try:
+        # read_text: a regular file under the size limit, BOM removed (tomllib refuses one)
+        data = tomllib.loads(read_text(path))
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{display}: cannot read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{display}: invalid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{display}: invalid TOML: nesting too deep to parse") from None
     if is_pyproject:
         tool = data.get("tool", {})
-        table = tool.get("repro") if isinstance(tool, dict) else None
+        if not isinstance(tool, dict):
+            raise ConfigError(f"{display}: [tool]: expected a table, got {_describe(tool)}")
+        table = tool.get("repro")
         if table is None:
             return Config()
         prefix = "[tool.repro]"
@@ -299,10 +318,14 @@ def _fail(source: str, where: str, message: str) -> ConfigError:
     return ConfigError(f"{source}: {where}: {message}" if where else f"{source}: {message}")
 
 
+_SHOWN = 80
+
+
 def _describe(value: Any) -> str:
     """A TOML value as a message shows it: ``"fatal"``, ``3``, ``true``, ``an array``."""
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        shown = value if len(value) <= _SHOWN else f"{value[:_SHOWN]}..."
+        return json.dumps(shown, ensure_ascii=False)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
@@ -363,13 +386,10 @@ def parse_config(
         require_hashes = value
     exclude: tuple[str, ...] = ()
     if "exclude" in table:
-        exclude = _str_list(source, f"{prefix} exclude", table["exclude"])
+        exclude = _patterns(source, f"{prefix} exclude", table["exclude"])
     baseline = None
     if "baseline" in table:
-        value = table["baseline"]
-        if not isinstance(value, str) or not value.strip():
-            raise _fail(source, f"{prefix} baseline", f"expected a path, got {_describe(value)}")
-        baseline = value
+        baseline = _inside(source, f"{prefix} baseline", table["baseline"], base_dir or Path())
     suites: dict[str, Suite] = {}
     if "suites" in table:
         suites = _suites(source, prefix, table["suites"], base_dir or Path())
@@ -422,11 +442,39 @@ def _number(source: str, where: str, value: Any, *, upper: float | None = None) 
     raise _fail(source, where, f"expected {expected}, got {_describe(value)}")
 
 
+def _patterns(source: str, where: str, value: Any) -> tuple[str, ...]:
+    """Gitignore-style patterns, each compiled here so that a bad one is a config error."""
+    patterns = _str_list(source, where, value)
+    for pattern in patterns:
+        try:
+            pathspec.GitIgnoreSpec.from_lines([pattern])
+        except (ValueError, re.error) as exc:  # GitIgnorePatternError is a ValueError
+            detail = str(exc).split(":", 1)[0] if isinstance(exc, ValueError) else str(exc)
+            raise _fail(source, where, f"invalid pattern {_describe(pattern)} ({detail})") from None
+    return patterns
+
+
 def _relative_paths(source: str, where: str, value: Any) -> tuple[str, ...]:
     paths = _str_list(source, where, value)
     for path in paths:
         _relative_path(source, where, path)
     return paths
+
+
+def _inside(source: str, where: str, raw: Any, base_dir: Path, *, file: bool = False) -> str:
+    """A relative path that stays inside ``base_dir`` once symlinks are resolved (nothing is
+    read); with ``file``, one that is not a directory. Messages show the path as written,
+    never anything it leads to."""
+    value = _relative_path(source, where, raw)
+    try:
+        resolved = inside(base_dir, value)
+    except OutsideRootError:
+        raise _fail(
+            source, where, f"{_describe(value)} leads outside the project (through a symlink)"
+        ) from None
+    if file and resolved.is_dir():
+        raise _fail(source, where, f"expected a file, got {_describe(value)}, a directory")
+    return value
 
 
 def _path(source: str, where: str, value: Any) -> str:
@@ -439,7 +487,7 @@ def _relative_path(source: str, where: str, raw: Any) -> str:
     value = _path(source, where, raw)
     # Each path is mounted at /work/<path>: it must stay inside the project.
     pure = Path(value)
-    if pure.is_absolute() or ".." in pure.parts or "\\" in value:
+    if pure.is_absolute() or ".." in pure.parts or "\\" in value or value.startswith("~"):
         raise _fail(
             source,
             where,
@@ -484,7 +532,7 @@ def _suite(source: str, prefix: str, name: str, table: Any, base_dir: Path) -> S
                 f"{where} {key}",
                 "missing (every suite needs lock, base-image, entrypoint and inputs)",
             )
-    lock = _path(source, f"{where} lock", table["lock"])
+    lock = _inside(source, f"{where} lock", table["lock"], base_dir, file=True)
     base_image = table["base-image"]
     if not isinstance(base_image, str) or not base_image.strip() or " " in base_image:
         raise _fail(
@@ -500,7 +548,7 @@ def _suite(source: str, prefix: str, name: str, table: Any, base_dir: Path) -> S
             f"{where} entrypoint",
             f"expected module:function, e.g. churn.model:predict, got {_describe(entrypoint)}",
         )
-    inputs = _path(source, f"{where} inputs", table["inputs"])
+    inputs = _inside(source, f"{where} inputs", table["inputs"], base_dir, file=True)
     golden = f"golden/{name}/golden.npz"
     if "golden" in table:
         golden = _path(source, f"{where} golden", table["golden"])
@@ -510,9 +558,14 @@ def _suite(source: str, prefix: str, name: str, table: Any, base_dir: Path) -> S
                 f"{where} golden",
                 f"expected a path ending in .npz, got {_describe(golden)}",
             )
+    golden = _inside(source, f"{where} golden", golden, base_dir, file=True)
+    _inside(source, f"{where} golden", golden.removesuffix(".npz") + ".json", base_dir, file=True)
     sources: tuple[str, ...] = ()
     if "source" in table:
-        sources = _relative_paths(source, f"{where} source", table["source"])
+        # each entry is bind-mounted: a symlink in it to a host directory would be mounted
+        sources = _str_list(source, f"{where} source", table["source"])
+        for entry in sources:
+            _inside(source, f"{where} source", entry, base_dir)
     pythonpath: tuple[str, ...] = ()
     if "pythonpath" in table:
         pythonpath = _relative_paths(source, f"{where} pythonpath", table["pythonpath"])
@@ -522,6 +575,12 @@ def _suite(source: str, prefix: str, name: str, table: Any, base_dir: Path) -> S
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         if not ok or not math.isfinite(value) or value <= 0:
             raise _fail(source, f"{where} timeout", f"expected seconds > 0, got {_describe(value)}")
+        if value > MAX_TIMEOUT:
+            raise _fail(
+                source,
+                f"{where} timeout",
+                f"expected at most {MAX_TIMEOUT:g} seconds (a day), got {_describe(value)}",
+            )
         timeout = float(value)
     memory = "2g"
     if "memory" in table:
@@ -532,6 +591,12 @@ def _suite(source: str, prefix: str, name: str, table: Any, base_dir: Path) -> S
                 source,
                 f"{where} memory",
                 f"expected a size of at least 6m such as 512m or 2g, got {_describe(value)}",
+            )
+        if size > MAX_MEMORY:
+            raise _fail(
+                source,
+                f"{where} memory",
+                f"expected a size of at most 1048576g (1 PiB), got {_describe(value)}",
             )
         memory = value.strip()
     max_output = "1g"

@@ -23,10 +23,20 @@ from reprolock.audit.requirements import ParsedRequirements, ReqEntry, parse_req
 from reprolock.audit.workflows import KIND_ACTION, KIND_WORKFLOW
 from reprolock.config import Config, load_config
 from reprolock.errors import ReproError, UnansweredError, UsageError
-from reprolock.files import atomic_write_text, decode_text
+from reprolock.files import atomic_write_text, decode_text, inside, is_inside, read_bytes
 from reprolock.harness.lockfile import read_lock
 from reprolock.model import Finding
-from reprolock.piptools import PipToolsMissing, pip_compile_command
+from reprolock.piptools import (
+    ONLY_BINARY,
+    PipToolsMissing,
+    UnsafeInputError,
+    include_target,
+    kept_option,
+    last_error,
+    pip_compile_command,
+    safe_line,
+    sandbox_requirements,
+)
 from reprolock.specs import Spec, SpecError, SpecKind, classify
 
 Progress = Callable[[str], None]
@@ -87,7 +97,9 @@ class PipCompile:
     """``pip-compile --generate-hashes`` on a temporary ``.in``, with the host's pip config.
 
     It runs under the interpreter the project targets when one with pip-tools is on PATH
-    (``python3.10 -m piptools``), else under this one, and says so through ``progress``.
+    (``python3.10 -m piptools``), else under this one, and says so through ``progress``; in a
+    temporary directory, with wheels only (:data:`~reprolock.piptools.ONLY_BINARY`): nothing
+    is built to learn its dependencies, so a package with no wheel is not resolved.
     """
 
     def __init__(self, *, progress: Progress | None = None, timeout: float = 600.0) -> None:
@@ -103,6 +115,9 @@ class PipCompile:
         constraints: Sequence[str] = (),
         python: str | None = None,
     ) -> dict[str, Resolved]:
+        unsafe = next((line for line in (*lines, *constraints) if not safe_line(line)), None)
+        if unsafe is not None:
+            raise ResolveError(f"{unsafe[:60]!r} cannot be passed to pip-compile as written")
         command = self._command(python)
         with tempfile.TemporaryDirectory(prefix="repro-fix-") as tmp:
             source = Path(tmp) / "fix.in"
@@ -123,10 +138,13 @@ class PipCompile:
                 "--no-header",
                 "--annotation-style=split",
                 "--no-emit-options",
+                ONLY_BINARY,
                 f"--output-file={output}",
+                "--",
                 str(source),
             ]
             try:
+                # cwd: the temporary directory, never the repository
                 proc = subprocess.run(
                     argv,
                     cwd=tmp,
@@ -140,7 +158,7 @@ class PipCompile:
             except OSError as exc:
                 raise ResolveError(f"cannot run pip-compile: {exc.strerror or exc}") from None
             if proc.returncode != 0 or not output.is_file():
-                raise ResolveError(_last_error(proc.stderr) or f"exit {proc.returncode}")
+                raise ResolveError(last_error(proc.stderr or proc.stdout))
             text = output.read_text(encoding="utf-8")
         return read_compiled(text)
 
@@ -185,14 +203,6 @@ def read_compiled(text: str) -> dict[str, Resolved]:
             version=spec.version, hashes=hashes, marker=spec.marker, via=tuple(via)
         )
     return resolved
-
-
-def _last_error(stderr: str) -> str:
-    """The line of pip-compile's output that says why (the last ``ERROR``, else the last)."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    lines = [line for line in lines if not line.startswith("WARNING:")] or lines
-    errors = [line for line in lines if "error" in line.lower()]
-    return (errors or lines or [""])[-1][:300]
 
 
 # --------------------------------------------------------------------------------------------
@@ -319,22 +329,25 @@ def plan_fix(
     files: list[FileFix] = []
     unfixed: list[Unfixed] = []
     locks = _Locks(root, audit.facts)
-    for path in sorted(by_path):
-        editor = _editor_for(
-            path,
-            facts=audit.facts.get(path),
-            findings=by_path[path],
-            root=root,
-            config=config,
-            everything=audit.facts,
-        )
-        if isinstance(editor, str):
-            unfixed.extend(Unfixed(finding=f, reason=editor) for f in by_path[path])
-            continue
-        fix, left = editor.run(resolver, locks, progress)
-        unfixed.extend(left)
-        if fix is not None:
-            files.append(fix)
+    # pip-compile reads checked copies of the -r/-c files, made here, never the files
+    with tempfile.TemporaryDirectory(prefix="repro-fix-includes-") as sandbox:
+        for path in sorted(by_path):
+            editor = _editor_for(
+                path,
+                facts=audit.facts.get(path),
+                findings=by_path[path],
+                root=root,
+                config=config,
+                everything=audit.facts,
+                sandbox=Path(sandbox),
+            )
+            if isinstance(editor, str):
+                unfixed.extend(Unfixed(finding=f, reason=editor) for f in by_path[path])
+                continue
+            fix, left = editor.run(resolver, locks, progress)
+            unfixed.extend(left)
+            if fix is not None:
+                files.append(fix)
     failing = tuple(u for u in unfixed if config.fail_on.fails(u.finding.severity))
     return FixResult(files=tuple(files), unfixed=tuple(unfixed), failing=failing)
 
@@ -357,8 +370,11 @@ def run_fix(
         raise UsageError(f"{root}: not a directory (give the root of the tree to fix)")
     result = plan_fix(root, resolver=resolver, progress=progress)
     if not dry_run:
-        for fix in result.files:
-            _write(root.resolve() / fix.path, fix.after)
+        # every target checked before anything is written: a symlinked file or directory
+        # that leads out of the tree stops the run with nothing changed
+        targets = [(inside(root, fix.path, what=fix.path), fix) for fix in result.files]
+        for target, fix in targets:
+            _write(target, fix.after)
     if progress is not None:
         for item in result.unfixed:
             progress(str(item))
@@ -372,18 +388,19 @@ def run_fix(
     return result.diff(), result.exit_code
 
 
-def _write(path: Path, text: str) -> None:
-    target = path.resolve()  # a symlink stays a symlink; its target is edited
+def _write(target: Path, text: str) -> None:
+    """Replace ``target`` (resolved, inside the root: a symlink stays a symlink and its target
+    is edited), keeping its mode and BOM."""
     try:
-        data = target.read_bytes()
+        data = read_bytes(target)
         mode = target.stat().st_mode & 0o7777
     except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        raise UsageError(f"{target}: cannot read: {exc.strerror or exc}") from None
     bom = "\ufeff" if data.startswith(b"\xef\xbb\xbf") else ""
     try:
         atomic_write_text(target, bom + text, mode=mode)
     except OSError as exc:
-        raise UsageError(f"{path}: cannot write: {exc.strerror or exc}") from None
+        raise UsageError(f"{target}: cannot write: {exc.strerror or exc}") from None
 
 
 class _Locks:
@@ -410,7 +427,7 @@ class _Locks:
         cached = self._read.get(path)
         if cached is None:
             try:
-                lock = read_lock(self.root / path, strict=False)
+                lock = read_lock(self.root / path, strict=False, root=self.root)
             except ReproError:
                 lock = None  # the audit reports what is wrong with it
             requirements = lock.requirements if lock is not None else ()
@@ -438,6 +455,7 @@ def _editor_for(
     root: Path,
     config: Config,
     everything: Mapping[str, FileFacts],
+    sandbox: Path,
 ) -> _Editor | str:
     """The editor for a file, or why the file is not edited."""
     if facts is None:
@@ -451,11 +469,21 @@ def _editor_for(
                 "anything (pypa/pip#12956); hash the requirements that install these packages"
             )
         return _RequirementsEditor(
-            path=path, findings=findings, root=root, config=config, facts=everything
+            path=path,
+            findings=findings,
+            root=root,
+            config=config,
+            facts=everything,
+            sandbox=sandbox,
         )
     if facts.kind in _SHELL_KINDS:
         return _ShellEditor(
-            path=path, findings=findings, root=root, config=config, facts=everything
+            path=path,
+            findings=findings,
+            root=root,
+            config=config,
+            facts=everything,
+            sandbox=sandbox,
         )
     return f"repro fix edits requirements files and install commands, not {facts.kind} files"
 
@@ -524,12 +552,14 @@ class _Editor:
         root: Path,
         config: Config,
         facts: Mapping[str, FileFacts],
+        sandbox: Path,
     ) -> None:
         self.path = path
         self.findings = findings
         self.root = root
         self.config = config
         self.facts = facts
+        self.sandbox = sandbox
         self.unfixed: list[Unfixed] = []
 
     def run(
@@ -542,8 +572,12 @@ class _Editor:
         self.unfixed.append(Unfixed(finding=finding, reason=reason))
 
     def read(self) -> str | None:
+        if not is_inside(self.root, self.path):
+            for f in self.findings:
+                self.skip(f, f"leads outside {self.root}")
+            return None
         try:
-            data = (self.root / self.path).read_bytes()
+            data = read_bytes(self.root / self.path)
         except OSError as exc:
             for f in self.findings:
                 self.skip(f, f"cannot read: {exc.strerror or exc}")
@@ -756,7 +790,7 @@ class _RequirementsEditor(_Editor):
             needs,
             resolver,
             context=context,
-            options=self._options(parsed),
+            options=self._options(parsed, progress),
             constraints=locks.constraints(self.path),
             progress=progress,
         )
@@ -814,19 +848,23 @@ class _RequirementsEditor(_Editor):
             )
         return needs
 
-    def _options(self, parsed: ParsedRequirements) -> list[str]:
-        """The file's index options and its ``-r``/``-c`` files, for pip-compile's input."""
-        kept = {"--index-url", "--extra-index-url", "--trusted-host", "--pre"}
-        out = [
-            f"{o.name} {o.value}" if o.value is not None else o.name
-            for o in parsed.options
-            if o.name in kept
-        ]
-        base = (self.root / self.path).parent
+    def _options(self, parsed: ParsedRequirements, progress: Progress | None) -> list[str]:
+        """The file's release options (``--pre``) and its ``-r``/``-c`` files, as checked
+        copies, for pip-compile's input. Index and link options are left to the host's pip
+        configuration; what an included file has besides named requirements is left out."""
+        out = [kept for o in parsed.options if (kept := kept_option(o)) is not None]
         for include in parsed.includes:
-            target = base / include.path
-            if "://" not in include.path and target.is_file():
-                out.append(f"{'-c' if include.constraint else '-r'} {target}")
+            flag = "-c" if include.constraint else "-r"
+            target = include_target(self.path, include.path)
+            if target is None or not (self.root / target).is_file():
+                continue
+            try:
+                sandbox_requirements(self.root, target, self.sandbox, strict=False)
+            except UnsafeInputError as exc:
+                if progress is not None:
+                    progress(f"{self.path}:{include.line}: {flag} {include.path} left out: {exc}")
+                continue
+            out.append(f"{flag} {self.sandbox / target}")
         return out
 
     def _complete(
@@ -890,11 +928,11 @@ class _RequirementsEditor(_Editor):
         pending = [(self.root / self.path).resolve()]
         while pending:
             current = pending.pop()
-            if current in seen:
+            if current in seen or not is_inside(self.root, current):
                 continue
             seen.add(current)
             try:
-                text = current.read_text(encoding="utf-8")
+                text = read_bytes(current).decode("utf-8")
             except (OSError, UnicodeDecodeError):
                 continue
             parsed = parse_requirements(text)

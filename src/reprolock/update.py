@@ -5,8 +5,13 @@ at the project's top level and one directory down), the source it was compiled f
 (the sources its pip-compile header names, else a ``.in`` beside it, else pyproject.toml) and
 compiled again by the host's pip-compile with the header's own flags plus ``--upgrade`` (or
 one ``--upgrade-package`` per ``--package``) and ``--generate-hashes``, into a temporary file
-seeded with the current lock (so ``--upgrade-package`` keeps every other pin).
-``CUSTOM_COMPILE_COMMAND`` keeps the lock's header as it was. The candidate is diffed
+seeded with the current lock's pins (so ``--upgrade-package`` keeps every other pin).
+``CUSTOM_COMPILE_COMMAND`` keeps the lock's header as it was.
+
+pip-compile never reads the repository: it runs in a sandbox directory holding checked copies
+of the sources at the same relative paths (see :mod:`reprolock.piptools`), with wheels only
+and no pip-tools config file; a source or header option that could build, fetch from
+elsewhere, or leave the project skips the lock with the reason. The candidate is diffed
 against the lock, every suite on it is replayed and, when it changed, bisected; the
 Markdown report is written for a pull request body, the JSON for tools.
 """
@@ -18,7 +23,6 @@ import json
 import os
 import re
 import shlex
-import shutil
 import stat
 import subprocess
 import sys
@@ -32,10 +36,19 @@ from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
+from reprolock.audit.requirements import parse_requirements
 from reprolock.config import DEFAULT_EXCLUDES, Config, Suite, load_config
 from reprolock.errors import UnansweredError, UsageError
-from reprolock.files import atomic_write_text
+from reprolock.files import (
+    OutsideRootError,
+    atomic_write_text,
+    inside,
+    is_inside,
+    read_bytes,
+    read_text,
+)
 from reprolock.harness.bisection import (
     BisectReport,
     Status,
@@ -49,7 +62,17 @@ from reprolock.harness.progress import Status as StatusLine
 from reprolock.harness.replay import Session
 from reprolock.lockdiff import LockDiff, diff_packages, read_packages
 from reprolock.lockdiff import render_markdown as render_diff_markdown
-from reprolock.piptools import PipToolsMissing, pip_compile_command
+from reprolock.piptools import (
+    NO_WHEEL_HINT,
+    ONLY_BINARY,
+    PipToolsMissing,
+    UnsafeInputError,
+    pip_compile_command,
+    sandbox_pins,
+    sandbox_pyproject,
+    sandbox_requirements,
+)
+from reprolock.piptools import last_error as _last_error
 
 Progress = Callable[[str], None]
 
@@ -65,6 +88,46 @@ _HEADER_LINES = 12
 _PROJECT_SOURCES = frozenset({"pyproject.toml", "setup.py", "setup.cfg"})
 # Options whose value is the next word when pip-compile's header was written by hand.
 _VALUED_SHORT = frozenset({"-o", "-P", "-c", "-i", "-f"})
+# The header options taken from a lock: they shape the output or the choice among wheels.
+# Indexes, links, --pip-args, cache and config paths, build options are the host's business.
+_HEADER_FLAGS = frozenset(
+    {
+        "--generate-hashes",
+        "--allow-unsafe",
+        "--no-allow-unsafe",
+        "--strip-extras",
+        "--no-strip-extras",
+        "--all-extras",
+        "--annotate",
+        "--no-annotate",
+        "--header",
+        "--no-header",
+        "--emit-index-url",
+        "--no-emit-index-url",
+        "--emit-trusted-host",
+        "--no-emit-trusted-host",
+        "--emit-find-links",
+        "--no-emit-find-links",
+        "--emit-options",
+        "--no-emit-options",
+        "--reuse-hashes",
+        "--no-reuse-hashes",
+        "--pre",
+    }
+)
+_HEADER_VALUED = frozenset(
+    {
+        "--extra",
+        "--unsafe-package",
+        "--no-emit-package",
+        "--annotation-style",
+        "--newline",
+        "--resolver",
+        "--max-rounds",
+    }
+)
+_HEADER_VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._,-]*$")
+_SETUP_SOURCES = frozenset({"setup.py", "setup.cfg"})
 
 
 class CompileError(UnansweredError):
@@ -197,7 +260,7 @@ def _default_output(source: str) -> str:
 def find_source(lock: Path, project: Path) -> LockSource | str:
     """How ``lock`` was compiled; a sentence saying why not when that cannot be found."""
     try:
-        text = lock.read_text(encoding="utf-8")
+        text = read_text(lock)
     except (OSError, UnicodeDecodeError) as exc:
         return f"cannot read it: {exc}"
     header = read_header(text)
@@ -226,7 +289,7 @@ def find_source(lock: Path, project: Path) -> LockSource | str:
     options = header.options if header is not None and header.pip_compile else ()
     python = header.python if header is not None else None
     beside = lock.with_suffix(".in")
-    if beside.is_file() and lock.suffix == ".txt":
+    if beside.is_file() and lock.suffix == ".txt" and is_inside(project, beside):
         command = header.command if header is not None else None
         return LockSource(
             lock=lock,
@@ -261,8 +324,8 @@ def find_source(lock: Path, project: Path) -> LockSource | str:
 
 def _has_dependencies(pyproject: Path) -> bool:
     try:
-        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+        data = tomllib.loads(read_text(pyproject))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         return False
     project = data.get("project")
     return isinstance(project, dict) and bool(project.get("dependencies"))
@@ -304,9 +367,10 @@ def discover_locks(project: Path, config: Config) -> list[LockTarget]:
     folders = [project, *sorted(below)]
     for folder in folders:
         for path in sorted(folder.glob("*.txt")):
-            if path.is_file() and _compiled(path):
+            # A symlink out of the project is no lock of it: it would be written through.
+            if is_inside(project, path) and path.is_file() and _compiled(path):
                 found.append(path.resolve())
-    return [LockTarget(path=path) for path in found]
+    return [LockTarget(path=path) for path in dict.fromkeys(found)]
 
 
 def _requirements_file(path: Path) -> bool:
@@ -316,10 +380,10 @@ def _requirements_file(path: Path) -> bool:
 
 def _compiled(path: Path) -> bool:
     try:
-        with path.open(encoding="utf-8", errors="replace") as handle:
-            head = [handle.readline() for _ in range(_HEADER_LINES)]
+        data = read_bytes(path)
     except OSError:
         return False
+    head = data[:65536].decode("utf-8", errors="replace").splitlines()[:_HEADER_LINES]
     return any(_HEADER_MARK in line for line in head)
 
 
@@ -343,18 +407,102 @@ def upgrade_flags(packages: Sequence[str]) -> list[str]:
 
 
 def compile_arguments(source: LockSource, packages: Sequence[str], output: Path) -> list[str]:
-    """pip-compile's arguments (after the program) for a candidate of ``source`` in ``output``."""
+    """pip-compile's arguments (after the program) for a candidate of ``source`` in ``output``:
+    no pip-tools config file, wheels only, the sources after ``--``."""
     options = list(source.options)
     if "--generate-hashes" not in options:
         options.append("--generate-hashes")
     return [
         "--quiet",
+        "--no-config",
+        ONLY_BINARY,
         *options,
         *upgrade_flags(packages),
         f"--output-file={output}",
-        *(["--"] if any(s.startswith("-") for s in source.sources) else []),
+        "--",
         *source.sources,
     ]
+
+
+def header_option_problem(options: Sequence[str]) -> str | None:
+    """Why the header's ``options`` are not passed to pip-compile, or None when they may be."""
+    words = iter(options)
+    for word in words:
+        name, eq, value = word.partition("=")
+        if name in {"-c", "--constraint"}:
+            # the file itself is checked when the sandbox is made
+            if not eq:
+                next(words, None)
+            continue
+        if name in _HEADER_FLAGS and not eq:
+            continue
+        if name in _HEADER_VALUED and eq and _HEADER_VALUE.match(value):
+            continue
+        shown = word if len(word) <= 60 else word[:60] + "..."
+        return (
+            f"its pip-compile header has {shown}, which repro update does not take from the "
+            "repository (indexes, links and pip options come from the host's pip configuration)"
+        )
+    return None
+
+
+def _constraint_files(options: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    words = iter(options)
+    for word in words:
+        name, eq, value = word.partition("=")
+        if name in {"-c", "--constraint"}:
+            out.append(value if eq else next(words, ""))
+    return out
+
+
+def _relative_to(path: Path, project: Path, what: str) -> str:
+    """``path`` relative to the project (POSIX); :class:`UnsafeInputError` when outside."""
+    try:
+        resolved = inside(project, path, what=what)
+    except OutsideRootError as exc:
+        raise UnsafeInputError(str(exc)) from None
+    return resolved.relative_to(project.resolve()).as_posix()
+
+
+def _in_cwd(cwd: str, name: str) -> str:
+    """``name`` (relative to ``cwd``, itself relative to the project) relative to the project;
+    :class:`UnsafeInputError` when it is not a plain relative path that stays inside."""
+    pure = PurePosixPath(name)
+    joined = os.path.normpath(os.path.join(cwd, name))
+    if pure.is_absolute() or "\\" in name or joined == ".." or joined.startswith("../"):
+        raise UnsafeInputError(f"{name}: leads outside the project")
+    return PurePosixPath(joined).as_posix()
+
+
+def make_sandbox(source: LockSource, project: Path, sandbox: Path, seed: Path) -> Path:
+    """Write checked copies of ``source``'s input files into ``sandbox`` (same paths relative
+    to the project), and the lock's pins to ``seed``; returns the directory pip-compile runs
+    in. Raises :class:`UnsafeInputError` when an input could make pip build or fetch code, or
+    leads outside the project."""
+    problem = header_option_problem(source.options)
+    if problem is not None:
+        raise UnsafeInputError(problem)
+    cwd = _relative_to(source.cwd, project, "the directory pip-compile runs in")
+    for name in source.sources:
+        relative = _in_cwd(cwd, name)
+        base = PurePosixPath(relative).name
+        if name == "-" or base in _SETUP_SOURCES:
+            raise UnsafeInputError(
+                f"{relative}: compiling it runs the project's code; compile from a .in file "
+                "or a pyproject.toml with static [project] dependencies"
+            )
+        if base == "pyproject.toml":
+            sandbox_pyproject(project, relative, sandbox)
+        else:
+            sandbox_requirements(project, relative, sandbox, strict=True)
+    for name in _constraint_files(source.options):
+        sandbox_requirements(project, _in_cwd(cwd, name), sandbox, strict=True)
+    lock = _relative_to(source.lock, project, "the lock")
+    sandbox_pins(project, lock, seed)
+    directory = sandbox / cwd
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
 
 
 def compile_candidate(
@@ -362,21 +510,140 @@ def compile_candidate(
     packages: Sequence[str],
     output: Path,
     *,
+    project: Path,
     progress: Progress,
     timeout: float = COMPILE_TIMEOUT,
 ) -> None:
     """Write the candidate lock of ``source`` to ``output`` with the host's pip-compile (its pip
-    configuration, index and certificates apply). Raises :class:`CompileError`."""
-    shutil.copyfile(source.lock, output)  # --upgrade-package keeps the other pins from here
+    configuration, index and certificates apply), run on checked copies of the sources in a
+    sandbox next to ``output``. Raises :class:`UnsafeInputError` (nothing was run) or
+    :class:`CompileError`."""
+    with tempfile.TemporaryDirectory(prefix="sandbox-", dir=output.parent) as tmp:
+        # --upgrade-package keeps the other pins of the output file it is given
+        cwd = make_sandbox(source, project, Path(tmp), output)
+        _run_pip_compile(source, packages, output, cwd=cwd, progress=progress, timeout=timeout)
+    try:
+        candidate = output.read_text(encoding="utf-8")
+        current = read_text(source.lock)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CompileError(f"cannot read pip-compile's output: {exc}") from None
+    kept = keep_hashes(_without_own_options(candidate, current), current)
+    if kept != candidate:
+        output.write_text(kept, encoding="utf-8")
+
+
+def _without_own_options(candidate: str, current: str) -> str:
+    """``candidate`` without the ``--only-binary :all:`` line pip-compile writes for
+    :data:`~reprolock.piptools.ONLY_BINARY` (kept when the lock had it): the lock is what
+    pip-compile writes without it."""
+    option = "--only-binary :all:"
+    if option in current.splitlines():
+        return candidate
+    rows = candidate.splitlines(keepends=True)
+    out: list[str] = []
+    skip_blank = False
+    for row in rows:
+        if row.rstrip() == option:
+            skip_blank = True  # and the blank line that ends the options block
+            continue
+        if skip_blank and not row.strip():
+            skip_blank = False
+            continue
+        skip_blank = False
+        out.append(row)
+    return "".join(out)
+
+
+def keep_hashes(candidate: str, current: str) -> str:
+    """``candidate`` with each package that keeps its version also keeping the hashes the
+    ``current`` lock lists for it, as pip-compile's ``--reuse-hashes`` does without
+    ``--upgrade``: wheels only are considered, so sdist hashes would otherwise be dropped
+    (and read as "hash changed" on every package). Entries in another layout are left."""
+    old: dict[tuple[str, str], set[str]] = {}
+    for entry in parse_requirements(current).requirements:
+        spec = entry.spec
+        if spec.version is not None and spec.hashes:
+            old.setdefault((spec.name, _normal(spec.version)), set()).update(spec.hashes)
+    lines = candidate.splitlines(keepends=True)
+    parsed = parse_requirements(candidate)
+    for entry in reversed(parsed.requirements):
+        spec = entry.spec
+        if spec.version is None or not spec.hashes:
+            continue
+        merged = sorted(set(spec.hashes) | old.get((spec.name, _normal(spec.version)), set()))
+        if merged == sorted(spec.hashes):
+            continue
+        block = _rehashed(lines, entry.line - 1, merged)
+        if block is not None:
+            start, end, new = block
+            lines[start : end + 1] = new
+    out = "".join(lines)
+    check = parse_requirements(out)
+    same = [(e.spec.name, e.spec.version) for e in check.requirements] == [
+        (e.spec.name, e.spec.version) for e in parsed.requirements
+    ]
+    return out if same and not check.problems else candidate
+
+
+def _normal(version: str) -> str:
+    try:
+        return str(Version(version))
+    except ValueError:
+        return version
+
+
+_INLINE_COMMENT = re.compile(r"(\s+#.*)$")
+
+
+def _rehashed(
+    lines: list[str], start: int, hashes: Sequence[str]
+) -> tuple[int, int, list[str]] | None:
+    """``(start, end, new lines)`` of pip-compile's block at ``start`` (the requirement alone
+    on its first line, one ``--hash`` per continuation line) with ``hashes``; None when the
+    block is laid out otherwise."""
+    first = lines[start].rstrip("\r\n")
+    if not first.endswith(" \\") or "--hash" in first:
+        return None
+    end = start
+    while lines[end].rstrip("\r\n").endswith("\\"):
+        end += 1
+        if end >= len(lines):
+            return None
+    body = [line.rstrip("\r\n").removesuffix("\\").strip() for line in lines[start + 1 : end + 1]]
+    comment = ""
+    match = _INLINE_COMMENT.search(body[-1]) if body else None
+    if match:
+        comment = "  " + match.group(1).strip()
+        body[-1] = body[-1][: match.start()].strip()
+    if not body or not all(b.startswith("--hash=") for b in body):
+        return None
+    eol = lines[start][len(first) :] or "\n"
+    new = [first + eol]
+    for index, digest in enumerate(hashes):
+        last = index == len(hashes) - 1
+        new.append(f"    --hash={digest}" + (comment + eol if last else " \\" + eol))
+    return start, end, new
+
+
+def _run_pip_compile(
+    source: LockSource,
+    packages: Sequence[str],
+    output: Path,
+    *,
+    cwd: Path,
+    progress: Progress,
+    timeout: float,
+) -> None:
     argv = [
         *_pip_compile(source.python, progress),
         *compile_arguments(source, packages, output),
     ]
     env = {**os.environ, "CUSTOM_COMPILE_COMMAND": source.header}
     try:
+        # cwd: the sandbox, where the header's relative paths lead to the checked copies
         proc = subprocess.run(
             argv,
-            cwd=source.cwd,
+            cwd=cwd,
             env=env,
             capture_output=True,
             text=True,
@@ -389,27 +656,12 @@ def compile_candidate(
     except OSError as exc:
         raise CompileError(f"cannot run pip-compile: {exc.strerror or exc}") from None
     if proc.returncode != 0:
-        raise CompileError(f"pip-compile failed: {_last_error(proc.stderr or proc.stdout)}")
+        reason = _last_error(proc.stderr or proc.stdout)
+        hint = f" ({NO_WHEEL_HINT})" if any(m in reason for m in _NO_WHEEL) else ""
+        raise CompileError(f"pip-compile failed: {reason}{hint}")
 
 
-_EXCEPTION_LINE = re.compile(
-    r"^(?:[A-Za-z_][\w]*\.)*([A-Za-z_]\w*(?:Error|Exception|NotFound|Impossible)): (.+)$"
-)
-
-
-def _last_error(output: str) -> str:
-    """Why pip-compile failed: its last ``ERROR:`` line, else the exception that ended its
-    traceback (``DistributionNotFound: No matching distribution found for six>=999``)."""
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    errors = [line.removeprefix("ERROR:").strip() for line in lines if line.startswith("ERROR:")]
-    if errors:
-        return errors[-1][:300]
-    for line in reversed(lines):
-        match = _EXCEPTION_LINE.match(line)
-        if match:
-            return f"{match.group(1)}: {match.group(2)}"[:300]
-    lines = [line for line in lines if not line.startswith("WARNING:")] or lines
-    return (lines or ["no output"])[-1][:300]
+_NO_WHEEL = ("No matching distribution", "Could not find a version")
 
 
 # --------------------------------------------------------------------------------------------
@@ -942,7 +1194,11 @@ def update(
             continue
         output = workdir / f"{len(candidates)}-{name}"
         progress(f"compiling {display} with pip-compile ({', '.join(own) or '--upgrade'})")
-        compile_candidate(source, own, output, progress=notes.append)
+        try:
+            compile_candidate(source, own, output, project=project, progress=notes.append)
+        except UnsafeInputError as exc:
+            locks.append(LockUpdate(path=display, candidate=name, suites=suites, skipped=str(exc)))
+            continue
         candidates[target.path] = output
         text = output.read_text(encoding="utf-8")
         new = read_packages(output)
@@ -993,8 +1249,10 @@ def update(
         written = []
         for target, lock in zip(targets, report.locks, strict=True):
             if lock.changed and lock.candidate_text is not None:
-                mode = stat.S_IMODE(target.path.stat().st_mode)
-                atomic_write_text(target.path, lock.candidate_text, mode=mode)
+                # through a symlinked lock or directory only to a place inside the project
+                path = inside(project, target.path, what=f"--write {lock.path}")
+                mode = stat.S_IMODE(path.stat().st_mode)
+                atomic_write_text(path, lock.candidate_text, mode=mode)
                 lock = replace(lock, written=True)  # noqa: PLW2901 - the written copy
             written.append(lock)
         report = replace(report, locks=tuple(written))

@@ -417,7 +417,7 @@ def test_every_suite_key_in_repro_toml(tmp_path: Path) -> None:
         textwrap.dedent(
             """\
             [suites.churn]
-            lock = "../locks/prod.txt"
+            lock = "locks/prod.txt"
             base-image = "local/python:3.11"
             entrypoint = "churn.model:predict"
             inputs = "data/in.npz"
@@ -440,7 +440,7 @@ def test_every_suite_key_in_repro_toml(tmp_path: Path) -> None:
         )
     )
     suite = load_config(tmp_path / "sub").suites["churn"]
-    assert suite.lock_path == tmp_path / "sub" / ".." / "locks" / "prod.txt"
+    assert suite.lock_path == tmp_path / "sub" / "locks" / "prod.txt"
     assert suite.golden_json_path.name == "churn.json"
     assert suite.source == ("src", "models/model.pkl")
     assert (suite.rtol, suite.atol, suite.max_label_flip_rate) == (1e-5, 0.0, 0.01)

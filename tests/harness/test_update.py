@@ -16,8 +16,10 @@ from reprolock.config import load_config
 from reprolock.harness.lockfile import read_lock
 from reprolock.harness.replay import Session, record
 from reprolock.update import (
+    CompileError,
     LockSource,
     _last_error,
+    _run_pip_compile,
     compile_arguments,
     discover_locks,
     find_source,
@@ -25,6 +27,7 @@ from reprolock.update import (
 )
 from tests.conftest import FIXTURES
 from tests.harness.conftest import PROJECT, Containers, Repro
+from tests.sdist_canary import CANARY_NAME, write_project, write_sdist
 
 DEMO = FIXTURES / "projects" / "update-demo"
 LOCK_ONLY = FIXTURES / "projects" / "update-lock-only"
@@ -50,6 +53,23 @@ def write(path: Path, text: str) -> Path:
 
 def lock_with(path: Path, command: str) -> Path:
     return write(path, HEADER.format(command=command))
+
+
+def block(text: str, name: str) -> list[str]:
+    """The requirement line of ``name`` and its ``--hash`` continuation lines."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{name}=="))
+    end = start
+    while lines[end].endswith("\\"):
+        end += 1
+    return lines[start : end + 1]
+
+
+def without_block(text: str, name: str) -> list[str]:
+    lines = text.splitlines()
+    found = block(text, name)
+    start = lines.index(found[0])
+    return lines[:start] + lines[start + len(found) :]
 
 
 # --- the header and the lock's source (no network) ------------------------------------------
@@ -198,13 +218,16 @@ def test_compile_arguments(tmp_path: Path) -> None:
     out = tmp_path / "cand.txt"
     assert compile_arguments(source, (), out) == [
         "--quiet",
+        "--no-config",
+        "--pip-args=--only-binary=:all:",
         "--allow-unsafe",
         "--generate-hashes",
         "--upgrade",
         f"--output-file={out}",
+        "--",
         "x.in",
     ]
-    assert compile_arguments(source, ("numpy", "scipy==1.11.4"), out)[3:5] == [
+    assert compile_arguments(source, ("numpy", "scipy==1.11.4"), out)[5:7] == [
         "--upgrade-package=numpy",
         "--upgrade-package=scipy==1.11.4",
     ]
@@ -486,13 +509,14 @@ def test_upgrading_threadpoolctl_alone_is_safe_and_written(
         ["requirements/model.txt"],
     )
     assert data["suites"][0]["bisect"]["status"] == "nothing-to-bisect"
-    # Only threadpoolctl moved: every other line of the lock is as it was.
+    # Only threadpoolctl moved: every other line of the lock is as it was. Resolved from
+    # wheels only, its new version lists the hash of its wheel, not of its sdist.
     after = lock.read_text()
-    changed = [
-        (a, b) for a, b in zip(before.splitlines(), after.splitlines(), strict=True) if a != b
+    assert without_block(after, "threadpoolctl") == without_block(before, "threadpoolctl")
+    assert block(after, "threadpoolctl") == [
+        "threadpoolctl==3.5.0 \\",
+        "    --hash=sha256:56c1e26c150397e58c4926da8eeee87533b1e32bef131bd4bf6a2f45f3185467",
     ]
-    assert changed[0] == ("threadpoolctl==3.2.0 \\", "threadpoolctl==3.5.0 \\")
-    assert all("hash=sha256:" in a and "hash=sha256:" in b for a, b in changed[1:])
     assert containers.runs() == 1
 
     again = repro("update", "--package", "threadpoolctl", cwd=demo)
@@ -557,3 +581,191 @@ def test_the_reason_pip_compile_gives_is_its_error_line_or_last_exception() -> N
     )
     assert _last_error(traceback) == "DistributionNotFound: No matching distribution found for x"
     assert _last_error("") == "no output"
+
+
+# --- hostile repositories: pip-compile never builds, nothing outside is read or written -----
+
+_BUILT = "pip-compile would build it; repro resolves named requirements from wheels only"
+_HOST = (
+    "is not taken from the repository: set indexes and links in the host's pip configuration "
+    "(pip.conf, PIP_INDEX_URL, PIP_EXTRA_INDEX_URL)"
+)
+_HEADER_REFUSED = (
+    "which repro update does not take from the repository (indexes, links and pip options "
+    "come from the host's pip configuration)"
+)
+_TOOLS_HEADER = (
+    "pip-compile --allow-unsafe --generate-hashes --output-file=requirements/tools.txt {sources}"
+)
+
+
+def hostile(root: Path, canary: Path, case: str) -> None:
+    """Turn the lock-only project at ``root`` into the hostile ``case``."""
+    tools_in = root / "requirements" / "tools.in"
+    lock = root / "requirements" / "tools.txt"
+    write_sdist(root / "dists", canary)
+    write_project(root / "pkg", canary)
+    if case == "find-links":
+        write(tools_in, f"--find-links ../dists\n{CANARY_NAME}\n")
+    elif case == "no-binary-in-include":
+        write(tools_in, "-r extra.in\nsix\n")
+        write(root / "requirements" / "extra.in", f"--no-binary :all:\n{CANARY_NAME}\n")
+    elif case == "editable":
+        write(tools_in, "six\n-e ../pkg\n")
+    elif case == "sdist-path":
+        write(tools_in, f"../dists/{CANARY_NAME}-1.0.tar.gz\n")
+    elif case == "include-out":
+        write(root.parent / "outside.in", "six\n")
+        write(tools_in, "-r ../../outside.in\n")
+    elif case == "env-var":
+        write(tools_in, "-r ${HOME}/.netrc\n")
+    elif case == "header-find-links":
+        lock_with(lock, "pip-compile --find-links=dists --generate-hashes requirements/tools.in")
+    elif case == "header-pip-args":
+        lock_with(lock, "pip-compile --pip-args='--no-binary :all:' requirements/tools.in")
+    elif case == "setup.py":
+        write_project(root, canary)
+        lock_with(lock, _TOOLS_HEADER.format(sources="setup.py"))
+    elif case == "dynamic-pyproject":
+        write_project(root, canary)
+        write(
+            root / "pyproject.toml",
+            '[project]\nname = "x"\nversion = "1"\ndynamic = ["dependencies"]\n',
+        )
+        lock_with(lock, _TOOLS_HEADER.format(sources="pyproject.toml"))
+    elif case == "self-referential-pyproject":
+        write_project(root, canary)
+        write(
+            root / "pyproject.toml",
+            '[project]\nname = "x"\nversion = "1"\ndependencies = []\n'
+            '[project.optional-dependencies]\nall = ["x[cli]"]\ncli = ["six"]\n',
+        )
+        lock_with(lock, _TOOLS_HEADER.format(sources="pyproject.toml"))
+
+
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [
+        ("find-links", f"requirements/tools.in:1: --find-links {_HOST}"),
+        ("no-binary-in-include", f"requirements/extra.in:1: --no-binary {_HOST}"),
+        ("editable", f"requirements/tools.in:2: -e ../pkg is an editable install: {_BUILT}"),
+        (
+            "sdist-path",
+            f"requirements/tools.in:1: ../dists/{CANARY_NAME}-1.0.tar.gz is a path "
+            f"requirement: {_BUILT}",
+        ),
+        ("include-out", "requirements/tools.in:1: -r ../../outside.in leads outside the project"),
+        ("env-var", "requirements/tools.in:1: -r ${HOME}/.netrc leads outside the project"),
+        ("header-find-links", f"its pip-compile header has --find-links=dists, {_HEADER_REFUSED}"),
+        (
+            "header-pip-args",
+            f"its pip-compile header has --pip-args=--no-binary :all:, {_HEADER_REFUSED}",
+        ),
+        (
+            "setup.py",
+            "setup.py: compiling it runs the project's code; compile from a .in file or a "
+            "pyproject.toml with static [project] dependencies",
+        ),
+        (
+            "dynamic-pyproject",
+            "pyproject.toml: [project] dependencies are dynamic: pip-compile would run the "
+            "build backend",
+        ),
+        (
+            "self-referential-pyproject",
+            "pyproject.toml: [project] optional-dependencies.all: 'x[cli]' names the project "
+            "itself: pip-compile would build the project",
+        ),
+    ],
+)
+def test_update_never_builds_or_reads_outside_the_repository(
+    repro: Repro, lock_only: Path, tmp_path: Path, case: str, reason: str
+) -> None:
+    canary = tmp_path / "CANARY"
+    hostile(lock_only, canary, case)
+    lock = lock_only / "requirements" / "tools.txt"
+    before = lock.read_bytes()
+    run = repro("update", "--write", cwd=lock_only)
+    assert run.code == 2, run.err
+    assert run.err.strip().splitlines()[-1] == (
+        f"repro: error: no lock could be compiled: requirements/tools.txt: {reason}"
+    )
+    assert not canary.exists()
+    assert lock.read_bytes() == before
+
+
+def test_pip_compile_itself_is_kept_to_wheels(tmp_path: Path) -> None:
+    # The second line of defence, should a check above miss something: pip-compile given
+    # the repository's file as is (with its --find-links) still builds nothing.
+    canary = tmp_path / "CANARY"
+    project = tmp_path / "project"
+    write_sdist(project / "dists", canary)
+    write(project / "req.in", f"--find-links dists\n{CANARY_NAME}\n")
+    source = LockSource(
+        lock=project / "req.txt", cwd=project, sources=("req.in",), options=(), header="x"
+    )
+    with pytest.raises(CompileError) as info:
+        _run_pip_compile(source, (), tmp_path / "out.txt", cwd=project, progress=print, timeout=300)
+    assert str(info.value) == (
+        "pip-compile failed: Could not find a version that satisfies the requirement "
+        f"{CANARY_NAME} (from versions: none) (repro resolves wheels only: a package with no "
+        "wheel for the Python is not resolved)"
+    )
+    assert not canary.exists()
+
+
+def test_a_dependency_with_no_wheel_is_not_resolved(repro: Repro, lock_only: Path) -> None:
+    # docopt has only an sdist on PyPI: pip-compile would run its setup.py to learn its
+    # dependencies. The bot resolves from wheels only and says so.
+    write(lock_only / "requirements" / "tools.in", "docopt==0.6.2\n")
+    run = repro("update", cwd=lock_only)
+    assert run.code == 3
+    assert run.err.strip().splitlines()[-1] == (
+        "repro: error: pip-compile failed: Could not find a version that satisfies the "
+        "requirement docopt==0.6.2 (from versions: none) (repro resolves wheels only: a "
+        "package with no wheel for the Python is not resolved)"
+    )
+
+
+def test_update_never_writes_through_a_symlink_out_of_the_project(
+    repro: Repro, lock_only: Path, tmp_path: Path
+) -> None:
+    # requirements/ is a link to a directory of the host: its locks are not the project's.
+    outside = tmp_path / "host-locks"
+    shutil.move(lock_only / "requirements", outside)
+    (lock_only / "requirements").symlink_to(outside)
+    before = {p.name: p.read_bytes() for p in outside.iterdir()}
+    run = repro("update", "--write", cwd=lock_only)
+    assert run.code == 2
+    assert "no lock to update" in run.err
+    assert {p.name: p.read_bytes() for p in outside.iterdir()} == before
+    # A lock file linked out of the project is no lock of it either.
+    (lock_only / "requirements").unlink()
+    (lock_only / "requirements").mkdir()
+    (lock_only / "requirements" / "tools.in").write_text("six\n", encoding="utf-8")
+    (lock_only / "requirements" / "tools.txt").symlink_to(outside / "tools.txt")
+    run = repro("update", "--write", cwd=lock_only)
+    assert run.code == 2
+    assert "no lock to update" in run.err
+    assert {p.name: p.read_bytes() for p in outside.iterdir()} == before
+
+
+def test_a_suite_lock_linked_out_of_the_project_is_a_config_error(
+    repro: Repro, lock_only: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "host-locks"
+    shutil.move(lock_only / "requirements", outside)
+    (lock_only / "model.txt").symlink_to(outside / "tools.txt")
+    write(
+        lock_only / "repro.toml",
+        '[suites.x]\nlock = "model.txt"\nbase-image = "python:3.11"\n'
+        'entrypoint = "m:f"\ninputs = "in.npz"\n',
+    )
+    before = (outside / "tools.txt").read_bytes()
+    run = repro("update", "--write", cwd=lock_only)
+    assert run.code == 2
+    assert run.err.strip() == (
+        'repro: error: repro.toml: [suites.x] lock: "model.txt" leads outside the project '
+        "(through a symlink)"
+    )
+    assert (outside / "tools.txt").read_bytes() == before
