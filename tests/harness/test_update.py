@@ -15,10 +15,10 @@ import pytest
 from reprolock.config import load_config
 from reprolock.harness.lockfile import read_lock
 from reprolock.harness.replay import Session, record
+from reprolock.piptools import last_error
 from reprolock.update import (
     CompileError,
     LockSource,
-    _last_error,
     _run_pip_compile,
     compile_arguments,
     discover_locks,
@@ -570,7 +570,7 @@ def test_a_pip_compile_failure_is_unanswered(repro: Repro, lock_only: Path) -> N
 
 
 def test_the_reason_pip_compile_gives_is_its_error_line_or_last_exception() -> None:
-    assert _last_error("WARNING: x\nERROR: Cannot install a and b\nTraceback\n") == (
+    assert last_error("WARNING: x\nERROR: Cannot install a and b\nTraceback\n") == (
         "Cannot install a and b"
     )
     traceback = (
@@ -579,8 +579,8 @@ def test_the_reason_pip_compile_gives_is_its_error_line_or_last_exception() -> N
         "    raise error from e\n"
         "pip._internal.exceptions.DistributionNotFound: No matching distribution found for x\n"
     )
-    assert _last_error(traceback) == "DistributionNotFound: No matching distribution found for x"
-    assert _last_error("") == "no output"
+    assert last_error(traceback) == "DistributionNotFound: No matching distribution found for x"
+    assert last_error("") == "no output"
 
 
 # --- hostile repositories: pip-compile never builds, nothing outside is read or written -----
