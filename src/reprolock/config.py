@@ -244,6 +244,7 @@ _IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
 _ENTRYPOINT = re.compile(rf"^{_IDENTIFIER}(?:\.{_IDENTIFIER})*:{_IDENTIFIER}$")
 # At most 19 digits: int() of more is slow or refused, and no limit needs them.
 _MEMORY = re.compile(r"^(?P<number>[0-9]{1,19})(?P<unit>[bkmg]?)$", re.IGNORECASE)
+_MEMORY_DIGITS = re.compile(r"^[0-9]+[bkmg]?$", re.IGNORECASE)
 _MEMORY_UNITS = {"": 1, "b": 1, "k": 2**10, "m": 2**20, "g": 2**30}
 MIN_MEMORY = 6 * 2**20
 """Docker refuses a memory limit below 6 MiB."""
@@ -586,6 +587,8 @@ def _suite(source: str, prefix: str, name: str, table: Any, base_dir: Path) -> S
     if "memory" in table:
         value = table["memory"]
         size = parse_memory(value) if isinstance(value, str) else None
+        if size is None and isinstance(value, str) and _MEMORY_DIGITS.match(value.strip()):
+            size = MAX_MEMORY + 1  # more digits than any limit has
         if size is None or size < MIN_MEMORY:
             raise _fail(
                 source,
