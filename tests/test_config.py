@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from reprolock.cli import main
 from reprolock.config import (
     BUILTIN_FRAMEWORKS,
     Config,
@@ -433,3 +434,22 @@ def test_unreadable_config_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "repro.toml").write_bytes(b"fail-on = '\xff'\n")
     with pytest.raises(ConfigError, match=r"repro\.toml: cannot read: 'utf-8' codec"):
         load_config(tmp_path)
+
+
+@pytest.mark.parametrize(("extra", "message"), BAD_SUITES[:5])
+def test_bad_suite_values_exit_2_with_one_line_from_any_command(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    extra: str,
+    message: str,
+) -> None:
+    # issue 16: these ended in an OverflowError at run time or "lost the Docker daemon"
+    key = extra.split(" = ", 1)[0]
+    lines = [line for line in _SUITE.splitlines() if not line.startswith(f"{key} = ")]
+    _write(tmp_path, "repro.toml", "\n".join([*lines, extra]) + "\n")
+    monkeypatch.chdir(tmp_path)
+    for argv in (["check", "."], ["replay", "--suite", "churn"]):
+        assert main(argv) == 2
+        captured = capsys.readouterr()
+        assert (captured.out, captured.err) == ("", f"repro: error: {message}\n")
