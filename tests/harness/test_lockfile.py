@@ -11,11 +11,13 @@ import textwrap
 from pathlib import Path
 
 import docker
+import numpy as np
 import pytest
 from docker.errors import DockerException
 from packaging import markers as pkg_markers
 from packaging import tags as pkg_tags
 
+from reprolock.cli import main
 from reprolock.harness.lockfile import (
     PROBE_SCRIPT,
     LockError,
@@ -949,3 +951,34 @@ def test_lenient_includes_stay_inside_the_root(tmp_path: Path) -> None:
     write(root, "base.txt", "threadpoolctl==3.5.0\n")
     lock.write_text("six==1.16.0\n-r base.txt\n", encoding="utf-8")
     assert pins(read_lock(lock, strict=False, root=root).requirements) == SMALL
+
+
+def test_an_option_like_name_stops_the_harness_before_pip_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # issue 15: a PR's uv.lock with `name = "-revil"` reached `pip download` on the host.
+    root = tmp_path / "project"
+    hostile_lock(root, "uv.lock", "-revil", "1.0")
+    canary = root / "evil==1.0"
+    canary.write_text("--no-binary :all:\n-e .\n", encoding="utf-8")
+    np.savez(root / "inputs.npz", X=np.zeros(3))
+    write(
+        root,
+        "repro.toml",
+        f"""
+        [suites.x]
+        lock = "uv.lock"
+        base-image = "{BASE_IMAGE}"
+        entrypoint = "m:f"
+        inputs = "inputs.npz"
+        """,
+    )
+
+    def no_subprocess(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"a subprocess was started: {args}")
+
+    monkeypatch.setattr(subprocess, "run", no_subprocess)
+    monkeypatch.chdir(root)
+    assert main(["golden", "record", "--suite", "x"]) == 2
+    assert capsys.readouterr().err == "repro: error: uv.lock:3: invalid package name '-revil'\n"
+    assert not (root / "golden").exists()
