@@ -58,6 +58,7 @@ from reprolock.harness.bisection import (
 )
 from reprolock.harness.compare import Comparison, Verdict, worst
 from reprolock.harness.docker import connect, docker_failures
+from reprolock.harness.lockfile import IncludeOutsideError, read_lock
 from reprolock.harness.progress import Status as StatusLine
 from reprolock.harness.replay import Session
 from reprolock.lockdiff import LockDiff, diff_packages, read_packages
@@ -371,6 +372,20 @@ def discover_locks(project: Path, config: Config) -> list[LockTarget]:
             if is_inside(project, path) and path.is_file() and _compiled(path):
                 found.append(path.resolve())
     return [LockTarget(path=path) for path in dict.fromkeys(found)]
+
+
+def _include_outside(path: Path, project: Path) -> str | None:
+    """Why a requirements lock's ``-r`` files lead outside the project (checked before the
+    lock diff reads them), or None."""
+    if not _requirements_file(path):
+        return None
+    try:
+        read_lock(path, strict=False, root=project)
+    except IncludeOutsideError as exc:
+        return str(exc)
+    except UsageError:
+        return None  # the lock diff says what else is wrong with it
+    return None
 
 
 def _requirements_file(path: Path) -> bool:
@@ -1152,7 +1167,13 @@ def update(
             "the top level or one directory down"
         )
     contains: dict[Path, set[str]] = {}
+    outside: dict[Path, str] = {}
     for target in targets:
+        problem = _include_outside(target.path, project)
+        if problem is not None:
+            outside[target.path] = problem
+            contains[target.path] = set()
+            continue
         try:
             contains[target.path] = set(read_packages(target.path))
         except UsageError:
@@ -1174,6 +1195,13 @@ def update(
                     suites=suites,
                     skipped="pip-tools updates requirements locks only; update this one with "
                     "its own tool",
+                )
+            )
+            continue
+        if target.path in outside:
+            locks.append(
+                LockUpdate(
+                    path=display, candidate=name, suites=suites, skipped=outside[target.path]
                 )
             )
             continue

@@ -769,3 +769,19 @@ def test_a_suite_lock_linked_out_of_the_project_is_a_config_error(
         "(through a symlink)"
     )
     assert (outside / "tools.txt").read_bytes() == before
+
+
+def test_a_lock_including_a_file_outside_is_skipped_unread(
+    repro: Repro, lock_only: Path, tmp_path: Path
+) -> None:
+    secret = write(tmp_path / "home" / ".netrc", "machine example.org password hunter2\n")
+    lock = lock_only / "requirements" / "tools.txt"
+    lock.write_text(lock.read_text() + f"-r {os.path.relpath(secret, lock.parent)}\n")
+    run = repro("update", cwd=lock_only)
+    assert run.code == 2
+    line = len(lock.read_text().splitlines())
+    assert run.err.strip().splitlines()[-1] == (
+        f"repro: error: no lock could be compiled: requirements/tools.txt: {lock.resolve()}:"
+        f"{line}: -r ../../home/.netrc leads outside {lock_only.resolve()}"
+    )
+    assert "hunter2" not in run.out + run.err

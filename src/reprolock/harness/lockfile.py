@@ -33,6 +33,10 @@ class LockError(UsageError):
     """A lock the harness cannot build from; the message starts with ``path:line:``."""
 
 
+class IncludeOutsideError(LockError):
+    """A requirements lock's ``-r`` file leads outside the root it was read with."""
+
+
 class ProbeError(UnansweredError):
     """The base image's probe output does not describe a usable CPython (exit 3)."""
 
@@ -804,7 +808,8 @@ def _lenient_include(
         raise _fail(path, line, f"-r {include}: only a local file can be read")
     target = path.parent / include.removeprefix("file:")
     if root is not None and not is_inside(root, target):
-        raise _fail(path, line, f"-r {include} leads outside {Path(root).resolve()}")
+        where = Path(root).resolve()
+        raise IncludeOutsideError(f"{path}:{line}: -r {include} leads outside {where}")
     key = target.resolve()
     if key in seen or depth >= _INCLUDE_DEPTH:
         raise _fail(path, line, f"-r {include} leads to an include cycle")
@@ -1307,6 +1312,7 @@ __all__ = [
     "PROBE_SCRIPT",
     "DependencyEdge",
     "DependencyGraph",
+    "IncludeOutsideError",
     "Lock",
     "LockError",
     "LockedRequirement",
