@@ -114,6 +114,10 @@ _HEADER_FLAGS = frozenset(
         "--reuse-hashes",
         "--no-reuse-hashes",
         "--pre",
+        # no effect where nothing is built
+        "--build-isolation",
+        "--no-build-isolation",
+        "--no-config",
     }
 )
 _HEADER_VALUED = frozenset(
@@ -1378,6 +1382,9 @@ __all__ = [
     "compile_line",
     "discover_locks",
     "find_source",
+    "header_option_problem",
+    "keep_hashes",
+    "make_sandbox",
     "read_header",
     "render_markdown",
     "run_update",

@@ -23,6 +23,7 @@ from reprolock.update import (
     compile_arguments,
     discover_locks,
     find_source,
+    header_option_problem,
     read_header,
 )
 from tests.conftest import FIXTURES
@@ -785,3 +786,37 @@ def test_a_lock_including_a_file_outside_is_skipped_unread(
         f"{line}: -r ../../home/.netrc leads outside {lock_only.resolve()}"
     )
     assert "hunter2" not in run.out + run.err
+
+
+@pytest.mark.parametrize(
+    ("options", "refused"),
+    [
+        (("--generate-hashes", "--allow-unsafe", "--strip-extras", "--no-emit-index-url"), None),
+        (("--extra=dev,test", "--annotation-style=line", "--resolver=backtracking"), None),
+        (("--no-build-isolation", "-c", "constraints.txt", "--constraint=more.txt"), None),
+        (("--generate-hashes", "--find-links=dists"), "--find-links=dists"),
+        (("-f", "dists"), "-f"),
+        (("-i", "https://mirror.invalid/simple"), "-i"),
+        (
+            ("--index-url=https://mirror.invalid/simple",),
+            "--index-url=https://mirror.invalid/simple",
+        ),
+        (("--extra-index-url=https://x.invalid",), "--extra-index-url=https://x.invalid"),
+        (("--pip-args=--no-binary :all:",), "--pip-args=--no-binary :all:"),
+        (("--cache-dir=/home/user/.cache",), "--cache-dir=/home/user/.cache"),
+        (("--extra=$(id)",), "--extra=$(id)"),
+        (("--generate-hashes=1",), "--generate-hashes=1"),
+        (("-P", "six"), "-P"),
+    ],
+)
+def test_header_options_are_taken_from_a_list(
+    options: tuple[str, ...], refused: str | None
+) -> None:
+    problem = header_option_problem(options)
+    if refused is None:
+        assert problem is None
+    else:
+        assert problem == (
+            f"its pip-compile header has {refused}, which repro update does not take from the "
+            "repository (indexes, links and pip options come from the host's pip configuration)"
+        )

@@ -1318,5 +1318,8 @@ __all__ = [
     "LockedRequirement",
     "ProbeError",
     "TargetEnvironment",
+    "pin_problem",
     "read_lock",
+    "token",
+    "valid_name",
 ]
