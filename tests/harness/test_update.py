@@ -24,6 +24,7 @@ from reprolock.update import (
     discover_locks,
     find_source,
     header_option_problem,
+    keep_hashes,
     read_header,
 )
 from tests.conftest import FIXTURES
@@ -820,3 +821,20 @@ def test_header_options_are_taken_from_a_list(
             f"its pip-compile header has {refused}, which repro update does not take from the "
             "repository (indexes, links and pip options come from the host's pip configuration)"
         )
+
+
+def test_a_package_that_keeps_its_version_keeps_its_hashes() -> None:
+    # pip-compile resolves from wheels only: without this, every unchanged package would lose
+    # its sdist hash and read as "hash changed" in the update's diff.
+    a, b, c = ("sha256:" + d * 64 for d in "abc")
+    current = f"six==1.16.0 \\\n    --hash={a} \\\n    --hash={b}\n    # via -r x.in\n"
+    current += f"idna==3.6 \\\n    --hash={c}\n"
+    candidate = f"six==1.16.0 \\\n    --hash={b}\n    # via -r x.in\n"
+    candidate += f"idna==3.7 \\\n    --hash={a}  # via -r x.in\n"
+    assert keep_hashes(candidate, current) == (
+        f"six==1.16.0 \\\n    --hash={a} \\\n    --hash={b}\n    # via -r x.in\n"
+        f"idna==3.7 \\\n    --hash={a}  # via -r x.in\n"
+    )
+    # another layout is left as pip-compile wrote it
+    inline = f"six==1.16.0 --hash={b}\n"
+    assert keep_hashes(inline, current) == inline
