@@ -922,9 +922,17 @@ def test_a_version_of_4400_digits_is_a_lock_error_not_a_crash(
     path = hostile_lock(tmp_path, fmt, "numpy", HUGE)
     with pytest.raises(LockError) as info:
         read_lock(path, strict=strict)
-    assert str(info.value) == (
-        f"{path}:{line}: numpy has an invalid version '{'1' * 60}'... (4400 characters)"
-    )
+    message = str(info.value)
+    if fmt == "requirements.txt":
+        # the requirements parser's own problem, relayed at its line
+        assert message.startswith(f"{path}:1: invalid requirement 'numpy==1111")
+        assert message.endswith(
+            "a number of 4400 digits, more than any installer reads as a version (4300)"
+        )
+    else:
+        assert message == (
+            f"{path}:{line}: numpy has an invalid version '{'1' * 60}'... (4400 characters)"
+        )
 
 
 def test_a_lock_nested_too_deep_is_a_lock_error(tmp_path: Path) -> None:
