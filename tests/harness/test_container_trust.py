@@ -136,7 +136,10 @@ def hostile_project(tmp_path: Path) -> Path:
     deflate_bomb(root / "src" / "bomb.npz", mib=8)
     (root / "data").mkdir()
     np.savez(root / "data" / "inputs.npz", X=np.arange(12, dtype=np.float64).reshape(4, 3))
-    lock = (PROJECT / "locks" / "sklearn-1.3.2.txt").as_posix()
+    # config paths stay inside the project: the lock is copied in
+    (root / "locks").mkdir()
+    shutil.copyfile(PROJECT / "locks" / "sklearn-1.3.2.txt", root / "locks" / "sklearn-1.3.2.txt")
+    lock = "locks/sklearn-1.3.2.txt"
     tables = []
     for name, extra in HOSTILE_SUITES.items():
         lines = [
