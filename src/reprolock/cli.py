@@ -743,11 +743,11 @@ def _golden_record(args: argparse.Namespace) -> int:
 
 def _replay(args: argparse.Namespace) -> int:
     from reprolock.harness import replay as harness  # noqa: PLC0415 - see above
-    from reprolock.harness.compare import Verdict  # noqa: PLC0415
     from reprolock.harness.docker import connect, docker_failures  # noqa: PLC0415
     from reprolock.harness.progress import Status  # noqa: PLC0415
-    from reprolock.harness.report import (  # noqa: PLC0415
+    from reprolock.report.replay import (  # noqa: PLC0415
         ReportFormat,
+        Verdict,
         overall,
         render,
         summary_line,
@@ -779,10 +779,11 @@ def _replay(args: argparse.Namespace) -> int:
 
 def _bisect(args: argparse.Namespace) -> int:
     from reprolock.harness import replay as harness  # noqa: PLC0415 - see above
-    from reprolock.harness.bisection import bisect, render_bisect, summary  # noqa: PLC0415
+    from reprolock.harness.bisection import bisect  # noqa: PLC0415
     from reprolock.harness.docker import connect, docker_failures  # noqa: PLC0415
     from reprolock.harness.progress import Status  # noqa: PLC0415
-    from reprolock.harness.report import ReportFormat  # noqa: PLC0415
+    from reprolock.report.bisect import render_bisect, summary  # noqa: PLC0415
+    from reprolock.report.replay import ReportFormat  # noqa: PLC0415
 
     candidate = Path(args.lock)
     if not candidate.is_file():

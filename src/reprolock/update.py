@@ -18,7 +18,6 @@ Markdown report is written for a pull request body, the JSON for tools.
 
 from __future__ import annotations
 
-import enum
 import json
 import os
 import re
@@ -32,7 +31,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, closing
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -49,20 +47,12 @@ from reprolock.files import (
     read_bytes,
     read_text,
 )
-from reprolock.harness.bisection import (
-    BisectReport,
-    Status,
-    bisect,
-    describe,
-    render_bisect_markdown,
-)
-from reprolock.harness.compare import Comparison, Verdict, worst
+from reprolock.harness.bisection import bisect
 from reprolock.harness.docker import connect, docker_failures
 from reprolock.harness.lockfile import IncludeOutsideError, read_lock
 from reprolock.harness.progress import Status as StatusLine
 from reprolock.harness.replay import Session
-from reprolock.lockdiff import LockDiff, diff_packages, read_packages
-from reprolock.lockdiff import render_markdown as render_diff_markdown
+from reprolock.lockdiff import diff_packages, read_packages
 from reprolock.piptools import (
     NO_WHEEL_HINT,
     ONLY_BINARY,
@@ -74,11 +64,15 @@ from reprolock.piptools import (
     sandbox_requirements,
 )
 from reprolock.piptools import last_error as _last_error
+from reprolock.report.update import (
+    LockUpdate,
+    SuiteUpdate,
+    UpdateReport,
+    UpdateStatus,
+    render_markdown,
+)
 
 Progress = Callable[[str], None]
-
-SCHEMA = 1
-"""Version of the JSON report."""
 
 COMPILE_TIMEOUT = 900.0
 """Seconds one pip-compile run may take."""
@@ -425,6 +419,25 @@ def upgrade_flags(packages: Sequence[str]) -> list[str]:
     return [f"--upgrade-package={package}" for package in packages]
 
 
+def compile_line(source: LockSource, packages: Sequence[str], project: Path, candidate: str) -> str:
+    """The shell line, run from the project directory, that compiles ``source``'s lock again
+    into ``candidate`` (relative to the project)."""
+    cwd = os.path.relpath(source.cwd, project.resolve())
+    target = os.path.relpath(project.resolve() / candidate, source.cwd)
+    options = list(source.options)
+    if "--generate-hashes" not in options:
+        options.append("--generate-hashes")
+    words = [
+        "pip-compile",
+        *options,
+        *upgrade_flags(packages),
+        f"--output-file={target}",
+        *source.sources,
+    ]
+    command = " ".join(shlex.quote(word) for word in words)
+    return command if cwd == "." else f"(cd {shlex.quote(cwd)} && {command})"
+
+
 def compile_arguments(source: LockSource, packages: Sequence[str], output: Path) -> list[str]:
     """pip-compile's arguments (after the program) for a candidate of ``source`` in ``output``:
     no pip-tools config file, wheels only, the sources after ``--``."""
@@ -684,412 +697,6 @@ _NO_WHEEL = ("No matching distribution", "Could not find a version")
 
 
 # --------------------------------------------------------------------------------------------
-# The report
-# --------------------------------------------------------------------------------------------
-
-
-class UpdateStatus(enum.Enum):
-    """The answer of ``repro update``."""
-
-    SAFE = "safe"
-    """Every suite on an updated lock is identical or within tolerance (exit 0)."""
-    CHANGED = "behaviour-change"
-    """A suite changed or broke (exit 1)."""
-    LOCK_ONLY = "lock-only"
-    """Locks changed, but no suite uses them (exit 0)."""
-    UP_TO_DATE = "up-to-date"
-    """pip-compile found nothing to upgrade (exit 0)."""
-    UNANSWERED = "unanswered"
-    """A suite could not be replayed (exit 3)."""
-
-    @property
-    def exit_code(self) -> int:
-        """The CLI's exit code."""
-        return {UpdateStatus.CHANGED: 1, UpdateStatus.UNANSWERED: 3}.get(self, 0)
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class LockUpdate:
-    """What happened to one lock."""
-
-    path: str
-    """The lock, relative to the project."""
-    candidate: str
-    """The candidate's name in the report's commands (``model.candidate.txt``)."""
-    source: LockSource | None = None
-    """How it is compiled; None when that could not be found."""
-    diff: LockDiff | None = None
-    """The candidate against the lock; None when no candidate was compiled."""
-    candidate_text: str | None = None
-    """The candidate lock's text."""
-    suites: tuple[str, ...] = ()
-    """The suites that use the lock."""
-    written: bool = False
-    """Whether the lock was replaced by the candidate."""
-    skipped: str | None = None
-    """Why the lock was not compiled (no source found, none of ``--package`` in it)."""
-    hashed: bool = True
-    """Whether every package of the candidate has hashes."""
-
-    @property
-    def changed(self) -> bool:
-        """Whether the candidate differs from the lock."""
-        return self.diff is not None and bool(self.diff.changes)
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class SuiteUpdate:
-    """One suite replayed (and bisected) against its lock's candidate."""
-
-    suite: str
-    """The suite's name."""
-    lock: str
-    """Its lock, relative to the project."""
-    bisect: BisectReport | None = None
-    """The replay and bisect; None when the suite could not be replayed."""
-    error: str | None = None
-    """Why it could not be replayed (no golden, no daemon)."""
-
-    @property
-    def answered(self) -> bool:
-        """Whether the suite has a verdict that can be trusted."""
-
-        return self.bisect is not None and self.bisect.status is not Status.UNANSWERED
-
-    @property
-    def changed(self) -> bool:
-        """Whether the candidate changed or broke the suite."""
-
-        return (
-            self.answered
-            and self.bisect is not None
-            and (self.bisect.replay.verdict in {Verdict.CHANGED, Verdict.BROKEN})
-        )
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class UpdateReport:
-    """Everything ``repro update`` found."""
-
-    project: Path
-    """The project directory (commands in the report run from there)."""
-    packages: tuple[str, ...] = ()
-    """``--package`` values; empty: everything was upgraded."""
-    locks: tuple[LockUpdate, ...] = ()
-    """Every lock looked at."""
-    suites: tuple[SuiteUpdate, ...] = ()
-    """Every suite replayed."""
-    configured_suites: int = 0
-    """How many suites the config has."""
-    write: bool = False
-    """Whether ``--write`` was given."""
-    force: bool = False
-    """Whether ``--force`` was given."""
-    notes: tuple[str, ...] = ()
-    """Anything the reader must know (another Python compiled, a lock skipped)."""
-
-    @property
-    def status(self) -> UpdateStatus:
-        """The answer, from the locks and suites."""
-        if not any(lock.changed for lock in self.locks):
-            return UpdateStatus.UP_TO_DATE
-        if any(suite.changed for suite in self.suites):
-            return UpdateStatus.CHANGED
-        if any(not suite.answered for suite in self.suites):
-            return UpdateStatus.UNANSWERED
-        if not self.suites:
-            return UpdateStatus.LOCK_ONLY
-        return UpdateStatus.SAFE
-
-    @property
-    def exit_code(self) -> int:
-        """0 safe, lock-only or up to date; 1 behaviour change; 3 unanswered."""
-        return self.status.exit_code
-
-    def headline(self) -> str:
-        """The verdict in one sentence (Markdown), first in the report."""
-        status = self.status
-        if status is UpdateStatus.UP_TO_DATE:
-            what = "the locks are" if len(self.locks) > 1 else "the lock is"
-            return (
-                f"**Already up to date**: pip-compile found nothing to upgrade; {what} unchanged."
-            )
-        if status is UpdateStatus.CHANGED:
-            parts = []
-            for suite in self.suites:
-                if not suite.changed or suite.bisect is None:
-                    continue
-                verdict = suite.bisect.replay.verdict.value
-                change = "behaviour change" if verdict == "changed" else "breakage"
-                culprits = suite.bisect.culprits
-                cause = ""
-                if culprits:
-                    names = " and ".join(c.name for c in culprits)
-                    together = " together" if len(culprits) > 1 else ""
-                    moves = ", ".join(
-                        describe(c, arrow="→").removeprefix(c.name).strip() for c in culprits
-                    )
-                    cause = f" caused by {names}{together}** ({moves})"
-                parts.append(f"{change} in suite `{suite.suite}`{cause or '**'}")
-            text = "; **".join(parts)
-            return f"**{text[:1].upper()}{text[1:]}."
-        if status is UpdateStatus.UNANSWERED:
-            missing = [s for s in self.suites if not s.answered]
-            names = ", ".join(f"`{s.suite}`" for s in missing)
-            return f"**Not answered**: suite {names} could not be replayed; see below."
-        if status is UpdateStatus.LOCK_ONLY:
-            if self.configured_suites:
-                return (
-                    "**Lock-only update**: no golden suite uses the updated locks, so no "
-                    "behaviour was replayed."
-                )
-            return (
-                "**Lock-only update**: no golden suites are configured, so no behaviour was "
-                "replayed."
-            )
-        verdicts = ", ".join(
-            f"`{s.suite}` {s.bisect.replay.verdict.value}" for s in self.suites if s.bisect
-        )
-        return f"**Safe update**: every suite behaves the same ({verdicts})."
-
-    def summary_line(self) -> str:
-        """The one-line stderr summary (plain text)."""
-        return self.headline().replace("**", "").replace("`", "")
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON report."""
-
-        verdicts = [s.bisect.replay.verdict for s in self.suites if s.answered and s.bisect]
-        return {
-            "schema": SCHEMA,
-            "status": self.status.value,
-            "summary": self.summary_line(),
-            "verdict": worst(verdicts).value if verdicts else None,
-            "packages": list(self.packages),
-            "locks": [_lock_dict(lock, self.packages, self.project) for lock in self.locks],
-            "suites": [_suite_dict(suite) for suite in self.suites],
-            "written": [lock.path for lock in self.locks if lock.written],
-            "notes": list(self.notes),
-        }
-
-
-def _lock_dict(lock: LockUpdate, packages: Sequence[str], project: Path) -> dict[str, Any]:
-    source = lock.source
-    return {
-        "path": lock.path,
-        "candidate": lock.candidate,
-        "sources": list(source.sources) if source else [],
-        "found_by": source.found_by if source else None,
-        "command": compile_line(lock, packages, project),
-        "changes": [] if lock.diff is None else [c.to_dict() for c in lock.diff.changes],
-        "summary": None if lock.diff is None else lock.diff.summary,
-        "hashed": lock.hashed,
-        "suites": list(lock.suites),
-        "written": lock.written,
-        "skipped": lock.skipped,
-    }
-
-
-def _suite_dict(suite: SuiteUpdate) -> dict[str, Any]:
-    if suite.bisect is None:
-        return {
-            "schema": SCHEMA,
-            "suite": suite.suite,
-            "lock": suite.lock,
-            "verdict": None,
-            "error": suite.error,
-            "culprits": [],
-        }
-    data = suite.bisect.to_dict()
-    data["lock"] = suite.lock
-    return data
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _upgrade_text(packages: Sequence[str]) -> str:
-    if not packages:
-        return "every package (`pip-compile --upgrade`)"
-    names = ", ".join(f"`{p}`" for p in packages)
-    return f"{names} only (`pip-compile --upgrade-package`)"
-
-
-def compile_line(lock: LockUpdate, packages: Sequence[str], project: Path) -> str | None:
-    """The shell line, run from the project directory, that compiles ``lock``'s candidate
-    again into :attr:`LockUpdate.candidate`; None when the lock has no known source."""
-    source = lock.source
-    if source is None:
-        return None
-    cwd = os.path.relpath(source.cwd, project.resolve())
-    target = os.path.relpath(project.resolve() / lock.candidate, source.cwd)
-    options = list(source.options)
-    if "--generate-hashes" not in options:
-        options.append("--generate-hashes")
-    words = [
-        "pip-compile",
-        *options,
-        *upgrade_flags(packages),
-        f"--output-file={target}",
-        *source.sources,
-    ]
-    command = " ".join(shlex.quote(word) for word in words)
-    return command if cwd == "." else f"(cd {shlex.quote(cwd)} && {command})"
-
-
-def render_markdown(report: UpdateReport) -> str:
-    """The pull-request body: verdict, lock changes, suites, culprits, how to reproduce."""
-    out = ["## reprolock update", "", report.headline(), ""]
-    out.append(f"Upgraded: {_upgrade_text(report.packages)}.")
-    written = [lock.path for lock in report.locks if lock.written]
-    changed = [lock for lock in report.locks if lock.changed]
-    if written:
-        forced = " (`--force`)" if report.force and report.status is UpdateStatus.CHANGED else ""
-        out.append(f"Written{forced}: {', '.join(f'`{p}`' for p in written)}.")
-    elif report.write and changed:
-        why = {
-            UpdateStatus.CHANGED: "behaviour changed (`--force` writes anyway)",
-            UpdateStatus.UNANSWERED: "a suite was not answered (`--force` writes anyway)",
-        }.get(report.status, "")
-        if why:
-            out.append(f"Not written: {why}.")
-    out.append("")
-    out.extend(f"> {_cell(note)}" for note in report.notes)
-    if report.notes:
-        out.append("")
-    if report.status is UpdateStatus.UP_TO_DATE:
-        for lock in report.locks:
-            if lock.skipped:
-                out.append(f"- `{lock.path}`: not compiled: {_cell(lock.skipped)}")
-        return "\n".join(out).rstrip("\n") + "\n"
-
-    out += ["### Lock changes", ""]
-    for lock in report.locks:
-        if lock.skipped:
-            out += [f"`{lock.path}`: not compiled: {_cell(lock.skipped)}.", ""]
-            continue
-        if lock.diff is None:
-            continue
-        body = render_diff_markdown(lock.diff).removeprefix("### Lock changes\n\n")
-        out += [body.rstrip("\n"), ""]
-        if not lock.hashed:
-            out += ["> [!WARNING]", "> The candidate has packages without hashes.", ""]
-
-    out += ["### Suites", ""]
-    if not report.suites:
-        if report.configured_suites:
-            out.append("No golden suite uses an updated lock: nothing was replayed.")
-        else:
-            out.append(
-                "No golden suites are configured (`[tool.repro.suites.NAME]`): the update is "
-                "checked by the lock diff alone."
-            )
-        out.append("")
-    else:
-        out += _suites_table(report)
-    culprits = [s for s in report.suites if s.bisect is not None and s.bisect.culprits]
-    if culprits:
-        out += ["### Culprits", ""]
-        for suite in culprits:
-            assert suite.bisect is not None  # noqa: S101 - filtered above
-            out += [render_bisect_markdown(suite.bisect, heading="####").rstrip("\n"), ""]
-    out += _reproduce(report)
-    return "\n".join(out).rstrip("\n") + "\n"
-
-
-def _suites_table(report: UpdateReport) -> list[str]:
-
-    out = [
-        "| suite | lock | verdict | compared with | culprits |",
-        "|---|---|---|---|---|",
-    ]
-    details: list[str] = []
-    for suite in report.suites:
-        if suite.bisect is None:
-            out.append(f"| `{suite.suite}` | `{suite.lock}` | not answered | — | — |")
-            details += [f"`{suite.suite}`: {_cell(suite.error or 'not answered')}.", ""]
-            continue
-        replay = suite.bisect.replay
-        culprits = ", ".join(c.name for c in suite.bisect.culprits) or "—"
-        compared = "golden" if replay.baseline.value == "golden" else "fresh baseline"
-        verdict = replay.verdict.value
-        if not suite.answered:
-            verdict = f"{verdict} (not answered)"
-        out.append(
-            f"| `{suite.suite}` | `{suite.lock}` | **{verdict}** | {compared} | {culprits} |"
-        )
-        if replay.comparison is not None:
-            details += [f"`{suite.suite}`, per output:", "", *_outputs_table(replay.comparison)]
-        if replay.error:
-            details += [f"`{suite.suite}`:", "", "```text", replay.error.rstrip("\n"), "```", ""]
-        if suite.bisect.reason and not suite.answered:
-            details += [f"`{suite.suite}`: {_cell(suite.bisect.reason)}.", ""]
-        details += [f"> `{suite.suite}`: {_cell(note)}" for note in replay.notes]
-        if replay.notes:
-            details.append("")
-    return [*out, "", *details]
-
-
-def _number(value: float | None) -> str:
-    return "—" if value is None else f"{value:.3g}"
-
-
-def _outputs_table(comparison: Comparison) -> list[str]:
-    """Per output: verdict, mismatches, largest errors and label flips."""
-    out = [
-        "| output | verdict | mismatches | max abs | max rel | flips | notes |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for o in comparison.outputs:
-        cells = [
-            f"`{o.name}`",
-            o.verdict.value if o.verdict is Verdict.IDENTICAL else f"**{o.verdict.value}**",
-            f"{o.mismatches}/{o.total}",
-            _number(o.max_abs),
-            _number(o.max_rel),
-            "—" if o.label_flips is None else str(o.label_flips),
-            "; ".join(o.notes) or "—",
-        ]
-        out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
-    return [*out, ""]
-
-
-def _reproduce(report: UpdateReport) -> list[str]:
-    out = ["### Reproduce locally", ""]
-    out.append(
-        "From the project directory, with the locks as they were before this update. "
-        "pip-compile uses your pip configuration and the index as it is when you run it: a "
-        "release since this report can give another candidate."
-    )
-    out += ["", "```sh"]
-    for lock in report.locks:
-        line = compile_line(lock, report.packages, report.project)
-        if line is None or not lock.changed:
-            continue
-        if report.packages:
-            # --upgrade-package keeps every other pin of the file it writes over
-            out.append(f"cp {shlex.quote(lock.path)} {shlex.quote(lock.candidate)}")
-        out.append(line)
-        out.append(f"repro diff {shlex.quote(lock.path)} {shlex.quote(lock.candidate)}")
-        for suite in report.suites:
-            if suite.lock != lock.path:
-                continue
-            out.append(
-                f"repro replay --suite {shlex.quote(suite.suite)} --lock "
-                f"{shlex.quote(lock.candidate)}"
-            )
-            if suite.changed:
-                out.append(
-                    f"repro bisect --suite {shlex.quote(suite.suite)} --lock "
-                    f"{shlex.quote(lock.candidate)}"
-                )
-    flags = "".join(f" --package {shlex.quote(p)}" for p in report.packages)
-    out += ["```", "", f"Or all of it at once: `repro update{flags}`.", ""]
-    return out
-
-
-# --------------------------------------------------------------------------------------------
 # Orchestration
 # --------------------------------------------------------------------------------------------
 
@@ -1246,7 +853,9 @@ def update(
             LockUpdate(
                 path=display,
                 candidate=name,
-                source=source,
+                sources=source.sources,
+                found_by=source.found_by,
+                command=compile_line(source, options.packages, project, name),
                 diff=diff,
                 candidate_text=text,
                 suites=suites,
@@ -1257,7 +866,6 @@ def update(
         reasons = "; ".join(f"{lock.path}: {lock.skipped}" for lock in locks)
         raise UsageError(f"no lock could be compiled: {reasons}")
     report = UpdateReport(
-        project=project.resolve(),
         packages=tuple(options.packages),
         locks=tuple(locks),
         configured_suites=len(config.suites),
@@ -1372,11 +980,7 @@ __all__ = [
     "CompileHeader",
     "LockSource",
     "LockTarget",
-    "LockUpdate",
-    "SuiteUpdate",
     "UpdateOptions",
-    "UpdateReport",
-    "UpdateStatus",
     "compile_arguments",
     "compile_candidate",
     "compile_line",
@@ -1386,7 +990,6 @@ __all__ = [
     "keep_hashes",
     "make_sandbox",
     "read_header",
-    "render_markdown",
     "run_update",
     "update",
 ]

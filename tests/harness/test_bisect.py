@@ -15,28 +15,29 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from reprolock.harness.bisection import (
-    BisectReport,
     GraphEdge,
+    classify,
+    ddmin,
+    group_updates,
+    requires_dist,
+    unmet,
+)
+from reprolock.harness.docker import managed_container
+from reprolock.harness.image import ensure_image, resolve_base_image
+from reprolock.harness.lockfile import Lock, read_lock
+from reprolock.harness.wheelhouse import fetch_wheels
+from reprolock.report.bisect import (
+    BisectReport,
     Group,
     Outcome,
     Status,
     Step,
     StepKind,
     budget,
-    classify,
-    ddmin,
-    group_updates,
     render_bisect,
-    requires_dist,
     summary,
-    unmet,
 )
-from reprolock.harness.compare import Verdict
-from reprolock.harness.docker import managed_container
-from reprolock.harness.image import ensure_image, resolve_base_image
-from reprolock.harness.lockfile import Lock, read_lock
-from reprolock.harness.report import SCHEMA, LockChange, ReplayReport, ReportFormat
-from reprolock.harness.wheelhouse import fetch_wheels
+from reprolock.report.replay import SCHEMA, LockChange, ReplayReport, ReportFormat, Verdict
 from tests.harness.conftest import BASE_IMAGE, LOCKS, PROJECT, Containers, Repro
 
 MARKERS = {

@@ -18,7 +18,7 @@ from docker.models.images import ImageCollection
 from reprolock.config import OutputTolerance, Suite, load_config
 from reprolock.errors import ConfigError
 from reprolock.harness import wheelhouse
-from reprolock.harness.report import SCHEMA
+from reprolock.report.replay import SCHEMA
 from tests.harness.conftest import (
     BASE_IMAGE,
     LOCKS,

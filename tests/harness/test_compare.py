@@ -13,15 +13,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from reprolock.harness import compare as compare_module
-from reprolock.harness.compare import (
-    Comparison,
-    OutputComparison,
-    Tolerance,
-    Verdict,
-    compare,
-    measure_noise,
-    worst,
-)
+from reprolock.harness.compare import Tolerance, compare, measure_noise
+from reprolock.report.replay import Comparison, OutputComparison, Verdict, worst
 
 Array = npt.NDArray[Any]
 NAN = float("nan")

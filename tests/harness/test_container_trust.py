@@ -25,7 +25,7 @@ from reprolock.harness.docker import DEADLINE_LABEL, DEADLINE_SLACK
 from reprolock.harness.image import PROBE_MEMORY, PROBE_TIMEOUT, ensure_image, resolve_base_image
 from reprolock.harness.lockfile import read_lock
 from reprolock.harness.replay import RUNNER_GRACE, Session, run_suite
-from reprolock.harness.report import EXCERPT_CHARS
+from reprolock.report.replay import EXCERPT_CHARS
 from tests.harness.conftest import (
     BASE_IMAGE,
     PROJECT,

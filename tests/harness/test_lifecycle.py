@@ -36,8 +36,8 @@ from reprolock.harness.image import (
 )
 from reprolock.harness.lockfile import read_lock
 from reprolock.harness.replay import RUNNER_GRACE
-from reprolock.harness.report import EXCERPT_CHARS
 from reprolock.harness.untrusted import remove_tree
+from reprolock.report.replay import EXCERPT_CHARS
 from tests.harness.conftest import BASE_IMAGE, LOCKS, suite_of, write_golden
 from tests.harness.test_image import broken_lock, serve_broken_wheel
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -18,7 +19,7 @@ from docker.models.containers import Container
 
 from reprolock.errors import UsageError
 from reprolock.harness import runner
-from reprolock.harness.compare import Tolerance, Verdict, compare
+from reprolock.harness.compare import Tolerance, compare
 from reprolock.harness.image import ensure_image, env_tag, resolve_base_image
 from reprolock.harness.lockfile import read_lock
 from reprolock.harness.replay import (
@@ -26,7 +27,9 @@ from reprolock.harness.replay import (
     RUN_ENVIRONMENT,
     GoldenError,
     RecordError,
+    Reference,
     Session,
+    choose_reference,
     load_golden,
     machine_fingerprint,
     record,
@@ -34,11 +37,13 @@ from reprolock.harness.replay import (
     run_suite,
     source_tree_sha256,
 )
-from reprolock.harness.report import (
+from reprolock.report.replay import (
     Baseline,
+    Comparison,
     LockChange,
     ReplayReport,
     ReportFormat,
+    Verdict,
     render,
     summary_line,
 )
@@ -192,6 +197,115 @@ def test_machine_fingerprint_survives_json() -> None:
         "blas": [["openblas", "Haswell"], ["openmp", ""]],
     }
     assert json.loads(json.dumps(fingerprint)) == fingerprint
+
+
+# --- the reference: golden or fresh baseline ----------------------------------------------
+
+FACTS = {
+    "cpu": {"model": "Xeon", "flags": ["avx2"]},
+    "blas": [{"internal_api": "openblas", "architecture": "Haswell"}],
+}
+GOLDEN_META = {
+    "machine": machine_fingerprint(FACTS),
+    "base_image": {"id": "sha256:base"},
+    "environment": FACTS,
+}
+EPYC = {**FACTS, "cpu": {"model": "EPYC", "flags": ["avx2"]}}
+MACHINE_NOTE = (
+    "this machine differs from the golden's: EPYC (openblas Haswell) here, "
+    "Xeon (openblas Haswell) when recorded"
+)
+
+
+@pytest.mark.parametrize(
+    ("facts", "base", "options", "expected"),
+    [
+        (FACTS, "sha256:base", {}, (False, True, ())),
+        (FACTS, "sha256:base", {"fresh_baseline": True}, (True, True, ())),
+        (FACTS, "sha256:base", {"attributable": False}, (True, True, ())),
+        (EPYC, "sha256:base", {}, (True, False, (MACHINE_NOTE,))),
+        (
+            FACTS,
+            "sha256:other",
+            {},
+            (
+                True,
+                False,
+                (
+                    "this machine differs from the golden's: Xeon (openblas Haswell) here, Xeon "
+                    "(openblas Haswell) when recorded; the base image id changed too",
+                ),
+            ),
+        ),
+        ({}, "sha256:base", {}, (True, None, ())),  # the candidate did not run: unknown
+        # the candidate is the suite's own lock: a fresh run of it would be the candidate's
+        (
+            EPYC,
+            "sha256:base",
+            {"same_lock": True, "fresh_baseline": True},
+            (False, False, (MACHINE_NOTE,)),
+        ),
+    ],
+)
+def test_choose_reference(
+    facts: dict[str, Any],
+    base: str,
+    options: dict[str, bool],
+    expected: tuple[bool, bool | None, tuple[str, ...]],
+) -> None:
+    chosen = choose_reference(GOLDEN_META, base, facts, **{"same_lock": False, **options})
+    assert (chosen.fresh, chosen.same_machine, chosen.notes) == expected
+
+
+def _report(notes: tuple[str, ...] = ()) -> ReplayReport:
+    return ReplayReport(
+        suite="s", verdict=Verdict.BROKEN, attributable=True, candidate_lock="c.txt", notes=notes
+    )
+
+
+def _comparison(verdict: Verdict) -> Comparison:
+    return Comparison(verdict=verdict, outputs=())
+
+
+def test_compared_with_the_golden_on_the_golden_lock_the_machine_is_blamed() -> None:
+    chosen = Reference(fresh=False, same_machine=False, same_lock=True, notes=("machine",))
+    done = chosen.conclude(_report(("attribution",)), _comparison(Verdict.CHANGED), notes=["extra"])
+    assert (done.verdict, done.baseline, done.golden_reproduces) == (
+        Verdict.CHANGED,
+        Baseline.GOLDEN,
+        False,
+    )
+    assert done.machine_matches_golden is False
+    assert done.notes == (
+        "attribution",
+        "machine",
+        "extra",
+        "the lock is the golden's: the difference comes from the machine",
+    )
+    other_lock = dataclasses.replace(chosen, same_lock=False)
+    done = other_lock.conclude(_report(), None)
+    assert (done.verdict, done.golden_reproduces, done.notes) == (
+        Verdict.BROKEN,
+        None,
+        ("machine",),
+    )
+
+
+def test_compared_with_a_fresh_baseline_the_report_says_if_the_golden_reproduces() -> None:
+    chosen = Reference(fresh=True, same_machine=None, same_lock=False)
+    golden = _comparison(Verdict.CHANGED)
+    done = chosen.conclude(_report(), _comparison(Verdict.IDENTICAL), golden, notes=["n"])
+    assert (done.verdict, done.baseline, done.golden_comparison) == (
+        Verdict.IDENTICAL,
+        Baseline.FRESH,
+        golden,
+    )
+    assert (done.golden_reproduces, done.machine_matches_golden, done.notes) == (
+        False,
+        None,
+        ("n",),
+    )
+    assert chosen.conclude(_report(), None, golden).verdict is Verdict.BROKEN
 
 
 # --- runs in containers --------------------------------------------------------------------

@@ -7,7 +7,13 @@ import re
 import pytest
 
 from reprolock.model import Report
-from reprolock.report.common import markdown_code, markdown_fence, markdown_text
+from reprolock.report.common import (
+    markdown_cell,
+    markdown_code,
+    markdown_fence,
+    markdown_row,
+    markdown_text,
+)
 from reprolock.report.markdown import render_markdown
 from tests.report.samples import clean_report, nasty_report
 
@@ -119,3 +125,21 @@ def test_markdown_code(raw: str, expected: str) -> None:
 def test_markdown_fence_outlasts_backticks_in_the_text() -> None:
     assert markdown_fence("x\n") == "```\nx\n```\n"
     assert markdown_fence("```\ny") == "````\n```\ny\n````\n"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("the lock is the golden's", "the lock is the golden's"),
+        ("run `repro golden record`", "run `repro golden record`"),  # Markdown stays Markdown
+        ("a|b", r"a\|b"),
+        ("one\ntwo\r\nthree", "one two three"),
+    ],
+)
+def test_markdown_cell(raw: str, expected: str) -> None:
+    assert markdown_cell(raw) == expected
+
+
+def test_markdown_row_joins_cells_made_safe_by_the_escaper() -> None:
+    cells = (markdown_code("a|b"), markdown_text("x_y"), markdown_cell("p|q"))
+    assert markdown_row(cells) == r"| `a\|b` | x\_y | p\|q |"

@@ -9,7 +9,8 @@ import pytest
 
 from reprolock import files
 from reprolock.audit import budget, discover, pysource
-from reprolock.harness import docker, image, report, runner, untrusted
+from reprolock.harness import docker, image, runner, untrusted
+from reprolock.report import replay as report
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "robustness.md"
 

@@ -22,9 +22,7 @@ of the standard library's ``bisect``.)
 from __future__ import annotations
 
 import dataclasses
-import enum
-import json
-import math
+import functools
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,73 +34,27 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from reprolock.config import Suite
-from reprolock.harness import image as images
 from reprolock.harness import wheelhouse
-from reprolock.harness.compare import Comparison, Verdict, compare
 from reprolock.harness.image import BaseImage, BuildError
-from reprolock.harness.lockfile import Lock, LockedRequirement, read_lock
+from reprolock.harness.lockfile import Lock, LockedRequirement
 from reprolock.harness.replay import (
+    Reference,
     RunResult,
     Session,
-    _attribution,
-    _describe_machine,
-    display,
-    load_golden,
-    lock_diff,
-    machine_fingerprint,
+    Setup,
+    choose_reference,
+    comparer,
+    machine_matches,
     run_suite,
-    tolerances,
+    set_up,
 )
-from reprolock.harness.report import (
-    Baseline,
-    LockChange,
-    ReplayReport,
-    ReportFormat,
-    render_markdown,
-    render_text,
-)
+from reprolock.report.bisect import BisectReport, Group, Outcome, Status, Step, StepKind
+from reprolock.report.replay import LockChange, ReplayReport, Verdict
 
 Array = Any
 """An ndarray (the runs' outputs), as replay.py handles them."""
 
 _OK = frozenset({Verdict.IDENTICAL, Verdict.WITHIN_TOLERANCE})
-
-
-class Outcome(enum.Enum):
-    """What one tested environment says about the change being searched for."""
-
-    REPRODUCES = "reproduces"
-    """Behaves like the candidate (its outputs, or its breakage)."""
-    PASSES = "passes"
-    """Behaves like the suite's own lock."""
-    DIFFERS = "differs"
-    """Changed, but not the way the candidate did (another change, or broken instead)."""
-    UNTESTABLE = "untestable"
-    """Not a consistent environment: a requirement is unmet, or it does not install."""
-
-
-class Status(enum.Enum):
-    """How a bisect ended."""
-
-    CULPRITS = "culprits"
-    """The candidate changes behaviour and the culprits were found (exit 1)."""
-    NOTHING = "nothing-to-bisect"
-    """The candidate behaves like the suite's lock (exit 0)."""
-    UNANSWERED = "unanswered"
-    """The question could not be answered: no reference run, no package moved (exit 3)."""
-
-    @property
-    def exit_code(self) -> int:
-        """The CLI's exit code for this outcome."""
-        return {Status.CULPRITS: 1, Status.NOTHING: 0, Status.UNANSWERED: 3}[self]
-
-
-def budget(groups: int) -> int:
-    """Environments a single-culprit bisect of ``groups`` groups tests at most: the candidate,
-    a fresh baseline, and two per halving."""
-    if groups <= 1:
-        return 2
-    return 2 * math.ceil(math.log2(groups)) + 2
 
 
 # --------------------------------------------------------------------------------------------
@@ -218,31 +170,6 @@ class GraphEdge:
     on: str
     on_version: str | None = None
     """The version the lock ties the edge to, when it names one."""
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Group:
-    """Package updates that move together in every mixed environment."""
-
-    changes: tuple[LockChange, ...]
-    """The updates, sorted by name."""
-    reasons: tuple[str, ...] = ()
-    """Why they cannot move apart (one sentence per requirement that ties them)."""
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        """The packages of the group."""
-        return tuple(change.name for change in self.changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The entry of the JSON report's ``groups`` list."""
-        return {
-            "packages": [change.to_dict() for change in self.changes],
-            "reasons": list(self.reasons),
-        }
-
-    def __str__(self) -> str:
-        return ", ".join(self.names)
 
 
 def applies(requirement: Requirement, markers: Mapping[str, str]) -> bool:
@@ -372,266 +299,6 @@ def unmet(installed: Mapping[str, str], requires: Requires, markers: Mapping[str
 # --------------------------------------------------------------------------------------------
 
 
-class StepKind(enum.Enum):
-    """What an environment of a bisect was."""
-
-    CANDIDATE = "candidate"
-    BASELINE = "baseline"
-    MIX = "mix"
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Step:
-    """One environment the bisect tested."""
-
-    number: int
-    """1-based, in the order tested."""
-    kind: StepKind
-    """The candidate, the suite's own lock (a fresh baseline), or a mix."""
-    moved: tuple[LockChange, ...]
-    """The updates applied on top of the suite's lock."""
-    outcome: Outcome
-    """What the environment says about the change."""
-    verdict: Verdict | None
-    """Its verdict against the reference; None when it was not run."""
-    image: str | None
-    """The environment's image tag; None when nothing was built."""
-    reused: bool | None
-    """Whether the image existed already; None when no image was looked for."""
-    seconds: float
-    """Wall time of the step (build and run)."""
-    detail: str | None = None
-    """Why it is untestable or broken (unmet requirements, the first line of an error)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """The entry of the JSON report's ``steps`` list."""
-        return {
-            "step": self.number,
-            "kind": self.kind.value,
-            "moved": [change.to_dict() for change in self.moved],
-            "outcome": self.outcome.value,
-            "verdict": None if self.verdict is None else self.verdict.value,
-            "image": self.image,
-            "reused": self.reused,
-            "seconds": round(self.seconds, 1),
-            "detail": self.detail,
-        }
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class BisectReport:
-    """The outcome of bisecting one suite's change between its lock and a candidate."""
-
-    replay: ReplayReport
-    """The candidate against the reference, as ``repro replay`` reports it."""
-    status: Status
-    """Culprits found, nothing to bisect, or unanswered."""
-    culprits: tuple[LockChange, ...] = ()
-    """The updates that reproduce the change together (sorted by name)."""
-    groups: tuple[Group, ...] = ()
-    """The groups of updates the search moved as units."""
-    steps: tuple[Step, ...] = ()
-    """Every environment tested, in order."""
-    minimal: bool = True
-    """False when untestable mixes kept the search from proving no culprit can be dropped."""
-    reason: str | None = None
-    """Why the bisect is unanswered, or why there is nothing to bisect."""
-
-    @property
-    def environments(self) -> int:
-        """Environments set up (found or built) for the steps: the count the budget limits."""
-        return sum(1 for step in self.steps if step.reused is not None)
-
-    @property
-    def built(self) -> int:
-        """Environments actually built (not found by their tag)."""
-        return sum(1 for step in self.steps if step.reused is False)
-
-    @property
-    def budget(self) -> int:
-        """The single-culprit bound on :attr:`environments`: ``2*ceil(log2 k)+2``."""
-        return budget(len(self.groups))
-
-    @property
-    def exit_code(self) -> int:
-        """0 nothing to bisect, 1 culprits, 3 unanswered."""
-        return self.status.exit_code
-
-    def to_dict(self) -> dict[str, Any]:
-        """The replay report's JSON plus ``culprits``, ``steps`` and the bisect's bookkeeping."""
-        data = self.replay.to_dict()
-        data["culprits"] = [change.name for change in self.culprits]
-        data["culprit_updates"] = [change.to_dict() for change in self.culprits]
-        data["bisect"] = {
-            "status": self.status.value,
-            "reason": self.reason,
-            "minimal": self.minimal,
-            "groups": [group.to_dict() for group in self.groups],
-            "environments": self.environments,
-            "built": self.built,
-            "reused": self.environments - self.built,
-            "budget": self.budget if self.groups else None,
-        }
-        data["steps"] = [step.to_dict() for step in self.steps]
-        return data
-
-
-def describe(change: LockChange, *, arrow: str = "->") -> str:
-    """``scikit-learn 1.3.2 -> 1.4.2``; a wheel swapped under one version says so."""
-    if change.old is not None and change.old == change.new:
-        return f"{change.name} {change.old} (another wheel)"
-    return f"{change.name} {change.old or '(absent)'} {arrow} {change.new or '(absent)'}"
-
-
-def _moved_text(step: Step, total: int) -> str:
-    if step.kind is StepKind.CANDIDATE:
-        return f"candidate (all {total})"
-    if step.kind is StepKind.BASELINE:
-        return "the suite's lock (none)"
-    return ", ".join(change.name for change in step.moved)
-
-
-def _environment_text(step: Step) -> str:
-    if step.reused is None:
-        return "not built"
-    return "reused" if step.reused else "built"
-
-
-def summary(report: BisectReport) -> str:
-    """One line: ``segments: changed; culprit: scikit-learn 1.3.2 -> 1.4.2 (4 environments)``."""
-    head = f"{report.replay.suite}: {report.replay.verdict.value}"
-    if report.status is Status.CULPRITS:
-        noun = "culprit" if len(report.culprits) == 1 else "culprits"
-        found = ", ".join(describe(c) for c in report.culprits)
-        return f"{head}; {noun}: {found} ({_count(report)})"
-    if report.status is Status.NOTHING:
-        return f"{head}; nothing to bisect"
-    return f"{head}; unanswered: {report.reason}"
-
-
-def _count(report: BisectReport) -> str:
-    noun = "environment" if report.environments == 1 else "environments"
-    return f"{report.environments} {noun}, {report.built} built"
-
-
-def render_bisect_text(report: BisectReport) -> str:
-    """The replay report's text, then the culprits and every step."""
-    lines = [render_text([report.replay]).rstrip("\n")]
-    if report.status is Status.NOTHING:
-        lines.append(f"  bisect: nothing to bisect ({report.reason})")
-        return "\n".join(lines) + "\n"
-    if report.status is Status.UNANSWERED:
-        lines.append(f"  bisect: unanswered: {report.reason}")
-    for change in report.culprits:
-        lines.append(f"  culprit: {describe(change)}")
-    if not report.minimal:
-        lines.append("  note: untestable mixes left open whether a smaller set reproduces it")
-    if report.groups:
-        lines.append(
-            f"  bisect: {len(report.groups)} group{'s' if len(report.groups) != 1 else ''}, "
-            f"{_count(report)} (budget {report.budget})"
-        )
-        for group in report.groups:
-            if len(group.changes) > 1:
-                lines.append(f"    moved together: {group}: {'; '.join(group.reasons)}")
-    if report.steps:
-        rows = [("step", "moved", "outcome", "verdict", "environment", "seconds")]
-        total = sum(len(g.changes) for g in report.groups) or len(report.replay.lock_diff)
-        for step in report.steps:
-            rows.append(
-                (
-                    str(step.number),
-                    _moved_text(step, total),
-                    step.outcome.value,
-                    "-" if step.verdict is None else step.verdict.value,
-                    _environment_text(step),
-                    f"{step.seconds:.1f}",
-                )
-            )
-        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-        for row in rows:
-            cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
-            lines.append("    " + "  ".join(cells).rstrip())
-        for step in report.steps:
-            if step.detail:
-                lines.append(f"    step {step.number}: {step.detail}")
-    return "\n".join(lines) + "\n"
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def render_bisect_markdown(report: BisectReport, *, heading: str = "###") -> str:
-    """The bisect's own Markdown: culprits, groups and the steps table (no replay part)."""
-    out: list[str] = []
-    suite = report.replay.suite
-    if report.status is Status.NOTHING:
-        out.append(f"Nothing to bisect in `{suite}`: {report.reason}.")
-        return "\n".join(out) + "\n"
-    if report.status is Status.UNANSWERED:
-        out.append(f"The bisect of `{suite}` was not answered: {_cell(report.reason or '')}.")
-        out.append("")
-    if report.culprits:
-        noun = "Culprit" if len(report.culprits) == 1 else "Culprits"
-        found = ", ".join(
-            f"**{c.name}** {describe(c, arrow='→').removeprefix(c.name).strip()}"
-            for c in report.culprits
-        )
-        out.append(f"{noun} in `{suite}`: {found}.")
-        if not report.minimal:
-            out.append("")
-            out.append(
-                "> Some mixes were untestable: a smaller set of updates may reproduce it too."
-            )
-        out.append("")
-    if report.groups:
-        out.append(
-            f"{heading} Bisect of `{suite}`: {len(report.groups)} group"
-            f"{'s' if len(report.groups) != 1 else ''} of updates, {_count(report)} "
-            f"(budget {report.budget})"
-        )
-        out.append("")
-        tied = [g for g in report.groups if len(g.changes) > 1]
-        for group in tied:
-            out.append(f"- moved together: {group} ({_cell('; '.join(group.reasons))})")
-        if tied:
-            out.append("")
-    if report.steps:
-        total = sum(len(g.changes) for g in report.groups) or len(report.replay.lock_diff)
-        out.append("| step | moved | outcome | verdict | environment | seconds |")
-        out.append("|---|---|---|---|---|---|")
-        for step in report.steps:
-            cells = [
-                str(step.number),
-                _moved_text(step, total),
-                step.outcome.value,
-                "—" if step.verdict is None else step.verdict.value,
-                _environment_text(step),
-                f"{step.seconds:.1f}",
-            ]
-            out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
-        out.append("")
-        for step in report.steps:
-            if step.detail:
-                out.append(f"- step {step.number}: {_cell(step.detail)}")
-        if any(step.detail for step in report.steps):
-            out.append("")
-    return "\n".join(out).rstrip("\n") + "\n"
-
-
-def render_bisect(fmt: ReportFormat, report: BisectReport) -> str:
-    """The report in ``fmt``: JSON (the replay schema plus culprits and steps), text, Markdown."""
-    if fmt is ReportFormat.JSON:
-        return json.dumps(report.to_dict(), indent=2) + "\n"
-    if fmt is ReportFormat.MARKDOWN:
-        replay = render_markdown([report.replay]).replace(
-            "## reprolock replay", "## reprolock bisect", 1
-        )
-        return replay + "\n" + render_bisect_markdown(report, heading="####")
-    return render_bisect_text(report)
-
-
 # --------------------------------------------------------------------------------------------
 # Orchestration
 # --------------------------------------------------------------------------------------------
@@ -665,36 +332,50 @@ class _Run:
     seconds: float
     build_failed: bool = False
 
+    @property
+    def outputs(self) -> Mapping[str, Array] | None:
+        return None if self.run is None else self.run.outputs
+
+    @property
+    def facts(self) -> Mapping[str, Any]:
+        return {} if self.run is None else self.run.facts
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Mixes:
+    """What testing a mix needs: the groups, the updates by name and the wheels' metadata."""
+
+    groups: tuple[Group, ...]
+    updates: Mapping[str, _Update]
+    baseline: tuple[LockedRequirement, ...]
+    """The suite's lock for the target: what a mix starts from."""
+    requires: Requires
+    markers: Mapping[str, str]
+    known: frozenset[str]
+    """Unmet requirements the suite's lock or the candidate has already: no mix's fault."""
+
+
+def _outcome(verdict: Verdict | None) -> Outcome:
+    return Outcome.PASSES if verdict in _OK else Outcome.REPRODUCES
+
 
 class _Bisector:
-    """One bisect: the suite, its locks, the reference outputs and the steps so far."""
+    """One bisect: the suite, the reference outputs, the candidate's, and the steps so far."""
 
-    def __init__(self, session: Session, suite: Suite, base: BaseImage) -> None:
+    def __init__(self, session: Session, suite: Suite, setup: Setup) -> None:
         self.session = session
         self.suite = suite
-        self.base = base
+        self.setup = setup
         self.steps: list[Step] = []
-        default, per_output = tolerances(suite)
-        self.default = default
-        self.per_output = per_output
-        self.noise: Mapping[str, float] = {}
-
-    def compare(self, reference: Mapping[str, Array], outputs: Mapping[str, Array]) -> Comparison:
-        return compare(
-            reference, outputs, default=self.default, per_output=self.per_output, noise=self.noise
-        )
+        self.compare = comparer(suite, setup.golden)
+        self.reference: Mapping[str, Array] = setup.golden.outputs
+        self.candidate: Mapping[str, Array] | None = None
 
     def environment(self, lock: Lock, label: str) -> _Run:
         """Find or build ``lock``'s image and run the suite in it once."""
         started = time.monotonic()
         try:
-            env = images.ensure_image(
-                self.session.client,
-                lock,
-                self.base,
-                cache=self.session.cache,
-                progress=self.session.progress,
-            )
+            env = self.session.ensure_image(lock, self.setup.base)
         except BuildError as exc:
             return _Run(
                 image=None,
@@ -713,10 +394,137 @@ class _Bisector:
             seconds=time.monotonic() - started,
         )
 
-    def record(self, kind: StepKind, moved: Sequence[LockChange], **fields: Any) -> Step:
-        step = Step(number=len(self.steps) + 1, kind=kind, moved=tuple(moved), **fields)
-        self.steps.append(step)
-        return step
+    def record(
+        self,
+        kind: StepKind,
+        moved: Sequence[LockChange],
+        outcome: Outcome,
+        verdict: Verdict | None,
+        ran: _Run,
+    ) -> None:
+        self.steps.append(
+            Step(
+                number=len(self.steps) + 1,
+                kind=kind,
+                moved=tuple(moved),
+                outcome=outcome,
+                verdict=verdict,
+                image=ran.image,
+                reused=ran.reused,
+                seconds=ran.seconds,
+                detail=_first_line(ran.error),
+            )
+        )
+
+    def finish(self, replay: ReplayReport, status: Status, **fields: Any) -> BisectReport:
+        return BisectReport(replay=replay, status=status, steps=tuple(self.steps), **fields)
+
+    def measure(self, fresh_baseline: bool) -> ReplayReport | BisectReport:
+        """Run the candidate and compare it as ``repro replay`` does (:func:`choose_reference`):
+        the replay part of the report, or an unanswered bisect when the suite's own lock, needed
+        as the reference, does not run here. The candidate is step 1, a fresh baseline step 2."""
+        setup, everything = self.setup, self.setup.report.lock_diff
+        self.session.progress(f"bisect {self.suite.name}: running the candidate")
+        cand = self.environment(setup.candidate, " with the candidate")
+        self.candidate = cand.outputs
+        report = dataclasses.replace(setup.report, image=cand.image, error=cand.error)
+        reference = choose_reference(
+            setup.golden.meta,
+            setup.base.id,
+            cand.facts,
+            same_lock=setup.same_lock,
+            fresh_baseline=fresh_baseline,
+            attributable=report.attributable,
+        )
+        if not reference.fresh:
+            comparison = (
+                None if cand.outputs is None else self.compare(self.reference, cand.outputs)
+            )
+            report = reference.conclude(report, comparison)
+            self.record(
+                StepKind.CANDIDATE, everything, _outcome(report.verdict), report.verdict, cand
+            )
+            return report
+        return self.against_fresh(report, reference, cand)
+
+    def against_fresh(
+        self, report: ReplayReport, reference: Reference, cand: _Run
+    ) -> ReplayReport | BisectReport:
+        """Run the suite's own lock here and make it the reference (see :meth:`measure`)."""
+        setup, everything = self.setup, self.setup.report.lock_diff
+        self.session.progress(f"bisect {self.suite.name}: running the suite's own lock")
+        fresh = self.environment(setup.baseline, " with its own lock")
+        if reference.same_machine is None:
+            seen = machine_matches(setup.golden.meta, setup.base.id, fresh.facts)
+            reference = dataclasses.replace(reference, same_machine=seen)
+        if fresh.outputs is None:
+            verdict = Verdict.BROKEN if cand.outputs is None else None
+            self.record(StepKind.CANDIDATE, everything, _outcome(verdict), verdict, cand)
+            self.record(StepKind.BASELINE, (), Outcome.PASSES, None, fresh)
+            why = _first_line(fresh.error) or "it did not run"
+            unanswered = dataclasses.replace(
+                report,
+                verdict=Verdict.BROKEN if cand.outputs is None else Verdict.CHANGED,
+                machine_matches_golden=reference.same_machine,
+                notes=(*report.notes, *reference.notes),
+            )
+            reason = (
+                f"the suite's own lock does not run here ({why}): nothing to compare mixes with"
+            )
+            return self.finish(unanswered, Status.UNANSWERED, reason=reason)
+        self.reference = fresh.outputs
+        golden = self.compare(setup.golden.outputs, fresh.outputs)
+        comparison = None if cand.outputs is None else self.compare(fresh.outputs, cand.outputs)
+        verdict = Verdict.BROKEN if comparison is None else comparison.verdict
+        self.record(StepKind.CANDIDATE, everything, _outcome(verdict), verdict, cand)
+        self.record(StepKind.BASELINE, (), Outcome.PASSES, golden.verdict, fresh)
+        notes = [] if report.attributable else [_DEPENDENCIES_ALONE]
+        return reference.conclude(report, comparison, golden, notes=notes)
+
+    def try_mix(self, mixes: _Mixes, subset: tuple[int, ...]) -> Outcome:
+        """Test the suite's lock with the updates of the groups ``subset`` applied (ddmin's
+        test): untestable when a requirement would be unmet, else build, run and classify."""
+        moving = [mixes.updates[c.name] for index in subset for c in mixes.groups[index].changes]
+        moved = tuple(u.change for u in moving)
+        names = ", ".join(u.name for u in moving)
+        self.session.progress(
+            f"bisect {self.suite.name}: step {len(self.steps) + 1}, moving {names}"
+        )
+        started = time.monotonic()
+        mix = _mixed_lock(mixes.baseline, moving, f"{self.suite.lock} + {names}")
+        installed = {req.name: req.version for req in mix.requirements}
+        problems = sorted(unmet(installed, mixes.requires, mixes.markers) - mixes.known)
+        if problems:
+            seconds = time.monotonic() - started
+            skipped = _Run(
+                image=None, reused=None, run=None, error="; ".join(problems), seconds=seconds
+            )
+            self.record(StepKind.MIX, moved, Outcome.UNTESTABLE, None, skipped)
+            return Outcome.UNTESTABLE
+        ran = self.environment(mix, f" moving {names}")
+        outputs = ran.outputs
+        verdict = (
+            Verdict.BROKEN if outputs is None else self.compare(self.reference, outputs).verdict
+        )
+        like = (
+            outputs is not None
+            and self.candidate is not None
+            and self.compare(self.candidate, outputs).verdict in _OK
+        )
+        outcome = classify(
+            verdict,
+            candidate_broken=self.candidate is None,
+            like_candidate=like,
+            build_failed=ran.build_failed,
+        )
+        self.record(StepKind.MIX, moved, outcome, verdict, ran)
+        return outcome
+
+
+_DEPENDENCIES_ALONE = (
+    "compared with a fresh run of the suite's own lock, so the change found is the "
+    "dependencies' alone"
+)
 
 
 def _first_line(text: str | None) -> str | None:
@@ -811,6 +619,34 @@ def _updates(
     return updates, requires
 
 
+def _mixes(session: Session, setup: Setup) -> _Mixes | None:
+    """The groups of updates to search; None when the candidate installs the same wheels."""
+    target = setup.base.target
+    baseline, candidate = setup.baseline.for_target(target), setup.candidate.for_target(target)
+    updates, requires = _updates(session, baseline, candidate, setup.base)
+    if not updates:
+        return None
+    markers = target.markers()
+    groups = group_updates(
+        [u.change for u in updates],
+        requires,
+        markers,
+        old_edges=_graph_edges(setup.baseline, baseline),
+        new_edges=_graph_edges(setup.candidate, candidate),
+    )
+    known = set[str]()
+    for side in (baseline, candidate):
+        known |= unmet({req.name: req.version for req in side}, requires, markers)
+    return _Mixes(
+        groups=groups,
+        updates={u.name: u for u in updates},
+        baseline=baseline,
+        requires=requires,
+        markers=markers,
+        known=frozenset(known),
+    )
+
+
 def bisect(
     session: Session,
     suite: Suite,
@@ -826,268 +662,44 @@ def bisect(
     only for an unanswered question outside the search (no daemon, no golden, a failed
     download); a reference that cannot run gives an :attr:`Status.UNANSWERED` report.
     """
-    golden = load_golden(suite)
-    baseline_lock = read_lock(suite.lock_path)
-    candidate_lock = read_lock(candidate)
-    attributable, notes = _attribution(suite, golden, suite.inputs_path)
-    base = images.resolve_base_image(
-        session.client, suite.base_image, cache=session.cache, progress=session.progress
-    )
-    if not base.pinned:
-        session.warn(
-            f"warning: suite {suite.name}: base image {suite.base_image} is a tag, not "
-            f"name@sha256:<digest>; its image id {base.id[:19]} is recorded"
-        )
-    work = _Bisector(session, suite, base)
-    work.noise = golden.meta.get("noise") or {}
-    baseline_reqs = baseline_lock.for_target(base.target)
-    candidate_reqs = candidate_lock.for_target(base.target)
-    report = ReplayReport(
-        suite=suite.name,
-        verdict=Verdict.BROKEN,
-        attributable=attributable,
-        candidate_lock=display(candidate),
-        lock_diff=lock_diff(baseline_lock, candidate_lock, base),
-        notes=tuple(notes),
-    )
-    same_lock = baseline_lock.digest(base.target) == candidate_lock.digest(base.target)
-    everything = list(report.lock_diff)
-
-    session.progress(f"bisect {suite.name}: running the candidate")
-    cand = work.environment(candidate_lock, " with the candidate")
-    cand_outputs = cand.run.outputs if cand.run is not None else None
-    facts = cand.run.facts if cand.run is not None else {}
-    report = dataclasses.replace(report, image=cand.image, error=cand.error)
-    golden_base = (golden.meta.get("base_image") or {}).get("id")
-    same_machine: bool | None = None
-    if facts:
-        same_machine = (
-            machine_fingerprint(facts) == golden.meta.get("machine") and golden_base == base.id
-        )
-    notes = list(report.notes)
-    if same_machine is False:
-        notes.append(
-            f"this machine differs from the golden's: {_describe_machine(facts)} here, "
-            f"{_describe_machine(golden.meta.get('environment') or {})} when recorded"
-            + ("" if golden_base == base.id else "; the base image id changed too")
-        )
-    need_fresh = (fresh_baseline or not attributable or same_machine is not True) and not same_lock
-    reference: Mapping[str, Array] = golden.outputs
-    if need_fresh:
-        session.progress(f"bisect {suite.name}: running the suite's own lock")
-        fresh = work.environment(baseline_lock, " with its own lock")
-        fresh_outputs = fresh.run.outputs if fresh.run is not None else None
-        if same_machine is None and fresh.run is not None and fresh.run.facts:
-            same_machine = (
-                machine_fingerprint(fresh.run.facts) == golden.meta.get("machine")
-                and golden_base == base.id
-            )
-        golden_cmp = None if fresh_outputs is None else work.compare(golden.outputs, fresh_outputs)
-        # The candidate is step 1 whatever happens next; the baseline's step follows.
-        cand_verdict = (
-            Verdict.BROKEN
-            if cand_outputs is None
-            else (work.compare(fresh_outputs, cand_outputs).verdict if fresh_outputs else None)
-        )
-        work.record(
-            StepKind.CANDIDATE,
-            everything,
-            outcome=Outcome.PASSES if cand_verdict in _OK else Outcome.REPRODUCES,
-            verdict=cand_verdict,
-            image=cand.image,
-            reused=cand.reused,
-            seconds=cand.seconds,
-            detail=_first_line(cand.error),
-        )
-        work.record(
-            StepKind.BASELINE,
-            (),
-            outcome=Outcome.PASSES,
-            verdict=None if golden_cmp is None else golden_cmp.verdict,
-            image=fresh.image,
-            reused=fresh.reused,
-            seconds=fresh.seconds,
-            detail=_first_line(fresh.error),
-        )
-        if fresh_outputs is None:
-            why = _first_line(fresh.error) or "it did not run"
-            reason = (
-                f"the suite's own lock does not run here ({why}): nothing to compare mixes with"
-            )
-            report = dataclasses.replace(
-                report,
-                verdict=Verdict.BROKEN if cand_outputs is None else Verdict.CHANGED,
-                machine_matches_golden=same_machine,
-                notes=tuple(notes),
-            )
-            return BisectReport(
-                replay=report, status=Status.UNANSWERED, steps=tuple(work.steps), reason=reason
-            )
-        reference = fresh_outputs
-        if not attributable:
-            notes.append(
-                "compared with a fresh run of the suite's own lock, so the change found is the "
-                "dependencies' alone"
-            )
-        comparison = None if cand_outputs is None else work.compare(reference, cand_outputs)
-        report = dataclasses.replace(
-            report,
-            verdict=Verdict.BROKEN if comparison is None else comparison.verdict,
-            comparison=comparison,
-            baseline=Baseline.FRESH,
-            golden_comparison=golden_cmp,
-            golden_reproduces=None if golden_cmp is None else golden_cmp.verdict in _OK,
-            machine_matches_golden=same_machine,
-            notes=tuple(notes),
-        )
-    else:
-        comparison = None if cand_outputs is None else work.compare(reference, cand_outputs)
-        verdict = Verdict.BROKEN if comparison is None else comparison.verdict
-        if same_lock and verdict not in _OK and same_machine is False:
-            notes.append("the lock is the golden's: the difference comes from the machine")
-        report = dataclasses.replace(
-            report,
-            verdict=verdict,
-            comparison=comparison,
-            baseline=Baseline.GOLDEN,
-            golden_reproduces=(verdict in _OK) if same_lock else None,
-            machine_matches_golden=same_machine,
-            notes=tuple(notes),
-        )
-        work.record(
-            StepKind.CANDIDATE,
-            everything,
-            outcome=Outcome.PASSES if verdict in _OK else Outcome.REPRODUCES,
-            verdict=verdict,
-            image=cand.image,
-            reused=cand.reused,
-            seconds=cand.seconds,
-            detail=_first_line(cand.error),
-        )
-
+    setup = set_up(session, suite, candidate, warn_tag=True)
+    work = _Bisector(session, suite, setup)
+    report = work.measure(fresh_baseline)
+    if isinstance(report, BisectReport):
+        return report
     if report.verdict in _OK:
-        return BisectReport(
-            replay=report,
-            status=Status.NOTHING,
-            steps=tuple(work.steps),
-            reason=f"the candidate is {report.verdict.value}",
+        return work.finish(
+            report, Status.NOTHING, reason=f"the candidate is {report.verdict.value}"
         )
-    if same_lock:
-        return BisectReport(
-            replay=report,
-            status=Status.UNANSWERED,
-            steps=tuple(work.steps),
-            reason="the candidate installs exactly the suite's own lock: no package update to "
-            "blame",
-        )
-
-    updates, requires = _updates(session, baseline_reqs, candidate_reqs, base)
-    if not updates:
-        return BisectReport(
-            replay=report,
-            status=Status.UNANSWERED,
-            steps=tuple(work.steps),
-            reason="the candidate installs the same wheels as the suite's own lock: no package "
-            "update to blame",
-        )
-    changes = [u.change for u in updates]
-    markers = base.target.markers()
-    groups = group_updates(
-        changes,
-        requires,
-        markers,
-        old_edges=_graph_edges(baseline_lock, baseline_reqs),
-        new_edges=_graph_edges(candidate_lock, candidate_reqs),
-    )
-    by_name = {u.name: u for u in updates}
-    installed_old = {req.name: req.version for req in baseline_reqs}
-    installed_new = {req.name: req.version for req in candidate_reqs}
-    known_problems = unmet(installed_old, requires, markers) | unmet(
-        installed_new, requires, markers
-    )
-
-    def test(subset: tuple[int, ...]) -> Outcome:
-        moving = [by_name[change.name] for index in subset for change in groups[index].changes]
-        moved = tuple(u.change for u in moving)
-        names = ", ".join(u.name for u in moving)
-        session.progress(f"bisect {suite.name}: step {len(work.steps) + 1}, moving {names}")
-        started = time.monotonic()
-        mix = _mixed_lock(baseline_reqs, moving, f"{suite.lock} + {names}")
-        installed = {req.name: req.version for req in mix.requirements}
-        problems = sorted(unmet(installed, requires, markers) - known_problems)
-        if problems:
-            work.record(
-                StepKind.MIX,
-                moved,
-                outcome=Outcome.UNTESTABLE,
-                verdict=None,
-                image=None,
-                reused=None,
-                seconds=time.monotonic() - started,
-                detail="; ".join(problems),
-            )
-            return Outcome.UNTESTABLE
-        ran = work.environment(mix, f" moving {names}")
-        outputs = ran.run.outputs if ran.run is not None else None
-        verdict = Verdict.BROKEN if outputs is None else work.compare(reference, outputs).verdict
-        like = (
-            outputs is not None
-            and cand_outputs is not None
-            and work.compare(cand_outputs, outputs).verdict in _OK
-        )
-        outcome = classify(
-            verdict,
-            candidate_broken=cand_outputs is None,
-            like_candidate=like,
-            build_failed=ran.build_failed,
-        )
-        work.record(
-            StepKind.MIX,
-            moved,
-            outcome=outcome,
-            verdict=verdict,
-            image=ran.image,
-            reused=ran.reused,
-            seconds=ran.seconds,
-            detail=_first_line(ran.error),
-        )
-        return outcome
-
-    found = ddmin(len(groups), test)
-    culprits = tuple(
-        sorted(
-            (change for index in found.culprits for change in groups[index].changes),
-            key=lambda c: c.name,
-        )
-    )
-    return BisectReport(
-        replay=report,
-        status=Status.CULPRITS,
-        culprits=culprits,
-        groups=groups,
-        steps=tuple(work.steps),
+    if setup.same_lock:
+        return work.finish(report, Status.UNANSWERED, reason=_SAME_LOCK)
+    mixes = _mixes(session, setup)
+    if mixes is None:
+        return work.finish(report, Status.UNANSWERED, reason=_SAME_WHEELS)
+    found = ddmin(len(mixes.groups), functools.partial(work.try_mix, mixes))
+    culprits = [c for index in found.culprits for c in mixes.groups[index].changes]
+    return work.finish(
+        report,
+        Status.CULPRITS,
+        culprits=tuple(sorted(culprits, key=lambda c: c.name)),
+        groups=mixes.groups,
         minimal=found.minimal,
     )
 
 
+_SAME_LOCK = "the candidate installs exactly the suite's own lock: no package update to blame"
+_SAME_WHEELS = (
+    "the candidate installs the same wheels as the suite's own lock: no package update to blame"
+)
+
+
 __all__ = [
-    "BisectReport",
     "GraphEdge",
-    "Group",
     "Minimised",
-    "Outcome",
-    "Status",
-    "Step",
-    "StepKind",
     "bisect",
-    "budget",
     "classify",
     "ddmin",
-    "describe",
     "group_updates",
-    "render_bisect",
-    "render_bisect_markdown",
     "requires_dist",
-    "summary",
     "unmet",
 ]

@@ -32,15 +32,16 @@ Choices the design leaves open, fixed here:
 
 from __future__ import annotations
 
-import enum
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
+
+from reprolock.report.replay import Comparison, OutputComparison, Verdict, worst
 
 Array = npt.NDArray[Any]
 
@@ -50,33 +51,6 @@ _CHUNK: Final = 1 << 14
 _NUMERIC: Final = frozenset("biufc")
 _INEXACT: Final = frozenset("fc")
 _EXACT_NUMERIC: Final = frozenset("biu")
-
-
-class Verdict(enum.Enum):
-    """How a candidate's outputs relate to the golden ones; ordered from best to worst."""
-
-    IDENTICAL = "identical"
-    WITHIN_TOLERANCE = "within-tolerance"
-    CHANGED = "changed"
-    BROKEN = "broken"
-
-    @property
-    def rank(self) -> int:
-        """A number that grows as the verdict gets worse: identical 0 ... broken 3."""
-        return _RANK[self]
-
-
-_RANK = {
-    Verdict.IDENTICAL: 0,
-    Verdict.WITHIN_TOLERANCE: 1,
-    Verdict.CHANGED: 2,
-    Verdict.BROKEN: 3,
-}
-
-
-def worst(verdicts: Iterable[Verdict]) -> Verdict:
-    """The worst of ``verdicts``; ``identical`` when there are none."""
-    return max(verdicts, key=lambda v: v.rank, default=Verdict.IDENTICAL)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -98,72 +72,6 @@ class Tolerance:
             raise ValueError(
                 f"max_label_flip_rate must be between 0 and 1, got {self.max_label_flip_rate}"
             )
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class OutputComparison:
-    """The comparison of one named output."""
-
-    name: str
-    """The output's name (the key in the ``.npz``)."""
-    verdict: Verdict
-    """``identical``, ``within-tolerance`` or ``changed``."""
-    mismatches: int
-    """Elements outside tolerance (exact outputs: differing elements)."""
-    total: int
-    """Elements compared: the golden output's size (an extra output's own size)."""
-    max_abs: float | None = None
-    """Largest ``|a-g|`` over finite pairs."""
-    max_rel: float | None = None
-    """Largest ``|a-g|/|g|`` over finite pairs with ``g != 0``."""
-    max_ulp: int | None = None
-    """Largest distance in units in the last place (same-dtype float16/32/64 only)."""
-    label_flips: int | None = None
-    """Differing labels (exact outputs) or rows whose argmax moved (2-D float outputs)."""
-    notes: tuple[str, ...] = ()
-    """Why it changed beyond the numbers: missing, extra, shape, dtype, NaN/inf pattern."""
-
-    @property
-    def mismatch_rate(self) -> float | None:
-        """``mismatches / total``; None for an empty output."""
-        return self.mismatches / self.total if self.total else None
-
-    @property
-    def label_flip_rate(self) -> float | None:
-        """``label_flips / total``; None when there are no label flips to rate."""
-        if self.label_flips is None or not self.total:
-            return None
-        return self.label_flips / self.total
-
-    def to_dict(self) -> dict[str, Any]:
-        """The entry of the replay report's ``outputs`` mapping (JSON-safe)."""
-        return {
-            "verdict": self.verdict.value,
-            "mismatches": self.mismatches,
-            "total": self.total,
-            "max_abs": _json_float(self.max_abs),
-            "max_rel": _json_float(self.max_rel),
-            "max_ulp": self.max_ulp,
-            "label_flips": self.label_flips,
-            "notes": list(self.notes),
-        }
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Comparison:
-    """The comparison of a whole run: the worst output verdict and every output's details."""
-
-    verdict: Verdict
-    """Worst of the outputs' verdicts (``identical`` when both runs have no outputs)."""
-    outputs: tuple[OutputComparison, ...]
-    """One entry per output name in either run, sorted by name."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """``verdict`` and the ``outputs`` mapping of the replay report."""
-        return {
-            "verdict": self.verdict.value,
-            "outputs": {out.name: out.to_dict() for out in self.outputs},
-        }
 
 
 _NO_OVERRIDES: Final[Mapping[str, Tolerance]] = MappingProxyType({})
@@ -562,13 +470,3 @@ def _larger(current: float | None, value: float) -> float:
 
 def _elements(count: int) -> str:
     return f"{count} element" if count == 1 else f"{count} elements"
-
-
-def _json_float(value: float | None) -> float | str | None:
-    if value is None:
-        return None
-    if math.isnan(value):
-        return "nan"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return float(value)

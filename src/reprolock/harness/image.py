@@ -44,8 +44,8 @@ from reprolock.harness.docker import (
 )
 from reprolock.harness.lockfile import Lock, LockedRequirement, ProbeError, TargetEnvironment
 from reprolock.harness.progress import ProgressFn, silent
-from reprolock.harness.report import excerpt
 from reprolock.harness.untrusted import UntrustedInputError, load_json, read_json
+from reprolock.report.replay import excerpt
 
 FORMAT_VERSION = 1
 """Bump when the Dockerfile or the image layout changes: every environment is rebuilt."""

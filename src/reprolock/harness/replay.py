@@ -20,7 +20,7 @@ import posixpath
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path, PurePosixPath
@@ -38,7 +38,7 @@ from reprolock.errors import ReproError, UnansweredError, UsageError
 from reprolock.files import FileTooLargeError
 from reprolock.harness import image as images
 from reprolock.harness import runner
-from reprolock.harness.compare import Comparison, Tolerance, Verdict, compare, measure_noise
+from reprolock.harness.compare import Tolerance, compare, measure_noise
 from reprolock.harness.docker import (
     SELF_STOP_GRACE,
     DockerUnavailableError,
@@ -49,7 +49,6 @@ from reprolock.harness.docker import (
 from reprolock.harness.image import BaseImage, BuildError, EnvImage
 from reprolock.harness.lockfile import Lock, read_lock
 from reprolock.harness.progress import ProgressFn, silent
-from reprolock.harness.report import Baseline, LockChange, ReplayReport, excerpt
 from reprolock.harness.runner import NpzError, read_npz
 from reprolock.harness.untrusted import (
     UntrustedInputError,
@@ -57,6 +56,14 @@ from reprolock.harness.untrusted import (
     read_json,
     refusal,
     remove_tree,
+)
+from reprolock.report.replay import (
+    Baseline,
+    Comparison,
+    LockChange,
+    ReplayReport,
+    Verdict,
+    excerpt,
 )
 
 Array = npt.NDArray[Any]
@@ -70,8 +77,6 @@ OUT_DIR = "/out"
 RUNNER_PATH = "/reprolock/runner.py"
 INPUTS_PATH = "/reprolock/inputs.npz"
 PIDS_LIMIT = 256
-NANO_CPUS = 1_000_000_000
-"""One CPU: with thread counts pinned to 1, results do not depend on the host's cores."""
 RUNNER_GRACE = SELF_STOP_GRACE
 """Seconds past the suite's timeout at which the runner stops the container by itself."""
 RUN_ENVIRONMENT: Mapping[str, str] = {
@@ -111,6 +116,24 @@ class Session:
     """Where progress messages go."""
     warn: ProgressFn = silent
     """Where warnings go (lines that stay)."""
+
+    def base_image(self, suite: Suite, *, warn_tag: bool = True) -> BaseImage:
+        """The suite's base image, probed; a tag rather than ``name@sha256:`` is warned about."""
+        base = images.resolve_base_image(
+            self.client, suite.base_image, cache=self.cache, progress=self.progress
+        )
+        if warn_tag and not base.pinned:
+            self.warn(
+                f"warning: suite {suite.name}: base image {suite.base_image} is a tag, not "
+                f"name@sha256:<digest>; its image id {base.id[:19]} is recorded"
+            )
+        return base
+
+    def ensure_image(self, lock: Lock, base: BaseImage) -> EnvImage:
+        """``lock``'s environment on ``base``: found by its tag, or built."""
+        return images.ensure_image(
+            self.client, lock, base, cache=self.cache, progress=self.progress
+        )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -241,6 +264,90 @@ def _describe_machine(facts: Mapping[str, Any]) -> str:
     return f"{fingerprint['cpu_model']} ({kernels or 'no BLAS information'})"
 
 
+def machine_matches(
+    golden: Mapping[str, Any], base_id: str, facts: Mapping[str, Any]
+) -> bool | None:
+    """Whether a run's CPU, BLAS and base image are those ``golden`` (golden.json) was recorded
+    on; None when the run reported no facts."""
+    if not facts:
+        return None
+    same_base = (golden.get("base_image") or {}).get("id") == base_id
+    return machine_fingerprint(facts) == golden.get("machine") and same_base
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Reference:
+    """What a candidate's outputs are compared with: the golden, or a fresh baseline (the suite's
+    own lock run on this machine). Made by :func:`choose_reference`."""
+
+    fresh: bool
+    """Run the suite's own lock here and compare the candidate with that run."""
+    same_machine: bool | None
+    """Whether this machine's CPU, BLAS and base image are the golden's; None when unknown."""
+    same_lock: bool
+    """Whether the candidate installs exactly the suite's own lock."""
+    notes: tuple[str, ...] = ()
+    """How this machine differs from the golden's."""
+
+    def conclude(
+        self,
+        report: ReplayReport,
+        comparison: Comparison | None,
+        golden: Comparison | None = None,
+        *,
+        notes: Sequence[str] = (),
+    ) -> ReplayReport:
+        """``report`` with the candidate's ``comparison`` (None: broken) against the fresh
+        baseline when ``golden`` (the fresh baseline against the golden) is given, else against
+        the golden; ``notes`` go after this choice's own."""
+        verdict = Verdict.BROKEN if comparison is None else comparison.verdict
+        added = [*self.notes, *notes]
+        reproduces = (verdict in _OK) if self.same_lock else None
+        if golden is not None:
+            reproduces = golden.verdict in _OK
+        elif self.same_lock and self.same_machine is False and verdict not in _OK:
+            added.append("the lock is the golden's: the difference comes from the machine")
+        return dataclasses.replace(
+            report,
+            verdict=verdict,
+            comparison=comparison,
+            baseline=Baseline.GOLDEN if golden is None else Baseline.FRESH,
+            golden_comparison=golden,
+            golden_reproduces=reproduces,
+            machine_matches_golden=self.same_machine,
+            notes=(*report.notes, *added),
+        )
+
+
+def choose_reference(
+    golden: Mapping[str, Any],
+    base_id: str,
+    facts: Mapping[str, Any],
+    *,
+    same_lock: bool,
+    fresh_baseline: bool = False,
+    attributable: bool = True,
+) -> Reference:
+    """The golden (golden.json: ``golden``), or a fresh baseline, as the candidate's reference.
+
+    A fresh baseline when asked for, when the candidate's run (its ``facts``, on ``base_id``)
+    shows a machine other than the golden's or shows none, or when the golden is not
+    ``attributable`` (a bisect passes that: its mixes must differ by dependencies alone); never
+    when the candidate installs the suite's own lock, whose fresh run would be the candidate.
+    """
+    same_machine = machine_matches(golden, base_id, facts)
+    notes: tuple[str, ...] = ()
+    if same_machine is False:
+        same_base = (golden.get("base_image") or {}).get("id") == base_id
+        notes = (
+            f"this machine differs from the golden's: {_describe_machine(facts)} here, "
+            f"{_describe_machine(golden.get('environment') or {})} when recorded"
+            + ("" if same_base else "; the base image id changed too"),
+        )
+    fresh = (fresh_baseline or not attributable or same_machine is not True) and not same_lock
+    return Reference(fresh=fresh, same_machine=same_machine, same_lock=same_lock, notes=notes)
+
+
 def lock_diff(old: Lock, new: Lock, base: BaseImage) -> tuple[LockChange, ...]:
     """Packages whose version differs between two locks, for the base image's platform."""
     before = {req.name: req.version for req in old.for_target(base.target)}
@@ -250,25 +357,6 @@ def lock_diff(old: Lock, new: Lock, base: BaseImage) -> tuple[LockChange, ...]:
         for name in sorted(before.keys() | after.keys())
         if before.get(name) != after.get(name)
     )
-
-
-def tolerances(suite: Suite) -> tuple[Tolerance, dict[str, Tolerance]]:
-    """The suite's default tolerance and its per-output overrides (merged with the default)."""
-    default = Tolerance(
-        rtol=suite.rtol, atol=suite.atol, max_label_flip_rate=suite.max_label_flip_rate
-    )
-    per_output = {}
-    for name, override in suite.outputs.items():
-        per_output[name] = Tolerance(
-            rtol=default.rtol if override.rtol is None else override.rtol,
-            atol=default.atol if override.atol is None else override.atol,
-            max_label_flip_rate=(
-                default.max_label_flip_rate
-                if override.max_label_flip_rate is None
-                else override.max_label_flip_rate
-            ),
-        )
-    return default, per_output
 
 
 # --- running -------------------------------------------------------------------------------
@@ -587,21 +675,6 @@ def _relative_to_config(suite: Suite, path: Path) -> str:
         return path.resolve().as_posix()
 
 
-def _prepare(session: Session, suite: Suite, lock: Lock) -> tuple[BaseImage, EnvImage]:
-    base = images.resolve_base_image(
-        session.client, suite.base_image, cache=session.cache, progress=session.progress
-    )
-    if not base.pinned:
-        session.warn(
-            f"warning: suite {suite.name}: base image {suite.base_image} is a tag, not "
-            f"name@sha256:<digest>; its image id {base.id[:19]} is recorded"
-        )
-    env = images.ensure_image(
-        session.client, lock, base, cache=session.cache, progress=session.progress
-    )
-    return base, env
-
-
 def record(session: Session, suite: Suite, *, force: bool = False) -> RecordOutcome:
     """Build the suite's environment, run it twice, write golden.npz and golden.json."""
     npz, meta_path = suite.golden_path, suite.golden_json_path
@@ -611,8 +684,9 @@ def record(session: Session, suite: Suite, *, force: bool = False) -> RecordOutc
     inputs = _inputs(suite)
     source_sha = source_tree_sha256(suite)
     lock = read_lock(suite.lock_path)
+    base = session.base_image(suite)
     try:
-        base, env = _prepare(session, suite, lock)
+        env = session.ensure_image(lock, base)
     except BuildError as exc:
         raise RecordError(f"suite {suite.name}: {exc.report}") from None
     runs: list[tuple[RunResult, Mapping[str, Array]]] = []
@@ -683,8 +757,77 @@ def _attribution(suite: Suite, golden: Golden, inputs: Path) -> tuple[bool, list
     ]
 
 
-def _broken(base: ReplayReport, error: str) -> ReplayReport:
-    return dataclasses.replace(base, verdict=Verdict.BROKEN, error=excerpt(error))
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Setup:
+    """What a replay and a bisect start from, before anything is built."""
+
+    golden: Golden
+    """The suite's golden."""
+    baseline: Lock
+    """The suite's own lock."""
+    candidate: Lock
+    """The candidate lock (the suite's own when none was given)."""
+    base: BaseImage
+    """The suite's base image, probed."""
+    report: ReplayReport
+    """The report so far: ``broken`` until the candidate runs."""
+
+    @property
+    def same_lock(self) -> bool:
+        """Whether the candidate installs exactly the suite's own lock on this base image."""
+        target = self.base.target
+        return self.candidate.digest(target) == self.baseline.digest(target)
+
+
+def set_up(
+    session: Session, suite: Suite, candidate: Path | None, *, warn_tag: bool = False
+) -> Setup:
+    """Load the golden and both locks, probe the base image, start the report."""
+    golden = load_golden(suite)
+    inputs = _inputs(suite)
+    baseline = read_lock(suite.lock_path)
+    candidate_lock = read_lock(candidate) if candidate is not None else baseline
+    attributable, notes = _attribution(suite, golden, inputs)
+    base = session.base_image(suite, warn_tag=warn_tag)
+    report = ReplayReport(
+        suite=suite.name,
+        verdict=Verdict.BROKEN,
+        attributable=attributable,
+        candidate_lock=display(candidate if candidate is not None else suite.lock_path),
+        lock_diff=lock_diff(baseline, candidate_lock, base),
+        notes=tuple(notes),
+    )
+    return Setup(
+        golden=golden, baseline=baseline, candidate=candidate_lock, base=base, report=report
+    )
+
+
+def comparer(
+    suite: Suite, golden: Golden
+) -> Callable[[Mapping[str, Array], Mapping[str, Array]], Comparison]:
+    """``compare(reference, outputs)`` with the suite's tolerances (per output, merged with the
+    suite's own) and the golden's run-to-run noise."""
+    default = Tolerance(
+        rtol=suite.rtol, atol=suite.atol, max_label_flip_rate=suite.max_label_flip_rate
+    )
+    per_output = {
+        name: Tolerance(
+            rtol=default.rtol if override.rtol is None else override.rtol,
+            atol=default.atol if override.atol is None else override.atol,
+            max_label_flip_rate=(
+                default.max_label_flip_rate
+                if override.max_label_flip_rate is None
+                else override.max_label_flip_rate
+            ),
+        )
+        for name, override in suite.outputs.items()
+    }
+    noise = golden.meta.get("noise") or {}
+
+    def against(reference: Mapping[str, Array], outputs: Mapping[str, Array]) -> Comparison:
+        return compare(reference, outputs, default=default, per_output=per_output, noise=noise)
+
+    return against
 
 
 def replay(
@@ -695,97 +838,46 @@ def replay(
     fresh_baseline: bool = False,
 ) -> ReplayReport:
     """Replay ``suite`` with the ``candidate`` lock (default: the suite's own) and compare."""
-    golden = load_golden(suite)
-    inputs = _inputs(suite)
-    baseline_lock = read_lock(suite.lock_path)
-    candidate_lock = read_lock(candidate) if candidate is not None else baseline_lock
-    attributable, notes = _attribution(suite, golden, inputs)
-    base = images.resolve_base_image(
-        session.client, suite.base_image, cache=session.cache, progress=session.progress
-    )
-    report = ReplayReport(
-        suite=suite.name,
-        verdict=Verdict.BROKEN,
-        attributable=attributable,
-        candidate_lock=display(candidate if candidate is not None else suite.lock_path),
-        lock_diff=lock_diff(baseline_lock, candidate_lock, base),
-        notes=tuple(notes),
-    )
+    setup = set_up(session, suite, candidate)
+    report = setup.report
     try:
-        env = images.ensure_image(
-            session.client, candidate_lock, base, cache=session.cache, progress=session.progress
-        )
+        env = session.ensure_image(setup.candidate, setup.base)
     except BuildError as exc:
-        return _broken(report, exc.report)
+        return dataclasses.replace(report, error=excerpt(exc.report))
     report = dataclasses.replace(report, image=env.tag)
     run = run_suite(session, suite, env)
     if run.outputs is None:
-        return _broken(report, run.error or "the run failed")
-
-    default, per_output = tolerances(suite)
-    noise = golden.meta.get("noise") or {}
-
-    def against(reference: Mapping[str, Array], outputs: Mapping[str, Array]) -> Comparison:
-        return compare(reference, outputs, default=default, per_output=per_output, noise=noise)
-
-    golden_base = (golden.meta.get("base_image") or {}).get("id")
-    same_machine = (
-        machine_fingerprint(run.facts) == golden.meta.get("machine") and golden_base == base.id
+        return dataclasses.replace(report, error=excerpt(run.error or "the run failed"))
+    reference = choose_reference(
+        setup.golden.meta,
+        setup.base.id,
+        run.facts,
+        same_lock=setup.same_lock,
+        fresh_baseline=fresh_baseline,
     )
-    notes = list(report.notes)
-    if not same_machine:
-        notes.append(
-            f"this machine differs from the golden's: {_describe_machine(run.facts)} here, "
-            f"{_describe_machine(golden.meta.get('environment') or {})} when recorded"
-            + ("" if golden_base == base.id else "; the base image id changed too")
-        )
-    same_lock = env.lock_digest == baseline_lock.digest(base.target)
-    fresh: RunResult | None = None
-    if (fresh_baseline or not same_machine) and not same_lock:
-        fresh, why = _fresh_baseline(session, suite, baseline_lock, base)
-        if fresh is None:
-            notes.append(f"the suite's own lock did not run here ({why}); compared with the golden")
-    if fresh is not None and fresh.outputs is not None:
-        golden_comparison = against(golden.outputs, fresh.outputs)
-        comparison = against(fresh.outputs, run.outputs)
-        return dataclasses.replace(
-            report,
-            verdict=comparison.verdict,
-            comparison=comparison,
-            baseline=Baseline.FRESH,
-            golden_comparison=golden_comparison,
-            golden_reproduces=golden_comparison.verdict in _OK,
-            machine_matches_golden=same_machine,
-            notes=tuple(notes),
-        )
-    comparison = against(golden.outputs, run.outputs)
-    if not same_machine and same_lock and comparison.verdict not in _OK:
-        notes.append("the lock is the golden's: the difference comes from the machine")
-    return dataclasses.replace(
-        report,
-        verdict=comparison.verdict,
-        comparison=comparison,
-        baseline=Baseline.GOLDEN,
-        golden_reproduces=(comparison.verdict in _OK) if same_lock else None,
-        machine_matches_golden=same_machine,
-        notes=tuple(notes),
-    )
+    against = comparer(suite, setup.golden)
+    notes = []
+    if reference.fresh:
+        fresh, why = _fresh_baseline(session, suite, setup.baseline, setup.base)
+        if fresh is not None:
+            golden = against(setup.golden.outputs, fresh)
+            return reference.conclude(report, against(fresh, run.outputs), golden)
+        notes.append(f"the suite's own lock did not run here ({why}); compared with the golden")
+    return reference.conclude(report, against(setup.golden.outputs, run.outputs), notes=notes)
 
 
 def _fresh_baseline(
     session: Session, suite: Suite, lock: Lock, base: BaseImage
-) -> tuple[RunResult | None, str]:
+) -> tuple[Mapping[str, Array] | None, str]:
+    """The outputs of the suite's own lock run here, or None and why it did not run."""
     try:
-        env = images.ensure_image(
-            session.client, lock, base, cache=session.cache, progress=session.progress
-        )
+        env = session.ensure_image(lock, base)
     except BuildError as exc:
         return None, str(exc)
     run = run_suite(session, suite, env, label=" with its own lock")
     if run.outputs is None:
-        first = (run.error or "it failed").splitlines()[0]
-        return None, first
-    return run, ""
+        return None, (run.error or "it failed").splitlines()[0]
+    return run.outputs, ""
 
 
 def select_suites(suites: Mapping[str, Suite], names: Sequence[str] | None) -> list[Suite]:

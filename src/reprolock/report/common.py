@@ -1,8 +1,10 @@
-"""Wording and escaping shared by the output formats (the fix sentence, Markdown cells)."""
+"""Wording and escaping shared by the output formats: the fix sentence, and the one Markdown
+escaper (literal text, code spans, fences, table cells) every Markdown report uses."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from urllib.parse import quote
 
 from reprolock.model import Finding
@@ -69,7 +71,7 @@ def markdown_code(text: str) -> str:
     if not text:
         return ""
     # A GFM table splits cells on `|` even inside code spans; `\|` is the documented escape.
-    body = _NEWLINE.sub(" ", text).replace("|", "\\|")
+    body = markdown_cell(text)
     longest = max((len(run) for run in _BACKTICKS.findall(body)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if body.startswith(("`", " ")) or body.endswith(("`", " ")) else ""
@@ -82,3 +84,15 @@ def markdown_fence(text: str, info: str = "") -> str:
     fence = "`" * max(3, longest + 1)
     body = text if text.endswith("\n") else text + "\n"
     return f"{fence}{info}\n{body}{fence}\n"
+
+
+def markdown_cell(text: str) -> str:
+    """Markdown ``text`` (written by reprolock, so already Markdown) kept inside one table cell
+    or one line: ``|`` escaped, line breaks made spaces."""
+    return _NEWLINE.sub(" ", text).replace("|", "\\|")
+
+
+def markdown_row(cells: Iterable[str]) -> str:
+    """A table row of cells already made safe (by :func:`markdown_text`, :func:`markdown_code`
+    or :func:`markdown_cell`)."""
+    return "| " + " | ".join(cells) + " |"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from reprolock.model import Finding, Report, Severity
-from reprolock.report.common import display, markdown_code, markdown_text
+from reprolock.report.common import display, markdown_code, markdown_row, markdown_text
 from reprolock.rules import RULES
 
 HEADING = "## reprolock"
@@ -30,14 +30,15 @@ def _row(f: Finding) -> str:
     # or turn into math.
     rule = RULES.get(f.rule)
     rule_cell = f"{f.rule} {markdown_text(rule.name)}" if rule else markdown_text(f.rule)
-    cells = (
-        f.severity.value,
-        rule_cell,
-        markdown_code(f"{display(f.location.path)}:{f.location.line}"),
-        markdown_text(display(f.message)),
-        markdown_code(display(f.fix or "")),
+    return markdown_row(
+        (
+            f.severity.value,
+            rule_cell,
+            markdown_code(f"{display(f.location.path)}:{f.location.line}"),
+            markdown_text(display(f.message)),
+            markdown_code(display(f.fix or "")),
+        )
     )
-    return "| " + " | ".join(cells) + " |"
 
 
 def _rule_notes(findings: tuple[Finding, ...]) -> list[str]:

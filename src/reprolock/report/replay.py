@@ -1,14 +1,16 @@
-"""The replay report: what a replay found, as JSON (stable schema), text and Markdown."""
+"""The replay report: verdicts, per-output comparisons and what a replay found, as JSON (stable
+schema), text and Markdown. The harness fills it; nothing here runs anything."""
 
 from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Sequence
+import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reprolock.harness.compare import Comparison, OutputComparison, Verdict, worst
+from reprolock.report.common import markdown_cell, markdown_code, markdown_fence, markdown_row
 
 SCHEMA = 1
 """Version of the JSON report; bumped only for an incompatible change."""
@@ -34,6 +36,94 @@ def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
             tail = tail[cut + 1 :]
         return f"{headline}\n[...]\n{tail}" if tail else headline
     return f"{headline}\n{tail}" if tail else headline
+
+
+class Verdict(enum.Enum):
+    """How a candidate's outputs relate to the golden ones; ordered from best to worst."""
+
+    IDENTICAL = "identical"
+    WITHIN_TOLERANCE = "within-tolerance"
+    CHANGED = "changed"
+    BROKEN = "broken"
+
+    @property
+    def rank(self) -> int:
+        """A number that grows as the verdict gets worse: identical 0 ... broken 3."""
+        return _RANK[self]
+
+
+_RANK = {
+    Verdict.IDENTICAL: 0,
+    Verdict.WITHIN_TOLERANCE: 1,
+    Verdict.CHANGED: 2,
+    Verdict.BROKEN: 3,
+}
+
+
+def worst(verdicts: Iterable[Verdict]) -> Verdict:
+    """The worst of ``verdicts``; ``identical`` when there are none."""
+    return max(verdicts, key=lambda v: v.rank, default=Verdict.IDENTICAL)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OutputComparison:
+    """The comparison of one named output."""
+
+    name: str
+    """The output's name (the key in the ``.npz``)."""
+    verdict: Verdict
+    """``identical``, ``within-tolerance`` or ``changed``."""
+    mismatches: int
+    """Elements outside tolerance (exact outputs: differing elements)."""
+    total: int
+    """Elements compared: the golden output's size (an extra output's own size)."""
+    max_abs: float | None = None
+    """Largest ``|a-g|`` over finite pairs."""
+    max_rel: float | None = None
+    """Largest ``|a-g|/|g|`` over finite pairs with ``g != 0``."""
+    max_ulp: int | None = None
+    """Largest distance in units in the last place (same-dtype float16/32/64 only)."""
+    label_flips: int | None = None
+    """Differing labels (exact outputs) or rows whose argmax moved (2-D float outputs)."""
+    notes: tuple[str, ...] = ()
+    """Why it changed beyond the numbers: missing, extra, shape, dtype, NaN/inf pattern."""
+
+    @property
+    def label_flip_rate(self) -> float | None:
+        """``label_flips / total``; None when there are no label flips to rate."""
+        if self.label_flips is None or not self.total:
+            return None
+        return self.label_flips / self.total
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry of the replay report's ``outputs`` mapping (JSON-safe)."""
+        return {
+            "verdict": self.verdict.value,
+            "mismatches": self.mismatches,
+            "total": self.total,
+            "max_abs": _json_float(self.max_abs),
+            "max_rel": _json_float(self.max_rel),
+            "max_ulp": self.max_ulp,
+            "label_flips": self.label_flips,
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Comparison:
+    """The comparison of a whole run: the worst output verdict and every output's details."""
+
+    verdict: Verdict
+    """Worst of the outputs' verdicts (``identical`` when both runs have no outputs)."""
+    outputs: tuple[OutputComparison, ...]
+    """One entry per output name in either run, sorted by name."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """``verdict`` and the ``outputs`` mapping of the replay report."""
+        return {
+            "verdict": self.verdict.value,
+            "outputs": {out.name: out.to_dict() for out in self.outputs},
+        }
 
 
 class ReportFormat(enum.Enum):
@@ -68,8 +158,14 @@ class LockChange:
         """The ``lock_diff`` entry of the JSON report."""
         return {"name": self.name, "old": self.old, "new": self.new}
 
+    def moved(self, arrow: str = "->") -> str:
+        """``1.3.2 -> 1.4.2``; ``1.0 (another wheel)`` when a wheel changed under one version."""
+        if self.old is not None and self.old == self.new:
+            return f"{self.old} (another wheel)"
+        return f"{self.old or '(absent)'} {arrow} {self.new or '(absent)'}"
+
     def __str__(self) -> str:
-        return f"{self.name} {self.old or '(absent)'} -> {self.new or '(absent)'}"
+        return f"{self.name} {self.moved()}"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -202,28 +298,27 @@ def render_text(reports: Sequence[ReplayReport]) -> str:
     for report in reports:
         lines = [f"{report.suite}: {report.verdict.value}"]
         lines.append(f"  candidate: {report.candidate_lock}")
-        if report.lock_diff:
-            lines.append("  lock changes: " + ", ".join(str(c) for c in report.lock_diff))
-        else:
-            lines.append("  lock changes: none")
+        changes = ", ".join(str(c) for c in report.lock_diff) or "none"
+        lines.append(f"  lock changes: {changes}")
         if report.error:
             lines.append("  error:")
             lines.append(_indent(report.error, "    ").rstrip("\n"))
         if report.comparison is not None:
             lines.append(f"  compared with: {_baseline_text(report.baseline)}")
-            width = max((len(o.name) for o in report.comparison.outputs), default=0)
-            for out in report.comparison.outputs:
-                lines.append(f"    {out.name:<{width}}  {describe_output(out)}")
+            lines += _outputs_text(report.comparison)
         if report.golden_comparison is not None:
             reproduces = "yes" if report.golden_reproduces else "no"
             lines.append(f"  the suite's own lock reproduces the golden here: {reproduces}")
-            width = max((len(o.name) for o in report.golden_comparison.outputs), default=0)
-            for out in report.golden_comparison.outputs:
-                lines.append(f"    {out.name:<{width}}  {describe_output(out)}")
+            lines += _outputs_text(report.golden_comparison)
         lines.append(f"  attributable: {'yes' if report.attributable else 'no'}")
         lines.extend(f"  note: {note}" for note in report.notes)
         blocks.append("\n".join(lines) + "\n")
     return "\n".join(blocks)
+
+
+def _outputs_text(comparison: Comparison) -> list[str]:
+    width = max((len(o.name) for o in comparison.outputs), default=0)
+    return [f"    {out.name:<{width}}  {describe_output(out)}" for out in comparison.outputs]
 
 
 def _baseline_text(baseline: Baseline) -> str:
@@ -232,56 +327,66 @@ def _baseline_text(baseline: Baseline) -> str:
     return "the golden outputs"
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def render_markdown(reports: Sequence[ReplayReport]) -> str:
     """A Markdown section per suite, for a pull-request comment or a job summary."""
     out = ["## reprolock replay", ""]
     for report in reports:
-        out.append(f"### `{report.suite}`: **{report.verdict.value}**")
+        out.append(f"### {markdown_code(report.suite)}: **{report.verdict.value}**")
         out.append("")
         attributable = "yes" if report.attributable else "no"
-        out.append(f"Candidate: `{report.candidate_lock}`; attributable: {attributable}.")
+        candidate = markdown_code(report.candidate_lock)
+        out.append(f"Candidate: {candidate}; attributable: {attributable}.")
         out.append("")
         if report.lock_diff:
             out.extend(["| package | old | new |", "|---|---|---|"])
-            out.extend(f"| {c.name} | {c.old or '—'} | {c.new or '—'} |" for c in report.lock_diff)
+            out.extend(markdown_row((c.name, c.old or "—", c.new or "—")) for c in report.lock_diff)
             out.append("")
         if report.error:
-            out.extend(["```text", report.error.rstrip("\n"), "```", ""])
+            out.extend([markdown_fence(report.error.rstrip("\n"), "text").rstrip("\n"), ""])
         for title, comparison in (
             (f"Compared with {_baseline_text(report.baseline)}", report.comparison),
             ("The suite's own lock against the golden, on this machine", report.golden_comparison),
         ):
-            if comparison is None:
-                continue
-            out.extend([f"{title}:", ""])
-            out.append("| output | verdict | mismatches | max abs | max rel | max ULP | flips |")
-            out.append("|---|---|---|---|---|---|---|")
-            for o in comparison.outputs:
-                cells = [
-                    f"`{o.name}`",
-                    o.verdict.value,
-                    f"{o.mismatches}/{o.total}",
-                    _number(o.max_abs),
-                    _number(o.max_rel),
-                    "-" if o.max_ulp is None else str(o.max_ulp),
-                    "-" if o.label_flips is None else str(o.label_flips),
-                ]
-                out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
-            out.append("")
-            notes = [f"`{o.name}`: {'; '.join(o.notes)}" for o in comparison.outputs if o.notes]
-            out.extend(f"- {_cell(n)}" for n in notes)
-            if notes:
-                out.append("")
-        out.extend(f"> {_cell(note)}" for note in report.notes)
+            if comparison is not None:
+                out.extend([f"{title}:", "", *_outputs_markdown(comparison)])
+        out.extend(f"> {markdown_cell(note)}" for note in report.notes)
         if report.notes:
             out.append("")
     return "\n".join(out).rstrip("\n") + "\n"
 
 
+def _outputs_markdown(comparison: Comparison) -> list[str]:
+    out = [
+        "| output | verdict | mismatches | max abs | max rel | max ULP | flips |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for o in comparison.outputs:
+        cells = (
+            markdown_code(o.name),
+            o.verdict.value,
+            f"{o.mismatches}/{o.total}",
+            _number(o.max_abs),
+            _number(o.max_rel),
+            "-" if o.max_ulp is None else str(o.max_ulp),
+            "-" if o.label_flips is None else str(o.label_flips),
+        )
+        out.append(markdown_row(cells))
+    out.append("")
+    noted = [o for o in comparison.outputs if o.notes]
+    out.extend(f"- {markdown_code(o.name)}: {markdown_cell('; '.join(o.notes))}" for o in noted)
+    return [*out, ""] if noted else out
+
+
 def summary_line(reports: Sequence[ReplayReport]) -> str:
     """The one-line stderr summary: ``segments: changed; pickled: broken``."""
     return "; ".join(f"{r.suite}: {r.verdict.value}" for r in reports)
+
+
+def _json_float(value: float | None) -> float | str | None:
+    if value is None:
+        return None
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return float(value)
