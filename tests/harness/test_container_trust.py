@@ -431,9 +431,9 @@ def test_an_18_mb_deflate_bomb_golden_is_refused_in_little_memory(
 
 def test_the_probe_script_runs_under_its_supervisor(tmp_path: Path) -> None:
     """The probe's Python: the supervisor's source stands alone and hands over to the probe."""
-    script = image.probe_script()
+    flag, bootstrap, source = image.probe_command()
     done = subprocess.run(
-        [sys.executable, "-c", script.replace("supervise(125.0)", "supervise(30)")],
+        [sys.executable, flag, bootstrap.replace("supervise(125.0)", "supervise(30)"), source],
         capture_output=True,
         text=True,
         check=False,

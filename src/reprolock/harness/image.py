@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 from reprolock import __version__
 from reprolock.errors import ReproError, UnansweredError
 from reprolock.files import cache_dir
-from reprolock.harness import lockfile, runner, wheelhouse
+from reprolock.harness import runner, wheelhouse
 from reprolock.harness.docker import (
     BUILD_DEADLINE_LABEL,
     SELF_STOP_GRACE,
@@ -236,19 +237,20 @@ def target_environment(
     return target
 
 
-# The probe also proves what the build relies on: venv and ensurepip are importable.
-_PROBE_PREFIX = "import venv, ensurepip\n"
-
-
-def probe_script() -> str:
-    """The probe's Python: the runner's deadline supervisor, then the probe itself."""
+def probe_command() -> list[str]:
+    """``python3``'s arguments in the probe container: the runner's deadline supervisor, proof
+    that venv and ensurepip import (the build relies on them), then the text of
+    :mod:`reprolock.harness.probe`, run as ``__main__`` under its own file name."""
     supervisor = textwrap.dedent(inspect.getsource(runner.supervise))
-    return (
+    bootstrap = (
         "from __future__ import annotations\n"
         f"{supervisor}\n"
         f"supervise({PROBE_TIMEOUT + SELF_STOP_GRACE})\n"
-        f"{_PROBE_PREFIX}{lockfile.PROBE_SCRIPT}"
+        "import sys, venv, ensurepip\n"
+        "exec(compile(sys.argv[1], 'probe.py', 'exec'), {'__name__': '__main__'})\n"
     )
+    probe = resources.files("reprolock.harness").joinpath("probe.py").read_text("utf-8")
+    return ["-c", bootstrap, probe]
 
 
 def _probe(client: docker.DockerClient, image_id: str) -> str:
@@ -261,7 +263,7 @@ def _probe(client: docker.DockerClient, image_id: str) -> str:
         managed_container(
             client,
             image=image_id,
-            command=["-c", probe_script()],
+            command=probe_command(),
             entrypoint=["python3"],
             purpose="probe",
             deadline=PROBE_TIMEOUT + SELF_STOP_GRACE,

@@ -73,7 +73,7 @@ def pin_problem(name: str, version: str) -> str | None:
 
 
 # --------------------------------------------------------------------------------------------
-# The target: what a base image's python3 is, read once by PROBE_SCRIPT
+# The target: what a base image's python3 is, read once by the probe (harness/probe.py)
 # --------------------------------------------------------------------------------------------
 
 
@@ -164,7 +164,8 @@ class TargetEnvironment:
 
     @classmethod
     def from_probe(cls, data: Mapping[str, Any]) -> TargetEnvironment:
-        """Build the target from :data:`PROBE_SCRIPT`'s JSON (unknown keys are ignored)."""
+        """Build the target from the JSON :mod:`reprolock.harness.probe` prints (unknown keys
+        are ignored)."""
         values: dict[str, str] = {}
         for name in _PROBE_FIELDS:
             value = data.get(name)
@@ -213,180 +214,6 @@ _PROBE_FIELDS = (
     "sys_platform",
     "os_name",
 )
-
-PROBE_SCRIPT = r'''
-"""Print this interpreter's marker values and compatible wheel tags as JSON (stdlib only)."""
-import json
-import os
-import platform
-import re
-import struct
-import subprocess
-import sys
-import sysconfig
-
-# The tag order follows packaging.tags.sys_tags() (packaging 26) for CPython on Linux.
-_LEGACY = {(2, 17): "manylinux2014", (2, 12): "manylinux2010", (2, 5): "manylinux1"}
-_MANYLINUX_ARCHS = {"x86_64", "aarch64", "ppc64", "ppc64le", "s390x", "loongarch64", "riscv64",
-                    "i686", "armv7l"}
-
-
-def glibc_version():
-    try:
-        _, text = os.confstr("CS_GNU_LIBC_VERSION").rsplit()
-    except (AttributeError, OSError, ValueError):
-        text = None
-    if text is None:
-        try:
-            import ctypes
-            function = ctypes.CDLL(None).gnu_get_libc_version
-            function.restype = ctypes.c_char_p
-            text = function().decode("ascii")
-        except (AttributeError, ImportError, OSError, UnicodeDecodeError):
-            return None
-    match = re.match(r"([0-9]+)\.([0-9]+)", text)
-    return (int(match.group(1)), int(match.group(2))) if match else None
-
-
-def elf_interpreter(path):
-    try:
-        with open(path, "rb") as handle:
-            ident = handle.read(16)
-            if ident[:4] != b"\x7fELF":
-                return None
-            wide, order = ident[4] == 2, "<" if ident[5] == 1 else ">"
-            header = handle.read(48 if wide else 36)
-            fields = struct.unpack(order + ("HHIQQQIHHHHHH" if wide else "HHIIIIIHHHHHH"), header)
-            phoff, phentsize, phnum = fields[4], fields[8], fields[9]
-            for index in range(phnum):
-                handle.seek(phoff + index * phentsize)
-                if wide:
-                    kind, _, offset, _, _, size = struct.unpack(order + "IIQQQQ", handle.read(40))
-                else:
-                    kind, offset, _, _, size = struct.unpack(order + "IIIII", handle.read(20))
-                if kind == 3:
-                    handle.seek(offset)
-                    return handle.read(size).rstrip(b"\0").decode("ascii")
-    except (OSError, struct.error, UnicodeDecodeError, IndexError):
-        return None
-    return None
-
-
-def musl_version():
-    loader = elf_interpreter(sys.executable)
-    if not loader or "musl" not in loader:
-        return None
-    try:
-        proc = subprocess.run([loader], stderr=subprocess.PIPE, text=True, check=False)
-    except OSError:
-        return None
-    match = re.search(r"^Version (\d+)\.(\d+)", proc.stderr, re.MULTILINE)
-    return (int(match.group(1)), int(match.group(2))) if match else None
-
-
-def manylinux_allowed(arch, version, glibc):
-    if glibc < version:
-        return False
-    try:
-        import _manylinux
-    except ImportError:
-        return True
-    if hasattr(_manylinux, "manylinux_compatible"):
-        result = _manylinux.manylinux_compatible(version[0], version[1], arch)
-        return True if result is None else bool(result)
-    legacy = {(2, 5): "manylinux1_compatible", (2, 12): "manylinux2010_compatible",
-              (2, 17): "manylinux2014_compatible"}.get(version)
-    if legacy and hasattr(_manylinux, legacy):
-        return bool(getattr(_manylinux, legacy))
-    return True
-
-
-def linux_platforms():
-    linux = sysconfig.get_platform().replace(".", "_").replace("-", "_").replace(" ", "_")
-    if not linux.startswith("linux_"):
-        return [linux]
-    if struct.calcsize("P") == 4:
-        linux = {"linux_x86_64": "linux_i686", "linux_aarch64": "linux_armv8l"}.get(linux, linux)
-    arch = linux.split("_", 1)[1]
-    archs = ["armv8l", "armv7l"] if arch == "armv8l" else [arch]
-    out = ["linux_" + a for a in archs]
-    glibc = glibc_version()
-    if glibc is not None and any(a in _MANYLINUX_ARCHS for a in archs):
-        oldest = (2, 4) if set(archs) & {"x86_64", "i686"} else (2, 16)
-        ceilings = [glibc] + [(major, 50) for major in range(glibc[0] - 1, 1, -1)]
-        for a in archs:
-            for ceiling in ceilings:
-                floor = oldest[1] if ceiling[0] == oldest[0] else -1
-                for minor in range(ceiling[1], floor, -1):
-                    version = (ceiling[0], minor)
-                    if manylinux_allowed(a, version, glibc):
-                        out.append("manylinux_%d_%d_%s" % (version[0], minor, a))
-                        if version in _LEGACY:
-                            out.append(_LEGACY[version] + "_" + a)
-    musl = musl_version()
-    if musl is not None:
-        for a in archs:
-            out.extend("musllinux_%d_%d_%s" % (musl[0], minor, a)
-                       for minor in range(musl[1], -1, -1))
-    return out
-
-
-def cpython_tags(platforms):
-    major, minor = sys.version_info[:2]
-    nodot = "%d%d" % (major, minor)
-    debug = sysconfig.get_config_var("Py_DEBUG")
-    if debug is None:
-        debug = hasattr(sys, "gettotalrefcount")
-    free_threaded = (major, minor) >= (3, 13) and sysconfig.get_config_var("Py_GIL_DISABLED")
-    threading = "t" if free_threaded else ""
-    abis = ["cp" + nodot + threading + ("d" if debug else "")]
-    if debug:
-        abis.append("cp" + nodot + threading)
-    interpreter = "cp" + nodot
-    tags = [interpreter + "-" + abi + "-" + p for abi in abis for p in platforms]
-    stable = "abi3t" if threading else "abi3"
-    tags += [interpreter + "-" + stable + "-" + p for p in platforms]
-    tags += [interpreter + "-none-" + p for p in platforms]
-    for older in range(minor - 1, 1, -1):
-        tags += ["cp%d%d-%s-%s" % (major, older, stable, p) for p in platforms]
-    versions = ["py" + nodot, "py%d" % major]
-    versions += ["py%d%d" % (major, m) for m in range(minor - 1, -1, -1)]
-    tags += [v + "-none-" + p for v in versions for p in platforms]
-    tags.append(interpreter + "-none-any")
-    tags += [v + "-none-any" for v in versions]
-    return tags
-
-
-def full_version(info):
-    text = "%d.%d.%d" % (info.major, info.minor, info.micro)
-    if info.releaselevel != "final":
-        text += info.releaselevel[0] + str(info.serial)
-    return text
-
-
-def main():
-    platforms = linux_platforms() if sys.platform.startswith("linux") else []
-    print(json.dumps({
-        "python_version": "%d.%d" % sys.version_info[:2],
-        "python_full_version": platform.python_version(),
-        "implementation_name": sys.implementation.name,
-        "implementation_version": full_version(sys.implementation.version),
-        "platform_machine": platform.machine(),
-        "platform_python_implementation": platform.python_implementation(),
-        "platform_release": platform.release(),
-        "platform_system": platform.system(),
-        "platform_version": platform.version(),
-        "sys_platform": sys.platform,
-        "os_name": os.name,
-        "platform_tags": cpython_tags(platforms) if sys.implementation.name == "cpython" else [],
-    }, sort_keys=True))
-
-
-main()
-'''
-"""A stdlib-only script: run with the base image's ``python3 -c``; its stdout is the JSON
-:meth:`TargetEnvironment.from_probe` reads (the container's Python has no ``packaging``)."""
-
 
 # --------------------------------------------------------------------------------------------
 # Locked requirements
@@ -1309,7 +1136,6 @@ def _wheel_version(wheels: Sequence[Mapping[str, Any]]) -> str | None:
 
 
 __all__ = [
-    "PROBE_SCRIPT",
     "DependencyEdge",
     "DependencyGraph",
     "IncludeOutsideError",
