@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -59,3 +60,35 @@ def _private_cache_dir(
     if "harness_cache" in request.fixturenames or request.node.path.parent.name == "harness":
         return
     monkeypatch.setenv("REPROLOCK_CACHE_DIR", str(tmp_path_factory.mktemp("repro-cache")))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark what a test needs from its fixtures; markers select tests, they never skip one.
+
+    ``docker``: it asks for ``docker_client`` (directly or through another fixture).
+    ``network``: it asks for ``harness_cache``, the session's wheel cache that builds and
+    harness commands fill from PyPI; tests that run pip or pip-compile otherwise carry the
+    mark themselves.
+    """
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        if "docker_client" in fixtures:
+            item.add_marker(pytest.mark.docker)
+        if "harness_cache" in fixtures:
+            item.add_marker(pytest.mark.network)
+
+
+@pytest.fixture(autouse=True)
+def _unmarked_tests_reach_no_daemon_and_no_index(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A test that needs the daemon or PyPI without its marker fails on every machine, so that
+    ``-m "not docker"`` or ``-m "not network"`` never runs a test that needs what it leaves out."""
+    if request.node.get_closest_marker("docker") is None:
+        monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    if request.node.get_closest_marker("network") is None:
+        for name in ("PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)  # no machine-wide mirror either
+        monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple/")
+        monkeypatch.setenv("PIP_RETRIES", "0")

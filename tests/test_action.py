@@ -200,6 +200,7 @@ def action(installed: dict[str, dict[str, str]], tmp_path: Path) -> ActionRunner
 # --- running the action ----------------------------------------------------------------------
 
 
+@pytest.mark.network
 def test_install_step_makes_a_private_venv_with_exactly_the_runtime_lock(
     installed: dict[str, dict[str, str]],
 ) -> None:
@@ -227,6 +228,7 @@ def test_install_step_makes_a_private_venv_with_exactly_the_runtime_lock(
     assert installed_dists == expected
 
 
+@pytest.mark.network
 def test_check_on_the_example_project_fails_with_annotations(
     action: ActionRunner, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -248,12 +250,14 @@ def test_check_on_the_example_project_fails_with_annotations(
     assert "findings" in result.stderr
 
 
+@pytest.mark.network
 def test_fail_on_never_passes_and_still_annotates(action: ActionRunner) -> None:
     result = action.run({"path": EXAMPLE, "fail-on": "never"})["repro"]
     assert (result.returncode, result.outputs) == (0, {"exit-code": "0"})
     assert "::error file=fixtures/example-ml-project/" in result.stdout
 
 
+@pytest.mark.network
 def test_args_are_passed_through_word_by_word(action: ActionRunner, tmp_path: Path) -> None:
     spaced = tmp_path / "out dir" / "repro.sarif"
     result = action.run({"path": EXAMPLE, "args": f"--select RP1  --output sarif={spaced}"})
@@ -273,6 +277,7 @@ def test_args_are_passed_through_word_by_word(action: ActionRunner, tmp_path: Pa
     assert {r["ruleId"] for r in report["runs"][0]["results"]} == rules
 
 
+@pytest.mark.network
 def test_input_values_are_data_never_shell_code(action: ActionRunner, tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     hostile = {
@@ -287,6 +292,7 @@ def test_input_values_are_data_never_shell_code(action: ActionRunner, tmp_path: 
         assert not marker.exists(), name
 
 
+@pytest.mark.network
 def test_replay_gets_project_and_markdown(action: ActionRunner, tmp_path: Path) -> None:
     # No suites in an empty project: repro stops before Docker, having parsed the flags the
     # action built (an unknown --format would have been a different error).
@@ -300,6 +306,7 @@ def test_replay_gets_project_and_markdown(action: ActionRunner, tmp_path: Path) 
     assert "invalid choice: 'sarif'" in result.stderr
 
 
+@pytest.mark.network
 def test_other_commands_take_only_args(action: ActionRunner) -> None:
     result = action.run({"command": "rules", "args": "RP101"})["repro"]
     assert (result.returncode, result.outputs) == (0, {"exit-code": "0"})

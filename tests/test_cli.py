@@ -699,6 +699,7 @@ def test_diff_command_reports_changes_with_diff_exit_codes(
     assert capsys.readouterr().err.strip() == "repro: error: nowhere.txt: no such file"
 
 
+@pytest.mark.network
 def test_fix_command_dry_run_writes_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

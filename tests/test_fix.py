@@ -204,6 +204,7 @@ def locked_project(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.mark.network
 def test_dry_run_resolves_with_pip_compile_and_writes_nothing(resolve_project: Path) -> None:
     before = {p.name: p.read_bytes() for p in resolve_project.iterdir()}
     messages: list[str] = []
@@ -214,6 +215,7 @@ def test_dry_run_resolves_with_pip_compile_and_writes_nothing(resolve_project: P
     assert messages[-1] == "would fix 5 findings in 2 files"
 
 
+@pytest.mark.network
 def test_after_fix_check_reports_none_of_the_fixed_findings(resolve_project: Path) -> None:
     fixed = remaining(resolve_project)
     assert fixed == [
@@ -237,6 +239,7 @@ def test_after_fix_check_reports_none_of_the_fixed_findings(resolve_project: Pat
     assert run_fix(resolve_project, dry_run=False) == ("", 0)
 
 
+@pytest.mark.network
 def test_versions_come_from_the_sibling_lock(locked_project: Path) -> None:
     resolver = Recording()
     diff, code = run_fix(locked_project, dry_run=False, resolver=resolver)
@@ -248,6 +251,7 @@ def test_versions_come_from_the_sibling_lock(locked_project: Path) -> None:
     assert remaining(locked_project) == [("RP103", "Dockerfile", 5), ("RP103", "Dockerfile", 5)]
 
 
+@pytest.mark.network
 def test_a_fixed_requirements_file_installs_in_hash_checking_mode(locked_project: Path) -> None:
     run_fix(locked_project, dry_run=False)
     proc = subprocess.run(
@@ -269,6 +273,7 @@ def test_a_fixed_requirements_file_installs_in_hash_checking_mode(locked_project
     assert proc.returncode == 0, proc.stderr
 
 
+@pytest.mark.network
 def test_pip_compile_failure_is_reported_not_raised(tmp_path: Path) -> None:
     write_tree(tmp_path, {"requirements.txt": "six<=1.16.0\nno-such-package-reprolock-test\n"})
     messages: list[str] = []
@@ -670,6 +675,7 @@ def test_fix_never_builds_an_sdist_the_repository_links_to(tmp_path: Path) -> No
     ]
 
 
+@pytest.mark.network
 def test_fix_leaves_out_what_an_included_file_would_build(tmp_path: Path) -> None:
     canary = tmp_path / "CANARY"
     root = tmp_path / "project"

@@ -107,14 +107,16 @@ def containers(
     assert left == [], f"containers left behind: {left}"
     unlabelled = [cid[:12] for cid, labels in record.created.items() if RUN_LABEL not in labels]
     assert unlabelled == [], f"containers without the {RUN_LABEL} label: {unlabelled}"
-    # Other processes' containers are theirs; ours must not be among the labelled ones.
-    labelled = docker_client.containers.list(all=True, filters={"label": RUN_LABEL})
+    # Other processes' containers are theirs; ours must not be among the labelled ones. Sparse:
+    # one of theirs may be gone before a full listing inspects it.
+    labelled = docker_client.containers.list(all=True, filters={"label": RUN_LABEL}, sparse=True)
     assert not {c.id for c in labelled} & set(record.created)
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    """A private copy of the kmeans-segmenter fixture project (goldens included)."""
+def project(tmp_path: Path, docker_client: docker.DockerClient) -> Path:
+    """A private copy of the kmeans-segmenter fixture project (goldens included): its suites
+    run in the daemon, so every test that takes it is a ``docker`` test."""
     target = tmp_path / "kmeans-segmenter"
     shutil.copytree(PROJECT, target, ignore=shutil.ignore_patterns("__pycache__"))
     return target

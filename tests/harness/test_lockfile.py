@@ -919,6 +919,7 @@ def test_lenient_includes_stay_inside_the_root(tmp_path: Path) -> None:
     assert pins(read_lock(lock, strict=False, root=root).requirements) == SMALL
 
 
+@pytest.mark.usefixtures("docker_client")  # the CLI connects before it reads the lock
 def test_an_option_like_name_stops_the_harness_before_pip_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

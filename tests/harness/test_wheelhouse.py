@@ -86,6 +86,7 @@ def test_wheel_rank_prefers_the_most_specific_tag(target: TargetEnvironment) -> 
     assert wheel_rank("not-a-wheel.tar.gz", target) is None
 
 
+@pytest.mark.network
 def test_fetch_downloads_verifies_and_caches_then_never_downloads_again(
     tmp_path: Path, target: TargetEnvironment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -113,6 +114,7 @@ def test_fetch_downloads_verifies_and_caches_then_never_downloads_again(
     assert again == []
 
 
+@pytest.mark.network
 def test_a_damaged_cached_wheel_is_downloaded_again(
     tmp_path: Path, target: TargetEnvironment
 ) -> None:
@@ -127,6 +129,7 @@ def test_a_damaged_cached_wheel_is_downloaded_again(
     assert lines == ["downloading 1/1 six==1.16.0"]
 
 
+@pytest.mark.network
 def test_a_wrong_hash_raises_and_caches_nothing(tmp_path: Path, target: TargetEnvironment) -> None:
     wrong = "0" * 64
     req = requirement("six", "1.16.0", wrong)
@@ -157,6 +160,7 @@ def test_a_package_with_only_an_sdist_has_no_wheel_for_the_target(
     assert files_under(tmp_path / "cache") == []
 
 
+@pytest.mark.network
 def test_a_version_that_does_not_exist_names_the_package(
     tmp_path: Path, target: TargetEnvironment
 ) -> None:
@@ -268,6 +272,7 @@ def test_pip_failures_become_one_line_errors(target: TargetEnvironment) -> None:
     assert str(missing_pip).startswith("six==1.16.0: pip is not installed for ")
 
 
+@pytest.mark.network
 def test_read_wheel_metadata_of_a_real_wheel(tmp_path: Path, target: TargetEnvironment) -> None:
     (wheel,) = fetch_wheels(
         [requirement("threadpoolctl", "3.5.0", TPC_WHEEL)], target, cache=tmp_path
