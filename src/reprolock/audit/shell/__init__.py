@@ -1,0 +1,34 @@
+"""Shell text audit: installers and remote scripts in scripts, Makefiles, RUN lines and CI steps.
+
+:mod:`.syntax` reads shell text into a tree, :mod:`.analyzer` walks it keeping variables,
+and the handlers of :mod:`.installers` and :mod:`.fetch` judge each command;
+:mod:`.scanner` and :mod:`.make` are the file scanners.
+"""
+
+from __future__ import annotations
+
+from reprolock.audit.interface import Scanner
+from reprolock.audit.shell.analyzer import Download, Locator, ShellAudit
+from reprolock.audit.shell.fetch import immutable_url
+from reprolock.audit.shell.make import MakefileScanner, MakeRecipe, make_recipes
+from reprolock.audit.shell.scanner import ShellScriptScanner, audit_shell, repo_file, shell_shebang
+
+__all__ = [
+    "Download",
+    "Locator",
+    "MakeRecipe",
+    "MakefileScanner",
+    "ShellAudit",
+    "ShellScriptScanner",
+    "audit_shell",
+    "immutable_url",
+    "make_recipes",
+    "repo_file",
+    "shell_scanners",
+    "shell_shebang",
+]
+
+
+def shell_scanners() -> list[Scanner]:
+    """The shell-script and Makefile scanners."""
+    return [ShellScriptScanner(), MakefileScanner()]

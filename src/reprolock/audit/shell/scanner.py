@@ -1,0 +1,180 @@
+"""Auditing shell text wherever it is written (:func:`audit_shell`), and the scanner of shell
+script files."""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Mapping, Sequence
+
+from reprolock.audit.budget import ExpansionBudget
+from reprolock.audit.interface import FileFacts, Role, ScanContext, Scanner, SourceFile
+from reprolock.audit.shell import fetch, installers
+from reprolock.audit.shell.analyzer import (
+    BUILTINS,
+    WRAPPERS,
+    Analyzer,
+    Commands,
+    Download,
+    Geometry,
+    Locator,
+    ShellAudit,
+)
+from reprolock.audit.shell.syntax import Problem, parse
+from reprolock.rules import finding
+
+COMMANDS = Commands(
+    handlers={**BUILTINS, **fetch.HANDLERS, **installers.HANDLERS},
+    wrappers={**WRAPPERS, **installers.WRAPPERS},
+    fallback=fetch.run_program,
+    environment=installers.environment,
+)
+"""Every program the analyzer knows."""
+
+
+def audit_shell(
+    script: str,
+    source: SourceFile,
+    ctx: ScanContext,
+    *,
+    first_line: int = 1,
+    line_map: Sequence[int] | None = None,
+    column_map: Sequence[int] | None = None,
+    column_offsets: Sequence[Sequence[int]] | None = None,
+    variables: Mapping[str, str | None] | None = None,
+    locate: Locator | None = None,
+    downloaded: Sequence[Download] = (),
+    container: bool = False,
+    report_syntax: bool = True,
+    budget: ExpansionBudget | None = None,
+) -> ShellAudit:
+    """Audit shell text embedded in ``source``. Line i (0-based) of ``script`` is file line
+    ``line_map[i]`` when given, else ``first_line + i``.
+
+    ``column_map[i]`` is the file column where script line i starts (default 1);
+    ``column_offsets[i][c]``, when given, is the 0-based offset from ``column_map[i]`` where
+    character c of script line i was written (for text rewritten before the shell sees it:
+    make variables, exec-form JSON).
+    ``variables`` are known before the text runs (Dockerfile ``ARG``/``ENV``); None marks a
+    variable whose value is decided at run time. ``locate`` resolves ``-r FILE`` arguments
+    (default: relative to ``source``'s directory, then to the root). ``container`` says the
+    text runs in an image build, where absolute and relative paths name the image's files.
+    ``report_syntax`` False (PowerShell or cmd text) reports no shell syntax errors.
+    ``budget`` bounds variable expansion and loop unrolling; pass the file's own when it holds
+    several pieces of shell text (one RP002 note per file, and its caller adds it). Without
+    one, the text gets its own budget and its note is among the findings returned.
+    """
+    geometry = Geometry(
+        first_line=first_line,
+        line_map=line_map,
+        column_map=column_map,
+        column_offsets=column_offsets,
+    )
+    analyzer = Analyzer(
+        source=source,
+        ctx=ctx,
+        geometry=geometry,
+        variables=dict(variables or {}),
+        locate=locate or _default_locator(source, ctx),
+        downloaded=downloaded,
+        container=container,
+        budget=budget if budget is not None else ExpansionBudget(),
+        commands=COMMANDS,
+    )
+    errors: list[Problem] = []
+    analyzer.run(parse(script, errors))
+    if report_syntax and errors:
+        first = errors[0]
+        loc = geometry.location(source, first.line, first.column)
+        analyzer.findings.append(finding("RP001", f"shell syntax: {first.message}", loc))
+    if budget is None:
+        note = analyzer.budget.note()
+        if note is not None:
+            analyzer.findings.append(note)
+    return analyzer.result()
+
+
+def _default_locator(source: SourceFile, ctx: ScanContext) -> Locator:
+    """Relative to the file's directory, then to the root (a script usually runs from either)."""
+
+    def locate(written: str) -> str | None:
+        if written.startswith(("/", "~", "$")):
+            return None
+        bases = [source.parent, ""] if source.parent else [""]
+        for base in bases:
+            found = repo_file(ctx, posixpath.join(base, written) if base else written)
+            if found is not None:
+                return found
+        return None
+
+    return locate
+
+
+def repo_file(ctx: ScanContext, relative: str) -> str | None:
+    """``relative`` normalised, when it names a file inside the audited root."""
+    path = posixpath.normpath(relative)
+    if path.startswith(("../", "/")) or path in {"..", "."}:
+        return None
+    if path in ctx.files:
+        return path
+    try:
+        absolute = (ctx.root / path).resolve()
+        absolute.relative_to(ctx.root.resolve())
+    except (OSError, ValueError):
+        return None
+    return path if absolute.is_file() else None
+
+
+_SCRIPT_DIRS = frozenset({"scripts", "script", "bin", "ci", ".ci", "tools", "hack"})
+_SCRIPT_NAMES = ("script-", "install", "setup", "entrypoint", "build")
+_SHEBANG_SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "yash", "posh"})
+
+
+def shell_shebang(text: str) -> bool | None:
+    """True for a shell shebang, False for another interpreter's, None when there is none."""
+    first = text.split("\n", 1)[0].strip()
+    if not first.startswith("#!"):
+        return None
+    parts = first[2:].split()
+    if not parts:
+        return False
+    program = parts[0].rsplit("/", 1)[-1]
+    if program == "env":
+        rest = [p for p in parts[1:] if not p.startswith("-")]
+        program = rest[0].rsplit("/", 1)[-1] if rest else ""
+    return program in _SHEBANG_SHELLS
+
+
+class ShellScriptScanner(Scanner):
+    """``*.sh``, ``*.bash`` and extension-less scripts whose shebang names a POSIX shell."""
+
+    name = "shell"
+
+    def claims(self, relpath: str, filename: str) -> bool:
+        lower = filename.lower()
+        if lower.endswith((".sh", ".bash")):
+            return True
+        if "." in filename:
+            return False
+        directories = relpath.split("/")[:-1]
+        return any(d in _SCRIPT_DIRS for d in directories) or lower.startswith(_SCRIPT_NAMES)
+
+    def tentative(self, relpath: str) -> bool:
+        # An extension-less file is claimed for its directory or name; only its shebang says
+        # whether it is a shell script (a compiled binary under bin/ is not).
+        return not relpath.lower().endswith((".sh", ".bash"))
+
+    def scan(self, source: SourceFile, ctx: ScanContext) -> FileFacts:
+        shebang = shell_shebang(source.text)
+        by_extension = source.name.lower().endswith((".sh", ".bash"))
+        if shebang is False or (shebang is None and not by_extension):
+            return FileFacts(path=source.path, kind=self.name, role=Role.OTHER)
+        audit = audit_shell(source.text, source, ctx)
+        return FileFacts(
+            path=source.path,
+            kind=self.name,
+            role=Role.CONCRETE if audit.installs_python else Role.OTHER,
+            findings=audit.findings,
+            pins=audit.pins,
+            includes=audit.includes,
+            indexes=audit.indexes,
+        )
