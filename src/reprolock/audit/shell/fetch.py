@@ -21,7 +21,7 @@ from reprolock.audit.shell.analyzer import (
     Outcome,
     command_name,
 )
-from reprolock.audit.shell.syntax import Command, Problem, Word, parse, word_set
+from reprolock.audit.shell.syntax import Command, Word, parse, word_set
 from reprolock.rules import finding
 
 SCRIPT_FIX = (
@@ -203,7 +203,7 @@ def _redirected_output(command: Command) -> str | None:
     return None if target in {"/dev/null", "/dev/stderr"} else target
 
 
-def parse_fetch(analyzer: Analyzer, name: str, rest: list[Arg], command: Command) -> Fetch | None:
+def _parse_fetch(analyzer: Analyzer, name: str, rest: list[Arg], command: Command) -> Fetch | None:
     """The download ``name rest...`` performs, or None when it is not one."""
     reader = _READERS.get(name)
     found = reader(rest, _redirected_output(command)) if reader is not None else None
@@ -215,15 +215,17 @@ def parse_fetch(analyzer: Analyzer, name: str, rest: list[Arg], command: Command
     return Fetch(url=url.text if url else "", line=line, column=column, output=output)
 
 
-def fetch_in(analyzer: Analyzer, word: Word) -> Fetch | None:
-    """A download to standard output inside ``$(...)``/``<(...)`` of ``word``."""
+def _remote_in(analyzer: Analyzer, word: Word) -> bool:
+    """RP105 when ``$(...)``/``<(...)`` in ``word`` downloads to standard output (the text run
+    is a remote script); True when it does."""
     for script in word.subs:
         for pipeline in script.pipelines:
             for command in pipeline.commands:
                 fetch = _peek_fetch(analyzer, command)
                 if fetch is not None and fetch.output is None:
-                    return fetch
-    return None
+                    _remote_script(analyzer, fetch)
+                    return True
+    return False
 
 
 def _peek_fetch(analyzer: Analyzer, command: Command) -> Fetch | None:
@@ -232,7 +234,7 @@ def _peek_fetch(analyzer: Analyzer, command: Command) -> Fetch | None:
     args = analyzer.strip_wrappers(analyzer.expand(command.words), [])
     if not args:
         return None
-    return parse_fetch(analyzer, command_name(args[0]), args[1:], command)
+    return _parse_fetch(analyzer, command_name(args[0]), args[1:], command)
 
 
 def _norm_path(text: str) -> str:
@@ -272,7 +274,7 @@ def take_download(analyzer: Analyzer, written: str) -> Download | None:
     return None
 
 
-def on_path(analyzer: Analyzer, name: str) -> bool:
+def _on_path(analyzer: Analyzer, name: str) -> bool:
     """A bare command name that resolves to a file downloaded into a ``PATH`` directory."""
     return any(
         posixpath.dirname(d.path) in _PATH_DIRS and posixpath.basename(d.path) == name
@@ -280,7 +282,7 @@ def on_path(analyzer: Analyzer, name: str) -> bool:
     )
 
 
-def remote_script(analyzer: Analyzer, fetch: Fetch) -> None:
+def _remote_script(analyzer: Analyzer, fetch: Fetch) -> None:
     """RP105: the output of ``fetch`` runs as a script."""
     if immutable_url(fetch.url):
         return
@@ -290,7 +292,7 @@ def remote_script(analyzer: Analyzer, fetch: Fetch) -> None:
     analyzer.findings.append(finding("RP105", message, location, subject=subject, fix=SCRIPT_FIX))
 
 
-def executed(analyzer: Analyzer, arg: Arg) -> None:
+def _executed(analyzer: Analyzer, arg: Arg) -> None:
     """RP105 when the file ``arg`` runs is an unchecked download."""
     download = take_download(analyzer, arg.text)
     if download is None or immutable_url(download.url):
@@ -319,7 +321,7 @@ def _verified(analyzer: Analyzer, names: Sequence[str], *, everything: bool = Tr
 
 
 def _download(analyzer: Analyzer, call: Call) -> Outcome | None:
-    fetch = parse_fetch(analyzer, call.name, call.rest, call.command)
+    fetch = _parse_fetch(analyzer, call.name, call.rest, call.command)
     if fetch is None:
         return None
     _record_download(analyzer, fetch)
@@ -374,19 +376,13 @@ def _gpg(analyzer: Analyzer, call: Call) -> None:
 def _run_file(analyzer: Analyzer, arg: Arg) -> None:
     """The interpreter runs the file ``arg`` names (or a process substitution)."""
     if arg.word.procsub == "<":
-        fetch = fetch_in(analyzer, arg.word)
-        if fetch is not None:
-            remote_script(analyzer, fetch)
+        _remote_in(analyzer, arg.word)
         return
-    executed(analyzer, arg)
+    _executed(analyzer, arg)
 
 
 def _run_string(analyzer: Analyzer, arg: Arg) -> None:
-    fetch = fetch_in(analyzer, arg.word)
-    if fetch is not None:
-        remote_script(analyzer, fetch)
-        return
-    if not arg.dynamic:
+    if not _remote_in(analyzer, arg.word) and not arg.dynamic:
         analyzer.run_text(arg.text, arg.word)
 
 
@@ -395,20 +391,17 @@ def _reads_stdin(analyzer: Analyzer, call: Call, *, script: bool) -> None:
     for redirect in call.command.redirects:
         if redirect.heredoc is not None and script:
             doc = redirect.heredoc
-            errors: list[Problem] = []
-            analyzer.run(parse(doc.body, errors, line_base=doc.line, col_base=doc.column))
+            analyzer.run(parse(doc.body, [], line_base=doc.line, col_base=doc.column))
             return
         if redirect.op == "<" and redirect.target is not None:
             _run_file(analyzer, Arg(text=redirect.target.text, word=redirect.target, dynamic=False))
             return
         if redirect.op == "<<<" and redirect.target is not None:
-            fetch = fetch_in(analyzer, redirect.target)
-            if fetch is not None:
-                remote_script(analyzer, fetch)
+            _remote_in(analyzer, redirect.target)
             return
     for outcome in call.upstream:
         if outcome.fetch is not None:
-            remote_script(analyzer, outcome.fetch)
+            _remote_script(analyzer, outcome.fetch)
             return
 
 
@@ -506,11 +499,8 @@ def _source(analyzer: Analyzer, call: Call) -> None:
 
 def _eval(analyzer: Analyzer, call: Call) -> None:
     rest = call.rest
-    for arg in rest:
-        fetch = fetch_in(analyzer, arg.word)
-        if fetch is not None:
-            remote_script(analyzer, fetch)
-            return
+    if any(_remote_in(analyzer, arg.word) for arg in rest):
+        return
     if rest and not any(a.dynamic for a in rest):
         analyzer.run_text(" ".join(a.text for a in rest), rest[0].word)
 
@@ -532,8 +522,8 @@ def _su(analyzer: Analyzer, call: Call) -> None:
 
 def run_program(analyzer: Analyzer, call: Call) -> None:
     """Any other program: a path (``./install.sh``) or a name on ``PATH`` may be a download."""
-    if "/" in call.program.text or on_path(analyzer, call.program.text):
-        executed(analyzer, call.program)
+    if "/" in call.program.text or _on_path(analyzer, call.program.text):
+        _executed(analyzer, call.program)
 
 
 HANDLERS: dict[str, Handler] = {

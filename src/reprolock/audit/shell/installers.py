@@ -191,7 +191,7 @@ def _wheel_pin(analyzer: Analyzer, spec: Spec, location: Location) -> None:
         )
 
 
-def _judge_text(analyzer: Analyzer, arg: Arg, text: str, *, hashes: bool = False) -> None:
+def _judge_text(analyzer: Analyzer, arg: Arg, text: str) -> None:
     """Judge a requirement written in a tool's own syntax, already turned into PEP 508."""
     if arg.dynamic and _dynamic_name(_normalise_vars(text)):
         return
@@ -200,12 +200,13 @@ def _judge_text(analyzer: Analyzer, arg: Arg, text: str, *, hashes: bool = False
     except ValueError:
         return
     analyzer.installs_python = True
-    _judge(analyzer, spec, analyzer.at(arg.word), hashes=hashes)
+    _judge(analyzer, spec, analyzer.at(arg.word), hashes=False)
 
 
-def _pip(analyzer: Analyzer, rest: list[Arg], tool: str) -> None:
-    """``pip``/``uv pip`` with everything after the program name."""
-    parsed = parse_pip(rest, uv=tool == "uv")
+def _pip(analyzer: Analyzer, call: Call) -> None:
+    """``pip ...``, and ``uv pip ...`` as a call named ``uv``."""
+    tool = call.name
+    parsed = parse_pip(call.rest, uv=tool == "uv")
     if parsed.subcommand == "config":
         _pip_config(analyzer, parsed)
         return
@@ -235,7 +236,6 @@ def _pip(analyzer: Analyzer, rest: list[Arg], tool: str) -> None:
             analyzer,
             arg,
             editable=editable,
-            hashes=tool in {"pip", "uv"},
             constraints=constraints,
             local_only=local_only,
         )
@@ -273,7 +273,6 @@ def _pip_spec(
     arg: Arg,
     *,
     editable: bool,
-    hashes: bool,
     constraints: Mapping[str, str],
     local_only: bool,
 ) -> None:
@@ -297,7 +296,7 @@ def _pip_spec(
         return  # pip rejects it too; nothing gets installed
     analyzer.installs_python = True
     before = len(analyzer.findings)
-    _judge(analyzer, spec, location, hashes=hashes, constraints=constraints, local_only=local_only)
+    _judge(analyzer, spec, location, hashes=True, constraints=constraints, local_only=local_only)
     swallowed = _swallowed_by_redirect(analyzer, arg.word)
     if swallowed:
         for index in range(before, len(analyzer.findings)):
@@ -391,11 +390,11 @@ def _uv(analyzer: Analyzer, call: Call) -> None:
     rest = skip_options(call.rest, "", _UV_GLOBAL_VALUE)
     command = sub(rest)
     if command == "pip":
-        _pip(analyzer, rest[1:], "uv")
+        _pip(analyzer, replace(call, rest=rest[1:]))
     elif command == "add":
-        _project_add(analyzer, rest, "uv")
+        _project_add(analyzer, replace(call, rest=rest))
     elif command == "tool" and sub(rest[1:]) in {"install", "run"}:
-        _tool_run(analyzer, rest[2:])
+        _tool_run(analyzer, replace(call, rest=rest[2:]))
     elif command == "sync":
         analyzer.installs_python = True
 
@@ -424,8 +423,9 @@ def _uv_run(analyzer: Analyzer, rest: list[Arg]) -> list[Arg]:
     return []
 
 
-def _tool_run(analyzer: Analyzer, rest: list[Arg]) -> None:
+def _tool_run(analyzer: Analyzer, call: Call) -> None:
     """``uvx``/``uv tool run``/``uv tool install``: the first operand (or ``--from``)."""
+    rest = call.rest
     index = 0
     judged_from = False
     while index < len(rest):
@@ -483,8 +483,9 @@ def _pipx(analyzer: Analyzer, call: Call) -> None:
         _judge_text(analyzer, arg, arg.text)
 
 
-def _project_add(analyzer: Analyzer, rest: list[Arg], tool: str) -> None:
+def _project_add(analyzer: Analyzer, call: Call) -> None:
     """``poetry add``/``uv add``/``pdm add``: resolves and locks at build time."""
+    rest, tool = call.rest, call.name
     if sub(rest) == "self":
         rest = rest[1:]
     if sub(rest) != "add":
@@ -682,24 +683,12 @@ WRAPPERS: dict[str, Wrapper] = {
 """Installers whose ``run`` subcommand runs a command in their environment."""
 
 
-def _pip_command(analyzer: Analyzer, call: Call) -> None:
-    _pip(analyzer, call.rest, "pip")
-
-
-def _uvx(analyzer: Analyzer, call: Call) -> None:
-    _tool_run(analyzer, call.rest)
-
-
-def _add(analyzer: Analyzer, call: Call) -> None:
-    _project_add(analyzer, call.rest, call.name)
-
-
 HANDLERS: dict[str, Handler] = {
-    "pip": _pip_command,
+    "pip": _pip,
     "uv": _uv,
-    "uvx": _uvx,
+    "uvx": _tool_run,
     "pipx": _pipx,
-    **dict.fromkeys(("poetry", "pdm"), _add),
+    **dict.fromkeys(("poetry", "pdm"), _project_add),
     "pipenv": _pipenv,
     "pip-sync": _pip_sync,
     **dict.fromkeys(("conda", "mamba", "micromamba"), _conda),

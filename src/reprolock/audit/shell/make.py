@@ -10,15 +10,12 @@ from dataclasses import dataclass
 from reprolock.audit.budget import MAX_VALUE_CHARS, ExpansionBudget
 from reprolock.audit.interface import (
     FileFacts,
-    Include,
-    Pin,
-    Role,
     ScanContext,
     Scanner,
     SourceFile,
 )
-from reprolock.audit.shell.scanner import audit_shell
-from reprolock.model import Finding, Location
+from reprolock.audit.shell.scanner import audit_shell, shell_facts
+from reprolock.model import Location
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -219,14 +216,9 @@ class MakefileScanner(Scanner):
         return filename in {"Makefile", "makefile", "GNUmakefile"} or filename.endswith(".mk")
 
     def scan(self, source: SourceFile, ctx: ScanContext) -> FileFacts:
-        findings: list[Finding] = []
-        pins: list[Pin] = []
-        includes: list[Include] = []
-        indexes: list[str] = []
-        installs = False
         budget = ExpansionBudget(source.path)
-        for recipe in make_recipes(source.text, budget):
-            audit = audit_shell(
+        audits = [
+            audit_shell(
                 recipe.text,
                 source,
                 ctx,
@@ -235,20 +227,7 @@ class MakefileScanner(Scanner):
                 column_offsets=recipe.offsets,
                 budget=budget,
             )
-            findings.extend(audit.findings)
-            pins.extend(audit.pins)
-            includes.extend(audit.includes)
-            indexes.extend(audit.indexes)
-            installs |= audit.installs_python
+            for recipe in make_recipes(source.text, budget)
+        ]
         note = budget.note()
-        if note is not None:
-            findings.append(note)
-        return FileFacts(
-            path=source.path,
-            kind=self.name,
-            role=Role.CONCRETE if installs else Role.OTHER,
-            findings=tuple(findings),
-            pins=tuple(pins),
-            includes=tuple(dict.fromkeys(includes)),
-            indexes=tuple(dict.fromkeys(indexes)),
-        )
+        return shell_facts(source, self.name, audits, () if note is None else (note,))

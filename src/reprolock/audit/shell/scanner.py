@@ -20,6 +20,7 @@ from reprolock.audit.shell.analyzer import (
     ShellAudit,
 )
 from reprolock.audit.shell.syntax import Problem, parse
+from reprolock.model import Finding
 from reprolock.rules import finding
 
 COMMANDS = Commands(
@@ -168,13 +169,19 @@ class ShellScriptScanner(Scanner):
         by_extension = source.name.lower().endswith((".sh", ".bash"))
         if shebang is False or (shebang is None and not by_extension):
             return FileFacts(path=source.path, kind=self.name, role=Role.OTHER)
-        audit = audit_shell(source.text, source, ctx)
-        return FileFacts(
-            path=source.path,
-            kind=self.name,
-            role=Role.CONCRETE if audit.installs_python else Role.OTHER,
-            findings=audit.findings,
-            pins=audit.pins,
-            includes=audit.includes,
-            indexes=audit.indexes,
-        )
+        return shell_facts(source, self.name, [audit_shell(source.text, source, ctx)])
+
+
+def shell_facts(
+    source: SourceFile, kind: str, audits: Sequence[ShellAudit], notes: Sequence[Finding] = ()
+) -> FileFacts:
+    """The facts of a file made of pieces of shell text (a script, Makefile recipes)."""
+    return FileFacts(
+        path=source.path,
+        kind=kind,
+        role=Role.CONCRETE if any(a.installs_python for a in audits) else Role.OTHER,
+        findings=(*(f for a in audits for f in a.findings), *notes),
+        pins=tuple(p for a in audits for p in a.pins),
+        includes=tuple(dict.fromkeys(i for a in audits for i in a.includes)),
+        indexes=tuple(dict.fromkeys(x for a in audits for x in a.indexes)),
+    )

@@ -3,8 +3,9 @@ bash forms CI and Dockerfiles use), far enough to find every simple command with
 pipes, redirections, here-documents and substitutions.
 
 The docstring of each ``_parse_*``/``_read_*`` method gives the part of the grammar it reads,
-in an EBNF-like notation: ``{ x }`` repeats, ``[ x ]`` is optional, quoted text is literal,
-upper-case names are tokens. Reading never fails: a problem is recorded and reading goes on.
+in an EBNF-like notation: ``{ x }`` repeats, ``[ x ]`` is optional, ``x*`` any number, quoted
+text is literal, upper-case names are tokens. Reading never fails: a problem is recorded and
+reading goes on.
 """
 
 from __future__ import annotations
@@ -140,6 +141,7 @@ _PLAIN_DOUBLE_RUN = re.compile(r'[^"\\$`]+')
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 """A shell variable name."""
 _FUNCTION_PARENS = re.compile(r"\(\s*\)")
+_NEWLINE = re.compile("\n")
 
 
 class _TooDeep(Exception):
@@ -147,13 +149,9 @@ class _TooDeep(Exception):
 
 
 class _Lexer:
-    """Tokens of shell text, one at a time on demand (the parser tells words from reserved
-    words by position, and here-document bodies start at the next newline token)::
-
-        token = NEWLINE | OPERATOR | IO_NUMBER REDIRECT_OP | WORD | EOF
-
-    Blanks, backslash-newlines and comments separate tokens.
-    """
+    """token = NEWLINE | OPERATOR | IO_NUMBER REDIRECT_OP | WORD | EOF, one at a time on demand
+    (the parser tells reserved words by position; here-document bodies start at the next
+    NEWLINE). Blanks, backslash-newlines and comments separate tokens."""
 
     def __init__(
         self, text: str, errors: list[Problem], *, line_base: int, col_base: int, depth: int
@@ -166,11 +164,7 @@ class _Lexer:
         self.depth = depth
         self.pending: list[tuple[HereDoc, bool, int]] = []
         self.buffer: _Token | None = None
-        self.starts = [0]
-        newline = text.find("\n")
-        while newline >= 0:
-            self.starts.append(newline + 1)
-            newline = text.find("\n", newline + 1)
+        self.starts = [0, *(m.end() for m in _NEWLINE.finditer(text))]
 
     # --- what the parser provides ------------------------------------------------------------
 
@@ -260,7 +254,7 @@ class _Lexer:
         return _Token(kind="word", value=word.text, start=start, word=word)
 
     def _operator(self, start: int) -> _Token | None:
-        """``IO_NUMBER REDIRECT_OP`` (``2>``, ``2>&1``) or the longest operator at ``start``."""
+        """IO_NUMBER REDIRECT_OP (``2>``, ``2>&1``) | OPERATOR (the longest at ``start``)"""
         text = self.text
         io = _IO_NUMBER.match(text, start)
         if io is not None:
@@ -276,10 +270,8 @@ class _Lexer:
         return None
 
     def _read_heredocs(self) -> None:
-        """The bodies of the here-documents opened on the line just ended, in order::
-
-        heredoc_body = { LINE } DELIMITER_LINE
-        """
+        """heredoc_body = { LINE } DELIMITER_LINE, for each here-document opened on the line
+        just ended, in order."""
         text, n = self.text, len(self.text)
         for doc, strip_tabs, offset in self.pending:
             body_start = self.pos
@@ -304,13 +296,9 @@ class _Lexer:
     # --- words -------------------------------------------------------------------------------
 
     def _read_word(self) -> Word:
-        """One word::
-
-        word   = procsub | { piece }
-        procsub = ("<(" | ">(") list ")"
-        piece  = PLAIN | "\\" CHAR | "'" TEXT "'" | '"' double '"' | dollar | backquoted
-               | NAME "=(" ... ")"            (an array assignment)
-        """
+        """word  = ("<(" | ">(") list ")" | { piece }
+        piece = PLAIN | "\\" CHAR | "'" TEXT "'" | '"' double | dollar | backquoted
+              | NAME "=(" ... ")"                                   (an array assignment)"""
         text, n = self.text, len(self.text)
         start = self.pos
         line, column = self.line_of(start), self.column_of(start)
@@ -335,7 +323,7 @@ class _Lexer:
             if ch in _METACHARS:
                 if ch == "(" and not quoted and _ARRAY_START.match("".join(parts)):
                     begin = self.pos
-                    self.skip_parens(begin)
+                    self.skip_balanced(begin)
                     parts.append(text[begin : self.pos])
                     continue
                 break
@@ -377,7 +365,7 @@ class _Lexer:
         )
 
     def _read_single(self, parts: list[str]) -> bool:
-        """``"'" TEXT "'"``; False when the quote is not closed (the text ends the word)."""
+        """ "'" TEXT "'"; False when the quote is not closed (the text ends the word)."""
         text = self.text
         end = text.find("'", self.pos + 1)
         if end < 0:
@@ -390,10 +378,8 @@ class _Lexer:
         return True
 
     def _read_double(self, parts: list[str], subs: list[Script]) -> bool:
-        """The inside of a double-quoted string (after its ``"``); True when it expands::
-
-        double = { PLAIN | "\\" CHAR | dollar | backquoted } '"'
-        """
+        """double = { PLAIN | "\\" CHAR | dollar | backquoted } '"'  (after the opening quote);
+        True when it expands."""
         text, n = self.text, len(self.text)
         opened = self.pos - 1
         dynamic = False
@@ -423,11 +409,8 @@ class _Lexer:
         return dynamic
 
     def _read_dollar(self, parts: list[str], subs: list[Script], *, in_double: bool) -> bool:
-        """What follows a ``$``; True when it expands at run time::
-
-        dollar = "$'" ANSI_C "'" | '$"' double | "$((" ... "))" | "$(" list ")"
-               | "${" ... "}" | "$" NAME | "$" SPECIAL | "$"
-        """
+        """dollar = "$'" ANSI_C "'" | '$"' double | "$((" ... "))" | "$(" list ")"
+        | "${" ... "}" | "$" NAME | "$" SPECIAL | "$"; True when it expands."""
         text, n = self.text, len(self.text)
         start = self.pos
         follower = text[start + 1] if start + 1 < n else ""
@@ -438,12 +421,12 @@ class _Lexer:
             self.pos += 2
             return self._read_double(parts, subs)
         if text.startswith("((", start + 1):
-            self.skip_parens(start + 1)
+            self.skip_balanced(start + 1)
         elif follower == "(":
             self.pos += 2
             subs.append(self.substitution(")", start))
         elif follower == "{":
-            self._skip_braces(start + 1)
+            self.skip_balanced(start + 1, braces=True)
         elif (name := NAME.match(text, start + 1)) is not None:
             self.pos = name.end()
         elif follower and follower in "0123456789@*#?$!-":
@@ -474,7 +457,7 @@ class _Lexer:
         parts.append("".join(out))
 
     def _read_backtick(self, parts: list[str], subs: list[Script]) -> None:
-        """``backquoted = "`" { CHAR | "\\`" | "\\\\" | "\\$" } "`"``, its inside read as a list."""
+        """backquoted = "`" { CHAR | "\\`" | "\\\\" | "\\$" } "`", its inside read as a list."""
         text, n = self.text, len(self.text)
         start = self.pos
         self.pos += 1
@@ -492,8 +475,10 @@ class _Lexer:
         parts.append(text[start : self.pos])
         subs.append(self.backquoted("".join(inner), start))
 
-    def skip_parens(self, start: int) -> None:
-        """Move past the balanced parentheses opening at ``start`` (arithmetic, arrays)."""
+    def skip_balanced(self, start: int, *, braces: bool = False) -> None:
+        """Move past the balanced parentheses (arithmetic, arrays) or ``${...}`` braces opening
+        at ``start``; brackets in quotes do not count."""
+        opener, closer, quotes = ("{", "}", "'") if braces else ("(", ")", "'\"")
         text, n = self.text, len(self.text)
         depth = 0
         index = start
@@ -502,44 +487,22 @@ class _Lexer:
             if ch == "\\":
                 index += 2
                 continue
-            if ch in "'\"":
+            if ch in quotes:
                 end = text.find(ch, index + 1)
                 index = n if end < 0 else end + 1
                 continue
-            if ch == "(":
+            if ch == opener:
                 depth += 1
-            elif ch == ")":
+            elif ch == closer:
                 depth -= 1
                 if depth == 0:
                     self.pos = index + 1
                     return
             index += 1
-        self.error("unterminated parenthesis", start)
-        self.pos = n
-
-    def _skip_braces(self, start: int) -> None:
-        """Move past the balanced braces of a ``${...}`` opening at ``start``."""
-        text, n = self.text, len(self.text)
-        depth = 0
-        index = start
-        while index < n:
-            ch = text[index]
-            if ch == "\\":
-                index += 2
-                continue
-            if ch == "'" and depth > 0:
-                end = text.find("'", index + 1)
-                index = n if end < 0 else end + 1
-                continue
-            if ch == "{":
-                depth += 1
-            elif ch == "}":
-                depth -= 1
-                if depth == 0:
-                    self.pos = index + 1
-                    return
-            index += 1
-        self.error("unterminated ${", start - 1)
+        if braces:
+            self.error("unterminated ${", start - 1)
+        else:
+            self.error("unterminated parenthesis", start)
         self.pos = n
 
 
@@ -557,7 +520,7 @@ class _Parser(_Lexer):
     read (``fi`` for the body of an ``if``, ``)`` for a subshell)."""
 
     def parse(self) -> Script:
-        """``script = list EOF``"""
+        """script = list EOF"""
         return Script(pipelines=tuple(self._parse_list(frozenset())))
 
     def substitution(self, closer: str, start: int) -> Script:
@@ -599,10 +562,7 @@ class _Parser(_Lexer):
         return self._reserved(self.peek(), frozenset({word}))
 
     def _parse_list(self, stops: frozenset[str]) -> list[Pipeline]:
-        """::
-
-        list = { NEWLINE | ";" | "&" | pipeline [ ("&&" | "||") NEWLINE* ] }   (until a stop)
-        """
+        """list = { NEWLINE | ";" | "&" | pipeline [ ("&&" | "||") NEWLINE* ] } (up to a stop)"""
         self.enter()
         pipelines: list[Pipeline] = []
         while True:
@@ -628,7 +588,7 @@ class _Parser(_Lexer):
         return pipelines
 
     def _parse_and_or(self, stops: frozenset[str]) -> None:
-        """``[ ("&&" | "||") NEWLINE* ]``, which a command must follow."""
+        """[ ("&&" | "||") NEWLINE* ], which a command must follow"""
         token = self.peek()
         if token.kind == "op" and token.value in {"&&", "||"}:
             self.next()
@@ -638,7 +598,7 @@ class _Parser(_Lexer):
                 self.error(f"{token.value} is not followed by a command", token.start)
 
     def _parse_pipeline(self, stops: frozenset[str]) -> Pipeline | None:
-        """``pipeline = command { ("|" | "|&") NEWLINE* command }``"""
+        """pipeline = command { ("|" | "|&") NEWLINE* command }"""
         commands: list[Command] = []
         while True:
             command = self._parse_command(stops)
@@ -651,16 +611,13 @@ class _Parser(_Lexer):
         return Pipeline(commands=tuple(commands)) if commands else None
 
     def _parse_command(self, stops: frozenset[str]) -> Command | None:
-        """::
-
-        command = "((" ARITHMETIC "))" redirect* | "(" list ")" | compound | simple
-        """
+        """command = "((" ARITHMETIC "))" redirect* | "(" list ")" | compound | simple"""
         token = self.peek()
         line = self.line_of(token.start)
-        if token.kind == "op" and token.value == "(":
+        if self.at_op("("):
             if self.text.startswith("((", token.start):
                 self.buffer = None
-                self.skip_parens(token.start)
+                self.skip_balanced(token.start)
                 return Command(line=line, redirects=self._parse_redirects())
             self.next()
             body = self._parse_list(frozenset({")"}))
@@ -694,10 +651,7 @@ class _Parser(_Lexer):
         clause.bodies.append(Script(pipelines=tuple(self._parse_list(frozenset(until)))))
 
     def _parse_compound(self, opener: _Token, line: int, stops: frozenset[str]) -> Command:
-        """::
-
-        compound = (if | while | for | case | group | function | test) redirect*
-        """
+        """compound = (if | while | for | case | group | function | test) redirect*"""
         clause = _Clause()
         keyword = opener.value
         if keyword == "if":
@@ -724,7 +678,7 @@ class _Parser(_Lexer):
         )
 
     def _parse_if(self, opener: _Token, clause: _Clause) -> None:
-        """``if = "if" list "then" list { "elif" list "then" list } [ "else" list ] "fi"``"""
+        """if = "if" list "then" list { "elif" list "then" list } [ "else" list ] "fi\""""
         self._body(clause, "then")
         if not self._expect("then", opener):
             return
@@ -741,21 +695,18 @@ class _Parser(_Lexer):
         self._expect("fi", opener)
 
     def _parse_while(self, opener: _Token, clause: _Clause) -> None:
-        """``while = ("while" | "until") list "do" list "done"``"""
+        """while = ("while" | "until") list "do" list "done\""""
         self._body(clause, "do")
         if self._expect("do", opener):
             self._body(clause, "done")
             self._expect("done", opener)
 
     def _parse_for(self, opener: _Token, clause: _Clause) -> None:
-        """::
-
-        for = ("for" | "select") ( "((" ARITHMETIC "))" | NAME [ NEWLINE* "in" WORD* ] )
-              [ ";" ] NEWLINE* ( "{" list "}" | "do" list "done" )
-        """
+        """for = ("for" | "select") ( "((" ARITHMETIC "))" | NAME [ NEWLINE* "in" WORD* ] )
+        [ ";" ] NEWLINE* ( "{" list "}" | "do" list "done" )"""
         self.skip_blanks()
         if self.text.startswith("((", self.pos):
-            self.skip_parens(self.pos)
+            self.skip_balanced(self.pos)
         else:
             name = self.next()
             if name.kind == "word":
@@ -780,11 +731,8 @@ class _Parser(_Lexer):
             self._expect("done", opener)
 
     def _parse_case(self, opener: _Token, clause: _Clause) -> None:
-        """::
-
-        case      = "case" WORD NEWLINE* "in" case_item* "esac"
-        case_item = NEWLINE* [ "(" ] PATTERN_TOKEN* ")" list [ ";;" | ";&" | ";;&" ]
-        """
+        """case      = "case" WORD NEWLINE* "in" case_item* "esac"
+        case_item = NEWLINE* [ "(" ] PATTERN_TOKEN* ")" list [ ";;" | ";&" | ";;&" ]"""
         self.next()  # the word
         self.skip_newlines()
         head = self.peek()
@@ -796,7 +744,7 @@ class _Parser(_Lexer):
         while True:
             self.skip_newlines()
             token = self.peek()
-            if self._reserved(token, frozenset({"esac"})):
+            if self._at_reserved("esac"):
                 self.next()
                 return
             if token.kind == "eof":
@@ -809,7 +757,7 @@ class _Parser(_Lexer):
                 self.next()
 
     def _parse_pattern(self) -> bool:
-        """``[ "(" ] PATTERN_TOKEN* ")"``; False when the line ends first."""
+        """[ "(" ] PATTERN_TOKEN* ")"; False when the line ends first."""
         if self.at_op("("):
             self.next()
         while True:
@@ -821,7 +769,7 @@ class _Parser(_Lexer):
                 return False
 
     def _parse_function(self, clause: _Clause, stops: frozenset[str]) -> None:
-        """``function = "function" NAME [ "(" ")" ] NEWLINE* command``"""
+        """function = "function" NAME [ "(" ")" ] NEWLINE* command"""
         self.next()  # the name
         if self.at_op("("):
             self.next()
@@ -833,7 +781,7 @@ class _Parser(_Lexer):
             clause.bodies.append(Script(pipelines=(Pipeline(commands=(inner,)),)))
 
     def _parse_test(self, opener: _Token) -> None:
-        """``test = "[[" TOKEN* "]]"`` (its operands run nothing)."""
+        """test = "[[" TOKEN* "]]" (its operands run nothing)"""
         while True:
             token = self.peek()
             if token.kind == "eof":
@@ -844,14 +792,14 @@ class _Parser(_Lexer):
                 return
 
     def _parse_redirects(self) -> tuple[Redirect, ...]:
-        """``redirect*``"""
+        """redirect*"""
         out: list[Redirect] = []
         while self.at_op(*REDIRECTS):
             out.append(self._parse_redirect(self.next()))
         return tuple(out)
 
     def _parse_redirect(self, op: _Token) -> Redirect:
-        """``redirect = REDIRECT_OP WORD`` (``<<``/``<<-`` open a here-document)."""
+        """redirect = REDIRECT_OP WORD (``<<``/``<<-`` open a here-document)"""
         target = self.peek()
         if target.kind != "word" or target.word is None:
             self.error(f"{op.value} is not followed by a file name", op.start)
@@ -864,11 +812,8 @@ class _Parser(_Lexer):
         return Redirect(op=op.value, target=target.word)
 
     def _parse_simple(self, stops: frozenset[str]) -> Command | None:
-        """::
-
-        simple   = { ASSIGNMENT } { WORD | redirect }      (redirects anywhere)
-                 | WORD "(" ")" NEWLINE* command          (a function definition)
-        """
+        """simple   = { ASSIGNMENT } { WORD | redirect }      (redirects anywhere)
+        | WORD "(" ")" NEWLINE* command          (a function definition)"""
         line = self.line_of(self.peek().start)
         words: list[Word] = []
         assigns: list[Word] = []
@@ -901,10 +846,9 @@ class _Parser(_Lexer):
 
     def _function_parens(self) -> bool:
         """After a command's first word: ``()`` makes it a function definition."""
-        token = self.peek()
-        if token.kind != "op" or token.value != "(":
+        if not self.at_op("("):
             return False
-        match = _FUNCTION_PARENS.match(self.text, token.start)
+        match = _FUNCTION_PARENS.match(self.text, self.peek().start)
         if match is None:
             return False
         self.buffer = None
