@@ -18,10 +18,15 @@ from reprolock.audit.shell import (
     ShellAudit,
     ShellScriptScanner,
     audit_shell,
+    fetch,
     immutable_url,
+    installers,
     make_recipes,
     shell_shebang,
 )
+from reprolock.audit.shell.analyzer import BUILTINS, WRAPPERS, Arg, command_name
+from reprolock.audit.shell.scanner import COMMANDS
+from reprolock.audit.shell.syntax import Word
 from reprolock.config import Config, load_config
 from reprolock.model import Finding, Severity
 from tests.conftest import FIXTURES, hits, write_tree
@@ -786,3 +791,34 @@ def test_binary_under_bin_is_skipped_silently(tmp_path: Path) -> None:
     assert [(f.rule, f.location.path) for f in audit_tree(tmp_path)] == [
         ("RP001", "scripts/setup.sh")
     ]
+
+
+def test_each_program_has_one_handler() -> None:
+    # The tables are merged into one dict: a name in two of them would lose a handler silently.
+    tables = [BUILTINS, fetch.HANDLERS, installers.HANDLERS]
+    names = [name for table in tables for name in table]
+    assert sorted(names) == sorted(set(names))
+    assert set(COMMANDS.handlers) == set(names)
+    wrappers = [name for table in (WRAPPERS, installers.WRAPPERS) for name in table]
+    assert sorted(wrappers) == sorted(set(wrappers))
+    assert {"pip", "python", "curl", "apt-get", "sh", "export"} <= set(names)
+
+
+@pytest.mark.parametrize(
+    ("program", "name"),
+    [
+        ("pip3.11", "pip"),
+        ("/opt/venv/bin/pip", "pip"),
+        ("$PIP_CMD", "pip"),
+        ("python3", "python"),
+        ("pypy3.10", "python"),
+        ("${PYTHON_BIN}", "python"),
+        ("py", "python"),
+        ("python3-config", "python3-config"),
+        ("C:/tools/curl.exe", "curl"),
+        ("$TOOL", ""),
+    ],
+)
+def test_command_name(program: str, name: str) -> None:
+    word = Word(raw=program, text=program, line=0, column=1)
+    assert command_name(Arg(text=program, word=word, dynamic="$" in program)) == name

@@ -399,9 +399,11 @@ def _uv(analyzer: Analyzer, call: Call) -> None:
         analyzer.installs_python = True
 
 
-def _uv_run(analyzer: Analyzer, rest: list[Arg]) -> list[Arg]:
+def _uv_run(analyzer: Analyzer, rest: list[Arg]) -> list[Arg] | None:
     """``uv run [options] command``: ``--with`` requirements are installed on the fly."""
-    index = 0
+    if sub(rest) != "run":
+        return None
+    index = 1
     while index < len(rest):
         text = rest[index].text
         if text == "--":
@@ -654,19 +656,13 @@ def _report_unversioned(analyzer: Analyzer, tool: str, verb: str, unversioned: l
     )
 
 
-def _run_in(short_values: str, long_values: frozenset[str], inner: str = "run") -> Wrapper:
+def _run_in(short_values: str, long_values: frozenset[str]) -> Wrapper:
     """``TOOL run [options] command`` (``conda run -n env pip ...``) runs its command."""
 
     def wrapped(analyzer: Analyzer, rest: list[Arg]) -> list[Arg] | None:
-        if sub(rest) != inner:
-            return None
-        return skip_options(rest[1:], short_values, long_values)
+        return skip_options(rest[1:], short_values, long_values) if sub(rest) == "run" else None
 
     return wrapped
-
-
-def _uv_wrapper(analyzer: Analyzer, rest: list[Arg]) -> list[Arg] | None:
-    return _uv_run(analyzer, rest[1:]) if sub(rest) == "run" else None
 
 
 WRAPPERS: dict[str, Wrapper] = {
@@ -678,7 +674,7 @@ WRAPPERS: dict[str, Wrapper] = {
         ("poetry", "pipenv", "pdm", "hatch", "rye", "pixi"),
         _run_in("e", word_set("--environment --directory")),
     ),
-    "uv": _uv_wrapper,
+    "uv": _uv_run,
 }
 """Installers whose ``run`` subcommand runs a command in their environment."""
 
