@@ -191,11 +191,11 @@ def command_name(arg: Arg) -> str:
         if _PYTHON_VAR.fullmatch(var):
             return "python"
         return ""
+    if base[:1] != "p":  # every pip and python name starts with it: most names skip the regexes
+        return base
     if _PIP.match(base):
         return "pip"
-    if _PYTHON.match(base):
-        return "python"
-    return base
+    return "python" if _PYTHON.match(base) else base
 
 
 def sub(rest: Sequence[Arg]) -> str:
