@@ -301,6 +301,17 @@ def test_a_file_key_naming_a_directory_is_refused(tmp_path: Path, key: str, dire
     )
 
 
+def test_a_path_too_long_for_the_file_system_is_a_config_error(tmp_path: Path) -> None:
+    """Found by the mutation property test: a suite path of thousands of ``[`` made the
+    directory check raise ENAMETOOLONG, an internal error."""
+    long_name = "[" * 5000
+    _write(tmp_path, "repro.toml", _SUITE.replace("requirements.txt", long_name))
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    assert str(info.value).startswith(f'{_S} lock: "{long_name[:20]}')
+    assert str(info.value).endswith("is not a usable path: File name too long")
+
+
 def test_a_config_file_symlinked_out_of_the_project_is_refused(
     tmp_path: Path, outside: Path
 ) -> None:

@@ -76,6 +76,13 @@ def test_tilde_is_a_literal_name_not_the_home_directory(tmp_path: Path) -> None:
     assert inside(tmp_path, "~/.git-credentials") == tmp_path.resolve() / "~" / ".git-credentials"
 
 
+def test_unusable_paths_are_a_usage_error_not_a_crash(tmp_path: Path) -> None:
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    with pytest.raises(UsageError, match="k: loop/x is not a usable path: symlink loop"):
+        inside(tmp_path, "loop/x", what="k")
+    assert not is_inside(tmp_path, "loop/x")
+
+
 # --- read_bytes ---------------------------------------------------------------------------
 
 

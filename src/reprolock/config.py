@@ -473,7 +473,13 @@ def _inside(source: str, where: str, raw: Any, base_dir: Path, *, file: bool = F
         raise _fail(
             source, where, f"{_describe(value)} leads outside the project (through a symlink)"
         ) from None
-    if file and resolved.is_dir():
+    try:
+        directory = file and resolved.is_dir()
+    except OSError as exc:  # a name too long for the file system, say
+        raise _fail(
+            source, where, f"{_describe(value)} is not a usable path: {exc.strerror}"
+        ) from None
+    if directory:
         raise _fail(source, where, f"expected a file, got {_describe(value)}, a directory")
     return value
 

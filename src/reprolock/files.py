@@ -38,19 +38,24 @@ def inside(root: Path, path: str | os.PathLike[str], *, what: str = "") -> Path:
     """
     base = Path(root).resolve()
     raw = Path(os.fspath(path))
-    resolved = (base / raw).resolve()
+    label = f"{what}: " if what else ""
+    try:
+        resolved = (base / raw).resolve()
+    except (OSError, RuntimeError) as exc:  # a name too long, a symlink loop
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else "symlink loop"
+        msg = f"{label}{os.fspath(path)!s} is not a usable path: {detail}"
+        raise UsageError(msg) from None
     if resolved != base and not resolved.is_relative_to(base):
-        label = f"{what}: " if what else ""
         msg = f"{label}{os.fspath(path)!s} leads outside {base}"
         raise OutsideRootError(msg)
     return resolved
 
 
 def is_inside(root: Path, path: str | os.PathLike[str]) -> bool:
-    """True when :func:`inside` would accept ``path``."""
+    """True when :func:`inside` would accept ``path`` (inside the root, and a usable path)."""
     try:
         inside(root, path)
-    except OutsideRootError:
+    except UsageError:
         return False
     return True
 
