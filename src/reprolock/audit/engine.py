@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -22,6 +22,7 @@ from reprolock.audit.cache import (
     shape_digest,
     tree_digest,
 )
+from reprolock.audit.checks import Check, all_checks
 from reprolock.audit.discover import Discovered, discover
 from reprolock.audit.interface import (
     FileFacts,
@@ -165,6 +166,7 @@ def run_audit(
     options: AuditOptions | None = None,
     *,
     scanners: Sequence[Scanner] | None = None,
+    checks: Sequence[Check] | None = None,
     progress: Progress | None = None,
 ) -> AuditResult:
     """Audit the tree at ``root``.
@@ -204,6 +206,8 @@ def run_audit(
         raw = [f for ff in run.facts.values() for f in ff.findings]
         for scanner in scanners:
             raw.extend(scanner.cross_check(run.facts, ctx))
+        for check in all_checks() if checks is None else checks:
+            raw.extend(_reported_by(check, check.run(run.facts, ctx)))
         locks = _LockIndex(run.facts)
         raw = [_with_lock_fix(f, locks) for f in raw]
         files_scanned = len(run.facts)
@@ -400,6 +404,16 @@ class _Digests(Mapping[str, str]):
 
     def __len__(self) -> int:
         return len(self._run.digests)
+
+
+def _reported_by(check: Check, findings: Iterable[Finding]) -> list[Finding]:
+    """``findings``, each of a rule ``check`` declares: a check reports nothing else."""
+    out = list(findings)
+    for f in out:
+        if f.rule not in check.rules:
+            msg = f"check {check.name!r} reported {f.rule}, not one of its rules {check.rules}"
+            raise AssertionError(msg)
+    return out
 
 
 def _scan_includes(root: Path, run: _Run, scanners: Sequence[Scanner]) -> None:

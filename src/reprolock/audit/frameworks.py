@@ -110,25 +110,10 @@ class PythonVersionScanner(Scanner):
         return FileFacts(path=source.path, kind=self.name, role=Role.OTHER, pythons=tuple(pythons))
 
 
-class FrameworksChecker(Scanner):
-    """The cross-file checks; it claims no file of its own."""
-
-    name = "frameworks"
-
-    def claims(self, relpath: str, filename: str) -> bool:
-        return False
-
-    def scan(self, source: SourceFile, ctx: ScanContext) -> FileFacts:
-        return FileFacts(path=source.path, kind=self.name, role=Role.OTHER)
-
-    def cross_check(self, facts: Mapping[str, FileFacts], ctx: ScanContext) -> Iterable[Finding]:
-        """RP501-RP504 over every file's facts."""
-        return cross_check(facts, ctx)
-
-
 def framework_scanners() -> list[Scanner]:
-    """The ``.python-version`` scanner and the cross-file framework checker."""
-    return [PythonVersionScanner(), FrameworksChecker()]
+    """The ``.python-version`` scanner (the cross-file rules are
+    :class:`reprolock.audit.checks.frameworks.FrameworkCheck`)."""
+    return [PythonVersionScanner()]
 
 
 def cross_check(facts: Mapping[str, FileFacts], ctx: ScanContext) -> list[Finding]:

@@ -1,0 +1,21 @@
+"""Cross-file checks: rules about relations between files, judged from every file's facts.
+
+A check never opens a file. It sees only the :class:`~reprolock.audit.interface.FileFacts`
+the scanners returned (in worker processes, or from the cache) and the
+:class:`~reprolock.audit.interface.ScanContext`, so what a scanner learned once is all any
+check needs. Each check is a small object naming the rule ids it may report, registered
+in the tuple of :func:`all_checks` (the way deptry registers its violation finders):
+adding a cross-file rule is a module here, a class, and a line in that tuple.
+"""
+
+from __future__ import annotations
+
+from reprolock.audit.checks.frameworks import FrameworkCheck
+from reprolock.audit.checks.interface import Check
+
+__all__ = ["Check", "all_checks"]
+
+
+def all_checks() -> tuple[Check, ...]:
+    """Fresh instances of every cross-file check, in the order they run."""
+    return (FrameworkCheck(),)
