@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 import shutil
 import textwrap
@@ -17,16 +19,26 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 from docker.models.containers import ContainerCollection
+from docker.models.images import ImageCollection
 
 from reprolock.cli import main
 from reprolock.config import Suite, load_config
 from reprolock.harness import runner
-from reprolock.harness.replay import GOLDEN_SCHEMA, file_sha256, source_tree_sha256
+from reprolock.harness.replay import (
+    GOLDEN_SCHEMA,
+    Session,
+    file_sha256,
+    record,
+    source_tree_sha256,
+)
 from tests.conftest import FIXTURES
 
 PROJECT = FIXTURES / "projects" / "kmeans-segmenter"
 LOCKS = FIXTURES / "harness" / "locks"
-BASE_IMAGE = "reprolock-test/python:3.11-bookworm"
+DEFAULT_BASE_IMAGE = "reprolock-test/python:3.11-bookworm"
+"""The base image the fixture projects' pyproject.toml files name."""
+BASE_IMAGE = os.environ.get("REPROLOCK_TEST_BASE_IMAGE") or DEFAULT_BASE_IMAGE
+"""The base image the harness tests use; scripts/test builds it under the same variable."""
 RUN_LABEL = "reprolock.run"
 
 
@@ -65,6 +77,28 @@ def docker_client(harness_cache: Path) -> Iterator[docker.DockerClient]:
         )
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _default_base_image_absent() -> Iterator[None]:
+    """Under another tag (scripts/fresh-check), the default tag is absent, as on a fresh machine.
+
+    A fixture project used without `copy_project` still names the default tag; this daemon may
+    hold it from an earlier run, which would hide the test's reliance on it.
+    """
+    if BASE_IMAGE == DEFAULT_BASE_IMAGE:
+        yield
+        return
+    original = ImageCollection.get
+
+    def get(self: ImageCollection, name: str) -> Any:
+        if name == DEFAULT_BASE_IMAGE:
+            raise docker.errors.ImageNotFound(f"{name}: hidden while the tests use {BASE_IMAGE}")
+        return original(self, name)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ImageCollection, "get", get)
+        yield
 
 
 @dataclass
@@ -113,12 +147,55 @@ def containers(
     assert not {c.id for c in labelled} & set(record.created)
 
 
+def copy_project(source: Path, target: Path) -> Path:
+    """A copy of a fixture project whose suites name BASE_IMAGE instead of the default tag."""
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+    pyproject = target / "pyproject.toml"
+    text = pyproject.read_text(encoding="utf-8")
+    default = f'base-image = "{DEFAULT_BASE_IMAGE}"'
+    assert default in text, f"{source.name}/pyproject.toml names no {default}"
+    pyproject.write_text(text.replace(default, f'base-image = "{BASE_IMAGE}"'), encoding="utf-8")
+    return target
+
+
+def tree_sha256(root: Path) -> str:
+    """One digest of every file's path and bytes under ``root``."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(f"{path.relative_to(root).as_posix()}\0".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="session")
+def kmeans(
+    tmp_path_factory: pytest.TempPathFactory,
+    docker_client: docker.DockerClient,
+    harness_cache: Path,
+) -> Iterator[Path]:
+    """kmeans-segmenter on BASE_IMAGE with every golden recorded on this machine; read-only.
+
+    The committed goldens hold one machine's CPU, BLAS kernel and base image id; anywhere else
+    replay (rightly) runs a fresh baseline too, and a test would count other containers and
+    take another path. Recorded here, every test compares with a golden of this machine on
+    any machine; `test_the_committed_goldens_belong_to_their_projects` checks the committed
+    ones. Tests that change the project take a copy (`project`).
+    """
+    root = copy_project(PROJECT, tmp_path_factory.mktemp("kmeans") / "kmeans-segmenter")
+    session = Session(client=docker_client, cache=harness_cache)
+    for suite in load_config(root).suites.values():
+        record(session, suite, force=True)
+    before = tree_sha256(root)
+    yield root
+    assert tree_sha256(root) == before, f"a test changed the shared project {root}"
+
+
 @pytest.fixture
-def project(tmp_path: Path, docker_client: docker.DockerClient) -> Path:
-    """A private copy of the kmeans-segmenter fixture project (goldens included): its suites
-    run in the daemon, so every test that takes it is a ``docker`` test."""
+def project(tmp_path: Path, kmeans: Path) -> Path:
+    """A private copy of kmeans-segmenter (goldens recorded on this machine included): its
+    suites run in the daemon, so every test that takes it is a ``docker`` test."""
     target = tmp_path / "kmeans-segmenter"
-    shutil.copytree(PROJECT, target, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(kmeans, target)
     return target
 
 

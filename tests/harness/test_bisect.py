@@ -496,11 +496,11 @@ def test_markdown_report_has_the_steps_table() -> None:
 
 
 def test_bisect_names_scikit_learn_within_the_build_budget(
-    repro: Repro, containers: Containers
+    repro: Repro, kmeans: Path, containers: Containers
 ) -> None:
     candidate = LOCKS / "sklearn-1.4.2-joblib-threadpoolctl.txt"
     run = repro(
-        "bisect", "--suite", "segments", "--lock", str(candidate), "--format", "json", cwd=PROJECT
+        "bisect", "--suite", "segments", "--lock", str(candidate), "--format", "json", cwd=kmeans
     )
     assert run.code == 1, run.err
     report = run.json()
@@ -544,7 +544,7 @@ def test_bisect_names_scikit_learn_within_the_build_budget(
     )
 
     # Again: every environment is found by its lock digest, nothing is built.
-    again = repro("bisect", "--suite", "segments", "--lock", str(candidate), cwd=PROJECT)
+    again = repro("bisect", "--suite", "segments", "--lock", str(candidate), cwd=kmeans)
     assert again.code == 1
     assert "  culprit: scikit-learn 1.3.2 -> 1.4.2\n" in again.out
     assert f"{bisect['environments']} environments, 0 built (budget 6)" in again.out
@@ -574,10 +574,10 @@ def test_bisect_against_a_fresh_baseline_on_another_machine(
 
 
 def test_a_candidate_that_changes_nothing_has_nothing_to_bisect(
-    repro: Repro, containers: Containers
+    repro: Repro, kmeans: Path, containers: Containers
 ) -> None:
     candidate = LOCKS / "sklearn-1.3.2-threadpoolctl-bump.txt"
-    run = repro("bisect", "--suite", "segments", "--lock", str(candidate), cwd=PROJECT)
+    run = repro("bisect", "--suite", "segments", "--lock", str(candidate), cwd=kmeans)
     assert run.code == 0, run.err
     assert run.out.startswith("segments: identical\n")
     assert "  lock changes: threadpoolctl 3.8.0 -> 3.5.0\n" in run.out
@@ -585,16 +585,43 @@ def test_a_candidate_that_changes_nothing_has_nothing_to_bisect(
     assert run.err.splitlines()[-1] == "repro: segments: identical; nothing to bisect"
     assert containers.runs() == 1
     data = repro(
-        "bisect", "--suite", "segments", "--lock", str(candidate), "--format", "json", cwd=PROJECT
+        "bisect", "--suite", "segments", "--lock", str(candidate), "--format", "json", cwd=kmeans
     ).json()
     assert (data["culprits"], data["bisect"]["status"]) == ([], "nothing-to-bisect")
     assert [s["kind"] for s in data["steps"]] == ["candidate"]
 
 
-def test_the_suites_own_lock_as_candidate_has_nothing_to_bisect(
-    repro: Repro, containers: Containers
+def test_a_golden_on_another_base_image_is_bisected_against_a_fresh_baseline(
+    repro: Repro, project: Path, containers: Containers
 ) -> None:
-    run = repro("bisect", "--suite", "segments", "--lock", "locks/sklearn-1.3.2.txt", cwd=PROJECT)
+    # A golden committed from another machine, whose debootstrapped base image has another id:
+    # the candidate is compared with the suite's own lock run here, one more container.
+    golden_json = project / "golden" / "segments" / "golden.json"
+    meta = json.loads(golden_json.read_text())
+    meta["base_image"]["id"] = "sha256:" + "0" * 64
+    golden_json.write_text(json.dumps(meta))
+    candidate = LOCKS / "sklearn-1.3.2-threadpoolctl-bump.txt"
+    run = repro(
+        "bisect", "--suite", "segments", "--lock", str(candidate), "--format", "json", cwd=project
+    )
+    assert run.code == 0, run.err
+    data = run.json()
+    assert (data["verdict"], data["culprits"], data["bisect"]["status"]) == (
+        "identical",
+        [],
+        "nothing-to-bisect",
+    )
+    assert (data["compared_with"], data["machine_matches_golden"]) == ("fresh-baseline", False)
+    assert data["golden_reproduces"] is True
+    assert data["notes"][0].endswith("; the base image id changed too")
+    assert [s["kind"] for s in data["steps"]] == ["candidate", "baseline"]
+    assert containers.runs() == 2
+
+
+def test_the_suites_own_lock_as_candidate_has_nothing_to_bisect(
+    repro: Repro, kmeans: Path, containers: Containers
+) -> None:
+    run = repro("bisect", "--suite", "segments", "--lock", "locks/sklearn-1.3.2.txt", cwd=kmeans)
     assert run.code == 0
     assert "nothing to bisect" in run.out
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import textwrap
 import time
@@ -18,9 +19,18 @@ from docker.models.images import ImageCollection
 from reprolock.config import OutputTolerance, Suite, load_config
 from reprolock.errors import ConfigError
 from reprolock.harness import wheelhouse
+from reprolock.harness.lockfile import TargetEnvironment, read_lock
+from reprolock.harness.replay import (
+    file_sha256,
+    load_golden,
+    machine_fingerprint,
+    source_tree_sha256,
+)
 from reprolock.report.replay import SCHEMA
+from tests.conftest import FIXTURES
 from tests.harness.conftest import (
     BASE_IMAGE,
+    DEFAULT_BASE_IMAGE,
     LOCKS,
     PROJECT,
     Containers,
@@ -30,22 +40,15 @@ from tests.harness.conftest import (
 )
 from tests.harness.test_image import broken_lock, serve_broken_wheel
 
-
-def _same_lock_verdicts(report: dict[str, Any]) -> set[str]:
-    """What replaying a suite's own lock may report: identical on the machine that recorded
-    the golden; on another CPU, whose BLAS kernel may move floats, also within-tolerance."""
-    if report["machine_matches_golden"]:
-        return {"identical"}
-    return {"identical", "within-tolerance"}
-
-
 # --- the acceptance scenarios --------------------------------------------------------------
 
 
-def test_sklearn_1_4_changes_the_segments(repro: Repro, containers: Containers) -> None:
+def test_sklearn_1_4_changes_the_segments(
+    repro: Repro, kmeans: Path, containers: Containers
+) -> None:
     candidate = LOCKS / "sklearn-1.4.2.txt"
     run = repro(
-        "replay", "--suite", "segments", "--lock", str(candidate), "--format", "json", cwd=PROJECT
+        "replay", "--suite", "segments", "--lock", str(candidate), "--format", "json", cwd=kmeans
     )
     assert run.code == 1
     report = run.json()
@@ -65,9 +68,11 @@ def test_sklearn_1_4_changes_the_segments(repro: Repro, containers: Containers) 
     assert run.err.splitlines()[-1] == "repro: segments: changed"
 
 
-def test_a_threadpoolctl_bump_is_identical(repro: Repro, containers: Containers) -> None:
+def test_a_threadpoolctl_bump_is_identical(
+    repro: Repro, kmeans: Path, containers: Containers
+) -> None:
     candidate = LOCKS / "sklearn-1.3.2-threadpoolctl-bump.txt"
-    run = repro("replay", "--suite", "segments", "--lock", str(candidate), cwd=PROJECT)
+    run = repro("replay", "--suite", "segments", "--lock", str(candidate), cwd=kmeans)
     assert run.code == 0
     assert run.out.startswith("segments: identical\n")
     assert "  lock changes: threadpoolctl 3.8.0 -> 3.5.0\n" in run.out
@@ -75,8 +80,10 @@ def test_a_threadpoolctl_bump_is_identical(repro: Repro, containers: Containers)
     assert "  attributable: yes\n" in run.out
 
 
-def test_the_1_2_pickle_breaks_under_1_3(repro: Repro, containers: Containers) -> None:
-    run = repro("replay", "--suite", "pickled", "--lock", "locks/sklearn-1.3.2.txt", cwd=PROJECT)
+def test_the_1_2_pickle_breaks_under_1_3(
+    repro: Repro, kmeans: Path, containers: Containers
+) -> None:
+    run = repro("replay", "--suite", "pickled", "--lock", "locks/sklearn-1.3.2.txt", cwd=kmeans)
     assert run.code == 1
     assert run.out.startswith("pickled: broken\n")
     assert "  lock changes: scikit-learn 1.2.2 -> 1.3.2\n" in run.out
@@ -102,9 +109,9 @@ def test_edited_source_is_reported_not_attributable(
 
 
 def test_an_unchanged_lock_builds_and_downloads_nothing(
-    repro: Repro, containers: Containers, monkeypatch: pytest.MonkeyPatch
+    repro: Repro, kmeans: Path, containers: Containers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert repro("replay", "--suite", "segments", cwd=PROJECT).code == 0  # the image exists now
+    assert repro("replay", "--suite", "segments", cwd=kmeans).code == 0  # the image exists now
     calls: list[str] = []
 
     def forbidden(what: str) -> Any:
@@ -118,17 +125,18 @@ def test_an_unchanged_lock_builds_and_downloads_nothing(
     monkeypatch.setattr(docker.APIClient, "build", forbidden("build"))
     monkeypatch.setattr(ImageCollection, "pull", forbidden("pull"))
     containers.created.clear()
-    run = repro("replay", "--suite", "segments", "--format", "json", cwd=PROJECT)
+    run = repro("replay", "--suite", "segments", "--format", "json", cwd=kmeans)
     assert (run.code, calls) == (0, [])
-    assert run.json()["verdict"] in _same_lock_verdicts(run.json())
+    # The golden was recorded on this machine: the same lock reproduces it bit for bit.
+    assert (run.json()["machine_matches_golden"], run.json()["verdict"]) == (True, "identical")
     # One container: the run itself (the base image's facts come from the cache).
     assert containers.runs() == 1
     assert "downloading" not in run.err
     assert "building" not in run.err
 
 
-def test_every_suite_without_suite_flag(repro: Repro, containers: Containers) -> None:
-    run = repro("replay", "--format", "json", cwd=PROJECT)
+def test_every_suite_without_suite_flag(repro: Repro, kmeans: Path, containers: Containers) -> None:
+    run = repro("replay", "--format", "json", cwd=kmeans)
     assert run.code == 0
     report = run.json()
     assert report["schema"] == SCHEMA
@@ -136,12 +144,12 @@ def test_every_suite_without_suite_flag(repro: Repro, containers: Containers) ->
     for suite in report["suites"]:
         assert suite["golden_reproduces"] is True
         assert suite["compared_with"] == "golden"
-        assert suite["verdict"] in _same_lock_verdicts(suite)
+        assert (suite["machine_matches_golden"], suite["verdict"]) == (True, "identical")
         assert suite["outputs"]["labels"]["verdict"] == "identical"
-    assert report["verdict"] in {"identical", "within-tolerance"}
+    assert report["verdict"] == "identical"
 
 
-def test_markdown_report(repro: Repro, containers: Containers) -> None:
+def test_markdown_report(repro: Repro, kmeans: Path, containers: Containers) -> None:
     candidate = LOCKS / "sklearn-1.4.2.txt"
     run = repro(
         "replay",
@@ -151,7 +159,7 @@ def test_markdown_report(repro: Repro, containers: Containers) -> None:
         str(candidate),
         "--format",
         "markdown",
-        cwd=PROJECT,
+        cwd=kmeans,
     )
     assert run.code == 1
     assert run.out.startswith("## reprolock replay\n\n### `segments`: **changed**\n")
@@ -159,7 +167,9 @@ def test_markdown_report(repro: Repro, containers: Containers) -> None:
     assert re.search(r"^\| `labels` \| changed \| \d+/300 \|", run.out, re.M)
 
 
-def test_fresh_baseline_reports_both_comparisons(repro: Repro, containers: Containers) -> None:
+def test_fresh_baseline_reports_both_comparisons(
+    repro: Repro, kmeans: Path, containers: Containers
+) -> None:
     candidate = LOCKS / "sklearn-1.4.2.txt"
     run = repro(
         "replay",
@@ -170,7 +180,7 @@ def test_fresh_baseline_reports_both_comparisons(repro: Repro, containers: Conta
         "--fresh-baseline",
         "--format",
         "json",
-        cwd=PROJECT,
+        cwd=kmeans,
     )
     report = run.json()
     assert (run.code, report["verdict"], report["compared_with"]) == (
@@ -181,6 +191,35 @@ def test_fresh_baseline_reports_both_comparisons(repro: Repro, containers: Conta
     assert report["golden_reproduces"] is True
     assert report["golden_outputs"]["labels"]["verdict"] == "identical"
     assert containers.runs() == 2
+
+
+@pytest.mark.parametrize(
+    ("fixture", "suite"),
+    [
+        ("kmeans-segmenter", "segments"),
+        ("kmeans-segmenter", "pickled"),
+        ("update-demo", "segments"),
+    ],
+)
+def test_the_committed_goldens_belong_to_their_projects(fixture: str, suite: str) -> None:
+    """The Docker tests replay goldens recorded on the machine that runs them (`kmeans`); the
+    committed ones, which the README's example replays, must still be those of their project's
+    source, inputs, lock and entrypoint, whichever machine recorded them."""
+    config = load_config(FIXTURES / "projects" / fixture).suites[suite]
+    golden = load_golden(config)  # golden.npz is the one golden.json names by sha256
+    meta = golden.meta
+    probe = FIXTURES / "harness" / "targets" / "python-3.11-bookworm.json"
+    target = TargetEnvironment.from_probe(json.loads(probe.read_text(encoding="utf-8")))
+    assert (meta["suite"], meta["entrypoint"]) == (suite, config.entrypoint)
+    assert meta["source"] == {"paths": list(config.source), "sha256": source_tree_sha256(config)}
+    assert meta["inputs"]["sha256"] == file_sha256(config.inputs_path)
+    assert meta["lock"]["sha256"] == read_lock(config.lock_path).digest(target)
+    assert meta["base_image"]["reference"] == config.base_image == DEFAULT_BASE_IMAGE
+    assert meta["machine"] == machine_fingerprint(meta["environment"])
+    assert meta["outputs"] == {
+        name: {"dtype": str(array.dtype), "shape": list(array.shape)}
+        for name, array in sorted(golden.outputs.items())
+    }
 
 
 # --- failure paths -------------------------------------------------------------------------
@@ -296,9 +335,7 @@ def test_a_missing_golden_is_exit_3_in_one_line(repro: Repro, project: Path) -> 
 def test_a_missing_base_image_is_exit_3(repro: Repro, project: Path) -> None:
     pyproject = project / "pyproject.toml"
     pyproject.write_text(
-        pyproject.read_text().replace(
-            "reprolock-test/python:3.11-bookworm", "reprolock-test/no-such-image:1"
-        )
+        pyproject.read_text().replace(BASE_IMAGE, "reprolock-test/no-such-image:1")
     )
     run = repro("replay", "--suite", "segments", cwd=project)
     assert run.code == 3
@@ -321,15 +358,14 @@ def test_record_with_force_then_replay(repro: Repro, project: Path, containers: 
     run = repro("golden", "record", "--suite", "segments", "--force", cwd=project)
     assert run.code == 0
     assert "repro: recorded segments: golden/segments/golden.npz and golden.json" in run.err
-    assert "warning: suite segments: base image reprolock-test/python:3.11-bookworm is a tag" in (
-        run.err
-    )
+    assert f"warning: suite segments: base image {BASE_IMAGE} is a tag" in run.err
     assert containers.runs() == 2
     assert repro("replay", "--suite", "segments", cwd=project).code == 0
 
 
 def test_an_interrupted_replay_exits_130_and_leaves_nothing(
     repro: Repro,
+    kmeans: Path,
     containers: Containers,
     monkeypatch: pytest.MonkeyPatch,
     docker_client: docker.DockerClient,
@@ -344,7 +380,7 @@ def test_an_interrupted_replay_exits_130_and_leaves_nothing(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(Container, "wait", wait)
-    run = repro("replay", "--suite", "segments", cwd=PROJECT)
+    run = repro("replay", "--suite", "segments", cwd=kmeans)
     assert (run.code, run.err.splitlines()[-1]) == (130, "repro: interrupted")
     assert containers.runs() == 1
 

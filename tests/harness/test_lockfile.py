@@ -20,10 +20,10 @@ from reprolock.harness.lockfile import (
     read_lock,
 )
 from tests.conftest import FIXTURES
+from tests.harness.conftest import BASE_IMAGE
 
 LOCKS = FIXTURES / "harness" / "locks"
 PROBE_FIXTURE = FIXTURES / "harness" / "targets" / "python-3.11-bookworm.json"
-BASE_IMAGE = "reprolock-test/python:3.11-bookworm"
 
 SIX_WHEEL = "sha256:8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254"
 SIX_SDIST = "sha256:1e61c37477a1626458e36f7b1d82aa5c9b094fa4802892072e49de9c60c4c926"

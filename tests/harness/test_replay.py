@@ -47,7 +47,7 @@ from reprolock.report.replay import (
     render,
     summary_line,
 )
-from tests.harness.conftest import LOCKS, Containers, suite_of
+from tests.harness.conftest import BASE_IMAGE, LOCKS, Containers, suite_of
 from tests.harness.test_image import broken_lock, serve_broken_wheel
 
 # --- the runner, on the host's Python ------------------------------------------------------
@@ -317,7 +317,7 @@ def session(docker_client: docker.DockerClient, harness_cache: Path) -> Session:
 
 
 def _env(session: Session, lock: Path) -> Any:
-    base = resolve_base_image(session.client, "reprolock-test/python:3.11-bookworm")
+    base = resolve_base_image(session.client, BASE_IMAGE)
     return ensure_image(session.client, read_lock(lock), base, cache=session.cache)
 
 

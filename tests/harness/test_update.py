@@ -28,7 +28,7 @@ from reprolock.update import (
     read_header,
 )
 from tests.conftest import FIXTURES
-from tests.harness.conftest import PROJECT, Containers, Repro
+from tests.harness.conftest import PROJECT, Containers, Repro, copy_project
 from tests.sdist_canary import CANARY_NAME, write_project, write_sdist
 
 DEMO = FIXTURES / "projects" / "update-demo"
@@ -364,8 +364,7 @@ def demo_template(
 ) -> Path:
     """update-demo with its golden recorded on this machine: the comparison is with the golden
     (no fresh baseline), so the report is the same on any machine."""
-    root = tmp_path_factory.mktemp("update-demo") / "update-demo"
-    shutil.copytree(DEMO, root, ignore=shutil.ignore_patterns("__pycache__"))
+    root = copy_project(DEMO, tmp_path_factory.mktemp("update-demo") / "update-demo")
     session = Session(client=docker_client, cache=harness_cache)
     record(session, load_config(root).suites["segments"], force=True)
     return root
