@@ -108,8 +108,8 @@ def test_a_killed_replay_leaves_no_container_past_its_deadline(
         container = _wait_for_run(docker_client, failing_project)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
-        deadline = int(container.labels[DEADLINE_LABEL])
         container.reload()
+        deadline = int(container.labels[DEADLINE_LABEL])
         started = container.attrs["State"]["StartedAt"]
         # The container stops itself at its own deadline, well before the reaper's.
         while container.attrs["State"]["Running"]:
@@ -138,7 +138,9 @@ def _wait_for_run(client: docker.DockerClient, project: Path) -> Container:
     """The run container whose mounts come from ``project``, once it runs."""
     limit = time.monotonic() + 120
     while time.monotonic() < limit:
-        for container in client.containers.list(filters={"label": "reprolock.purpose=run"}):
+        for container in client.containers.list(
+            filters={"label": "reprolock.purpose=run"}, sparse=True
+        ):
             sources = [m.get("Source", "") for m in container.attrs.get("Mounts") or []]
             if any(source.startswith(str(project)) for source in sources):
                 return container
@@ -160,7 +162,7 @@ def test_the_run_deadline_label_and_the_runner_agree(failing_project: Path) -> N
 def _leftovers(client: docker.DockerClient, build_id: str) -> tuple[list[str], list[str]]:
     wanted: dict[str, Any] = {"label": f"{BUILD_LABEL}={build_id}"}
     images = [str(i.id) for i in client.images.list(all=True, filters=wanted)]
-    containers = [str(c.id) for c in client.containers.list(all=True, filters=wanted)]
+    containers = [str(c.id) for c in client.containers.list(all=True, filters=wanted, sparse=True)]
     return images, containers
 
 
