@@ -73,6 +73,7 @@ from reprolock.audit.conda import KIND_ENVIRONMENT, KIND_EXPLICIT, KIND_LOCK
 from reprolock.audit.images import repository_and_tag, split_image
 from reprolock.audit.interface import (
     FileFacts,
+    Include,
     Pin,
     PythonVersion,
     Role,
@@ -212,31 +213,101 @@ def environments(facts: Mapping[str, FileFacts], root: Path | None = None) -> li
     it every index of an including file applies to everything it includes.
     """
     lines = _Lines(root)
-    candidates: list[Environment] = []
-    for path in sorted(facts):
-        ff = facts[path]
-        if ff.role not in (Role.CONCRETE, Role.LOCK):
-            continue
-        members = tuple(facts[m] for m in _closure(ff, facts))
+    out: list[Environment] = []
+    for path in _top_level(facts):
+        members = tuple(facts[m] for m in _closure(facts[path], facts))
         pins = tuple(Placed(pin=p, path=m.path) for m in members for p in m.pins)
-        if not pins:
-            continue
         inherited = _inherited_indexes(members, lines)
-        candidates.append(Environment(members=members, pins=pins, inherited=inherited))
-    # An environment inside another is part of it; in an include cycle both stay.
-    members_of = [frozenset(env.paths) for env in candidates]
-    containing: dict[str, list[int]] = {}
-    for index, paths in enumerate(members_of):
-        for member in paths:
-            containing.setdefault(member, []).append(index)
-    return [
-        env
-        for index, env in enumerate(candidates)
-        if not any(
-            other != index and candidates[other].path not in members_of[index]
-            for other in containing.get(env.path, ())
-        )
+        out.append(Environment(members=members, pins=pins, inherited=inherited))
+    return out
+
+
+def _top_level(facts: Mapping[str, FileFacts]) -> list[str]:
+    """Paths, sorted, of the concrete files and locks whose include closure pins something and
+    that no other such file includes (an environment inside another is part of it; in an
+    include cycle both stay).
+
+    Decided on the graph of strongly connected components, so that a chain of n includes
+    costs O(n) rather than one closure per file: a candidate stays unless a candidate in
+    another component reaches its component.
+    """
+    components = _components(facts)
+    component_of = {path: index for index, members in enumerate(components) for path in members}
+    successors = [
+        {
+            component_of[inc.target]
+            for path in members
+            for inc in facts[path].includes
+            if inc.target in facts and component_of[inc.target] != index
+        }
+        for index, members in enumerate(components)
     ]
+    # components come sinks first: what a component reaches is known before it
+    pinned: list[bool] = []
+    for index, members in enumerate(components):
+        own = any(facts[path].pins for path in members)
+        pinned.append(own or any(pinned[s] for s in successors[index]))
+    candidate = [
+        pinned[index] and any(facts[p].role in (Role.CONCRETE, Role.LOCK) for p in members)
+        for index, members in enumerate(components)
+    ]
+    covered = [False] * len(components)
+    for index in reversed(range(len(components))):  # sources first
+        if covered[index] or candidate[index]:
+            for s in successors[index]:
+                covered[s] = True
+    return sorted(
+        path
+        for index, members in enumerate(components)
+        if candidate[index] and not covered[index]
+        for path in members
+        if facts[path].role in (Role.CONCRETE, Role.LOCK)
+    )
+
+
+def _components(facts: Mapping[str, FileFacts]) -> list[list[str]]:
+    """Strongly connected components of the include graph (Tarjan), sinks first."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+    work: list[tuple[str, Iterator[str]]] = []
+
+    def enter(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        targets = [inc.target for inc in facts[node].includes if inc.target in facts]
+        work.append((node, iter(targets)))
+
+    for start in sorted(facts):
+        if start in index:
+            continue
+        enter(start)
+        while work:
+            node, successors = work[-1]
+            nxt = next(successors, None)
+            if nxt is not None:
+                if nxt not in index:
+                    enter(nxt)
+                elif nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                component: list[str] = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                out.append(component)
+    return out
 
 
 # Files whose options apply to the whole file, as pip reads a requirements file; in any other
@@ -287,16 +358,21 @@ def _inherited_indexes(
     members: Sequence[FileFacts], lines: _Lines
 ) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """For each member, the index URLs the commands or files that include it pass down."""
+    position = {member.path: number for number, member in enumerate(members)}
+    incoming: dict[str, list[tuple[FileFacts, Include]]] = {}
+    for includer in members:
+        for include in includer.includes:
+            if include.target in position:
+                incoming.setdefault(include.target, []).append((includer, include))
     inherited: dict[str, list[str]] = {}
-    for member in members:  # include order: every includer comes before what it includes
+    for number, member in enumerate(members):
+        # include order: an includer counts once it has been placed before this member
         urls: list[str] = []
-        for includer in members:
-            if includer.path not in inherited:
+        for includer, include in incoming.get(member.path, ()):
+            if position[includer.path] >= number:
                 continue
-            for include in includer.includes:
-                if include.target == member.path:
-                    own = _scoped(includer, include.line, includer.indexes, lines)
-                    urls.extend([*own, *inherited[includer.path]])
+            own = _scoped(includer, include.line, includer.indexes, lines)
+            urls.extend([*own, *inherited[includer.path]])
         inherited[member.path] = list(dict.fromkeys(urls))
     return tuple((path, tuple(urls)) for path, urls in inherited.items())
 

@@ -122,6 +122,10 @@ class FileFacts:
     """Python versions the file states (for RP504)."""
     indexes: tuple[str, ...] = ()
     """Package index URLs the file installs from (``--index-url``, ``--extra-index-url``)."""
+    consulted: tuple[str, ...] = ()
+    """Root-relative paths of other files whose content or existence the scan depended on,
+    besides ``includes`` (a sibling lock or ``.in``, a lock's sources): the audit cache scans
+    the file again when one of them changes, appears or goes."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -247,3 +251,9 @@ class Scanner(abc.ABC):
     def cross_check(self, facts: Mapping[str, FileFacts], ctx: ScanContext) -> Iterable[Finding]:
         """Findings that need several files (lock sync, missing locks). Default: none."""
         return ()
+
+    def consulted(self) -> frozenset[str]:
+        """Root-relative paths the last :meth:`cross_check` read or looked for beyond the
+        scanned files (a compiled lock no rule claims): the audit cache answers from a
+        previous run only while these are unchanged too. Default: none."""
+        return frozenset()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import posixpath
@@ -34,7 +35,7 @@ from reprolock.audit.interface import (
     SourceFile,
 )
 from reprolock.config import DEFAULT_EXCLUDES
-from reprolock.files import DecodeProblem, decode_text
+from reprolock.files import DecodeProblem, OutsideRootError, decode_text, inside, read_bytes
 from reprolock.model import Finding, Location, Severity
 from reprolock.rules import finding
 from reprolock.specs import (
@@ -692,7 +693,7 @@ def _compile_command(command: str) -> _Command | None:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class _Memo:
     text: str
-    stamp: tuple[int, int, int] | None
+    stamp: tuple[int, int, int, int] | None
     parsed: ParsedRequirements
 
 
@@ -818,25 +819,57 @@ def _header_pythons(header: Header | None) -> tuple[PythonVersion, ...]:
     return ()
 
 
-def _stamp(path: Path) -> tuple[int, int, int] | None:
-    """What identifies one version of a regular file without reading it; None if there is none."""
+def _stamp(path: Path) -> tuple[int, int, int, int] | None:
+    """What identifies one version of a regular file without reading it; None if there is none.
+
+    The change time is part of it: ``touch -d`` can restore size and mtime, never ctime."""
     try:
         st = path.stat()
     except (OSError, ValueError):
         return None
     if not stat.S_ISREG(st.st_mode):
         return None
-    return (st.st_mtime_ns, st.st_size, st.st_ino)
+    return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
+
+
+def _on_disk(root: Path, rel: str) -> Path | None:
+    """``rel`` with symlinks resolved, when it stays inside ``root``; None otherwise."""
+    try:
+        return inside(root, rel)
+    except (OutsideRootError, OSError, RuntimeError, ValueError):
+        # RuntimeError: a symlink loop; ValueError: a NUL byte in the name
+        return None
+
+
+def _exact_pins(parsed: ParsedRequirements) -> dict[str, _ConstraintPin]:
+    """The first exact pin of each name in a file, in file order."""
+    pins: dict[str, _ConstraintPin] = {}
+    for req in parsed.requirements:
+        spec = req.spec
+        if spec.kind is SpecKind.EXACT and spec.name and spec.version is not None:
+            pins.setdefault(spec.name, _ConstraintPin(version=spec.version, hashes=spec.hashes))
+    return pins
 
 
 class RequirementsScanner(Scanner):
-    """pip requirements files: concrete installs, compiled locks and ``.in`` manifests."""
+    """pip requirements files: concrete installs, compiled locks and ``.in`` manifests.
+
+    One instance serves one audit: the include graph it learns (each file's targets, its exact
+    pins, which files reach a cycle) is kept for the whole audit, so a chain of includes is
+    read and resolved once, not once per file that reaches it.
+    """
 
     name = "requirements"
 
     def __init__(self) -> None:
         self._memo: dict[str, _Memo] = {}
         self._markers: dict[tuple[str, str], str] = {}
+        self._edges_of: dict[str, tuple[_Target, ...]] = {}
+        self._pins_of: dict[str, dict[str, _ConstraintPin]] = {}
+        self._cyclic: dict[str, bool] = {}
+        self._reads: set[str] | None = None
+        self._crossing = False
+        self._cross_reads: frozenset[str] = frozenset()
 
     # ---- discovery -------------------------------------------------------------------------
 
@@ -864,17 +897,26 @@ class RequirementsScanner(Scanner):
         self._memo[key] = _Memo(text=text, stamp=_stamp(abspath), parsed=parsed)
         return parsed
 
-    def _parse_path(self, abspath: Path) -> ParsedRequirements | None:
-        """The parse of a file on disk; None when it cannot be read as text."""
-        key = os.path.normpath(str(abspath))
-        stamp = _stamp(abspath)
+    def _record(self, rel: str) -> None:
+        if self._reads is not None:
+            self._reads.add(rel)
+
+    def _parse_path(self, ctx: ScanContext, rel: str) -> ParsedRequirements | None:
+        """The parse of the file at root-relative ``rel``; None when it cannot be read as text
+        or lies outside the root (through a symlink): such a file is never opened."""
+        self._record(rel)
+        key = os.path.normpath(str(ctx.root / rel))
+        path = _on_disk(ctx.root, rel)
+        if path is None:
+            return None
+        stamp = _stamp(path)
         if stamp is None:
             return None
         memo = self._memo.get(key)
         if memo is not None and memo.stamp == stamp:
             return memo.parsed
         try:
-            data = abspath.read_bytes()
+            data = read_bytes(path)
         except (OSError, ValueError):
             return None
         decoded = decode_text(data)
@@ -887,12 +929,14 @@ class RequirementsScanner(Scanner):
         self._memo[key] = _Memo(text=decoded, stamp=stamp, parsed=parsed)
         return parsed
 
-    @staticmethod
-    def _exists(ctx: ScanContext, rel: str) -> bool:
+    def _exists(self, ctx: ScanContext, rel: str) -> bool:
+        """True when ``rel`` is a file inside the root (a symlink out of it does not exist)."""
+        self._record(rel)
         if rel in ctx.files:
             return True
+        path = _on_disk(ctx.root, rel)
         try:
-            return (ctx.root / rel).is_file()
+            return path is not None and path.is_file()
         except (OSError, ValueError):
             return False
 
@@ -921,27 +965,99 @@ class RequirementsScanner(Scanner):
             rel = posixpath.normpath(posixpath.join(parent, path))
         if rel == ".." or rel.startswith(("../", "/")):
             return _Target(entry=entry, kind="outside")
+        try:
+            inside(root, rel)
+        except OutsideRootError:
+            return _Target(entry=entry, kind="escapes", rel=rel)
+        except (OSError, RuntimeError, ValueError):
+            pass  # a symlink loop or a NUL byte: pip finds no such file, and so do we
         return _Target(entry=entry, kind="local", rel=rel)
 
-    def _edges(self, rel: str, ctx: ScanContext, cache: dict[str, list[_Target]]) -> list[_Target]:
-        """Local include targets of the file at ``rel`` that exist."""
-        cached = cache.get(rel)
-        if cached is not None:
-            return cached
-        parsed = self._parse_path(ctx.root / rel)
+    def _edges(self, rel: str, ctx: ScanContext) -> tuple[_Target, ...]:
+        """Local include targets of the file at ``rel`` that exist (memoised for the audit)."""
+        self._record(rel)
+        known = self._edges_of.get(rel)
+        if known is not None:
+            return known
+        parsed = self._parse_path(ctx, rel)
         targets: list[_Target] = []
         if parsed is not None:
             for entry in parsed.includes:
                 target = self._resolve(entry, rel, ctx.root)
                 if target.kind == "local" and self._exists(ctx, target.rel):
                     targets.append(target)
-        cache[rel] = targets
-        return targets
+        self._edges_of[rel] = found = tuple(targets)
+        return found
 
-    def _cycle(
-        self, start: str, first: str, ctx: ScanContext, cache: dict[str, list[_Target]]
-    ) -> list[str] | None:
+    def _pins(self, rel: str, ctx: ScanContext) -> dict[str, _ConstraintPin]:
+        known = self._pins_of.get(rel)
+        if known is None:
+            parsed = self._parse_path(ctx, rel)
+            known = self._pins_of[rel] = _exact_pins(parsed) if parsed is not None else {}
+        return known
+
+    def _reaches_cycle(self, start: str, ctx: ScanContext) -> bool:
+        """Whether an include cycle is reachable from ``start``.
+
+        Tarjan's algorithm over the memoised include graph: each strongly connected component
+        is finished once, after every component it reaches, so the answer for every file of
+        the audit costs one walk of the graph in all.
+        """
+        if start in self._cyclic:
+            return self._cyclic[start]
+        index: dict[str, int] = {}
+        low: dict[str, int] = {}
+        stack: list[str] = []
+        on_stack: set[str] = set()
+        work: list[tuple[str, Iterator[str]]] = []
+
+        def enter(node: str) -> None:
+            index[node] = low[node] = len(index)
+            stack.append(node)
+            on_stack.add(node)
+            work.append((node, iter([t.rel for t in self._edges(node, ctx)])))
+
+        enter(start)
+        while work:
+            node, successors = work[-1]
+            nxt = next(successors, None)
+            if nxt is not None:
+                if nxt in self._cyclic:
+                    continue  # a component finished earlier
+                if nxt not in index:
+                    enter(nxt)
+                elif nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] != index[node]:
+                continue
+            component: list[str] = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            members = set(component)
+            cyclic = len(component) > 1 or any(t.rel == node for t in self._edges(node, ctx))
+            cyclic = cyclic or any(
+                self._cyclic[t.rel]
+                for member in component
+                for t in self._edges(member, ctx)
+                if t.rel not in members
+            )
+            for member in component:
+                self._cyclic[member] = cyclic
+        return self._cyclic[start]
+
+    def _cycle(self, start: str, first: str, ctx: ScanContext) -> list[str] | None:
         """An include cycle reachable through the edge ``start -> first``, as a path."""
+        if start != first and not self._reaches_cycle(first, ctx):
+            return None
         stack = [start]
         on_stack = {start}
         done: set[str] = set()
@@ -960,53 +1076,54 @@ class RequirementsScanner(Scanner):
                 continue
             stack.append(nxt)
             on_stack.add(nxt)
-            pending.append(iter([t.rel for t in self._edges(nxt, ctx, cache)]))
+            pending.append(iter([t.rel for t in self._edges(nxt, ctx)]))
         return None
 
     def _closure(
-        self, rel: str, ctx: ScanContext, cache: dict[str, list[_Target]]
+        self, rel: str, names: frozenset[str], ctx: ScanContext
     ) -> tuple[dict[str, _ConstraintPin], dict[str, str]]:
-        """Exact pins the install of ``rel`` gets from ``-c`` files, and every known exact pin.
+        """Exact pins of ``names`` the install of ``rel`` gets from ``-c`` files, and every
+        exact pin of them anywhere in its includes (the first in breadth-first order).
 
         As in pip, a file reached through ``-c`` holds constraints and a file reached
-        through ``-r`` holds requirements, whatever included the includer.
+        through ``-r`` holds requirements, whatever included the includer. Only ``names`` are
+        looked up, so a file reached by many includers costs a few lookups each time.
         """
         constraints: dict[str, _ConstraintPin] = {}
         known: dict[str, str] = {}
         seen: set[tuple[str, bool]] = {(rel, False)}
         queue: deque[tuple[str, bool]] = deque([(rel, False)])
-        while queue:
+        while queue and len(constraints) < len(names):
             node, _ = queue.popleft()
-            for target in self._edges(node, ctx, cache):
+            for target in self._edges(node, ctx):
                 state = (target.rel, target.entry.constraint)
                 if state in seen or target.rel == rel:
                     continue
                 seen.add(state)
                 queue.append(state)
-                parsed = self._parse_path(ctx.root / target.rel)
-                if parsed is None:
+                pins = self._pins(target.rel, ctx)
+                if not pins:
                     continue
-                for req in parsed.requirements:
-                    spec = req.spec
-                    if spec.kind is not SpecKind.EXACT or not spec.name or spec.version is None:
+                for name in names:
+                    pin = pins.get(name)
+                    if pin is None:
                         continue
-                    known.setdefault(spec.name, spec.version)
+                    known.setdefault(name, pin.version)
                     if target.entry.constraint:
-                        constraints.setdefault(
-                            spec.name, _ConstraintPin(version=spec.version, hashes=spec.hashes)
-                        )
+                        constraints.setdefault(name, pin)
         return constraints, known
 
     def _include_findings(
         self, source: SourceFile, parsed: ParsedRequirements, ctx: ScanContext, role: Role
-    ) -> tuple[list[Include], list[Finding], dict[str, list[_Target]]]:
+    ) -> tuple[list[Include], list[Finding]]:
         includes: list[Include] = []
         found: list[Finding] = []
-        cache: dict[str, list[_Target]] = {}
-        own: list[_Target] = []
-        cache[source.path] = own  # from the text in hand, not from disk again
-        for entry in parsed.includes:
-            target = self._resolve(entry, source.path, ctx.root)
+        targets = [self._resolve(entry, source.path, ctx.root) for entry in parsed.includes]
+        present = [t.kind == "local" and self._exists(ctx, t.rel) for t in targets]
+        # from the text in hand, not from disk again
+        self._edges_of[source.path] = tuple(t for t, ok in zip(targets, present, strict=True) if ok)
+        for target, exists in zip(targets, present, strict=True):
+            entry = target.entry
             option = "-c" if entry.constraint else "-r"
             loc = source.at(entry.line, entry.column)
             concrete = role is not Role.MANIFEST
@@ -1021,21 +1138,30 @@ class RequirementsScanner(Scanner):
                     message = f"{option} {entry.path} is outside the repository"
                     found.append(finding("RP106", message, loc, subject=entry.path))
                 continue
+            if target.kind == "escapes":
+                # never opened; recorded so that re-pointing the link is a change the cache sees
+                self._record(target.rel)
+                message = (
+                    f"{option} {entry.path} leads outside the repository through a symlink; "
+                    "it was not read"
+                )
+                found.append(finding("RP001", message, loc, subject=target.rel))
+                continue
             if target.kind != "local":
                 continue
             includes.append(
                 Include(target=target.rel, line=entry.line, constraint=entry.constraint)
             )
-            if not self._exists(ctx, target.rel):
+            if not exists:
                 message = f"{option} {entry.path}: no such file ({target.rel})"
                 found.append(finding("RP001", message, loc, subject=target.rel))
                 continue
-            own.append(target)
-            cycle = self._cycle(source.path, target.rel, ctx, cache)
+            with self._covered_by_includes():
+                cycle = self._cycle(source.path, target.rel, ctx)
             if cycle is not None:
                 message = f"{option} {entry.path} leads to an include cycle: {' -> '.join(cycle)}"
                 found.append(finding("RP001", message, loc, subject=target.rel))
-        return includes, found, cache
+        return includes, found
 
     # ---- roles -----------------------------------------------------------------------------
 
@@ -1139,11 +1265,37 @@ class RequirementsScanner(Scanner):
     def scan(self, source: SourceFile, ctx: ScanContext) -> FileFacts:
         # Every line of a requirements file stands alone, so a bad line is an RP001 of its
         # own and never stops the file (no ScanError).
-        parsed = self._parse_text(source.abspath, source.text)
-        if source.name.lower().endswith(".in"):
-            return self._scan_manifest(source, parsed, ctx)
-        compiled_from = self._lock_sources(source, parsed, ctx)
-        return self._scan_installed(source, parsed, ctx, compiled_from)
+        outer = self._reads
+        reads: set[str] = set()
+        self._reads = reads
+        try:
+            parsed = self._parse_text(source.abspath, source.text)
+            if source.name.lower().endswith(".in"):
+                facts = self._scan_manifest(source, parsed, ctx)
+            else:
+                compiled_from = self._lock_sources(source, parsed, ctx)
+                facts = self._scan_installed(source, parsed, ctx, compiled_from)
+        finally:
+            self._reads = outer
+        if outer is not None:
+            outer |= reads  # a scan made by the cross-check: its reads are the cross-check's
+        own = {source.path, *(inc.target for inc in facts.includes)}
+        consulted = tuple(sorted(reads - own))
+        return replace(facts, consulted=consulted) if consulted else facts
+
+    @contextlib.contextmanager
+    def _covered_by_includes(self) -> Iterator[None]:
+        """Reads past a file's own includes, during a scan the engine caches: each include
+        target is audited too and its cache entry lists its own includes, so listing the
+        whole closure here would only make every entry as large as the graph."""
+        if self._crossing:
+            yield
+            return
+        saved, self._reads = self._reads, None
+        try:
+            yield
+        finally:
+            self._reads = saved
 
     def _problem_findings(self, source: SourceFile, parsed: ParsedRequirements) -> list[Finding]:
         return [
@@ -1176,7 +1328,7 @@ class RequirementsScanner(Scanner):
                 role=Role.OTHER,
                 declared=() if parsed.problems else declared,
             )
-        includes, include_findings, _ = self._include_findings(source, parsed, ctx, Role.MANIFEST)
+        includes, include_findings = self._include_findings(source, parsed, ctx, Role.MANIFEST)
         return FileFacts(
             path=source.path,
             kind=self.name,
@@ -1194,10 +1346,19 @@ class RequirementsScanner(Scanner):
         compiled_from: tuple[str, ...] | None,
     ) -> FileFacts:
         role = Role.CONCRETE if compiled_from is None else Role.LOCK
-        includes, found, cache = self._include_findings(source, parsed, ctx, role)
+        includes, found = self._include_findings(source, parsed, ctx, role)
         found[:0] = self._problem_findings(source, parsed)
         found.extend(self._option_findings(source, parsed, ctx))
-        constraints, known = self._closure(source.path, ctx, cache) if parsed.includes else ({}, {})
+        constraints: dict[str, _ConstraintPin] = {}
+        known: dict[str, str] = {}
+        wanted = frozenset(
+            r.spec.name
+            for r in parsed.requirements
+            if r.spec.name and r.spec.kind is not SpecKind.EXACT
+        )
+        if parsed.includes and wanted:
+            with self._covered_by_includes():
+                constraints, known = self._closure(source.path, wanted, ctx)
         for req in parsed.requirements:
             spec = req.spec
             if spec.kind is SpecKind.EXACT and spec.name and spec.version is not None:
@@ -1371,6 +1532,17 @@ class RequirementsScanner(Scanner):
     # ---- cross-file checks -----------------------------------------------------------------
 
     def cross_check(self, facts: Mapping[str, FileFacts], ctx: ScanContext) -> Iterable[Finding]:
+        self._crossing, self._reads = True, set()
+        try:
+            return self._cross_check(facts, ctx)
+        finally:
+            self._cross_reads = frozenset(self._reads)
+            self._crossing, self._reads = False, None
+
+    def consulted(self) -> frozenset[str]:
+        return self._cross_reads
+
+    def _cross_check(self, facts: Mapping[str, FileFacts], ctx: ScanContext) -> list[Finding]:
         out: list[Finding] = []
         everything: dict[str, FileFacts] = dict(facts)
         excludes = pathspec.GitIgnoreSpec.from_lines([*DEFAULT_EXCLUDES, *ctx.config.exclude])
@@ -1391,7 +1563,7 @@ class RequirementsScanner(Scanner):
 
     def _scan_from_disk(self, rel: str, ctx: ScanContext) -> FileFacts | None:
         abspath = ctx.root / rel
-        parsed = self._parse_path(abspath)
+        parsed = self._parse_path(ctx, rel)
         memo = self._memo.get(os.path.normpath(str(abspath)))
         if parsed is None or memo is None:
             return None
@@ -1414,11 +1586,10 @@ class RequirementsScanner(Scanner):
             if self._exists(ctx, ff.path[:-3] + ".txt"):
                 covered.add(ff.path)
         # whatever a compiled .in includes is compiled with it
-        cache: dict[str, list[_Target]] = {}
         queue = sorted(covered)
         while queue:
             node = queue.pop()
-            for target in self._edges(node, ctx, cache):
+            for target in self._edges(node, ctx):
                 if target.rel not in covered:
                     covered.add(target.rel)
                     queue.append(target.rel)
@@ -1439,14 +1610,13 @@ class RequirementsScanner(Scanner):
         # one finding per source line, naming every lock it is stale in (base.in compiled
         # into dev.txt and prod.txt), so that its fingerprint stays unique
         by_line: dict[tuple[str, int], list[tuple[Finding, str]]] = {}
-        cache: dict[str, list[_Target]] = {}
         for lock in facts.values():
             if lock.kind != self.name or lock.role is not Role.LOCK:
                 continue
             sources = [s for s in lock.compiled_from if s.endswith((".in", ".txt"))]
             if not sources:
                 continue
-            lock_parsed = self._parse_path(ctx.root / lock.path)
+            lock_parsed = self._parse_path(ctx, lock.path)
             if lock_parsed is None:
                 continue
             by_name: dict[str, list[Spec]] = {}
@@ -1463,7 +1633,7 @@ class RequirementsScanner(Scanner):
                 if source in seen_files:
                     continue
                 seen_files.add(source)
-                parsed = self._parse_path(ctx.root / source)
+                parsed = self._parse_path(ctx, source)
                 if parsed is None:
                     continue
                 for req in parsed.requirements:
@@ -1477,9 +1647,7 @@ class RequirementsScanner(Scanner):
                     )
                     if f is not None:
                         by_line.setdefault((source, req.line), []).append((f, lock.path))
-                queue.extend(
-                    t.rel for t in self._edges(source, ctx, cache) if not t.entry.constraint
-                )
+                queue.extend(t.rel for t in self._edges(source, ctx) if not t.entry.constraint)
         out: list[Finding] = []
         for entries in by_line.values():
             first, _ = entries[0]
