@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from reprolock import lockdiff
+from reprolock.cli import main
 from reprolock.config import BUILTIN_FRAMEWORKS
 from reprolock.errors import UsageError
 from reprolock.harness.lockfile import LockError, read_lock
@@ -475,3 +478,95 @@ def test_lenient_uv_and_pylock_direct_references(tmp_path: Path) -> None:
         read_lock(pylock)
     with pytest.raises(LockError, match="is a VCS checkout"):
         read_lock(uv)
+
+
+# --- includes stay inside the project ----------------------------------------------------------
+
+_SECRET = "machine pypi.org login __token__ password pypi-SECRET123"  # noqa: S105 - a canary
+
+
+def _outside_secret(tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    write(home / ".netrc", _SECRET + "\n")
+    return home
+
+
+@pytest.mark.parametrize(
+    "include",
+    ["home/.netrc", "../home/.netrc", "{home}/.netrc", "file:{home}/.netrc"],
+)
+def test_an_include_that_leaves_the_project_is_refused_unread(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], include: str
+) -> None:
+    home = _outside_secret(tmp_path)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "home").symlink_to(home)
+    written = include.format(home=home)
+    lock = write(project / "requirements.txt", f"six==1.16.0\n-r {written}\n")
+    with pytest.raises(UsageError) as info:
+        run_diff(lock, lock, "text", (), project=project)
+    assert str(info.value) == (f"{lock}:2: -r {written} leads outside {project}; it was not read")
+    assert "SECRET" not in str(info.value)
+    assert capsys.readouterr() == ("", "")
+
+
+def test_the_cli_refuses_an_include_out_of_the_project_with_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = _outside_secret(tmp_path)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "etc").symlink_to(home)
+    write(project / "requirements.txt", "-r etc/.netrc\n")
+    monkeypatch.chdir(project)
+    assert main(["diff", "requirements.txt", "requirements.txt"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (
+        f"repro: error: requirements.txt:1: -r etc/.netrc leads outside {project}; "
+        "it was not read\n"
+    )
+
+
+def test_includes_may_go_anywhere_in_the_project_but_not_past_a_lone_locks_directory(
+    tmp_path: Path,
+) -> None:
+    project = tmp_path / "project"
+    write(project / "base.txt", "six==1.16.0\n")
+    lock = write(project / "requirements" / "prod.txt", "-r ../base.txt\n")
+    text, code = run_diff(lock, lock, "json", (), project=project)
+    assert code == 0
+    assert json.loads(text)["changes"] == []
+    with pytest.raises(
+        UsageError, match=r"prod\.txt:1: -r \.\./base\.txt leads outside .*requirements; "
+    ):
+        run_diff(lock, lock, "json", (), project=tmp_path / "elsewhere")
+
+
+def test_an_include_that_is_a_fifo_or_a_device_is_refused(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.txt")
+    lock = write(tmp_path / "requirements.txt", "six==1.16.0\n-r pipe.txt\n")
+    with pytest.raises(UsageError) as info:
+        run_diff(lock, lock, "text", (), project=tmp_path)
+    assert str(info.value) == f"{lock}:2: -r pipe.txt: not a regular file; it was not read"
+
+
+def test_a_long_include_chain_is_read_once_per_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # as deep as the lock reader follows (32 levels); the check itself has no depth limit
+    for i in range(30):
+        write(tmp_path / f"r{i}.txt", f"-r r{i + 1}.txt\npkg{i}==1.0\n")
+    write(tmp_path / "r30.txt", "six==1.16.0\n")
+    reads: list[str] = []
+    original = lockdiff.read_bytes
+
+    def counting(path: Path, **kwargs: int) -> bytes:
+        reads.append(Path(path).name)
+        return original(path, **kwargs)
+
+    monkeypatch.setattr(lockdiff, "read_bytes", counting)
+    packages = read_packages(tmp_path / "r0.txt", root=tmp_path)
+    assert len(packages) == 31
+    assert sorted(reads) == sorted(f"r{i}.txt" for i in range(31))

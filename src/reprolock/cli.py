@@ -416,7 +416,8 @@ def _parser() -> argparse.ArgumentParser:
         "--project",
         metavar="DIR",
         default=".",
-        help="directory whose config adds to the framework list (default: .)",
+        help="directory whose config adds to the framework list, and the only place a "
+        "lock inside it may include files from (default: .)",
     )
 
     fix = sub.add_parser(
@@ -830,7 +831,11 @@ def _diff(args: argparse.Namespace) -> int:
         if not Path(path).is_file():
             raise UsageError(f"{path}: no such file")
     text, code = run_diff(
-        Path(args.old), Path(args.new), args.format, load_config(project).frameworks
+        Path(args.old),
+        Path(args.new),
+        args.format,
+        load_config(project).frameworks,
+        project=project,
     )
     sys.stdout.write(text)
     return code

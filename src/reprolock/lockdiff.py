@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,9 +14,10 @@ from packaging.version import InvalidVersion, Version
 from reprolock.audit.interface import ScanContext, ScanError, Scanner, SourceFile
 from reprolock.audit.locks import PdmLockScanner
 from reprolock.audit.pipfile import PipfileLockScanner
+from reprolock.audit.requirements import parse_requirements
 from reprolock.config import Config
 from reprolock.errors import UsageError
-from reprolock.files import decode_text
+from reprolock.files import OutsideRootError, decode_text, inside, is_inside, read_bytes
 from reprolock.harness.lockfile import LockedRequirement, read_lock
 from reprolock.report.diff import RENDERERS, ChangeKind, LockDiff, PackageChange
 
@@ -61,9 +63,14 @@ _CONDA_LOCKS = frozenset({"conda-lock.yml", "conda-lock.yaml"})
 _SUPPORTED = "requirements files, uv.lock, poetry.lock, pylock.toml, pdm.lock, Pipfile.lock"
 
 
-def read_packages(path: Path) -> dict[str, LockedPackage]:
+def read_packages(path: Path, *, root: Path | None = None) -> dict[str, LockedPackage]:
     """The packages of the lock at ``path`` by canonical name; :class:`UsageError` (exit 2)
-    naming the path (and the line) when it cannot be read."""
+    naming the path (and the line) when it cannot be read.
+
+    A requirements file's ``-r`` files are read in, but only inside ``root`` (default: the
+    lock's own directory) once symlinks are resolved: an include that leads elsewhere is
+    refused before anything is read from it.
+    """
     scanner = _SCANNED.get(path.name.lower())
     if path.name.lower() in _CONDA_LOCKS:
         raise UsageError(
@@ -74,6 +81,8 @@ def read_packages(path: Path) -> dict[str, LockedPackage]:
     else:
         if path.is_dir():
             raise UsageError(f"{path}: is a directory; give the lock file itself")
+        if _is_requirements_file(path):
+            _check_includes(path, root if root is not None else path.parent)
         requirements = read_lock(path, strict=False).requirements
     found: dict[str, dict[LockedRef, set[str]]] = {}
     for req in requirements:
@@ -85,6 +94,54 @@ def read_packages(path: Path) -> dict[str, LockedPackage]:
     }
 
 
+_TOML_LOCKS = re.compile(r"^(?:uv|poetry)\.lock$|^pylock(?:\.[^.]+)?\.toml$")
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def _is_requirements_file(path: Path) -> bool:
+    """What :func:`read_lock` reads as a requirements file (anything but a TOML lock)."""
+    return not _TOML_LOCKS.match(path.name.lower())
+
+
+def _check_includes(lock: Path, root: Path) -> None:
+    """Refuse (exit 2) a ``-r`` chain of ``lock`` that leaves ``root`` or reaches a file that
+    is not a regular file, naming the include as written, before the lock reader follows it.
+
+    Each file is read once (a chain of n includes costs n reads); cycles and anything
+    the reader refuses on its own (URLs, ``${VAR}``) are left to it.
+    """
+    seen: set[Path] = set()
+    pending = [lock]
+    while pending:
+        path = pending.pop()
+        key = path.resolve()
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            text = decode_text(read_bytes(path))
+        except OSError:
+            continue  # the reader names the file and why
+        if not isinstance(text, str):
+            continue
+        for include in parse_requirements(text).includes:
+            written = include.path
+            if include.constraint or _URL.match(written) or "${" in written:
+                continue
+            target = path.parent / written.removeprefix("file:")
+            where = f"{path}:{include.line}: -r {written}"
+            try:
+                resolved = inside(root, target)
+            except OutsideRootError:
+                outside = root.resolve()
+                raise UsageError(f"{where} leads outside {outside}; it was not read") from None
+            except (OSError, RuntimeError, ValueError):
+                continue  # a symlink loop or a NUL byte: the reader reports it
+            if resolved.exists() and not resolved.is_file():
+                raise UsageError(f"{where}: not a regular file; it was not read")
+            pending.append(target)
+
+
 def _ref(req: LockedRequirement) -> LockedRef:
     version: Version | str = req.version
     with contextlib.suppress(InvalidVersion):
@@ -94,7 +151,7 @@ def _ref(req: LockedRequirement) -> LockedRef:
 
 def _scanned_requirements(path: Path, scanner: Scanner) -> tuple[LockedRequirement, ...]:
     try:
-        data = path.read_bytes()
+        data = read_bytes(path)
     except OSError as exc:
         raise UsageError(f"{path}: cannot read the lock: {exc.strerror or exc}") from None
     text = decode_text(data)
@@ -215,19 +272,31 @@ def _direction(old: set[LockedRef], new: set[LockedRef]) -> ChangeKind:
     return ChangeKind.UPGRADED if after.version > before.version else ChangeKind.DOWNGRADED
 
 
-def run_diff(old: Path, new: Path, fmt: str, frameworks: Sequence[str]) -> tuple[str, int]:
+def _include_root(lock: Path, project: Path | None) -> Path:
+    if project is not None:
+        with contextlib.suppress(OSError, RuntimeError, ValueError):
+            if is_inside(project, lock):
+                return project
+    return lock.parent
+
+
+def run_diff(
+    old: Path, new: Path, fmt: str, frameworks: Sequence[str], *, project: Path | None = None
+) -> tuple[str, int]:
     """``repro diff OLD NEW``: the rendered report and the exit code.
 
     As ``diff(1)``: 0 when the locks install the same packages at the same versions with the
     same hashes, 1 when they differ. An unreadable or unsupported lock raises
-    :class:`UsageError` (exit 2) whose message starts with ``path:line:``.
+    :class:`UsageError` (exit 2) whose message starts with ``path:line:``. A lock inside
+    ``project`` may include files anywhere in it; any other lock only files in its own
+    directory and below.
     """
     renderer = RENDERERS.get(fmt)
     if renderer is None:
         raise UsageError(f"--format {fmt!r}: choose from {', '.join(FORMATS)}")
     diff = diff_packages(
-        read_packages(old),
-        read_packages(new),
+        read_packages(old, root=_include_root(old, project)),
+        read_packages(new, root=_include_root(new, project)),
         old_path=str(old),
         new_path=str(new),
         frameworks=frameworks,
