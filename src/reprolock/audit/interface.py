@@ -11,10 +11,13 @@ from __future__ import annotations
 import abc
 import enum
 import functools
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import ClassVar
+
+from packaging.requirements import InvalidRequirement, Requirement
 
 from reprolock.config import Config
 from reprolock.model import Finding, Location
@@ -215,6 +218,40 @@ def files_by_dir(files: frozenset[str]) -> Mapping[str, frozenset[str]]:
         directory, _, name = path.rpartition("/")
         grouped.setdefault(directory, set()).add(name)
     return {directory: frozenset(names) for directory, names in grouped.items()}
+
+
+EXCERPT_CHARS = 40
+"""The most of a file's text a message quotes."""
+
+
+def excerpt(token: str, limit: int = EXCERPT_CHARS) -> str:
+    """``token`` quoted for a message, cut to ``limit`` characters.
+
+    A message about a file names the offending token, never a whole line: the line may hold
+    a password or a token, and messages travel to annotations, SARIF and PR comments.
+    """
+    if len(token) <= limit:
+        return repr(token)
+    return repr(token[:limit]) + "..."
+
+
+def requirement_excerpt(text: str) -> str:
+    """An unparsable requirement for a message: ``'text'`` when it is one short word, else
+    ``at 'word'`` naming the word where parsing fails (packaging puts a caret under it)."""
+    words = [(m.start(), m.group()) for m in re.finditer(r"\S+", text)]
+    if len(words) == 1 and words[0][1] == text:
+        return excerpt(text)
+    word = words[0][1] if words else text
+    try:
+        Requirement(text)
+    except InvalidRequirement as exc:
+        marks = str(exc).splitlines()
+        # the message, the requirement indented by 4, then "~~~^" with the caret under the place
+        if words and len(marks) >= 3 and marks[1] == f"    {text}" and "^" in marks[2]:
+            at = marks[2].index("^") - 4
+            # the word at that place, or the first one after it
+            word = next((w for start, w in words if at < start + len(w)), words[-1][1])
+    return f"at {excerpt(word)}"
 
 
 class ScanError(Exception):

@@ -24,7 +24,15 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from reprolock.audit._toml import TomlDocument, load_toml
-from reprolock.audit.interface import FileFacts, Pin, Role, ScanContext, Scanner, SourceFile
+from reprolock.audit.interface import (
+    FileFacts,
+    Pin,
+    Role,
+    ScanContext,
+    Scanner,
+    SourceFile,
+    excerpt,
+)
 from reprolock.audit.pyproject import (
     PDM_HASHES,
     POETRY_HASH,
@@ -390,7 +398,8 @@ class PylockScanner(_LockScanner):
             st.broken('lock-version is missing (PEP 751 requires "1.0")', 1)
         elif not _LOCK_VERSION_1.match(version.strip()):
             line = st.doc.line("lock-version")
-            st.broken(f"unsupported lock-version {version!r} (only 1.x is defined)", line)
+            shown = excerpt(version)
+            st.broken(f"unsupported lock-version {shown} (only 1.x is defined)", line)
         for index, pkg in enumerate(data.get("packages") or []):
             if not isinstance(pkg, dict):
                 continue

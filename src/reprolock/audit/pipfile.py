@@ -157,7 +157,7 @@ def pipenv_entry_spec(name: str, value: object) -> Spec:
             return _named(classify(str(table[key]), editable=editable, hashes=hashes), name)
     version = table.get("version", "*")
     if not isinstance(version, str):
-        raise SpecError(f"version must be a string, got {version!r}")
+        raise SpecError(f"version must be a string, got {type(version).__name__}")
     version = version.strip()
     if version in {"*", "", "==*"}:
         version = ""

@@ -26,7 +26,9 @@ from reprolock.audit.interface import (
     ScanContext,
     Scanner,
     SourceFile,
+    excerpt,
     parent_dir,
+    requirement_excerpt,
 )
 from reprolock.config import Profile
 from reprolock.model import Finding, Location
@@ -267,7 +269,7 @@ def poetry_constraint(text: str) -> tuple[str, bool]:
     for m in _POETRY_ATOM.finditer(raw):
         gap = raw[pos : m.start()]
         if gap.strip(" ,"):
-            raise ValueError(f"invalid constraint {text!r}")
+            raise ValueError(f"invalid constraint {excerpt(text)}")
         pos = m.end()
         op, version = m.group(1) or "", m.group(2)
         if version == "*":
@@ -291,9 +293,9 @@ def poetry_constraint(text: str) -> tuple[str, bool]:
                     Version(version)
                 parts.append(f"{op}{version}")
         except InvalidVersion:
-            raise ValueError(f"invalid version {version!r} in constraint {text!r}") from None
+            raise ValueError(f"invalid version {excerpt(version)} in a constraint") from None
     if raw[pos:].strip(" ,"):
-        raise ValueError(f"invalid constraint {text!r}")
+        raise ValueError(f"invalid constraint {excerpt(text)}")
     return ",".join(parts), True
 
 
@@ -453,7 +455,11 @@ def _pep508(
     line = st.at(*path)
     if not isinstance(text, str):
         st.findings.append(
-            finding("RP001", f"expected a requirement string, got {text!r}", st.source.at(line))
+            finding(
+                "RP001",
+                f"expected a requirement string, got {_kind_of(text)}",
+                st.source.at(line),
+            )
         )
         return None
     raw = text.strip()
@@ -464,12 +470,19 @@ def _pep508(
     try:
         spec = classify_cached(_expand_project_root(raw, st.source), editable)
     except SpecError as exc:
-        msg = f"invalid requirement {text!r}: {exc}"
+        msg = f"invalid requirement {requirement_excerpt(text.strip())}: {exc}"
         st.findings.append(finding("RP001", msg, st.source.at(line)))
         return None
     st.declared.append(Declared(spec=spec, line=line, group=group))
     _judge_manifest(st, spec, line)
     return spec
+
+
+def _kind_of(value: object) -> str:
+    """What a TOML value is, for a message that must not quote it (a table may be large)."""
+    names = {bool: "a boolean", int: "an integer", float: "a float", list: "an array"}
+    names.update({dict: "a table", str: "a string"})
+    return next((n for t, n in names.items() if isinstance(value, t)), type(value).__name__)
 
 
 def _build_system(st: _Scan, data: Mapping[str, Any]) -> None:
@@ -483,13 +496,13 @@ def _build_system(st: _Scan, data: Mapping[str, Any]) -> None:
     for index, entry in enumerate(requires):
         line = st.at("build-system", "requires", index)
         if not isinstance(entry, str):
-            msg = f"[build-system] requires: expected a string, got {entry!r}"
+            msg = f"[build-system] requires: expected a string, got {_kind_of(entry)}"
             st.findings.append(finding("RP001", msg, st.source.at(line)))
             continue
         try:
             spec = classify_cached(entry)
         except SpecError as exc:
-            msg = f"invalid build requirement {entry!r}: {exc}"
+            msg = f"invalid build requirement {requirement_excerpt(entry.strip())}: {exc}"
             st.findings.append(finding("RP001", msg, st.source.at(line)))
             continue
         if spec.kind is SpecKind.EXACT:
@@ -609,7 +622,7 @@ def _poetry_spec(name: str, value: object, source: SourceFile) -> Spec:
     elif isinstance(value, dict):
         table = value
     else:
-        raise ValueError(f"expected a constraint or a table, got {value!r}")
+        raise ValueError(f"expected a constraint or a table, got {_kind_of(value)}")
     extras = _str_list(table.get("extras"))
     head = f"{name}[{','.join(extras)}]" if extras else name
     markers = table.get("markers") if isinstance(table.get("markers"), str) else None
@@ -640,7 +653,7 @@ def _poetry_spec(name: str, value: object, source: SourceFile) -> Spec:
         )
     constraint = table.get("version", "*")
     if not isinstance(constraint, str):
-        raise ValueError(f"expected a version constraint, got {constraint!r}")
+        raise ValueError(f"expected a version constraint, got {_kind_of(constraint)}")
     specifier, expressible = poetry_constraint(constraint)
     if not expressible:
         return Spec(

@@ -23,6 +23,7 @@ from packaging.version import InvalidVersion, Version
 
 from reprolock.audit._classified import classify_cached
 from reprolock.audit.interface import (
+    EXCERPT_CHARS,
     Declared,
     FileFacts,
     Include,
@@ -33,6 +34,8 @@ from reprolock.audit.interface import (
     ScanError,
     Scanner,
     SourceFile,
+    excerpt,
+    requirement_excerpt,
 )
 from reprolock.config import DEFAULT_EXCLUDES
 from reprolock.files import DecodeProblem, OutsideRootError, decode_text, inside, read_bytes
@@ -219,7 +222,7 @@ def _match_long(written: str) -> str:
         return matches[0]
     if matches:
         raise _OptionError(f"ambiguous option: {written} ({', '.join(matches)}?)")
-    raise _OptionError(f"no such option: {written}")
+    raise _OptionError(f"no such option: {_token(written)}")
 
 
 def _parse_options(tokens: list[str]) -> list[tuple[str, str | None]]:
@@ -241,14 +244,14 @@ def _parse_options(tokens: list[str]) -> list[tuple[str, str | None]]:
                 continue
             if not eq:
                 if index >= len(tokens):
-                    raise _OptionError(f"{written} option requires 1 argument")
+                    raise _OptionError(f"{canonical} option requires 1 argument")
                 value = tokens[index]
                 index += 1
             out.append((canonical, value))
         elif word.startswith("-") and len(word) > 1:
             short = word[:2]
             if short not in _SHORT_OPTIONS:
-                raise _OptionError(f"no such option: {short}")
+                raise _OptionError(f"no such option: {_token(short)}")
             value = word[2:]
             if not value:
                 if index >= len(tokens):
@@ -274,10 +277,14 @@ def _check_option_value(name: str, value: str) -> str | None:
     if name == "--hash":
         algo, sep, digest = value.partition(":")
         if not sep:
-            return f"--hash={value} must be an algorithm and a digest, like --hash=sha256:<hex>"
+            return (
+                f"--hash={_token(value)} must be an algorithm and a digest, "
+                "like --hash=sha256:<hex>"
+            )
         if algo not in _HASH_LENGTHS:
             return (
-                f"--hash algorithm {algo!r} is not accepted by pip (use sha256, sha384 or sha512)"
+                f"--hash algorithm {excerpt(algo)} is not accepted by pip "
+                "(use sha256, sha384 or sha512)"
             )
         if len(digest) != _HASH_LENGTHS[algo] or not _HEX.match(digest):
             return (
@@ -285,10 +292,17 @@ def _check_option_value(name: str, value: str) -> str | None:
                 f"{algo} digest ({_HASH_LENGTHS[algo]} hex digits)"
             )
     elif name == "--config-settings" and "=" not in value:
-        return f"--config-settings {value} must be of the form KEY=VAL"
+        return f"--config-settings {_token(value)} must be of the form KEY=VAL"
     elif name in {"--no-binary", "--only-binary"} and value.startswith("-"):
-        return f"{name} needs a value (:all:, :none: or package names), not {value}"
+        return f"{name} needs a value (:all:, :none: or package names), not {_token(value)}"
     return None
+
+
+def _token(text: str) -> str:
+    """A token of a file for a message, without quotes when short and plain, cut when long."""
+    if len(text) <= EXCERPT_CHARS and text.isprintable() and "'" not in text:
+        return text
+    return excerpt(text)
 
 
 def _comment_start(line: str) -> int:
@@ -364,7 +378,8 @@ def _classify_requirement(text: str, *, editable: bool, hashes: tuple[str, ...])
         reference = text[named.end() :].strip()
         if not _SCHEME.match(reference) and not reference.startswith("${"):
             # pip: "Invalid URL: No scheme supplied"; a local path needs file:
-            raise ValueError(f"direct reference {reference[:60]!r} is not a URL")
+            word = reference.split(maxsplit=1)[0] if reference.strip() else reference
+            raise ValueError(f"direct reference {excerpt(word)} is not a URL")
     if editable or (not named and looks_like_url_or_path(text)):
         # pip splits a URL's marker at "; " (a ";" may be part of the URL) and a path's at ";"
         separator = "; " if _SCHEME.match(text) else ";"
@@ -558,7 +573,8 @@ def _read_content(content: str) -> _LineRead:
             spec = _classify_requirement(text, editable=not args, hashes=hashes)
         except ValueError as exc:
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid"
-            problems.append((f"invalid requirement {text!r}: {detail}", None))
+            # the offending word only: the rest of the line may be anything, secrets included
+            problems.append((f"invalid requirement {requirement_excerpt(text)}: {detail}", None))
             return _LineRead(problems=tuple(problems))
         return _LineRead(problems=tuple(problems), spec=spec)
     requirement_files = [v for n, v in parsed if n == "--requirement" and v is not None]
