@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
-from collections.abc import Callable
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,10 +26,11 @@ from reprolock.audit.interface import (
     SourceFile,
 )
 from reprolock.audit.requirements import RequirementsScanner, logical_lines, parse_requirements
+from reprolock.cli import main
 from reprolock.config import Config, load_config
 from reprolock.model import Finding, Severity
 from reprolock.specs import SpecKind
-from tests.conftest import FIXTURES, hits, write_tree
+from tests.conftest import FIXTURES, audit_tree, hits, write_tree
 
 Audit = Callable[[dict[str, str | bytes]], list[Finding]]
 
@@ -1101,3 +1106,207 @@ def test_option_errors_match_pip(words: list[str]) -> None:
         pip_rejects = True
     errors = [p for p in parse_requirements(line + "\n").problems if p.severity is None]
     assert bool(errors) == pip_rejects, (line, errors)
+
+
+# --- files named by other files stay inside the root --------------------------------------------
+
+_SECRET = "machine pypi.org login __token__ password pypi-SECRET123"  # noqa: S105 - a canary
+_OPENED: list[str] | None = None
+
+
+def _record_open(event: str, args: tuple[object, ...]) -> None:
+    if event == "open" and _OPENED is not None and args and isinstance(args[0], str | Path):
+        _OPENED.append(str(args[0]))
+
+
+sys.addaudithook(_record_open)
+
+
+@pytest.fixture
+def opened() -> Iterator[list[str]]:
+    """Every path the process opens while the test runs (``open`` and ``os.open``)."""
+    global _OPENED  # noqa: PLW0603 - the audit hook cannot be removed; it reads this
+    _OPENED = []
+    try:
+        yield _OPENED
+    finally:
+        _OPENED = None
+
+
+def _outside(tmp_path: Path) -> Path:
+    """A directory beside the audited root: a home with secrets and requirements-like files."""
+    return write_tree(
+        tmp_path / "home",
+        {
+            ".netrc": _SECRET + "\n",
+            "requirements.in": "numpy>=2\n",
+            "requirements.txt": "numpy\n",
+        },
+    )
+
+
+def _every_format(root: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    out = []
+    for fmt in ("text", "json", "sarif", "github", "markdown"):
+        assert main(["check", str(root), "--no-cache", "--format", fmt]) == 1
+        captured = capsys.readouterr()
+        out.append(captured.out + captured.err)
+    return "\n".join(out)
+
+
+@pytest.mark.parametrize("option", ["-r", "-c", "--requirement", "--constraint"])
+def test_an_include_through_a_symlink_out_of_the_root_is_never_read(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    opened: list[str],
+    option: str,
+) -> None:
+    home = _outside(tmp_path)
+    root = write_tree(
+        tmp_path / "repo", {"requirements.txt": f"six==1.16.0\n{option} etc/.netrc\n"}
+    )
+    (root / "etc").symlink_to(home)
+    opened.clear()
+    findings = audit_tree(root)
+    short = "-c" if "c" in option.lstrip("-")[:1] else "-r"
+    assert [(f.rule, f.location.path, f.location.line, f.message) for f in findings] == [
+        ("RP103", "requirements.txt", 1, "six==1.16.0 has no hash"),
+        (
+            "RP001",
+            "requirements.txt",
+            2,
+            f"{short} etc/.netrc leads outside the repository through a symlink; it was not read",
+        ),
+    ]
+    assert not [p for p in opened if p.startswith(str(home))]
+    assert "SECRET" not in _every_format(root, capsys)
+
+
+def test_a_symlinked_include_file_and_an_absolute_include_are_not_read(
+    tmp_path: Path, opened: list[str]
+) -> None:
+    home = _outside(tmp_path)
+    root = write_tree(
+        tmp_path / "repo",
+        {"requirements.txt": f"-r requirements-base.txt\n-r {home}/.netrc\n-r ../home/.netrc\n"},
+    )
+    (root / "requirements-base.txt").symlink_to(home / ".netrc")
+    opened.clear()
+    assert [(f.rule, f.location.line, f.message) for f in audit_tree(root)] == [
+        (
+            "RP001",
+            1,
+            "-r requirements-base.txt leads outside the repository through a symlink; "
+            "it was not read",
+        ),
+        ("RP106", 2, f"-r {home}/.netrc is outside the repository"),
+        ("RP106", 3, "-r ../home/.netrc is outside the repository"),
+    ]
+    assert not [p for p in opened if p.startswith(str(home))]
+
+
+def test_a_compiled_lock_or_a_header_source_that_leaves_the_root_is_not_read(
+    tmp_path: Path, opened: list[str]
+) -> None:
+    home = _outside(tmp_path)
+    lock_header = PIP_COMPILE_HEADER.replace("requirements.in", "ext/requirements.in")
+    root = write_tree(
+        tmp_path / "repo",
+        {
+            # deps/dev.txt, the lock of deps/dev.in, is a link to a file outside: no lock here
+            "deps/dev.in": "numpy>=1\n",
+            # the lock's header names a source outside (through ext/): nothing to compare
+            "requirements.txt": lock_header + f"numpy==1.26.4 --hash=sha256:{H1}\n",
+        },
+    )
+    (root / "deps" / "dev.txt").symlink_to(home / "requirements.txt")
+    (root / "ext").symlink_to(home)
+    opened.clear()
+    result = run_audit(root, load_config(root))
+    assert hits(list(result.report.findings)) == [("RP201", "deps/dev.in", 1)]
+    assert result.facts["requirements.txt"].compiled_from == ("ext/requirements.in",)
+    assert not [p for p in opened if p.startswith(str(home))]
+
+
+def test_an_unparsable_line_is_named_by_its_offending_word_only(
+    audit: Audit, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    found = audit(
+        {
+            "requirements.txt": (
+                f"{_SECRET}\n"
+                "numpy>=1.0 ghp_0123456789abcdefghijklmnopqrstuvwxyz0123\n"
+                "six==1.16.0 --hash=" + "s" * 100 + "\n"
+            )
+        }
+    )
+    assert [(f.rule, f.location.line, f.message) for f in found if f.rule == "RP001"] == [
+        (
+            "RP001",
+            1,
+            "invalid requirement at 'pypi.org': Expected semicolon "
+            "(after name with no version specifier) or end",
+        ),
+        (
+            "RP001",
+            2,
+            "invalid requirement at 'ghp_0123456789abcdefghijklmnopqrstuvwxyz'...: "
+            "Expected comma (within version specifier), semicolon (after version specifier) "
+            "or end",
+        ),
+        (
+            "RP001",
+            3,
+            "--hash='ssssssssssssssssssssssssssssssssssssssss'... must be an algorithm and a "
+            "digest, like --hash=sha256:<hex>",
+        ),
+    ]
+    assert "SECRET" not in _every_format(tmp_path, capsys)
+
+
+def test_a_long_include_chain_is_linear(tmp_path: Path) -> None:
+    """1,000 files each including the next: once quadratic (35 s), now linear."""
+    root = tmp_path / "repo"
+    files = {
+        f"requirements-{i}.txt": f"-r requirements-{i + 1}.txt\nnumpy\nsix>=1\n"
+        for i in range(1000)
+    }
+    files["requirements-1000.txt"] = "numpy==1.26.4\n-c requirements-999.txt\n"
+    write_tree(root, files)
+    script = textwrap.dedent(
+        """
+        import resource, sys, time
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 31, 1 << 31))
+        from reprolock.cli import main
+        start = time.monotonic()
+        code = main(["check", sys.argv[1], "--no-cache", "--format", "json", "--output",
+                     "json=" + sys.argv[2]])
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+        print(code, round(time.monotonic() - start, 2), peak, file=sys.stderr)
+        """
+    )
+    report = tmp_path / "report.json"
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(root), str(report)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    code, seconds, peak_mb = done.stderr.strip().splitlines()[-1].split()
+    assert code == "1"
+    assert float(seconds) < 5, done.stderr
+    assert int(peak_mb) < 300, done.stderr
+    data = json.loads(report.read_text(encoding="utf-8"))
+    assert data["summary"]["files_scanned"] == 1001
+    # every file's unpinned numpy gets the pin from the end of the chain
+    fixes = {f["path"]: f["fix"] for f in data["findings"] if f["rule"] == "RP101"}
+    assert len(fixes) == 1000
+    assert set(fixes.values()) == {"numpy==1.26.4"}
+    # and the include cycle at its end is reported on every file that reaches it
+    cycles = {f["path"]: f["message"] for f in data["findings"] if "include cycle" in f["message"]}
+    assert len(cycles) == 1001
+    assert cycles["requirements-0.txt"] == (
+        "-r requirements-1.txt leads to an include cycle: "
+        "requirements-999.txt -> requirements-1000.txt -> requirements-999.txt"
+    )

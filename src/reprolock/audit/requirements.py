@@ -730,6 +730,14 @@ class _ConstraintPin:
     hashes: tuple[str, ...]
 
 
+_Near = tuple[int, _ConstraintPin] | None
+"""(include depth, pin) of the nearest exact pin of a name below a file, or None."""
+
+
+def _deeper(found: _Near) -> _Near:
+    return None if found is None else (found[0] + 1, found[1])
+
+
 _REMOTE = re.compile(r"^(?:https?):", re.IGNORECASE)
 _FILE_URL = re.compile(r"^file:", re.IGNORECASE)
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -883,6 +891,9 @@ class RequirementsScanner(Scanner):
         self._edges_of: dict[str, tuple[_Target, ...]] = {}
         self._pins_of: dict[str, dict[str, _ConstraintPin]] = {}
         self._cyclic: dict[str, bool] = {}
+        self._in_cycle: set[str] = set()
+        self._cycles: dict[str, list[str] | None] = {}
+        self._near: dict[tuple[str, str, bool | None], tuple[_Near, _Near]] = {}
         self._reads: set[str] | None = None
         self._crossing = False
         self._cross_reads: frozenset[str] = frozenset()
@@ -1059,8 +1070,10 @@ class RequirementsScanner(Scanner):
                 if member == node:
                     break
             members = set(component)
-            cyclic = len(component) > 1 or any(t.rel == node for t in self._edges(node, ctx))
-            cyclic = cyclic or any(
+            looped = len(component) > 1 or any(t.rel == node for t in self._edges(node, ctx))
+            if looped:
+                self._in_cycle.update(members)
+            cyclic = looped or any(
                 self._cyclic[t.rel]
                 for member in component
                 for t in self._edges(member, ctx)
@@ -1071,20 +1084,60 @@ class RequirementsScanner(Scanner):
         return self._cyclic[start]
 
     def _cycle(self, start: str, first: str, ctx: ScanContext) -> list[str] | None:
-        """An include cycle reachable through the edge ``start -> first``, as a path."""
-        if start != first and not self._reaches_cycle(first, ctx):
+        """An include cycle reachable through the edge ``start -> first``, as a path: the first
+        a depth-first walk in include order meets."""
+        if start == first:
+            return [start, start]
+        if not self._reaches_cycle(first, ctx):
             return None
-        stack = [start]
-        on_stack = {start}
+        if start in self._in_cycle:
+            return self._walk([start], first, ctx)
+        # start is on no cycle, so no walk below it comes back to it
+        return self._cycle_from(first, ctx)
+
+    def _cycle_from(self, rel: str, ctx: ScanContext) -> list[str] | None:
+        """The cycle a depth-first walk from ``rel`` meets first, memoised.
+
+        For a file on no cycle it is the first found below its targets, in include order
+        (a target whose walk found none has no cycle below it to meet later), so each file is
+        walked once however many files include it.
+        """
+        memo = self._cycles
+        stack = [rel]
+        while stack:
+            node = stack[-1]
+            if node in memo:
+                stack.pop()
+                continue
+            if not self._reaches_cycle(node, ctx):
+                memo[node] = None
+            elif node in self._in_cycle:
+                memo[node] = self._walk([], node, ctx)
+            else:
+                targets = [t.rel for t in self._edges(node, ctx)]
+                missing = [t for t in targets if t not in memo]
+                if missing:
+                    stack.extend(missing)
+                    continue
+                memo[node] = next((memo[t] for t in targets if memo[t] is not None), None)
+            stack.pop()
+        return memo[rel]
+
+    def _walk(self, stack: list[str], first: str, ctx: ScanContext) -> list[str] | None:
+        """Depth-first from ``first`` below ``stack``: the first path back onto the stack."""
+        stack = list(stack)
+        on_stack = set(stack)
+        bottom = len(stack)
         done: set[str] = set()
         pending: list[Iterator[str]] = [iter([first])]
         while pending:
             nxt = next(pending[-1], None)
             if nxt is None:
                 pending.pop()
-                node = stack.pop()
-                on_stack.discard(node)
-                done.add(node)
+                if len(stack) > bottom:
+                    node = stack.pop()
+                    on_stack.discard(node)
+                    done.add(node)
                 continue
             if nxt in on_stack:
                 return [*stack[stack.index(nxt) :], nxt]
@@ -1095,39 +1148,88 @@ class RequirementsScanner(Scanner):
             pending.append(iter([t.rel for t in self._edges(nxt, ctx)]))
         return None
 
-    def _closure(
-        self, rel: str, names: frozenset[str], ctx: ScanContext
-    ) -> tuple[dict[str, _ConstraintPin], dict[str, str]]:
-        """Exact pins of ``names`` the install of ``rel`` gets from ``-c`` files, and every
-        exact pin of them anywhere in its includes (the first in breadth-first order).
+    def _nearest(self, rel: str, name: str, ctx: ScanContext) -> tuple[_Near, _Near]:
+        """The exact pin of ``name`` that pip's reading of ``rel``'s includes meets first, as
+        (depth, pin): in any included file (a fix to suggest), and in a file reached through
+        ``-c`` (a constraint that applies). As in pip, a file reached through ``-c`` holds
+        constraints and one reached through ``-r`` requirements, whatever included the includer.
 
-        As in pip, a file reached through ``-c`` holds constraints and a file reached
-        through ``-r`` holds requirements, whatever included the includer. Only ``names`` are
-        looked up, so a file reached by many includers costs a few lookups each time.
+        "First" is breadth-first order: the least depth, then the earliest include line. For a
+        file on no cycle that is the best of its targets' answers (each one deeper), so answers
+        are memoised per file and name and a chain of includes costs one walk; from a file on a
+        cycle, and for ``rel`` itself when it is on one, the includes are read breadth-first.
         """
-        constraints: dict[str, _ConstraintPin] = {}
-        known: dict[str, str] = {}
-        seen: set[tuple[str, bool]] = {(rel, False)}
-        queue: deque[tuple[str, bool]] = deque([(rel, False)])
-        while queue and len(constraints) < len(names):
-            node, _ = queue.popleft()
+        self._reaches_cycle(rel, ctx)  # sorts rel and everything below into _in_cycle or not
+        if rel in self._in_cycle:
+            return self._breadth_first(rel, None, name, ctx)
+        memo = self._near
+        stack = [rel]
+        while stack:
+            node = stack[-1]
+            if (node, name, None) in memo:
+                stack.pop()
+                continue
+            targets = self._edges(node, ctx)
+            below: list[tuple[_Near, _Near]] = []
+            missing: list[str] = []
+            for target in targets:
+                flag = target.entry.constraint if target.rel in self._in_cycle else None
+                key = (target.rel, name, flag)
+                if key not in memo and flag is not None:
+                    memo[key] = self._breadth_first(target.rel, flag, name, ctx)
+                if key in memo:
+                    below.append(memo[key])
+                else:
+                    missing.append(target.rel)
+            if missing:
+                stack.extend(missing)
+                continue
+            any_pin: _Near = None
+            constraint: _Near = None
+            for target, (below_any, below_constraint) in zip(targets, below, strict=True):
+                pin = self._pins(target.rel, ctx).get(name)
+                found = (1, pin) if pin is not None else _deeper(below_any)
+                if found is not None and (any_pin is None or found[0] < any_pin[0]):
+                    any_pin = found
+                if pin is not None and target.entry.constraint:
+                    found = (1, pin)
+                else:
+                    found = _deeper(below_constraint)
+                if found is not None and (constraint is None or found[0] < constraint[0]):
+                    constraint = found
+            memo[(node, name, None)] = (any_pin, constraint)
+            stack.pop()
+        return memo[(rel, name, None)]
+
+    def _breadth_first(
+        self, rel: str, entry: bool | None, name: str, ctx: ScanContext
+    ) -> tuple[_Near, _Near]:
+        """:meth:`_nearest` by reading breadth-first from ``rel``.
+
+        ``entry`` None: ``rel`` is the file being scanned and is never counted. Otherwise
+        ``rel`` was reached through ``-c`` (True) or ``-r`` (False): only that reading of it is
+        left out, and a cycle may lead back to it through the other.
+        """
+        any_pin: _Near = None
+        constraint: _Near = None
+        seen: set[tuple[str, bool]] = {(rel, bool(entry))}
+        queue: deque[tuple[str, int]] = deque([(rel, 0)])
+        while queue and constraint is None:
+            node, depth = queue.popleft()
             for target in self._edges(node, ctx):
                 state = (target.rel, target.entry.constraint)
-                if state in seen or target.rel == rel:
+                if state in seen or (entry is None and target.rel == rel):
                     continue
                 seen.add(state)
-                queue.append(state)
-                pins = self._pins(target.rel, ctx)
-                if not pins:
+                queue.append((target.rel, depth + 1))
+                pin = self._pins(target.rel, ctx).get(name)
+                if pin is None:
                     continue
-                for name in names:
-                    pin = pins.get(name)
-                    if pin is None:
-                        continue
-                    known.setdefault(name, pin.version)
-                    if target.entry.constraint:
-                        constraints.setdefault(name, pin)
-        return constraints, known
+                if any_pin is None:
+                    any_pin = (depth + 1, pin)
+                if target.entry.constraint and constraint is None:
+                    constraint = (depth + 1, pin)
+        return any_pin, constraint
 
     def _include_findings(
         self, source: SourceFile, parsed: ParsedRequirements, ctx: ScanContext, role: Role
@@ -1372,9 +1474,14 @@ class RequirementsScanner(Scanner):
             for r in parsed.requirements
             if r.spec.name and r.spec.kind is not SpecKind.EXACT
         )
-        if parsed.includes and wanted:
+        if parsed.includes:
             with self._covered_by_includes():
-                constraints, known = self._closure(source.path, wanted, ctx)
+                for name in sorted(wanted):
+                    any_pin, constraint = self._nearest(source.path, name, ctx)
+                    if any_pin is not None:
+                        known[name] = any_pin[1].version
+                    if constraint is not None:
+                        constraints[name] = constraint[1]
         for req in parsed.requirements:
             spec = req.spec
             if spec.kind is SpecKind.EXACT and spec.name and spec.version is not None:
