@@ -1267,7 +1267,7 @@ def test_an_unparsable_line_is_named_by_its_offending_word_only(
 def test_a_long_include_chain_is_linear(tmp_path: Path) -> None:
     """1,000 files each including the next: once quadratic (35 s), now linear."""
     root = tmp_path / "repo"
-    files = {
+    files: dict[str, str | bytes] = {
         f"requirements-{i}.txt": f"-r requirements-{i + 1}.txt\nnumpy\nsix>=1\n"
         for i in range(1000)
     }
@@ -1310,3 +1310,57 @@ def test_a_long_include_chain_is_linear(tmp_path: Path) -> None:
         "-r requirements-1.txt leads to an include cycle: "
         "requirements-999.txt -> requirements-1000.txt -> requirements-999.txt"
     )
+
+
+def _reference_closure(
+    files: dict[str, str], start: str, name: str
+) -> tuple[str | None, str | None]:
+    """pip's breadth-first reading of ``start``'s includes, the plain way: the version of the
+    first exact pin of ``name`` met anywhere, and the first met in a file reached through -c."""
+    parsed = {path: parse_requirements(text) for path, text in files.items()}
+
+    def pin(path: str) -> str | None:
+        for req in parsed[path].requirements:
+            if req.spec.name == name and req.spec.kind is SpecKind.EXACT:
+                return req.spec.version
+        return None
+
+    found: str | None = None
+    constraint: str | None = None
+    seen = {(start, False)}
+    queue = [start]
+    while queue:
+        node = queue.pop(0)
+        for include in parsed[node].includes:
+            target, flag = include.path, include.constraint
+            if target not in files or (target, flag) in seen or target == start:
+                continue
+            seen.add((target, flag))
+            queue.append(target)
+            version = pin(target)
+            if version is not None:
+                found = found or version
+                if flag:
+                    constraint = constraint or version
+    return found, constraint
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_memoised_include_answers_match_a_plain_breadth_first_reading(
+    tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
+) -> None:
+    paths = [f"r{i}.txt" for i in range(data.draw(st.integers(1, 7)))]
+    line = st.one_of(
+        st.builds(lambda o, t: f"{o} {t}", st.sampled_from(["-r", "-c"]), st.sampled_from(paths)),
+        st.builds(lambda v: f"six=={v}", st.sampled_from(["1.0", "2.0", "3.0"])),
+        st.just("six>=1"),
+    )
+    files = {p: "".join(f"{x}\n" for x in data.draw(st.lists(line, max_size=4))) for p in paths}
+    root = write_tree(tmp_path_factory.mktemp("graph"), dict(files))
+    scanner = RequirementsScanner()
+    ctx = ScanContext(root=root, config=Config(), files=frozenset(files))
+    for path in data.draw(st.permutations(paths)):  # answers memoised in any order
+        found, constraint = scanner._nearest(path, "six", ctx)
+        got = (found[1].version if found else None, constraint[1].version if constraint else None)
+        assert got == _reference_closure(files, path, "six"), (path, files)
