@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import pickle
+import stat
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from reprolock import __version__
+from reprolock.audit import cache as cache_module
 from reprolock.audit import engine
 from reprolock.audit.engine import AuditOptions, run_audit
 from reprolock.cli import main
@@ -101,11 +109,11 @@ def test_a_damaged_cache_is_ignored_and_rewritten(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     cold = _audit(root, cache)
     cache_files = sorted((cache / "audit").iterdir())
-    assert [p.name.split(".", 1)[1] for p in cache_files] == ["files.pickle", "run.pickle"]
+    assert [p.name.split(".", 1)[1] for p in cache_files] == ["files.json", "run.json"]
     for cache_file in cache_files:
-        cache_file.write_bytes(b"not a pickle")
+        cache_file.write_bytes(b"not a cache file")
     assert _audit(root, cache) == cold
-    assert all(p.read_bytes() != b"not a pickle" for p in cache_files)
+    assert all(p.read_bytes() != b"not a cache file" for p in cache_files)
 
 
 def test_no_cache_flag_writes_nothing(
@@ -172,3 +180,250 @@ def test_ignore_comments_come_from_the_scan_not_a_second_read(
     assert hits(list(report.findings)) == [("RP101", "requirements.txt", 3)]
     assert report.suppressed == 1
     assert rereads == []
+
+
+# --- plain data, in a directory only the user can write ---------------------------------------
+
+
+def _cache_files(cache: Path) -> list[Path]:
+    return sorted((cache / "audit").iterdir())
+
+
+def test_cache_files_are_json_with_a_digest_and_private_modes(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "repo", _TREE)
+    cache = tmp_path / "cache"
+    _audit(root, cache)
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o700
+    assert stat.S_IMODE((cache / "audit").stat().st_mode) == 0o700
+    for path in _cache_files(cache):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        header, _, body = path.read_bytes().partition(b"\n")
+        magic, version, checksum = header.split(b" ")
+        assert (magic, version) == (b"reprolock-audit-cache", str(cache_module.FORMAT).encode())
+        assert checksum.decode() == hashlib.sha256(body).hexdigest()
+        assert json.loads(body)["version"] == __version__
+
+
+class _Boom:
+    """Unpickling this creates the canary: what a planted pickle could do."""
+
+    def __init__(self, canary: Path) -> None:
+        self.canary = canary
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (Path.touch, (self.canary,))
+
+
+def test_a_planted_pickle_is_never_loaded(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "repo", _TREE)
+    cache = tmp_path / "cache"
+    cold = _audit(root, cache)
+    canary = tmp_path / "canary"
+    payload = pickle.dumps(_Boom(canary))
+    for path in _cache_files(cache):
+        # well-formed header and digest around the pickle, and the old file names beside
+        header = b"reprolock-audit-cache %d %s\n" % (
+            cache_module.FORMAT,
+            hashlib.sha256(payload).hexdigest().encode(),
+        )
+        path.write_bytes(header + payload)
+        path.with_name(path.name.replace(".json", ".pickle")).write_bytes(payload)
+    assert _audit(root, cache) == cold
+    assert not canary.exists()
+
+
+def test_a_flipped_byte_is_a_miss_not_a_wrong_report(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "repo", _TREE)
+    cache = tmp_path / "cache"
+    cold = _audit(root, cache)
+    for path in _cache_files(cache):
+        data = path.read_bytes()
+        # a finding's message and a file's scan, changed in place: the JSON is still valid
+        assert b"pandas" in data
+        path.write_bytes(data.replace(b"pandas", b"pandaz"))
+    warm = _audit(root, cache)
+    assert warm == cold
+    assert "pandaz" not in repr(warm)
+
+
+@pytest.mark.parametrize(
+    ("arrange", "reason"),
+    [
+        (lambda c: c.chmod(0o777), "{cache} is writable by other users (mode 0777)"),
+        (lambda c: c.chmod(0o770), "{cache} is writable by other users (mode 0770)"),
+        (
+            lambda c: (c / "audit").chmod(0o757),
+            "{cache}/audit is writable by other users (mode 0757)",
+        ),
+        (
+            lambda c: ((c / "audit").rmdir(), (c / "audit").symlink_to(c.parent)),
+            "{cache}/audit is not a directory",
+        ),
+    ],
+    ids=["world-writable", "group-writable", "audit-dir-writable", "audit-dir-symlink"],
+)
+def test_a_cache_directory_others_can_write_is_not_used(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    arrange: Callable[[Path], object],
+    reason: str,
+) -> None:
+    root = write_tree(tmp_path / "repo", _TREE)
+    cache = tmp_path / "shared"
+    (cache / "audit").mkdir(parents=True)
+    arrange(cache)
+    monkeypatch.setenv("REPROLOCK_CACHE_DIR", str(cache))
+    planted = sorted((cache / "audit").iterdir())
+    assert main(["check", str(root)]) == 1
+    assert main(["check", str(root)]) == 1
+    captured = capsys.readouterr()
+    warning = f"repro: warning: not using the audit cache: {reason.format(cache=cache)}\n"
+    assert captured.err.count("repro: warning") == 2  # once per run
+    assert captured.err.startswith(warning)
+    assert sorted((cache / "audit").iterdir()) == planted  # nothing written
+
+
+def test_a_cache_directory_of_another_user_is_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = write_tree(tmp_path / "repo", _TREE)
+    cache = tmp_path / "cache"
+    cold = _audit(root, cache)
+    # a record that says "no findings", in a directory that now belongs to someone else
+    for path in _cache_files(cache):
+        path.unlink()
+    warnings: list[str] = []
+    monkeypatch.setattr(os, "geteuid", lambda: cache.stat().st_uid + 1)
+    options = AuditOptions(cache_dir=cache)
+    result = run_audit(root, load_config(root), options, warn=warnings.append)
+    assert list(result.report.findings) == cold
+    assert warnings == [
+        f"not using the audit cache: {cache} belongs to another user (uid {cache.stat().st_uid})"
+    ]
+    assert list((cache / "audit").iterdir()) == []
+
+
+# --- never a stale answer -----------------------------------------------------------------------
+
+H = hashlib.sha256(b"numpy").hexdigest()
+
+
+def _later(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """Runs from now on believe they start ``seconds`` later: files written before look old
+    enough for their stat to be trusted next time (see cache.RACY_NS)."""
+    shift = int(seconds * 1e9)
+    monkeypatch.setattr(engine, "now_ns", lambda: time.time_ns() + shift)
+
+
+def test_a_change_that_keeps_size_and_mtime_is_seen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``touch -d`` restores mtime; the change time it cannot restore keys the cache."""
+    root = write_tree(tmp_path / "repo", {"requirements.txt": f"numpy==1.26.4 --hash=sha256:{H}\n"})
+    cache = tmp_path / "cache"
+    _later(monkeypatch, 10)
+    assert _audit(root, cache) == []
+    target = root / "requirements.txt"
+    before = target.stat()
+    time.sleep(0.05)
+    target.write_text(f"numpy>=1.26.4 --hash=sha256:{H}\n", encoding="utf-8")
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = target.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    assert hits(_audit(root, cache)) == [("RP102", "requirements.txt", 1)]
+
+
+def test_a_file_written_just_before_a_run_is_hashed_again_next_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = write_tree(tmp_path / "repo", _TREE)
+    cache = tmp_path / "cache"
+    _audit(root, cache)  # every file is as new as the run: none is trusted by its stat
+    reads: list[str] = []
+    original = engine._read
+
+    def counting(path: Path) -> bytes | OSError:
+        reads.append(path.name)
+        return original(path)
+
+    monkeypatch.setattr(engine, "_read", counting)
+    _later(monkeypatch, 10)
+    _audit(root, cache)
+    assert sorted(reads) == ["base.txt", "requirements.txt", "requirements.txt"]
+    # that run wrote its record again, with the stats it checked: the next one reads nothing
+    reads.clear()
+    _later(monkeypatch, 20)
+    _audit(root, cache)
+    assert reads == []
+
+
+def test_a_gitignored_compiled_lock_is_part_of_the_key(tmp_path: Path) -> None:
+    root = write_tree(
+        tmp_path / "repo",
+        {
+            ".gitignore": "requirements.txt\n",
+            "requirements.in": "six>=1.16\n",
+            "requirements.txt": f"six==1.16.0 --hash=sha256:{H}\n",
+        },
+    )
+    cache = tmp_path / "cache"
+    assert _audit(root, cache) == []
+    (root / "requirements.txt").write_text(f"six==1.15.0 --hash=sha256:{H}\n", encoding="utf-8")
+    assert hits(_audit(root, cache)) == [("RP202", "requirements.in", 1)]
+    assert _audit(root, cache) == _audit(root, tmp_path / "fresh")
+
+
+def test_a_new_file_no_rule_claims_beside_a_lock_is_seen(tmp_path: Path) -> None:
+    # requirements-dev.txt is a lock once requirements-dev.in exists, even a .gitignore'd one
+    root = write_tree(
+        tmp_path / "repo",
+        {".gitignore": "*.in\n", "deps/requirements-dev.txt": "pytest==8.2.0\n"},
+    )
+    cache = tmp_path / "cache"
+    assert [f.rule for f in _audit(root, cache)] == ["RP103"]
+    write_tree(root, {"deps/requirements-dev.in": "pytest>=9\n"})
+    found = _audit(root, cache)
+    assert [f.rule for f in found] == ["RP202", "RP203"]
+    assert found == _audit(root, tmp_path / "fresh")
+
+
+def test_a_change_deep_in_an_include_chain_reaches_every_includer(tmp_path: Path) -> None:
+    root = write_tree(
+        tmp_path / "repo",
+        {
+            "requirements.txt": "-r requirements-a.txt\nsix\n",
+            "requirements-a.txt": "-r requirements-b.txt\n",
+            "requirements-b.txt": "-c constraints.txt\n",
+            "constraints.txt": f"six==1.16.0 --hash=sha256:{H}\n",
+        },
+    )
+    cache = tmp_path / "cache"
+    assert _audit(root, cache) == []  # six is pinned by the constraint three levels down
+    (root / "constraints.txt").write_text("# no pins any more\n", encoding="utf-8")
+    found = _audit(root, cache)
+    assert hits(found) == [("RP101", "requirements.txt", 2)]
+    assert found == _audit(root, tmp_path / "fresh")
+
+
+def test_stats_of_a_racy_run_are_not_trusted(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    audit_cache = cache_module.AuditCache(tmp_path / "cache", root, Config())
+    record = cache_module.RunRecord(tree="t", files_scanned=0, findings=(), ignores={})
+    started = 100 * cache_module.RACY_NS
+    stats = {
+        "old.txt": (
+            1,
+            started - cache_module.RACY_NS - 1,
+            7,
+            started - cache_module.RACY_NS - 1,
+            "d1",
+        ),
+        "new.txt": (1, started - 1, 8, started - 1, "d2"),
+    }
+    (tmp_path / "cache" / "audit").mkdir(parents=True)
+    audit_cache.save_run(started=started, stats=stats, absent={}, extra=(), record=record)
+    again = cache_module.AuditCache(tmp_path / "cache", root, Config())
+    assert again.known_digest("old.txt", stats["old.txt"][:4]) == "d1"
+    assert again.known_digest("new.txt", stats["new.txt"][:4]) is None

@@ -30,6 +30,7 @@ from reprolock.cli import main
 from reprolock.config import Config, load_config
 from reprolock.model import Finding, Severity
 from reprolock.specs import SpecKind
+from tests.audit._opened import opened_files
 from tests.conftest import FIXTURES, audit_tree, hits, write_tree
 
 Audit = Callable[[dict[str, str | bytes]], list[Finding]]
@@ -1111,26 +1112,13 @@ def test_option_errors_match_pip(words: list[str]) -> None:
 # --- files named by other files stay inside the root --------------------------------------------
 
 _SECRET = "machine pypi.org login __token__ password pypi-SECRET123"  # noqa: S105 - a canary
-_OPENED: list[str] | None = None
-
-
-def _record_open(event: str, args: tuple[object, ...]) -> None:
-    if event == "open" and _OPENED is not None and args and isinstance(args[0], str | Path):
-        _OPENED.append(str(args[0]))
-
-
-sys.addaudithook(_record_open)
 
 
 @pytest.fixture
 def opened() -> Iterator[list[str]]:
     """Every path the process opens while the test runs (``open`` and ``os.open``)."""
-    global _OPENED  # noqa: PLW0603 - the audit hook cannot be removed; it reads this
-    _OPENED = []
-    try:
-        yield _OPENED
-    finally:
-        _OPENED = None
+    with opened_files() as found:
+        yield found
 
 
 def _outside(tmp_path: Path) -> Path:

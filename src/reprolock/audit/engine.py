@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import errno
 import multiprocessing
 import os
+import stat as stat_module
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -19,8 +23,11 @@ from reprolock.audit.cache import (
     digest,
     finding_from_tuple,
     finding_to_tuple,
+    now_ns,
     shape_digest,
+    stat_key,
     tree_digest,
+    unsafe_reason,
 )
 from reprolock.audit.checks import Check, all_checks
 from reprolock.audit.discover import Discovered, discover
@@ -36,7 +43,7 @@ from reprolock.audit.interface import (
 from reprolock.audit.registry import all_scanners
 from reprolock.audit.suppress import ignore_comments, ignore_comments_in, suppressed_by
 from reprolock.config import Config
-from reprolock.files import DecodeProblem, FileTooLargeError, decode_text, read_bytes
+from reprolock.files import DecodeProblem, FileTooLargeError, decode_text, is_inside, read_bytes
 from reprolock.model import Finding, Location, Report, Severity
 from reprolock.rules import finding
 from reprolock.specs import oversized_number
@@ -59,7 +66,8 @@ class AuditOptions:
     today: dt.date | None = None
     """The date baseline expiry is judged against (None: today)."""
     cache_dir: Path | None = None
-    """Where to keep the audit cache (see :mod:`reprolock.audit.cache`); None: no cache."""
+    """Where to keep the audit cache (see :mod:`reprolock.audit.cache`); None: no cache. A
+    directory others can write is not used (one warning says so)."""
     jobs: int | None = None
     """Processes that scan files: None decides from the CPU count and the work to do."""
 
@@ -136,6 +144,14 @@ def _readable_versions(facts: FileFacts) -> FileFacts:
     )
 
 
+def _confined(root: Path, rel: str) -> bool:
+    """True when root-relative ``rel`` stays inside ``root`` once symlinks are resolved."""
+    try:
+        return is_inside(root, rel)
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL byte
+        return False
+
+
 def _read(path: Path) -> bytes | OSError:
     """The file's bytes: a regular file (a FIFO cannot hang the audit, ``/dev/zero`` cannot
     fill memory), its size checked before reading; else the error."""
@@ -168,11 +184,13 @@ def run_audit(
     scanners: Sequence[Scanner] | None = None,
     checks: Sequence[Check] | None = None,
     progress: Progress | None = None,
+    warn: Progress | None = None,
 ) -> AuditResult:
     """Audit the tree at ``root``.
 
     With ``options.cache_dir``, an unchanged tree is answered from the cache without
     scanning; ``AuditResult.facts`` is then empty (only the findings are cached whole).
+    ``warn`` gets one line when the cache cannot be used (default: printed on stderr).
     """
     options = options or AuditOptions()
     root = root.resolve()
@@ -183,7 +201,8 @@ def run_audit(
     if progress:
         progress(f"scanning {len(found)} files")
     ctx = ScanContext(root=root, config=config, files=frozenset(d.path for d in found))
-    cache = AuditCache(options.cache_dir, root, config) if options.cache_dir else None
+    started = now_ns()
+    cache = _open_cache(options.cache_dir, root, config, warn) if options.cache_dir else None
     run = _Run(root, ctx, cache)
 
     record = None
@@ -197,6 +216,8 @@ def run_audit(
         raw = [finding_from_tuple(t) for t in record.findings]
         files_scanned = record.files_scanned
         ignores = record.ignores
+        if cache is not None and run.refreshed:
+            run.save(cache, started, record, files=False)
     else:
         if custom_scanners is None:
             run.prescan([d for d in found if not run.cached(d.path)], options.jobs)
@@ -206,6 +227,9 @@ def run_audit(
         raw = [f for ff in run.facts.values() for f in ff.findings]
         for scanner in scanners:
             raw.extend(scanner.cross_check(run.facts, ctx))
+            if cache is not None:
+                for path in scanner.consulted():
+                    run.digest_of(path)  # the next run's answer depends on it too
         for check in all_checks() if checks is None else checks:
             raw.extend(_reported_by(check, check.run(run.facts, ctx)))
         locks = _LockIndex(run.facts)
@@ -213,7 +237,7 @@ def run_audit(
         files_scanned = len(run.facts)
         ignores = run.ignores
         if cache is not None:
-            run.save(cache, raw, ignores)
+            run.save(cache, started, run.record(raw, ignores), files=True)
 
     # Notes about .gitignore files come from discovery, which runs every time: never cached.
     raw = [*raw, *notes]
@@ -243,6 +267,26 @@ def run_audit(
     )
 
 
+def _open_cache(
+    directory: Path, root: Path, config: Config, warn: Progress | None
+) -> AuditCache | None:
+    problem = unsafe_reason(directory)
+    if problem is None:
+        return AuditCache(directory, root, config)
+    message = f"not using the audit cache: {problem}"
+    if warn is not None:
+        warn(message)
+    else:
+        print(f"repro: warning: {message}", file=sys.stderr)
+    return None
+
+
+_MISSING = ""
+"""Digest of a file that does not exist (or a path that cannot name one)."""
+_OUTSIDE = "outside"
+"""Digest of a path that leads outside the root: never opened."""
+
+
 class _Run:
     """The files of one audit: their digests, facts, and the cache entries to save."""
 
@@ -253,7 +297,13 @@ class _Run:
         self.cache = cache
         self.shape = shape_digest(ctx.files) if cache is not None else ""
         self.digests: dict[str, str] = {}
-        self.stats: dict[str, tuple[int, int, str]] = {}
+        self.stats: dict[str, tuple[int, int, int, int, str]] = {}
+        self.absent: dict[str, list[str]] = {}
+        """Names looked for and not found (outside discovery), by directory."""
+        self._dirs: dict[str, tuple[int, int, int] | None] = {}
+        self.refreshed = False
+        """Whether some digest or absence was found without the cache's help: a run answered
+        from the cache then writes its record again, so the next one is spared the work."""
         self.facts: dict[str, FileFacts] = {}
         self.entries: dict[str, CachedFile] = {}
         self._prescanned: dict[str, tuple[FileFacts, dict[int, tuple[str, ...]]]] = {}
@@ -261,39 +311,76 @@ class _Run:
         """Inline ignore comments of every file scanned or taken from the cache."""
 
     def digest_of(self, rel: str, data: bytes | None = None) -> str:
-        """The content digest of a root-relative file ("" when unreadable), memoised; the
-        cache's recorded digest is trusted while the file's size and mtime are unchanged."""
+        """The content digest of a root-relative file, memoised: ``""`` when it does not
+        exist, ``outside`` when it leads out of the root (never opened), ``error:N`` when it
+        cannot be read. The cache's recorded digest is trusted while the file's stat (size,
+        mtime, inode, ctime) is unchanged; a name missing last time is still missing while
+        its directory is unchanged."""
         known = self.digests.get(rel)
         if known is not None:
             return known
+        discovered = rel in self.ctx.files
+        directory, _, name = rel.rpartition("/")
+        if not discovered and self.cache is not None:
+            # the directory's stat is taken before any name in it is looked for
+            dir_key = self._dir_key(directory)
+            if self.cache.known_absent(directory, name, dir_key):
+                self.absent.setdefault(directory, []).append(name)
+                self.digests[rel] = _MISSING
+                return _MISSING
         path = os.path.join(self._root_text, rel)
         try:
             st = os.stat(path)
-        except OSError:
-            self.digests[rel] = ""
-            return ""
-        stat = (st.st_size, st.st_mtime_ns)
+        except (OSError, ValueError) as exc:
+            code = getattr(exc, "errno", None)
+            missing = code in (errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG, None)
+            if missing and not discovered:
+                self.absent.setdefault(directory, []).append(name)
+                self.refreshed = True
+            known = _MISSING if missing else f"error:{code}"
+            self.digests[rel] = known
+            return known
+        # discovery keeps inside the root; a path from a file is checked once it exists
+        if not discovered and not _confined(self.root, rel):
+            self.digests[rel] = _OUTSIDE
+            return _OUTSIDE
+        stat = stat_key(st)
         known = self.cache.known_digest(rel, stat) if self.cache is not None else None
         if known is None:
+            self.refreshed = True
             if data is None:
                 read = _read(Path(path))
-                data = read if isinstance(read, bytes) else None
-            known = digest(data) if data is not None else ""
+                if isinstance(read, OSError):
+                    known = f"error:{read.errno}"
+                else:
+                    data = read
+            if data is not None:
+                known = digest(data)
+        assert known is not None  # noqa: S101 - one branch above set it
         self.digests[rel] = known
         self.stats[rel] = (*stat, known)
         return known
 
+    def _dir_key(self, directory: str) -> tuple[int, int, int] | None:
+        """(mtime, inode, ctime) of a root-relative directory, memoised; None if not one."""
+        if directory in self._dirs:
+            return self._dirs[directory]
+        key = None
+        with contextlib.suppress(OSError, ValueError):
+            st = os.stat(os.path.join(self._root_text, directory))
+            if stat_module.S_ISDIR(st.st_mode):
+                key = (st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+        self._dirs[directory] = key
+        return key
+
     def cached(self, rel: str) -> bool:
         """True when the cache holds a valid scan of ``rel``."""
-        return self._cached_entry(rel) is not None
+        return self.cache is not None and self.cache.holds(self.shape, rel, _Digests(self))
 
     def _cached_entry(self, rel: str) -> CachedFile | None:
         if self.cache is None:
             return None
-        file_digest = self.digest_of(rel)
-        if not file_digest:
-            return None
-        return self.cache.facts(self.shape, rel, file_digest, _Digests(self))
+        return self.cache.facts(self.shape, rel, _Digests(self))
 
     def prescan(self, todo: list[Discovered], jobs: int | None) -> None:
         """Scan ``todo`` in worker processes when that pays (a large tree, several CPUs)."""
@@ -326,7 +413,8 @@ class _Run:
                 self.ignores[rel] = ignores
                 self.facts[rel] = result
                 return result
-            deps = tuple((inc.target, self.digest_of(inc.target)) for inc in result.includes)
+            consulted = dict.fromkeys([*(inc.target for inc in result.includes), *result.consulted])
+            deps = tuple((path, self.digest_of(path)) for path in consulted)
             entry = CachedFile(digest=self.digest_of(rel), deps=deps, facts=result, ignores=ignores)
         self.entries[rel] = entry
         self.ignores[rel] = entry.ignores
@@ -336,20 +424,38 @@ class _Run:
     def save(
         self,
         cache: AuditCache,
-        raw: list[Finding],
-        ignores: dict[str, dict[int, tuple[str, ...]]],
+        started: int,
+        record: RunRecord,
+        *,
+        files: bool,
     ) -> None:
-        """Write what this run learned to ``cache``."""
+        """Write what this run learned to ``cache``: the run's record, and with ``files``
+        every file's scan."""
+        if files:
+            cache.save_files(shape=self.shape, files=self.entries)
+        absent: dict[str, tuple[int, int, int, list[str]]] = {}
+        for directory, names in self.absent.items():
+            key = self._dirs.get(directory)
+            if key is not None:
+                absent[directory] = (*key, names)
         discovered = self.ctx.files
-        extra = sorted(p for p in self.digests if p not in discovered)
-        record = RunRecord(
+        cache.save_run(
+            started=started,
+            stats=self.stats,
+            absent=absent,
+            extra=sorted(p for p in self.digests if p not in discovered),
+            record=record,
+        )
+
+    def record(
+        self, raw: list[Finding], ignores: dict[str, dict[int, tuple[str, ...]]]
+    ) -> RunRecord:
+        """The record of this run for the cache."""
+        return RunRecord(
             tree=tree_digest(self.shape, self.digests),
             files_scanned=len(self.facts),
             findings=tuple(finding_to_tuple(f) for f in raw),
             ignores=ignores,
-        )
-        cache.save(
-            stats=self.stats, extra=extra, record=record, shape=self.shape, files=self.entries
         )
 
 
@@ -427,6 +533,8 @@ def _scan_includes(root: Path, run: _Run, scanners: Sequence[Scanner]) -> None:
         target = pending.pop()
         if target in run.facts:
             continue
+        if not _confined(root, target):
+            continue  # never opened: a symlink out of the root, or a path that climbs out
         abspath = root / target
         if not abspath.is_file():
             continue  # the including file reports the missing target

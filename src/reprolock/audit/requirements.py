@@ -933,7 +933,8 @@ class RequirementsScanner(Scanner):
         or lies outside the root (through a symlink): such a file is never opened."""
         self._record(rel)
         key = os.path.normpath(str(ctx.root / rel))
-        path = _on_disk(ctx.root, rel)
+        # discovery never yields a path that leaves the root; anything else is resolved
+        path = ctx.root / rel if rel in ctx.files else _on_disk(ctx.root, rel)
         if path is None:
             return None
         stamp = _stamp(path)
@@ -961,11 +962,13 @@ class RequirementsScanner(Scanner):
         self._record(rel)
         if rel in ctx.files:
             return True
-        path = _on_disk(ctx.root, rel)
         try:
-            return path is not None and path.is_file()
-        except (OSError, ValueError):
+            if not os.path.isfile(ctx.root / rel):
+                return False  # most names asked about (a lock's .in) are simply not there
+        except ValueError:
             return False
+        # it exists: it counts only if it is still inside the root once links are resolved
+        return _on_disk(ctx.root, rel) is not None
 
     # ---- includes --------------------------------------------------------------------------
 
