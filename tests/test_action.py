@@ -177,13 +177,52 @@ def _read_outputs(path: Path) -> dict[str, str]:
     return out
 
 
+# Modules an audited repository could plant to run its code in the action (with the job's
+# token): standard-library and dependency names, pip and venv, reprolock itself, and the
+# interpreter's startup hooks. Each one, if imported, records its name and stops.
+_SHADOWS = (
+    "argparse.py",
+    "json.py",
+    "yaml.py",
+    "tomllib.py",
+    "pathspec.py",
+    "venv.py",
+    "ensurepip.py",
+    "sitecustomize.py",
+    "usercustomize.py",
+    "pip/__init__.py",
+    "pip/__main__.py",
+    "packaging/__init__.py",
+    "reprolock/__init__.py",
+    "reprolock/__main__.py",
+)
+
+
+def _hostile_workspace(root: Path, marker: Path) -> Path:
+    for name in _SHADOWS:
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(
+            f"open({str(marker)!r}, 'a').write({name!r} + '\\n')\nraise SystemExit(97)\n",
+            encoding="utf-8",
+        )
+    (root / "requirements.txt").write_text("numpy\n", encoding="utf-8")
+    return root
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, str]]:
-    """The action's setup and install steps, run once for the module: outputs by step id."""
+    """The action's setup and install steps, run once for the module: outputs by step id.
+
+    They run in a workspace that shadows pip, venv and the standard library: none of those
+    modules may be imported from it."""
     temp = tmp_path_factory.mktemp("runner-temp")
-    runner = ActionRunner(workdir=REPO_ROOT, temp=temp)
+    marker = temp / "shadowed"
+    workspace = _hostile_workspace(tmp_path_factory.mktemp("workspace"), marker)
+    runner = ActionRunner(workdir=workspace, temp=temp)
     results = runner.run({"command": "--version"})
     install = results["install"]
+    assert not marker.exists(), marker.read_text(encoding="utf-8")
     assert install.returncode == 0, install.stdout + install.stderr
     assert results["repro"].stdout == "reprolock 0.1.0\n"
     return {
@@ -307,6 +346,32 @@ def test_replay_gets_project_and_markdown(action: ActionRunner, tmp_path: Path) 
 
 
 @pytest.mark.network
+def test_the_audited_repository_cannot_shadow_a_module(
+    installed: dict[str, dict[str, str]], tmp_path: Path
+) -> None:
+    marker = tmp_path / "shadowed"
+    workspace = _hostile_workspace(tmp_path / "workspace", marker)
+    runner = ActionRunner(workdir=workspace, temp=tmp_path, done=installed)
+    result = runner.run({"path": ".", "format": "json"})["repro"]
+    assert not marker.exists(), marker.read_text(encoding="utf-8")
+    assert (result.returncode, result.outputs) == (1, {"exit-code": "1"})
+    report = json.loads(result.stdout)
+    assert ("RP101", "requirements.txt") in {(f["rule"], f["path"]) for f in report["findings"]}
+
+
+def test_the_exit_code_output_documents_every_exit_code() -> None:
+    from reprolock import cli
+
+    description = _action()["outputs"]["exit-code"]["description"]
+    codes = {
+        int(m)
+        for m in re.findall(r"\b(\d) (?:clean|findings|usage|the check|internal)", description)
+    }
+    assert codes == {0, 1, 2, 3, 4}
+    assert cli.EXIT_INTERNAL == 4
+
+
+@pytest.mark.network
 def test_other_commands_take_only_args(action: ActionRunner) -> None:
     result = action.run({"command": "rules", "args": "RP101"})["repro"]
     assert (result.returncode, result.outputs) == (0, {"exit-code": "0"})
@@ -394,11 +459,21 @@ def test_install_uses_only_the_hashed_lock_and_the_local_package() -> None:
     script = next(step["run"] for step in _steps() if step.get("id") == "install")
     logical = [" ".join(line.split()) for line in script.replace("\\\n", " ").splitlines()]
     assert [line for line in logical if " pip " in line] == [
-        '"$venv/bin/python" -m pip install --quiet --require-hashes --only-binary=:all: '
+        '"$venv/bin/python" -I -m pip install --quiet --require-hashes --only-binary=:all: '
         '-r "$GITHUB_ACTION_PATH/requirements/runtime.txt"',
-        '"$venv/bin/python" -m pip install --quiet --no-deps --no-build-isolation --no-index '
+        '"$venv/bin/python" -I -m pip install --quiet --no-deps --no-build-isolation --no-index '
         '"$GITHUB_ACTION_PATH"',
     ]
+
+
+def test_no_python_in_the_action_puts_the_workspace_on_sys_path() -> None:
+    for step in _steps():
+        script = step.get("run", "")
+        # `python -m X` and `python -` put the current directory, the workspace, first
+        for match in re.finditer(r"(\S*python\S*)((?: -\w+)*) (-m|-)(?=\s)", script):
+            assert "-I" in match.group(2).split(), (step.get("id"), match.group(0))
+    repro = next(step for step in _steps() if step.get("id") == "repro")
+    assert '"$REPRO" "${argv[@]}"' in repro["run"]
 
 
 # --- the runtime lock --------------------------------------------------------------------------
