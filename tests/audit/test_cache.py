@@ -8,8 +8,10 @@ import os
 import pickle
 import stat
 import time
+import zlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -189,6 +191,11 @@ def _cache_files(cache: Path) -> list[Path]:
     return sorted((cache / "audit").iterdir())
 
 
+def _body(path: Path) -> tuple[bytes, bytes]:
+    header, _, body = path.read_bytes().partition(b"\n")
+    return header, body
+
+
 def test_cache_files_are_json_with_a_digest_and_private_modes(tmp_path: Path) -> None:
     root = write_tree(tmp_path / "repo", _TREE)
     cache = tmp_path / "cache"
@@ -197,11 +204,19 @@ def test_cache_files_are_json_with_a_digest_and_private_modes(tmp_path: Path) ->
     assert stat.S_IMODE((cache / "audit").stat().st_mode) == 0o700
     for path in _cache_files(cache):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
-        header, _, body = path.read_bytes().partition(b"\n")
+        header, body = _body(path)
         magic, version, checksum = header.split(b" ")
         assert (magic, version) == (b"reprolock-audit-cache", str(cache_module.FORMAT).encode())
         assert checksum.decode() == hashlib.sha256(body).hexdigest()
-        assert json.loads(body)["version"] == __version__
+        text = zlib.decompress(body)
+        if path.name.endswith(".run.json"):
+            assert json.loads(text)["version"] == __version__
+        else:  # a JSON head line, then one line per file: "path", digest, deps, scan
+            head, *lines = text.decode("ascii").splitlines()
+            assert json.loads(head)["version"] == __version__
+            entries = [line.split("\t") for line in lines]
+            assert sorted(json.loads(e[0]) for e in entries) == sorted(_TREE)
+            assert all(len(e) == 4 and json.loads(e[3]) for e in entries)
 
 
 class _Boom:
@@ -237,13 +252,20 @@ def test_a_flipped_byte_is_a_miss_not_a_wrong_report(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     cold = _audit(root, cache)
     for path in _cache_files(cache):
-        data = path.read_bytes()
-        # a finding's message and a file's scan, changed in place: the JSON is still valid
-        assert b"pandas" in data
-        path.write_bytes(data.replace(b"pandas", b"pandaz"))
+        header, body = _body(path)
+        # a finding's message and a file's scan changed, still valid JSON, the digest left
+        text = zlib.decompress(body)
+        assert b"pandas" in text
+        path.write_bytes(header + b"\n" + zlib.compress(text.replace(b"pandas", b"pandaz")))
     warm = _audit(root, cache)
     assert warm == cold
     assert "pandaz" not in repr(warm)
+    # a byte flipped on disk, whatever it hits, is a miss too
+    for path in _cache_files(cache):
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        path.write_bytes(bytes(data))
+    assert _audit(root, cache) == cold
 
 
 @pytest.mark.parametrize(
@@ -374,14 +396,30 @@ def test_a_gitignored_compiled_lock_is_part_of_the_key(tmp_path: Path) -> None:
     assert _audit(root, cache) == _audit(root, tmp_path / "fresh")
 
 
-def test_a_new_file_no_rule_claims_beside_a_lock_is_seen(tmp_path: Path) -> None:
+def test_a_new_file_no_rule_claims_beside_a_lock_is_seen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # requirements-dev.txt is a lock once requirements-dev.in exists, even a .gitignore'd one
     root = write_tree(
         tmp_path / "repo",
         {".gitignore": "*.in\n", "deps/requirements-dev.txt": "pytest==8.2.0\n"},
     )
     cache = tmp_path / "cache"
+    _later(monkeypatch, 10)  # the tree looks old: its stats are trusted from now on
     assert [f.rule for f in _audit(root, cache)] == ["RP103"]
+    # an unchanged directory answers for every name missing from it, with no look at each
+    looked: list[str] = []
+    original = os.stat
+
+    def spying(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        looked.append(str(path))
+        return original(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", spying)
+    assert [f.rule for f in _audit(root, cache)] == ["RP103"]
+    assert not [p for p in looked if p.endswith("requirements-dev.in")]
+    assert str(root / "deps") in looked
+    monkeypatch.setattr(os, "stat", original)
     write_tree(root, {"deps/requirements-dev.in": "pytest>=9\n"})
     found = _audit(root, cache)
     assert [f.rule for f in found] == ["RP202", "RP203"]
@@ -404,6 +442,22 @@ def test_a_change_deep_in_an_include_chain_reaches_every_includer(tmp_path: Path
     found = _audit(root, cache)
     assert hits(found) == [("RP101", "requirements.txt", 2)]
     assert found == _audit(root, tmp_path / "fresh")
+
+
+def test_file_names_that_are_not_utf8_are_cached_like_any_other(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    names = [b"requirements-\xff.txt", b'requirements-"q"\\.txt', "requirements-é.txt".encode()]
+    for name in names:
+        path = os.path.join(os.fsencode(root), name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as handle:
+            handle.write(b"numpy\n")
+    cache = tmp_path / "cache"
+    cold = _audit(root, cache)
+    assert len(cold) == 3
+    assert _audit(root, cache) == cold
+    (root / "other.txt").write_text("", encoding="utf-8")  # a new file: per-file entries reused
+    assert _audit(root, cache) == cold
 
 
 def test_stats_of_a_racy_run_are_not_trusted(tmp_path: Path) -> None:

@@ -24,14 +24,17 @@ import dataclasses
 import enum
 import functools
 import hashlib
+import itertools
 import json
 import operator
 import os
+import re
 import stat as stat_module
 import time
 import types
 import typing
-from collections.abc import Callable, Iterable, Mapping
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,6 +90,8 @@ class CachedFile:
     """The scan result."""
     ignores: Ignores = field(default_factory=dict)
     """The file's inline ignore comments."""
+    line: bytes | None = field(default=None, compare=False, repr=False)
+    """The entry as stored, when it was read from the cache: written back as it is."""
 
 
 @dataclass(kw_only=True, slots=True)
@@ -243,31 +248,107 @@ def _decode_ignores(data: list[Any]) -> Ignores:
 
 
 # ---------------------------------------------------------------------------------------------
-# The files on disk: a header line with the body's sha256, then the body (one JSON document)
+# The files on disk: a header line naming the format and the sha256 of the body, then the
+# body: one JSON document, compressed with zlib (the digests in it are most of its size, and
+# the scans repeat themselves from file to file)
 
 
-def _dump(document: Any) -> bytes:
-    body = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    header = b"%s %d %s\n" % (_MAGIC, FORMAT, digest(body).encode())
-    return header + body
+def _members(items: Iterable[tuple[str, Any]], batch: int = 4096) -> Iterator[str]:
+    """``"key":value`` members of a JSON object, comma-separated, encoded in batches (one
+    ``json.dumps`` per member would cost more than the encoding itself)."""
+    chunk: dict[str, Any] = {}
+    first = True
+    for key, value in items:
+        chunk[key] = value
+        if len(chunk) >= batch:
+            yield ("" if first else ",") + _compact(chunk)[1:-1]
+            first, chunk = False, {}
+    if chunk:
+        yield ("" if first else ",") + _compact(chunk)[1:-1]
 
 
-def _load(path: Path) -> Any:
-    """The document in ``path``; None when missing, damaged or of another format."""
+def _compact(value: Any) -> str:
+    # ASCII only: a file name that is not UTF-8 holds lone surrogates, which JSON can escape
+    # and UTF-8 cannot encode
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _dump(chunks: Iterable[str | bytes]) -> bytes:
+    """The cache file for a body given in chunks (text is ASCII), compressed as it is made."""
+    packer = zlib.compressobj(1)
+    check = hashlib.sha256()
+    parts: list[bytes] = []
+    for chunk in chunks:
+        packed = packer.compress(chunk.encode("ascii") if isinstance(chunk, str) else chunk)
+        if packed:
+            check.update(packed)
+            parts.append(packed)
+    packed = packer.flush()
+    check.update(packed)
+    parts.append(packed)
+    header = b"%s %d %s\n" % (_MAGIC, FORMAT, check.hexdigest().encode())
+    return b"".join([header, *parts])
+
+
+def _load_bytes(path: Path) -> bytes | None:
+    """The body of the cache file ``path``, decompressed; None when missing, damaged or of
+    another format."""
     try:
         data = read_bytes(path, limit=MAX_CACHE_FILE, follow_symlinks=False)
     except OSError:
         return None
     header, newline, body = data.partition(b"\n")
+    del data
     parts = header.split(b" ")
     if not newline or len(parts) != 3 or parts[0] != _MAGIC or parts[1] != b"%d" % FORMAT:
         return None
     if digest(body).encode() != parts[2]:
         return None
     try:
-        return json.loads(body)
+        return zlib.decompress(body)
+    except zlib.error:
+        return None
+
+
+def _load(path: Path) -> Any:
+    """The JSON document in ``path``; None when missing, damaged or of another format."""
+    body = _load_bytes(path)
+    try:
+        return None if body is None else json.loads(body)
     except ValueError:
         return None
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+_PLAIN = re.compile(r"[ !#-\[\]-~]*")
+"""Printable ASCII but for the quote and the backslash: a JSON string as it is."""
+
+
+def _string(text: str) -> str:
+    """``text`` as a JSON string: by hand when nothing in it needs escaping."""
+    return f'"{text}"' if _PLAIN.fullmatch(text) else _ENCODER.encode(text)
+
+
+def _entry_line(path: str, entry: CachedFile) -> bytes:
+    """One line of the files document: path, digest and deps (read for every entry to
+    validate it) apart from the scan itself (decoded only for the files that are used)."""
+    if entry.line is not None:
+        return entry.line
+    deps = _ENCODER.encode([list(dep) for dep in entry.deps]) if entry.deps else "[]"
+    scan = _ENCODER.encode([_encode_facts(entry.facts), _encode_ignores(entry.ignores)])
+    return f"{_string(path)}\t{entry.digest}\t{deps}\t{scan}\n".encode("ascii")
+
+
+def _parse_entry(line: bytes) -> tuple[str, str, tuple[tuple[str, str], ...], bytes]:
+    """(path, digest, deps, the scan still encoded) of a line written by :func:`_entry_line`."""
+    key, digest_text, deps_text, _ = line.split(b"\t", 3)
+    path = key[1:-1].decode("ascii") if b"\\" not in key else json.loads(key)
+    deps = () if deps_text == b"[]" else tuple((d, h) for d, h in json.loads(deps_text))
+    if not isinstance(path, str) or not all(
+        isinstance(d, str) and isinstance(h, str) for d, h in deps
+    ):
+        raise ValueError("not an entry")
+    return path, digest_text.decode(), deps, line
 
 
 class AuditCache:
@@ -280,18 +361,39 @@ class AuditCache:
         self._files_path = base.with_suffix(".files.json")
         self._stats: dict[str, list[Any]] = {}
         self._absent: dict[str, list[Any]] = {}
-        self._absent_names: dict[str, frozenset[str]] = {}
         self._trusted_before = 0
-        self.extra: tuple[str, ...] = ()
-        """Files outside discovery that the last run read (``-r`` targets, siblings)."""
+        self._extra: tuple[str, ...] = ()
         self._record: RunRecord | None = None
-        self._entries: dict[str, list[Any]] | None = None
+        self._entries: dict[str, tuple[str, tuple[tuple[str, str], ...], bytes]] | None = None
         self._shape = ""
         self._valid: set[str] | None = None
         try:
             self._read_run(_load(self._run_path))
         except (KeyError, TypeError, ValueError, IndexError):
-            self._stats, self._absent, self.extra, self._record = {}, {}, (), None
+            self._stats, self._absent, self._extra, self._record = {}, {}, (), None
+
+    @property
+    def extra(self) -> Iterator[str]:
+        """Every path the last run took the digest of (discovered ones included, names it
+        found missing not: see :meth:`absent`): files outside discovery that it read
+        (``-r`` targets, sibling locks), paths outside the root, unreadable files."""
+        yield from self._stats
+        yield from self._extra
+
+    def absent(self) -> Iterator[tuple[str, list[str]]]:
+        """(directory, names) the last run looked for outside discovery and did not find."""
+        for directory, known in self._absent.items():
+            if isinstance(known, list) and len(known) == 4 and isinstance(known[3], list):
+                yield directory, known[3]
+
+    def still_absent(self, directory: str, dir_key: tuple[int, int, int] | None) -> bool:
+        """True when ``directory``'s (mtime, inode, ctime) is what the last run recorded, and
+        was not racy: no entry can appear in a directory without changing its times, so every
+        name missing from it then is missing now, without a look at each."""
+        known = self._absent.get(directory)
+        if dir_key is None or not isinstance(known, list) or len(known) != 4:
+            return False
+        return (known[0], known[1], known[2]) == dir_key and self.trusted(dir_key[0], dir_key[2])
 
     def _read_run(self, doc: Any) -> None:
         if not isinstance(doc, dict) or doc.get("version") != __version__:
@@ -299,7 +401,7 @@ class AuditCache:
         self._stats = doc["stats"]
         self._absent = doc["absent"]
         self._trusted_before = int(doc["started"]) - RACY_NS
-        self.extra = tuple(doc["extra"])
+        self._extra = tuple(doc["extra"])
         # only files with inline ignores are written; every other file has none
         ignores: dict[str, Ignores] = dict.fromkeys(self._stats, _NO_IGNORES)
         ignores.update((path, _decode_ignores(lines)) for path, lines in doc["ignores"].items())
@@ -314,20 +416,6 @@ class AuditCache:
         """Whether a stat recorded with these times can be trusted: both older than
         :data:`RACY_NS` before the run that recorded it."""
         return max(mtime_ns, ctime_ns) < self._trusted_before
-
-    def known_absent(self, directory: str, name: str, dir_key: tuple[int, int, int] | None) -> bool:
-        """True when ``name`` was missing from ``directory`` last time and the directory's
-        (mtime, inode, ctime) is unchanged and not racy: no entry can appear in a directory
-        without changing its times, so one stat of the directory answers for every name."""
-        known = self._absent.get(directory)
-        if dir_key is None or known is None or len(known) != 4:
-            return False
-        if (known[0], known[1], known[2]) != dir_key or not self.trusted(dir_key[0], dir_key[2]):
-            return False
-        names = self._absent_names.get(directory)
-        if names is None:
-            names = self._absent_names[directory] = frozenset(known[3])
-        return name in names
 
     def known_digest(self, path: str, stat: Stat) -> str | None:
         """The digest recorded for ``path`` when its stat is unchanged and not racy."""
@@ -359,16 +447,19 @@ class AuditCache:
         """The cached scan of ``path`` when :meth:`holds` is true."""
         if not self.holds(shape, path, current) or self._entries is None:
             return None
-        # each file is taken once: let its raw form go as soon as it is decoded
+        # each file is taken once: let the index entry go as soon as it is decoded
         entry = self._entries.pop(path, None)
         if entry is None:
             return None
+        file_digest, deps, line = entry
         try:
+            facts, ignores = json.loads(line.split(b"\t", 3)[3])
             return CachedFile(
-                digest=entry[0],
-                deps=tuple((dep, dep_digest) for dep, dep_digest in entry[1]),
-                facts=_decode_facts(entry[2]),
-                ignores=_decode_ignores(entry[3]),
+                digest=file_digest,
+                deps=deps,
+                facts=_decode_facts(facts),
+                ignores=_decode_ignores(ignores),
+                line=line,
             )
         except (KeyError, TypeError, ValueError, IndexError):
             return None
@@ -378,24 +469,30 @@ class AuditCache:
         every dep that has an entry of its own valid too (a file's result depends on what its
         includes include). Invalidity spreads from includes to includers over the whole
         graph at once, so a cycle of includes is handled like any other file."""
-        doc = _load(self._files_path)
-        if not isinstance(doc, dict) or doc.get("version") != __version__:
+        body = _load_bytes(self._files_path)
+        if body is None:
             return set()
-        if doc.get("shape") != shape or not isinstance(doc.get("files"), dict):
+        head, _, rest = body.partition(b"\n")
+        try:
+            doc = json.loads(head)
+            if doc != {"version": __version__, "shape": shape}:
+                return set()
+            entries: dict[str, tuple[str, tuple[tuple[str, str], ...], bytes]] = {}
+            for line in rest.splitlines(keepends=True):
+                path, file_digest, deps, _ = _parse_entry(line)
+                entries[path] = (file_digest, deps, line)
+        except (TypeError, ValueError):
             return set()
-        entries: dict[str, list[Any]] = doc["files"]
+        del body, rest
         self._entries = entries
         valid: set[str] = set()
         includers: dict[str, list[str]] = {}
         bad: list[str] = []
-        for path, entry in entries.items():
-            try:
-                ok = bool(entry[0]) and current.get(path) == entry[0]
-                for dep, dep_digest in entry[1]:
-                    includers.setdefault(dep, []).append(path)
-                    ok = ok and current.get(dep) == dep_digest
-            except (TypeError, ValueError, IndexError):
-                ok = False
+        for path, (file_digest, deps, _) in entries.items():
+            ok = bool(file_digest) and current.get(path) == file_digest
+            for dep, dep_digest in deps:
+                includers.setdefault(dep, []).append(path)
+                ok = ok and current.get(dep) == dep_digest
             (valid.add if ok else bad.append)(path)
         while bad:
             for includer in includers.get(bad.pop(), ()):
@@ -405,22 +502,14 @@ class AuditCache:
         return valid
 
     def save_files(self, *, shape: str, files: Mapping[str, CachedFile]) -> None:
-        """Replace the per-file scan results (mode 0600); a failure to write is not an error."""
-        per_file = {
-            "version": __version__,
-            "shape": shape,
-            "files": {
-                path: [
-                    entry.digest,
-                    [list(dep) for dep in entry.deps],
-                    _encode_facts(entry.facts),
-                    _encode_ignores(entry.ignores),
-                ]
-                for path, entry in files.items()
-            },
-        }
+        """Replace the per-file scan results (mode 0600); a failure to write is not an error.
+
+        One line per file; an entry read from the cache and used unchanged is written back as
+        it was read, so a run that rescans a few files encodes only those."""
+        head = _compact({"version": __version__, "shape": shape}) + "\n"
+        lines = (_entry_line(path, entry) for path, entry in files.items())
         with contextlib.suppress(OSError):
-            atomic_write_bytes(self._files_path, _dump(per_file), mode=0o600)
+            atomic_write_bytes(self._files_path, _dump(itertools.chain([head], lines)), mode=0o600)
 
     def save_run(
         self,
@@ -435,19 +524,22 @@ class AuditCache:
 
         ``started``: :func:`now_ns` before the run looked at any file. ``absent``: directory
         -> (mtime, inode, ctime, names looked for there and not found)."""
-        run = {
+        head = {
             "version": __version__,
             "started": started,
-            "stats": stats,
             "absent": {d: [*key, sorted(names)] for d, (*key, names) in absent.items()},
-            "extra": list(extra),
+            # what stats do not already name: paths outside the root, unreadable files
+            "extra": [p for p in extra if p not in stats],
             "tree": record.tree,
             "files_scanned": record.files_scanned,
             "findings": record.findings,
             "ignores": {p: _encode_ignores(lines) for p, lines in record.ignores.items() if lines},
         }
+        chunks = itertools.chain(
+            [_compact(head)[:-1], ',"stats":{'], _members(stats.items()), ["}}"]
+        )
         with contextlib.suppress(OSError):
-            atomic_write_bytes(self._run_path, _dump(run), mode=0o600)
+            atomic_write_bytes(self._run_path, _dump(chunks), mode=0o600)
 
 
 def now_ns() -> int:
@@ -455,17 +547,24 @@ def now_ns() -> int:
     return time.time_ns()
 
 
-def tree_digest(shape: str, digests: Mapping[str, str]) -> str:
-    """One hash of every input file's path and content."""
+def tree_digest(
+    shape: str, digests: Mapping[str, str], absent: Mapping[str, Iterable[str]] | None = None
+) -> str:
+    """One hash of every input file's path and content, and of the names looked for and
+    missing (by directory)."""
     h = hashlib.sha256(shape.encode())
     for path in sorted(digests):
-        h.update(f"\0{path}\0{digests[path]}".encode())
+        # a file name that is not UTF-8 holds lone surrogates: hashed as the bytes it was
+        h.update(f"\0{path}\0{digests[path]}".encode("utf-8", "surrogateescape"))
+    for directory, names in sorted((absent or {}).items()):
+        missing = "\0".join(sorted(set(names)))
+        h.update(f"\0\0{directory}\0{missing}".encode("utf-8", "surrogateescape"))
     return h.hexdigest()
 
 
 def shape_digest(paths: Iterable[str]) -> str:
     """A hash of which files exist: scanners consult siblings, so a new file changes results."""
-    return digest("\0".join(sorted(paths)).encode())
+    return digest("\0".join(sorted(paths)).encode("utf-8", "surrogateescape"))
 
 
 def finding_to_tuple(f: Finding) -> tuple[Any, ...]:

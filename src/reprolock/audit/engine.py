@@ -210,8 +210,10 @@ def run_audit(
         for item in found:
             run.digest_of(item.path)
         for extra in cache.extra:
-            run.digest_of(extra)
-        record = cache.record(tree_digest(run.shape, run.digests))
+            if extra not in run.digests:
+                run.digest_of(extra)
+        run.recall_missing(cache)
+        record = cache.record(tree_digest(run.shape, run.digests, run.absent))
     if record is not None:
         raw = [finding_from_tuple(t) for t in record.findings]
         files_scanned = record.files_scanned
@@ -300,6 +302,7 @@ class _Run:
         self.stats: dict[str, tuple[int, int, int, int, str]] = {}
         self.absent: dict[str, list[str]] = {}
         """Names looked for and not found (outside discovery), by directory."""
+        self._missing: set[str] = set()
         self._dirs: dict[str, tuple[int, int, int] | None] = {}
         self.refreshed = False
         """Whether some digest or absence was found without the cache's help: a run answered
@@ -319,15 +322,13 @@ class _Run:
         known = self.digests.get(rel)
         if known is not None:
             return known
+        if rel in self._missing:
+            return _MISSING
         discovered = rel in self.ctx.files
         directory, _, name = rel.rpartition("/")
-        if not discovered and self.cache is not None:
-            # the directory's stat is taken before any name in it is looked for
-            dir_key = self._dir_key(directory)
-            if self.cache.known_absent(directory, name, dir_key):
-                self.absent.setdefault(directory, []).append(name)
-                self.digests[rel] = _MISSING
-                return _MISSING
+        if not discovered:
+            # the directory's stat is taken before any name in it is looked for (see save)
+            self._dir_key(directory)
         path = os.path.join(self._root_text, rel)
         try:
             st = os.stat(path)
@@ -335,8 +336,9 @@ class _Run:
             code = getattr(exc, "errno", None)
             missing = code in (errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG, None)
             if missing and not discovered:
-                self.absent.setdefault(directory, []).append(name)
+                self._note_missing(directory, [name])
                 self.refreshed = True
+                return _MISSING
             known = _MISSING if missing else f"error:{code}"
             self.digests[rel] = known
             return known
@@ -360,6 +362,21 @@ class _Run:
         self.digests[rel] = known
         self.stats[rel] = (*stat, known)
         return known
+
+    def _note_missing(self, directory: str, names: Iterable[str]) -> None:
+        """Names in ``directory`` looked for and not found: keyed by directory in the cache."""
+        self.absent.setdefault(directory, []).extend(names)
+        self._missing.update(f"{directory}/{n}" if directory else n for n in names)
+
+    def recall_missing(self, cache: AuditCache) -> None:
+        """The names the last run found missing: all of a directory's at once while the
+        directory is unchanged, else one by one."""
+        for directory, names in cache.absent():
+            if cache.still_absent(directory, self._dir_key(directory)):
+                self._note_missing(directory, names)
+            else:
+                for name in names:
+                    self.digest_of(f"{directory}/{name}" if directory else name)
 
     def _dir_key(self, directory: str) -> tuple[int, int, int] | None:
         """(mtime, inode, ctime) of a root-relative directory, memoised; None if not one."""
@@ -452,7 +469,7 @@ class _Run:
     ) -> RunRecord:
         """The record of this run for the cache."""
         return RunRecord(
-            tree=tree_digest(self.shape, self.digests),
+            tree=tree_digest(self.shape, self.digests, self.absent),
             files_scanned=len(self.facts),
             findings=tuple(finding_to_tuple(f) for f in raw),
             ignores=ignores,
