@@ -6,10 +6,11 @@ import json
 import os
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from reprolock import lockdiff
+from reprolock import files, lockdiff
 from reprolock.cli import main
 from reprolock.config import BUILTIN_FRAMEWORKS
 from reprolock.errors import UsageError
@@ -560,9 +561,9 @@ def test_a_long_include_chain_is_read_once_per_file(
         write(tmp_path / f"r{i}.txt", f"-r r{i + 1}.txt\npkg{i}==1.0\n")
     write(tmp_path / "r30.txt", "six==1.16.0\n")
     reads: list[str] = []
-    original = lockdiff.read_bytes
+    original = files.read_bytes
 
-    def counting(path: Path, **kwargs: int) -> bytes:
+    def counting(path: Path, **kwargs: Any) -> bytes:
         reads.append(Path(path).name)
         return original(path, **kwargs)
 

@@ -231,7 +231,7 @@ def run_audit(
             raw.extend(scanner.cross_check(run.facts, ctx))
             if cache is not None:
                 for path in scanner.consulted():
-                    run.digest_of(path)  # the next run's answer depends on it too
+                    run.depend_on(path)
         for check in all_checks() if checks is None else checks:
             raw.extend(_reported_by(check, check.run(run.facts, ctx)))
         locks = _LockIndex(run.facts)
@@ -239,6 +239,7 @@ def run_audit(
         files_scanned = len(run.facts)
         ignores = run.ignores
         if cache is not None:
+            run.forget_unused()
             run.save(cache, started, run.record(raw, ignores), files=True)
 
     # Notes about .gitignore files come from discovery, which runs every time: never cached.
@@ -303,6 +304,7 @@ class _Run:
         self.absent: dict[str, list[str]] = {}
         """Names looked for and not found (outside discovery), by directory."""
         self._missing: set[str] = set()
+        self._cross_consulted: set[str] = set()
         self._dirs: dict[str, tuple[int, int, int] | None] = {}
         self.refreshed = False
         """Whether some digest or absence was found without the cache's help: a run answered
@@ -437,6 +439,29 @@ class _Run:
         self.ignores[rel] = entry.ignores
         self.facts[rel] = entry.facts
         return entry.facts
+
+    def depend_on(self, rel: str) -> None:
+        """The answer of this run depends on ``rel`` (read or looked for by a cross-check)."""
+        self._cross_consulted.add(rel)
+        self.digest_of(rel)
+
+    def forget_unused(self) -> None:
+        """Keep only what this run's answer depends on: the discovered files, what their
+        scans consulted and what the cross-checks read. Paths checked only because the last
+        run had consulted them (a file since renamed, an include since removed) are dropped,
+        so the list does not grow from run to run."""
+        needed = set(self._cross_consulted)
+        for entry in self.entries.values():
+            needed.update(dep for dep, _ in entry.deps)
+        keep = needed | self.ctx.files
+        self.digests = {p: d for p, d in self.digests.items() if p in keep}
+        self.stats = {p: s for p, s in self.stats.items() if p in keep}
+        absent: dict[str, list[str]] = {}
+        for directory, names in self.absent.items():
+            kept = [n for n in names if (f"{directory}/{n}" if directory else n) in needed]
+            if kept:
+                absent[directory] = kept
+        self.absent = absent
 
     def save(
         self,
