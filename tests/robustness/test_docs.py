@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from reprolock import files
-from reprolock.audit import budget, discover, pysource
+from reprolock.audit import budget, cache, discover, interface, pysource
 from reprolock.harness import docker, image, runner, untrusted
 from reprolock.report import replay as report
 
@@ -44,6 +44,9 @@ LIMITS = {
     "image.BUILD_MEMORY": (image.BUILD_MEMORY // 2**30, False),
     "image.BUILD_DEADLINE": (image.BUILD_DEADLINE // 3600, False),
     "report.EXCERPT_CHARS": (report.EXCERPT_CHARS, False),
+    "cache.MAX_CACHE_FILE": (cache.MAX_CACHE_FILE, True),
+    "cache.RACY_NS": (cache.RACY_NS // 10**9, False),
+    "interface.EXCERPT_CHARS": (interface.EXCERPT_CHARS, False),
 }
 
 
