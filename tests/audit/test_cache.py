@@ -629,3 +629,27 @@ def test_what_a_run_no_longer_reads_leaves_the_key(tmp_path: Path) -> None:
         ("RP101", "requirements.txt", 1),
         ("RP101", "svc/requirements.txt", 1),
     ]
+
+
+def test_a_missing_include_in_a_missing_directory_does_not_defeat_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = write_tree(tmp_path / "repo", {"requirements.txt": "-r nowhere/base.txt\nsix\n"})
+    cache = tmp_path / "cache"
+    _later(monkeypatch, 10)
+    cold = _audit(root, cache)
+    assert hits(cold) == [("RP001", "requirements.txt", 1), ("RP101", "requirements.txt", 2)]
+    hit: list[bool] = []
+    original = cache_module.AuditCache.record
+
+    def record(self: cache_module.AuditCache, tree: str) -> cache_module.RunRecord | None:
+        found = original(self, tree)
+        hit.append(found is not None)
+        return found
+
+    monkeypatch.setattr(cache_module.AuditCache, "record", record)
+    assert _audit(root, cache) == cold
+    assert _audit(root, cache) == cold
+    assert hit == [True, True]  # the whole run answered from its record, not file by file
+    write_tree(root, {"nowhere/base.txt": "six==1.16.0\n"})
+    assert _audit(root, cache) == _audit(root, tmp_path / "fresh") != cold

@@ -476,17 +476,16 @@ class _Run:
         if files:
             cache.save_files(shape=self.shape, files=self.entries)
         absent: dict[str, tuple[int, int, int, list[str]]] = {}
+        # a name whose directory is missing too is looked for by itself next time
+        extra = [p for p in self.digests if p not in self.ctx.files]
         for directory, names in self.absent.items():
             key = self._dirs.get(directory)
             if key is not None:
                 absent[directory] = (*key, names)
-        discovered = self.ctx.files
+            else:
+                extra.extend(f"{directory}/{n}" if directory else n for n in names)
         cache.save_run(
-            started=started,
-            stats=self.stats,
-            absent=absent,
-            extra=sorted(p for p in self.digests if p not in discovered),
-            record=record,
+            started=started, stats=self.stats, absent=absent, extra=sorted(extra), record=record
         )
 
     def record(
