@@ -420,11 +420,14 @@ class AuditCache:
     def known_digest(self, path: str, stat: Stat) -> str | None:
         """The digest recorded for ``path`` when its stat is unchanged and not racy."""
         known = self._stats.get(path)
-        if known is None or len(known) != 5 or (known[0], known[1], known[2], known[3]) != stat:
+        if known is None:
             return None
-        if not self.trusted(stat[1], stat[3]):
+        try:
+            size, mtime, inode, ctime, recorded = known
+        except (TypeError, ValueError):
             return None
-        recorded = known[4]
+        if (size, mtime, inode, ctime) != stat or max(mtime, ctime) >= self._trusted_before:
+            return None
         return recorded if isinstance(recorded, str) else None
 
     def record(self, tree: str) -> RunRecord | None:

@@ -327,17 +327,17 @@ class _Run:
         if rel in self._missing:
             return _MISSING
         discovered = rel in self.ctx.files
-        directory, _, name = rel.rpartition("/")
         if not discovered:
             # the directory's stat is taken before any name in it is looked for (see save)
-            self._dir_key(directory)
-        path = os.path.join(self._root_text, rel)
+            self._dir_key(rel.rpartition("/")[0])
+        path = f"{self._root_text}/{rel}"
         try:
             st = os.stat(path)
         except (OSError, ValueError) as exc:
             code = getattr(exc, "errno", None)
             missing = code in (errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG, None)
             if missing and not discovered:
+                directory, _, name = rel.rpartition("/")
                 self._note_missing(directory, [name])
                 self.refreshed = True
                 return _MISSING

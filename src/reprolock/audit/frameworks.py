@@ -229,9 +229,18 @@ def _top_level(facts: Mapping[str, FileFacts]) -> list[str]:
 
     Decided on the graph of strongly connected components, so that a chain of n includes
     costs O(n) rather than one closure per file: a candidate stays unless a candidate in
-    another component reaches its component.
+    another component reaches its component. A file that includes nothing and that nothing
+    includes (most of a large tree) is its own environment, without a walk.
     """
-    components = _components(facts)
+    concrete = (Role.CONCRETE, Role.LOCK)
+    included = {inc.target for ff in facts.values() for inc in ff.includes}
+    alone = {
+        path
+        for path, ff in facts.items()
+        if path not in included and not any(inc.target in facts for inc in ff.includes)
+    }
+    top = [p for p in alone if facts[p].role in concrete and facts[p].pins]
+    components = _components(facts, [p for p in facts if p not in alone])
     component_of = {path: index for index, members in enumerate(components) for path in members}
     successors = [
         {
@@ -248,7 +257,7 @@ def _top_level(facts: Mapping[str, FileFacts]) -> list[str]:
         own = any(facts[path].pins for path in members)
         pinned.append(own or any(pinned[s] for s in successors[index]))
     candidate = [
-        pinned[index] and any(facts[p].role in (Role.CONCRETE, Role.LOCK) for p in members)
+        pinned[index] and any(facts[p].role in concrete for p in members)
         for index, members in enumerate(components)
     ]
     covered = [False] * len(components)
@@ -256,17 +265,19 @@ def _top_level(facts: Mapping[str, FileFacts]) -> list[str]:
         if covered[index] or candidate[index]:
             for s in successors[index]:
                 covered[s] = True
-    return sorted(
+    top.extend(
         path
         for index, members in enumerate(components)
         if candidate[index] and not covered[index]
         for path in members
-        if facts[path].role in (Role.CONCRETE, Role.LOCK)
+        if facts[path].role in concrete
     )
+    return sorted(top)
 
 
-def _components(facts: Mapping[str, FileFacts]) -> list[list[str]]:
-    """Strongly connected components of the include graph (Tarjan), sinks first."""
+def _components(facts: Mapping[str, FileFacts], nodes: Iterable[str]) -> list[list[str]]:
+    """Strongly connected components of the include graph from ``nodes`` (Tarjan), sinks
+    first."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
@@ -281,7 +292,7 @@ def _components(facts: Mapping[str, FileFacts]) -> list[list[str]]:
         targets = [inc.target for inc in facts[node].includes if inc.target in facts]
         work.append((node, iter(targets)))
 
-    for start in sorted(facts):
+    for start in sorted(nodes):
         if start in index:
             continue
         enter(start)

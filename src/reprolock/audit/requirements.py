@@ -1400,9 +1400,14 @@ class RequirementsScanner(Scanner):
             self._reads = outer
         if outer is not None:
             outer |= reads  # a scan made by the cross-check: its reads are the cross-check's
-        own = {source.path, *(inc.target for inc in facts.includes)}
-        consulted = tuple(sorted(reads - own))
-        return replace(facts, consulted=consulted) if consulted else facts
+        return facts
+
+    def _consulted(self, source: SourceFile, includes: Iterable[Include]) -> tuple[str, ...]:
+        """What the scan under way read or looked for besides its file and its includes."""
+        if not self._reads:
+            return ()
+        own = {source.path, *(inc.target for inc in includes)}
+        return tuple(sorted(p for p in self._reads if p not in own))
 
     @contextlib.contextmanager
     def _covered_by_includes(self) -> Iterator[None]:
@@ -1448,6 +1453,7 @@ class RequirementsScanner(Scanner):
                 kind=self.name,
                 role=Role.OTHER,
                 declared=() if parsed.problems else declared,
+                consulted=self._consulted(source, ()),
             )
         includes, include_findings = self._include_findings(source, parsed, ctx, Role.MANIFEST)
         return FileFacts(
@@ -1457,6 +1463,7 @@ class RequirementsScanner(Scanner):
             findings=(*self._problem_findings(source, parsed), *include_findings),
             declared=declared,
             includes=tuple(includes),
+            consulted=self._consulted(source, includes),
         )
 
     def _scan_installed(
@@ -1551,6 +1558,7 @@ class RequirementsScanner(Scanner):
             compiled_from=compiled_from or (),
             indexes=indexes,
             pythons=_header_pythons(parsed.header),
+            consulted=self._consulted(source, includes),
         )
 
     @staticmethod
