@@ -104,7 +104,7 @@ class RunRecord:
     """Files the run scanned."""
     findings: tuple[tuple[Any, ...], ...]
     """Raw findings (before filters), as plain tuples (see :func:`finding_to_tuple`)."""
-    ignores: dict[str, Ignores]
+    ignores: Mapping[str, Ignores]
     """Inline ignore comments of every scanned file (empty for most)."""
 
 
@@ -359,8 +359,8 @@ class AuditCache:
         base = directory / "audit" / digest(key.encode())[:32]
         self._run_path = base.with_suffix(".run.json")
         self._files_path = base.with_suffix(".files.json")
-        self._stats: dict[str, list[Any]] = {}
-        self._absent: dict[str, list[Any]] = {}
+        self._stats: dict[str, Any] = {}
+        self._absent: dict[str, Any] = {}
         self._trusted_before = 0
         self._extra: tuple[str, ...] = ()
         self._record: RunRecord | None = None
@@ -380,18 +380,20 @@ class AuditCache:
         yield from self._stats
         yield from self._extra
 
-    def absent(self) -> Iterator[tuple[str, list[str]]]:
+    def absent(self) -> Iterator[tuple[str, Missing]]:
         """(directory, names) the last run looked for outside discovery and did not find."""
         for directory, known in self._absent.items():
-            if isinstance(known, list) and len(known) == 4 and isinstance(known[3], list):
-                yield directory, known[3]
+            if isinstance(known, list) and len(known) == 5:
+                names, names_digest = known[3], known[4]
+                if isinstance(names, str) and isinstance(names_digest, str):
+                    yield directory, Missing(text=names, digest=names_digest)
 
     def still_absent(self, directory: str, dir_key: tuple[int, int, int] | None) -> bool:
         """True when ``directory``'s (mtime, inode, ctime) is what the last run recorded, and
         was not racy: no entry can appear in a directory without changing its times, so every
         name missing from it then is missing now, without a look at each."""
         known = self._absent.get(directory)
-        if dir_key is None or not isinstance(known, list) or len(known) != 4:
+        if dir_key is None or not isinstance(known, list) or len(known) != 5:
             return False
         return (known[0], known[1], known[2]) == dir_key and self.trusted(dir_key[0], dir_key[2])
 
@@ -402,14 +404,14 @@ class AuditCache:
         self._absent = doc["absent"]
         self._trusted_before = int(doc["started"]) - RACY_NS
         self._extra = tuple(doc["extra"])
-        # only files with inline ignores are written; every other file has none
-        ignores: dict[str, Ignores] = dict.fromkeys(self._stats, _NO_IGNORES)
-        ignores.update((path, _decode_ignores(lines)) for path, lines in doc["ignores"].items())
         self._record = RunRecord(
             tree=doc["tree"],
             files_scanned=int(doc["files_scanned"]),
             findings=tuple(tuple(f) for f in doc["findings"]),
-            ignores=ignores,
+            ignores=_Ignored(
+                {path: _decode_ignores(lines) for path, lines in doc["ignores"].items()},
+                self._stats,
+            ),
         )
 
     def trusted(self, mtime_ns: int, ctime_ns: int) -> bool:
@@ -420,15 +422,13 @@ class AuditCache:
     def known_digest(self, path: str, stat: Stat) -> str | None:
         """The digest recorded for ``path`` when its stat is unchanged and not racy."""
         known = self._stats.get(path)
-        if known is None:
+        if not isinstance(known, str):
             return None
-        try:
-            size, mtime, inode, ctime, recorded = known
-        except (TypeError, ValueError):
+        # "size mtime inode ctime digest": one string per file parses far faster than a list
+        prefix = f"{stat[0]} {stat[1]} {stat[2]} {stat[3]} "
+        if not known.startswith(prefix) or max(stat[1], stat[3]) >= self._trusted_before:
             return None
-        if (size, mtime, inode, ctime) != stat or max(mtime, ctime) >= self._trusted_before:
-            return None
-        return recorded if isinstance(recorded, str) else None
+        return known[len(prefix) :]
 
     def record(self, tree: str) -> RunRecord | None:
         """The last run, when every input of it is unchanged."""
@@ -519,18 +519,18 @@ class AuditCache:
         *,
         started: int,
         stats: Mapping[str, tuple[int, int, int, int, str]],
-        absent: Mapping[str, tuple[int, int, int, list[str]]],
+        absent: Mapping[str, tuple[tuple[int, int, int], Missing]],
         extra: Iterable[str],
         record: RunRecord,
     ) -> None:
         """Replace the run's record (mode 0600); a failure to write is not an error.
 
         ``started``: :func:`now_ns` before the run looked at any file. ``absent``: directory
-        -> (mtime, inode, ctime, names looked for there and not found)."""
+        -> ((mtime, inode, ctime), names looked for there and not found)."""
         head = {
             "version": __version__,
             "started": started,
-            "absent": {d: [*key, sorted(names)] for d, (*key, names) in absent.items()},
+            "absent": {d: [*key, m.text, m.digest] for d, (key, m) in absent.items()},
             # what stats do not already name: paths outside the root, unreadable files
             "extra": [p for p in extra if p not in stats],
             "tree": record.tree,
@@ -538,9 +538,8 @@ class AuditCache:
             "findings": record.findings,
             "ignores": {p: _encode_ignores(lines) for p, lines in record.ignores.items() if lines},
         }
-        chunks = itertools.chain(
-            [_compact(head)[:-1], ',"stats":{'], _members(stats.items()), ["}}"]
-        )
+        lines = ((path, " ".join(map(str, stat))) for path, stat in stats.items())
+        chunks = itertools.chain([_compact(head)[:-1], ',"stats":{'], _members(lines), ["}}"])
         with contextlib.suppress(OSError):
             atomic_write_bytes(self._run_path, _dump(chunks), mode=0o600)
 
@@ -550,18 +549,63 @@ def now_ns() -> int:
     return time.time_ns()
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Missing:
+    """Names looked for in one directory and not found, as the cache keeps them."""
+
+    text: str
+    """The names, sorted, separated by NUL (which no file name holds)."""
+    digest: str
+    """sha256 of ``text``: what the run's key holds for the directory."""
+
+    @classmethod
+    def of(cls, names: Iterable[str]) -> Missing:
+        """The record of ``names``."""
+        text = "\0".join(sorted(set(names)))
+        return cls(text=text, digest=digest(text.encode("utf-8", "surrogateescape")))
+
+    def names(self) -> list[str]:
+        """The names."""
+        return self.text.split("\0") if self.text else []
+
+
+class _Ignored(Mapping[str, Ignores]):
+    """Inline ignores of a recorded run: those written, and none for every other file it
+    recorded (only files with ignore comments are written)."""
+
+    def __init__(self, written: dict[str, Ignores], files: Mapping[str, object]) -> None:
+        self._written = written
+        self._files = files
+
+    def __getitem__(self, path: str) -> Ignores:
+        found = self._written.get(path)
+        if found is not None:
+            return found
+        if path in self._files:
+            return _NO_IGNORES
+        raise KeyError(path)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({**dict.fromkeys(self._files), **self._written})
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
 def tree_digest(
-    shape: str, digests: Mapping[str, str], absent: Mapping[str, Iterable[str]] | None = None
+    shape: str, digests: Mapping[str, str], absent: Mapping[str, Missing] | None = None
 ) -> str:
     """One hash of every input file's path and content, and of the names looked for and
     missing (by directory)."""
     h = hashlib.sha256(shape.encode())
-    for path in sorted(digests):
-        # a file name that is not UTF-8 holds lone surrogates: hashed as the bytes it was
-        h.update(f"\0{path}\0{digests[path]}".encode("utf-8", "surrogateescape"))
-    for directory, names in sorted((absent or {}).items()):
-        missing = "\0".join(sorted(set(names)))
-        h.update(f"\0\0{directory}\0{missing}".encode("utf-8", "surrogateescape"))
+    # a file name that is not UTF-8 holds lone surrogates: hashed as the bytes it was
+    h.update(
+        "".join(f"\0{path}\0{digests[path]}" for path in sorted(digests)).encode(
+            "utf-8", "surrogateescape"
+        )
+    )
+    for directory, missing in sorted((absent or {}).items()):
+        h.update(f"\0\0{directory}\0{missing.digest}".encode("utf-8", "surrogateescape"))
     return h.hexdigest()
 
 

@@ -19,6 +19,7 @@ from reprolock.audit.baseline import BaselineEntry
 from reprolock.audit.cache import (
     AuditCache,
     CachedFile,
+    Missing,
     RunRecord,
     digest,
     finding_from_tuple,
@@ -213,7 +214,7 @@ def run_audit(
             if extra not in run.digests:
                 run.digest_of(extra)
         run.recall_missing(cache)
-        record = cache.record(tree_digest(run.shape, run.digests, run.absent))
+        record = cache.record(tree_digest(run.shape, run.digests, run.missing()))
     if record is not None:
         raw = [finding_from_tuple(t) for t in record.findings]
         files_scanned = record.files_scanned
@@ -301,9 +302,10 @@ class _Run:
         self.shape = shape_digest(ctx.files) if cache is not None else ""
         self.digests: dict[str, str] = {}
         self.stats: dict[str, tuple[int, int, int, int, str]] = {}
-        self.absent: dict[str, list[str]] = {}
+        self.absent: dict[str, set[str]] = {}
         """Names looked for and not found (outside discovery), by directory."""
-        self._missing: set[str] = set()
+        self._recalled: dict[str, Missing] = {}
+        """Directories whose missing names come from the cache, unchanged, not looked at."""
         self._cross_consulted: set[str] = set()
         self._dirs: dict[str, tuple[int, int, int] | None] = {}
         self.refreshed = False
@@ -324,9 +326,9 @@ class _Run:
         known = self.digests.get(rel)
         if known is not None:
             return known
-        if rel in self._missing:
-            return _MISSING
         discovered = rel in self.ctx.files
+        if not discovered and self._was_missing(rel):
+            return _MISSING
         if not discovered:
             # the directory's stat is taken before any name in it is looked for (see save)
             self._dir_key(rel.rpartition("/")[0])
@@ -367,18 +369,36 @@ class _Run:
 
     def _note_missing(self, directory: str, names: Iterable[str]) -> None:
         """Names in ``directory`` looked for and not found: keyed by directory in the cache."""
-        self.absent.setdefault(directory, []).extend(names)
-        self._missing.update(f"{directory}/{n}" if directory else n for n in names)
+        self.absent.setdefault(directory, set()).update(names)
+
+    def _was_missing(self, rel: str) -> bool:
+        directory, _, name = rel.rpartition("/")
+        found = self.absent.get(directory)
+        if found is not None and name in found:
+            return True
+        recalled = self._recalled.pop(directory, None)
+        if recalled is None:
+            return False
+        # a name in a recalled directory is asked about: the directory's names become a set
+        self._note_missing(directory, recalled.names())
+        return name in self.absent[directory]
 
     def recall_missing(self, cache: AuditCache) -> None:
         """The names the last run found missing: all of a directory's at once while the
-        directory is unchanged, else one by one."""
-        for directory, names in cache.absent():
+        directory is unchanged (kept as the cache has them), else one by one."""
+        for directory, missing in cache.absent():
             if cache.still_absent(directory, self._dir_key(directory)):
-                self._note_missing(directory, names)
+                self._recalled[directory] = missing
             else:
-                for name in names:
+                for name in missing.names():
                     self.digest_of(f"{directory}/{name}" if directory else name)
+
+    def missing(self) -> dict[str, Missing]:
+        """Every directory's names looked for and not found, as the cache keeps them."""
+        out = dict(self._recalled)
+        for directory, names in self.absent.items():
+            out[directory] = Missing.of(names)
+        return out
 
     def _dir_key(self, directory: str) -> tuple[int, int, int] | None:
         """(mtime, inode, ctime) of a root-relative directory, memoised; None if not one."""
@@ -456,9 +476,12 @@ class _Run:
         keep = needed | self.ctx.files
         self.digests = {p: d for p, d in self.digests.items() if p in keep}
         self.stats = {p: s for p, s in self.stats.items() if p in keep}
-        absent: dict[str, list[str]] = {}
+        for directory, recalled in self._recalled.items():
+            self._note_missing(directory, recalled.names())
+        self._recalled = {}
+        absent: dict[str, set[str]] = {}
         for directory, names in self.absent.items():
-            kept = [n for n in names if (f"{directory}/{n}" if directory else n) in needed]
+            kept = {n for n in names if (f"{directory}/{n}" if directory else n) in needed}
             if kept:
                 absent[directory] = kept
         self.absent = absent
@@ -475,15 +498,15 @@ class _Run:
         every file's scan."""
         if files:
             cache.save_files(shape=self.shape, files=self.entries)
-        absent: dict[str, tuple[int, int, int, list[str]]] = {}
+        absent: dict[str, tuple[tuple[int, int, int], Missing]] = {}
         # a name whose directory is missing too is looked for by itself next time
         extra = [p for p in self.digests if p not in self.ctx.files]
-        for directory, names in self.absent.items():
+        for directory, missing in self.missing().items():
             key = self._dirs.get(directory)
             if key is not None:
-                absent[directory] = (*key, names)
+                absent[directory] = (key, missing)
             else:
-                extra.extend(f"{directory}/{n}" if directory else n for n in names)
+                extra.extend(f"{directory}/{n}" if directory else n for n in missing.names())
         cache.save_run(
             started=started, stats=self.stats, absent=absent, extra=sorted(extra), record=record
         )
@@ -493,7 +516,7 @@ class _Run:
     ) -> RunRecord:
         """The record of this run for the cache."""
         return RunRecord(
-            tree=tree_digest(self.shape, self.digests, self.absent),
+            tree=tree_digest(self.shape, self.digests, self.missing()),
             files_scanned=len(self.facts),
             findings=tuple(finding_to_tuple(f) for f in raw),
             ignores=ignores,
@@ -626,7 +649,7 @@ def _filter(
     options: AuditOptions,
     root: Path,
     *,
-    ignores: dict[str, dict[int, tuple[str, ...]]],
+    ignores: Mapping[str, dict[int, tuple[str, ...]]],
 ) -> tuple[list[Finding], int]:
     """Findings left after rule selection, severity overrides and inline ignores, and how many
     inline ignores hid (rules deselected or turned off are not "suppressed": never raised).
