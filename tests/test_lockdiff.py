@@ -571,3 +571,12 @@ def test_a_long_include_chain_is_read_once_per_file(
     packages = read_packages(tmp_path / "r0.txt", root=tmp_path)
     assert len(packages) == 31
     assert sorted(reads) == sorted(f"r{i}.txt" for i in range(31))
+
+
+def test_an_include_through_a_symlink_loop_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "a").symlink_to("b")
+    (tmp_path / "b").symlink_to("a")
+    lock = write(tmp_path / "requirements.txt", "six==1.16.0\n-r a\n")
+    with pytest.raises(UsageError) as info:
+        run_diff(lock, lock, "text", (), project=tmp_path)
+    assert str(info.value) == f"{lock}:2: -r a: not a usable path; it was not read"

@@ -135,8 +135,11 @@ def _check_includes(lock: Path, root: Path) -> None:
             except OutsideRootError:
                 outside = root.resolve()
                 raise UsageError(f"{where} leads outside {outside}; it was not read") from None
+            except UsageError:
+                # a symlink loop, a name too long: nothing to read, and nothing the reader can
+                raise UsageError(f"{where}: not a usable path; it was not read") from None
             except (OSError, RuntimeError, ValueError):
-                continue  # a symlink loop or a NUL byte: the reader reports it
+                continue  # a NUL byte: the reader reports it
             if resolved.exists() and not resolved.is_file():
                 raise UsageError(f"{where}: not a regular file; it was not read")
             pending.append(target)

@@ -1352,3 +1352,15 @@ def test_memoised_include_answers_match_a_plain_breadth_first_reading(
         found, constraint = scanner._nearest(path, "six", ctx)
         got = (found[1].version if found else None, constraint[1].version if constraint else None)
         assert got == _reference_closure(files, path, "six"), (path, files)
+
+
+def test_an_include_through_a_symlink_loop_is_no_such_file(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "repo", {"requirements.txt": "-r a\n-c loop/x.txt\nsix\n"})
+    (root / "a").symlink_to("b")
+    (root / "b").symlink_to("a")
+    (root / "loop").symlink_to("loop")
+    assert [(f.rule, f.location.line, f.message) for f in audit_tree(root)] == [
+        ("RP001", 1, "-r a: no such file (a)"),
+        ("RP001", 2, "-c loop/x.txt: no such file (loop/x.txt)"),
+        ("RP101", 3, "six is not pinned"),
+    ]

@@ -38,6 +38,7 @@ from reprolock.audit.interface import (
     requirement_excerpt,
 )
 from reprolock.config import DEFAULT_EXCLUDES
+from reprolock.errors import UsageError
 from reprolock.files import DecodeProblem, OutsideRootError, decode_text, inside, read_bytes
 from reprolock.model import Finding, Location, Severity
 from reprolock.rules import finding
@@ -860,8 +861,8 @@ def _on_disk(root: Path, rel: str) -> Path | None:
     """``rel`` with symlinks resolved, when it stays inside ``root``; None otherwise."""
     try:
         return inside(root, rel)
-    except (OutsideRootError, OSError, RuntimeError, ValueError):
-        # RuntimeError: a symlink loop; ValueError: a NUL byte in the name
+    except (UsageError, OSError, RuntimeError, ValueError):
+        # outside the root, a symlink loop, a name too long, a NUL byte in the name
         return None
 
 
@@ -999,7 +1000,7 @@ class RequirementsScanner(Scanner):
             inside(root, rel)
         except OutsideRootError:
             return _Target(entry=entry, kind="escapes", rel=rel)
-        except (OSError, RuntimeError, ValueError):
+        except (UsageError, OSError, RuntimeError, ValueError):
             pass  # a symlink loop or a NUL byte: pip finds no such file, and so do we
         return _Target(entry=entry, kind="local", rel=rel)
 
