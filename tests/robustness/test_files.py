@@ -164,3 +164,19 @@ def test_deep_nesting_in_scanned_files_stays_handled(
     outcome, findings = check(tmp_path)
     assert outcome.exit_code == (1 if expected == "RP001" else 0)
     assert [f["rule"] for f in findings] == ([expected] if expected else [])
+
+
+def test_a_symlink_loop_named_by_an_install_is_no_crash(tmp_path: Path) -> None:
+    """``pip install -r a`` where ``a`` is a symlink to itself: the look-up of the file
+    raised RuntimeError from ``Path.resolve`` (exit 4). pip finds no such file; neither do we."""
+    (tmp_path / "a").symlink_to("a")
+    write_tree(
+        tmp_path,
+        {
+            "install.sh": "#!/bin/sh\npip install -r a\n",
+            "Dockerfile": f"FROM python:3.11@sha256:{'0' * 64}\nRUN pip install -r a\n",
+        },
+    )
+    outcome, findings = check(tmp_path)
+    assert outcome.exit_code == 0
+    assert findings == []

@@ -20,6 +20,7 @@ from reprolock.audit.shell.analyzer import (
     ShellAudit,
 )
 from reprolock.audit.shell.syntax import Problem, parse
+from reprolock.files import is_inside
 from reprolock.model import Finding
 from reprolock.rules import finding
 
@@ -117,12 +118,12 @@ def repo_file(ctx: ScanContext, relative: str) -> str | None:
         return None
     if path in ctx.files:
         return path
+    if not is_inside(ctx.root, path):  # outside through a symlink, a loop, a name too long
+        return None
     try:
-        absolute = (ctx.root / path).resolve()
-        absolute.relative_to(ctx.root.resolve())
+        return path if (ctx.root / path).is_file() else None
     except (OSError, ValueError):
         return None
-    return path if absolute.is_file() else None
 
 
 _SCRIPT_DIRS = frozenset({"scripts", "script", "bin", "ci", ".ci", "tools", "hack"})
