@@ -18,6 +18,7 @@ from reprolock.files import (
     atomic_write_text,
     inside,
     is_inside,
+    named_path,
     read_bytes,
     read_text,
 )
@@ -188,3 +189,26 @@ def test_atomic_write_leaves_nothing_behind_on_failure(
         atomic_write_text(target, "new")
     assert target.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+
+
+# --- named_path -----------------------------------------------------------------------------
+
+
+def test_a_named_path_may_be_anywhere_outside_the_checkout(tmp_path: Path) -> None:
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    elsewhere = tmp_path / "old.lock"
+    elsewhere.write_text("x")
+    assert named_path(elsewhere, within=(checkout,), what="--lock") == elsewhere
+    assert named_path(checkout / "uv.lock", within=(checkout,), what="--lock") == (
+        checkout / "uv.lock"
+    )
+
+
+def test_a_named_path_in_the_checkout_may_not_link_out_of_it(tmp_path: Path) -> None:
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    (tmp_path / "credentials").write_text("token")
+    (checkout / "requirements.txt").symlink_to(tmp_path / "credentials")
+    with pytest.raises(OutsideRootError, match=r"--lock: .*requirements.txt leads outside"):
+        named_path(checkout / "requirements.txt", within=(checkout,), what="--lock")

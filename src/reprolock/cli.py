@@ -28,7 +28,7 @@ from reprolock.audit.baseline import load_baseline, write_baseline
 from reprolock.audit.engine import AuditOptions, run_audit
 from reprolock.config import FailOn, Suite, load_config
 from reprolock.errors import ReproError, UsageError
-from reprolock.files import atomic_write_text, cache_dir
+from reprolock.files import atomic_write_text, cache_dir, named_path
 from reprolock.report import Format, render
 from reprolock.report.text import render_text, summary_line
 from reprolock.rules import RULES, expand_selectors, get_rule
@@ -754,9 +754,7 @@ def _replay(args: argparse.Namespace) -> int:
         summary_line,
     )
 
-    candidate = Path(args.lock) if args.lock else None
-    if candidate is not None and not candidate.is_file():
-        raise UsageError(f"--lock {args.lock}: no such file")
+    candidate = _named_lock(args) if args.lock else None
     suites = _harness_suites(args)
     reports = []
     with Status() as status, docker_failures(), closing(connect()) as client:
@@ -778,6 +776,15 @@ def _replay(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if failed else EXIT_CLEAN
 
 
+def _named_lock(args: argparse.Namespace) -> Path:
+    """``--lock``: a file anywhere, but never one that a symlink in the checkout points out of it
+    (a pull request can turn a lock into a link to the runner's credentials)."""
+    candidate = named_path(args.lock, within=(Path.cwd(), Path(args.project)), what="--lock")
+    if not candidate.is_file():
+        raise UsageError(f"--lock {args.lock}: no such file")
+    return candidate
+
+
 def _bisect(args: argparse.Namespace) -> int:
     from reprolock.harness import replay as harness  # noqa: PLC0415 - see above
     from reprolock.harness.bisection import bisect  # noqa: PLC0415
@@ -786,9 +793,7 @@ def _bisect(args: argparse.Namespace) -> int:
     from reprolock.report.bisect import render_bisect, summary  # noqa: PLC0415
     from reprolock.report.replay import ReportFormat  # noqa: PLC0415
 
-    candidate = Path(args.lock)
-    if not candidate.is_file():
-        raise UsageError(f"--lock {args.lock}: no such file")
+    candidate = _named_lock(args)
     (suite,) = _harness_suites(args)
     with Status() as status, docker_failures(), closing(connect()) as client:
         session = harness.Session(client=client, progress=status, warn=status.log)
@@ -828,6 +833,7 @@ def _diff(args: argparse.Namespace) -> int:
     if not project.is_dir():
         raise UsageError(f"--project {args.project}: not a directory")
     for path in (args.old, args.new):
+        named_path(path, within=(Path.cwd(), project), what=path)
         if not Path(path).is_file():
             raise UsageError(f"{path}: no such file")
     text, code = run_diff(

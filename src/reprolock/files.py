@@ -60,6 +60,22 @@ def is_inside(root: Path, path: str | os.PathLike[str]) -> bool:
     return True
 
 
+def named_path(path: str | os.PathLike[str], *, within: tuple[Path, ...], what: str) -> Path:
+    """A path named on the command line: anywhere the user says, except one that lies inside
+    one of ``within`` as written but leads out of it through a symlink.
+
+    ``repro diff /tmp/old.lock uv.lock`` may read ``/tmp``; but a CI job that passes the
+    locks a pull request changed must not read ``~/.git-credentials`` because the PR made
+    ``requirements.txt`` a link to it. Raises :class:`OutsideRootError` (exit 2).
+    """
+    written = Path(os.path.abspath(os.fspath(path)))
+    for base in within:
+        lexical = Path(os.path.abspath(base))
+        if written == lexical or written.is_relative_to(lexical):
+            inside(lexical, written, what=what)
+    return Path(path)
+
+
 class UnreadableFileError(OSError):
     """A file that :func:`read_bytes` refuses: not a regular file, or larger than its limit."""
 

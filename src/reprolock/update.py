@@ -362,7 +362,13 @@ def discover_locks(project: Path, config: Config) -> list[LockTarget]:
             by_path.setdefault(suite.lock_path.resolve(), []).append(suite)
         return [LockTarget(path=path, suites=tuple(suites)) for path, suites in by_path.items()]
     found: list[Path] = []
-    below = (p for p in project.iterdir() if p.is_dir() and not _excluded(p.name, config))
+    # A directory that is a symlink out of the project is not looked into: listing it would
+    # already read outside the project.
+    below = (
+        p
+        for p in project.iterdir()
+        if p.is_dir() and not _excluded(p.name, config) and is_inside(project, p)
+    )
     folders = [project, *sorted(below)]
     for folder in folders:
         for path in sorted(folder.glob("*.txt")):
