@@ -26,6 +26,7 @@ from reprolock import __version__
 from reprolock.errors import ReproError, UnansweredError
 from reprolock.files import cache_dir
 from reprolock.harness import build, runner, wheelhouse
+from reprolock.harness import cache as usage
 from reprolock.harness.docker import (
     SELF_STOP_GRACE,
     confined,
@@ -319,10 +320,11 @@ def ensure_image(
             parent=parent,
         )
 
+    root = cache if cache is not None else cache_dir()
     found = find_image(client, tag)
     if found is not None:
+        usage.touch_image(root, tag)
         return image(found, built=False)
-    root = cache if cache is not None else cache_dir()
     paths = wheelhouse.fetch_wheels(requirements, base.target, cache=root, progress=progress)
     wheels = build.wheels_for(requirements, paths)
     uv = build.uv_binary(base.target, cache=root, progress=progress)
@@ -359,4 +361,5 @@ def ensure_image(
         raise BuildError(
             f"the environment of {lock.path} did not install: {exc}", exc.log
         ) from None
+    usage.touch_image(root, tag)
     return image(image_id, built=True, parent=parent.tag if parent else None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import email.message
 import email.parser
 import email.policy
@@ -93,6 +94,9 @@ def cached_wheel(req: LockedRequirement, target: TargetEnvironment, cache: Path)
     for _, wheel, hex_digest in sorted(candidates):
         try:
             if file_sha256(wheel) == hex_digest:
+                # Its last use, for `repro cache prune` (a read-only cache is no error).
+                with contextlib.suppress(OSError):
+                    os.utime(wheel)
                 return wheel
             wheel.unlink()  # damaged on disk: downloaded again below
         except OSError:
