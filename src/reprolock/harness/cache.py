@@ -34,9 +34,15 @@ from reprolock.harness import build
 from reprolock.harness.docker import explain
 from reprolock.harness.lockfile import Lock, LockError, read_lock
 from reprolock.harness.untrusted import UntrustedInputError, read_json
+from reprolock.report.cache import (
+    CacheInfo,
+    Item,
+    PrunePlan,
+    PruneResult,
+    Usage,
+    human,
+)
 
-SCHEMA = 1
-"""Version of ``repro cache info|prune --format json``."""
 DAY = 86400.0
 OWN_IMAGE_LABELS = ("reprolock.format", "reprolock.build")
 """An image with either label is reprolock's: an environment (``reprolock.format``), or a step
@@ -45,111 +51,6 @@ STALE_TMP = DAY
 """Seconds after which a leftover of ``tmp/`` (a killed download or build) is removed."""
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 _FRACTION = re.compile(r"(\.\d{6})\d+")
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Usage:
-    """How many things, and how many bytes."""
-
-    count: int = 0
-    bytes: int = 0
-
-    def plus(self, size: int) -> Usage:
-        return Usage(count=self.count + 1, bytes=self.bytes + size)
-
-    def to_dict(self) -> dict[str, int]:
-        return {"count": self.count, "bytes": self.bytes}
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class CacheInfo:
-    """``repro cache info``."""
-
-    root: Path
-    """The cache directory."""
-    wheels: Usage
-    """Wheel files in ``wheels/``."""
-    audit: Usage
-    """Files in ``audit/``."""
-    other: Usage
-    """Base-image facts, tools, leftovers in ``tmp/``."""
-    images: Usage | None
-    """reprolock's images (bytes: what removing all of them would free); None without Docker."""
-    images_total: int | None = None
-    """Their sizes added up, shared layers counted in each (what ``docker images`` shows)."""
-    docker_problem: str | None = None
-    """Why the images were not counted."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema": SCHEMA,
-            "root": str(self.root),
-            "wheels": self.wheels.to_dict(),
-            "images": None if self.images is None else self.images.to_dict(),
-            "images_total_bytes": self.images_total,
-            "audit": self.audit.to_dict(),
-            "other": self.other.to_dict(),
-            "docker": self.docker_problem,
-        }
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Item:
-    """One thing the prune removes or keeps."""
-
-    kind: str
-    """``wheel``, ``image``, ``audit`` or ``tmp``."""
-    name: str
-    """A path relative to the cache, or an image's tag (its short id when untagged)."""
-    bytes: int
-    """Bytes it frees (for an image: its own layers, when the daemon tells)."""
-    reason: str = ""
-    """Why it is kept, or why its removal failed."""
-    ref: str = ""
-    """The image id, or the absolute path."""
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"kind": self.kind, "name": self.name, "bytes": self.bytes}
-        if self.reason:
-            out["reason"] = self.reason
-        return out
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class PrunePlan:
-    """What a prune removes and what it keeps on purpose."""
-
-    older_than_days: float
-    remove: tuple[Item, ...]
-    keep: tuple[Item, ...]
-    """Images that are old enough but stay: in use, built on by a kept image, a golden's."""
-    docker_problem: str | None = None
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class PruneResult:
-    """What a prune did."""
-
-    plan: PrunePlan
-    dry_run: bool
-    removed: tuple[Item, ...]
-    failed: tuple[Item, ...] = ()
-
-    @property
-    def freed(self) -> int:
-        return sum(i.bytes for i in self.removed)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema": SCHEMA,
-            "dry_run": self.dry_run,
-            "older_than_days": self.plan.older_than_days,
-            "removed": [i.to_dict() for i in self.removed],
-            "kept": [i.to_dict() for i in self.plan.keep],
-            "failed": [i.to_dict() for i in self.failed],
-            "freed_bytes": self.freed,
-            "docker": self.plan.docker_problem,
-        }
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -530,16 +431,6 @@ def _drop_empty_dirs(folder: Path) -> None:
         if path.is_dir() and not path.is_symlink():
             with contextlib.suppress(OSError):
                 path.rmdir()
-
-
-def human(size: int) -> str:
-    """``1.2 GB``: decimal units, as docker prints them."""
-    value = float(size)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{size} B"  # pragma: no cover - the loop always returns
 
 
 __all__ = [

@@ -157,8 +157,18 @@ def strays(site: str, listing: list[dict[str, Any]]) -> list[str]:
     return sorted(
         entry
         for entry in os.listdir(site)
-        if entry not in owned and entry != "__pycache__" and not entry.endswith(".dist-info")
+        if entry not in owned
+        and entry != "__pycache__"
+        and not entry.endswith(".dist-info")
+        and _holds_files(os.path.join(site, entry))
     )
+
+
+def _holds_files(path: str) -> bool:
+    # A wheel may carry an empty directory that its RECORD cannot list (ml_dtypes.libs/).
+    if not os.path.isdir(path) or os.path.islink(path):
+        return True
+    return any(files for _, _, files in os.walk(path))
 
 
 def _add_user(user_id: int) -> None:

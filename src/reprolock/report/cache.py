@@ -1,8 +1,128 @@
-"""``repro cache info`` and ``repro cache prune`` as text (JSON is their ``to_dict()``)."""
+"""``repro cache info`` and ``repro cache prune``: their data, JSON (``to_dict()``) and text."""
 
 from __future__ import annotations
 
-from reprolock.harness.cache import CacheInfo, PruneResult, human
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA = 1
+"""Version of ``repro cache info|prune --format json``."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Usage:
+    """How many things, and how many bytes."""
+
+    count: int = 0
+    bytes: int = 0
+
+    def plus(self, size: int) -> Usage:
+        return Usage(count=self.count + 1, bytes=self.bytes + size)
+
+    def to_dict(self) -> dict[str, int]:
+        return {"count": self.count, "bytes": self.bytes}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CacheInfo:
+    """``repro cache info``."""
+
+    root: Path
+    """The cache directory."""
+    wheels: Usage
+    """Wheel files in ``wheels/``."""
+    audit: Usage
+    """Files in ``audit/``."""
+    other: Usage
+    """Base-image facts, tools, leftovers in ``tmp/``."""
+    images: Usage | None
+    """reprolock's images (bytes: what removing all of them would free); None without Docker."""
+    images_total: int | None = None
+    """Their sizes added up, shared layers counted in each (what ``docker images`` shows)."""
+    docker_problem: str | None = None
+    """Why the images were not counted."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "root": str(self.root),
+            "wheels": self.wheels.to_dict(),
+            "images": None if self.images is None else self.images.to_dict(),
+            "images_total_bytes": self.images_total,
+            "audit": self.audit.to_dict(),
+            "other": self.other.to_dict(),
+            "docker": self.docker_problem,
+        }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Item:
+    """One thing the prune removes or keeps."""
+
+    kind: str
+    """``wheel``, ``image``, ``audit`` or ``tmp``."""
+    name: str
+    """A path relative to the cache, or an image's tag (its short id when untagged)."""
+    bytes: int
+    """Bytes it frees (for an image: its own layers, when the daemon tells)."""
+    reason: str = ""
+    """Why it is kept, or why its removal failed."""
+    ref: str = ""
+    """The image id, or the absolute path."""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "name": self.name, "bytes": self.bytes}
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PrunePlan:
+    """What a prune removes and what it keeps on purpose."""
+
+    older_than_days: float
+    remove: tuple[Item, ...]
+    keep: tuple[Item, ...]
+    """Images that are old enough but stay: in use, built on by a kept image, a golden's."""
+    docker_problem: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PruneResult:
+    """What a prune did."""
+
+    plan: PrunePlan
+    dry_run: bool
+    removed: tuple[Item, ...]
+    failed: tuple[Item, ...] = ()
+
+    @property
+    def freed(self) -> int:
+        return sum(i.bytes for i in self.removed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "dry_run": self.dry_run,
+            "older_than_days": self.plan.older_than_days,
+            "removed": [i.to_dict() for i in self.removed],
+            "kept": [i.to_dict() for i in self.plan.keep],
+            "failed": [i.to_dict() for i in self.failed],
+            "freed_bytes": self.freed,
+            "docker": self.plan.docker_problem,
+        }
+
+
+def human(size: int) -> str:
+    """``1.2 GB``: decimal units, as docker prints them."""
+    value = float(size)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{size} B"  # pragma: no cover - the loop always returns
 
 
 def render_info(info: CacheInfo) -> str:
