@@ -15,6 +15,7 @@ from pathlib import Path
 import docker
 import docker.errors
 import pytest
+import yaml
 
 from reprolock.cli import main
 from reprolock.config import load_config
@@ -288,3 +289,29 @@ def test_the_real_labels_never_select_an_unrelated_image(
     for image_id in chosen:  # a dry plan: every image it names carries a reprolock label
         labels = docker_client.images.get(image_id).labels or {}
         assert set(labels) & set(cache.OWN_IMAGE_LABELS)
+
+
+# --- the workflows -------------------------------------------------------------------------
+
+WORKFLOWS = Path(__file__).resolve().parents[2] / ".github" / "workflows"
+
+
+@pytest.mark.parametrize(
+    ("workflow", "job", "command"),
+    [
+        ("reproducibility.yml", "replay", "repro replay"),
+        ("replay-on-lock-change.yml", "replay", "repro replay"),
+        ("dependency-update.yml", "update", "repro update"),
+    ],
+)
+def test_the_workflows_prune_the_cache_before_their_docker_work(
+    workflow: str, job: str, command: str
+) -> None:
+    data = yaml.safe_load((WORKFLOWS / workflow).read_text(encoding="utf-8"))
+    runs = [str(step.get("run", "")) for step in data["jobs"][job]["steps"]]
+    prune = [i for i, run in enumerate(runs) if "repro cache prune" in run]
+    work = [i for i, run in enumerate(runs) if command in run]
+    assert prune
+    assert work
+    assert prune[0] < work[0]
+    assert "repro cache prune --older-than 7 --keep-goldens" in runs[prune[0]]
