@@ -603,7 +603,7 @@ def harness_unavailable() -> str:
         from reprolock.harness.docker import connect
     except ImportError as exc:
         return f"n/a (harness not wired: {exc})"
-    for name in ("ensure_image", "resolve_base_image", "build_context"):
+    for name in ("ensure_image", "resolve_base_image"):
         if not hasattr(image, name):
             return f"n/a (harness not wired: no image.{name})"
     try:
@@ -659,8 +659,9 @@ def bench_builds(opts: Options, *, before: str, update: bool) -> tuple[list[dict
         return [], why
     args = ["--runs", str(max(1, opts.harness_runs)), "--cache", str(opts.workdir / "build-cache")]
     args += ["--before", before] + ([] if update else ["--no-update"])
-    data, _ = _worker("builds", *args)
+    data, sample = _worker("builds", *args)
     if "error" in data:
+        print(sample.stderr[-3000:], file=sys.stderr)
         return [], f"failed: {data['error']}"
     return list(data["timings"]), ""
 
@@ -761,7 +762,9 @@ def _median_of(rows: Sequence[Row], tool: str, n: int) -> float | None:
 
 
 def ratio_lines(rows: Sequence[Row], ns: Sequence[int]) -> list[str]:
-    lines = []
+    lines: list[str] = []
+    if not ns:
+        return lines  # --harness-only
 
     def per_n(label: str, num: str, den: str, target: float, sense: str) -> None:
         cells = []
