@@ -50,8 +50,7 @@ def test_the_ratios_are_the_targets_of_issue_11() -> None:
     ]
     assert builds.ratio_lines(timings) == [
         f"{stack}: cold build / plain docker+pip = 0.46 (target <= 0.5)",
-        f"{stack}: build on a built environment / cold build of that lock = 0.20 "
-        "(target <= 0.25)",
+        f"{stack}: build on a built environment / cold build of that lock = 0.20 (target <= 0.25)",
         "update-demo: repro update after / before = 0.50",
     ]
 
