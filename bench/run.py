@@ -488,109 +488,6 @@ def _kmeans_suite() -> Any:
     return config.suites[KMEANS_SUITE]
 
 
-def _build_uncached(client: Any, context: bytes, tag: str) -> str | None:
-    """Build ``context`` as ``tag`` with no layer cache and no network, then remove the tag;
-    the build's error text, or None."""
-    import io
-
-    error = None
-    for chunk in client.api.build(
-        fileobj=io.BytesIO(context),
-        custom_context=True,
-        tag=tag,
-        rm=True,
-        forcerm=True,
-        decode=True,
-        pull=False,
-        nocache=True,
-        network_mode="none",
-    ):
-        if isinstance(chunk, dict) and "error" in chunk:
-            error = str(chunk["error"])
-    try:
-        client.images.remove(tag)
-    except Exception as exc:  # a leftover bench tag is harmless; say so
-        print(f"could not remove {tag}: {exc}", file=sys.stderr)
-    return error
-
-
-def worker_cold_build() -> dict[str, Any]:
-    """Everything from an empty reprolock cache and no layer cache: probe the base image,
-    download and verify every wheel, build the image (under a bench-only tag, removed after).
-    """
-
-    from reprolock.harness import image as images
-    from reprolock.harness import wheelhouse
-    from reprolock.harness.docker import connect
-    from reprolock.harness.lockfile import read_lock
-
-    suite = _kmeans_suite()
-    client = connect()
-    tag = f"reprolock-bench:cold-{os.getpid()}"
-    with tempfile.TemporaryDirectory(prefix="reprolock-bench-cache-") as tmp:
-        cache = Path(tmp)
-        started = time.perf_counter()
-        base = images.resolve_base_image(client, suite.base_image, cache=cache)
-        lock = read_lock(suite.lock_path)
-        requirements = tuple(lock.for_target(base.target))
-        wheels = wheelhouse.fetch_wheels(requirements, base.target, cache=cache)
-        fetched = time.perf_counter()
-        context = images.build_context(base.id, requirements, wheels)
-        # The harness's own build context, built under a bench tag with no layer cache: the
-        # shared environment tag (and the daemon's layer cache for it) is left alone.
-        error = _build_uncached(client, context, tag)
-        built = time.perf_counter()
-    if error:
-        raise RuntimeError(f"build failed: {error}")
-    return {
-        "seconds": [built - started],
-        "fetch": fetched - started,
-        "build": built - fetched,
-        "packages": len(requirements),
-    }
-
-
-def worker_plain_build() -> dict[str, Any]:
-    """The peer of the cold build: a plain ``docker build`` that ``pip install``s the same
-    wheels from a local folder into a venv (no layer cache), timed for the build alone."""
-    import io
-    import tarfile
-
-    from reprolock.harness import image as images
-    from reprolock.harness import wheelhouse
-    from reprolock.harness.docker import connect
-    from reprolock.harness.lockfile import read_lock
-
-    suite = _kmeans_suite()
-    client = connect()
-    tag = f"reprolock-bench:plain-{os.getpid()}"
-    base = images.resolve_base_image(client, suite.base_image)
-    requirements = tuple(read_lock(suite.lock_path).for_target(base.target))
-    wheels = wheelhouse.fetch_wheels(requirements, base.target)
-    text, shipped = images.requirements_text(requirements, wheels)
-    dockerfile = (
-        f"FROM {base.id}\n"
-        "COPY wheels/ /wheels/\n"
-        "RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --no-index "
-        "--find-links /wheels -r /wheels/requirements.txt && rm -rf /wheels\n"
-    )
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, content in (("Dockerfile", dockerfile), ("wheels/requirements.txt", text)):
-            data = content.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-        for name, path in shipped.items():
-            tar.add(str(path), arcname=f"wheels/{name}")
-    started = time.perf_counter()
-    error = _build_uncached(client, buffer.getvalue(), tag)
-    built = time.perf_counter()
-    if error:
-        raise RuntimeError(f"build failed: {error}")
-    return {"seconds": [built - started], "packages": len(requirements)}
-
-
 _MODEL_SCRIPT = """
 import sys, time
 started = time.perf_counter()
@@ -653,7 +550,7 @@ def worker_warm_replay(runs: int, cache: Path) -> dict[str, Any]:
             working_dir=rp.WORKDIR,
             environment=dict(rp.RUN_ENVIRONMENT),
             mounts=mounts,
-            nano_cpus=rp.NANO_CPUS,
+            nano_cpus=1_000_000_000,  # as the harness's confined() runs
             user=f"{images.USER_ID}:{images.USER_ID}",
         )
         own.append(float(out.decode().strip().splitlines()[-1]))
@@ -666,18 +563,20 @@ def worker_warm_replay(runs: int, cache: Path) -> dict[str, Any]:
 
 def run_worker(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="run.py --worker")
-    parser.add_argument("name", choices=["compare", "cold-build", "plain-build", "warm-replay"])
+    parser.add_argument("name", choices=["compare", "builds", "warm-replay"])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--pairs", type=int, default=COMPARE_PAIRS)
     parser.add_argument("--cache", type=Path)
+    parser.add_argument("--before", default="main")
+    parser.add_argument("--no-update", action="store_true")
     args = parser.parse_args(argv)
     try:
         if args.name == "compare":
             result = worker_compare(args.pairs, args.runs)
-        elif args.name == "cold-build":
-            result = worker_cold_build()
-        elif args.name == "plain-build":
-            result = worker_plain_build()
+        elif args.name == "builds":
+            import builds
+
+            result = builds.worker(args.runs, args.cache, args.before, update=not args.no_update)
         else:
             result = worker_warm_replay(args.runs, args.cache)
     except Exception as exc:
@@ -704,7 +603,7 @@ def harness_unavailable() -> str:
         from reprolock.harness.docker import connect
     except ImportError as exc:
         return f"n/a (harness not wired: {exc})"
-    for name in ("ensure_image", "resolve_base_image", "build_context"):
+    for name in ("ensure_image", "resolve_base_image"):
         if not hasattr(image, name):
             return f"n/a (harness not wired: no image.{name})"
     try:
@@ -726,38 +625,12 @@ def bench_harness(opts: Options, *, docker_rows: bool) -> list[Row]:
         compare_row.note = f"verdict {data['verdict']}; in-process timing, arrays prebuilt"
     rows.append(compare_row)
 
-    cold = Row(tool="cold build (kmeans env)", n=None, unit="packages")
-    plain = Row(tool="plain docker build + pip (peer)", n=None, unit="packages")
     warm = Row(tool="warm replay overhead", n=None, unit="runs")
-    rows += [cold, plain, warm]
+    rows.append(warm)
     why = "skipped (--quick or --no-harness)" if not docker_rows else harness_unavailable()
     if why:
-        cold.skipped = plain.skipped = warm.skipped = why
+        warm.skipped = why
         return rows
-    for _ in range(max(1, opts.harness_runs)):
-        data, sample = _worker("cold-build")
-        if "error" in data:
-            cold.skipped = f"failed: {data['error']}"
-            break
-        cold.seconds += data["seconds"]
-        cold.peak_kib.append(sample.peak_kib)
-        cold.items = int(data["packages"])
-        cold.note = (
-            f"empty wheel cache + no layer cache; last run: fetch {data['fetch']:.1f}s, "
-            f"docker build {data['build']:.1f}s"
-        )
-    builds = []
-    for _ in range(max(1, opts.harness_runs)):
-        data, sample = _worker("plain-build")
-        if "error" in data:
-            plain.skipped = f"failed: {data['error']}"
-            break
-        plain.seconds += data["seconds"]
-        plain.peak_kib.append(sample.peak_kib)
-        plain.items = int(data["packages"])
-        builds.append(data["seconds"][0])
-    if builds and cold.note:
-        plain.note = "same wheels from a local folder, no layer cache; build step only"
     data, sample = _worker(
         "warm-replay",
         "--runs",
@@ -777,6 +650,53 @@ def bench_harness(opts: Options, *, docker_rows: bool) -> list[Row]:
             f"{model:.2f}s (import + predict, timed in the same image); verdict {data['verdict']}"
         )
     return rows
+
+
+def bench_builds(opts: Options, *, before: str, update: bool) -> tuple[list[dict[str, Any]], str]:
+    """The build variants side by side (bench/builds.py), and why not when they cannot run."""
+    why = harness_unavailable()
+    if why:
+        return [], why
+    args = ["--runs", str(max(1, opts.harness_runs)), "--cache", str(opts.workdir / "build-cache")]
+    args += ["--before", before] + ([] if update else ["--no-update"])
+    data, sample = _worker("builds", *args)
+    if "error" in data:
+        print(sample.stderr[-3000:], file=sys.stderr)
+        return [], f"failed: {data['error']}"
+    return list(data["timings"]), ""
+
+
+def build_lines(timings: Sequence[Mapping[str, Any]], *, markdown: bool) -> list[str]:
+    """The builds table: per stack, every variant's median, min and max."""
+    import builds
+
+    header = ["stack", "variant", "median s", "min s", "max s", "note"]
+    body = []
+    for t in timings:
+        seconds = list(t["seconds"])
+        body.append(
+            [
+                str(t["stack"]),
+                str(t["variant"]),
+                _fmt_s(t["median"]),
+                _fmt_s(min(seconds) if seconds else None),
+                _fmt_s(max(seconds) if seconds else None),
+                str(t["note"]),
+            ]
+        )
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(cells) + " |" for cells in body]
+    else:
+        widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header) - 1)]
+        lines = [
+            "  ".join(c.ljust(w) for c, w in zip(cells[:-1], widths, strict=True))
+            + "  "
+            + cells[-1]
+            for cells in [header, *body]
+        ]
+    ratios = builds.ratio_lines(timings)
+    return [*lines, "", *(("- " if markdown else "  ") + r for r in ratios)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -842,7 +762,9 @@ def _median_of(rows: Sequence[Row], tool: str, n: int) -> float | None:
 
 
 def ratio_lines(rows: Sequence[Row], ns: Sequence[int]) -> list[str]:
-    lines = []
+    lines: list[str] = []
+    if not ns:
+        return lines  # --harness-only
 
     def per_n(label: str, num: str, den: str, target: float, sense: str) -> None:
         cells = []
@@ -926,6 +848,8 @@ def render(
     opts: Options,
     versions: Mapping[str, str],
     started_on: str,
+    *,
+    build_timings: Sequence[Mapping[str, Any]] = (),
 ) -> tuple[str, str]:
     """The report as text (stdout) and as Markdown (for docs/benchmarks.md)."""
     head = [
@@ -947,6 +871,10 @@ def render(
     ]
     md = [*("- " + h for h in head), "", *table_lines(rows, markdown=True), "", "Ratios:", ""]
     md += ["- " + r for r in ratios]
+    if build_timings:
+        text += ["", "builds (wall seconds per build, no layer cache, wheels warm)"]
+        text += build_lines(build_timings, markdown=False)
+        md += ["", "Builds:", "", *build_lines(build_timings, markdown=True)]
     return "\n".join(text) + "\n", "\n".join(md) + "\n"
 
 
@@ -983,6 +911,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("--no-install", action="store_true", help="never pip install the peers")
     parser.add_argument("--no-harness", action="store_true", help="skip the Docker rows")
+    parser.add_argument(
+        "--harness-only", action="store_true",
+        help="only the harness rows and the builds table (no audit trees)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--before", default="main", metavar="REF",
+        help="git ref whose src/ runs the 'before' repro update (default: main)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-update", action="store_true", help="leave repro update out of the builds table"
+    )
     parser.add_argument("--workdir", type=Path, help="where trees go (default: a temp dir)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write raw results")
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="also write the table")
@@ -1010,15 +949,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             harness_runs=args.harness_runs,
         )
         rows: list[Row] = []
-        for n in args.projects:
+        for n in [] if args.harness_only else args.projects:
             rows += bench_tree(n, opts)
-        rows += bench_harness(opts, docker_rows=not (args.quick or args.no_harness))
-    text, md = render(rows, args.projects, opts, versions, started_on)
+        docker_rows = not (args.quick or args.no_harness)
+        rows += bench_harness(opts, docker_rows=docker_rows)
+        build_timings: list[dict[str, Any]] = []
+        why = "skipped (--quick or --no-harness)"
+        if docker_rows:
+            build_timings, why = bench_builds(opts, before=args.before, update=not args.no_update)
+        if why:
+            rows.append(Row(tool="builds (bench/builds.py)", n=None, skipped=why))
+    ns = [] if args.harness_only else args.projects
+    text, md = render(rows, ns, opts, versions, started_on, build_timings=build_timings)
     sys.stdout.write(text)
     if args.markdown:
         args.markdown.write_text(md, encoding="utf-8")
     if args.json:
-        payload = {"rows": [r.to_dict() for r in rows], "machine": machine_lines()}
+        payload = {
+            "rows": [r.to_dict() for r in rows],
+            "builds": build_timings,
+            "machine": machine_lines(),
+            "source": source_line(),
+        }
         args.json.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     failed = [r for r in rows if r.skipped.startswith("failed")]
     return 1 if failed else 0

@@ -111,7 +111,7 @@ def test_run_prints_the_table_at_n_10(tmp_path: Path) -> None:
     assert header.split()[:3] == ["tool", "N", "items"]
     for tool in ("cat (I/O floor)", "plain Python scan", "hadolint", "zizmor --offline",
                  "reprolock cold", "reprolock warm", "compare 10^7 float64 pairs",
-                 "cold build (kmeans env)", "warm replay overhead"):  # fmt: skip
+                 "builds (bench/builds.py)", "warm replay overhead"):  # fmt: skip
         assert any(line.startswith(tool) for line in out.splitlines()), tool
     assert "reprolock cold / plain scan" in out
     assert "reprolock warm / cat floor" in out
@@ -123,4 +123,4 @@ def test_run_prints_the_table_at_n_10(tmp_path: Path) -> None:
         assert row["items"] == rows[("plain Python scan", 10)]["items"] > 100
         assert row["peak_mib"] > 1
     assert "FINDINGS DIFFER" not in rows[("reprolock warm", 10)]["note"]
-    assert rows[("cold build (kmeans env)", None)]["skipped"].startswith("skipped")
+    assert rows[("builds (bench/builds.py)", None)]["skipped"].startswith("skipped")

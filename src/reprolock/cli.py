@@ -420,6 +420,52 @@ def _parser() -> argparse.ArgumentParser:
         "lock inside it may include files from (default: .)",
     )
 
+    cache = sub.add_parser(
+        "cache",
+        help="show or bound what reprolock keeps: wheels, its own images, the audit cache",
+        description="What reprolock keeps: wheels, its own Docker images (label reprolock.*, "
+        "never anyone else's), the audit cache.",
+    )
+    cache_sub = cache.add_subparsers(dest="cache_command", metavar="ACTION")
+    cache_sub.required = True
+    info = cache_sub.add_parser(
+        "info", help="counts and sizes", description="Count and size what reprolock keeps."
+    )
+    prune = cache_sub.add_parser(
+        "prune",
+        help="remove what has not been used for a while",
+        epilog=_CACHE_PRUNE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Remove wheels, reprolock's own images and audit-cache files not used "
+        "for --older-than days. An image that a container uses stays, and so does every "
+        "image a kept image is built on.",
+    )
+    prune.add_argument(
+        "--older-than",
+        type=_days,
+        default=DEFAULT_PRUNE_DAYS,
+        metavar="DAYS",
+        help=f"age of last use past which things go (default: {DEFAULT_PRUNE_DAYS:g}; "
+        "0: everything not in use)",
+    )
+    prune.add_argument(
+        "--keep-goldens",
+        action="store_true",
+        help="keep the wheels and environment images of every suite with a golden in "
+        "--project's config, whatever their age",
+    )
+    prune.add_argument("--dry-run", action="store_true", help="list what would go, remove nothing")
+    prune.add_argument(
+        "--project", metavar="DIR", default=".", help="project for --keep-goldens (default: .)"
+    )
+    for each in (info, prune):
+        each.add_argument(
+            "--format",
+            choices=["text", "json"],
+            default="text",
+            help="report format on stdout (default: text)",
+        )
+
     fix = sub.add_parser(
         "fix",
         help="write exact pins and hashes where the audit found none",
@@ -486,6 +532,8 @@ def _main(argv: Sequence[str] | None) -> int:
             return _diff(args)
         if args.command == "fix":
             return _fix(args)
+        if args.command == "cache":
+            return _cache(args)
     except ReproError as exc:
         print(f"repro: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -783,6 +831,87 @@ def _named_lock(args: argparse.Namespace) -> Path:
     if not candidate.is_file():
         raise UsageError(f"--lock {args.lock}: no such file")
     return candidate
+
+
+DEFAULT_PRUNE_DAYS = 14.0
+_CACHE_PRUNE_EPILOG = """\
+examples:
+  repro cache prune --dry-run                   what two weeks of disuse would free
+  repro cache prune --older-than 7 --keep-goldens --format json
+  repro cache prune --older-than 0              everything not in use right now
+
+exit codes: 0 done (a removal another process prevented is listed, not an error);
+2 bad flag; 3 the Docker daemon could not be reached (the files were pruned, the images not)
+"""
+
+
+def _days(value: str) -> float:
+    try:
+        days = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of days, got {value!r}") from None
+    if not days >= 0 or days == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of days >= 0, got {value!r}")
+    return days
+
+
+def _cache(args: argparse.Namespace) -> int:
+    import docker  # noqa: PLC0415 - see above
+
+    from reprolock.harness import cache  # noqa: PLC0415
+    from reprolock.harness.docker import DockerUnavailableError, connect  # noqa: PLC0415
+    from reprolock.report.cache import prune_summary, render_info, render_prune  # noqa: PLC0415
+
+    root = cache_dir()
+    keep = cache.Keep()
+    if args.cache_command == "prune" and args.keep_goldens:
+        project = Path(args.project)
+        if not project.is_dir():
+            raise UsageError(f"--project {args.project}: not a directory")
+        keep = cache.golden_keep(load_config(project).suites.values())
+    client: docker.DockerClient | None = None
+    problem: str | None = None
+    try:
+        client = connect()
+    except DockerUnavailableError as exc:
+        problem = str(exc)
+    try:
+        if args.cache_command == "info":
+            info = cache.survey(root, client, problem)
+            _emit(
+                json.dumps(info.to_dict(), indent=2) + "\n"
+                if args.format == "json"
+                else render_info(info)
+            )
+            problem = info.docker_problem
+            if problem:
+                print(f"repro: warning: images not counted: {problem}", file=sys.stderr)
+            return EXIT_CLEAN
+        plan = cache.plan_prune(
+            root, client, older_than_days=args.older_than, keep=keep, problem=problem
+        )
+        result = cache.apply_prune(root, client, plan, dry_run=args.dry_run)
+    finally:
+        if client is not None:
+            client.close()
+    _emit(
+        json.dumps(result.to_dict(), indent=2) + "\n"
+        if args.format == "json"
+        else render_prune(result)
+    )
+    print(f"repro: {prune_summary(result)}", file=sys.stderr)
+    if plan.docker_problem:
+        print(f"repro: error: images not pruned: {plan.docker_problem}", file=sys.stderr)
+        return EXIT_UNANSWERED
+    return EXIT_CLEAN
+
+
+def _emit(text: str) -> None:
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
 
 
 def _bisect(args: argparse.Namespace) -> int:

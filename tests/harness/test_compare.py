@@ -96,6 +96,9 @@ def test_same_bits_are_identical_with_zero_statistics() -> None:
         max_ulp=0,
         label_flips=None,
         notes=(),
+        rtol=0.0,
+        atol=0.0,
+        max_label_flip_rate=0.0,
     )
 
 
@@ -339,6 +342,9 @@ def test_shape_change_is_a_change() -> None:
         mismatches=3,
         total=3,
         notes=("shape changed from (3,) to (4,)",),
+        rtol=0.0,
+        atol=0.0,
+        max_label_flip_rate=0.0,
     )
     transposed = one(np.zeros((2, 3)), np.zeros((3, 2)))
     assert transposed.notes == ("shape changed from (2, 3) to (3, 2)",)
@@ -490,6 +496,7 @@ def test_integer_labels_report_differences_like_the_design_example() -> None:
         "max_ulp": None,
         "label_flips": 2,
         "notes": [],
+        "tolerance": {"rtol": 0.0, "atol": 0.0, "max_label_flip_rate": 0.0},
     }
 
 
@@ -555,6 +562,7 @@ def test_to_dict_has_exactly_the_report_keys_and_is_json_safe() -> None:
             "max_ulp",
             "label_flips",
             "notes",
+            "tolerance",
         ]
     assert report["outputs"]["p"] == {
         "verdict": "changed",
@@ -565,6 +573,7 @@ def test_to_dict_has_exactly_the_report_keys_and_is_json_safe() -> None:
         "max_ulp": 2**51,
         "label_flips": None,
         "notes": ["NaN disappeared from 1 element", "infinity changed sign in 1 element"],
+        "tolerance": {"rtol": 0.0, "atol": 0.0, "max_label_flip_rate": 0.0},
     }
     text = json.dumps(report, allow_nan=False, sort_keys=True)
     assert text == json.dumps(compare(golden, candidate, default=EXACT).to_dict(), sort_keys=True)

@@ -1,11 +1,9 @@
-"""Environment images: a deterministic build context, content-addressed tags, reuse, failures."""
+"""Environment images: base-image facts, content-addressed tags, reuse, failures."""
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import tarfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -16,108 +14,23 @@ import pytest
 from docker.models.containers import ContainerCollection
 
 from reprolock.errors import UnansweredError
-from reprolock.harness import image, wheelhouse
+from reprolock.harness import build, image, wheelhouse
 from reprolock.harness.image import (
     FORMAT_VERSION,
     BaseImage,
     BaseImageError,
     BuildError,
-    build_context,
-    dockerfile,
     ensure_image,
     env_tag,
-    requirements_text,
     resolve_base_image,
 )
-from reprolock.harness.lockfile import LockedRequirement, read_lock
+from reprolock.harness.lockfile import read_lock
 from tests.harness.conftest import BASE_IMAGE, LOCKS, PROJECT, Containers
 
 BASE_ID = "sha256:" + "ab" * 32
 
 
-def _req(name: str, version: str) -> LockedRequirement:
-    return LockedRequirement(
-        name=name, version=version, hashes=("sha256:" + "0" * 64,), marker=None, source="x:1"
-    )
-
-
-def _wheel(directory: Path, filename: str, content: bytes) -> Path:
-    path = directory / filename
-    path.write_bytes(content)
-    return path
-
-
-@pytest.fixture
-def wheels(tmp_path: Path) -> tuple[list[LockedRequirement], list[Path]]:
-    reqs = [_req("numpy", "1.26.4"), _req("threadpoolctl", "3.5.0")]
-    paths = [
-        _wheel(tmp_path, "threadpoolctl-3.5.0-py3-none-any.whl", b"tp"),
-        _wheel(tmp_path, "numpy-1.26.4-cp311-cp311-manylinux_2_17_x86_64.whl", b"np" * 1000),
-    ]
-    return reqs, paths
-
-
-# --- build context -------------------------------------------------------------------------
-
-
-def test_build_context_is_byte_for_byte_deterministic(
-    wheels: tuple[list[LockedRequirement], list[Path]], tmp_path: Path
-) -> None:
-    reqs, paths = wheels
-    first = build_context(BASE_ID, reqs, paths)
-    # Other order, other mtimes and modes on disk: the same bytes.
-    for path in paths:
-        path.chmod(0o600)
-        path.touch()
-    again = build_context(BASE_ID, list(reversed(reqs)), list(reversed(paths)))
-    assert hashlib.sha256(first).hexdigest() == hashlib.sha256(again).hexdigest()
-
-
-def test_build_context_entries_are_sorted_and_normalised(
-    wheels: tuple[list[LockedRequirement], list[Path]],
-) -> None:
-    reqs, paths = wheels
-    with tarfile.open(fileobj=io.BytesIO(build_context(BASE_ID, reqs, paths))) as tar:
-        members = tar.getmembers()
-        names = [m.name for m in members]
-        assert names == [
-            "Dockerfile",
-            "wheels",
-            "wheels/numpy-1.26.4-cp311-cp311-manylinux_2_17_x86_64.whl",
-            "wheels/requirements.txt",
-            "wheels/threadpoolctl-3.5.0-py3-none-any.whl",
-        ]
-        for member in members:
-            assert (member.mtime, member.uid, member.gid) == (0, 0, 0)
-            assert (member.uname, member.gname) == ("", "")
-            assert member.mode == (0o755 if member.isdir() else 0o644)
-        requirements = tar.extractfile("wheels/requirements.txt")
-        assert requirements is not None
-        text = requirements.read().decode()
-    np_hash = hashlib.sha256(b"np" * 1000).hexdigest()
-    tp_hash = hashlib.sha256(b"tp").hexdigest()
-    assert text == (
-        f"numpy==1.26.4 --hash=sha256:{np_hash}\nthreadpoolctl==3.5.0 --hash=sha256:{tp_hash}\n"
-    )
-
-
-def test_requirements_without_a_fetched_wheel_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(BuildError, match=r"^x:1: no wheel was fetched for numpy==1\.26\.4$"):
-        requirements_text([_req("numpy", "1.26.4")], [])
-
-
-def test_dockerfile_is_classic_syntax_with_an_offline_hashed_install() -> None:
-    text = dockerfile(BASE_ID)
-    assert text.splitlines()[0] == f"FROM {BASE_ID}"
-    # The classic builder: no BuildKit front-end directive, no RUN --mount.
-    assert "--mount" not in text
-    assert "# syntax" not in text
-    for flag in ("--no-index", "--no-deps", "--require-hashes", "--only-binary=:all:"):
-        assert flag in text
-    assert "--find-links /wheels -r /wheels/requirements.txt" in text
-    assert "python3 -m venv --without-pip /opt/venv" in text
-    assert "rm -rf /tmp/reprolock-pip /wheels" in text
-    assert "USER 10001:10001" in text
+# --- tags ----------------------------------------------------------------------------------
 
 
 def test_tag_is_a_hash_of_base_lock_and_format(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -194,7 +107,7 @@ def test_an_existing_environment_is_reused_without_download_or_build(
         raise AssertionError("nothing may be built for an existing environment")
 
     monkeypatch.setattr(wheelhouse, "fetch_wheels", no_fetch)
-    monkeypatch.setattr(docker.APIClient, "build", no_build)
+    monkeypatch.setattr(build, "build_image", no_build)
     again = ensure_image(docker_client, lock, base, cache=harness_cache)
     assert calls == []
     assert not again.built
@@ -224,9 +137,13 @@ def broken_lock(directory: Path) -> Path:
 
 
 def serve_broken_wheel(monkeypatch: pytest.MonkeyPatch, directory: Path) -> None:
-    """Make fetch_wheels hand out the broken wheel instead of downloading."""
+    """Make fetch_wheels hand out the broken wheel instead of downloading (uv still comes
+    from the wheel cache)."""
+    original = wheelhouse.fetch_wheels
 
     def fetch(reqs: Any, target: Any, **kwargs: Any) -> list[Path]:
+        if [r.name for r in reqs] == ["uv"]:
+            return original(reqs, target, **kwargs)
         return [directory / "brokenpkg-1.0-py3-none-any.whl"]
 
     monkeypatch.setattr(wheelhouse, "fetch_wheels", fetch)
@@ -244,7 +161,10 @@ def test_a_wheel_that_does_not_install_is_a_build_error_with_the_log(
     with pytest.raises(BuildError) as info:
         ensure_image(docker_client, lock, base, cache=harness_cache)
     message = str(info.value)
-    assert message.startswith(f"the environment of {lock.path} did not install: ERROR:")
+    assert message == (
+        f"the environment of {lock.path} did not install: error: Failed to download "
+        "`brokenpkg==1.0`; cause: The wheel is invalid: Missing .dist-info directory"
+    )
     assert info.value.exit_code == 1
     assert any("brokenpkg" in line for line in info.value.log)
     assert info.value.report.startswith(message + "\n")

@@ -19,26 +19,20 @@ import numpy as np
 import pytest
 from docker.models.containers import Container
 
-from reprolock.harness import image
+from reprolock.harness import build, image
+from reprolock.harness.build import BUILD_MEMORY
 from reprolock.harness.docker import (
-    BUILD_DEADLINE_LABEL,
     DEADLINE_LABEL,
     DEADLINE_SLACK,
     RUN_LABEL,
     reap_expired,
 )
-from reprolock.harness.image import (
-    BUILD_LABEL,
-    BUILD_MEMORY,
-    BuildError,
-    ensure_image,
-    resolve_base_image,
-)
+from reprolock.harness.image import BuildError, ensure_image, resolve_base_image
 from reprolock.harness.lockfile import read_lock
 from reprolock.harness.replay import RUNNER_GRACE
 from reprolock.harness.untrusted import remove_tree
 from reprolock.report.replay import EXCERPT_CHARS
-from tests.harness.conftest import BASE_IMAGE, LOCKS, suite_of, write_golden
+from tests.harness.conftest import BASE_IMAGE, LOCKS, Containers, suite_of, write_golden
 from tests.harness.test_image import broken_lock, serve_broken_wheel
 
 # --- the reaper ----------------------------------------------------------------------------
@@ -159,103 +153,71 @@ def test_the_run_deadline_label_and_the_runner_agree(failing_project: Path) -> N
 # --- builds --------------------------------------------------------------------------------
 
 
-def _leftovers(client: docker.DockerClient, build_id: str) -> tuple[list[str], list[str]]:
-    wanted: dict[str, Any] = {"label": f"{BUILD_LABEL}={build_id}"}
-    images = [str(i.id) for i in client.images.list(all=True, filters=wanted)]
-    containers = [str(c.id) for c in client.containers.list(all=True, filters=wanted, sparse=True)]
-    return images, containers
-
-
-class _Build:
-    """Spies on a build: its id, the options given to the daemon, its step containers."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.build_id = ""
-        self.options: dict[str, Any] = {}
-        self.step_memory: list[int] = []
-        original_context = image.build_context
-        original_build = docker.APIClient.build
-
-        def context(*args: Any, **kwargs: Any) -> bytes:
-            self.build_id = kwargs["labels"][BUILD_LABEL]
-            return original_context(*args, **kwargs)
-
-        def build(client: docker.APIClient, **kwargs: Any) -> Any:
-            self.options = kwargs
-            return original_build(client, **kwargs)
-
-        monkeypatch.setattr(image, "build_context", context)
-        monkeypatch.setattr(docker.APIClient, "build", build)
-        # A tag of its own: the environment is built, not found.
-        tag = f"reprolock-test-build:{uuid.uuid4().hex[:12]}"
-        self.tag = tag
-        monkeypatch.setattr(image, "env_tag", lambda base_id, digest: tag)
+@pytest.fixture
+def own_tag(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A tag of the test's own: the environment is built, not found, and built on nothing."""
+    tag = f"reprolock-test-build:{uuid.uuid4().hex[:12]}"
+    monkeypatch.setattr(image, "env_tag", lambda base_id, digest: tag)
+    monkeypatch.setattr(build, "choose_parent", lambda *args, **kwargs: None)
+    return tag
 
 
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
 def test_an_interrupted_build_leaves_no_image_and_no_container(
     docker_client: docker.DockerClient,
+    *,
     harness_cache: Path,
+    containers: Containers,
     monkeypatch: pytest.MonkeyPatch,
+    own_tag: str,
     how: str,
 ) -> None:
-    spy = _Build(monkeypatch)
     base = resolve_base_image(docker_client, BASE_IMAGE, cache=harness_cache)
     lock = read_lock(LOCKS / "sklearn-1.3.2.txt")
+    seen: list[dict[str, Any]] = []
 
-    def interrupt_at_install(message: str) -> None:
-        if "RUN" not in message:
-            return
-        # The install is under way: its step container runs, under the build's memory limit.
-        for _ in range(50):
-            _, steps = _leftovers(docker_client, spy.build_id)
-            if steps:
-                step = docker_client.containers.get(steps[0])
-                spy.step_memory.append(step.attrs["HostConfig"]["Memory"])
-                break
-            time.sleep(0.1)
+    def interrupted_wait(self: Container, **kwargs: Any) -> Any:
+        # The install is under way in the build container.
+        self.reload()
+        seen.append(self.attrs)
         if how == "sigterm":
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(5)
         raise KeyboardInterrupt
 
+    monkeypatch.setattr(Container, "wait", interrupted_wait)
     before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(KeyboardInterrupt):
-        ensure_image(docker_client, lock, base, cache=harness_cache, progress=interrupt_at_install)
+        ensure_image(docker_client, lock, base, cache=harness_cache)
     assert signal.getsignal(signal.SIGTERM) == before
-    assert spy.build_id
-    assert spy.step_memory == [BUILD_MEMORY]
-    assert spy.options["container_limits"] == {"memory": BUILD_MEMORY, "memswap": BUILD_MEMORY}
-    assert _leftovers(docker_client, spy.build_id) == ([], [])
+    assert containers.purposes()[-1:] == ["build"]
+    (attrs,) = seen
+    assert attrs["State"]["Running"] is True
+    assert attrs["HostConfig"]["Memory"] == BUILD_MEMORY
+    assert attrs["HostConfig"]["NetworkMode"] == "none"
+    # The fixture checks that the container is gone; no image was committed.
     with pytest.raises(docker.errors.ImageNotFound):
-        docker_client.images.get(spy.tag)
+        docker_client.images.get(own_tag)
+    assert list((harness_cache / "tmp").glob("build-*")) == []
 
 
-def test_a_failed_build_leaves_no_intermediate_image(
+def test_a_failed_build_leaves_no_image_and_no_container(
     docker_client: docker.DockerClient,
+    *,
     harness_cache: Path,
+    containers: Containers,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    own_tag: str,
 ) -> None:
-    spy = _Build(monkeypatch)
     lock = read_lock(broken_lock(tmp_path))
     serve_broken_wheel(monkeypatch, tmp_path)
     base = resolve_base_image(docker_client, BASE_IMAGE, cache=harness_cache)
     with pytest.raises(BuildError):
         ensure_image(docker_client, lock, base, cache=harness_cache)
-    assert spy.build_id
-    assert _leftovers(docker_client, spy.build_id) == ([], [])
-    # The finished image would carry no deadline: it is kept.
-    assert spy.options["labels"][BUILD_DEADLINE_LABEL] == ""
-
-
-def test_the_dockerfile_labels_every_step_of_the_build() -> None:
-    text = image.dockerfile("sha256:" + "ab" * 32, {BUILD_LABEL: "b1", BUILD_DEADLINE_LABEL: "9"})
-    lines = text.splitlines()
-    assert lines[:2] == [
-        "FROM sha256:" + "ab" * 32,
-        f'LABEL {BUILD_LABEL}="b1" {BUILD_DEADLINE_LABEL}="9"',
-    ]
+    assert containers.purposes()[-1:] == ["build"]
+    with pytest.raises(docker.errors.ImageNotFound):
+        docker_client.images.get(own_tag)
 
 
 def test_a_build_error_report_is_capped_and_keeps_the_end() -> None:

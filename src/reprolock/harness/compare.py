@@ -32,6 +32,7 @@ Choices the design leaves open, fixed here:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -103,8 +104,14 @@ def compare(
         else:
             tolerance = per_output.get(name, default)
             allowance = _allowance(None if noise is None else noise.get(name))
+            out = _compare_output(name, golden[name], candidate[name], tolerance, allowance)
             results.append(
-                _compare_output(name, golden[name], candidate[name], tolerance, allowance)
+                dataclasses.replace(
+                    out,
+                    rtol=tolerance.rtol,
+                    atol=tolerance.atol,
+                    max_label_flip_rate=tolerance.max_label_flip_rate,
+                )
             )
     outputs = tuple(results)
     return Comparison(verdict=worst(out.verdict for out in outputs), outputs=outputs)

@@ -7,19 +7,12 @@ environment is found by its tag and never rebuilt, and nothing is downloaded for
 
 from __future__ import annotations
 
-import collections
-import contextlib
 import hashlib
 import inspect
-import io
 import json
 import os
-import re
-import tarfile
 import textwrap
-import time
-import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -28,14 +21,13 @@ from typing import Any
 import docker
 import docker.errors
 import requests.exceptions
-from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from reprolock import __version__
 from reprolock.errors import ReproError, UnansweredError
 from reprolock.files import cache_dir
-from reprolock.harness import runner, wheelhouse
+from reprolock.harness import build, runner, wheelhouse
+from reprolock.harness import cache as usage
 from reprolock.harness.docker import (
-    BUILD_DEADLINE_LABEL,
     SELF_STOP_GRACE,
     confined,
     daemon_errors,
@@ -48,30 +40,20 @@ from reprolock.harness.progress import ProgressFn, silent
 from reprolock.harness.untrusted import UntrustedInputError, load_json, read_json
 from reprolock.report.replay import excerpt
 
-FORMAT_VERSION = 1
-"""Bump when the Dockerfile or the image layout changes: every environment is rebuilt."""
+FORMAT_VERSION = 2
+"""Bump when the image layout or the way it is built changes: every environment is rebuilt."""
 ENV_REPOSITORY = "reprolock-env"
 VENV = "/opt/venv"
 PYTHON = f"{VENV}/bin/python"
+WORKDIR = "/work"
 USER_ID = 10001
 """The unprivileged user the suite runs as (no such user exists in usual base images)."""
 LABEL = "reprolock"
 """Prefix of every label reprolock puts on an image or a container."""
 
-BUILD_MEMORY = 4 * 2**30
-"""Memory (and memory plus swap) of each build step: pip installing wheels needs far less."""
-BUILD_DEADLINE = 6 * 3600
-"""Seconds after which a dangling image of an interrupted build may be removed by any
-reprolock process (a build that takes longer is not expected)."""
-BUILD_LABEL = f"{LABEL}.build"
-"""A per-build id on every image of a build, intermediate ones included."""
 PROBE_TIMEOUT = 120
 PROBE_MEMORY = 512 * 2**20
 
-_LOG_TAIL = 25
-_LOG_LINE_CHARS = 1000
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-_STEP = re.compile(r"^Step (\d+/\d+) : (\S+)")
 _DIGEST_LENGTH = 32
 
 
@@ -138,6 +120,8 @@ class EnvImage:
     """What is installed: the lock's entries whose markers hold for the base."""
     built: bool
     """False when the tag already existed and was reused."""
+    parent: str | None = None
+    """The environment image it was built on (a build of a few packages), if any."""
 
 
 def env_tag(base_id: str, lock_digest: str) -> str:
@@ -291,113 +275,6 @@ def _probe(client: docker.DockerClient, image_id: str) -> str:
     return output
 
 
-# --- build context -------------------------------------------------------------------------
-
-
-def dockerfile(base_id: str, labels: Mapping[str, str] | None = None) -> str:
-    """The generated Dockerfile: a venv with exactly the locked wheels, installed offline.
-
-    Plain Dockerfile syntax for the classic builder (no BuildKit mounts). The venv is made
-    without pip, and pip runs from a throwaway venv against it (``--python``), so the suite's
-    environment holds exactly the lock's distributions. ``labels`` come right after ``FROM``,
-    so that every intermediate image of the build carries them.
-    """
-    user = f"reprolock:x:{USER_ID}:{USER_ID}::/tmp:/usr/sbin/nologin"
-    group = f"reprolock:x:{USER_ID}:"
-    label = ""
-    if labels:
-        label = "LABEL " + " ".join(f"{k}={json.dumps(v)}" for k, v in sorted(labels.items()))
-        label += "\n"
-    return f"""\
-FROM {base_id}
-{label}COPY wheels/ /wheels/
-RUN set -eu; \\
-    grep -q '^reprolock:' /etc/group || echo '{group}' >> /etc/group; \\
-    grep -q '^reprolock:' /etc/passwd || echo '{user}' >> /etc/passwd; \\
-    python3 -m venv --without-pip {VENV}; \\
-    python3 -m venv /tmp/reprolock-pip; \\
-    /tmp/reprolock-pip/bin/python -m pip --python {PYTHON} install \\
-        --no-index --no-deps --require-hashes --only-binary=:all: \\
-        --no-cache-dir --disable-pip-version-check --no-input \\
-        --find-links /wheels -r /wheels/requirements.txt; \\
-    rm -rf /tmp/reprolock-pip /wheels
-USER {USER_ID}:{USER_ID}
-WORKDIR /work
-"""
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def requirements_text(
-    requirements: Sequence[LockedRequirement], wheels: Sequence[Path]
-) -> tuple[str, dict[str, Path]]:
-    """``name==version --hash=sha256:...`` lines for the wheels, and the wheels by file name.
-
-    Each line carries the hash of the wheel actually shipped, so pip's ``--require-hashes``
-    checks the very file the host verified against the lock.
-    """
-    by_name: dict[str, Path] = {}
-    for path in wheels:
-        by_name[canonicalize_name(parse_wheel_filename(path.name)[0])] = path
-    lines = []
-    shipped: dict[str, Path] = {}
-    for req in sorted(requirements, key=lambda r: r.name):
-        wheel = by_name.get(canonicalize_name(req.name))
-        if wheel is None:
-            raise BuildError(f"{req.source}: no wheel was fetched for {req.name}=={req.version}")
-        lines.append(f"{req.name}=={req.version} --hash=sha256:{_sha256_file(wheel)}")
-        shipped[wheel.name] = wheel
-    return "".join(f"{line}\n" for line in lines), shipped
-
-
-def _tar_info(name: str, size: int, *, directory: bool = False) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.size = 0 if directory else size
-    info.type = tarfile.DIRTYPE if directory else tarfile.REGTYPE
-    info.mode = 0o755 if directory else 0o644
-    info.mtime = 0
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    return info
-
-
-def build_context(
-    base_id: str,
-    requirements: Sequence[LockedRequirement],
-    wheels: Sequence[Path],
-    *,
-    labels: Mapping[str, str] | None = None,
-) -> bytes:
-    """The build context as an uncompressed tar whose bytes depend only on its content."""
-    text, shipped = requirements_text(requirements, wheels)
-    files: dict[str, bytes | Path] = {
-        "Dockerfile": dockerfile(base_id, labels).encode(),
-        "wheels/requirements.txt": text.encode(),
-    }
-    for name, path in shipped.items():
-        files[f"wheels/{name}"] = path
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        entries = sorted([*files, "wheels"])
-        for name in entries:
-            if name == "wheels":
-                tar.addfile(_tar_info(name, 0, directory=True))
-                continue
-            content = files[name]
-            if isinstance(content, Path):
-                with content.open("rb") as handle:
-                    tar.addfile(_tar_info(name, content.stat().st_size), handle)
-            else:
-                tar.addfile(_tar_info(name, len(content)), io.BytesIO(content))
-    return buffer.getvalue()
-
-
 # --- build ---------------------------------------------------------------------------------
 
 
@@ -421,13 +298,17 @@ def ensure_image(
     """The environment image of ``lock`` on ``base``: found by its tag, or built.
 
     The tag is checked before anything is downloaded: an environment built once costs one
-    image lookup afterwards. A failing build raises :class:`BuildError` with the log's tail.
+    image lookup afterwards. A build starts from the environment image on the same base that
+    needs the fewest wheels installed (:func:`reprolock.harness.build.choose_parent`), or from
+    the base image; whichever it starts from, the tag is the same and the venv is verified to
+    hold exactly the lock's wheels before the image is committed. A failing build raises
+    :class:`BuildError` with the log's tail.
     """
     requirements = tuple(lock.for_target(base.target))
     lock_digest = lock.digest(base.target)
     tag = env_tag(base.id, lock_digest)
 
-    def image(image_id: str, *, built: bool) -> EnvImage:
+    def image(image_id: str, *, built: bool, parent: str | None = None) -> EnvImage:
         return EnvImage(
             tag=tag,
             id=image_id,
@@ -436,161 +317,49 @@ def ensure_image(
             lock_digest=lock_digest,
             requirements=requirements,
             built=built,
+            parent=parent,
         )
 
+    root = cache if cache is not None else cache_dir()
     found = find_image(client, tag)
     if found is not None:
+        usage.touch_image(root, tag)
         return image(found, built=False)
-    wheels = wheelhouse.fetch_wheels(requirements, base.target, cache=cache, progress=progress)
-    progress(f"building {tag} ({len(requirements)} packages)")
-    build_id = uuid.uuid4().hex
-    # On every image of this build, so that an interrupted or failed build's leftovers are
-    # found (and, past the deadline, reaped by any reprolock process).
-    step_labels = {
-        BUILD_LABEL: build_id,
-        BUILD_DEADLINE_LABEL: str(int(time.time()) + BUILD_DEADLINE),
-    }
-    context = build_context(base.id, requirements, wheels, labels=step_labels)
-    labels = {
-        f"{LABEL}.format": str(FORMAT_VERSION),
-        f"{LABEL}.version": __version__,
-        f"{LABEL}.base-image": base.id,
-        f"{LABEL}.lock-digest": lock_digest,
-        # The finished image is kept: no deadline.
-        BUILD_DEADLINE_LABEL: "",
-    }
-    image_id = _build(
-        client,
-        context,
-        tag=tag,
-        labels=labels,
-        progress=progress,
-        lock_path=lock.path,
-        build_id=build_id,
+    paths = wheelhouse.fetch_wheels(requirements, base.target, cache=root, progress=progress)
+    wheels = build.wheels_for(requirements, paths)
+    uv = build.uv_binary(base.target, cache=root, progress=progress)
+    parent = build.choose_parent(
+        client, base_id=base.id, format_version=FORMAT_VERSION, wheels=wheels
     )
-    return image(image_id, built=True)
-
-
-def _stream_lines(chunks: Iterator[Any]) -> Iterator[tuple[str, str]]:
-    """``(kind, text)`` per build message: ``line``, ``error`` or ``id``."""
-    for chunk in chunks:
-        if not isinstance(chunk, dict):
-            continue
-        if "error" in chunk:
-            detail = chunk.get("errorDetail") or {}
-            message = detail.get("message") if isinstance(detail, dict) else None
-            yield "error", str(message or chunk["error"])
-        elif "stream" in chunk:
-            # The daemon colours a step's stderr with ANSI escapes; logs want the text.
-            for line in _ANSI.sub("", str(chunk["stream"])).splitlines():
-                if line.strip():
-                    yield "line", line.rstrip()
-        elif isinstance(chunk.get("aux"), dict) and "ID" in chunk["aux"]:
-            yield "id", str(chunk["aux"]["ID"])
-
-
-def _build(
-    client: docker.DockerClient,
-    context: bytes,
-    *,
-    tag: str,
-    labels: Mapping[str, str],
-    progress: ProgressFn,
-    lock_path: Path,
-    build_id: str,
-) -> str:
-    """Build and tag the image; a failed or interrupted build leaves no image behind.
-
-    Ctrl-C and SIGTERM interrupt it like any failure: the stream is dropped (the daemon
-    cancels the build) and the build's own intermediate images and step containers, found
-    by their :data:`BUILD_LABEL`, are removed before the interrupt goes on.
-    """
-    log: collections.deque[str] = collections.deque(maxlen=_LOG_TAIL)
-    image_id: str | None = None
-    error: str | None = None
-    finished = False
+    if parent is None:
+        progress(f"building {tag} ({len(wheels)} packages)")
+    else:
+        progress(
+            f"building {tag} on {parent.tag} ({len(parent.install)} of {len(wheels)} packages "
+            f"to install, {len(parent.remove)} to remove)"
+        )
+    spec = build.BuildSpec(
+        base_id=base.id,
+        venv=VENV,
+        user=USER_ID,
+        python=PYTHON,
+        workdir=WORKDIR,
+        tag=tag,
+        labels={
+            f"{LABEL}.format": str(FORMAT_VERSION),
+            f"{LABEL}.version": __version__,
+            f"{LABEL}.base-image": base.id,
+            f"{LABEL}.lock-digest": lock_digest,
+        },
+    )
     try:
-        with sigterm_as_interrupt(), daemon_errors(f"building {tag}"):
-            chunks = client.api.build(
-                fileobj=io.BytesIO(context),
-                custom_context=True,
-                tag=tag,
-                rm=True,
-                forcerm=True,
-                decode=True,
-                pull=False,
-                # The context holds every wheel: the build needs, and gets, no network.
-                network_mode="none",
-                labels=dict(labels),
-                use_config_proxy=False,
-                container_limits={"memory": BUILD_MEMORY, "memswap": BUILD_MEMORY},
+        with sigterm_as_interrupt():
+            image_id = build.build_image(
+                client, spec, wheels, uv=uv, cache=root, parent=parent, progress=progress
             )
-            try:
-                # Read to the end even after an error (the daemon ends the stream right after
-                # it): a stream left half-read keeps its connection open.
-                for kind, text in _stream_lines(chunks):
-                    if kind == "error":
-                        error = error or text
-                    elif kind == "id":
-                        image_id = text
-                    elif error is None:
-                        log.append(text[:_LOG_LINE_CHARS])
-                        step = _STEP.match(text)
-                        if step:
-                            progress(f"building {tag} (step {step.group(1)}: {step.group(2)[:40]})")
-            finally:
-                # Dropping the stream is what tells the daemon to cancel an unfinished build.
-                chunks.close()
-                del chunks
-        finished = error is None
-    finally:
-        if not finished:
-            _remove_build(client, build_id)
-    if error is not None:
-        raise BuildError(_build_failure(lock_path, error, log), log)
-    found = find_image(client, tag)
-    if found is None:
-        raise BuildError(f"the build of {tag} reported success but left no image", log)
-    return image_id if image_id == found else found
-
-
-_SETTLE_POLLS = 10
-_SETTLE_SECONDS = 0.3
-
-
-def _remove_build(client: docker.DockerClient, build_id: str) -> None:
-    """Remove what an unfinished build made: its step containers and untagged images.
-
-    The daemon may still be finishing the step it was in when the stream dropped; the
-    leftovers are looked for until two looks in a row find none. Only this build's own
-    (by its id label); a tagged image is a finished build and is kept.
-    """
-    wanted: dict[str, str | list[str] | bool] = {"label": f"{BUILD_LABEL}={build_id}"}
-    quiet = 0
-    for _ in range(_SETTLE_POLLS):
-        found = 0
-        with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
-            for container in client.containers.list(all=True, filters=wanted):
-                found += 1
-                with contextlib.suppress(docker.errors.APIError):
-                    container.remove(force=True)
-            images = client.images.list(all=True, filters=wanted)
-            # Newest first: a child goes before its parent.
-            for leftover in sorted(images, key=lambda i: str(i.attrs.get("Created")), reverse=True):
-                if leftover.tags:
-                    continue
-                found += 1
-                with contextlib.suppress(docker.errors.APIError):
-                    client.images.remove(str(leftover.id), force=True)
-        quiet = quiet + 1 if found == 0 else 0
-        if quiet == 2:
-            return
-        time.sleep(_SETTLE_SECONDS)
-
-
-def _build_failure(lock_path: Path, error: str, log: Sequence[str]) -> str:
-    # pip's own "ERROR: ..." line says which wheel failed and why; the daemon's line only
-    # says the RUN step exited non-zero.
-    pip_errors = [line.strip() for line in log if line.strip().startswith("ERROR:")]
-    reason = pip_errors[-1] if pip_errors else " ".join(error.split())
-    return f"the environment of {lock_path} did not install: {reason}"
+    except build.InstallError as exc:
+        raise BuildError(
+            f"the environment of {lock.path} did not install: {exc}", exc.log
+        ) from None
+    usage.touch_image(root, tag)
+    return image(image_id, built=True, parent=parent.tag if parent else None)

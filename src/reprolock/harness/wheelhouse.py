@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import email.message
 import email.parser
 import email.policy
@@ -23,6 +24,7 @@ from packaging.version import InvalidVersion, Version
 
 from reprolock.errors import UnansweredError
 from reprolock.files import cache_dir
+from reprolock.harness.installer import record_digest
 from reprolock.harness.lockfile import LockedRequirement, LockError, TargetEnvironment, pin_problem
 
 MAX_PARALLEL_DOWNLOADS = 4
@@ -92,6 +94,9 @@ def cached_wheel(req: LockedRequirement, target: TargetEnvironment, cache: Path)
     for _, wheel, hex_digest in sorted(candidates):
         try:
             if file_sha256(wheel) == hex_digest:
+                # Its last use, for `repro cache prune` (a read-only cache is no error).
+                with contextlib.suppress(OSError):
+                    os.utime(wheel)
                 return wheel
             wheel.unlink()  # damaged on disk: downloaded again below
         except OSError:
@@ -301,6 +306,24 @@ def read_wheel_metadata(wheel: Path) -> email.message.Message:
     return email.parser.BytesParser(policy=email.policy.compat32).parsebytes(data)
 
 
+def wheel_record_digest(wheel: Path) -> str:
+    """:func:`reprolock.harness.installer.record_digest` of the wheel's own RECORD: what the
+    installed distribution's RECORD must give once the wheel is installed."""
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            names = [
+                n
+                for n in archive.namelist()
+                if n.count("/") == 1 and n.endswith(".dist-info/RECORD")
+            ]
+            if not names:
+                raise WheelhouseError(f"{wheel.name}: no .dist-info/RECORD in the wheel")
+            data = archive.read(_metadata_member(wheel.name, names))
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise WheelhouseError(f"{wheel.name}: not a readable wheel: {exc}") from None
+    return record_digest(data.decode("utf-8", "replace"))
+
+
 def _metadata_member(filename: str, names: Sequence[str]) -> str:
     """The METADATA of the distribution the file name announces (a wheel may vendor others)."""
     try:
@@ -327,4 +350,5 @@ __all__ = [
     "read_wheel_metadata",
     "wheel_path",
     "wheel_rank",
+    "wheel_record_digest",
 ]

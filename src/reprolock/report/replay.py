@@ -87,6 +87,22 @@ class OutputComparison:
     """Differing labels (exact outputs) or rows whose argmax moved (2-D float outputs)."""
     notes: tuple[str, ...] = ()
     """Why it changed beyond the numbers: missing, extra, shape, dtype, NaN/inf pattern."""
+    rtol: float | None = None
+    """The relative tolerance it was compared with (None for an output only one run has)."""
+    atol: float | None = None
+    """The absolute tolerance it was compared with."""
+    max_label_flip_rate: float | None = None
+    """The label flip rate it was allowed."""
+
+    @property
+    def tolerance(self) -> str:
+        """``rtol 1e-05, atol 1e-07`` (and the allowed flip rate when there is one)."""
+        if self.rtol is None:
+            return ""
+        text = f"rtol {self.rtol:g}, atol {self.atol or 0:g}"
+        if self.max_label_flip_rate:
+            text += f", max label flip rate {self.max_label_flip_rate:g}"
+        return text
 
     @property
     def label_flip_rate(self) -> float | None:
@@ -106,6 +122,13 @@ class OutputComparison:
             "max_ulp": self.max_ulp,
             "label_flips": self.label_flips,
             "notes": list(self.notes),
+            "tolerance": None
+            if self.rtol is None
+            else {
+                "rtol": self.rtol,
+                "atol": self.atol,
+                "max_label_flip_rate": self.max_label_flip_rate,
+            },
         }
 
 
@@ -268,8 +291,11 @@ def _percent(part: int, total: int) -> str:
 
 
 def describe_output(out: OutputComparison) -> str:
-    """One line on one output: ``changed: 41 of 300 differ (13.7%), 41 label flips``."""
+    """One line on one output: ``changed: 41 of 300 differ (13.7%), 41 label flips``; a
+    verdict within tolerance names the tolerance."""
     parts = [out.verdict.value]
+    if out.verdict is Verdict.WITHIN_TOLERANCE and out.tolerance:
+        parts[0] += f" ({out.tolerance})"
     if out.verdict is not Verdict.IDENTICAL and out.total:
         parts.append(
             f"{out.mismatches} of {out.total} differ ({_percent(out.mismatches, out.total)})"
@@ -363,7 +389,10 @@ def _outputs_markdown(comparison: Comparison) -> list[str]:
     for o in comparison.outputs:
         cells = (
             markdown_code(o.name),
-            o.verdict.value,
+            o.verdict.value
+            + (
+                f" ({o.tolerance})" if o.verdict is Verdict.WITHIN_TOLERANCE and o.tolerance else ""
+            ),
             f"{o.mismatches}/{o.total}",
             _number(o.max_abs),
             _number(o.max_rel),
