@@ -34,7 +34,7 @@ import posixpath
 import re
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import pathspec
@@ -453,8 +453,6 @@ class Environment:
     platform: Platform
     tokens: frozenset[str]
     """Variant tokens of its path: environments whose tokens differ are alternatives."""
-    inherited: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    """Member path -> index URLs the commands or files installing it name."""
 
     @property
     def name(self) -> str:
@@ -596,6 +594,8 @@ class Model:
         self.config = config
         self.lines = Lines(root)
         self.groups = _Groups(config)
+        self._inherited_memo: dict[tuple[str, str], dict[str, tuple[str, ...]]] = {}
+        self._file_wide: dict[str, list[str]] = {}
         self.every, self.environments = self._build()
         """Every installing file's environments; the top-level ones (those no other environment
         installs), which RP502-RP504 judge on their own platform."""
@@ -633,7 +633,7 @@ class Model:
         if not packages and not part.includes:
             return None
         purpose, why = self._purpose(recipe, section, members)
-        images = tuple((ref, f"{recipe.path}:{line}") for ref, line in reversed(part.images))
+        images = tuple((ref, f"{recipe.path}:{line}") for ref, line in part.images)
         return Environment(
             path=recipe.path,
             section=section,
@@ -645,7 +645,6 @@ class Model:
             purpose_why=why,
             platform=self._platform(recipe, section, images, packages),
             tokens=variant_tokens(recipe.path),
-            inherited=self._inherited(recipe, section, members),
         )
 
     def _purpose(
@@ -657,12 +656,12 @@ class Model:
         purpose, word = purpose_of_path(recipe.path)
         if purpose is Purpose.CI:
             # A CI job that trains or runs a pipeline says so in its name or its workflow's.
-            names = [recipe.path, section.name if section is not None else ""]
-            for words in (_words(n) for n in names if n):
-                for group in reversed(words):
-                    for candidate in (Purpose.TRAINING, Purpose.PIPELINE, Purpose.BATCH):
-                        if _WORDS[candidate] & set(group):
-                            return candidate, f"CI job named {section.name if section else ''}"
+            names = [section.name if section is not None else "", recipe.path]
+            for name in (n for n in names if n):
+                words = {w for group in _words(name) for w in group}
+                for candidate in (Purpose.TRAINING, Purpose.PIPELINE, Purpose.BATCH):
+                    if _WORDS[candidate] & words:
+                        return candidate, f"a CI job or workflow named {name!r}"
             return Purpose.CI, f"a CI workflow ({word}/)"
         if purpose is not Purpose.OTHER:
             return purpose, f"path word {word!r}"
@@ -703,21 +702,26 @@ class Model:
             return Platform()
         return found
 
-    def _inherited(
-        self, recipe: Recipe, section: Section | None, members: Sequence[str]
-    ) -> dict[str, tuple[str, ...]]:
-        """For each member, the index URLs that the commands or files installing it name."""
-        inherited: dict[str, list[str]] = {recipe.path: []}
-        for member in members:  # include order: every includer comes before what it includes
+    def _inherited(self, env: Environment) -> dict[str, tuple[str, ...]]:
+        """For each member, the index URLs that the commands or files installing it name
+        (worked out when a rule first asks: it reads the files' text)."""
+        key = (env.path, env.section.name if env.section is not None else "")
+        known = self._inherited_memo.get(key)
+        if known is not None:
+            return known
+        inherited: dict[str, list[str]] = {env.path: []}
+        for member in env.members:  # include order: every includer comes before what it includes
             if member not in inherited:
                 continue
             includer = self.recipes[member]
             for target, line in includer.includes:
-                if member == recipe.path and not _in(section, line):
+                if member == env.path and not _in(env.section, line):
                     continue
                 urls = [*self.scoped(includer, line), *inherited[member]]
                 inherited.setdefault(target, []).extend(urls)
-        return {path: tuple(dict.fromkeys(urls)) for path, urls in inherited.items()}
+        found = {path: tuple(dict.fromkeys(urls)) for path, urls in inherited.items()}
+        self._inherited_memo[key] = found
+        return found
 
     # --- what rules ask ----------------------------------------------------------------------
 
@@ -727,10 +731,13 @@ class Model:
         elsewhere those its command names (a ``RUN`` or ``run:`` with its continuation lines)."""
         text = self.lines.get(recipe.path)
         if recipe.kind in _FILE_WIDE_OPTIONS:
-            urls = list(recipe.indexes)
-            if text:
-                urls.extend(_urls(" ".join(t for t in text if not t.lstrip().startswith("#"))))
-            return list(dict.fromkeys(urls))
+            known = self._file_wide.get(recipe.path)
+            if known is None:
+                urls = list(recipe.indexes)
+                if text:
+                    urls.extend(_urls(" ".join(t for t in text if not t.lstrip().startswith("#"))))
+                known = self._file_wide[recipe.path] = list(dict.fromkeys(urls))
+            return known
         if not text:
             return list(recipe.indexes)
         command = command_text(text, line)
@@ -740,7 +747,7 @@ class Model:
         """The URLs ``package`` is installed from in ``env``: its own command's or file's, and
         those passed down by what installs its file."""
         recipe = self.recipes[package.path]
-        return (*self.scoped(recipe, package.line), *env.inherited.get(package.path, ()))
+        return (*self.scoped(recipe, package.line), *self._inherited(env).get(package.path, ()))
 
     def platform_for(self, env: Environment, package: Package) -> Platform:
         """The platform ``package`` is installed for: what its own file's name says (a
