@@ -170,6 +170,19 @@ def test_an_index_for_another_cuda_is_reported_at_its_line(audit: Audit) -> None
     assert only(found, "RP503").fix == "https://download.pytorch.org/whl/cu118"
 
 
+def test_an_index_fix_names_only_an_index_that_exists(audit: Audit) -> None:
+    found = audit(
+        {
+            "Dockerfile": (
+                "FROM nvidia/cuda:12.3.2-devel-ubuntu22.04\n"
+                "RUN pip install --index-url https://download.pytorch.org/whl/cu121 torch==2.3.1\n"
+            )
+        }
+    )
+    assert rule_hits(found, "RP503") == [("RP503", "Dockerfile", 2)]
+    assert only(found, "RP503").fix is None  # there is no .../whl/cu123
+
+
 def test_a_lock_installed_elsewhere_is_not_judged_against_an_unrelated_image(audit: Audit) -> None:
     found = audit(
         {

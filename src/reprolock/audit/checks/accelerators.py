@@ -286,6 +286,14 @@ def release_line(name: str, version: str) -> Line | None:
     return None
 
 
+def index_variants(index: str = "pytorch") -> frozenset[str]:
+    """Every variant any listed release line offers on ``index``: the variant directories that
+    exist there (``https://download.pytorch.org/whl/cu123`` does not)."""
+    return frozenset(
+        v for lines in table().lines.values() for x in lines if x.index == index for v in x.variants
+    )
+
+
 def tensorflow_cuda(version: str) -> Cuda | None:
     """The CUDA TensorFlow ``version`` is built with, when the table has its line."""
     m = re.match(r"(\d+\.\d+)", version)

@@ -26,6 +26,7 @@ from reprolock.audit.checks.accelerators import (
     image_cuda,
     index_cuda,
     index_for,
+    index_variants,
     pin_cuda,
     public_version,
     release_line,
@@ -169,7 +170,9 @@ def _indexes(model: Model, env: Environment, images: _Images) -> Iterator[Findin
                 seen.add((member, url))
                 message = images.mismatch(f"index {url} serves CUDA {cuda.label} wheels")
                 at = Location(path=member, line=number)
-                yield finding("RP503", message, at, subject=url, fix=index_for(url, images.has))
+                # The same index for the image's CUDA, when such an index exists.
+                fix = index_for(url, images.has) if images.has.tag in index_variants() else None
+                yield finding("RP503", message, at, subject=url, fix=fix)
 
 
 _URL = re.compile(r"https?://[^\s'\"\\]+")
