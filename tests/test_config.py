@@ -66,8 +66,8 @@ BAD_CONFIGS: list[tuple[str, str, str]] = [
     (
         "pyproject.toml",
         '[tool.repro]\ncolour = "never"\n',
-        "pyproject.toml: [tool.repro] colour: unknown key (known: baseline, exclude, fail-on, "
-        "frameworks, profile, require-hashes, severity, suites)",
+        "pyproject.toml: [tool.repro] colour: unknown key (known: baseline, environments, "
+        "exclude, fail-on, frameworks, profile, require-hashes, severity, suites)",
     ),
     (
         "pyproject.toml",
@@ -103,8 +103,8 @@ BAD_CONFIGS: list[tuple[str, str, str]] = [
     (
         "repro.toml",
         'colour = "never"\n',
-        "repro.toml: colour: unknown key (known: baseline, exclude, fail-on, frameworks, "
-        "profile, require-hashes, severity, suites)",
+        "repro.toml: colour: unknown key (known: baseline, environments, exclude, fail-on, "
+        "frameworks, profile, require-hashes, severity, suites)",
     ),
     (
         "repro.toml",

@@ -179,6 +179,40 @@ class Suite:
         return parsed
 
 
+ENVIRONMENT_PURPOSES: tuple[str, ...] = (
+    "serving",
+    "training",
+    "pipeline",
+    "batch",
+    "test",
+    "docs",
+    "example",
+    "benchmark",
+    "dev",
+    "ci",
+    "other",
+)
+"""What an environment can be for (RP501 compares serving, training, pipeline and batch)."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EnvironmentGroup:
+    """``[tool.repro.environments.NAME]``: environments that must agree (RP501).
+
+    The table named ``default`` adjusts the built-in group (every serving, training, pipeline
+    and batch environment) instead of naming a new one; other names replace the built-in group
+    unless a ``default`` table is also given."""
+
+    name: str
+    """The table name."""
+    members: tuple[str, ...] = ()
+    """Gitignore-style patterns of the environments' files (``training/**``)."""
+    exclude: tuple[str, ...] = ()
+    """Patterns of files left out of the group even if ``members`` takes them."""
+    purpose: str | None = None
+    """Gives the members this purpose (one of :data:`ENVIRONMENT_PURPOSES`)."""
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Config:
     """The validated configuration of one audited root."""
@@ -187,6 +221,8 @@ class Config:
     """The file the config was read from, relative to the root; None for defaults."""
     profile: Profile = Profile.APPLICATION
     """``application`` (default) or ``library``."""
+    profile_set: bool = False
+    """Whether the config states the profile (else RP501 guesses it from the repository)."""
     fail_on: FailOn = FailOn.ERROR
     """Lowest severity that fails the run."""
     require_hashes: bool = True
@@ -201,6 +237,8 @@ class Config:
     """Per-rule severity overrides; ``None`` turns the rule off."""
     suites: Mapping[str, Suite] = field(default_factory=dict)
     """Golden suites of the compatibility harness, by name, in config order."""
+    environments: Mapping[str, EnvironmentGroup] = field(default_factory=dict)
+    """Groups of environments that must agree (RP501), by name, in config order."""
 
     def severity_of(self, rule_id: str, default: Severity) -> Severity | None:
         """The severity a finding of ``rule_id`` is reported with, or None when off."""
@@ -219,8 +257,10 @@ _KEYS = frozenset(
         "frameworks",
         "severity",
         "suites",
+        "environments",
     }
 )
+_ENVIRONMENT_KEYS = frozenset({"members", "exclude", "purpose"})
 _SUITE_REQUIRED = ("lock", "base-image", "entrypoint", "inputs")
 _SUITE_KEYS = frozenset(
     {
@@ -394,6 +434,9 @@ def parse_config(
     suites: dict[str, Suite] = {}
     if "suites" in table:
         suites = _suites(source, prefix, table["suites"], base_dir or Path())
+    environments: dict[str, EnvironmentGroup] = {}
+    if "environments" in table:
+        environments = _environments(source, prefix, table["environments"])
     frameworks = BUILTIN_FRAMEWORKS
     if "frameworks" in table:
         extra = _str_list(source, f"{prefix} frameworks", table["frameworks"])
@@ -418,6 +461,7 @@ def parse_config(
     return Config(
         source=source,
         profile=profile,
+        profile_set="profile" in table,
         fail_on=fail_on,
         require_hashes=require_hashes,
         exclude=exclude,
@@ -425,7 +469,41 @@ def parse_config(
         frameworks=frameworks,
         severity=severity,
         suites=suites,
+        environments=environments,
     )
+
+
+def _environments(source: str, prefix: str, raw: Any) -> dict[str, EnvironmentGroup]:
+    where = _subtable(prefix, "environments")
+    if not isinstance(raw, dict):
+        raise _fail(source, where, f"expected a table of environment groups, got {_describe(raw)}")
+    return {name: _environment_group(source, prefix, name, t) for name, t in raw.items()}
+
+
+def _environment_group(source: str, prefix: str, name: str, table: Any) -> EnvironmentGroup:
+    where = _subtable(prefix, "environments", name)
+    if not _SUITE_NAME.match(name):
+        raise _fail(source, where, "a group name takes letters, digits, '.', '_' and '-' only")
+    if not isinstance(table, dict):
+        raise _fail(source, where, f"expected a table, got {_describe(table)}")
+    for key in table:
+        if key not in _ENVIRONMENT_KEYS:
+            known = ", ".join(sorted(_ENVIRONMENT_KEYS))
+            raise _fail(source, f"{where} {key}", f"unknown key (known: {known})")
+    if "members" not in table and name != "default":
+        raise _fail(source, f"{where} members", "missing (a group needs the paths it takes)")
+    members = _patterns(source, f"{where} members", table.get("members", []))
+    if name != "default" and not members:
+        raise _fail(source, f"{where} members", "expected at least one pattern")
+    exclude = _patterns(source, f"{where} exclude", table.get("exclude", []))
+    purpose = table.get("purpose")
+    if purpose is not None and purpose not in ENVIRONMENT_PURPOSES:
+        raise _fail(
+            source,
+            f"{where} purpose",
+            f"expected one of {', '.join(ENVIRONMENT_PURPOSES)}, got {_describe(purpose)}",
+        )
+    return EnvironmentGroup(name=name, members=members, exclude=exclude, purpose=purpose)
 
 
 def _subtable(prefix: str, *names: str) -> str:

@@ -285,39 +285,74 @@ _RULES: tuple[Rule, ...] = (
         id="RP501",
         name="framework-skew",
         severity=Severity.ERROR,
-        summary="An ML framework is pinned to different versions in two environments",
+        summary="An ML framework is pinned to different versions in environments that must agree",
         rationale=(
             "A model trained under one version of a framework and served under another can "
-            "predict differently (changed defaults, kernels, pickling formats) with no error."
+            "predict differently (changed defaults, kernels, pickling formats) with no error. "
+            "An environment is what is installed together: a lock, a requirements file with its "
+            "includes, a Dockerfile stage with what it installs, a CI job, a conda environment. "
+            "Serving, training, pipeline and batch environments (by their path, or what they "
+            "install) build or serve the model and must agree; test, docs, example, benchmark, "
+            "dev and CI ones need not. Alternatives (paths that differ by a variant token such "
+            "as cu118, cpu, rocm, windows, py310 or a backends/ directory), the forks of one "
+            "lock, the cells of a CI matrix and a library's CI jobs are never compared."
         ),
-        fix="Pin the framework to one version in every environment, or share one lock.",
-        bad="training: scikit-learn==1.3.2 ; serving: scikit-learn==1.4.2\n",
-        good="training: scikit-learn==1.3.2 ; serving: scikit-learn==1.3.2\n",
+        fix=(
+            "Pin the framework to one version in every environment that must agree, or share "
+            "one lock. To say which environments agree: [tool.repro.environments.NAME] with "
+            "members = [globs] (and exclude, purpose) names a group and replaces the default "
+            "one; a table named default adds to it or excludes from it."
+        ),
+        bad=(
+            "training/requirements.txt: scikit-learn==1.3.2\n"
+            "serving/requirements.txt: scikit-learn==1.4.2\n"
+        ),
+        good=(
+            "training/requirements.txt: scikit-learn==1.3.2\n"
+            "serving/requirements.txt: scikit-learn==1.3.2\n"
+            "# or, when only some environments serve one model:\n"
+            "[tool.repro.environments.churn]\n"
+            'members = ["churn/training/**", "churn/serving/**"]\n'
+        ),
     ),
     Rule(
         id="RP502",
         name="accelerator-variant-unpinned",
         severity=Severity.WARNING,
-        summary="A GPU framework is pinned without a CUDA variant where the repo targets CUDA",
+        summary="A GPU framework's build is left to chance in an environment that runs on CUDA",
         rationale=(
-            "torch==2.3.1 resolves to a different build (CPU, cu118, cu121) depending on the "
-            "index and platform; the CUDA variant decides which kernels run."
+            "torch==2.3.1 resolves to whatever build the index serves for the platform: from "
+            "PyPI on Linux the CUDA 12.1 one, from another index or on another machine a CPU, "
+            "cu118 or ROCm one. That is fine where the default build fits the environment; it "
+            "is reported where it does not: a default wheel whose CUDA major is not the "
+            "environment's, a CPU wheel (every PyPI jaxlib) on CUDA, a sibling pinned to another "
+            "CUDA (torchvision+cu118 beside a PyPI torch), tensorflow with no CUDA libraries. "
+            "Judged per environment on CUDA on Linux only, through a table of builds shipped "
+            "with reprolock; a +variant, hashes, a variant index or -f page on the command or "
+            "in the file all pin the variant."
         ),
-        fix="Pin the variant (torch==2.3.1+cu121) or install from a pinned variant index.",
-        bad="FROM nvidia/cuda:12.1.1-runtime-ubuntu22.04\nRUN pip install torch==2.3.1\n",
+        fix=(
+            "Pin the variant (torch==2.3.1+cu118) from the framework's index, or install from a "
+            "pinned variant index; the fix names a wheel only when that build exists."
+        ),
+        bad="FROM nvidia/cuda:11.8.0-runtime-ubuntu22.04\nRUN pip install torch==2.3.1\n",
         good=(
-            "FROM nvidia/cuda:12.1.1-runtime-ubuntu22.04\n"
-            "RUN pip install --index-url https://download.pytorch.org/whl/cu121 torch==2.3.1\n"
+            "FROM nvidia/cuda:11.8.0-runtime-ubuntu22.04\n"
+            "RUN pip install --index-url https://download.pytorch.org/whl/cu118 torch==2.3.1\n"
         ),
     ),
     Rule(
         id="RP503",
         name="cuda-mismatch",
         severity=Severity.ERROR,
-        summary="The base image's CUDA version disagrees with the framework wheel's variant",
+        summary="The image's CUDA version disagrees with the framework wheel's variant",
         rationale=(
-            "A cu118 wheel in a CUDA 12.1 image (or the reverse) either fails to load its "
-            "kernels or silently falls back to the CPU."
+            "A cu118 wheel in a CUDA 12.1 image (or the reverse) needs another driver and cannot "
+            "build extensions against the image's toolkit. Each Dockerfile stage (its parent "
+            "stages' image included) and CI job container is judged with everything it installs: "
+            "requirements files, and the lock that uv sync, poetry install, pdm sync or pipenv "
+            "sync installs. The major version must match; the minor too in a devel image, where "
+            "code is compiled against the toolkit."
         ),
         fix="Use the framework variant that matches the image's CUDA (or the image that matches).",
         bad="FROM nvidia/cuda:12.1.1-runtime-ubuntu22.04\nRUN pip install torch==2.3.1+cu118\n",
@@ -330,7 +365,9 @@ _RULES: tuple[Rule, ...] = (
         summary="Python versions disagree across requires-python, .python-version, images and CI",
         rationale=(
             "Tests on 3.12 in CI say little about a 3.10 production image: wheels, pickles "
-            "and numerics differ between interpreter versions."
+            "and numerics differ between interpreter versions. A CI job whose Python the "
+            "requires-python of the project it installs (pip install ., uv sync, poetry "
+            "install) does not admit fails the day the installer enforces it."
         ),
         fix="Choose one minor version and state it everywhere it is stated.",
         bad=".python-version: 3.12 ; Dockerfile: FROM python:3.10-slim\n",

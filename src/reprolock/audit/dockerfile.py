@@ -9,7 +9,7 @@ import re
 import shlex
 from collections import ChainMap
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qs
 
 from reprolock.audit.budget import MAX_VALUE_CHARS, ExpansionBudget
@@ -23,6 +23,7 @@ from reprolock.audit.interface import (
     Role,
     ScanContext,
     Scanner,
+    Section,
     SourceFile,
 )
 from reprolock.audit.shell import (
@@ -372,6 +373,8 @@ class _Audit:
         self.indexes: list[str] = []
         self.images: list[ImageRef] = []
         self.pythons: list[PythonVersion] = []
+        self.sections: list[Section] = []
+        """One per ``FROM``; each ends where the next begins (fixed up by :meth:`run`)."""
         self.installs_python = False
         self.global_args: dict[str, str | None] = dict.fromkeys(_PREDEFINED_ARGS)
         self.stages: dict[str, _Stage] = {}
@@ -439,11 +442,17 @@ class _Audit:
 
     # --- instructions ------------------------------------------------------------------------
 
-    def run(self, parsed: ParsedDockerfile) -> None:
+    def run(self, parsed: ParsedDockerfile, last_line: int) -> None:
         for message, line in parsed.problems:
             self.problem(message, line)
         for instruction in parsed.instructions:
             self.instruction(instruction)
+        if self.sections:
+            ends = [s.start - 1 for s in self.sections[1:]] + [max(last_line, 1)]
+            self.sections = [
+                replace(s, end=max(end, s.start))
+                for s, end in zip(self.sections, ends, strict=True)
+            ]
 
     def instruction(self, instruction: Instruction, *, onbuild: bool = False) -> None:
         keyword = instruction.keyword
@@ -570,6 +579,7 @@ class _Audit:
         resolved, missing = self.substitute(written, self.global_args, instruction.line)
         parent = self._stage_named(resolved, missing)
         self.stage_count += 1
+        self._section(instruction.line, alias, parent, flags.get("platform", ""))
         if parent is not None:
             self.stage = parent.inherit(alias)
         else:
@@ -583,6 +593,22 @@ class _Audit:
             if key:
                 self.stages[key] = self.stage
         del flags
+
+    def _section(self, line: int, alias: str, parent: _Stage | None, platform: str) -> None:
+        """The stage as a :class:`Section`; its end is set once the next stage begins."""
+        name = alias or str(self.stage_count - 1)
+        built_on = ""
+        if parent is not None:
+            built_on = parent.name or next(
+                (key for key, stage in self.stages.items() if stage is parent), ""
+            )
+        labels: tuple[str, ...] = ()
+        if platform:
+            resolved, missing = self.substitute(platform, self.global_args, line)
+            labels = () if missing else tuple(p.strip().lower() for p in resolved.split(","))
+        self.sections.append(
+            Section(kind="stage", name=name, start=line, end=line, parent=built_on, labels=labels)
+        )
 
     def _stage_named(self, resolved: str, missing: Sequence[str]) -> _Stage | None:
         key = resolved.lower()
@@ -963,7 +989,7 @@ class DockerfileScanner(Scanner):
 
     def scan(self, source: SourceFile, ctx: ScanContext) -> FileFacts:
         audit = _Audit(source, ctx)
-        audit.run(parse_dockerfile(source.text))
+        audit.run(parse_dockerfile(source.text), source.text.count("\n") + 1)
         note = audit.budget.note()
         if note is not None:
             audit.findings.append(note)
@@ -977,6 +1003,7 @@ class DockerfileScanner(Scanner):
             images=tuple(audit.images),
             pythons=tuple(audit.pythons),
             indexes=tuple(dict.fromkeys(audit.indexes)),
+            sections=tuple(audit.sections),
         )
 
 

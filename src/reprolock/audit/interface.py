@@ -65,12 +65,13 @@ class Declared:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Include:
-    """A ``-r``/``-c`` reference from a requirements file."""
+    """A file another file installs: a ``-r``/``-c`` reference, or the lock or project a
+    command installs (``uv sync`` the ``uv.lock``, ``pip install .`` the ``pyproject.toml``)."""
 
     target: str
     """POSIX path relative to the audited root."""
     line: int
-    """Line of the option."""
+    """Line of the option or command."""
     constraint: bool = False
     """True for ``-c`` (constraints), False for ``-r``."""
 
@@ -83,6 +84,30 @@ class ImageRef:
     """The reference after ``ARG`` substitution, e.g. ``nvidia/cuda:12.1.1-runtime-ubuntu22.04``."""
     line: int
     """Line of the reference."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Section:
+    """A part of a file that installs into an environment of its own: a Dockerfile build
+    stage, a CI job. The file's pins, includes, images and Python statements whose line lies
+    in ``start..end`` belong to it."""
+
+    kind: str
+    """``stage`` or ``job``."""
+    name: str
+    """The stage's name (its index when it has none), or the job's id."""
+    start: int
+    """First line (the ``FROM``, the job's key)."""
+    end: int
+    """Last line."""
+    parent: str = ""
+    """For a stage built ``FROM`` an earlier stage, that stage's name: what it installed is
+    installed here too."""
+    labels: tuple[str, ...] = ()
+    """Where it runs: a job's ``runs-on`` labels (every matrix value, lower-cased), a stage's
+    ``--platform``."""
+    matrix: tuple[str, ...] = ()
+    """A job's matrix axes (lower-cased): each cell is an alternative of the others."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -129,6 +154,8 @@ class FileFacts:
     """Root-relative paths of other files whose content or existence the scan depended on,
     besides ``includes`` (a sibling lock or ``.in``, a lock's sources): the audit cache scans
     the file again when one of them changes, appears or goes."""
+    sections: tuple[Section, ...] = ()
+    """Build stages of a Dockerfile, jobs of a workflow: environments inside one file."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

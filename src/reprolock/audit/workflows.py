@@ -22,6 +22,7 @@ from reprolock.audit.interface import (
     ScanContext,
     ScanError,
     Scanner,
+    Section,
     SourceFile,
 )
 from reprolock.audit.shell import Download, ShellAudit, audit_shell, repo_file
@@ -181,6 +182,7 @@ class _FileScan:
         self.indexes: dict[str, None] = {}
         self.images: dict[tuple[str, int], ImageRef] = {}
         self.pythons: dict[tuple[str, int], PythonVersion] = {}
+        self.sections: list[Section] = []
         self.installs = False
         self.downloads: tuple[Download, ...] = ()
         self.budget = ExpansionBudget(source.path)
@@ -211,6 +213,7 @@ class _FileScan:
             images=tuple(self.images.values()),
             pythons=tuple(self.pythons.values()),
             indexes=tuple(self.indexes),
+            sections=tuple(self.sections),
         )
 
     def add(self, found: Finding) -> None:
@@ -247,6 +250,7 @@ class _FileScan:
                 continue
             if self.first_visit(jnode):
                 self.job(self.mapping(jnode), scope)
+                self.section(str(knode.value), knode, jnode)
 
     def action(self, top: _Entries) -> None:
         runs = self.mapping(top["runs"][1])
@@ -286,6 +290,31 @@ class _FileScan:
         steps = job.get("steps")
         if steps is not None:
             self.steps(steps[1], scope)
+
+    def section(self, name: str, key: yaml.Node, node: yaml.MappingNode) -> None:
+        """The job as a :class:`Section`: its lines, where it runs, its matrix axes."""
+        job = self.mapping(node)
+        matrix = self._matrix(_get(job, "strategy"))
+        labels = [
+            text.strip().lower()
+            for value in self._runs_on(_get(job, "runs-on"), matrix)
+            if (text := _yaml.scalar(value)) is not None and "${{" not in text
+        ]
+        # A block mapping's end mark is where the next token starts: on a line of its own, the
+        # job ended on the line before.
+        end_line, end_column = int(node.end_mark.line), int(node.end_mark.column)
+        text = self.lines[end_line] if end_line < len(self.lines) else ""
+        end = end_line if not text[:end_column].strip() else end_line + 1
+        self.sections.append(
+            Section(
+                kind="job",
+                name=name,
+                start=_yaml.node_line(key),
+                end=max(end, _yaml.node_line(key)),
+                labels=tuple(dict.fromkeys(labels)),
+                matrix=tuple(matrix),
+            )
+        )
 
     def steps(self, node: yaml.Node, scope: _Scope) -> None:
         if _yaml.is_null(node):
@@ -625,21 +654,28 @@ class _FileScan:
     # scopes
 
     def _on_windows(self, runs_on: yaml.Node | None, matrix: dict[str, list[yaml.Node]]) -> bool:
-        """Whether ``runs-on`` (a label, a list of labels, ``group``/``labels``, or a matrix
-        value) may name a Windows runner."""
+        """Whether ``runs-on`` may name a Windows runner."""
+        return any(
+            "windows" in (_yaml.scalar(value) or "").lower()
+            for value in self._runs_on(runs_on, matrix)
+        )
+
+    def _runs_on(
+        self, runs_on: yaml.Node | None, matrix: dict[str, list[yaml.Node]]
+    ) -> list[yaml.Node]:
+        """The label nodes ``runs-on`` names (a label, a list of labels, ``group``/``labels``),
+        matrix values resolved."""
         if isinstance(runs_on, yaml.MappingNode):
             runs_on = _get(self.mapping(runs_on), "labels")
         labels = (
             _yaml.sequence_items(runs_on) if isinstance(runs_on, yaml.SequenceNode) else [runs_on]
         )
         scope = _Scope(matrix=matrix)
+        out: list[yaml.Node] = []
         for label in labels:
-            if label is None:
-                continue
-            for value in self.resolve(label, scope) or [label]:
-                if "windows" in (_yaml.scalar(value) or "").lower():
-                    return True
-        return False
+            if label is not None:
+                out.extend(self.resolve(label, scope) or [label])
+        return out
 
     def _default_run(self, entries: _Entries, key: str) -> str | None:
         """``defaults.run.shell`` or ``defaults.run.working-directory``."""

@@ -1,9 +1,11 @@
 """Cross-file checks: rules about relations between files, judged from every file's facts.
 
-A check never opens a file. It sees only the :class:`~reprolock.audit.interface.FileFacts`
-the scanners returned (in worker processes, or from the cache) and the
+A check does not parse files. It sees the :class:`~reprolock.audit.interface.FileFacts` the
+scanners returned (in worker processes, or from the cache) and the
 :class:`~reprolock.audit.interface.ScanContext`, so what a scanner learned once is all any
-check needs. Each check is a small object naming the rule ids it may report, registered
+check needs; the one exception is the environment checks reading back the command line
+around a pin, to see which index options apply to it (facts list a file's index URLs, not
+where each applies). Each check is a small object naming the rule ids it may report, registered
 in the tuple of :func:`all_checks` (the way deptry registers its violation finders):
 adding a cross-file rule is a module here, a class, and a line in that tuple.
 """

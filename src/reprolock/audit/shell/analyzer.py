@@ -5,6 +5,7 @@ hands each command to the handler its program name selects (the handlers live in
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -264,6 +265,9 @@ class Analyzer:
         self.indexes: list[str] = []
         self.installs_python = False
         self.downloads: list[Download] = list(downloaded)
+        self.cwd: str | None = ""
+        """Where ``cd`` has led, relative to where the text starts running ("" for there);
+        None once it leads somewhere the text does not say."""
 
     def result(self) -> ShellAudit:
         return ShellAudit(
@@ -274,6 +278,16 @@ class Analyzer:
             installs_python=self.installs_python,
             downloads=tuple(self.downloads),
         )
+
+    def installed_file(self, directory: str, name: str) -> str | None:
+        """The repository file ``name`` in ``directory`` (as the text writes it, relative to the
+        current ``cd``) that a project installer reads: only a file the audit discovered, so
+        that nothing outside the audit is read because a command names it."""
+        if self.cwd is None or "$" in directory:
+            return None
+        written = posixpath.normpath(posixpath.join(self.cwd, directory or ".", name))
+        target = self.locate(written)
+        return target if target is not None and target in self.ctx.files else None
 
     # --- locations ---------------------------------------------------------------------------
 
@@ -520,10 +534,22 @@ def _read(analyzer: Analyzer, call: Call) -> None:
             analyzer.vars[arg.text] = None
 
 
+def _cd(analyzer: Analyzer, call: Call) -> None:
+    """``cd DIR``: where a later ``uv sync`` or ``pip install .`` finds its project."""
+    operands = [a for a in call.rest if not a.text.startswith("-") or a.text == "-"]
+    if not operands or operands[0].dynamic or operands[0].text in {"-", "~"}:
+        analyzer.cwd = None
+    elif operands[0].text.startswith("/"):
+        analyzer.cwd = posixpath.normpath(operands[0].text)
+    elif analyzer.cwd is not None:
+        analyzer.cwd = posixpath.normpath(posixpath.join(analyzer.cwd, operands[0].text))
+
+
 BUILTINS: dict[str, Handler] = {
     **dict.fromkeys(("export", "declare", "typeset", "readonly", "local"), _export),
     "unset": _unset,
     "read": _read,
+    **dict.fromkeys(("cd", "pushd"), _cd),
 }
 """Builtins that change variables."""
 

@@ -32,6 +32,7 @@ _NAME_END = re.compile(r"[<>=!~;\[@ ]")
 _AT_VERSION = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*(?:\[[^\]]*\])?)@([^/:@\s]+)")
 _POETRY_AT = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*(?:\[[^\]]*\])?)@(.+)")
 _VERSION = re.compile(r"\d[\w.+!-]*")
+_EXTRAS_SUFFIX = re.compile(r"\[[^\]]*\]$")
 
 
 def _is_remote(text: str) -> bool:
@@ -295,6 +296,12 @@ def _pip_spec(
     except ValueError:
         return  # pip rejects it too; nothing gets installed
     analyzer.installs_python = True
+    if spec.kind is SpecKind.PATH and spec.url and "://" not in spec.url:
+        # `pip install .`: the project is installed; its requires-python says where it runs.
+        directory = _EXTRAS_SUFFIX.sub("", spec.url.removeprefix("file:"))
+        target = analyzer.installed_file(directory, "pyproject.toml")
+        if target is not None:
+            analyzer.includes.append(Include(target=target, line=location.line))
     before = len(analyzer.findings)
     _judge(analyzer, spec, location, hashes=True, constraints=constraints, local_only=local_only)
     swallowed = _swallowed_by_redirect(analyzer, arg.word)
@@ -386,6 +393,35 @@ def _poetry_spec(text: str) -> str:
     return f"{name}{constraint}"
 
 
+# What a project installer installs from: its lock, and the project (for its requires-python).
+_PROJECT_FILES: dict[str, tuple[str, ...]] = {
+    "uv": ("uv.lock", "pyproject.toml"),
+    "poetry": ("poetry.lock", "pyproject.toml"),
+    "pdm": ("pdm.lock", "pyproject.toml"),
+    "pipenv": ("Pipfile.lock",),
+}
+_PROJECT_DIR_OPTIONS = frozenset({"--project", "--directory", "-C", "-P", "-p"})
+
+
+def _project_install(analyzer: Analyzer, call: Call, tool: str) -> None:
+    """``uv sync``, ``poetry install``, ``pdm sync``, ``pipenv sync``: the project's lock and
+    manifest are installed, as an included file is (the environments read them through it)."""
+    directory = ""
+    rest = call.rest
+    for index, arg in enumerate(rest):
+        option, eq, value = arg.text.partition("=")
+        if option in _PROJECT_DIR_OPTIONS and (tool != "uv" or option != "-p"):
+            given = _option_value(rest, index, eq, value)
+            if given is None or given.dynamic:
+                return
+            directory = given.text
+    line = analyzer.line_of(call.program.word)
+    for name in _PROJECT_FILES[tool]:
+        target = analyzer.installed_file(directory, name)
+        if target is not None:
+            analyzer.includes.append(Include(target=target, line=line))
+
+
 def _uv(analyzer: Analyzer, call: Call) -> None:
     rest = skip_options(call.rest, "", _UV_GLOBAL_VALUE)
     command = sub(rest)
@@ -397,6 +433,7 @@ def _uv(analyzer: Analyzer, call: Call) -> None:
         _tool_run(analyzer, replace(call, rest=rest[2:]))
     elif command == "sync":
         analyzer.installs_python = True
+        _project_install(analyzer, call, "uv")
 
 
 def _uv_run(analyzer: Analyzer, rest: list[Arg]) -> list[Arg] | None:
@@ -487,12 +524,15 @@ def _pipx(analyzer: Analyzer, call: Call) -> None:
 
 def _project_add(analyzer: Analyzer, call: Call) -> None:
     """``poetry add``/``uv add``/``pdm add``: resolves and locks at build time."""
-    rest, tool = call.rest, call.name
+    # Global options come before the subcommand (`poetry -C server install`).
+    rest, tool = skip_options(call.rest, "CPp", _PROJECT_DIR_OPTIONS), call.name
     if sub(rest) == "self":
         rest = rest[1:]
     if sub(rest) != "add":
         if sub(rest) in {"install", "sync"}:
             analyzer.installs_python = True
+            if tool in _PROJECT_FILES:
+                _project_install(analyzer, call, tool)
         return
     for arg in _project_operands(analyzer, rest, _ADD_VALUE):
         _judge_text(analyzer, arg, _poetry_spec(arg.text) if tool == "poetry" else arg.text)
@@ -503,6 +543,7 @@ def _pipenv(analyzer: Analyzer, call: Call) -> None:
     if sub(rest) not in {"install", "sync"}:
         return
     analyzer.installs_python = True
+    _project_install(analyzer, call, "pipenv")
     for arg in _project_operands(analyzer, rest, _PIPENV_VALUE):
         _judge_text(analyzer, arg, arg.text)
 
