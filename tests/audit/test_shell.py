@@ -561,19 +561,23 @@ def test_line_map_and_column_map(shell: Callable[..., ShellAudit]) -> None:
         ("pip install a; ;; echo", 1, "unexpected ';;'"),
     ],
 )
-def test_syntax_errors_are_rp001(
+def test_syntax_errors_are_rp002_notes(
     shell: Callable[..., ShellAudit], script: str, line: int, message: str
 ) -> None:
+    """The shell is the judge of shell text, not this reader: what the reader cannot follow
+    is a note (RP002), never the error RP001 (issue 14 section 1)."""
     audit = shell(script)
-    errors = [f for f in audit.findings if f.rule == "RP001"]
-    assert len(errors) == 1
-    assert errors[0].location.line == line
-    assert errors[0].message == f"shell syntax: {message}"
+    notes = [f for f in audit.findings if f.rule == "RP002"]
+    assert len(notes) == 1
+    assert notes[0].severity is Severity.NOTE
+    assert notes[0].location.line == line
+    assert notes[0].message == f"shell text not understood: {message}; the rest is audited"
+    assert not [f for f in audit.findings if f.rule == "RP001"]
 
 
 def test_syntax_error_does_not_hide_other_findings(shell: Callable[..., ShellAudit]) -> None:
     audit = shell("curl https://x.example/i | bash\nfi\npip install numpy\n")
-    assert _lines(audit) == [("RP105", 1), ("RP001", 2), ("RP101", 3)]
+    assert _lines(audit) == [("RP105", 1), ("RP002", 2), ("RP101", 3)]
 
 
 def test_syntax_errors_can_be_silenced(shell: Callable[..., ShellAudit]) -> None:
@@ -581,9 +585,9 @@ def test_syntax_errors_can_be_silenced(shell: Callable[..., ShellAudit]) -> None
     assert audit.findings == ()
 
 
-def test_deep_nesting_is_a_syntax_error_not_a_crash(shell: Callable[..., ShellAudit]) -> None:
+def test_deep_nesting_is_a_note_not_a_crash(shell: Callable[..., ShellAudit]) -> None:
     audit = shell("$(" * 500)
-    assert _rules(audit) == ["RP001"]
+    assert _rules(audit) == ["RP002"]
     assert "too deep" in audit.findings[0].message
 
 
@@ -721,6 +725,88 @@ def test_make_recipes_text() -> None:
     assert recipes[1].lines == (9, 10)
     assert recipes[3].text == "echo $HOME && curl -fsSL https://x.example/i.sh | sh"
     assert len(recipes) == 6
+
+
+TGI_GAUDI_MAKEFILE = """\
+mkfile_path := $(abspath $(lastword $(MAKEFILE_LIST)))
+mkfile_dir := $(dir $(mkfile_path))
+root_dir := ${mkfile_dir}/../..
+
+image:
+\tdocker build -t tgi -f ${root_dir}/Dockerfile_gaudi ${root_dir} --build-arg V=$(V)
+
+install-server:
+\tmake -C ${root_dir}/backends/gaudi/server install PROTO_PATH=../../../proto/v3
+
+install-dependencies:
+\tpip install outlines~=0.0.34
+"""
+
+
+def test_gnu_make_functions_are_expanded_not_syntax_errors(audit: Audit) -> None:
+    """huggingface/text-generation-inference ``backends/gaudi/Makefile``: ``${root_dir}``
+    expands to ``$(dir $(mkfile_path))/../..``; make runs it, so nothing about it is RP001
+    or RP002, and the install after it is still audited (issue 14 section 1)."""
+    found = audit({"Makefile": TGI_GAUDI_MAKEFILE})
+    assert [(f.rule, f.location.line, f.location.column, f.subject) for f in found] == [
+        ("RP102", 12, 14, "outlines"),
+    ]
+
+
+PEFT_MAKEFILE = """\
+tests_core_multi_gpu:
+\tpython -m pytest tests/test_gpu.py $(if $(IS_GITHUB_CI),--report-log "multi_gpu.log",)
+\tpip install $(if $(CI),torch==2.3.1,torch)
+\tpip install $(if $(PINNED),torch==2.3.1,torch)
+"""
+
+
+def test_make_if_with_an_unknown_condition_is_decided_at_run_time(audit: Audit) -> None:
+    """huggingface/peft ``Makefile``: ``$(if $(IS_GITHUB_CI),--report-log "ci.log",)``. With
+    a condition the file does not set, the result is a value decided when make runs."""
+    found = audit({"Makefile": "PINNED = yes\n" + PEFT_MAKEFILE})
+    assert [(f.rule, f.location.line, f.subject) for f in found] == [("RP103", 5, "torch")]
+
+
+@pytest.mark.parametrize(
+    ("makefile", "text"),
+    [
+        ("P = a.proto b.proto\nx:\n\techo $(P:.proto=_pb2.py)\n", "echo a_pb2.py b_pb2.py"),
+        ("P = a b\nx:\n\techo $(foreach p, $(P),$(p).txt)\n", "echo a.txt b.txt"),
+        ("P = a b\nx:\n\techo $(addprefix -r ,$(P))\n", "echo -r a -r b"),
+        ("x:\n\techo $(subst .,-,1.2.3) $(patsubst %.c,%.o,a.c b.h)\n", "echo 1-2-3 a.o b.h"),
+        (
+            "x:\n\techo $(dir src/a.c b) $(notdir src/a.c) $(basename a.tar.gz)\n",
+            "echo src/ ./ a.c a.tar",
+        ),
+        (
+            "x:\n\techo $(word 2,a b c) $(words a b) $(firstword a b) $(lastword a b)\n",
+            "echo b 2 a b",
+        ),
+        (
+            "x:\n\techo $(filter %.py,a.py b.c) $(filter-out %.py,a.py b.c) $(sort b a b)\n",
+            "echo a.py b.c a b",
+        ),
+        ("f = pip install $(1)==$(2)\nx:\n\t$(call f,numpy,1.26.4)\n", "pip install numpy==1.26.4"),
+        (
+            "x:\n\techo $(shell git rev-parse HEAD) $(wildcard *.txt)\n",
+            "echo ${make_shell} ${make_wildcard}",
+        ),
+        (
+            "x:\n\techo $(if ,yes,no) $(if x,yes,no) $(or ,b) $(and a,b)$(info hi)\n",
+            "echo no yes b b",
+        ),
+        ("x:\n\techo $(strip  a   b ) $(findstring a,cat) $(join a b,1 2)\n", "echo a b a a1 b2"),
+        ("x:\n\techo $@ $(MAKE) $$HOME\n", "echo ${_} ${MAKE} $HOME"),
+    ],
+)
+def test_make_expansion(makefile: str, text: str) -> None:
+    assert [r.text for r in make_recipes(makefile)] == [text]
+
+
+def test_make_expansion_keeps_columns_as_written(audit: Audit) -> None:
+    found = audit({"Makefile": "D = $(dir a/b)\nx:\n\tcd $(D) && pip install numpy\n"})
+    assert [(f.rule, f.location.line, f.location.column) for f in found] == [("RP101", 3, 25)]
 
 
 def test_makefile_claims_and_role(tmp_path: Path) -> None:

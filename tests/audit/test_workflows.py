@@ -1049,7 +1049,7 @@ def test_windows_runners_default_to_powershell(audit: Audit) -> None:
     )
     # PowerShell text is read for installers only; as bash, the `{ ... }` is a syntax error.
     assert hits(found) == [
-        ("RP001", ".github/workflows/linux.yml", 7),
+        ("RP002", ".github/workflows/linux.yml", 7),
         ("RP101", ".github/workflows/linux.yml", 8),
         ("RP101", ".github/workflows/matrix.yml", 11),
         ("RP101", ".github/workflows/win.yml", 8),

@@ -85,9 +85,12 @@ def audit_shell(
     errors: list[Problem] = []
     analyzer.run(parse(script, errors))
     if report_syntax and errors:
+        # The shell is the judge of shell text, not this reader: what it cannot follow is a
+        # note, and reading went on past it (RP001 is for a file its own tool rejects).
         first = errors[0]
         loc = geometry.location(source, first.line, first.column)
-        analyzer.findings.append(finding("RP001", f"shell syntax: {first.message}", loc))
+        message = f"shell text not understood: {first.message}; the rest is audited"
+        analyzer.findings.append(finding("RP002", message, loc))
     if budget is None:
         note = analyzer.budget.note()
         if note is not None:
