@@ -21,6 +21,7 @@ from reprolock.audit.artifacts import (
     PythonScanner,
     artifact_scanners,
 )
+from reprolock.audit.artifacts.ipython import transform_cell
 from reprolock.audit.interface import FileFacts, Role, ScanContext, ScanError, Scanner, SourceFile
 from reprolock.audit.registry import all_scanners
 from reprolock.cli import main
@@ -646,17 +647,106 @@ def test_notebook_cells_in_other_languages_are_skipped(audit: Audit) -> None:
     assert _ours(audit({"nb.ipynb": text})) == [("RP601", "nb.ipynb", _line_of(text, "org/b"))]
 
 
-def test_a_broken_cell_is_noted_and_the_rest_audited(audit: Audit) -> None:
+def test_a_broken_statement_is_noted_and_the_rest_audited(audit: Audit) -> None:
+    """Jupyter accepts a notebook whose cell does not parse (it fails when run): that is a
+    note (RP002), and the other statements of that cell are still audited."""
     text = _notebook(
-        ["def half(:\n", "    pass"],
+        ["def half(:\n", "    pass\n", 'AutoModel.from_pretrained("org/a")'],
         ['AutoModel.from_pretrained("org/m")'],
     )
     found = audit({"nb.ipynb": text})
-    assert _ours(found) == [
-        ("RP001", "nb.ipynb", _line_of(text, "def half")),
-        ("RP601", "nb.ipynb", _line_of(text, "org/m")),
+    assert [(f.rule, f.location.line) for f in found] == [
+        ("RP002", _line_of(text, "def half")),
+        ("RP601", _line_of(text, "org/a")),
+        ("RP601", _line_of(text, "org/m")),
     ]
     assert found[0].severity is Severity.NOTE
+    assert found[0].message == (
+        "notebook cell 1: a statement is not valid Python and is skipped: invalid syntax"
+    )
+
+
+def test_ipython_lines_as_the_only_statement_of_a_block(audit: Audit) -> None:
+    """ultralytics/yolov5 ``tutorial.ipynb`` (AGPL-3.0, the shape only): a ``%pip install``
+    that is the only statement of an ``if``/``elif`` body, IPython's rules read it; the model
+    loaded in the same cell is kept (issue 14 section 1)."""
+    text = _notebook(
+        [
+            "import transformers\n",
+            "logger = 'Comet'\n",
+            "if logger == 'Comet':\n",
+            "  %pip install -q comet_ml\n",
+            "elif logger == 'ClearML':\n",
+            "  !pip install clearml==1.16.2 \\\n",
+            "      boto3\n",
+            "else:\n",
+            "  files = !ls data\n",
+            "  version = %pip --version\n",
+            'transformers.AutoModel.from_pretrained("org/m")',
+        ]
+    )
+    found = audit({"nb.ipynb": text, "repro.toml": "require-hashes = false\n"})
+    assert [(f.rule, f.location.line, f.subject) for f in found] == [
+        ("RP101", _line_of(text, "comet_ml"), "comet-ml"),
+        ("RP101", _line_of(text, "boto3"), "boto3"),
+        ("RP601", _line_of(text, "org/m"), "org/m"),
+    ]
+
+
+def test_ipython_continuation_lines(audit: Audit) -> None:
+    """EleutherAI/lm-evaluation-harness ``examples/lm-eval-overview.ipynb``: ``%env`` then
+    ``!lm_eval \\`` with continuation lines, in a cell written as one JSON string. Jupyter
+    runs it; it is neither RP001 nor RP002."""
+    text = _notebook(
+        "%env LMEVAL_LOG_LEVEL=DEBUG\n!lm_eval \\\n    --model hf \\\n    --tasks demo_boolq\n"
+        'import transformers\ntransformers.AutoModel.from_pretrained("org/m")\n'
+        "!pip install torch \\\n    numpy==1.26.4"
+    )
+    found = audit({"nb.ipynb": text, "repro.toml": "require-hashes = false\n"})
+    line = _line_of(text, "LMEVAL")
+    assert sorted((f.rule, f.location.line, f.subject) for f in found) == [
+        ("RP101", line, "torch"),
+        ("RP601", line, "org/m"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("cell", "python", "specials"),
+    [
+        ("!ls\n", "pass\n", [("shell", "", ("ls",), 0)]),
+        ("!!ls -l", "pass", [("shell", "", ("ls -l",), 0)]),
+        ("x = !ls \\\n  -l", "x = None\n", [("shell", "", ("ls  \\", "  -l"), 0)]),
+        ("x = %who_ls", "x = None", [("magic", "who_ls", ("",), 0)]),
+        ("%pip install a", "pass", [("magic", "pip", ("install a",), 0)]),
+        ("  %time f()", "pass", [("magic", "time", ("f()",), 0)]),
+        ("obj?", "pass", [("help", "", ("obj?",), 0)]),
+        ("obj.attr??", "pass", [("help", "", ("obj.attr??",), 0)]),
+        ("%pip?", "pass", [("help", "", ("%pip?",), 0)]),
+        ("?obj", "pass", [("help", "", ("?obj",), 0)]),
+        ("/f a b", "pass", [("autocall", "", ("/f a b",), 0)]),
+        ("!ls # what?", "pass", [("shell", "", ("ls # what?",), 0)]),
+        ("!pip install numpy?", "pass", [("help", "", ("!pip install numpy?",), 0)]),
+        ("x = !echo 'it", "x = None", [("shell", "", ("echo 'it",), 0)]),
+        ('s = """\n!not a command\n"""', 's = """\n!not a command\n"""', []),
+        ("f(a,\n  !b)", "f(a,\n  !b)", []),
+        ("x = 1 # !ls", "x = 1 # !ls", []),
+        ("a != b", "a != b", []),
+        ("x = 5 % 3", "x = 5 % 3", []),
+        ("%%bash\npip install a", "", [("cell", "bash", ("", "pip install a"), 0)]),
+        ("%%time\n!ls\ny = 1", "\npass\ny = 1",
+         [("cell", "time", ("", "!ls", "y = 1"), 0), ("shell", "", ("ls",), 1)]),
+        ("    x = 1\n    !ls", "x = 1\npass", [("shell", "", ("ls",), 1)]),
+    ],
+)  # fmt: skip
+def test_ipython_transformation_rules(
+    cell: str, python: str, specials: list[tuple[str, str, tuple[str, ...], int]]
+) -> None:
+    """The rules of IPython 9.19.1's ``TransformerManager.transform_cell``; each case's Python
+    is what it makes of the cell, with a ``get_ipython()`` call written as ``pass`` (or
+    ``None`` on the right of an assignment) and continuation lines kept as blank lines."""
+    result = transform_cell(cell)
+    assert "\n".join(result.python) == python
+    assert [(s.kind, s.name, s.args, s.line) for s in result.specials] == specials
 
 
 def test_notebooks_of_other_kernels_are_not_python(audit: Audit) -> None:
