@@ -740,6 +740,48 @@ def test_run_expressions_resolve_to_matrix_values(tmp_path: Path) -> None:
     assert facts.role is Role.CONCRETE
 
 
+def test_matrix_expansion_reports_each_problem_once_where_it_is_written(audit: Audit) -> None:
+    """openai/whisper ``.github/workflows/test.yml`` line 78: values of different lengths
+    used to shift columns (RP103 at two columns, RP107 at four). One finding per problem, at
+    the column as written, naming the values it holds for (issue 14 section 2)."""
+    found = audit(
+        {
+            WF: f"""
+            on: push
+            jobs:
+              whisper:
+                runs-on: ubuntu-latest
+                strategy:
+                  matrix:
+                    include:
+                      - pytorch-version: 1.10.1
+                        numpy-requirement: "'numpy<2'"
+                      - pytorch-version: 2.5.1
+                        numpy-requirement: "'numpy'"
+                steps:
+                  - uses: actions/checkout@{SHA}
+                  - run: pip3 install ${{{{ matrix.numpy-requirement }}}} torch==${{{{ matrix.pytorch-version }}}}+cpu --index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple
+            """  # noqa: E501
+        }
+    )
+    script = (
+        "pip3 install ${{ matrix.numpy-requirement }} torch==${{ matrix.pytorch-version }}+cpu "
+        "--index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple"
+    )
+    column = 14  # where `run: ` puts the script; then each finding where its text is written
+    assert [(f.rule, f.location.line, f.location.column, f.message) for f in found] == [
+        ("RP101", 14, column + script.index("${{"),
+         "numpy is not pinned (for matrix.numpy-requirement: 'numpy')"),
+        ("RP102", 14, column + script.index("${{"),
+         "numpy<2 is a range, not an exact pin (for matrix.numpy-requirement: 'numpy<2')"),
+        ("RP103", 14, column + script.index("torch"),
+         "torch==1.10.1+cpu is installed without a hash (pip takes hashes only from a "
+         "requirements file) (for matrix.pytorch-version: 1.10.1, 2.5.1)"),
+        ("RP107", 14, column + script.index("https://pypi.org"),
+         "--extra-index-url https://pypi.org/simple lets a public package shadow a private one"),
+    ]  # fmt: skip
+
+
 def test_role_is_other_without_python_installs(tmp_path: Path) -> None:
     files: dict[str, str | bytes] = {
         WF: f"""

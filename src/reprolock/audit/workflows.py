@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import yaml
 
@@ -451,22 +451,32 @@ class _FileScan:
         variables = self._variables(scope)
         locate = self._locator(scope.workdir)
         after: tuple[Download, ...] | None = None
-        for variant in self._variants(script, scope):
+        found: dict[tuple[str, int, int, str], list[tuple[_Variant, Finding]]] = {}
+        variants = list(self._variants(script, scope))
+        for variant in variants:
             audit = audit_shell(
-                variant,
+                variant.text,
                 self.source,
                 self.ctx,
                 line_map=line_map,
                 column_map=column_map,
+                column_offsets=variant.offsets,
                 variables=variables,
                 locate=locate,
                 downloaded=self.downloads,
                 report_syntax=posix,
                 budget=self.budget,
             )
-            self.merge(audit)
+            for item in audit.findings:
+                loc = item.location
+                found.setdefault((item.rule, loc.line, loc.column, item.subject), []).append(
+                    (variant, item)
+                )
+            self.merge(replace(audit, findings=()))
             if after is None:
                 after = audit.downloads
+        for seen in found.values():
+            self.add(_for_values(seen, variants))
         self.downloads = after or ()
         self.run_downloads[id(node)] = self.downloads
 
@@ -552,13 +562,13 @@ class _FileScan:
             out.append(current)
         return out
 
-    def _variants(self, script: str, scope: _Scope) -> Iterator[str]:
+    def _variants(self, script: str, scope: _Scope) -> Iterator[_Variant]:
         """The script with ``${{ }}`` expressions replaced: by their literal values where they
         resolve (one variant per combination of matrix values, up to a cap), else by a shell
         variable named after the expression, so the audit sees a value chosen at run time."""
         exprs = list(dict.fromkeys(m.group(0) for m in _EXPRESSION.finditer(script)))
         if not exprs:
-            yield script
+            yield _Variant(text=script, offsets=None, values={})
             return
         choices: list[list[str]] = []
         for expr in exprs:
@@ -572,8 +582,11 @@ class _FileScan:
                 vs if len(vs) == 1 else [_placeholder(e)]
                 for e, vs in zip(exprs, choices, strict=True)
             ]
+        varying = {e: vs for e, vs in zip(exprs, choices, strict=True) if len(vs) > 1}
         for combo in itertools.product(*choices):
-            yield _substitute(script, dict(zip(exprs, combo, strict=True)))
+            table = dict(zip(exprs, combo, strict=True))
+            text, offsets = _substitute(script, table)
+            yield _Variant(text=text, offsets=offsets, values={e: table[e] for e in varying})
 
     def _literal_values(self, expr: str, scope: _Scope) -> list[str]:
         """Literal values a simple ``${{ matrix.x }}``-style expression takes, or []."""
@@ -697,9 +710,81 @@ def _folded_keys(table: dict[str, yaml.Node]) -> dict[str, yaml.Node]:
     return {name.lower(): value for name, value in table.items()}
 
 
-def _substitute(script: str, table: dict[str, str]) -> str:
-    # An expression spanning lines keeps its line breaks, so the line map stays true.
-    return _EXPRESSION.sub(lambda m: table[m.group(0)] + "\n" * m.group(0).count("\n"), script)
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Variant:
+    """A run script with its expressions replaced by one combination of their values."""
+
+    text: str
+    offsets: tuple[tuple[int, ...], ...] | None
+    """For each line of ``text``: the column (0-based) in the script as written that each
+    character comes from; a substituted value points at its expression."""
+    values: dict[str, str]
+    """The value each expression with several values takes in this variant."""
+
+
+def _substitute(script: str, table: dict[str, str]) -> tuple[str, tuple[tuple[int, ...], ...]]:
+    """``script`` with each expression replaced by its value in ``table``, and where each
+    character of the result was written. An expression spanning lines keeps its line breaks,
+    so the line map stays true."""
+    out: list[str] = []
+    lines: list[list[int]] = [[]]
+    column = 0
+
+    def literal(text: str) -> None:
+        nonlocal column
+        for char in text:
+            out.append(char)
+            if char == "\n":
+                lines.append([])
+                column = 0
+            else:
+                lines[-1].append(column)
+                column += 1
+
+    position = 0
+    for match in _EXPRESSION.finditer(script):
+        literal(script[position : match.start()])
+        value = table[match.group(0)]
+        out.append(value)
+        lines[-1].extend([column] * len(value))
+        written = match.group(0)
+        breaks = written.count("\n")
+        for _ in range(breaks):
+            out.append("\n")
+            lines.append([])
+        column = len(written) - written.rfind("\n") - 1 if breaks else column + len(written)
+        position = match.end()
+    literal(script[position:])
+    return "".join(out), tuple(tuple(line) for line in lines)
+
+
+_MAX_NAMED_VALUES = 8
+"""Matrix values named in one finding's message; more are counted."""
+
+
+def _for_values(seen: list[tuple[_Variant, Finding]], variants: list[_Variant]) -> Finding:
+    """One finding for a problem found in one or more variants of a run script, naming the
+    values it holds for: of each expression whose value decides whether it is found, or
+    changes what is said about it."""
+    variant, first = seen[0]
+    if len(variants) < 2:
+        return first
+    named: list[str] = []
+    for expr in variant.values:
+        every = list(dict.fromkeys(v.values[expr] for v in variants))
+        held = list(dict.fromkeys(v.values[expr] for v, _ in seen))
+        said: dict[str, set[str]] = {}
+        for v, item in seen:
+            said.setdefault(v.values[expr], set()).add(item.message)
+        if held == every and len({frozenset(m) for m in said.values()}) == 1:
+            continue
+        shown = ", ".join(held[:_MAX_NAMED_VALUES])
+        if len(held) > _MAX_NAMED_VALUES:
+            shown += f" and {len(held) - _MAX_NAMED_VALUES} more"
+        named.append(f"{_EXPRESSION.sub(lambda m: m.group(1).strip(), expr)}: {shown}")
+    if not named:
+        return first
+    return replace(first, message=f"{first.message} (for {'; '.join(named)})")
 
 
 def _placeholder(expr: str) -> str:
