@@ -208,6 +208,37 @@ def test_judge_image(ref: str, rule: str | None) -> None:
     assert all(f.location.line == 3 for f in found)
 
 
+@pytest.mark.parametrize(
+    ("ref", "rule"),
+    [
+        ("ubuntu:rolling", "RP302"),
+        ("pytorch/torchserve-nightly:latest-gpu", "RP302"),
+        ("pytorch/torchserve:latest-cpu", "RP302"),
+        ("lukemathwalker/cargo-chef:latest-rust-1.85.1", "RP302"),
+        ("alpine:edge", "RP302"),
+        ("org/app:nightly", "RP302"),
+        ("org/app:main", "RP302"),
+        ("org/app:dev", "RP302"),
+        ("debian:stable-slim", "RP302"),
+        ("node:lts-alpine", "RP302"),
+        ("tensorflow/tensorflow:2.16.1-gpu", "RP301"),
+        ("nvidia/cuda:12.1.0-devel-ubuntu22.04", "RP301"),
+        ("org/app:nightly-2024-06-01", "RP301"),
+        ("org/app:dev-3f2a1c9", "RP301"),
+        (f"ubuntu:rolling@{DIGEST}", None),
+    ],
+)
+def test_floating_tags_are_as_mutable_as_latest(ref: str, rule: str | None) -> None:
+    """pytorch/serve ``docker/Dockerfile`` (``ubuntu:rolling``), ``docker/Dockerfile.vllm``
+    (``pytorch/torchserve-nightly:latest-gpu``), huggingface/text-generation-inference
+    ``Dockerfile`` (``lukemathwalker/cargo-chef:latest-rust-1.85.1``): RP302, not RP301; a
+    word such as ``devel`` after a version is a flavour, a date or commit names one build."""
+    found = judge_image(ref, Location(path="x", line=3))
+    assert [f.rule for f in found] == ([rule] if rule else [])
+    if rule == "RP302":
+        assert found[0].message.startswith(f"{ref} uses the floating tag ")
+
+
 # --- container and services -----------------------------------------------------------------
 
 
