@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
@@ -347,11 +348,57 @@ def _setup(action: str, key: str, value: str) -> str:
 def test_floating_toolchains(
     audit: Audit, action: str, key: str, value: str, flagged: bool
 ) -> None:
-    found = audit({WF: _setup(action, key, value)})
+    found = [f for f in audit({WF: _setup(action, key, value)}) if f.location.line == 8]
     assert hits(found) == ([("RP403", WF, 8)] if flagged else [])
     if flagged:
         assert found[0].severity.value == "note"
         assert found[0].message.startswith(f"{key} ")
+
+
+@pytest.mark.parametrize(
+    ("step", "files", "message"),
+    [
+        ("uses: astral-sh/setup-uv@{sha}", {},
+         "astral-sh/setup-uv with no version or version-file input installs the newest uv"),
+        ("uses: astral-sh/setup-uv@{sha}\n  with: {{enable-cache: true}}", {},
+         "astral-sh/setup-uv with no version or version-file input installs the newest uv"),
+        ("uses: astral-sh/setup-uv@{sha}\n  with: {{version: 0.5.1}}", {}, None),
+        ("uses: astral-sh/setup-uv@{sha}", {"uv.toml": "required-version = '0.5.1'\n"}, None),
+        ("uses: conda-incubator/setup-miniconda@{sha}", {},
+         "conda-incubator/setup-miniconda with no miniconda-version or miniforge-version input "
+         "installs whichever conda the runner image bundles"),
+        ("uses: conda-incubator/setup-miniconda@{sha}\n  with: {{miniforge-version: 24.3.0-0}}",
+         {}, None),
+        ("uses: actions/setup-python@{sha}", {},
+         "actions/setup-python with no python-version or python-version-file input installs "
+         "whichever Python the runner image has on its PATH"),
+        ("uses: actions/setup-python@{sha}", {".python-version": "3.11\n"}, None),
+        ("uses: iterative/setup-dvc@{sha}", {},
+         "iterative/setup-dvc with no version input installs the newest DVC"),
+        ("uses: iterative/setup-cml@{sha}", {},
+         "iterative/setup-cml with no version input installs the newest CML"),
+        ("uses: actions/setup-node@{sha}", {}, None),
+    ],
+)  # fmt: skip
+def test_setup_actions_without_a_version_input(
+    audit: Audit, step: str, files: dict[str, str], message: str | None
+) -> None:
+    """EleutherAI/lm-evaluation-harness ``.github/workflows/unit_tests.yml`` (``setup-uv``
+    with no ``version``), openai/whisper ``.github/workflows/test.yml`` (``setup-miniconda``
+    with no ``miniconda-version``): the tool floats (issue 14 section 4)."""
+    body = textwrap.indent(step.format(sha=SHA), " " * 10).lstrip()
+    workflow = f"""
+    on: push
+    jobs:
+      t:
+        runs-on: ubuntu-22.04
+        steps:
+          - {body}
+    """
+    found = audit({WF: workflow, **files})
+    assert [(f.rule, f.location.line, f.message) for f in found] == (
+        [("RP403", 6, message)] if message else []
+    )
 
 
 def test_is_floating_version_edge_cases() -> None:

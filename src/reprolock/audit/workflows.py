@@ -59,6 +59,54 @@ _SETUP_INPUTS: dict[str, tuple[tuple[str, str], ...]] = {
     "actions/setup-go": (("go-version", "go"),),
     "actions/setup-java": (("java-version", "java"),),
 }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SetupTool:
+    """A setup action that installs a tool, and how its version can be stated."""
+
+    tool: str
+    """The tool's name, the finding's subject."""
+    inputs: tuple[str, ...]
+    """Inputs that state the version (or where to read it); any one given is enough."""
+    files: tuple[str, ...] = ()
+    """Repository files the action reads the version from when no input is given."""
+    otherwise: str
+    """What it installs when the version is stated nowhere."""
+
+
+SETUP_TOOLS: dict[str, SetupTool] = {
+    "actions/setup-python": SetupTool(
+        tool="python",
+        inputs=("python-version", "python-version-file"),
+        files=(".python-version",),
+        otherwise="whichever Python the runner image has on its PATH",
+    ),
+    "astral-sh/setup-uv": SetupTool(
+        tool="uv",
+        inputs=("version", "version-file"),
+        files=("uv.toml",),
+        otherwise="the newest uv",
+    ),
+    "conda-incubator/setup-miniconda": SetupTool(
+        tool="conda",
+        inputs=("miniconda-version", "miniforge-version", "installer-url"),
+        otherwise="whichever conda the runner image bundles",
+    ),
+    "mamba-org/setup-micromamba": SetupTool(
+        tool="micromamba", inputs=("micromamba-version",), otherwise="the newest micromamba"
+    ),
+    "prefix-dev/setup-pixi": SetupTool(
+        tool="pixi", inputs=("pixi-version",), otherwise="the newest pixi"
+    ),
+    "iterative/setup-dvc": SetupTool(tool="dvc", inputs=("version",), otherwise="the newest DVC"),
+    "iterative/setup-cml": SetupTool(tool="cml", inputs=("version",), otherwise="the newest CML"),
+    "snok/install-poetry": SetupTool(
+        tool="poetry", inputs=("version",), otherwise="the newest Poetry"
+    ),
+}
+"""Setup actions whose tool floats when no input (or file) states its version (RP403)."""
+
 # How many leading numeric components make a version concrete enough: Python and Go change
 # behaviour between minor releases (3.11 -> 3.12, 1.21 -> 1.22); Node and Java between majors.
 _CONCRETE_PARTS = {"python": 2, "go": 2, "node": 1, "java": 1}
@@ -318,11 +366,14 @@ class _FileScan:
         )
         uses = step.get("uses")
         action = self.uses(uses[1], reusable=False) if uses is not None else None
+        given = self.mapping(_get(step, "with"))
         if action in _SETUP_INPUTS:
-            given = self.mapping(_get(step, "with"))
             for key, tool in _SETUP_INPUTS[action]:
                 if key in given:
                     self.toolchain(key, tool, given[key][1], scope)
+        setup = SETUP_TOOLS.get(action or "")
+        if setup is not None and uses is not None:
+            self.setup_without_version(action or "", setup, given, uses[1])
         run = step.get("run")
         if run is not None:
             shell = _yaml.scalar(_get(step, "shell")) or scope.shell
@@ -389,6 +440,19 @@ class _FileScan:
             self.add(found)
 
     # toolchains (RP403)
+
+    def setup_without_version(
+        self, action: str, setup: SetupTool, given: _Entries, node: yaml.Node
+    ) -> None:
+        """RP403 for a setup action given no version input, with no file to read one from."""
+        if any(key in given for key in setup.inputs):
+            return
+        if any(name in self.ctx.files for name in setup.files):
+            return
+        stated = " or ".join(setup.inputs[:2])
+        message = f"{action} with no {stated} input installs {setup.otherwise}"
+        fix = f"with: {setup.inputs[0]}: <exact version>"
+        self.add(finding("RP403", message, self.at(node), subject=setup.tool, fix=fix))
 
     def toolchain(self, key: str, tool: str, node: yaml.Node, scope: _Scope) -> None:
         resolved = self.resolve(node, scope)
