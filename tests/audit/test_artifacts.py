@@ -321,13 +321,70 @@ def test_names_bound_more_than_one_way_do_not_resolve(audit: Audit) -> None:
     assert _py(audit, code) == [("RP601", "app.py", 9)]
 
 
-def test_star_args_and_kwargs_are_not_judged(audit: Audit) -> None:
+def test_star_args_and_unknown_kwargs_are_not_judged(audit: Audit) -> None:
     code = f"""
     opts = dict(revision="{_COMMIT}")
     AutoModel.from_pretrained("org/a", **opts)
     AutoModel.from_pretrained(*names)
+    def load(**kwargs):
+        return AutoModel.from_pretrained("org/b", **kwargs)
+    extra = {{"dtype": "auto"}}
+    extra.update(revision="{_COMMIT}")
+    AutoModel.from_pretrained("org/c", **extra)
+    built = make_kwargs()
+    AutoModel.from_pretrained("org/d", **built)
     """
     assert _py(audit, code) == []
+
+
+def test_kwargs_written_out_without_a_revision(audit: Audit) -> None:
+    """huggingface/peft ``examples/waveft_finetuning/waveft_finetuning.py``:
+    ``model_kwargs = {"dtype": ..., "device_map": ...}`` then
+    ``AutoModelForCausalLM.from_pretrained(base_model, **model_kwargs)``: a dict literal in
+    scope says what the call receives, and it has no revision (issue 14 section 4)."""
+    code = """
+    def train(dtype="bfloat16", device_map="auto"):
+        model_kwargs = {"dtype": dtype, "device_map": device_map}
+        return AutoModelForCausalLM.from_pretrained("huggyllama/llama-7b", **model_kwargs)
+    moving = dict(revision="main", trust_remote_code=True)
+    AutoModel.from_pretrained("org/a", **moving)
+    """
+    found = audit({"app.py": textwrap.dedent(code).lstrip("\n")})
+    assert [(f.rule, f.location.line, f.message) for f in found] == [
+        ("RP601", 3,
+         "model huggyllama/llama-7b is fetched by AutoModelForCausalLM.from_pretrained without "
+         "a revision"),
+        ("RP601", 5,
+         "model org/a is fetched by AutoModel.from_pretrained at revision 'main', a branch or "
+         "tag that can move and runs its code (trust_remote_code=True)"),
+    ]  # fmt: skip
+
+
+def test_a_model_saved_earlier_is_loaded_from_disk(audit: Audit) -> None:
+    """huggingface/peft ``examples/semantic_segmentation/semantic_segmentation_peft_lora.ipynb``:
+    ``lora_model.save_pretrained(model_id)`` then ``PeftConfig.from_pretrained(model_id)``:
+    the id reads like a hub repository, but the notebook wrote it itself (issue 14 section 4)."""
+    notebook = _notebook(
+        ['model_id = "segformer-scene-parse-150-lora"\n', "lora_model.save_pretrained(model_id)"],
+        ["config = PeftConfig.from_pretrained(model_id)\n",
+         'tok = AutoTokenizer.from_pretrained("segformer-scene-parse-150-lora/tokenizer")\n',
+         'other = AutoModel.from_pretrained("org/not-saved")'],
+    )  # fmt: skip
+    code = """
+    def finetune(trainer):
+        trainer.save_model("out-model")
+        return AutoModel.from_pretrained("out-model")
+    def elsewhere():
+        return AutoModel.from_pretrained("out-model")
+    AutoModel.from_pretrained("early")
+    AutoModel.save_pretrained("early")
+    """
+    found = audit({"nb.ipynb": notebook, "app.py": textwrap.dedent(code).lstrip("\n")})
+    assert [(f.location.path, f.location.line, f.subject) for f in found] == [
+        ("app.py", 5, "out-model"),
+        ("app.py", 6, "early"),
+        ("nb.ipynb", _line_of(notebook, "org/not-saved"), "org/not-saved"),
+    ]
 
 
 @pytest.mark.parametrize(
