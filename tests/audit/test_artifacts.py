@@ -836,6 +836,48 @@ def test_notebook_facts(tmp_path: Path) -> None:
     assert plain.role is Role.OTHER
 
 
+# --- RP601 in config ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "text", "expected"),
+    [
+        ("examples/opt/model-config.yaml",
+         "minWorkers: 1\nhandler:\n    tp_degree: 2\n    model_name: facebook/opt-6.7b\n",
+         [(4, "facebook/opt-6.7b", "model facebook/opt-6.7b (handler.model_name) is fetched "
+           "without a revision")]),
+        ("serve/model-config.yaml", "handler:\n  model: org/m\n",
+         [(2, "org/m", "model org/m (handler.model) is fetched without a revision")]),
+        ("train/config.yaml", "model: org/m\n", []),
+        ("train/config.yaml", f"model_id: org/m\nrevision: {_COMMIT}\n", []),
+        ("train/config.yaml", "base_model: org/m\nbase_model_revision: main\n",
+         [(1, "org/m", "model org/m (base_model) is fetched at revision 'main', a branch or "
+           "tag that can move")]),
+        ("train/params.json",
+         '{\n  "model_id": "black-forest-labs/FLUX.2-klein-base-4B",\n  "seed": 0\n}\n',
+         [(2, "black-forest-labs/FLUX.2-klein-base-4B", "model "
+           "black-forest-labs/FLUX.2-klein-base-4B (model_id) is fetched without a revision")]),
+        ("train/config.toml", 'pretrained_model_name_or_path = "org/m"\n',
+         [(1, "org/m", "model org/m (pretrained_model_name_or_path) is fetched without a "
+           "revision")]),
+        ("train/config.yaml", "model_name: bert-base-uncased\n", []),
+        ("train/config.yaml", "model_name: openai/gpt-4o\n", []),
+        ("train/config.yaml", "model_name: checkpoints/run-1\n", []),
+        ("train/config.yaml", "model_name_or_path: models/local\n", []),
+        ("train/config.yaml", "tokenizer_name: org/m/extra\n", []),
+    ],
+)  # fmt: skip
+def test_model_ids_in_config(
+    audit: Audit, path: str, text: str, expected: list[tuple[int, str, str]]
+) -> None:
+    """pytorch/serve ``examples/large_models/inferentia2/opt/model-config.yaml``
+    (``handler.model_name: facebook/opt-6.7b``, loaded by the handler with ``from_pretrained``)
+    and huggingface/peft ``method_comparison/image-gen/default_training_params.json``
+    (``model_id``): a hub model named in serving or training config (issue 14 section 4)."""
+    found = [f for f in audit({path: text}) if f.rule == "RP601"]
+    assert [(f.location.line, f.subject, f.message) for f in found] == expected
+
+
 # --- RP603/RP604 in config -----------------------------------------------------------------
 
 

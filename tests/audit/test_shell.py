@@ -22,6 +22,7 @@ from reprolock.audit.shell import (
     immutable_url,
     installers,
     make_recipes,
+    models,
     shell_shebang,
 )
 from reprolock.audit.shell.analyzer import BUILTINS, WRAPPERS, Arg, command_name
@@ -673,6 +674,63 @@ def test_shell_scanner_roles(tmp_path: Path) -> None:
     assert facts["install.sh"].kind == "shell"
 
 
+# --- model launchers ----------------------------------------------------------------------------
+
+_C = "3f2a1c9d8e7b6a5f4e3d2c1b0a9f8e7d6c5b4a39"
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        ("lm_eval --model hf \\\n  --model_args pretrained=EleutherAI/pythia-2.8b \\\n  --tasks x",
+         [("RP601", 2, "EleutherAI/pythia-2.8b",
+           "model EleutherAI/pythia-2.8b is fetched by lm_eval --model_args pretrained= "
+           "without a revision")]),
+        (f"lm_eval --model hf --model_args pretrained=org/m,revision={_C}", []),
+        ("lm_eval --model hf --model_args pretrained=org/m,revision=main",
+         [("RP601", 1, "org/m", "model org/m is fetched by lm_eval --model_args pretrained= "
+           "at revision 'main', a branch or tag that can move")]),
+        ("python -m lm_eval --model_args pretrained=org/m,parallelize=true",
+         [("RP601", 1, "org/m", "model org/m is fetched by python -m lm_eval --model_args "
+           "pretrained= without a revision")]),
+        ("vllm serve meta-llama/Llama-3.1-8B --port 8000",
+         [("RP601", 1, "meta-llama/Llama-3.1-8B",
+           "model meta-llama/Llama-3.1-8B is fetched by vllm serve without a revision")]),
+        (f"vllm serve meta-llama/Llama-3.1-8B --revision {_C}", []),
+        ("python3 -m vllm.entrypoints.openai.api_server --model org/m",
+         [("RP601", 1, "org/m", "model org/m is fetched by python -m "
+           "vllm.entrypoints.openai.api_server --model without a revision")]),
+        ("text-generation-launcher --model-id bigscience/bloom-560m --port 80",
+         [("RP601", 1, "bigscience/bloom-560m", "model bigscience/bloom-560m is fetched by "
+           "text-generation-launcher --model-id without a revision")]),
+        ("docker run --gpus all -p 8080:80 -v $PWD/data:/data "
+         "ghcr.io/huggingface/text-generation-inference:3.0 --model-id org/m",
+         [("RP601", 1, "org/m", "model org/m is fetched by text-generation-inference "
+           "--model-id without a revision")]),
+        ("docker run --runtime nvidia vllm/vllm-openai:v0.6.0 --model org/m",
+         [("RP601", 1, "org/m", "model org/m is fetched by vllm --model without a revision")]),
+        ("huggingface-cli download org/m config.json --local-dir m",
+         [("RP601", 1, "org/m", "model org/m is fetched by huggingface-cli download "
+           "without a revision")]),
+        ("hf download org/d --repo-type dataset",
+         [("RP602", 1, "org/d", "dataset org/d is fetched by hf download without a revision")]),
+        ("vllm serve $MODEL", []),
+        ("vllm serve ./checkpoints/m", []),
+        ("lm_eval --model openai-chat-completions --model_args model=openai/gpt-4o", []),
+        ("text-generation-launcher --model-id /data/m", []),
+    ],
+)  # fmt: skip
+def test_model_launchers(
+    shell: Callable[..., ShellAudit], script: str, expected: list[tuple[str, int, str, str]]
+) -> None:
+    """EleutherAI/lm-evaluation-harness ``examples/lm-eval-overview.ipynb`` (``!lm_eval
+    --model_args pretrained=EleutherAI/pythia-2.8b``) and the vLLM/TGI launchers: a hub model
+    named on a serving or evaluation command line is fetched at its newest commit unless a
+    revision is given (issue 14 section 4)."""
+    audit = shell(script)
+    assert [(f.rule, f.location.line, f.subject, f.message) for f in audit.findings] == expected
+
+
 # --- Makefiles ---------------------------------------------------------------------------------
 
 MAKEFILE = """\
@@ -881,7 +939,7 @@ def test_binary_under_bin_is_skipped_silently(tmp_path: Path) -> None:
 
 def test_each_program_has_one_handler() -> None:
     # The tables are merged into one dict: a name in two of them would lose a handler silently.
-    tables = [BUILTINS, fetch.HANDLERS, installers.HANDLERS]
+    tables = [BUILTINS, fetch.HANDLERS, installers.HANDLERS, models.HANDLERS]
     names = [name for table in tables for name in table]
     assert sorted(names) == sorted(set(names))
     assert set(COMMANDS.handlers) == set(names)

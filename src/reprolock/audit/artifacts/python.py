@@ -12,7 +12,6 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from reprolock.audit.artifacts.references import (
-    COMMIT_FIX,
     DATA_URI,
     MODELS_URI,
     WANDB_FULL_LATEST,
@@ -23,12 +22,12 @@ from reprolock.audit.artifacts.references import (
     latest_uris,
     located,
     registry_hits,
-    revision_problem,
     wandb_hit,
 )
 from reprolock.audit.budget import over_limit
 from reprolock.audit.interface import FileFacts, Role, ScanContext, ScanError, Scanner, SourceFile
 from reprolock.audit.pysource import Skipped, parse_bounded
+from reprolock.audit.revisions import COMMIT_FIX, revision_problem
 from reprolock.model import Finding, Location
 
 KIND_PYTHON = "python"
@@ -477,7 +476,7 @@ _MUTATORS = frozenset({"update", "setdefault", "pop", "popitem", "clear", "__set
 
 
 @lru_cache(maxsize=4)
-def _directories(files: frozenset[str]) -> frozenset[str]:
+def directories(files: frozenset[str]) -> frozenset[str]:
     """Every directory that holds a discovered file (root-relative)."""
     out: set[str] = set()
     for path in files:
@@ -594,7 +593,7 @@ class Analysis:
     def _local_dir(self, value: str) -> bool:
         if not self.files:
             return False
-        dirs = _directories(self.files)
+        dirs = directories(self.files)
         candidate = posixpath.normpath(posixpath.join(self.parent_dir, value))
         return value in dirs or candidate in dirs
 

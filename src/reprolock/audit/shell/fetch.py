@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from urllib.parse import urlsplit
 
+from reprolock.audit.shell import models
 from reprolock.audit.shell.analyzer import (
     Analyzer,
     Arg,
@@ -458,9 +459,11 @@ def _python(analyzer: Analyzer, call: Call) -> None:
             module = (
                 text[2:] if attached else (rest[index + 1].text if index + 1 < len(rest) else "")
             )
+            after = rest[index + (1 if attached else 2) :]
             if module in _INSTALLER_MODULES:
-                after = rest[index + (1 if attached else 2) :]
                 analyzer.handle(replace(call, name=module, rest=after))
+            elif module in models.MODULES:
+                models.run_module(analyzer, module, after)
             return
         if text.startswith("-c"):
             return

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 
 from reprolock.audit.budget import ExpansionBudget
 from reprolock.audit.interface import FileFacts, Role, ScanContext, Scanner, SourceFile
-from reprolock.audit.shell import fetch, installers
+from reprolock.audit.shell import fetch, installers, models
 from reprolock.audit.shell.analyzer import (
     BUILTINS,
     WRAPPERS,
@@ -25,7 +25,7 @@ from reprolock.model import Finding
 from reprolock.rules import finding
 
 COMMANDS = Commands(
-    handlers={**BUILTINS, **fetch.HANDLERS, **installers.HANDLERS},
+    handlers={**BUILTINS, **fetch.HANDLERS, **installers.HANDLERS, **models.HANDLERS},
     wrappers={**WRAPPERS, **installers.WRAPPERS},
     fallback=fetch.run_program,
     environment=installers.environment,
