@@ -448,7 +448,9 @@ def test_checked_or_not_run_downloads_are_fine(
 
 def test_downloads_carry_over_between_texts(shell: Callable[..., ShellAudit]) -> None:
     first = shell("curl -o /tmp/i.sh https://example.com/i.sh", first_line=3)
-    assert first.downloads == (Download(path="/tmp/i.sh", url="https://example.com/i.sh", line=3),)
+    assert first.downloads == (
+        Download(path="/tmp/i.sh", url="https://example.com/i.sh", line=3, column=19),
+    )
     second = shell("sh /tmp/i.sh", first_line=7, downloaded=first.downloads)
     assert _lines(second) == [("RP105", 7)]
     assert "downloaded on line 3" in second.findings[0].message
@@ -672,6 +674,68 @@ def test_shell_scanner_roles(tmp_path: Path) -> None:
     assert facts["install.sh"].pins == (Pin(name="numpy", version="1.26.4", line=2),)
     assert facts["clean.sh"].role is Role.OTHER
     assert facts["install.sh"].kind == "shell"
+
+
+# --- downloads installed without a checksum -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        # huggingface/text-generation-inference Dockerfile_gaudi: a .deb over plain http
+        ("wget http://nz2.archive.ubuntu.com/o/libssl1.1_1.1.1f_amd64.deb && \\\n"
+         "    dpkg -i ./libssl1.1_1.1.1f_amd64.deb",
+         [(1, 6, "http://nz2.archive.ubuntu.com/o/libssl1.1_1.1.1f_amd64.deb is installed by "
+           "dpkg on line 2 without a checksum (over plain HTTP, so anyone on the network path "
+           "can replace it)")]),
+        # huggingface/text-generation-inference Dockerfile: a release zip unzipped into /usr/local
+        ("PROTOC_ZIP=protoc-21.12-linux-x86_64.zip && \\\n"
+         "    curl -OL https://github.com/p/protobuf/releases/download/v21.12/$PROTOC_ZIP && \\\n"
+         "    unzip -o $PROTOC_ZIP -d /usr/local bin/protoc && \\\n"
+         "    unzip -o $PROTOC_ZIP -d /usr/local 'include/*'",
+         [(2, 14, "https://github.com/p/protobuf/releases/download/v21.12/"
+           "protoc-21.12-linux-x86_64.zip is unpacked into /usr/local by unzip on line 3 "
+           "without a checksum")]),
+        # pytorch/serve .github/workflows/kserve_cpu_tests.yml: piped into tar -C /usr/local/bin
+        ("sudo curl -sSL https://github.com/f/grpcurl/releases/download/v1.8.0/g.tar.gz | "
+         "sudo tar -xz -C /usr/local/bin grpcurl",
+         [(1, 16, "https://github.com/f/grpcurl/releases/download/v1.8.0/g.tar.gz is unpacked "
+           "into /usr/local/bin by tar without a checksum")]),
+        # pytorch/serve .github/workflows/kubernetes_tests.yml: latest releases, installed
+        ("curl -LO https://storage.googleapis.com/minikube/releases/latest/minikube-linux-amd64\n"
+         "sudo install minikube-linux-amd64 /usr/local/bin/minikube\n"
+         'curl -LO "https://dl.k8s.io/release/$(curl -L -s https://dl.k8s.io/release/stable.txt)'
+         '/bin/linux/amd64/kubectl"\n'
+         "sudo install -o root -g root -m 0755 kubectl /usr/local/bin/kubectl",
+         [(1, 10, "https://storage.googleapis.com/minikube/releases/latest/minikube-linux-amd64 "
+           "is installed into /usr/local/bin/minikube by install on line 2 without a checksum "
+           "(from a URL that moves to each new release)"),
+          (3, 10, "https://dl.k8s.io/release/$(curl -L -s https://dl.k8s.io/release/stable.txt)"
+           "/bin/linux/amd64/kubectl is installed into /usr/local/bin/kubectl by install on "
+           "line 4 without a checksum (from a URL that moves to each new release)")]),
+        ("curl -fsSLo x.deb https://h.example/x.deb\napt-get install -y ./x.deb",
+         [(1, 19, "https://h.example/x.deb is installed by apt-get install on line 2 without "
+           "a checksum")]),
+        ("curl -o t.tgz https://h.example/t.tgz\nmv t.tgz /tmp/t.tgz\n"
+         "tar xzf /tmp/t.tgz -C /opt",
+         [(1, 15, "https://h.example/t.tgz is unpacked into /opt by tar on line 3 without a "
+           "checksum")]),
+        # checked, unpacked elsewhere, or never installed: nothing
+        ("curl -o x.deb https://h.example/x.deb\necho 'ab  x.deb' | sha256sum -c\ndpkg -i x.deb",
+         []),
+        ("wget https://h.example/data.zip && unzip data.zip -d data/", []),
+        ("curl -L https://h.example/d.tgz | tar -xz -C ./data", []),
+        ("curl -o x.deb https://h.example/x.deb && dpkg --info x.deb", []),
+    ],
+)  # fmt: skip
+def test_downloads_installed_without_a_checksum(
+    shell: Callable[..., ShellAudit], script: str, expected: list[tuple[int, int, str]]
+) -> None:
+    """Binaries and packages downloaded and installed unchecked: the RP105 family of remote
+    scripts, reported where the download is (issue 14 section 4)."""
+    audit = shell(script, config=Config(require_hashes=False))
+    found = [f for f in audit.findings if f.rule == "RP105"]
+    assert [(f.location.line, f.location.column, f.message) for f in found] == expected
 
 
 # --- model launchers ----------------------------------------------------------------------------

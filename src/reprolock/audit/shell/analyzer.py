@@ -40,6 +40,8 @@ class Download:
     """What was downloaded ("" when the command named no URL)."""
     line: int
     """File line of the download."""
+    column: int = 1
+    """File column of its URL."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

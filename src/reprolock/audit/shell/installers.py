@@ -16,7 +16,7 @@ from packaging.utils import canonicalize_name
 from reprolock.audit.conda import inexact_conda_finding, parse_conda_spec
 from reprolock.audit.interface import Include, Pin
 from reprolock.audit.shell.analyzer import Analyzer, Arg, Call, Handler, Wrapper, skip_options, sub
-from reprolock.audit.shell.fetch import immutable_url, take_download
+from reprolock.audit.shell.fetch import immutable_url, installed, take_download
 from reprolock.audit.shell.pip_options import PipArgs, parse_pip
 from reprolock.audit.shell.syntax import Word, word_set
 from reprolock.files import read_text
@@ -604,6 +604,10 @@ def _os_packages(
         unversioned = _unversioned(call, verb, value_options, versioned)
         if unversioned:
             _report_unversioned(analyzer, call.name, verb, unversioned)
+        if any(a.text in {verb, "localinstall"} for a in call.rest):
+            for arg in call.rest:
+                if arg.text.endswith((".deb", ".rpm", ".apk")):
+                    installed(analyzer, arg, f"installed by {call.name} {verb}")
 
     return handler
 
