@@ -24,6 +24,7 @@ from reprolock.audit.shell import (
     make_recipes,
     models,
     shell_shebang,
+    vcs,
 )
 from reprolock.audit.shell.analyzer import BUILTINS, WRAPPERS, Arg, command_name
 from reprolock.audit.shell.scanner import COMMANDS
@@ -676,6 +677,9 @@ def test_shell_scanner_roles(tmp_path: Path) -> None:
     assert facts["install.sh"].kind == "shell"
 
 
+_C = "3f2a1c9d8e7b6a5f4e3d2c1b0a9f8e7d6c5b4a39"
+
+
 # --- downloads installed without a checksum -------------------------------------------------------
 
 
@@ -738,9 +742,49 @@ def test_downloads_installed_without_a_checksum(
     assert [(f.location.line, f.location.column, f.message) for f in found] == expected
 
 
-# --- model launchers ----------------------------------------------------------------------------
+# --- git clones that are then built ------------------------------------------------------------
 
-_C = "3f2a1c9d8e7b6a5f4e3d2c1b0a9f8e7d6c5b4a39"
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        ("git clone https://github.com/facebookresearch/detectron2 detectron2_repo\n"
+         "pip install --user -e detectron2_repo",
+         [(1, 11, "https://github.com/facebookresearch/detectron2 is cloned at its default "
+           "branch, then used by pip on line 2")]),
+        ("git clone --branch v0.11.1 https://github.com/pytorch/vision/\n"
+         "mkdir vision/build && cd vision/build && cmake .. && make install",
+         [(1, 28, "https://github.com/pytorch/vision/ is cloned at 'v0.11.1' (a branch or tag "
+           "that can move), then used by cmake on line 2")]),
+        ("git clone https://github.com/danieldk/marlin-kernels.git && \\\n"
+         "    cd marlin-kernels && git checkout v0.3.6 && \\\n"
+         "    python3 setup.py bdist_wheel --dist-dir=dist",
+         [(1, 11, "https://github.com/danieldk/marlin-kernels.git is cloned at 'v0.3.6' (a "
+           "branch or tag that can move), then used by python on line 3")]),
+        ("git clone --recursive $REPO_URL -b $BRANCH_NAME serve\ncd serve && pip install .",
+         [(1, 23, "${REPO_URL} is cloned at ${BRANCH_NAME} (a ref chosen when it runs), then used "
+           "by pip on line 2")]),
+        (f"git clone https://github.com/o/r r && git -C r checkout {_C}\npip install -e r", []),
+        (f"git clone https://github.com/o/r && cd r && git reset --hard {_C} && pip install .",
+         []),
+        ("git clone https://github.com/o/r\nls r && rm -rf r", []),
+        ("git clone https://github.com/o/r docs-src", []),
+    ],
+)  # fmt: skip
+def test_git_clones_then_built(
+    shell: Callable[..., ShellAudit], script: str, expected: list[tuple[int, int, str]]
+) -> None:
+    """facebookresearch/detectron2 ``docker/Dockerfile`` (the default branch, then ``pip
+    install -e``) and ``docker/deploy.Dockerfile`` (``--branch v0.11.1``, built with cmake),
+    huggingface/text-generation-inference ``Dockerfile_amd`` (``git checkout`` of a tag),
+    pytorch/serve ``docker/Dockerfile`` (``-b $BRANCH_NAME``): RP104 in shell form (issue 14
+    section 4); a checkout of a 40-hex commit fixes the clone."""
+    audit = shell(script, config=Config(require_hashes=False))
+    found = [f for f in audit.findings if f.rule == "RP104"]
+    assert [(f.location.line, f.location.column, f.message) for f in found] == expected
+
+
+# --- model launchers ----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -1003,7 +1047,7 @@ def test_binary_under_bin_is_skipped_silently(tmp_path: Path) -> None:
 
 def test_each_program_has_one_handler() -> None:
     # The tables are merged into one dict: a name in two of them would lose a handler silently.
-    tables = [BUILTINS, fetch.HANDLERS, installers.HANDLERS, models.HANDLERS]
+    tables = [BUILTINS, fetch.HANDLERS, installers.HANDLERS, models.HANDLERS, vcs.HANDLERS]
     names = [name for table in tables for name in table]
     assert sorted(names) == sorted(set(names))
     assert set(COMMANDS.handlers) == set(names)

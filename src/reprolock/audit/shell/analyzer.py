@@ -45,6 +45,23 @@ class Download:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Clone:
+    """A repository cloned at a ref that can move, that nothing has used yet."""
+
+    path: str
+    """The directory it was cloned into, as written (normalised: ``./x/`` is ``x``)."""
+    url: str
+    """The repository."""
+    ref: str | None
+    """The branch or tag checked out (``-b``, a later ``git checkout``); None: the default
+    branch."""
+    line: int
+    """File line of the URL."""
+    column: int = 1
+    """File column of the URL."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ShellAudit:
     """What :func:`~reprolock.audit.shell.audit_shell` found in a piece of shell text."""
 
@@ -61,6 +78,9 @@ class ShellAudit:
     downloads: tuple[Download, ...] = ()
     """Files downloaded and not yet checked when the text ends (a later Dockerfile ``RUN`` or
     CI step that runs one is still reported: pass them back in as ``downloaded``)."""
+    clones: tuple[Clone, ...] = ()
+    """Repositories cloned at a moving ref and not used yet when the text ends (pass them back
+    in as ``cloned``: a later ``RUN`` or ``WORKDIR`` may build them)."""
 
 
 Locator = Callable[[str], "str | None"]
@@ -160,6 +180,8 @@ class Commands:
     """For a program no handler knows (a script the text may have downloaded)."""
     environment: Callable[[Analyzer, Sequence[Word]], None]
     """Judges variable assignments that configure a tool (``PIP_EXTRA_INDEX_URL=...``)."""
+    observers: tuple[Handler, ...] = ()
+    """Called with every command before its handler (what a command does to a clone)."""
 
 
 _MAX_LOOP = 32
@@ -239,6 +261,7 @@ class Analyzer:
         variables: dict[str, str | None],
         locate: Locator,
         downloaded: Sequence[Download],
+        cloned: Sequence[Clone] = (),
         container: bool,
         budget: ExpansionBudget,
         commands: Commands,
@@ -266,6 +289,9 @@ class Analyzer:
         self.indexes: list[str] = []
         self.installs_python = False
         self.downloads: list[Download] = list(downloaded)
+        self.clones: list[Clone] = list(cloned)
+        self.inside: Clone | None = None
+        """The clone the current directory is in (after ``cd`` into it)."""
 
     def result(self) -> ShellAudit:
         return ShellAudit(
@@ -275,6 +301,7 @@ class Analyzer:
             indexes=tuple(dict.fromkeys(self.indexes)),
             installs_python=self.installs_python,
             downloads=tuple(self.downloads),
+            clones=tuple(self.clones),
         )
 
     # --- locations ---------------------------------------------------------------------------
@@ -497,6 +524,8 @@ class Analyzer:
             onward=onward,
         )
         self.redirects = command.redirects
+        for observe in self.commands.observers:
+            observe(self, call)
         return self.handle(call)
 
     def handle(self, call: Call) -> Outcome:

@@ -77,16 +77,22 @@ def index_option(analyzer: Analyzer, option: str, value: str, word: Word) -> Non
 def _requirement_file(analyzer: Analyzer, arg: Arg, *, constraint: bool) -> str | None:
     """``-r FILE``/``-c FILE``: the file is audited itself when it is in the repository."""
     analyzer.installs_python |= not constraint
-    if arg.dynamic or arg.word.procsub:
+    if arg.word.procsub:
         return None
     fix = "commit the file to the repository and install from it"
     if _is_remote(arg.text):
+        # A URL with a variable in it (`.../$BRANCH_NAME/requirements.txt`) is a download all
+        # the same; only a literal commit on a git host fixes what it serves.
         if not immutable_url(arg.text):
             kind = "constraints" if constraint else "requirements"
             message = f"{kind} file {arg.text} is downloaded at install time without a hash"
+            if arg.dynamic:
+                message += " (a variable in the URL decides what is fetched)"
             analyzer.findings.append(
                 finding("RP105", message, analyzer.at(arg.word), subject=arg.text, fix=fix)
             )
+        return None
+    if arg.dynamic:
         return None
     download = take_download(analyzer, arg.text)
     if download is not None:
