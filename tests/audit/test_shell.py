@@ -765,6 +765,8 @@ def test_downloads_installed_without_a_checksum(
          [(1, 23, "${REPO_URL} is cloned at ${BRANCH_NAME} (a ref chosen when it runs), then used "
            "by pip on line 2")]),
         (f"git clone https://github.com/o/r r && git -C r checkout {_C}\npip install -e r", []),
+        ('git clone --no-checkout -- "$ROOT" "$W/r"\ngit -C "$W/r" checkout --detach "$commit"\n'
+         'cd "$W/r" && bash .ci/run', []),
         (f"git clone https://github.com/o/r && cd r && git reset --hard {_C} && pip install .",
          []),
         ("git clone https://github.com/o/r\nls r && rm -rf r", []),

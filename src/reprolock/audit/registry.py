@@ -13,6 +13,7 @@ from reprolock.audit.frameworks import framework_scanners
 from reprolock.audit.interface import Scanner
 from reprolock.audit.locks import lock_scanners
 from reprolock.audit.pipfile import pipfile_scanners
+from reprolock.audit.precommit import pre_commit_scanners
 from reprolock.audit.pyproject import PyprojectScanner
 from reprolock.audit.requirements import RequirementsScanner
 from reprolock.audit.shell import shell_scanners
@@ -29,6 +30,7 @@ def all_scanners() -> list[Scanner]:
         RequirementsScanner(),
         *dockerfile_scanners(),
         *workflow_scanners(),
+        *pre_commit_scanners(),
         *shell_scanners(),
         *framework_scanners(),
         *artifact_scanners(),

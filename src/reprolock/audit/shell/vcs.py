@@ -114,7 +114,8 @@ def _moved(analyzer: Analyzer, operands: list[Arg], directory: str | None) -> No
     index = analyzer.clones.index(target) if target in analyzer.clones else -1
     if index < 0:
         return
-    if HEX40.match(ref):
+    if HEX40.match(ref) or operands[0].dynamic:
+        # a commit; or a ref the caller passes in, which may well be one: not ours to judge
         analyzer.clones.pop(index)
         analyzer.inside = None
         return
@@ -151,7 +152,7 @@ def observe(analyzer: Analyzer, call: Call) -> None:
                 break
     if used is not None:
         used_at = analyzer.line_of(call.program.word)
-        report(analyzer, used, f"used by {call.name}", used_at)
+        report(analyzer, used, f"used by {call.name or call.program.text}", used_at)
 
 
 def report(analyzer: Analyzer, clone: Clone, how: str, line: int) -> None:
