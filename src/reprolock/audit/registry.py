@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from reprolock.audit.artifacts import artifact_scanners
 from reprolock.audit.conda import CondaScanner
+from reprolock.audit.devcontainer import devcontainer_scanners
 from reprolock.audit.dockerfile import dockerfile_scanners
 from reprolock.audit.frameworks import framework_scanners
+from reprolock.audit.gitlab import gitlab_scanners
 from reprolock.audit.interface import Scanner
 from reprolock.audit.locks import lock_scanners
 from reprolock.audit.pipfile import pipfile_scanners
@@ -31,6 +33,8 @@ def all_scanners() -> list[Scanner]:
         *dockerfile_scanners(),
         *workflow_scanners(),
         *pre_commit_scanners(),
+        *gitlab_scanners(),
+        *devcontainer_scanners(),
         *shell_scanners(),
         *framework_scanners(),
         *artifact_scanners(),

@@ -146,16 +146,16 @@ def is_floating_version(tool: str, text: str) -> bool:
 # --- YAML mappings, merge keys applied -----------------------------------------------------
 
 
-_Entries = dict[str, tuple[yaml.Node, yaml.Node]]
+Entries = dict[str, tuple[yaml.Node, yaml.Node]]
 
 
-def _get(entries: _Entries, key: str) -> yaml.Node | None:
+def _get(entries: Entries, key: str) -> yaml.Node | None:
     """The value node of ``key``, or None."""
     pair = entries.get(key)
     return pair[1] if pair is not None else None
 
 
-class _Mappings:
+class Mappings:
     """Mapping nodes as ``key -> (key node, value node)``, with ``<<`` merge keys applied.
 
     Keys are the scalars' text, so GitHub's ``on:`` stays ``"on"`` although YAML 1.1 resolves
@@ -164,9 +164,9 @@ class _Mappings:
     """
 
     def __init__(self) -> None:
-        self._memo: dict[int, _Entries] = {}
+        self._memo: dict[int, Entries] = {}
 
-    def __call__(self, node: yaml.Node | None) -> _Entries:
+    def __call__(self, node: yaml.Node | None) -> Entries:
         if not isinstance(node, yaml.MappingNode):
             return {}
         key = id(node)
@@ -174,8 +174,8 @@ class _Mappings:
         if cached is not None:
             return cached
         self._memo[key] = {}  # a merge that reaches this node again sees it empty: no loop
-        own: _Entries = {}
-        merged: _Entries = {}
+        own: Entries = {}
+        merged: Entries = {}
         for knode, vnode in node.value:
             if not isinstance(knode, yaml.ScalarNode):
                 continue
@@ -190,6 +190,67 @@ class _Mappings:
             own.setdefault(name, pair)
         self._memo[key] = own
         return own
+
+
+# --- where the text of a scalar sits -------------------------------------------------------
+
+
+def yaml_lines(text: str) -> list[str]:
+    """``text`` split where YAML counts lines, so that node mark lines index the list."""
+    return _YAML_LINE_BREAK.split(text)
+
+
+def scalar_geometry(
+    node: yaml.ScalarNode, text: str, lines: list[str]
+) -> tuple[list[int], list[int]]:
+    """The file line and starting column of each line of a scalar's ``text`` (a run script);
+    ``lines`` are the file's lines (:func:`yaml_lines`)."""
+    count = text.count("\n") + 1
+    start = _yaml.node_line(node)
+    if node.style == "|":
+        # A literal block's content starts on the line after its indicator, one to one,
+        # every line indented by the block's indentation.
+        column = _block_indent(node, text, lines) + 1
+        return [start + 1 + i for i in range(count)], [column] * count
+    if node.style == ">":
+        column = _block_indent(node, text, lines) + 1
+        return _folded_line_map(node, text, lines), [column] * count
+    # Plain and quoted scalars fold their line breaks: everything is on the key's line.
+    column = _yaml.node_column(node) + (1 if node.style in ("'", '"') else 0)
+    return [start] * count, [column] * count
+
+
+def _block_indent(node: yaml.ScalarNode, text: str, lines: list[str]) -> int:
+    first = int(node.start_mark.line) + 1
+    for offset, content in enumerate(text.split("\n")):
+        if content.strip() and first + offset < len(lines):
+            raw = lines[first + offset]
+            return max(
+                0, (len(raw) - len(raw.lstrip(" "))) - (len(content) - len(content.lstrip(" ")))
+            )
+    return 0
+
+
+def _folded_line_map(node: yaml.ScalarNode, text: str, lines: list[str]) -> list[int]:
+    """Folding joins lines of a paragraph: map each line of ``text`` to the source line it
+    starts on, by finding its first words in the block's raw lines."""
+    first = int(node.start_mark.line) + 1
+    last = min(int(node.end_mark.line), len(lines) - 1)
+    raw = [(i + 1, lines[i].strip()) for i in range(first, last + 1)]
+    out: list[int] = []
+    current = first + 1
+    j = 0
+    for segment in text.split("\n"):
+        content = segment.strip()
+        if content:
+            k = j
+            while k < len(raw) and (not raw[k][1] or not content.startswith(raw[k][1])):
+                k += 1
+            if k < len(raw):
+                current = raw[k][0]
+                j = k + 1
+        out.append(current)
+    return out
 
 
 # --- the scan of one file ------------------------------------------------------------------
@@ -220,9 +281,9 @@ class _FileScan:
         self.source = source
         self.ctx = ctx
         self.kind = kind
-        self.mapping = _Mappings()
+        self.mapping = Mappings()
         # Split where YAML counts lines, so that mark lines index this list.
-        self.lines = _YAML_LINE_BREAK.split(source.text)
+        self.lines = yaml_lines(source.text)
         self.findings: dict[tuple[str, int, int, str], Finding] = {}
         self.pins: dict[Pin, None] = {}
         self.includes: dict[Include, None] = {}
@@ -275,7 +336,7 @@ class _FileScan:
 
     # workflow and action tops
 
-    def workflow(self, top: _Entries) -> None:
+    def workflow(self, top: Entries) -> None:
         scope = _Scope(
             shell=self._default_run(top, "shell"),
             workdir=self._default_run(top, "working-directory"),
@@ -296,7 +357,7 @@ class _FileScan:
             if self.first_visit(jnode):
                 self.job(self.mapping(jnode), scope)
 
-    def action(self, top: _Entries) -> None:
+    def action(self, top: Entries) -> None:
         runs = self.mapping(top["runs"][1])
         using = (_yaml.scalar(_get(runs, "using")) or "").strip().lower()
         scope = _Scope(inputs=self._inputs(_get(top, "inputs")))
@@ -310,7 +371,7 @@ class _FileScan:
             if image is not None and text is not None and text.lower().startswith("docker://"):
                 self.image(text[len("docker://") :], image[1])
 
-    def job(self, job: _Entries, parent: _Scope) -> None:
+    def job(self, job: Entries, parent: _Scope) -> None:
         matrix = self._matrix(_get(job, "strategy"))
         scope = _Scope(
             shell=self._default_run(job, "shell") or parent.shell,
@@ -355,7 +416,7 @@ class _FileScan:
                 # judged where it is written; what it leaves downloaded still matters here
                 self.downloads = self.run_downloads.get(id(step), self.downloads)
 
-    def step(self, step: _Entries, parent: _Scope) -> None:
+    def step(self, step: Entries, parent: _Scope) -> None:
         scope = _Scope(
             shell=parent.shell,
             workdir=_yaml.scalar(_get(step, "working-directory")) or parent.workdir,
@@ -442,7 +503,7 @@ class _FileScan:
     # toolchains (RP403)
 
     def setup_without_version(
-        self, action: str, setup: SetupTool, given: _Entries, node: yaml.Node
+        self, action: str, setup: SetupTool, given: Entries, node: yaml.Node
     ) -> None:
         """RP403 for a setup action given no version input, with no file to read one from."""
         if any(key in given for key in setup.inputs):
@@ -511,7 +572,7 @@ class _FileScan:
             # judged where it is written; what it leaves downloaded still matters to the job
             self.downloads = self.run_downloads.get(id(node), self.downloads)
             return
-        line_map, column_map = self._geometry(node, script)
+        line_map, column_map = scalar_geometry(node, script, self.lines)
         variables = self._variables(scope)
         locate = self._locator(scope.workdir)
         after: tuple[Download, ...] | None = None
@@ -578,53 +639,6 @@ class _FileScan:
             return repo_file(self.ctx, f"{base}/{written}" if base else written)
 
         return locate
-
-    def _geometry(self, node: yaml.ScalarNode, script: str) -> tuple[list[int], list[int]]:
-        """The file line and starting column of each line of a run script."""
-        count = script.count("\n") + 1
-        start = _yaml.node_line(node)
-        if node.style == "|":
-            # A literal block's content starts on the line after its indicator, one to one,
-            # every line indented by the block's indentation.
-            column = self._block_indent(node, script) + 1
-            return [start + 1 + i for i in range(count)], [column] * count
-        if node.style == ">":
-            column = self._block_indent(node, script) + 1
-            return self._folded_line_map(node, script), [column] * count
-        # Plain and quoted scalars fold their line breaks: everything is on the key's line.
-        column = _yaml.node_column(node) + (1 if node.style in ("'", '"') else 0)
-        return [start] * count, [column] * count
-
-    def _block_indent(self, node: yaml.ScalarNode, script: str) -> int:
-        first = int(node.start_mark.line) + 1
-        for offset, text in enumerate(script.split("\n")):
-            if text.strip() and first + offset < len(self.lines):
-                raw = self.lines[first + offset]
-                return max(
-                    0, (len(raw) - len(raw.lstrip(" "))) - (len(text) - len(text.lstrip(" ")))
-                )
-        return 0
-
-    def _folded_line_map(self, node: yaml.ScalarNode, script: str) -> list[int]:
-        """Folding joins lines of a paragraph: map each script line to the source line it
-        starts on, by finding its first words in the block's raw lines."""
-        first = int(node.start_mark.line) + 1
-        last = min(int(node.end_mark.line), len(self.lines) - 1)
-        raw = [(i + 1, self.lines[i].strip()) for i in range(first, last + 1)]
-        out: list[int] = []
-        current = first + 1
-        j = 0
-        for segment in script.split("\n"):
-            text = segment.strip()
-            if text:
-                k = j
-                while k < len(raw) and (not raw[k][1] or not text.startswith(raw[k][1])):
-                    k += 1
-                if k < len(raw):
-                    current = raw[k][0]
-                    j = k + 1
-            out.append(current)
-        return out
 
     def _variants(self, script: str, scope: _Scope) -> Iterator[_Variant]:
         """The script with ``${{ }}`` expressions replaced: by their literal values where they
@@ -718,16 +732,16 @@ class _FileScan:
                     return True
         return False
 
-    def _default_run(self, entries: _Entries, key: str) -> str | None:
+    def _default_run(self, entries: Entries, key: str) -> str | None:
         """``defaults.run.shell`` or ``defaults.run.working-directory``."""
         defaults = self.mapping(_get(entries, "defaults"))
         return _yaml.scalar(_get(self.mapping(_get(defaults, "run")), key))
 
-    def _env(self, entries: _Entries) -> dict[str, yaml.Node]:
+    def _env(self, entries: Entries) -> dict[str, yaml.Node]:
         env = self.mapping(_get(entries, "env"))
         return {name: value for name, (_, value) in env.items()}
 
-    def _trigger_inputs(self, top: _Entries) -> yaml.Node | None:
+    def _trigger_inputs(self, top: Entries) -> yaml.Node | None:
         """``on.workflow_call.inputs`` (or ``workflow_dispatch``'s) of a workflow."""
         triggers = self.mapping(_get(top, "on"))
         for event in ("workflow_call", "workflow_dispatch"):
@@ -909,7 +923,11 @@ __all__ = [
     "KIND_ACTION",
     "KIND_WORKFLOW",
     "ActionScanner",
+    "Entries",
+    "Mappings",
     "WorkflowScanner",
     "is_floating_version",
+    "scalar_geometry",
     "workflow_scanners",
+    "yaml_lines",
 ]
