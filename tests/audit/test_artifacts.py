@@ -849,6 +849,9 @@ def test_notebook_facts(tmp_path: Path) -> None:
         ("serve/model-config.yaml", "handler:\n  model: org/m\n",
          [(2, "org/m", "model org/m (handler.model) is fetched without a revision")]),
         ("train/config.yaml", "model: org/m\n", []),
+        ("serve/model-config.yaml",
+         "handler:\n  model_name: org/m\n"
+         f"  model_path: model/models--org--m/snapshots/{_COMMIT}\n", []),
         ("train/config.yaml", f"model_id: org/m\nrevision: {_COMMIT}\n", []),
         ("train/config.yaml", "base_model: org/m\nbase_model_revision: main\n",
          [(1, "org/m", "model org/m (base_model) is fetched at revision 'main', a branch or "

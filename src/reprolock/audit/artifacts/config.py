@@ -186,17 +186,23 @@ MODEL_KEYS = frozenset(
 _SERVING_CONFIGS = frozenset({"model-config.yaml", "model_config.yaml", "model-config.yml"})
 """TorchServe's per-model config, where ``model:`` too names what the handler loads."""
 _REVISION_KEYS = ("revision", "modelrevision", "commit", "commithash")
+_SNAPSHOT = re.compile(r"(?:^|/)snapshots/([0-9a-fA-F]{40})(?:/|$)")
 
 
 def _revision_beside(leaf: _Leaf, by_parent: dict[tuple[str, ...], list[_Leaf]]) -> str | None:
     """The revision written next to a model key (``revision:``, ``model_revision:``,
-    ``base_model_revision:``), or None."""
+    ``base_model_revision:``), or the commit of a hub snapshot a sibling path points at
+    (``model_path: model/models--org--m/snapshots/<40 hex>``: the loader reads that); None
+    when there is neither."""
     key = _norm_key(leaf.keys[-1])
     stem = key.removesuffix("nameorpath").removesuffix("name").removesuffix("id")
     for sibling in by_parent.get(leaf.keys[:-1], []):
         other = _norm_key(sibling.keys[-1]) if sibling.keys else ""
         if other in _REVISION_KEYS or other == f"{stem}revision":
             return sibling.value or ""
+        snapshot = _SNAPSHOT.search(sibling.value or "") if sibling.is_string else None
+        if snapshot is not None:
+            return snapshot.group(1)
     return None
 
 
