@@ -849,6 +849,7 @@ def test_notebook_facts(tmp_path: Path) -> None:
         ("serve/model-config.yaml", "handler:\n  model: org/m\n",
          [(2, "org/m", "model org/m (handler.model) is fetched without a revision")]),
         ("train/config.yaml", "model: org/m\n", []),
+        ("bench/results/lora--llama.json", '{"train_config": {"model_id": "org/m"}}\n', []),
         ("serve/model-config.yaml",
          "handler:\n  model_name: org/m\n"
          f"  model_path: model/models--org--m/snapshots/{_COMMIT}\n", []),

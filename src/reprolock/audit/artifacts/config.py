@@ -186,6 +186,12 @@ MODEL_KEYS = frozenset(
 _SERVING_CONFIGS = frozenset({"model-config.yaml", "model_config.yaml", "model-config.yml"})
 """TorchServe's per-model config, where ``model:`` too names what the handler loads."""
 _REVISION_KEYS = ("revision", "modelrevision", "commit", "commithash")
+_RECORD_DIRS = frozenset(
+    {"results", "outputs", "output", "runs", "logs", "wandb", "mlruns", "lightning_logs",
+     "reports", "benchmarks_results"}
+)  # fmt: skip
+"""Directories of run records: a model id there says what a past run used, not what a
+loader will fetch."""
 _SNAPSHOT = re.compile(r"(?:^|/)snapshots/([0-9a-fA-F]{40})(?:/|$)")
 
 
@@ -279,7 +285,8 @@ class ConfigScanner(Scanner):
         if leaves is None:
             return facts
         hits = _leaf_hits(leaves)
-        if "odel" in text or "pretrained" in text:
+        recorded = any(part in _RECORD_DIRS for part in source.path.split("/")[:-1])
+        if ("odel" in text or "pretrained" in text) and not recorded:
             hits.extend(_model_hits(leaves, source.name, _directories(ctx.files)))
         if not hits:
             return facts
