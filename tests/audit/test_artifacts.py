@@ -321,6 +321,15 @@ def test_names_bound_more_than_one_way_do_not_resolve(audit: Audit) -> None:
     assert _py(audit, code) == [("RP601", "app.py", 9)]
 
 
+def test_python_with_template_markup_is_a_note(audit: Audit) -> None:
+    """A template rendered into Python later (Jinja, cookiecutter) is no Python file its
+    interpreter rejects: an RP002 note, not RP001 (issue 14 section 1)."""
+    found = audit({"gen/train.py": "from transformers import AutoModel\nm = {{ model }}(\n"})
+    assert [(f.rule, f.location.line, f.message) for f in found] == [
+        ("RP002", 2, "a template with {{ }} or {% %} markup, not Python: '(' was never closed"),
+    ]
+
+
 def test_star_args_and_unknown_kwargs_are_not_judged(audit: Audit) -> None:
     code = f"""
     opts = dict(revision="{_COMMIT}")

@@ -29,6 +29,7 @@ from reprolock.audit.interface import FileFacts, Role, ScanContext, ScanError, S
 from reprolock.audit.pysource import Skipped, parse_bounded
 from reprolock.audit.revisions import COMMIT_FIX, revision_problem
 from reprolock.model import Finding, Location
+from reprolock.rules import finding
 
 KIND_PYTHON = "python"
 
@@ -469,6 +470,8 @@ _LOAD_DATASET = frozenset(
 )
 
 
+_TEMPLATE_MARKUP = re.compile(r"\{\{.*?\}\}|\{%.*?%\}")
+"""Jinja/cookiecutter markup, which makes a template, not Python."""
 _SAVES = frozenset({"save_pretrained", "save_model", "save"})
 """Methods that write a model to the directory they are given."""
 _MUTATORS = frozenset({"update", "setdefault", "pop", "popitem", "clear", "__setitem__"})
@@ -884,9 +887,15 @@ class PythonScanner(Scanner):
         try:
             parsed = parse_bounded(source.text, source.path, mentions_artifacts)
         except (SyntaxError, ValueError) as exc:
+            line, column, message = syntax_position(exc, source.text)
+            if _TEMPLATE_MARKUP.search(source.text):
+                # Jinja or cookiecutter markup: a template rendered into Python later, which
+                # Python itself never reads as it is. Not understood, so a note.
+                what = f"a template with {{{{ }}}} or {{% %}} markup, not Python: {message}"
+                note = finding("RP002", what, source.at(line, column))
+                return replace(facts, findings=(note,))
             # The file names a model or dataset API (it passed the pre-check) and cannot be
             # read, so the audit of it is incomplete: that is RP001 at its default severity.
-            line, column, message = syntax_position(exc, source.text)
             raise ScanError(f"invalid Python syntax: {message}", line, column) from None
         lines = _source_lines(source.text)
         notes = skipped_note(parsed.skipped, source.at)
