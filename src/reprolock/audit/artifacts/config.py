@@ -248,9 +248,20 @@ _CONFIG_SKIP_NAMES = frozenset(
 )  # fmt: skip
 _CONFIG_SKIP_PREFIXES = ("tsconfig", "jsconfig", ".eslintrc", ".prettierrc", ".stylelintrc")
 _CONFIG_SKIP_DIRS = (".github/", ".gitlab/", ".vscode/", ".idea/", ".devcontainer/", ".repro/")
-_CONFIG_TRIGGERS = (
-    "odel",
+_MODEL_TRIGGERS = (
+    "model_name",
+    "model_id",
+    "model-name",
+    "model-id",
+    "modelName",
+    "modelId",
+    "base_model",
     "pretrained",
+    "tokenizer_name",
+)
+"""Text that must appear for the model keys (:data:`MODEL_KEYS`) to be looked for."""
+_CONFIG_TRIGGERS = (
+    *_MODEL_TRIGGERS,
     "latest",
     "LATEST",
     "Latest",
@@ -279,14 +290,17 @@ class ConfigScanner(Scanner):
     def scan(self, source: SourceFile, ctx: ScanContext) -> FileFacts:
         facts = FileFacts(path=source.path, kind=self.name, role=Role.OTHER)
         text = source.text
-        if len(text) > MAX_CONFIG_CHARS or not any(t in text for t in _CONFIG_TRIGGERS):
+        if len(text) > MAX_CONFIG_CHARS:
+            return facts
+        if not any(t in text for t in _CONFIG_TRIGGERS) and source.name not in _SERVING_CONFIGS:
             return facts
         leaves = _config_leaves(source.name, text)
         if leaves is None:
             return facts
         hits = _leaf_hits(leaves)
         recorded = any(part in _RECORD_DIRS for part in source.path.split("/")[:-1])
-        if ("odel" in text or "pretrained" in text) and not recorded:
+        serving = source.name in _SERVING_CONFIGS
+        if (serving or any(t in text for t in _MODEL_TRIGGERS)) and not recorded:
             hits.extend(_model_hits(leaves, source.name, _directories(ctx.files)))
         if not hits:
             return facts
