@@ -38,11 +38,14 @@ _RULES: tuple[Rule, ...] = (
         id="RP001",
         name="unparsable-file",
         severity=Severity.ERROR,
-        summary="A file of a supported kind could not be parsed",
+        summary="A file its own tool would reject could not be parsed",
         rationale=(
-            "A manifest, lock or recipe that reprolock cannot read is one it cannot vouch "
-            "for, and usually one the installer cannot read either. The rest of the audit "
-            "continues; this finding names the line that stopped the parser."
+            "Invalid TOML, YAML or JSON, a lock its locker cannot read, a Dockerfile BuildKit "
+            "refuses, a Python file that is not Python: the installer or runner fails on it "
+            "too, and reprolock cannot vouch for it. The rest of the audit continues; this "
+            "finding names the line that stopped the parser. A construct reprolock does not "
+            "understand inside a host language (make, shell, IPython, templates) is never "
+            "RP001: that is at most an RP002 note."
         ),
         fix="Repair the syntax at the reported line, or exclude the file if it is not used.",
         bad="numpy===\n",
@@ -54,11 +57,13 @@ _RULES: tuple[Rule, ...] = (
         severity=Severity.NOTE,
         summary="Part of a file was not understood and was skipped",
         rationale=(
-            "A construct reprolock does not read (a host language's own extension, or text "
-            "past one of the audit's limits: an expansion that grows without bound, a nesting "
-            "too deep, a file too large to read whole) is skipped for that part only; the rest "
-            "of the file is audited. What was skipped is not vouched for, so it is noted, but "
-            "it is no evidence of a problem in the file."
+            "A construct reprolock does not read in a file whose syntax is a host language's "
+            "(shell text its reader cannot follow, a notebook statement that is not Python, "
+            "GNU make or Jinja/Go template text), or text past one of the audit's limits (an "
+            "expansion that grows without bound, a nesting too deep, a file too large to read "
+            "whole), is skipped for that part only; the rest of the file is audited. The "
+            "file's own tool may well accept it, so this is a note, below every default "
+            "--fail-on: what was skipped is not vouched for, but it is no evidence of a problem."
         ),
         fix=(
             "Usually nothing: review the part named if it installs or fetches anything. "
@@ -113,12 +118,14 @@ _RULES: tuple[Rule, ...] = (
         id="RP104",
         name="mutable-vcs-reference",
         severity=Severity.ERROR,
-        summary="A VCS requirement does not name an immutable 40-hex commit",
+        summary="A VCS requirement or a built git clone does not name a 40-hex commit",
         rationale=(
             "Branches and tags move; a repository URL with no ref installs whatever the "
-            "default branch holds today. Only a full commit id names fixed content."
+            "default branch holds today. Only a full commit id names fixed content. The same "
+            "holds in shell form: git clone of a branch, a tag or the default branch that is "
+            "then installed, built or entered (pip install -e, setup.py, cmake, WORKDIR)."
         ),
-        fix="Append @<40-hex commit> to the URL.",
+        fix="Append @<40-hex commit> to the URL; after git clone, git checkout <40-hex commit>.",
         bad="mylib @ git+https://github.com/org/mylib@main\n",
         good="mylib @ git+https://github.com/org/mylib@3f2a1c9d8e7b6a5f4e3d2c1b0a9f8e7d6c5b4a39\n",
     ),
@@ -126,13 +133,19 @@ _RULES: tuple[Rule, ...] = (
         id="RP105",
         name="unverified-download",
         severity=Severity.ERROR,
-        summary="A direct URL, archive or remote script is used without a hash",
+        summary="A direct URL, archive, remote script or downloaded binary is used unchecked",
         rationale=(
             "The content behind a URL can change without the URL changing. Without a hash "
-            "nothing detects it; a script piped from curl into a shell runs whatever the "
-            "server sends that day."
+            "nothing detects it: a script piped from curl into a shell runs whatever the "
+            "server sends that day, and so does a package or binary downloaded and installed "
+            "(dpkg -i, unzip or tar into /usr/local, install into a PATH directory). Plain "
+            "http lets anyone on the network path replace it; releases/latest and stable.txt "
+            "URLs change on every release by design."
         ),
-        fix="Add --hash=sha256:<hex> (requirements) or #sha256=<hex> to the URL.",
+        fix=(
+            "Add --hash=sha256:<hex> (requirements) or #sha256=<hex> to the URL; check a "
+            "download with sha256sum -c against a hash written in the repository."
+        ),
         bad="pkg @ https://example.org/pkg-1.0.tar.gz\n",
         good="pkg @ https://example.org/pkg-1.0.tar.gz#sha256=<64 hex>\n",
     ),
@@ -220,7 +233,7 @@ _RULES: tuple[Rule, ...] = (
         id="RP301",
         name="image-without-digest",
         severity=Severity.WARNING,
-        summary="A container base image is not pinned by @sha256 digest",
+        summary="A container image or devcontainer feature is not pinned by @sha256 digest",
         rationale=(
             "Tags are pointers that registries let their owners move: python:3.11-slim is "
             "rebuilt every few weeks with new OS packages. Only a digest names fixed bytes."
@@ -233,10 +246,12 @@ _RULES: tuple[Rule, ...] = (
         id="RP302",
         name="mutable-image-tag",
         severity=Severity.ERROR,
-        summary="A container base image uses latest, no tag, or an ARG with no default",
+        summary="A container image has a floating tag (latest, nightly), no tag, or an unset ARG",
         rationale=(
             "`latest` (explicit or implied) changes with every upstream release, so the "
-            "image's OS, Python and CUDA can all change between two builds of one commit."
+            "image's OS, Python and CUDA can all change between two builds of one commit. "
+            "Tags that follow a channel or a branch are as mutable: rolling, nightly, edge, "
+            "latest-gpu, main, dev, stable (src/reprolock/audit/images.py lists them)."
         ),
         fix="Name a version tag and a digest: FROM python:3.11.9-slim@sha256:<64 hex>.",
         bad="FROM pytorch/pytorch\n",
@@ -269,13 +284,33 @@ _RULES: tuple[Rule, ...] = (
         good="- uses: actions/checkout@<40 hex> # v4.1.7\n",
     ),
     Rule(
+        id="RP402",
+        name="remote-hook-or-include-not-pinned",
+        severity=Severity.WARNING,
+        summary="A pre-commit hook repository or a CI include is not pinned to a commit",
+        rationale=(
+            "pre-commit's rev: and GitLab's include: project/ref and component@version fetch "
+            "code or pipeline definitions from another repository by tag or branch; the owner "
+            "can move a tag, so what runs on a developer's machine or in CI changes with no "
+            "change here. Only a 40-hex commit names fixed content."
+        ),
+        fix=(
+            "Pin the commit and keep the version in a comment: rev: <40 hex>  # v4.6.0 "
+            "(pre-commit autoupdate --freeze writes it)."
+        ),
+        bad="- repo: https://github.com/psf/black\n  rev: 24.4.2\n",
+        good="- repo: https://github.com/psf/black\n  rev: <40 hex>  # 24.4.2\n",
+    ),
+    Rule(
         id="RP403",
         name="floating-ci-toolchain",
         severity=Severity.NOTE,
-        summary="A CI toolchain version floats (python-version: 3.x)",
+        summary="A CI toolchain version floats (python-version: 3.x, or none given)",
         rationale=(
             "A CI job on `3.x` or `latest` moves to a new interpreter the day it is "
-            "released, so the environment CI tested is not the one that ships."
+            "released, so the environment CI tested is not the one that ships. A setup "
+            "action given no version at all (setup-uv, setup-miniconda, setup-dvc, "
+            "setup-python with no .python-version) installs whatever is newest or bundled."
         ),
         fix="Name the minor version the project ships on: python-version: '3.11'.",
         bad="python-version: 3.x\n",
@@ -380,7 +415,10 @@ _RULES: tuple[Rule, ...] = (
         summary="Model weights are fetched without a pinned revision",
         rationale=(
             "A hub model id names a repository, not a version: its owner can push new "
-            "weights or a new tokenizer at any time, and from_pretrained takes the newest."
+            "weights or a new tokenizer at any time, and from_pretrained takes the newest. "
+            "The same holds for a model named in serving or training config (model_name, "
+            "model_id, base_model) and on a launcher's command line (vllm serve, "
+            "text-generation-launcher --model-id, lm_eval --model_args pretrained=)."
         ),
         fix="Pass revision='<40-hex commit>' (hub) or a pinned ref (torch.hub 'owner/repo:ref').",
         bad='AutoModel.from_pretrained("bert-base-uncased")\n',

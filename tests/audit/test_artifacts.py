@@ -21,6 +21,7 @@ from reprolock.audit.artifacts import (
     PythonScanner,
     artifact_scanners,
 )
+from reprolock.audit.artifacts.ipython import transform_cell
 from reprolock.audit.interface import FileFacts, Role, ScanContext, ScanError, Scanner, SourceFile
 from reprolock.audit.registry import all_scanners
 from reprolock.cli import main
@@ -320,13 +321,79 @@ def test_names_bound_more_than_one_way_do_not_resolve(audit: Audit) -> None:
     assert _py(audit, code) == [("RP601", "app.py", 9)]
 
 
-def test_star_args_and_kwargs_are_not_judged(audit: Audit) -> None:
+def test_python_with_template_markup_is_a_note(audit: Audit) -> None:
+    """A template rendered into Python later (Jinja, cookiecutter) is no Python file its
+    interpreter rejects: an RP002 note, not RP001 (issue 14 section 1)."""
+    found = audit({"gen/train.py": "from transformers import AutoModel\nm = {{ model }}(\n"})
+    assert [(f.rule, f.location.line, f.message) for f in found] == [
+        ("RP002", 2, "a template with {{ }} or {% %} markup, not Python: '(' was never closed"),
+    ]
+
+
+def test_star_args_and_unknown_kwargs_are_not_judged(audit: Audit) -> None:
     code = f"""
     opts = dict(revision="{_COMMIT}")
     AutoModel.from_pretrained("org/a", **opts)
     AutoModel.from_pretrained(*names)
+    def load(**kwargs):
+        return AutoModel.from_pretrained("org/b", **kwargs)
+    extra = {{"dtype": "auto"}}
+    extra.update(revision="{_COMMIT}")
+    AutoModel.from_pretrained("org/c", **extra)
+    built = make_kwargs()
+    AutoModel.from_pretrained("org/d", **built)
     """
     assert _py(audit, code) == []
+
+
+def test_kwargs_written_out_without_a_revision(audit: Audit) -> None:
+    """huggingface/peft ``examples/waveft_finetuning/waveft_finetuning.py``:
+    ``model_kwargs = {"dtype": ..., "device_map": ...}`` then
+    ``AutoModelForCausalLM.from_pretrained(base_model, **model_kwargs)``: a dict literal in
+    scope says what the call receives, and it has no revision (issue 14 section 4)."""
+    code = """
+    def train(dtype="bfloat16", device_map="auto"):
+        model_kwargs = {"dtype": dtype, "device_map": device_map}
+        return AutoModelForCausalLM.from_pretrained("huggyllama/llama-7b", **model_kwargs)
+    moving = dict(revision="main", trust_remote_code=True)
+    AutoModel.from_pretrained("org/a", **moving)
+    """
+    found = audit({"app.py": textwrap.dedent(code).lstrip("\n")})
+    assert [(f.rule, f.location.line, f.message) for f in found] == [
+        ("RP601", 3,
+         "model huggyllama/llama-7b is fetched by AutoModelForCausalLM.from_pretrained without "
+         "a revision"),
+        ("RP601", 5,
+         "model org/a is fetched by AutoModel.from_pretrained at revision 'main', a branch or "
+         "tag that can move and runs its code (trust_remote_code=True)"),
+    ]  # fmt: skip
+
+
+def test_a_model_saved_earlier_is_loaded_from_disk(audit: Audit) -> None:
+    """huggingface/peft ``examples/semantic_segmentation/semantic_segmentation_peft_lora.ipynb``:
+    ``lora_model.save_pretrained(model_id)`` then ``PeftConfig.from_pretrained(model_id)``:
+    the id reads like a hub repository, but the notebook wrote it itself (issue 14 section 4)."""
+    notebook = _notebook(
+        ['model_id = "segformer-scene-parse-150-lora"\n', "lora_model.save_pretrained(model_id)"],
+        ["config = PeftConfig.from_pretrained(model_id)\n",
+         'tok = AutoTokenizer.from_pretrained("segformer-scene-parse-150-lora/tokenizer")\n',
+         'other = AutoModel.from_pretrained("org/not-saved")'],
+    )  # fmt: skip
+    code = """
+    def finetune(trainer):
+        trainer.save_model("out-model")
+        return AutoModel.from_pretrained("out-model")
+    def elsewhere():
+        return AutoModel.from_pretrained("out-model")
+    AutoModel.from_pretrained("early")
+    AutoModel.save_pretrained("early")
+    """
+    found = audit({"nb.ipynb": notebook, "app.py": textwrap.dedent(code).lstrip("\n")})
+    assert [(f.location.path, f.location.line, f.subject) for f in found] == [
+        ("app.py", 5, "out-model"),
+        ("app.py", 6, "early"),
+        ("nb.ipynb", _line_of(notebook, "org/not-saved"), "org/not-saved"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -646,17 +713,106 @@ def test_notebook_cells_in_other_languages_are_skipped(audit: Audit) -> None:
     assert _ours(audit({"nb.ipynb": text})) == [("RP601", "nb.ipynb", _line_of(text, "org/b"))]
 
 
-def test_a_broken_cell_is_noted_and_the_rest_audited(audit: Audit) -> None:
+def test_a_broken_statement_is_noted_and_the_rest_audited(audit: Audit) -> None:
+    """Jupyter accepts a notebook whose cell does not parse (it fails when run): that is a
+    note (RP002), and the other statements of that cell are still audited."""
     text = _notebook(
-        ["def half(:\n", "    pass"],
+        ["def half(:\n", "    pass\n", 'AutoModel.from_pretrained("org/a")'],
         ['AutoModel.from_pretrained("org/m")'],
     )
     found = audit({"nb.ipynb": text})
-    assert _ours(found) == [
-        ("RP001", "nb.ipynb", _line_of(text, "def half")),
-        ("RP601", "nb.ipynb", _line_of(text, "org/m")),
+    assert [(f.rule, f.location.line) for f in found] == [
+        ("RP002", _line_of(text, "def half")),
+        ("RP601", _line_of(text, "org/a")),
+        ("RP601", _line_of(text, "org/m")),
     ]
     assert found[0].severity is Severity.NOTE
+    assert found[0].message == (
+        "notebook cell 1: a statement is not valid Python and is skipped: invalid syntax"
+    )
+
+
+def test_ipython_lines_as_the_only_statement_of_a_block(audit: Audit) -> None:
+    """ultralytics/yolov5 ``tutorial.ipynb`` (AGPL-3.0, the shape only): a ``%pip install``
+    that is the only statement of an ``if``/``elif`` body, IPython's rules read it; the model
+    loaded in the same cell is kept (issue 14 section 1)."""
+    text = _notebook(
+        [
+            "import transformers\n",
+            "logger = 'Comet'\n",
+            "if logger == 'Comet':\n",
+            "  %pip install -q comet_ml\n",
+            "elif logger == 'ClearML':\n",
+            "  !pip install clearml==1.16.2 \\\n",
+            "      boto3\n",
+            "else:\n",
+            "  files = !ls data\n",
+            "  version = %pip --version\n",
+            'transformers.AutoModel.from_pretrained("org/m")',
+        ]
+    )
+    found = audit({"nb.ipynb": text, "repro.toml": "require-hashes = false\n"})
+    assert [(f.rule, f.location.line, f.subject) for f in found] == [
+        ("RP101", _line_of(text, "comet_ml"), "comet-ml"),
+        ("RP101", _line_of(text, "boto3"), "boto3"),
+        ("RP601", _line_of(text, "org/m"), "org/m"),
+    ]
+
+
+def test_ipython_continuation_lines(audit: Audit) -> None:
+    """EleutherAI/lm-evaluation-harness ``examples/lm-eval-overview.ipynb``: ``%env`` then
+    ``!lm_eval \\`` with continuation lines, in a cell written as one JSON string. Jupyter
+    runs it; it is neither RP001 nor RP002."""
+    text = _notebook(
+        "%env LMEVAL_LOG_LEVEL=DEBUG\n!lm_eval \\\n    --model hf \\\n    --tasks demo_boolq\n"
+        'import transformers\ntransformers.AutoModel.from_pretrained("org/m")\n'
+        "!pip install torch \\\n    numpy==1.26.4"
+    )
+    found = audit({"nb.ipynb": text, "repro.toml": "require-hashes = false\n"})
+    line = _line_of(text, "LMEVAL")
+    assert sorted((f.rule, f.location.line, f.subject) for f in found) == [
+        ("RP101", line, "torch"),
+        ("RP601", line, "org/m"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("cell", "python", "specials"),
+    [
+        ("!ls\n", "pass\n", [("shell", "", ("ls",), 0)]),
+        ("!!ls -l", "pass", [("shell", "", ("ls -l",), 0)]),
+        ("x = !ls \\\n  -l", "x = None\n", [("shell", "", ("ls  \\", "  -l"), 0)]),
+        ("x = %who_ls", "x = None", [("magic", "who_ls", ("",), 0)]),
+        ("%pip install a", "pass", [("magic", "pip", ("install a",), 0)]),
+        ("  %time f()", "pass", [("magic", "time", ("f()",), 0)]),
+        ("obj?", "pass", [("help", "", ("obj?",), 0)]),
+        ("obj.attr??", "pass", [("help", "", ("obj.attr??",), 0)]),
+        ("%pip?", "pass", [("help", "", ("%pip?",), 0)]),
+        ("?obj", "pass", [("help", "", ("?obj",), 0)]),
+        ("/f a b", "pass", [("autocall", "", ("/f a b",), 0)]),
+        ("!ls # what?", "pass", [("shell", "", ("ls # what?",), 0)]),
+        ("!pip install numpy?", "pass", [("help", "", ("!pip install numpy?",), 0)]),
+        ("x = !echo 'it", "x = None", [("shell", "", ("echo 'it",), 0)]),
+        ('s = """\n!not a command\n"""', 's = """\n!not a command\n"""', []),
+        ("f(a,\n  !b)", "f(a,\n  !b)", []),
+        ("x = 1 # !ls", "x = 1 # !ls", []),
+        ("a != b", "a != b", []),
+        ("x = 5 % 3", "x = 5 % 3", []),
+        ("%%bash\npip install a", "", [("cell", "bash", ("", "pip install a"), 0)]),
+        ("%%time\n!ls\ny = 1", "\npass\ny = 1",
+         [("cell", "time", ("", "!ls", "y = 1"), 0), ("shell", "", ("ls",), 1)]),
+        ("    x = 1\n    !ls", "x = 1\npass", [("shell", "", ("ls",), 1)]),
+    ],
+)  # fmt: skip
+def test_ipython_transformation_rules(
+    cell: str, python: str, specials: list[tuple[str, str, tuple[str, ...], int]]
+) -> None:
+    """The rules of IPython 9.19.1's ``TransformerManager.transform_cell``; each case's Python
+    is what it makes of the cell, with a ``get_ipython()`` call written as ``pass`` (or
+    ``None`` on the right of an assignment) and continuation lines kept as blank lines."""
+    result = transform_cell(cell)
+    assert "\n".join(result.python) == python
+    assert [(s.kind, s.name, s.args, s.line) for s in result.specials] == specials
 
 
 def test_notebooks_of_other_kernels_are_not_python(audit: Audit) -> None:
@@ -687,6 +843,52 @@ def test_notebook_facts(tmp_path: Path) -> None:
     assert [(p.name, p.version) for p in facts.pins] == [("numpy", "1.26.4")]
     plain = _scan(NotebookScanner(), tmp_path, "nb.ipynb", _notebook(["import numpy"]))
     assert plain.role is Role.OTHER
+
+
+# --- RP601 in config ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "text", "expected"),
+    [
+        ("examples/opt/model-config.yaml",
+         "minWorkers: 1\nhandler:\n    tp_degree: 2\n    model_name: facebook/opt-6.7b\n",
+         [(4, "facebook/opt-6.7b", "model facebook/opt-6.7b (handler.model_name) is fetched "
+           "without a revision")]),
+        ("serve/model-config.yaml", "handler:\n  model: org/m\n",
+         [(2, "org/m", "model org/m (handler.model) is fetched without a revision")]),
+        ("train/config.yaml", "model: org/m\n", []),
+        ("bench/results/lora--llama.json", '{"train_config": {"model_id": "org/m"}}\n', []),
+        ("serve/model-config.yaml",
+         "handler:\n  model_name: org/m\n"
+         f"  model_path: model/models--org--m/snapshots/{_COMMIT}\n", []),
+        ("train/config.yaml", f"model_id: org/m\nrevision: {_COMMIT}\n", []),
+        ("train/config.yaml", "base_model: org/m\nbase_model_revision: main\n",
+         [(1, "org/m", "model org/m (base_model) is fetched at revision 'main', a branch or "
+           "tag that can move")]),
+        ("train/params.json",
+         '{\n  "model_id": "black-forest-labs/FLUX.2-klein-base-4B",\n  "seed": 0\n}\n',
+         [(2, "black-forest-labs/FLUX.2-klein-base-4B", "model "
+           "black-forest-labs/FLUX.2-klein-base-4B (model_id) is fetched without a revision")]),
+        ("train/config.toml", 'pretrained_model_name_or_path = "org/m"\n',
+         [(1, "org/m", "model org/m (pretrained_model_name_or_path) is fetched without a "
+           "revision")]),
+        ("train/config.yaml", "model_name: bert-base-uncased\n", []),
+        ("train/config.yaml", "model_name: openai/gpt-4o\n", []),
+        ("train/config.yaml", "model_name: checkpoints/run-1\n", []),
+        ("train/config.yaml", "model_name_or_path: models/local\n", []),
+        ("train/config.yaml", "tokenizer_name: org/m/extra\n", []),
+    ],
+)  # fmt: skip
+def test_model_ids_in_config(
+    audit: Audit, path: str, text: str, expected: list[tuple[int, str, str]]
+) -> None:
+    """pytorch/serve ``examples/large_models/inferentia2/opt/model-config.yaml``
+    (``handler.model_name: facebook/opt-6.7b``, loaded by the handler with ``from_pretrained``)
+    and huggingface/peft ``method_comparison/image-gen/default_training_params.json``
+    (``model_id``): a hub model named in serving or training config (issue 14 section 4)."""
+    found = [f for f in audit({path: text}) if f.rule == "RP601"]
+    assert [(f.location.line, f.subject, f.message) for f in found] == expected
 
 
 # --- RP603/RP604 in config -----------------------------------------------------------------

@@ -22,7 +22,9 @@ from reprolock.audit.shell import (
     immutable_url,
     installers,
     make_recipes,
+    models,
     shell_shebang,
+    vcs,
 )
 from reprolock.audit.shell.analyzer import BUILTINS, WRAPPERS, Arg, command_name
 from reprolock.audit.shell.scanner import COMMANDS
@@ -447,7 +449,9 @@ def test_checked_or_not_run_downloads_are_fine(
 
 def test_downloads_carry_over_between_texts(shell: Callable[..., ShellAudit]) -> None:
     first = shell("curl -o /tmp/i.sh https://example.com/i.sh", first_line=3)
-    assert first.downloads == (Download(path="/tmp/i.sh", url="https://example.com/i.sh", line=3),)
+    assert first.downloads == (
+        Download(path="/tmp/i.sh", url="https://example.com/i.sh", line=3, column=19),
+    )
     second = shell("sh /tmp/i.sh", first_line=7, downloaded=first.downloads)
     assert _lines(second) == [("RP105", 7)]
     assert "downloaded on line 3" in second.findings[0].message
@@ -561,19 +565,23 @@ def test_line_map_and_column_map(shell: Callable[..., ShellAudit]) -> None:
         ("pip install a; ;; echo", 1, "unexpected ';;'"),
     ],
 )
-def test_syntax_errors_are_rp001(
+def test_syntax_errors_are_rp002_notes(
     shell: Callable[..., ShellAudit], script: str, line: int, message: str
 ) -> None:
+    """The shell is the judge of shell text, not this reader: what the reader cannot follow
+    is a note (RP002), never the error RP001 (issue 14 section 1)."""
     audit = shell(script)
-    errors = [f for f in audit.findings if f.rule == "RP001"]
-    assert len(errors) == 1
-    assert errors[0].location.line == line
-    assert errors[0].message == f"shell syntax: {message}"
+    notes = [f for f in audit.findings if f.rule == "RP002"]
+    assert len(notes) == 1
+    assert notes[0].severity is Severity.NOTE
+    assert notes[0].location.line == line
+    assert notes[0].message == f"shell text not understood: {message}; the rest is audited"
+    assert not [f for f in audit.findings if f.rule == "RP001"]
 
 
 def test_syntax_error_does_not_hide_other_findings(shell: Callable[..., ShellAudit]) -> None:
     audit = shell("curl https://x.example/i | bash\nfi\npip install numpy\n")
-    assert _lines(audit) == [("RP105", 1), ("RP001", 2), ("RP101", 3)]
+    assert _lines(audit) == [("RP105", 1), ("RP002", 2), ("RP101", 3)]
 
 
 def test_syntax_errors_can_be_silenced(shell: Callable[..., ShellAudit]) -> None:
@@ -581,9 +589,9 @@ def test_syntax_errors_can_be_silenced(shell: Callable[..., ShellAudit]) -> None
     assert audit.findings == ()
 
 
-def test_deep_nesting_is_a_syntax_error_not_a_crash(shell: Callable[..., ShellAudit]) -> None:
+def test_deep_nesting_is_a_note_not_a_crash(shell: Callable[..., ShellAudit]) -> None:
     audit = shell("$(" * 500)
-    assert _rules(audit) == ["RP001"]
+    assert _rules(audit) == ["RP002"]
     assert "too deep" in audit.findings[0].message
 
 
@@ -669,6 +677,170 @@ def test_shell_scanner_roles(tmp_path: Path) -> None:
     assert facts["install.sh"].kind == "shell"
 
 
+_C = "3f2a1c9d8e7b6a5f4e3d2c1b0a9f8e7d6c5b4a39"
+
+
+# --- downloads installed without a checksum -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        # huggingface/text-generation-inference Dockerfile_gaudi: a .deb over plain http
+        ("wget http://nz2.archive.ubuntu.com/o/libssl1.1_1.1.1f_amd64.deb && \\\n"
+         "    dpkg -i ./libssl1.1_1.1.1f_amd64.deb",
+         [(1, 6, "http://nz2.archive.ubuntu.com/o/libssl1.1_1.1.1f_amd64.deb is installed by "
+           "dpkg on line 2 without a checksum (over plain HTTP, so anyone on the network path "
+           "can replace it)")]),
+        # huggingface/text-generation-inference Dockerfile: a release zip unzipped into /usr/local
+        ("PROTOC_ZIP=protoc-21.12-linux-x86_64.zip && \\\n"
+         "    curl -OL https://github.com/p/protobuf/releases/download/v21.12/$PROTOC_ZIP && \\\n"
+         "    unzip -o $PROTOC_ZIP -d /usr/local bin/protoc && \\\n"
+         "    unzip -o $PROTOC_ZIP -d /usr/local 'include/*'",
+         [(2, 14, "https://github.com/p/protobuf/releases/download/v21.12/"
+           "protoc-21.12-linux-x86_64.zip is unpacked into /usr/local by unzip on line 3 "
+           "without a checksum")]),
+        # pytorch/serve .github/workflows/kserve_cpu_tests.yml: piped into tar -C /usr/local/bin
+        ("sudo curl -sSL https://github.com/f/grpcurl/releases/download/v1.8.0/g.tar.gz | "
+         "sudo tar -xz -C /usr/local/bin grpcurl",
+         [(1, 16, "https://github.com/f/grpcurl/releases/download/v1.8.0/g.tar.gz is unpacked "
+           "into /usr/local/bin by tar without a checksum")]),
+        # pytorch/serve .github/workflows/kubernetes_tests.yml: latest releases, installed
+        ("curl -LO https://storage.googleapis.com/minikube/releases/latest/minikube-linux-amd64\n"
+         "sudo install minikube-linux-amd64 /usr/local/bin/minikube\n"
+         'curl -LO "https://dl.k8s.io/release/$(curl -L -s https://dl.k8s.io/release/stable.txt)'
+         '/bin/linux/amd64/kubectl"\n'
+         "sudo install -o root -g root -m 0755 kubectl /usr/local/bin/kubectl",
+         [(1, 10, "https://storage.googleapis.com/minikube/releases/latest/minikube-linux-amd64 "
+           "is installed into /usr/local/bin/minikube by install on line 2 without a checksum "
+           "(from a URL that moves to each new release)"),
+          (3, 10, "https://dl.k8s.io/release/$(curl -L -s https://dl.k8s.io/release/stable.txt)"
+           "/bin/linux/amd64/kubectl is installed into /usr/local/bin/kubectl by install on "
+           "line 4 without a checksum (from a URL that moves to each new release)")]),
+        ("curl -fsSLo x.deb https://h.example/x.deb\napt-get install -y ./x.deb",
+         [(1, 19, "https://h.example/x.deb is installed by apt-get install on line 2 without "
+           "a checksum")]),
+        ("curl -o t.tgz https://h.example/t.tgz\nmv t.tgz /tmp/t.tgz\n"
+         "tar xzf /tmp/t.tgz -C /opt",
+         [(1, 15, "https://h.example/t.tgz is unpacked into /opt by tar on line 3 without a "
+           "checksum")]),
+        # checked, unpacked elsewhere, or never installed: nothing
+        ("curl -o x.deb https://h.example/x.deb\necho 'ab  x.deb' | sha256sum -c\ndpkg -i x.deb",
+         []),
+        ("wget https://h.example/data.zip && unzip data.zip -d data/", []),
+        ("curl -L https://h.example/d.tgz | tar -xz -C ./data", []),
+        ("curl -o x.deb https://h.example/x.deb && dpkg --info x.deb", []),
+    ],
+)  # fmt: skip
+def test_downloads_installed_without_a_checksum(
+    shell: Callable[..., ShellAudit], script: str, expected: list[tuple[int, int, str]]
+) -> None:
+    """Binaries and packages downloaded and installed unchecked: the RP105 family of remote
+    scripts, reported where the download is (issue 14 section 4)."""
+    audit = shell(script, config=Config(require_hashes=False))
+    found = [f for f in audit.findings if f.rule == "RP105"]
+    assert [(f.location.line, f.location.column, f.message) for f in found] == expected
+
+
+# --- git clones that are then built ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        ("git clone https://github.com/facebookresearch/detectron2 detectron2_repo\n"
+         "pip install --user -e detectron2_repo",
+         [(1, 11, "https://github.com/facebookresearch/detectron2 is cloned at its default "
+           "branch, then used by pip on line 2")]),
+        ("git clone --branch v0.11.1 https://github.com/pytorch/vision/\n"
+         "mkdir vision/build && cd vision/build && cmake .. && make install",
+         [(1, 28, "https://github.com/pytorch/vision/ is cloned at 'v0.11.1' (a branch or tag "
+           "that can move), then used by cmake on line 2")]),
+        ("git clone https://github.com/danieldk/marlin-kernels.git && \\\n"
+         "    cd marlin-kernels && git checkout v0.3.6 && \\\n"
+         "    python3 setup.py bdist_wheel --dist-dir=dist",
+         [(1, 11, "https://github.com/danieldk/marlin-kernels.git is cloned at 'v0.3.6' (a "
+           "branch or tag that can move), then used by python on line 3")]),
+        ("git clone --recursive $REPO_URL -b $BRANCH_NAME serve\ncd serve && pip install .",
+         [(1, 23, "${REPO_URL} is cloned at ${BRANCH_NAME} (a ref chosen when it runs), then used "
+           "by pip on line 2")]),
+        (f"git clone https://github.com/o/r r && git -C r checkout {_C}\npip install -e r", []),
+        ('git clone --no-checkout -- "$ROOT" "$W/r"\ngit -C "$W/r" checkout --detach "$commit"\n'
+         'cd "$W/r" && bash .ci/run', []),
+        (f"git clone https://github.com/o/r && cd r && git reset --hard {_C} && pip install .",
+         []),
+        ("git clone https://github.com/o/r\nls r && rm -rf r", []),
+        ("git clone https://github.com/o/r docs-src", []),
+    ],
+)  # fmt: skip
+def test_git_clones_then_built(
+    shell: Callable[..., ShellAudit], script: str, expected: list[tuple[int, int, str]]
+) -> None:
+    """facebookresearch/detectron2 ``docker/Dockerfile`` (the default branch, then ``pip
+    install -e``) and ``docker/deploy.Dockerfile`` (``--branch v0.11.1``, built with cmake),
+    huggingface/text-generation-inference ``Dockerfile_amd`` (``git checkout`` of a tag),
+    pytorch/serve ``docker/Dockerfile`` (``-b $BRANCH_NAME``): RP104 in shell form (issue 14
+    section 4); a checkout of a 40-hex commit fixes the clone."""
+    audit = shell(script, config=Config(require_hashes=False))
+    found = [f for f in audit.findings if f.rule == "RP104"]
+    assert [(f.location.line, f.location.column, f.message) for f in found] == expected
+
+
+# --- model launchers ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        ("lm_eval --model hf \\\n  --model_args pretrained=EleutherAI/pythia-2.8b \\\n  --tasks x",
+         [("RP601", 2, "EleutherAI/pythia-2.8b",
+           "model EleutherAI/pythia-2.8b is fetched by lm_eval --model_args pretrained= "
+           "without a revision")]),
+        (f"lm_eval --model hf --model_args pretrained=org/m,revision={_C}", []),
+        ("lm_eval --model hf --model_args pretrained=org/m,revision=main",
+         [("RP601", 1, "org/m", "model org/m is fetched by lm_eval --model_args pretrained= "
+           "at revision 'main', a branch or tag that can move")]),
+        ("python -m lm_eval --model_args pretrained=org/m,parallelize=true",
+         [("RP601", 1, "org/m", "model org/m is fetched by python -m lm_eval --model_args "
+           "pretrained= without a revision")]),
+        ("vllm serve meta-llama/Llama-3.1-8B --port 8000",
+         [("RP601", 1, "meta-llama/Llama-3.1-8B",
+           "model meta-llama/Llama-3.1-8B is fetched by vllm serve without a revision")]),
+        (f"vllm serve meta-llama/Llama-3.1-8B --revision {_C}", []),
+        ("python3 -m vllm.entrypoints.openai.api_server --model org/m",
+         [("RP601", 1, "org/m", "model org/m is fetched by python -m "
+           "vllm.entrypoints.openai.api_server --model without a revision")]),
+        ("text-generation-launcher --model-id bigscience/bloom-560m --port 80",
+         [("RP601", 1, "bigscience/bloom-560m", "model bigscience/bloom-560m is fetched by "
+           "text-generation-launcher --model-id without a revision")]),
+        ("docker run --gpus all -p 8080:80 -v $PWD/data:/data "
+         "ghcr.io/huggingface/text-generation-inference:3.0 --model-id org/m",
+         [("RP601", 1, "org/m", "model org/m is fetched by text-generation-inference "
+           "--model-id without a revision")]),
+        ("docker run --runtime nvidia vllm/vllm-openai:v0.6.0 --model org/m",
+         [("RP601", 1, "org/m", "model org/m is fetched by vllm --model without a revision")]),
+        ("huggingface-cli download org/m config.json --local-dir m",
+         [("RP601", 1, "org/m", "model org/m is fetched by huggingface-cli download "
+           "without a revision")]),
+        ("hf download org/d --repo-type dataset",
+         [("RP602", 1, "org/d", "dataset org/d is fetched by hf download without a revision")]),
+        ("vllm serve $MODEL", []),
+        ("vllm serve ./checkpoints/m", []),
+        ("lm_eval --model openai-chat-completions --model_args model=openai/gpt-4o", []),
+        ("text-generation-launcher --model-id /data/m", []),
+    ],
+)  # fmt: skip
+def test_model_launchers(
+    shell: Callable[..., ShellAudit], script: str, expected: list[tuple[str, int, str, str]]
+) -> None:
+    """EleutherAI/lm-evaluation-harness ``examples/lm-eval-overview.ipynb`` (``!lm_eval
+    --model_args pretrained=EleutherAI/pythia-2.8b``) and the vLLM/TGI launchers: a hub model
+    named on a serving or evaluation command line is fetched at its newest commit unless a
+    revision is given (issue 14 section 4)."""
+    audit = shell(script)
+    assert [(f.rule, f.location.line, f.subject, f.message) for f in audit.findings] == expected
+
+
 # --- Makefiles ---------------------------------------------------------------------------------
 
 MAKEFILE = """\
@@ -721,6 +893,88 @@ def test_make_recipes_text() -> None:
     assert recipes[1].lines == (9, 10)
     assert recipes[3].text == "echo $HOME && curl -fsSL https://x.example/i.sh | sh"
     assert len(recipes) == 6
+
+
+TGI_GAUDI_MAKEFILE = """\
+mkfile_path := $(abspath $(lastword $(MAKEFILE_LIST)))
+mkfile_dir := $(dir $(mkfile_path))
+root_dir := ${mkfile_dir}/../..
+
+image:
+\tdocker build -t tgi -f ${root_dir}/Dockerfile_gaudi ${root_dir} --build-arg V=$(V)
+
+install-server:
+\tmake -C ${root_dir}/backends/gaudi/server install PROTO_PATH=../../../proto/v3
+
+install-dependencies:
+\tpip install outlines~=0.0.34
+"""
+
+
+def test_gnu_make_functions_are_expanded_not_syntax_errors(audit: Audit) -> None:
+    """huggingface/text-generation-inference ``backends/gaudi/Makefile``: ``${root_dir}``
+    expands to ``$(dir $(mkfile_path))/../..``; make runs it, so nothing about it is RP001
+    or RP002, and the install after it is still audited (issue 14 section 1)."""
+    found = audit({"Makefile": TGI_GAUDI_MAKEFILE})
+    assert [(f.rule, f.location.line, f.location.column, f.subject) for f in found] == [
+        ("RP102", 12, 14, "outlines"),
+    ]
+
+
+PEFT_MAKEFILE = """\
+tests_core_multi_gpu:
+\tpython -m pytest tests/test_gpu.py $(if $(IS_GITHUB_CI),--report-log "multi_gpu.log",)
+\tpip install $(if $(CI),torch==2.3.1,torch)
+\tpip install $(if $(PINNED),torch==2.3.1,torch)
+"""
+
+
+def test_make_if_with_an_unknown_condition_is_decided_at_run_time(audit: Audit) -> None:
+    """huggingface/peft ``Makefile``: ``$(if $(IS_GITHUB_CI),--report-log "ci.log",)``. With
+    a condition the file does not set, the result is a value decided when make runs."""
+    found = audit({"Makefile": "PINNED = yes\n" + PEFT_MAKEFILE})
+    assert [(f.rule, f.location.line, f.subject) for f in found] == [("RP103", 5, "torch")]
+
+
+@pytest.mark.parametrize(
+    ("makefile", "text"),
+    [
+        ("P = a.proto b.proto\nx:\n\techo $(P:.proto=_pb2.py)\n", "echo a_pb2.py b_pb2.py"),
+        ("P = a b\nx:\n\techo $(foreach p, $(P),$(p).txt)\n", "echo a.txt b.txt"),
+        ("P = a b\nx:\n\techo $(addprefix -r ,$(P))\n", "echo -r a -r b"),
+        ("x:\n\techo $(subst .,-,1.2.3) $(patsubst %.c,%.o,a.c b.h)\n", "echo 1-2-3 a.o b.h"),
+        (
+            "x:\n\techo $(dir src/a.c b) $(notdir src/a.c) $(basename a.tar.gz)\n",
+            "echo src/ ./ a.c a.tar",
+        ),
+        (
+            "x:\n\techo $(word 2,a b c) $(words a b) $(firstword a b) $(lastword a b)\n",
+            "echo b 2 a b",
+        ),
+        (
+            "x:\n\techo $(filter %.py,a.py b.c) $(filter-out %.py,a.py b.c) $(sort b a b)\n",
+            "echo a.py b.c a b",
+        ),
+        ("f = pip install $(1)==$(2)\nx:\n\t$(call f,numpy,1.26.4)\n", "pip install numpy==1.26.4"),
+        (
+            "x:\n\techo $(shell git rev-parse HEAD) $(wildcard *.txt)\n",
+            "echo ${make_shell} ${make_wildcard}",
+        ),
+        (
+            "x:\n\techo $(if ,yes,no) $(if x,yes,no) $(or ,b) $(and a,b)$(info hi)\n",
+            "echo no yes b b",
+        ),
+        ("x:\n\techo $(strip  a   b ) $(findstring a,cat) $(join a b,1 2)\n", "echo a b a a1 b2"),
+        ("x:\n\techo $@ $(MAKE) $$HOME\n", "echo ${_} ${MAKE} $HOME"),
+    ],
+)
+def test_make_expansion(makefile: str, text: str) -> None:
+    assert [r.text for r in make_recipes(makefile)] == [text]
+
+
+def test_make_expansion_keeps_columns_as_written(audit: Audit) -> None:
+    found = audit({"Makefile": "D = $(dir a/b)\nx:\n\tcd $(D) && pip install numpy\n"})
+    assert [(f.rule, f.location.line, f.location.column) for f in found] == [("RP101", 3, 25)]
 
 
 def test_makefile_claims_and_role(tmp_path: Path) -> None:
@@ -795,7 +1049,7 @@ def test_binary_under_bin_is_skipped_silently(tmp_path: Path) -> None:
 
 def test_each_program_has_one_handler() -> None:
     # The tables are merged into one dict: a name in two of them would lose a handler silently.
-    tables = [BUILTINS, fetch.HANDLERS, installers.HANDLERS]
+    tables = [BUILTINS, fetch.HANDLERS, installers.HANDLERS, models.HANDLERS, vcs.HANDLERS]
     names = [name for table in tables for name in table]
     assert sorted(names) == sorted(set(names))
     assert set(COMMANDS.handlers) == set(names)

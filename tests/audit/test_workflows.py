@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
@@ -208,6 +209,37 @@ def test_judge_image(ref: str, rule: str | None) -> None:
     assert all(f.location.line == 3 for f in found)
 
 
+@pytest.mark.parametrize(
+    ("ref", "rule"),
+    [
+        ("ubuntu:rolling", "RP302"),
+        ("pytorch/torchserve-nightly:latest-gpu", "RP302"),
+        ("pytorch/torchserve:latest-cpu", "RP302"),
+        ("lukemathwalker/cargo-chef:latest-rust-1.85.1", "RP302"),
+        ("alpine:edge", "RP302"),
+        ("org/app:nightly", "RP302"),
+        ("org/app:main", "RP302"),
+        ("org/app:dev", "RP302"),
+        ("debian:stable-slim", "RP302"),
+        ("node:lts-alpine", "RP302"),
+        ("tensorflow/tensorflow:2.16.1-gpu", "RP301"),
+        ("nvidia/cuda:12.1.0-devel-ubuntu22.04", "RP301"),
+        ("org/app:nightly-2024-06-01", "RP301"),
+        ("org/app:dev-3f2a1c9", "RP301"),
+        (f"ubuntu:rolling@{DIGEST}", None),
+    ],
+)
+def test_floating_tags_are_as_mutable_as_latest(ref: str, rule: str | None) -> None:
+    """pytorch/serve ``docker/Dockerfile`` (``ubuntu:rolling``), ``docker/Dockerfile.vllm``
+    (``pytorch/torchserve-nightly:latest-gpu``), huggingface/text-generation-inference
+    ``Dockerfile`` (``lukemathwalker/cargo-chef:latest-rust-1.85.1``): RP302, not RP301; a
+    word such as ``devel`` after a version is a flavour, a date or commit names one build."""
+    found = judge_image(ref, Location(path="x", line=3))
+    assert [f.rule for f in found] == ([rule] if rule else [])
+    if rule == "RP302":
+        assert found[0].message.startswith(f"{ref} uses the floating tag ")
+
+
 # --- container and services -----------------------------------------------------------------
 
 
@@ -316,11 +348,57 @@ def _setup(action: str, key: str, value: str) -> str:
 def test_floating_toolchains(
     audit: Audit, action: str, key: str, value: str, flagged: bool
 ) -> None:
-    found = audit({WF: _setup(action, key, value)})
+    found = [f for f in audit({WF: _setup(action, key, value)}) if f.location.line == 8]
     assert hits(found) == ([("RP403", WF, 8)] if flagged else [])
     if flagged:
         assert found[0].severity.value == "note"
         assert found[0].message.startswith(f"{key} ")
+
+
+@pytest.mark.parametrize(
+    ("step", "files", "message"),
+    [
+        ("uses: astral-sh/setup-uv@{sha}", {},
+         "astral-sh/setup-uv with no version or version-file input installs the newest uv"),
+        ("uses: astral-sh/setup-uv@{sha}\n  with: {{enable-cache: true}}", {},
+         "astral-sh/setup-uv with no version or version-file input installs the newest uv"),
+        ("uses: astral-sh/setup-uv@{sha}\n  with: {{version: 0.5.1}}", {}, None),
+        ("uses: astral-sh/setup-uv@{sha}", {"uv.toml": "required-version = '0.5.1'\n"}, None),
+        ("uses: conda-incubator/setup-miniconda@{sha}", {},
+         "conda-incubator/setup-miniconda with no miniconda-version or miniforge-version input "
+         "installs whichever conda the runner image bundles"),
+        ("uses: conda-incubator/setup-miniconda@{sha}\n  with: {{miniforge-version: 24.3.0-0}}",
+         {}, None),
+        ("uses: actions/setup-python@{sha}", {},
+         "actions/setup-python with no python-version or python-version-file input installs "
+         "whichever Python the runner image has on its PATH"),
+        ("uses: actions/setup-python@{sha}", {".python-version": "3.11\n"}, None),
+        ("uses: iterative/setup-dvc@{sha}", {},
+         "iterative/setup-dvc with no version input installs the newest DVC"),
+        ("uses: iterative/setup-cml@{sha}", {},
+         "iterative/setup-cml with no version input installs the newest CML"),
+        ("uses: actions/setup-node@{sha}", {}, None),
+    ],
+)  # fmt: skip
+def test_setup_actions_without_a_version_input(
+    audit: Audit, step: str, files: dict[str, str], message: str | None
+) -> None:
+    """EleutherAI/lm-evaluation-harness ``.github/workflows/unit_tests.yml`` (``setup-uv``
+    with no ``version``), openai/whisper ``.github/workflows/test.yml`` (``setup-miniconda``
+    with no ``miniconda-version``): the tool floats (issue 14 section 4)."""
+    body = textwrap.indent(step.format(sha=SHA), " " * 10).lstrip()
+    workflow = f"""
+    on: push
+    jobs:
+      t:
+        runs-on: ubuntu-22.04
+        steps:
+          - {body}
+    """
+    found = audit({WF: workflow, **files})
+    assert [(f.rule, f.location.line, f.message) for f in found] == (
+        [("RP403", 6, message)] if message else []
+    )
 
 
 def test_is_floating_version_edge_cases() -> None:
@@ -740,6 +818,48 @@ def test_run_expressions_resolve_to_matrix_values(tmp_path: Path) -> None:
     assert facts.role is Role.CONCRETE
 
 
+def test_matrix_expansion_reports_each_problem_once_where_it_is_written(audit: Audit) -> None:
+    """openai/whisper ``.github/workflows/test.yml`` line 78: values of different lengths
+    used to shift columns (RP103 at two columns, RP107 at four). One finding per problem, at
+    the column as written, naming the values it holds for (issue 14 section 2)."""
+    found = audit(
+        {
+            WF: f"""
+            on: push
+            jobs:
+              whisper:
+                runs-on: ubuntu-latest
+                strategy:
+                  matrix:
+                    include:
+                      - pytorch-version: 1.10.1
+                        numpy-requirement: "'numpy<2'"
+                      - pytorch-version: 2.5.1
+                        numpy-requirement: "'numpy'"
+                steps:
+                  - uses: actions/checkout@{SHA}
+                  - run: pip3 install ${{{{ matrix.numpy-requirement }}}} torch==${{{{ matrix.pytorch-version }}}}+cpu --index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple
+            """  # noqa: E501
+        }
+    )
+    script = (
+        "pip3 install ${{ matrix.numpy-requirement }} torch==${{ matrix.pytorch-version }}+cpu "
+        "--index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple"
+    )
+    column = 14  # where `run: ` puts the script; then each finding where its text is written
+    assert [(f.rule, f.location.line, f.location.column, f.message) for f in found] == [
+        ("RP101", 14, column + script.index("${{"),
+         "numpy is not pinned (for matrix.numpy-requirement: 'numpy')"),
+        ("RP102", 14, column + script.index("${{"),
+         "numpy<2 is a range, not an exact pin (for matrix.numpy-requirement: 'numpy<2')"),
+        ("RP103", 14, column + script.index("torch"),
+         "torch==1.10.1+cpu is installed without a hash (pip takes hashes only from a "
+         "requirements file) (for matrix.pytorch-version: 1.10.1, 2.5.1)"),
+        ("RP107", 14, column + script.index("https://pypi.org"),
+         "--extra-index-url https://pypi.org/simple lets a public package shadow a private one"),
+    ]  # fmt: skip
+
+
 def test_role_is_other_without_python_installs(tmp_path: Path) -> None:
     files: dict[str, str | bytes] = {
         WF: f"""
@@ -1049,7 +1169,7 @@ def test_windows_runners_default_to_powershell(audit: Audit) -> None:
     )
     # PowerShell text is read for installers only; as bash, the `{ ... }` is a syntax error.
     assert hits(found) == [
-        ("RP001", ".github/workflows/linux.yml", 7),
+        ("RP002", ".github/workflows/linux.yml", 7),
         ("RP101", ".github/workflows/linux.yml", 8),
         ("RP101", ".github/workflows/matrix.yml", 11),
         ("RP101", ".github/workflows/win.yml", 8),

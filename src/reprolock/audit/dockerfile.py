@@ -27,12 +27,14 @@ from reprolock.audit.interface import (
     SourceFile,
 )
 from reprolock.audit.shell import (
+    Clone,
     Download,
     audit_shell,
     immutable_url,
     repo_file,
     shell_shebang,
 )
+from reprolock.audit.shell.vcs import clone_finding, entered
 from reprolock.model import Finding, Location
 from reprolock.rules import finding
 
@@ -335,6 +337,8 @@ class _Stage:
     workdir: str = "/"
     copies: list[_Copy] = field(default_factory=list)
     downloads: list[Download] = field(default_factory=list)
+    clones: list[Clone] = field(default_factory=list)
+    """Repositories cloned at a moving ref and not used yet, by absolute path in the image."""
     posix: bool = True
 
     @property
@@ -351,6 +355,7 @@ class _Stage:
             workdir=self.workdir,
             copies=list(self.copies),
             downloads=list(self.downloads),
+            clones=list(self.clones),
             posix=self.posix,
         )
 
@@ -476,9 +481,16 @@ class _Audit:
             self.copy(instruction, onbuild=onbuild)
         elif keyword == "WORKDIR":
             value, _ = self.substitute(
-                instruction.text.strip(), self.stage.variables, instruction.line
+                instruction.text.strip().strip("'\""), self.stage.variables, instruction.line
             )
             self.stage.workdir = posixpath.normpath(posixpath.join(self.stage.workdir, value))
+            clone = entered(self.stage.clones, self.stage.workdir)
+            if clone is not None and not onbuild:
+                self.stage.clones.remove(clone)
+                found = clone_finding(
+                    clone, "entered by WORKDIR", instruction.line, self.source.path
+                )
+                self.findings.append(found)
         elif keyword == "SHELL":
             self.shell(instruction)
         elif keyword == "ONBUILD":
@@ -839,6 +851,7 @@ class _Audit:
             variables=self.stage.variables,
             locate=self.locate,
             downloaded=self.stage.downloads,
+            cloned=[self._relative(c) for c in self.stage.clones],
             container=True,
             report_syntax=self.stage.posix,
             budget=self.budget,
@@ -850,6 +863,18 @@ class _Audit:
         self.installs_python |= audit.installs_python
         if not onbuild:
             self.stage.downloads = list(audit.downloads)
+            self.stage.clones = [self._absolute(c) for c in audit.clones]
+
+    def _absolute(self, clone: Clone) -> Clone:
+        path = posixpath.normpath(posixpath.join(self.stage.workdir, clone.path))
+        return replace(clone, path=path)
+
+    def _relative(self, clone: Clone) -> Clone:
+        """A clone's path as a RUN in the current WORKDIR names it."""
+        base = self.stage.workdir.rstrip("/") + "/"
+        if clone.path.startswith(base):
+            return replace(clone, path=clone.path[len(base) :])
+        return clone
 
     # --- files named in RUN ------------------------------------------------------------------
 

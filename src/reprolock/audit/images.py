@@ -9,6 +9,29 @@ from dataclasses import dataclass
 from reprolock.model import Finding, Location
 from reprolock.rules import finding
 
+FLOATING_TAG_WORDS = frozenset({"latest", "rolling", "nightly", "edge"})
+"""A tag with one of these words anywhere (``latest-gpu``, ``py3-nightly``) follows every
+release."""
+FLOATING_TAG_HEADS = frozenset(
+    {
+        "main",
+        "master",
+        "dev",
+        "develop",
+        "devel",
+        "stable",
+        "unstable",
+        "testing",
+        "sid",
+        "canary",
+        "lts",
+        "current",
+    }
+)
+"""A tag that is one of these words, or starts with one (``stable-slim``), follows a branch or
+a channel. Later in a tag such a word is a flavour (``12.1.0-devel-ubuntu22.04``), not this."""
+_TAG_WORD = re.compile(r"[-_.]")
+_DATE_OR_COMMIT = re.compile(r"^(?:\d{8}|\d{4}-\d{2}-\d{2}|(?=.*\d)(?=.*[a-f])[0-9a-f]{7,40})$")
 _DIGEST = re.compile(r"^(?:sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{128})$")
 _REGISTRY_PREFIXES = ("docker.io/", "index.docker.io/", "registry-1.docker.io/")
 
@@ -52,11 +75,27 @@ def python_of_image(ref: str) -> str | None:
     return f"{match.group(1)}.{match.group(2)}" if match else None
 
 
+def floating_tag(tag: str) -> str | None:
+    """The word that makes ``tag`` follow releases or a branch (``latest`` in ``latest-gpu``),
+    or None for a tag that names one build. A date or a commit stamped on a nightly
+    (``nightly-2024-06-01``) names one build."""
+    words = [w for w in _TAG_WORD.split(tag.lower()) if w]
+    if not words:
+        return None
+    stamped = "-".join(words[1:])
+    if any(_DATE_OR_COMMIT.match(w) for w in words[1:]) or _DATE_OR_COMMIT.match(stamped):
+        return None if words[0] != "latest" else "latest"
+    if words[0] in FLOATING_TAG_HEADS:
+        return words[0]
+    return next((w for w in words if w in FLOATING_TAG_WORDS), None)
+
+
 def judge_image(
     ref: str, location: Location, *, written: str | None = None, unresolved: Sequence[str] = ()
 ) -> list[Finding]:
     """RP301/RP302 for an image reference: a digest pins it, an invalid digest or a tag without
-    one is RP301, ``latest`` or no tag is RP302; ``scratch`` is no image.
+    one is RP301, ``latest``, another floating tag (:func:`floating_tag`) or no tag is RP302;
+    ``scratch`` is no image.
 
     ``written`` is the reference as written when ``ref`` is it with build variables substituted
     (Dockerfile ``ARG``s); ``unresolved`` names the variables without a value, which are left
@@ -88,9 +127,12 @@ def judge_image(
         else:
             return []
         return [finding("RP301", message, location, subject=subject, fix=digest_fix)]
-    if not image.tag or image.tag == "latest":
-        if image.tag:
+    floating = floating_tag(image.tag) if image.tag else None
+    if not image.tag or floating is not None:
+        if image.tag == "latest":
             message = f"{ref} uses the mutable tag latest"
+        elif image.tag:
+            message = f"{ref} uses the floating tag {image.tag} ({floating}): as mutable as latest"
         else:
             message = f"{ref} has no tag, so it means {ref}:latest"
         fix = f"{image.name}:<version>@sha256:<digest>"

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from reprolock.audit.artifacts import artifact_scanners
 from reprolock.audit.conda import CondaScanner
+from reprolock.audit.devcontainer import devcontainer_scanners
 from reprolock.audit.dockerfile import dockerfile_scanners
 from reprolock.audit.frameworks import framework_scanners
+from reprolock.audit.gitlab import gitlab_scanners
 from reprolock.audit.interface import Scanner
 from reprolock.audit.locks import lock_scanners
 from reprolock.audit.pipfile import pipfile_scanners
+from reprolock.audit.precommit import pre_commit_scanners
 from reprolock.audit.pyproject import PyprojectScanner
 from reprolock.audit.requirements import RequirementsScanner
 from reprolock.audit.shell import shell_scanners
@@ -29,6 +32,9 @@ def all_scanners() -> list[Scanner]:
         RequirementsScanner(),
         *dockerfile_scanners(),
         *workflow_scanners(),
+        *pre_commit_scanners(),
+        *gitlab_scanners(),
+        *devcontainer_scanners(),
         *shell_scanners(),
         *framework_scanners(),
         *artifact_scanners(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import yaml
 
@@ -60,6 +60,54 @@ _SETUP_INPUTS: dict[str, tuple[tuple[str, str], ...]] = {
     "actions/setup-go": (("go-version", "go"),),
     "actions/setup-java": (("java-version", "java"),),
 }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SetupTool:
+    """A setup action that installs a tool, and how its version can be stated."""
+
+    tool: str
+    """The tool's name, the finding's subject."""
+    inputs: tuple[str, ...]
+    """Inputs that state the version (or where to read it); any one given is enough."""
+    files: tuple[str, ...] = ()
+    """Repository files the action reads the version from when no input is given."""
+    otherwise: str
+    """What it installs when the version is stated nowhere."""
+
+
+SETUP_TOOLS: dict[str, SetupTool] = {
+    "actions/setup-python": SetupTool(
+        tool="python",
+        inputs=("python-version", "python-version-file"),
+        files=(".python-version",),
+        otherwise="whichever Python the runner image has on its PATH",
+    ),
+    "astral-sh/setup-uv": SetupTool(
+        tool="uv",
+        inputs=("version", "version-file"),
+        files=("uv.toml",),
+        otherwise="the newest uv",
+    ),
+    "conda-incubator/setup-miniconda": SetupTool(
+        tool="conda",
+        inputs=("miniconda-version", "miniforge-version", "installer-url"),
+        otherwise="whichever conda the runner image bundles",
+    ),
+    "mamba-org/setup-micromamba": SetupTool(
+        tool="micromamba", inputs=("micromamba-version",), otherwise="the newest micromamba"
+    ),
+    "prefix-dev/setup-pixi": SetupTool(
+        tool="pixi", inputs=("pixi-version",), otherwise="the newest pixi"
+    ),
+    "iterative/setup-dvc": SetupTool(tool="dvc", inputs=("version",), otherwise="the newest DVC"),
+    "iterative/setup-cml": SetupTool(tool="cml", inputs=("version",), otherwise="the newest CML"),
+    "snok/install-poetry": SetupTool(
+        tool="poetry", inputs=("version",), otherwise="the newest Poetry"
+    ),
+}
+"""Setup actions whose tool floats when no input (or file) states its version (RP403)."""
+
 # How many leading numeric components make a version concrete enough: Python and Go change
 # behaviour between minor releases (3.11 -> 3.12, 1.21 -> 1.22); Node and Java between majors.
 _CONCRETE_PARTS = {"python": 2, "go": 2, "node": 1, "java": 1}
@@ -99,16 +147,16 @@ def is_floating_version(tool: str, text: str) -> bool:
 # --- YAML mappings, merge keys applied -----------------------------------------------------
 
 
-_Entries = dict[str, tuple[yaml.Node, yaml.Node]]
+Entries = dict[str, tuple[yaml.Node, yaml.Node]]
 
 
-def _get(entries: _Entries, key: str) -> yaml.Node | None:
+def _get(entries: Entries, key: str) -> yaml.Node | None:
     """The value node of ``key``, or None."""
     pair = entries.get(key)
     return pair[1] if pair is not None else None
 
 
-class _Mappings:
+class Mappings:
     """Mapping nodes as ``key -> (key node, value node)``, with ``<<`` merge keys applied.
 
     Keys are the scalars' text, so GitHub's ``on:`` stays ``"on"`` although YAML 1.1 resolves
@@ -117,9 +165,9 @@ class _Mappings:
     """
 
     def __init__(self) -> None:
-        self._memo: dict[int, _Entries] = {}
+        self._memo: dict[int, Entries] = {}
 
-    def __call__(self, node: yaml.Node | None) -> _Entries:
+    def __call__(self, node: yaml.Node | None) -> Entries:
         if not isinstance(node, yaml.MappingNode):
             return {}
         key = id(node)
@@ -127,8 +175,8 @@ class _Mappings:
         if cached is not None:
             return cached
         self._memo[key] = {}  # a merge that reaches this node again sees it empty: no loop
-        own: _Entries = {}
-        merged: _Entries = {}
+        own: Entries = {}
+        merged: Entries = {}
         for knode, vnode in node.value:
             if not isinstance(knode, yaml.ScalarNode):
                 continue
@@ -143,6 +191,67 @@ class _Mappings:
             own.setdefault(name, pair)
         self._memo[key] = own
         return own
+
+
+# --- where the text of a scalar sits -------------------------------------------------------
+
+
+def yaml_lines(text: str) -> list[str]:
+    """``text`` split where YAML counts lines, so that node mark lines index the list."""
+    return _YAML_LINE_BREAK.split(text)
+
+
+def scalar_geometry(
+    node: yaml.ScalarNode, text: str, lines: list[str]
+) -> tuple[list[int], list[int]]:
+    """The file line and starting column of each line of a scalar's ``text`` (a run script);
+    ``lines`` are the file's lines (:func:`yaml_lines`)."""
+    count = text.count("\n") + 1
+    start = _yaml.node_line(node)
+    if node.style == "|":
+        # A literal block's content starts on the line after its indicator, one to one,
+        # every line indented by the block's indentation.
+        column = _block_indent(node, text, lines) + 1
+        return [start + 1 + i for i in range(count)], [column] * count
+    if node.style == ">":
+        column = _block_indent(node, text, lines) + 1
+        return _folded_line_map(node, text, lines), [column] * count
+    # Plain and quoted scalars fold their line breaks: everything is on the key's line.
+    column = _yaml.node_column(node) + (1 if node.style in ("'", '"') else 0)
+    return [start] * count, [column] * count
+
+
+def _block_indent(node: yaml.ScalarNode, text: str, lines: list[str]) -> int:
+    first = int(node.start_mark.line) + 1
+    for offset, content in enumerate(text.split("\n")):
+        if content.strip() and first + offset < len(lines):
+            raw = lines[first + offset]
+            return max(
+                0, (len(raw) - len(raw.lstrip(" "))) - (len(content) - len(content.lstrip(" ")))
+            )
+    return 0
+
+
+def _folded_line_map(node: yaml.ScalarNode, text: str, lines: list[str]) -> list[int]:
+    """Folding joins lines of a paragraph: map each line of ``text`` to the source line it
+    starts on, by finding its first words in the block's raw lines."""
+    first = int(node.start_mark.line) + 1
+    last = min(int(node.end_mark.line), len(lines) - 1)
+    raw = [(i + 1, lines[i].strip()) for i in range(first, last + 1)]
+    out: list[int] = []
+    current = first + 1
+    j = 0
+    for segment in text.split("\n"):
+        content = segment.strip()
+        if content:
+            k = j
+            while k < len(raw) and (not raw[k][1] or not content.startswith(raw[k][1])):
+                k += 1
+            if k < len(raw):
+                current = raw[k][0]
+                j = k + 1
+        out.append(current)
+    return out
 
 
 # --- the scan of one file ------------------------------------------------------------------
@@ -173,9 +282,9 @@ class _FileScan:
         self.source = source
         self.ctx = ctx
         self.kind = kind
-        self.mapping = _Mappings()
+        self.mapping = Mappings()
         # Split where YAML counts lines, so that mark lines index this list.
-        self.lines = _YAML_LINE_BREAK.split(source.text)
+        self.lines = yaml_lines(source.text)
         self.findings: dict[tuple[str, int, int, str], Finding] = {}
         self.pins: dict[Pin, None] = {}
         self.includes: dict[Include, None] = {}
@@ -230,7 +339,7 @@ class _FileScan:
 
     # workflow and action tops
 
-    def workflow(self, top: _Entries) -> None:
+    def workflow(self, top: Entries) -> None:
         scope = _Scope(
             shell=self._default_run(top, "shell"),
             workdir=self._default_run(top, "working-directory"),
@@ -252,7 +361,7 @@ class _FileScan:
                 self.job(self.mapping(jnode), scope)
                 self.section(str(knode.value), knode, jnode)
 
-    def action(self, top: _Entries) -> None:
+    def action(self, top: Entries) -> None:
         runs = self.mapping(top["runs"][1])
         using = (_yaml.scalar(_get(runs, "using")) or "").strip().lower()
         scope = _Scope(inputs=self._inputs(_get(top, "inputs")))
@@ -266,7 +375,7 @@ class _FileScan:
             if image is not None and text is not None and text.lower().startswith("docker://"):
                 self.image(text[len("docker://") :], image[1])
 
-    def job(self, job: _Entries, parent: _Scope) -> None:
+    def job(self, job: Entries, parent: _Scope) -> None:
         matrix = self._matrix(_get(job, "strategy"))
         scope = _Scope(
             shell=self._default_run(job, "shell") or parent.shell,
@@ -336,7 +445,7 @@ class _FileScan:
                 # judged where it is written; what it leaves downloaded still matters here
                 self.downloads = self.run_downloads.get(id(step), self.downloads)
 
-    def step(self, step: _Entries, parent: _Scope) -> None:
+    def step(self, step: Entries, parent: _Scope) -> None:
         scope = _Scope(
             shell=parent.shell,
             workdir=_yaml.scalar(_get(step, "working-directory")) or parent.workdir,
@@ -347,11 +456,14 @@ class _FileScan:
         )
         uses = step.get("uses")
         action = self.uses(uses[1], reusable=False) if uses is not None else None
+        given = self.mapping(_get(step, "with"))
         if action in _SETUP_INPUTS:
-            given = self.mapping(_get(step, "with"))
             for key, tool in _SETUP_INPUTS[action]:
                 if key in given:
                     self.toolchain(key, tool, given[key][1], scope)
+        setup = SETUP_TOOLS.get(action or "")
+        if setup is not None and uses is not None:
+            self.setup_without_version(action or "", setup, given, uses[1])
         run = step.get("run")
         if run is not None:
             shell = _yaml.scalar(_get(step, "shell")) or scope.shell
@@ -419,6 +531,19 @@ class _FileScan:
 
     # toolchains (RP403)
 
+    def setup_without_version(
+        self, action: str, setup: SetupTool, given: Entries, node: yaml.Node
+    ) -> None:
+        """RP403 for a setup action given no version input, with no file to read one from."""
+        if any(key in given for key in setup.inputs):
+            return
+        if any(name in self.ctx.files for name in setup.files):
+            return
+        stated = " or ".join(setup.inputs[:2])
+        message = f"{action} with no {stated} input installs {setup.otherwise}"
+        fix = f"with: {setup.inputs[0]}: <exact version>"
+        self.add(finding("RP403", message, self.at(node), subject=setup.tool, fix=fix))
+
     def toolchain(self, key: str, tool: str, node: yaml.Node, scope: _Scope) -> None:
         resolved = self.resolve(node, scope)
         for value in resolved if resolved is not None else [node]:
@@ -476,26 +601,36 @@ class _FileScan:
             # judged where it is written; what it leaves downloaded still matters to the job
             self.downloads = self.run_downloads.get(id(node), self.downloads)
             return
-        line_map, column_map = self._geometry(node, script)
+        line_map, column_map = scalar_geometry(node, script, self.lines)
         variables = self._variables(scope)
         locate = self._locator(scope.workdir)
         after: tuple[Download, ...] | None = None
-        for variant in self._variants(script, scope):
+        found: dict[tuple[str, int, int, str], list[tuple[_Variant, Finding]]] = {}
+        variants = list(self._variants(script, scope))
+        for variant in variants:
             audit = audit_shell(
-                variant,
+                variant.text,
                 self.source,
                 self.ctx,
                 line_map=line_map,
                 column_map=column_map,
+                column_offsets=variant.offsets,
                 variables=variables,
                 locate=locate,
                 downloaded=self.downloads,
                 report_syntax=posix,
                 budget=self.budget,
             )
-            self.merge(audit)
+            for item in audit.findings:
+                loc = item.location
+                found.setdefault((item.rule, loc.line, loc.column, item.subject), []).append(
+                    (variant, item)
+                )
+            self.merge(replace(audit, findings=()))
             if after is None:
                 after = audit.downloads
+        for seen in found.values():
+            self.add(_for_values(seen, variants))
         self.downloads = after or ()
         self.run_downloads[id(node)] = self.downloads
 
@@ -534,60 +669,13 @@ class _FileScan:
 
         return locate
 
-    def _geometry(self, node: yaml.ScalarNode, script: str) -> tuple[list[int], list[int]]:
-        """The file line and starting column of each line of a run script."""
-        count = script.count("\n") + 1
-        start = _yaml.node_line(node)
-        if node.style == "|":
-            # A literal block's content starts on the line after its indicator, one to one,
-            # every line indented by the block's indentation.
-            column = self._block_indent(node, script) + 1
-            return [start + 1 + i for i in range(count)], [column] * count
-        if node.style == ">":
-            column = self._block_indent(node, script) + 1
-            return self._folded_line_map(node, script), [column] * count
-        # Plain and quoted scalars fold their line breaks: everything is on the key's line.
-        column = _yaml.node_column(node) + (1 if node.style in ("'", '"') else 0)
-        return [start] * count, [column] * count
-
-    def _block_indent(self, node: yaml.ScalarNode, script: str) -> int:
-        first = int(node.start_mark.line) + 1
-        for offset, text in enumerate(script.split("\n")):
-            if text.strip() and first + offset < len(self.lines):
-                raw = self.lines[first + offset]
-                return max(
-                    0, (len(raw) - len(raw.lstrip(" "))) - (len(text) - len(text.lstrip(" ")))
-                )
-        return 0
-
-    def _folded_line_map(self, node: yaml.ScalarNode, script: str) -> list[int]:
-        """Folding joins lines of a paragraph: map each script line to the source line it
-        starts on, by finding its first words in the block's raw lines."""
-        first = int(node.start_mark.line) + 1
-        last = min(int(node.end_mark.line), len(self.lines) - 1)
-        raw = [(i + 1, self.lines[i].strip()) for i in range(first, last + 1)]
-        out: list[int] = []
-        current = first + 1
-        j = 0
-        for segment in script.split("\n"):
-            text = segment.strip()
-            if text:
-                k = j
-                while k < len(raw) and (not raw[k][1] or not text.startswith(raw[k][1])):
-                    k += 1
-                if k < len(raw):
-                    current = raw[k][0]
-                    j = k + 1
-            out.append(current)
-        return out
-
-    def _variants(self, script: str, scope: _Scope) -> Iterator[str]:
+    def _variants(self, script: str, scope: _Scope) -> Iterator[_Variant]:
         """The script with ``${{ }}`` expressions replaced: by their literal values where they
         resolve (one variant per combination of matrix values, up to a cap), else by a shell
         variable named after the expression, so the audit sees a value chosen at run time."""
         exprs = list(dict.fromkeys(m.group(0) for m in _EXPRESSION.finditer(script)))
         if not exprs:
-            yield script
+            yield _Variant(text=script, offsets=None, values={})
             return
         choices: list[list[str]] = []
         for expr in exprs:
@@ -601,8 +689,11 @@ class _FileScan:
                 vs if len(vs) == 1 else [_placeholder(e)]
                 for e, vs in zip(exprs, choices, strict=True)
             ]
+        varying = {e: vs for e, vs in zip(exprs, choices, strict=True) if len(vs) > 1}
         for combo in itertools.product(*choices):
-            yield _substitute(script, dict(zip(exprs, combo, strict=True)))
+            table = dict(zip(exprs, combo, strict=True))
+            text, offsets = _substitute(script, table)
+            yield _Variant(text=text, offsets=offsets, values={e: table[e] for e in varying})
 
     def _literal_values(self, expr: str, scope: _Scope) -> list[str]:
         """Literal values a simple ``${{ matrix.x }}``-style expression takes, or []."""
@@ -677,16 +768,16 @@ class _FileScan:
                 out.extend(self.resolve(label, scope) or [label])
         return out
 
-    def _default_run(self, entries: _Entries, key: str) -> str | None:
+    def _default_run(self, entries: Entries, key: str) -> str | None:
         """``defaults.run.shell`` or ``defaults.run.working-directory``."""
         defaults = self.mapping(_get(entries, "defaults"))
         return _yaml.scalar(_get(self.mapping(_get(defaults, "run")), key))
 
-    def _env(self, entries: _Entries) -> dict[str, yaml.Node]:
+    def _env(self, entries: Entries) -> dict[str, yaml.Node]:
         env = self.mapping(_get(entries, "env"))
         return {name: value for name, (_, value) in env.items()}
 
-    def _trigger_inputs(self, top: _Entries) -> yaml.Node | None:
+    def _trigger_inputs(self, top: Entries) -> yaml.Node | None:
         """``on.workflow_call.inputs`` (or ``workflow_dispatch``'s) of a workflow."""
         triggers = self.mapping(_get(top, "on"))
         for event in ("workflow_call", "workflow_dispatch"):
@@ -733,9 +824,81 @@ def _folded_keys(table: dict[str, yaml.Node]) -> dict[str, yaml.Node]:
     return {name.lower(): value for name, value in table.items()}
 
 
-def _substitute(script: str, table: dict[str, str]) -> str:
-    # An expression spanning lines keeps its line breaks, so the line map stays true.
-    return _EXPRESSION.sub(lambda m: table[m.group(0)] + "\n" * m.group(0).count("\n"), script)
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Variant:
+    """A run script with its expressions replaced by one combination of their values."""
+
+    text: str
+    offsets: tuple[tuple[int, ...], ...] | None
+    """For each line of ``text``: the column (0-based) in the script as written that each
+    character comes from; a substituted value points at its expression."""
+    values: dict[str, str]
+    """The value each expression with several values takes in this variant."""
+
+
+def _substitute(script: str, table: dict[str, str]) -> tuple[str, tuple[tuple[int, ...], ...]]:
+    """``script`` with each expression replaced by its value in ``table``, and where each
+    character of the result was written. An expression spanning lines keeps its line breaks,
+    so the line map stays true."""
+    out: list[str] = []
+    lines: list[list[int]] = [[]]
+    column = 0
+
+    def literal(text: str) -> None:
+        nonlocal column
+        for char in text:
+            out.append(char)
+            if char == "\n":
+                lines.append([])
+                column = 0
+            else:
+                lines[-1].append(column)
+                column += 1
+
+    position = 0
+    for match in _EXPRESSION.finditer(script):
+        literal(script[position : match.start()])
+        value = table[match.group(0)]
+        out.append(value)
+        lines[-1].extend([column] * len(value))
+        written = match.group(0)
+        breaks = written.count("\n")
+        for _ in range(breaks):
+            out.append("\n")
+            lines.append([])
+        column = len(written) - written.rfind("\n") - 1 if breaks else column + len(written)
+        position = match.end()
+    literal(script[position:])
+    return "".join(out), tuple(tuple(line) for line in lines)
+
+
+_MAX_NAMED_VALUES = 8
+"""Matrix values named in one finding's message; more are counted."""
+
+
+def _for_values(seen: list[tuple[_Variant, Finding]], variants: list[_Variant]) -> Finding:
+    """One finding for a problem found in one or more variants of a run script, naming the
+    values it holds for: of each expression whose value decides whether it is found, or
+    changes what is said about it."""
+    variant, first = seen[0]
+    if len(variants) < 2:
+        return first
+    named: list[str] = []
+    for expr in variant.values:
+        every = list(dict.fromkeys(v.values[expr] for v in variants))
+        held = list(dict.fromkeys(v.values[expr] for v, _ in seen))
+        said: dict[str, set[str]] = {}
+        for v, item in seen:
+            said.setdefault(v.values[expr], set()).add(item.message)
+        if held == every and len({frozenset(m) for m in said.values()}) == 1:
+            continue
+        shown = ", ".join(held[:_MAX_NAMED_VALUES])
+        if len(held) > _MAX_NAMED_VALUES:
+            shown += f" and {len(held) - _MAX_NAMED_VALUES} more"
+        named.append(f"{_EXPRESSION.sub(lambda m: m.group(1).strip(), expr)}: {shown}")
+    if not named:
+        return first
+    return replace(first, message=f"{first.message} (for {'; '.join(named)})")
 
 
 def _placeholder(expr: str) -> str:
@@ -796,7 +959,11 @@ __all__ = [
     "KIND_ACTION",
     "KIND_WORKFLOW",
     "ActionScanner",
+    "Entries",
+    "Mappings",
     "WorkflowScanner",
     "is_floating_version",
+    "scalar_geometry",
     "workflow_scanners",
+    "yaml_lines",
 ]

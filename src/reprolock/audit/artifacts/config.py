@@ -15,6 +15,7 @@ import yaml
 from reprolock.audit import _yaml
 from reprolock.audit._json import json_scalars
 from reprolock.audit._toml import TomlDocument, locate
+from reprolock.audit.artifacts.python import directories as _directories
 from reprolock.audit.artifacts.references import (
     WANDB_REF,
     Hit,
@@ -22,10 +23,12 @@ from reprolock.audit.artifacts.references import (
     latest_segment,
     latest_uris,
     located,
+    model_hit,
     registry_hits,
     wandb_hit,
 )
 from reprolock.audit.interface import FileFacts, Role, ScanContext, Scanner, SourceFile
+from reprolock.audit.revisions import hub_repository, revision_problem
 
 KIND_CONFIG = "config"
 
@@ -174,6 +177,62 @@ def _leaf_hits(leaves: Iterable[_Leaf]) -> list[Hit]:
     return out
 
 
+MODEL_KEYS = frozenset(
+    {"modelname", "modelid", "modelnameorpath", "pretrainedmodelnameorpath", "basemodel",
+     "basemodelnameorpath", "basemodelid", "tokenizername", "tokenizernameorpath", "pretrained"}
+)  # fmt: skip
+"""Config keys (normalised: no ``_``, ``-``, ``.``, lower case) whose value a loader passes to
+``from_pretrained`` or a serving launcher: ``model_name: facebook/opt-6.7b``."""
+_SERVING_CONFIGS = frozenset({"model-config.yaml", "model_config.yaml", "model-config.yml"})
+"""TorchServe's per-model config, where ``model:`` too names what the handler loads."""
+_REVISION_KEYS = ("revision", "modelrevision", "commit", "commithash")
+_RECORD_DIRS = frozenset(
+    {"results", "outputs", "output", "runs", "logs", "wandb", "mlruns", "lightning_logs",
+     "reports", "benchmarks_results"}
+)  # fmt: skip
+"""Directories of run records: a model id there says what a past run used, not what a
+loader will fetch."""
+_SNAPSHOT = re.compile(r"(?:^|/)snapshots/([0-9a-fA-F]{40})(?:/|$)")
+
+
+def _revision_beside(leaf: _Leaf, by_parent: dict[tuple[str, ...], list[_Leaf]]) -> str | None:
+    """The revision written next to a model key (``revision:``, ``model_revision:``,
+    ``base_model_revision:``), or the commit of a hub snapshot a sibling path points at
+    (``model_path: model/models--org--m/snapshots/<40 hex>``: the loader reads that); None
+    when there is neither."""
+    key = _norm_key(leaf.keys[-1])
+    stem = key.removesuffix("nameorpath").removesuffix("name").removesuffix("id")
+    for sibling in by_parent.get(leaf.keys[:-1], []):
+        other = _norm_key(sibling.keys[-1]) if sibling.keys else ""
+        if other in _REVISION_KEYS or other == f"{stem}revision":
+            return sibling.value or ""
+        snapshot = _SNAPSHOT.search(sibling.value or "") if sibling.is_string else None
+        if snapshot is not None:
+            return snapshot.group(1)
+    return None
+
+
+def _model_hits(
+    leaves: Sequence[_Leaf], filename: str, directories: frozenset[str]
+) -> Iterator[Hit]:
+    """RP601 for hub models named in config keys with no pinned revision beside them."""
+    by_parent: dict[tuple[str, ...], list[_Leaf]] = {}
+    for leaf in leaves:
+        by_parent.setdefault(leaf.keys[:-1], []).append(leaf)
+    keys = MODEL_KEYS | ({"model"} if filename in _SERVING_CONFIGS else frozenset())
+    for leaf in leaves:
+        if not leaf.keys or not leaf.is_string or leaf.value is None:
+            continue
+        if _norm_key(leaf.keys[-1]) not in keys or not hub_repository(leaf.value, directories):
+            continue
+        revision = _revision_beside(leaf, by_parent)
+        problem = revision_problem(revision) if revision else None
+        if revision and problem is None:
+            continue
+        where = ".".join(leaf.keys[-2:])
+        yield model_hit(leaf.value.strip(), where, leaf.line, problem=problem)
+
+
 _CONFIG_SUFFIXES = (".yaml", ".yml", ".json", ".toml")
 _CONFIG_SKIP_NAMES = frozenset(
     {
@@ -189,7 +248,20 @@ _CONFIG_SKIP_NAMES = frozenset(
 )  # fmt: skip
 _CONFIG_SKIP_PREFIXES = ("tsconfig", "jsconfig", ".eslintrc", ".prettierrc", ".stylelintrc")
 _CONFIG_SKIP_DIRS = (".github/", ".gitlab/", ".vscode/", ".idea/", ".devcontainer/", ".repro/")
+_MODEL_TRIGGERS = (
+    "model_name",
+    "model_id",
+    "model-name",
+    "model-id",
+    "modelName",
+    "modelId",
+    "base_model",
+    "pretrained",
+    "tokenizer_name",
+)
+"""Text that must appear for the model keys (:data:`MODEL_KEYS`) to be looked for."""
 _CONFIG_TRIGGERS = (
+    *_MODEL_TRIGGERS,
     "latest",
     "LATEST",
     "Latest",
@@ -218,12 +290,18 @@ class ConfigScanner(Scanner):
     def scan(self, source: SourceFile, ctx: ScanContext) -> FileFacts:
         facts = FileFacts(path=source.path, kind=self.name, role=Role.OTHER)
         text = source.text
-        if len(text) > MAX_CONFIG_CHARS or not any(t in text for t in _CONFIG_TRIGGERS):
+        if len(text) > MAX_CONFIG_CHARS:
+            return facts
+        if not any(t in text for t in _CONFIG_TRIGGERS) and source.name not in _SERVING_CONFIGS:
             return facts
         leaves = _config_leaves(source.name, text)
         if leaves is None:
             return facts
         hits = _leaf_hits(leaves)
+        recorded = any(part in _RECORD_DIRS for part in source.path.split("/")[:-1])
+        serving = source.name in _SERVING_CONFIGS
+        if (serving or any(t in text for t in _MODEL_TRIGGERS)) and not recorded:
+            hits.extend(_model_hits(leaves, source.name, _directories(ctx.files)))
         if not hits:
             return facts
         return FileFacts(

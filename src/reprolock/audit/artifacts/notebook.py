@@ -1,5 +1,6 @@
-"""Notebooks: the Python checks over the code cells, located in the ``.ipynb`` JSON, and
-``!pip install`` lines audited as shell."""
+"""Notebooks: the Python checks over the code cells, located in the ``.ipynb`` JSON, and what
+IPython hands a shell (``!cmd``, ``%pip``, ``%%bash``) audited as shell text. Cells are read by
+IPython's own rules (:mod:`.ipython`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reprolock.audit._json import json_scalars
+from reprolock.audit.artifacts.ipython import transform_cell
 from reprolock.audit.artifacts.python import (
     Analysis,
     mentions_artifacts,
@@ -18,31 +20,51 @@ from reprolock.audit.artifacts.python import (
     syntax_position,
 )
 from reprolock.audit.artifacts.references import located
-from reprolock.audit.budget import over_limit
-from reprolock.audit.interface import FileFacts, Role, ScanContext, ScanError, Scanner, SourceFile
-from reprolock.audit.pysource import parse_bounded
-from reprolock.audit.shell import ShellAudit, audit_shell
-from reprolock.model import Finding, Location, Severity
+from reprolock.audit.budget import ExpansionBudget, over_limit
+from reprolock.audit.interface import (
+    FileFacts,
+    Include,
+    Pin,
+    Role,
+    ScanContext,
+    ScanError,
+    Scanner,
+    SourceFile,
+)
+from reprolock.audit.pysource import Parsed, parse_bounded
+from reprolock.audit.shell import Download, ShellAudit, audit_shell
+from reprolock.model import Finding, Location
 from reprolock.rules import finding
 
 KIND_NOTEBOOK = "notebook"
 
-# Cell magics whose body is Python; any other %% magic makes the cell another language.
-_PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug", "memit", "snakeviz"})
-_ASSIGN_MAGIC = re.compile(r"^\s*[\w.,\s]+=\s*[!%]")
-_INSTALL = re.compile(r"\b(?:pip3?|conda|mamba|micromamba|uv)\b.*\binstall\b")
+_MAX_RECOVERIES = 8
+"""Statements of one cell skipped one by one before the cell is given up."""
+_STATEMENT_HEAD = re.compile(r"^[^\s#)\]}]")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Command:
+    """IPython syntax that a shell runs (``!cmd``, ``%pip``, ``%%bash``), or ``%env``."""
+
+    lines: tuple[str, ...]
+    """The shell text, one entry per cell line."""
+    json_lines: tuple[int, ...]
+    """The .ipynb line of each."""
+    env: bool = False
+    """``%env``: an ``export`` whose variable later commands see."""
 
 
 @dataclass(kw_only=True, slots=True)
 class _NotebookSource:
     python: list[str] = field(default_factory=list)
-    """Python lines of all code cells, magics blanked."""
+    """Python lines of all code cells, IPython syntax replaced by Python of as many lines."""
     json_lines: list[int] = field(default_factory=list)
     """For each Python line, its line in the .ipynb file."""
     cells: list[tuple[int, int, int]] = field(default_factory=list)
     """(cell index, first Python line, line count) for each code cell kept."""
-    shell: list[tuple[str, int]] = field(default_factory=list)
-    """``!``/``%`` lines that install packages, with their .ipynb line."""
+    commands: list[_Command] = field(default_factory=list)
+    """What a shell runs, in notebook order."""
 
 
 def _source_pieces(data: dict[str, Any], text: str) -> dict[int, list[tuple[str, int]]]:
@@ -69,56 +91,92 @@ def _source_pieces(data: dict[str, Any], text: str) -> dict[int, list[tuple[str,
     return out
 
 
+def _cell_lines(cell_pieces: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """The cell's lines, each with the .ipynb line of the piece it starts in."""
+    # Python ends lines at \r too; split the way the compiler will count.
+    cell_pieces = [
+        (piece.replace("\r\n", "\n").replace("\r", "\n"), line) for piece, line in cell_pieces
+    ]
+    text = "".join(piece for piece, _line in cell_pieces)
+    starts: list[int] = []
+    offset = 0
+    for piece, _line in cell_pieces:
+        starts.append(offset)
+        offset += len(piece)
+    raw_lines = text.split("\n")
+    if len(raw_lines) > 1 and raw_lines[-1] == "":
+        raw_lines.pop()
+    lines: list[tuple[str, int]] = []
+    offset = 0
+    for raw in raw_lines:
+        # The piece a line starts in; empty pieces share an offset with the next one.
+        piece_index = max(bisect.bisect_right(starts, offset) - 1, 0)
+        lines.append((raw, cell_pieces[piece_index][1]))
+        offset += len(raw) + 1
+    return lines
+
+
 def _notebook_python(pieces: dict[int, list[tuple[str, int]]]) -> _NotebookSource:
     nb = _NotebookSource()
     for index, cell_pieces in pieces.items():
-        # Python ends lines at \r too; split the way the compiler will count.
-        cell_pieces = [  # noqa: PLW2901
-            (piece.replace("\r\n", "\n").replace("\r", "\n"), line) for piece, line in cell_pieces
-        ]
-        text = "".join(piece for piece, _line in cell_pieces)
-        if not text.strip():
+        if not any(piece.strip() for piece, _line in cell_pieces):
             continue
-        starts: list[int] = []
-        offset = 0
-        for piece, _line in cell_pieces:
-            starts.append(offset)
-            offset += len(piece)
-        raw_lines = text.split("\n")
-        if len(raw_lines) > 1 and raw_lines[-1] == "":
-            raw_lines.pop()
-        lines: list[tuple[str, int]] = []
-        offset = 0
-        for raw in raw_lines:
-            # The piece a line starts in; empty pieces share an offset with the next one.
-            piece_index = max(bisect.bisect_right(starts, offset) - 1, 0)
-            lines.append((raw, cell_pieces[piece_index][1]))
-            offset += len(raw) + 1
-        first = lines[0][0].strip()
-        if first.startswith("%%"):
-            magic = first[2:].split(maxsplit=1)[0] if first[2:].strip() else ""
-            if magic not in _PYTHON_CELL_MAGICS:
+        lines = _cell_lines(cell_pieces)
+        cell = transform_cell("\n".join(text for text, _line in lines))
+        json_lines = [line for _text, line in lines]
+        for special in cell.specials:
+            shell = special.shell()
+            if shell is None:
                 continue
-            lines[0] = ("", lines[0][1])
+            at = [json_lines[min(special.line + i, len(json_lines) - 1)] for i in range(len(shell))]
+            env = special.kind == "magic" and special.name == "env"
+            nb.commands.append(_Command(lines=shell, json_lines=tuple(at), env=env))
+        if not cell.python:
+            continue  # a cell magic whose body is not Python (%%bash, %%html, %%writefile)
         start = len(nb.python) + 1
-        for line, json_line in lines:
-            stripped = line.strip()
-            if (
-                stripped.startswith(("!", "%"))
-                or _ASSIGN_MAGIC.match(line)
-                or (stripped.endswith("?") and not stripped.startswith("#"))
-            ):
-                if _INSTALL.search(stripped):
-                    nb.shell.append((stripped.lstrip("!%"), json_line))
-                line = ""  # noqa: PLW2901 - IPython syntax, blanked to keep line numbers
-            nb.python.append(line)
-            nb.json_lines.append(json_line)
-        nb.cells.append((index, start, len(lines)))
+        nb.python.extend(cell.python)
+        nb.json_lines.extend(json_lines)
+        nb.cells.append((index, start, len(cell.python)))
     return nb
 
 
+def _statement_around(lines: list[str], line: int) -> tuple[int, int]:
+    """The 0-based first and last line of the top-level statement holding 0-based ``line``:
+    from the nearest line above that starts at column 0, to the line before the next one."""
+    first = line
+    while first > 0 and not _STATEMENT_HEAD.match(lines[first]):
+        first -= 1
+    last = line + 1
+    while last < len(lines) and not _STATEMENT_HEAD.match(lines[last]):
+        last += 1
+    return first, last - 1
+
+
+def _parse_cell(lines: list[str], path: str) -> tuple[Parsed | None, tuple[int, str] | None]:
+    """The cell's statements that are Python, and the first that is not (its 1-based line and
+    the parser's message). A statement that does not parse is left out and the cell read
+    again, so one bad statement does not hide the model a later one loads."""
+    current = list(lines)
+    problem: tuple[int, str] | None = None
+    for _ in range(_MAX_RECOVERIES + 1):
+        text = "\n".join(current) + "\n"
+        try:
+            return parse_bounded(text, path, mentions_artifacts), problem
+        except (SyntaxError, ValueError) as exc:
+            line, _column, message = syntax_position(exc, text)
+            bad = min(max(line - 1, 0), len(current) - 1)
+            if problem is None:
+                problem = (bad + 1, message)
+            first, last = _statement_around(current, bad)
+            if not any(current[first : last + 1]):
+                break  # nothing left to leave out: the cell is given up
+            current[first : last + 1] = [""] * (last - first + 1)
+    return None, problem
+
+
 class NotebookScanner(Scanner):
-    """``*.ipynb``: the Python scanner's checks over the code cells, located in the JSON."""
+    """``*.ipynb``: the Python scanner's checks over the code cells, located in the JSON, and
+    what IPython hands a shell (``!cmd``, ``%pip``, ``%%bash``) audited as shell text."""
 
     name = KIND_NOTEBOOK
 
@@ -136,20 +194,15 @@ class NotebookScanner(Scanner):
         if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
             return facts
         mentions = mentions_artifacts(source.text)
-        if not _python_kernel(data) or not (mentions or "install" in source.text):
+        if not _python_kernel(data) or not (mentions or _RUNS_SHELL.search(source.text)):
             return facts
         nb = _notebook_python(_source_pieces(data, source.text))
         findings: list[Finding] = []
-        shell = ShellAudit()
-        if nb.shell:
-            # `!pip install x` / `%pip install x` install into the kernel as written.
-            script = "\n".join(text for text, _line in nb.shell)
-            line_map = [line for _text, line in nb.shell]
-            shell = audit_shell(script, source, ctx, line_map=line_map)
-            findings.extend(shell.findings)
+        shell = _shell(source, ctx, nb.commands)
+        findings.extend(shell.findings)
         if mentions:
             findings.extend(self._code(source, ctx, nb))
-        installs = bool(shell.pins or shell.findings or shell.includes)
+        installs = bool(shell.pins or shell.findings or shell.includes or shell.installs_python)
         return FileFacts(
             path=source.path,
             kind=self.name,
@@ -165,16 +218,18 @@ class NotebookScanner(Scanner):
         findings: list[Finding] = []
         body: list[ast.stmt] = []
         for index, start, count in nb.cells:
-            cell_text = "\n".join(nb.python[start - 1 : start - 1 + count]) + "\n"
-            try:
-                parsed = parse_bounded(cell_text, source.path, mentions_artifacts)
-            except (SyntaxError, ValueError) as exc:
-                line, _column, message = syntax_position(exc, cell_text)
+            parsed, problem = _parse_cell(nb.python[start - 1 : start - 1 + count], source.path)
+            if problem is not None:
+                line, message = problem
                 json_line = nb.json_lines[min(start - 1 + line - 1, len(nb.json_lines) - 1)]
-                # A scratch cell that does not parse is common in notebooks: it is noted,
-                # and the other cells are still audited.
-                msg = f"notebook cell {index + 1} is not valid Python and was skipped: {message}"
-                findings.append(finding("RP001", msg, source.at(json_line), severity=Severity.NOTE))
+                # A scratch cell that does not parse is common in notebooks, and Jupyter
+                # accepts the file: a note, with the cell's other statements still audited.
+                msg = (
+                    f"notebook cell {index + 1}: a statement is not valid Python and is "
+                    f"skipped: {message}"
+                )
+                findings.append(finding("RP002", msg, source.at(json_line)))
+            if parsed is None:
                 continue
             tree = parsed.tree
             ast.increment_lineno(tree, start - 1)
@@ -194,6 +249,54 @@ class NotebookScanner(Scanner):
             return [*findings, note]
         findings.extend(located(hits, source, nb.json_lines))
         return findings
+
+
+# Notebook text that may hand something to a shell: `!`, `%pip`, `%%bash`... (a cheap test
+# before any cell is read: most notebooks of a large repository run nothing).
+_RUNS_SHELL = re.compile(r'"\s*(?:!|%|[\w.]+\s*=\s*!)|\\n\s*(?:!|%)|install')
+
+
+def _shell(source: SourceFile, ctx: ScanContext, commands: list[_Command]) -> ShellAudit:
+    """Each command as IPython runs it: a shell of its own (a variable set by one ``!`` line
+    is gone in the next), with what ``%env`` exported, and the files earlier ones downloaded."""
+    budget = ExpansionBudget(source.path)
+    env: dict[str, str | None] = {}
+    downloads: tuple[Download, ...] = ()
+    findings: list[Finding] = []
+    pins: list[Pin] = []
+    includes: list[Include] = []
+    indexes: list[str] = []
+    installs = False
+    for command in commands:
+        audit = audit_shell(
+            "\n".join(command.lines),
+            source,
+            ctx,
+            line_map=command.json_lines,
+            variables={**env},
+            downloaded=downloads,
+            budget=budget,
+        )
+        if command.env:
+            name, _, value = command.lines[0].removeprefix("export ").partition("=")
+            env[name] = value.strip("'\"") or None
+        downloads = audit.downloads
+        findings.extend(audit.findings)
+        pins.extend(audit.pins)
+        includes.extend(audit.includes)
+        indexes.extend(audit.indexes)
+        installs |= audit.installs_python
+    note = budget.note()
+    if note is not None:
+        findings.append(note)
+    return ShellAudit(
+        findings=tuple(findings),
+        pins=tuple(dict.fromkeys(pins)),
+        includes=tuple(dict.fromkeys(includes)),
+        indexes=tuple(dict.fromkeys(indexes)),
+        installs_python=installs,
+        downloads=downloads,
+    )
 
 
 def _python_kernel(data: dict[str, Any]) -> bool:

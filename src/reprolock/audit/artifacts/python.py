@@ -12,7 +12,6 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from reprolock.audit.artifacts.references import (
-    COMMIT_FIX,
     DATA_URI,
     MODELS_URI,
     WANDB_FULL_LATEST,
@@ -23,13 +22,14 @@ from reprolock.audit.artifacts.references import (
     latest_uris,
     located,
     registry_hits,
-    revision_problem,
     wandb_hit,
 )
 from reprolock.audit.budget import over_limit
 from reprolock.audit.interface import FileFacts, Role, ScanContext, ScanError, Scanner, SourceFile
 from reprolock.audit.pysource import Skipped, parse_bounded
+from reprolock.audit.revisions import COMMIT_FIX, revision_problem
 from reprolock.model import Finding, Location
+from reprolock.rules import finding
 
 KIND_PYTHON = "python"
 
@@ -143,6 +143,51 @@ class _Names:
                     resolved = self.value(part.value, scope)
                 parts.append("{}" if resolved is None else resolved)
         return "".join(parts)
+
+    def mapping(self, expr: ast.expr, scope: _Scope, depth: int = 0) -> dict[str, ast.expr] | None:
+        """The keys of a dict written out (``{"revision": r}``, ``dict(revision=r)``, or a name
+        bound once to one), each with its value expression; None when the keys cannot all be
+        known from the text."""
+        if depth > _MAX_DEPTH:
+            return None
+        if isinstance(expr, ast.Dict):
+            out: dict[str, ast.expr] = {}
+            for key, value in zip(expr.keys, expr.values, strict=True):
+                if not isinstance(key, ast.Constant) or not isinstance(key.value, str):
+                    return None  # a ** inside, or a computed key
+                out[key.value] = value
+            return out
+        if (
+            isinstance(expr, ast.Call)
+            and isinstance(expr.func, ast.Name)
+            and expr.func.id == "dict"
+            and not expr.args
+            and all(kw.arg is not None for kw in expr.keywords)
+        ):
+            return {str(kw.arg): kw.value for kw in expr.keywords}
+        if isinstance(expr, ast.Name):
+            found = self.binding(expr.id, scope)
+            return self.mapping(found[0], found[1], depth + 1) if found is not None else None
+        return None
+
+    def binding(self, name: str, scope: _Scope) -> tuple[ast.expr, _Scope] | None:
+        """The one expression ``name`` is bound to where ``scope`` sees it, and that scope."""
+        current: _Scope | None = scope
+        first = True
+        while current is not None:
+            if name in current.globals:
+                current = self.module
+            if current.kind == "class" and not first:
+                current = current.parent
+                continue
+            if name in current.bindings and name not in current.nonlocals:
+                values = current.bindings[name]
+                if len(values) != 1 or values[0] is None:
+                    return None
+                return values[0], current
+            first = False
+            current = current.parent
+        return None
 
     def lookup(self, name: str, scope: _Scope, depth: int = 0) -> str | None:
         current: _Scope | None = scope
@@ -425,8 +470,16 @@ _LOAD_DATASET = frozenset(
 )
 
 
+_TEMPLATE_MARKUP = re.compile(r"\{\{.*?\}\}|\{%.*?%\}")
+"""Jinja/cookiecutter markup, which makes a template, not Python."""
+_SAVES = frozenset({"save_pretrained", "save_model", "save"})
+"""Methods that write a model to the directory they are given."""
+_MUTATORS = frozenset({"update", "setdefault", "pop", "popitem", "clear", "__setitem__"})
+"""dict methods that change it in place."""
+
+
 @lru_cache(maxsize=4)
-def _directories(files: frozenset[str]) -> frozenset[str]:
+def directories(files: frozenset[str]) -> frozenset[str]:
     """Every directory that holds a discovered file (root-relative)."""
     out: set[str] = set()
     for path in files:
@@ -454,20 +507,87 @@ class Analysis:
         self.files = files
         self.hits: list[Hit] = []
         self.judged: set[int] = set()
+        self._saved: list[tuple[str, _Scope, int]] = []
+        self._mutated_names: frozenset[str] | None = None
 
     def run(self) -> list[Hit]:
+        self._saved = self._saved_paths()
         for call, scope in self.walked.calls:
             if any(isinstance(a, ast.Starred) for a in call.args):
                 continue  # positions unknown
-            if any(kw.arg is None for kw in call.keywords):
-                continue  # **kwargs may carry the revision
-            self._call(call, scope)
+            spread = self._spread(call, scope)
+            if spread is None:
+                continue  # **kwargs that may carry the revision
+            self._call(spread, scope)
         for node, scope in self.walked.strings:
             if id(node) not in self.judged:
                 self._string(node, scope)
         return self.hits
 
     # helpers
+
+    def _spread(self, call: ast.Call, scope: _Scope) -> ast.Call | None:
+        """``call`` with each ``**name`` replaced by the keywords of the dict literal ``name``
+        is bound to (``from_pretrained(m, **kwargs)``); None when one cannot be known: a
+        parameter, a dict built at run time, or one changed in place (``kwargs.update``)."""
+        if all(kw.arg is not None for kw in call.keywords):
+            return call
+        keywords: list[ast.keyword] = []
+        for kw in call.keywords:
+            if kw.arg is not None:
+                keywords.append(kw)
+                continue
+            if isinstance(kw.value, ast.Name) and kw.value.id in self._mutated:
+                return None
+            entries = self.names.mapping(kw.value, scope)
+            if entries is None:
+                return None
+            keywords.extend(
+                ast.copy_location(ast.keyword(arg=key, value=value), kw)
+                for key, value in entries.items()
+            )
+        spread = ast.Call(func=call.func, args=call.args, keywords=keywords)
+        return ast.copy_location(spread, call)
+
+    @property
+    def _mutated(self) -> frozenset[str]:
+        """Names a method changes in place somewhere (``kwargs.update(...)``,
+        ``kwargs.setdefault(...)``): their literal is not what a call receives."""
+        if self._mutated_names is None:
+            self._mutated_names = frozenset(
+                call.func.value.id
+                for call, _ in self.walked.calls
+                if isinstance(call.func, ast.Attribute)
+                and isinstance(call.func.value, ast.Name)
+                and call.func.attr in _MUTATORS
+            )
+        return self._mutated_names
+
+    def _saved_paths(self) -> list[tuple[str, _Scope, int]]:
+        """Paths a model is saved to (``model.save_pretrained("out")``, ``trainer.save_model``),
+        with the scope and line of the save: loading one of them later is local."""
+        out: list[tuple[str, _Scope, int]] = []
+        for call, scope in self.walked.calls:
+            func = call.func
+            if not isinstance(func, ast.Attribute) or func.attr not in _SAVES:
+                continue
+            value = self.names.value(
+                self._arg(call, 0, "save_directory", "output_dir", "path"), scope
+            )
+            if value:
+                out.append((value.rstrip("/"), scope, call.lineno))
+        return out
+
+    def _written_earlier(self, value: str, call: ast.Call, scope: _Scope) -> bool:
+        """True when ``value`` names a path saved to earlier in this scope (or at module level,
+        as a notebook or script runs top to bottom)."""
+        wanted = value.rstrip("/")
+        for path, saved_in, line in self._saved:
+            if line > call.lineno or (saved_in is not scope and saved_in.kind != "module"):
+                continue
+            if wanted == path or wanted.startswith(path + "/"):
+                return True
+        return False
 
     def _qualified(self, parts: list[str]) -> str:
         root = self.walked.aliases.get(parts[0])
@@ -476,7 +596,7 @@ class Analysis:
     def _local_dir(self, value: str) -> bool:
         if not self.files:
             return False
-        dirs = _directories(self.files)
+        dirs = directories(self.files)
         candidate = posixpath.normpath(posixpath.join(self.parent_dir, value))
         return value in dirs or candidate in dirs
 
@@ -566,7 +686,7 @@ class Analysis:
 
     def _model(self, call: ast.Call, scope: _Scope, model: ast.expr | None, api: str) -> None:
         value = self.names.value(model, scope)
-        if value is None or not self._hub_id(value):
+        if value is None or not self._hub_id(value) or self._written_earlier(value, call, scope):
             return
         if model is not None:
             self.judged.add(id(model))
@@ -767,9 +887,15 @@ class PythonScanner(Scanner):
         try:
             parsed = parse_bounded(source.text, source.path, mentions_artifacts)
         except (SyntaxError, ValueError) as exc:
+            line, column, message = syntax_position(exc, source.text)
+            if _TEMPLATE_MARKUP.search(source.text):
+                # Jinja or cookiecutter markup: a template rendered into Python later, which
+                # Python itself never reads as it is. Not understood, so a note.
+                what = f"a template with {{{{ }}}} or {{% %}} markup, not Python: {message}"
+                note = finding("RP002", what, source.at(line, column))
+                return replace(facts, findings=(note,))
             # The file names a model or dataset API (it passed the pre-check) and cannot be
             # read, so the audit of it is incomplete: that is RP001 at its default severity.
-            line, column, message = syntax_position(exc, source.text)
             raise ScanError(f"invalid Python syntax: {message}", line, column) from None
         lines = _source_lines(source.text)
         notes = skipped_note(parsed.skipped, source.at)

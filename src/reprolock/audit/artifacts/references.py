@@ -8,22 +8,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from reprolock.audit.interface import SourceFile
+from reprolock.audit.revisions import (
+    COMMIT_FIX,
+)
 from reprolock.model import Finding
 from reprolock.rules import finding
-
-HEX40 = re.compile(r"^[0-9a-fA-F]{40}$")
-_SHORT_COMMIT = re.compile(r"^(?=.*[a-fA-F])[0-9a-fA-F]{7,39}$")
-COMMIT_FIX = "<40-hex commit>"
-
-
-def revision_problem(revision: str) -> str | None:
-    """Why a revision string does not name fixed content, or None when it does."""
-    if HEX40.match(revision):
-        return None
-    if _SHORT_COMMIT.match(revision):
-        return f"{revision!r}, an abbreviated commit (name the full 40 hex digits)"
-    return f"{revision!r}, a branch or tag that can move"
-
 
 # MLflow registry URIs: models:/<name>/<version or stage> and models:/<name>@<alias>.
 MODELS_URI = re.compile(
@@ -56,6 +45,22 @@ class Hit:
     column: int = 1
     subject: str = ""
     fix: str | None = None
+
+
+def model_hit(
+    model: str, where: str, line: int, column: int = 1, *, problem: str | None = None
+) -> Hit:
+    """RP601 for a hub model named in ``where`` (a config key) with no revision beside it, or
+    one that can move (``problem``, from :func:`revision_problem`)."""
+    how = f"at revision {problem}" if problem else "without a revision"
+    return Hit(
+        rule="RP601",
+        message=f"model {model} ({where}) is fetched {how}",
+        line=line,
+        column=column,
+        subject=model,
+        fix=f"pin the revision beside it: revision={COMMIT_FIX}",
+    )
 
 
 def registry_hits(text: str, line: int, column: int = 1) -> list[Hit]:

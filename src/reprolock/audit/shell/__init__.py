@@ -8,12 +8,13 @@ and the handlers of :mod:`.installers` and :mod:`.fetch` judge each command;
 from __future__ import annotations
 
 from reprolock.audit.interface import Scanner
-from reprolock.audit.shell.analyzer import Download, ShellAudit
+from reprolock.audit.shell.analyzer import Clone, Download, ShellAudit
 from reprolock.audit.shell.fetch import immutable_url
 from reprolock.audit.shell.make import MakefileScanner, make_recipes
 from reprolock.audit.shell.scanner import ShellScriptScanner, audit_shell, repo_file, shell_shebang
 
 __all__ = [
+    "Clone",
     "Download",
     "MakefileScanner",
     "ShellAudit",

@@ -41,6 +41,25 @@ class Download:
     """What was downloaded ("" when the command named no URL)."""
     line: int
     """File line of the download."""
+    column: int = 1
+    """File column of its URL."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Clone:
+    """A repository cloned at a ref that can move, that nothing has used yet."""
+
+    path: str
+    """The directory it was cloned into, as written (normalised: ``./x/`` is ``x``)."""
+    url: str
+    """The repository."""
+    ref: str | None
+    """The branch or tag checked out (``-b``, a later ``git checkout``); None: the default
+    branch."""
+    line: int
+    """File line of the URL."""
+    column: int = 1
+    """File column of the URL."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -60,6 +79,9 @@ class ShellAudit:
     downloads: tuple[Download, ...] = ()
     """Files downloaded and not yet checked when the text ends (a later Dockerfile ``RUN`` or
     CI step that runs one is still reported: pass them back in as ``downloaded``)."""
+    clones: tuple[Clone, ...] = ()
+    """Repositories cloned at a moving ref and not used yet when the text ends (pass them back
+    in as ``cloned``: a later ``RUN`` or ``WORKDIR`` may build them)."""
 
 
 Locator = Callable[[str], "str | None"]
@@ -159,6 +181,8 @@ class Commands:
     """For a program no handler knows (a script the text may have downloaded)."""
     environment: Callable[[Analyzer, Sequence[Word]], None]
     """Judges variable assignments that configure a tool (``PIP_EXTRA_INDEX_URL=...``)."""
+    observers: tuple[Handler, ...] = ()
+    """Called with every command before its handler (what a command does to a clone)."""
 
 
 _MAX_LOOP = 32
@@ -238,6 +262,7 @@ class Analyzer:
         variables: dict[str, str | None],
         locate: Locator,
         downloaded: Sequence[Download],
+        cloned: Sequence[Clone] = (),
         container: bool,
         budget: ExpansionBudget,
         commands: Commands,
@@ -268,6 +293,9 @@ class Analyzer:
         self.cwd: str | None = ""
         """Where ``cd`` has led, relative to where the text starts running ("" for there);
         None once it leads somewhere the text does not say."""
+        self.clones: list[Clone] = list(cloned)
+        self.inside: Clone | None = None
+        """The clone the current directory is in (after ``cd`` into it)."""
 
     def result(self) -> ShellAudit:
         return ShellAudit(
@@ -277,6 +305,7 @@ class Analyzer:
             indexes=tuple(dict.fromkeys(self.indexes)),
             installs_python=self.installs_python,
             downloads=tuple(self.downloads),
+            clones=tuple(self.clones),
         )
 
     def installed_file(self, directory: str, name: str) -> str | None:
@@ -509,6 +538,8 @@ class Analyzer:
             onward=onward,
         )
         self.redirects = command.redirects
+        for observe in self.commands.observers:
+            observe(self, call)
         return self.handle(call)
 
     def handle(self, call: Call) -> Outcome:
@@ -534,8 +565,9 @@ def _read(analyzer: Analyzer, call: Call) -> None:
             analyzer.vars[arg.text] = None
 
 
-def _cd(analyzer: Analyzer, call: Call) -> None:
-    """``cd DIR``: where a later ``uv sync`` or ``pip install .`` finds its project."""
+def change_directory(analyzer: Analyzer, call: Call) -> None:
+    """``cd DIR``: where a later ``uv sync`` or ``pip install .`` finds its project (the
+    ``cd`` handler of :mod:`.vcs`, which also follows clones, calls this first)."""
     operands = [a for a in call.rest if not a.text.startswith("-") or a.text == "-"]
     if not operands or operands[0].dynamic or operands[0].text in {"-", "~"}:
         analyzer.cwd = None
@@ -549,9 +581,9 @@ BUILTINS: dict[str, Handler] = {
     **dict.fromkeys(("export", "declare", "typeset", "readonly", "local"), _export),
     "unset": _unset,
     "read": _read,
-    **dict.fromkeys(("cd", "pushd"), _cd),
+    **dict.fromkeys(("cd", "pushd"), change_directory),
 }
-"""Builtins that change variables."""
+"""Builtins that change variables or the directory."""
 
 
 # --- wrappers --------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from urllib.parse import urlsplit
 
+from reprolock.audit.shell import models
 from reprolock.audit.shell.analyzer import (
     Analyzer,
     Arg,
@@ -36,6 +37,16 @@ _GIT_HOSTS = word_set(
 _CHECKSUMS = word_set("sha256sum sha512sum sha384sum sha224sum sha1sum md5sum b2sum shasum")
 _VERIFIERS = word_set("gpgv minisign cosign slsa-verifier signify")
 _PATH_DIRS = word_set("/usr/local/bin /usr/local/sbin /usr/bin /usr/sbin /bin /sbin")
+_SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/opt", "/etc")
+"""Where what is unpacked or copied becomes part of the system: programs, libraries, config."""
+_FLOATING_URL = re.compile(
+    r"/releases/latest(?:/|$)|/latest/download/|/latest(?:/|$)|(?:^|/)(?:stable|latest)\.txt\b",
+    re.IGNORECASE,
+)
+INSTALL_FIX = (
+    "check the download with sha256sum -c against a hash written in the repository before "
+    "installing it (and download a fixed version over https)"
+)
 _CHECKSUM_LINE = re.compile(r"(?m)^\s*\S+\s+\*?(\S+)\s*$")
 
 
@@ -261,7 +272,9 @@ def _record_download(analyzer: Analyzer, fetch: Fetch) -> None:
         return
     path = _norm_path(fetch.output)
     analyzer.downloads = [d for d in analyzer.downloads if d.path != path]
-    analyzer.downloads.append(Download(path=path, url=fetch.url, line=fetch.line))
+    analyzer.downloads.append(
+        Download(path=path, url=fetch.url, line=fetch.line, column=fetch.column)
+    )
 
 
 def take_download(analyzer: Analyzer, written: str) -> Download | None:
@@ -306,6 +319,49 @@ def _executed(analyzer: Analyzer, arg: Arg) -> None:
     analyzer.findings.append(
         finding("RP105", message, analyzer.at(arg.word), subject=where, fix=SCRIPT_FIX)
     )
+
+
+def system_path(path: str) -> bool:
+    """True for an absolute path under a system directory (``/usr/local/bin``, ``/opt/x``)."""
+    clean = posixpath.normpath(path) if path.startswith("/") else ""
+    return any(clean == d or clean.startswith(d + "/") for d in _SYSTEM_DIRS)
+
+
+def _qualities(url: str) -> str:
+    """What makes a download worse than unchecked: plain HTTP, a URL that follows releases."""
+    notes: list[str] = []
+    if url.lower().startswith(("http://", "ftp://")):
+        notes.append("over plain HTTP, so anyone on the network path can replace it")
+    if _FLOATING_URL.search(url):
+        notes.append("from a URL that moves to each new release")
+    return f" ({'; '.join(notes)})" if notes else ""
+
+
+def report_install(analyzer: Analyzer, download: Download, how: str, line: int) -> None:
+    """RP105 at the download: it is ``how`` (``installed by dpkg -i``) on ``line`` unchecked."""
+    if immutable_url(download.url):
+        return
+    where = download.url or download.path
+    at = "" if line == download.line else f" on line {line}"
+    message = f"{where} is {how}{at} without a checksum{_qualities(download.url)}"
+    location = analyzer.source.at(download.line, download.column)
+    analyzer.findings.append(finding("RP105", message, location, subject=where, fix=INSTALL_FIX))
+
+
+def installed(analyzer: Analyzer, arg: Arg, how: str) -> None:
+    """RP105 when ``arg`` names an unchecked download that a command installs."""
+    download = take_download(analyzer, arg.text)
+    if download is not None:
+        report_install(analyzer, download, how, analyzer.line_of(arg.word))
+
+
+def _piped_install(analyzer: Analyzer, call: Call, how: str) -> None:
+    """``curl URL | tar -x -C /usr/local/bin``: what the pipe hands on is unpacked unchecked."""
+    fetched = next((o.fetch for o in reversed(call.upstream) if o.fetch), None)
+    if fetched is None or fetched.output is not None:
+        return
+    download = Download(path="", url=fetched.url, line=fetched.line, column=fetched.column)
+    report_install(analyzer, download, how, fetched.line)
 
 
 def _verified(analyzer: Analyzer, names: Sequence[str], *, everything: bool = True) -> None:
@@ -458,9 +514,11 @@ def _python(analyzer: Analyzer, call: Call) -> None:
             module = (
                 text[2:] if attached else (rest[index + 1].text if index + 1 < len(rest) else "")
             )
+            after = rest[index + (1 if attached else 2) :]
             if module in _INSTALLER_MODULES:
-                after = rest[index + (1 if attached else 2) :]
                 analyzer.handle(replace(call, name=module, rest=after))
+            elif module in models.MODULES:
+                models.run_module(analyzer, module, after)
             return
         if text.startswith("-c"):
             return
@@ -520,6 +578,129 @@ def _su(analyzer: Analyzer, call: Call) -> None:
             return
 
 
+_TAR_VALUES = word_set("-f --file -C --directory -T --files-from -X --exclude-from -b -H")
+
+
+def _tar(analyzer: Analyzer, call: Call) -> None:
+    """``tar -x[f FILE] [-C DIR]``: an archive unpacked into a system directory."""
+    rest = call.rest
+    extract = False
+    archive: Arg | None = None
+    directory = ""
+    index = 0
+    while index < len(rest):
+        arg = rest[index]
+        text = arg.text
+        index += 1
+        option, eq, value = text.partition("=")
+        if text.startswith("--"):
+            extract |= option in {"--extract", "--get"}
+            if option in {"--file", "--directory"}:
+                target = (
+                    replace(arg, text=value) if eq else (rest[index] if index < len(rest) else None)
+                )
+                index += 0 if eq else 1
+                if target is not None and option == "--file":
+                    archive = target
+                elif target is not None:
+                    directory = target.text
+            elif option in _TAR_VALUES and not eq:
+                index += 1
+            continue
+        bundle = text[1:] if text.startswith("-") else (text if index == 1 else "")
+        if not bundle or not bundle.isalpha():
+            continue
+        extract |= "x" in bundle
+        for letter in bundle:
+            if letter in "fCTXbH" and index < len(rest):
+                if letter == "f":
+                    archive = rest[index]
+                elif letter == "C":
+                    directory = rest[index].text
+                index += 1
+    if not extract or not system_path(directory):
+        return
+    how = f"unpacked into {directory} by tar"
+    if archive is None or archive.text == "-":
+        _piped_install(analyzer, call, how)
+    else:
+        installed(analyzer, archive, how)
+
+
+def _unzip(analyzer: Analyzer, call: Call) -> None:
+    """``unzip [options] FILE [members] -d DIR``: an archive unpacked into a system directory."""
+    rest = call.rest
+    archive: Arg | None = None
+    directory = ""
+    index = 0
+    while index < len(rest):
+        text = rest[index].text
+        if text == "-d" and index + 1 < len(rest):
+            directory = rest[index + 1].text
+            index += 2
+            continue
+        if text == "-x":
+            break  # the rest are exclusions
+        if text == "-P":
+            index += 2
+            continue
+        if not text.startswith("-") and archive is None:
+            archive = rest[index]
+        index += 1
+    if archive is not None and system_path(directory):
+        installed(analyzer, archive, f"unpacked into {directory} by unzip")
+
+
+_INSTALL_VALUES = word_set(
+    "-o --owner -g --group -m --mode -t --target-directory -S --suffix -Z --context"
+)
+
+
+def _copy(analyzer: Analyzer, call: Call) -> None:
+    """``install``/``cp``/``mv`` of a download into a system directory (``install kubectl
+    /usr/local/bin/kubectl``); ``mv`` elsewhere keeps the download tracked under its new name."""
+    operands: list[Arg] = []
+    target = ""
+    index = 0
+    rest = call.rest
+    while index < len(rest):
+        text = rest[index].text
+        option, eq, value = text.partition("=")
+        if option in {"-t", "--target-directory"}:
+            target = value if eq else (rest[index + 1].text if index + 1 < len(rest) else "")
+            index += 1 if eq else 2
+            continue
+        if text.startswith("-") and text != "-":
+            index += 2 if option in _INSTALL_VALUES and not eq else 1
+            continue
+        operands.append(rest[index])
+        index += 1
+    if not target:
+        if len(operands) < 2:
+            return
+        target = operands.pop().text
+    if system_path(target):
+        for source in operands:
+            installed(analyzer, source, f"installed into {target} by {call.name}")
+    elif call.name == "mv" and len(operands) == 1:
+        download = take_download(analyzer, operands[0].text)
+        if download is not None:
+            analyzer.downloads.append(replace(download, path=_norm_path(target)))
+
+
+def _package_file(analyzer: Analyzer, call: Call) -> None:
+    """``dpkg -i FILE``, ``rpm -i FILE``, ``gdebi FILE``: a package file installed as is."""
+    if call.name in {"dpkg", "rpm"} and not any(
+        a.text in {"-i", "--install", "-U", "--upgrade", "-F", "--freshen"}
+        or (call.name == "rpm" and a.text.startswith(("-i", "-U")) and a.text[1:].isalpha())
+        for a in call.rest
+    ):
+        return
+    for arg in call.rest:
+        if not arg.text.startswith("-"):
+            installed(analyzer, arg, f"installed by {call.name}")
+
+
 def run_program(analyzer: Analyzer, call: Call) -> None:
     """Any other program: a path (``./install.sh``) or a name on ``PATH`` may be a download."""
     if "/" in call.program.text or _on_path(analyzer, call.program.text):
@@ -540,5 +721,9 @@ HANDLERS: dict[str, Handler] = {
     **dict.fromkeys(("source", "."), _source),
     "eval": _eval,
     **dict.fromkeys(("su", "runuser"), _su),
+    "tar": _tar,
+    "unzip": _unzip,
+    **dict.fromkeys(("install", "cp", "mv"), _copy),
+    **dict.fromkeys(("dpkg", "rpm", "gdebi"), _package_file),
 }
 """Commands that download, check a download, or run text or a file as a script."""

@@ -16,7 +16,7 @@ from packaging.utils import canonicalize_name
 from reprolock.audit.conda import inexact_conda_finding, parse_conda_spec
 from reprolock.audit.interface import Include, Pin
 from reprolock.audit.shell.analyzer import Analyzer, Arg, Call, Handler, Wrapper, skip_options, sub
-from reprolock.audit.shell.fetch import immutable_url, take_download
+from reprolock.audit.shell.fetch import immutable_url, installed, take_download
 from reprolock.audit.shell.pip_options import PipArgs, parse_pip
 from reprolock.audit.shell.syntax import Word, word_set
 from reprolock.files import read_text
@@ -78,16 +78,22 @@ def index_option(analyzer: Analyzer, option: str, value: str, word: Word) -> Non
 def _requirement_file(analyzer: Analyzer, arg: Arg, *, constraint: bool) -> str | None:
     """``-r FILE``/``-c FILE``: the file is audited itself when it is in the repository."""
     analyzer.installs_python |= not constraint
-    if arg.dynamic or arg.word.procsub:
+    if arg.word.procsub:
         return None
     fix = "commit the file to the repository and install from it"
     if _is_remote(arg.text):
+        # A URL with a variable in it (`.../$BRANCH_NAME/requirements.txt`) is a download all
+        # the same; only a literal commit on a git host fixes what it serves.
         if not immutable_url(arg.text):
             kind = "constraints" if constraint else "requirements"
             message = f"{kind} file {arg.text} is downloaded at install time without a hash"
+            if arg.dynamic:
+                message += " (a variable in the URL decides what is fetched)"
             analyzer.findings.append(
                 finding("RP105", message, analyzer.at(arg.word), subject=arg.text, fix=fix)
             )
+        return None
+    if arg.dynamic:
         return None
     download = take_download(analyzer, arg.text)
     if download is not None:
@@ -645,6 +651,10 @@ def _os_packages(
         unversioned = _unversioned(call, verb, value_options, versioned)
         if unversioned:
             _report_unversioned(analyzer, call.name, verb, unversioned)
+        if any(a.text in {verb, "localinstall"} for a in call.rest):
+            for arg in call.rest:
+                if arg.text.endswith((".deb", ".rpm", ".apk")):
+                    installed(analyzer, arg, f"installed by {call.name} {verb}")
 
     return handler
 

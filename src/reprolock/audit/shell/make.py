@@ -14,6 +14,7 @@ from reprolock.audit.interface import (
     Scanner,
     SourceFile,
 )
+from reprolock.audit.shell.make_expand import Expander
 from reprolock.audit.shell.scanner import audit_shell, shell_facts
 from reprolock.model import Location
 
@@ -38,10 +39,7 @@ _MAKE_RULE = re.compile(r"^[^\s#=:][^=]*?(?<!:):(?!=)")
 _MAKE_DIRECTIVE = re.compile(
     r"^\s*(?:ifeq|ifneq|ifdef|ifndef|else|endif|include|-include|sinclude|vpath|export|unexport)\b"
 )
-_MAKE_REF = re.compile(r"\$\$|\$\(([^()$]*)\)|\$\{([^{}$]*)\}|\$(.)")
 _MAKE_COMMENT = re.compile(r"(?<!\\)#")
-_NOT_SHELL_NAME = re.compile(r"[^A-Za-z0-9_]")
-_MAX_REF_DEPTH = 8
 
 
 def make_recipes(text: str, budget: ExpansionBudget | None = None) -> Iterator[MakeRecipe]:
@@ -165,46 +163,20 @@ def _expand_tracked(
     text: str, variables: Mapping[str, str | None], expansion: _MakeExpansion
 ) -> tuple[str, tuple[int, ...]]:
     """``text`` with make references expanded, and where each character came from."""
+    expander = Expander(variables, expansion.budget, expansion.refuse)
     out: list[str] = []
     offsets: list[int] = []
     position = 0
-    for match in _MAKE_REF.finditer(text):
-        out.append(text[position : match.start()])
-        offsets.extend(range(position, match.start()))
-        value = _expand_make(match.group(0), variables, expansion)
+    for start, end, ref in expander.references(text):
+        out.append(text[position:start])
+        offsets.extend(range(position, start))
+        value = expander.reference(ref, 0, {}).text
         out.append(value)
-        offsets.extend([match.start()] * len(value))
-        position = match.end()
+        offsets.extend([start] * len(value))
+        position = end
     out.append(text[position:])
     offsets.extend(range(position, len(text)))
     return "".join(out), tuple(offsets)
-
-
-def _expand_make(
-    text: str, variables: Mapping[str, str | None], expansion: _MakeExpansion, depth: int = 0
-) -> str:
-    budget = expansion.budget
-
-    def one(match: re.Match[str]) -> str:
-        if match.group(0) == "$$":
-            return "$"
-        name = match.group(1) if match.group(1) is not None else match.group(2)
-        if name is None:
-            name = match.group(3)
-        name = name.strip()
-        value = variables.get(name)
-        if value is not None and depth < _MAX_REF_DEPTH and " " not in name:
-            # Charged as it goes: `A2 = $(A1) $(A1)`, ten references a level, eight levels
-            # deep, is 10**8 expansions; once the budget is spent every reference stops here.
-            if budget.would_fit(len(value)):
-                expanded = _expand_make(value, variables, expansion, depth + 1)
-                if budget.value(expanded):
-                    return expanded
-            expansion.refuse(name)
-        safe = _NOT_SHELL_NAME.sub("_", name) or "MAKE"
-        return "${" + safe + "}"
-
-    return _MAKE_REF.sub(one, text)
 
 
 class MakefileScanner(Scanner):

@@ -8,11 +8,12 @@ from collections.abc import Mapping, Sequence
 
 from reprolock.audit.budget import ExpansionBudget
 from reprolock.audit.interface import FileFacts, Role, ScanContext, Scanner, SourceFile
-from reprolock.audit.shell import fetch, installers
+from reprolock.audit.shell import fetch, installers, models, vcs
 from reprolock.audit.shell.analyzer import (
     BUILTINS,
     WRAPPERS,
     Analyzer,
+    Clone,
     Commands,
     Download,
     Geometry,
@@ -25,10 +26,17 @@ from reprolock.model import Finding
 from reprolock.rules import finding
 
 COMMANDS = Commands(
-    handlers={**BUILTINS, **fetch.HANDLERS, **installers.HANDLERS},
+    handlers={
+        **BUILTINS,
+        **fetch.HANDLERS,
+        **installers.HANDLERS,
+        **models.HANDLERS,
+        **vcs.HANDLERS,
+    },
     wrappers={**WRAPPERS, **installers.WRAPPERS},
     fallback=fetch.run_program,
     environment=installers.environment,
+    observers=(vcs.observe,),
 )
 """Every program the analyzer knows."""
 
@@ -45,6 +53,7 @@ def audit_shell(
     variables: Mapping[str, str | None] | None = None,
     locate: Locator | None = None,
     downloaded: Sequence[Download] = (),
+    cloned: Sequence[Clone] = (),
     container: bool = False,
     report_syntax: bool = True,
     budget: ExpansionBudget | None = None,
@@ -56,6 +65,7 @@ def audit_shell(
     ``column_offsets[i][c]``, when given, is the 0-based offset from ``column_map[i]`` where
     character c of script line i was written (for text rewritten before the shell sees it:
     make variables, exec-form JSON).
+    ``cloned`` are repositories cloned at a moving ref by earlier text (as ``downloaded``).
     ``variables`` are known before the text runs (Dockerfile ``ARG``/``ENV``); None marks a
     variable whose value is decided at run time. ``locate`` resolves ``-r FILE`` arguments
     (default: relative to ``source``'s directory, then to the root). ``container`` says the
@@ -78,6 +88,7 @@ def audit_shell(
         variables=dict(variables or {}),
         locate=locate or _default_locator(source, ctx),
         downloaded=downloaded,
+        cloned=cloned,
         container=container,
         budget=budget if budget is not None else ExpansionBudget(),
         commands=COMMANDS,
@@ -85,9 +96,12 @@ def audit_shell(
     errors: list[Problem] = []
     analyzer.run(parse(script, errors))
     if report_syntax and errors:
+        # The shell is the judge of shell text, not this reader: what it cannot follow is a
+        # note, and reading went on past it (RP001 is for a file its own tool rejects).
         first = errors[0]
         loc = geometry.location(source, first.line, first.column)
-        analyzer.findings.append(finding("RP001", f"shell syntax: {first.message}", loc))
+        message = f"shell text not understood: {first.message}; the rest is audited"
+        analyzer.findings.append(finding("RP002", message, loc))
     if budget is None:
         note = analyzer.budget.note()
         if note is not None:
