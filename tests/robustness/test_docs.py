@@ -9,7 +9,7 @@ import pytest
 
 from reprolock import files
 from reprolock.audit import budget, cache, discover, interface, pysource
-from reprolock.harness import docker, image, runner, untrusted
+from reprolock.harness import build, docker, image, runner, untrusted
 from reprolock.report import replay as report
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "robustness.md"
@@ -41,8 +41,8 @@ LIMITS = {
     "runner._MAX_NPY_HEADER": (runner._MAX_NPY_HEADER, True),
     "runner._DEFLATE_MAX_RATIO": (runner._DEFLATE_MAX_RATIO, False),
     "image.PROBE_TIMEOUT": (image.PROBE_TIMEOUT, False),
-    "image.BUILD_MEMORY": (image.BUILD_MEMORY // 2**30, False),
-    "image.BUILD_DEADLINE": (image.BUILD_DEADLINE // 3600, False),
+    "build.BUILD_MEMORY": (build.BUILD_MEMORY // 2**30, False),
+    "build.BUILD_TIMEOUT": (build.BUILD_TIMEOUT // 60, False),
     "report.EXCERPT_CHARS": (report.EXCERPT_CHARS, False),
     "cache.MAX_CACHE_FILE": (cache.MAX_CACHE_FILE, True),
     "cache.RACY_NS": (cache.RACY_NS // 10**9, False),
