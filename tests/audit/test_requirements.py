@@ -1263,14 +1263,15 @@ def test_a_long_include_chain_is_linear(tmp_path: Path) -> None:
     write_tree(root, files)
     script = textwrap.dedent(
         """
-        import resource, sys, time
+        import resource, sys
         resource.setrlimit(resource.RLIMIT_AS, (1 << 31, 1 << 31))
         from reprolock.cli import main
-        start = time.monotonic()
         code = main(["check", sys.argv[1], "--no-cache", "--format", "json", "--output",
                      "json=" + sys.argv[2]])
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-        print(code, round(time.monotonic() - start, 2), peak, file=sys.stderr)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        # CPU seconds, not wall time: a busy machine must not fail this
+        cpu = usage.ru_utime + usage.ru_stime
+        print(code, round(cpu, 2), usage.ru_maxrss // 1024, file=sys.stderr)
         """
     )
     report = tmp_path / "report.json"
@@ -1283,7 +1284,7 @@ def test_a_long_include_chain_is_linear(tmp_path: Path) -> None:
     )
     code, seconds, peak_mb = done.stderr.strip().splitlines()[-1].split()
     assert code == "1"
-    assert float(seconds) < 5, done.stderr
+    assert float(seconds) < 10, done.stderr  # quadratic: 35 s
     assert int(peak_mb) < 300, done.stderr
     data = json.loads(report.read_text(encoding="utf-8"))
     assert data["summary"]["files_scanned"] == 1001

@@ -581,9 +581,9 @@ BUILTINS: dict[str, Handler] = {
     **dict.fromkeys(("export", "declare", "typeset", "readonly", "local"), _export),
     "unset": _unset,
     "read": _read,
-    **dict.fromkeys(("cd", "pushd"), change_directory),
 }
-"""Builtins that change variables or the directory."""
+"""Builtins that change variables (``cd`` is :mod:`.vcs`'s, which calls
+:func:`change_directory`)."""
 
 
 # --- wrappers --------------------------------------------------------------------------------
