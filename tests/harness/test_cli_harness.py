@@ -319,7 +319,9 @@ def test_a_candidate_that_does_not_install_is_broken_exit_1(
     run = repro("replay", "--suite", "segments", "--lock", str(candidate), cwd=project)
     assert run.code == 1
     assert "segments: broken\n" in run.out
-    assert "did not install: ERROR: brokenpkg has an invalid wheel" in run.out
+    assert "did not install: error: " in run.out
+    assert "brokenpkg==1.0" in run.out
+    assert "cause: The wheel is invalid: Missing .dist-info directory" in run.out
 
 
 def test_a_missing_golden_is_exit_3_in_one_line(repro: Repro, project: Path) -> None:

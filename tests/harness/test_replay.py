@@ -525,7 +525,9 @@ def test_a_candidate_that_does_not_install_is_broken(
     report = replay(session, suite_of(project, "segments"), candidate=candidate)
     assert report.verdict is Verdict.BROKEN
     assert report.error is not None
-    assert "did not install: ERROR: brokenpkg has an invalid wheel" in report.error
+    assert "did not install: error: " in report.error
+    assert "brokenpkg==1.0" in report.error
+    assert "cause: The wheel is invalid: Missing .dist-info directory" in report.error
     assert report.comparison is None
     assert report.image is None
     assert containers.runs() == 0
