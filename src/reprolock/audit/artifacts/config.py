@@ -19,6 +19,7 @@ from reprolock.audit.artifacts.python import directories as _directories
 from reprolock.audit.artifacts.references import (
     WANDB_REF,
     Hit,
+    data_ref_hits,
     latest_hit,
     latest_segment,
     latest_uris,
@@ -167,6 +168,8 @@ def _leaf_hits(leaves: Iterable[_Leaf]) -> list[Hit]:
         value = leaf.value
         if "models:/" in value:
             out.extend(registry_hits(value, leaf.line))
+        if value.lstrip().startswith(("lakefs://", "http")):
+            out.extend(data_ref_hits(value.strip(), leaf.line))
         if "latest" in value.lower():
             out.extend(latest_hit(path, leaf.line) for path in _latest_paths(value))
             key = _norm_key(leaf.keys[-1]) if leaf.keys else ""
@@ -266,6 +269,7 @@ _CONFIG_TRIGGERS = (
     "LATEST",
     "Latest",
     "models:/",
+    "lakefs://",
     "ersion",
     "ERSION",
     "evision",

@@ -73,6 +73,8 @@ def registry_hits(text: str, line: int, column: int = 1) -> list[Hit]:
         uri = match.group(0)
         if alias is not None:
             message = f"{uri} names the alias {alias!r}, which can be moved to another version"
+        elif ref is not None and ref.lower() == "latest":
+            message = f"{uri} names 'latest', whichever version was registered last"
         elif ref is not None and not ref.isdigit() and "{" not in ref and "$" not in ref:
             message = f"{uri} names the stage {ref!r}, not a version"
         else:
@@ -119,6 +121,52 @@ def latest_hit(path: str, line: int, column: int = 1) -> Hit:
         subject=path,
         fix=fixed,
     )
+
+
+LAKEFS_URI = re.compile(r"lakefs://(?P<repo>[\w.-]+)/(?P<ref>[^/\s'\"]+)(?P<path>/[^\s'\"]*)?")
+_LAKEFS_BRANCHES = frozenset(
+    {"main", "master", "dev", "develop", "development", "staging", "stage", "prod", "production"}
+)
+"""lakeFS refs read as branches. Any other name may be a tag, which lakeFS never moves, so
+only these are reported."""
+REGISTRY_LATEST = re.compile(
+    r"https?://[^\s'\"]*/subjects/(?P<subject>[^/\s'\"]+)/versions/latest/?(?:schema)?"
+)
+"""A Confluent-compatible schema registry URL of a subject's newest version."""
+
+
+def data_ref_hits(text: str, line: int, column: int = 1) -> list[Hit]:
+    """RP604 for ``text`` that *is* a lakeFS path on a branch, or a schema registry URL of a
+    subject's latest version."""
+    match = LAKEFS_URI.fullmatch(text)
+    if match is not None and match.group("ref").lower() in _LAKEFS_BRANCHES:
+        repo, ref, path = match.group("repo"), match.group("ref"), match.group("path") or ""
+        return [
+            Hit(
+                rule="RP604",
+                message=f"lakeFS path {text} reads branch {ref!r}, whose head moves with each "
+                "commit",
+                line=line,
+                column=column,
+                subject=f"lakefs://{repo}{path}",
+                fix=f"lakefs://{repo}/<commit id or tag>{path}",
+            )
+        ]
+    match = REGISTRY_LATEST.fullmatch(text)
+    if match is not None:
+        subject = match.group("subject")
+        return [
+            Hit(
+                rule="RP604",
+                message=f"schema registry URL {text} reads the latest version of subject "
+                f"{subject}, which changes when a new schema is registered",
+                line=line,
+                column=column,
+                subject=subject,
+                fix=text.replace("/versions/latest", "/versions/<version>", 1),
+            )
+        ]
+    return []
 
 
 def wandb_hit(ref: str, alias: str | None, line: int, column: int = 1) -> Hit:
