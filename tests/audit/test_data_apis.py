@@ -341,3 +341,48 @@ def test_the_table_is_well_formed() -> None:
         assert api.rule in RULES
         assert (api.match is Match.METHOD) or all("." in c for c in api.calls)
         assert "{ref}" in api.fix or "{base}" in api.fix or "<" in api.fix
+
+
+def test_kedro_catalog_entries_read_from_a_branch(audit: Audit) -> None:
+    """kedro-org/kedro, docs/source/data/data_catalog_yaml_examples.md: catalog entries are
+    ``<name>: {type: pandas.CSVDataset, filepath: ...}``; fsspec reads an https filepath as
+    it is served. kedro-org/kedro-starters, spaceflights-pandas/.../conf/base/catalog.yml:
+    local ``data/01_raw/companies.csv`` entries (with ``versioned: false`` by default) are
+    the project's own data and report nothing."""
+    commit = "0214c4e0110bd92edd68cfca38f983949029ecc3"
+    text = textwrap.dedent(
+        f"""
+        companies:
+          type: pandas.CSVDataset
+          filepath: https://raw.githubusercontent.com/org/data/main/companies.csv
+
+        reviews:
+          type: pandas.CSVDataset
+          filepath: https://raw.githubusercontent.com/org/data/{commit}/reviews.csv
+
+        shuttles:
+          type: pandas.ExcelDataset
+          filepath: data/01_raw/shuttles.xlsx
+          versioned: false
+
+        weights:
+          type: pickle.PickleDataset
+          filepath: https://huggingface.co/datasets/org/ds/resolve/v1.0/train.pkl
+
+        docs:
+          url: https://raw.githubusercontent.com/org/data/main/README.md
+        """
+    ).lstrip("\n")
+    found = _found(audit, text, "conf/base/catalog.yml")
+    assert _lines(found) == [("RP602", 3), ("RP602", 16)]
+    assert found[0].message == (
+        "catalog dataset companies (pandas.CSVDataset) is read from "
+        "https://raw.githubusercontent.com/org/data/main/companies.csv, at 'main', a branch or "
+        "tag that can move"
+    )
+    assert found[0].fix == (
+        "https://raw.githubusercontent.com/org/data/<40-hex commit>/companies.csv"
+    )
+    assert found[0].subject == "companies"
+    elsewhere = _found(audit, text, "conf/base/parameters.yml")
+    assert [f for f in elsewhere if f.location.path.endswith("parameters.yml")] == []

@@ -8,9 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from reprolock.audit.interface import SourceFile
-from reprolock.audit.revisions import (
-    COMMIT_FIX,
-)
+from reprolock.audit.revisions import COMMIT_FIX, revision_problem
 from reprolock.model import Finding
 from reprolock.rules import finding
 
@@ -167,6 +165,27 @@ def data_ref_hits(text: str, line: int, column: int = 1) -> list[Hit]:
             )
         ]
     return []
+
+
+_HOSTED_FILE = re.compile(
+    r"https?://(?:"
+    r"raw\.githubusercontent\.com/[\w.-]+/[\w.-]+/(?P<gh>[^/\s]+)/"
+    r"|(?:github|gitlab)\.com/[\w.-]+/[\w.-]+/(?:-/)?(?:raw|blob)/(?P<repo>[^/\s]+)/"
+    r"|huggingface\.co/(?:datasets/)?[\w.-]+/[\w.-]+/resolve/(?P<hf>[^/\s]+)/"
+    r")\S+"
+)
+"""A file served from a git host at a ref: raw GitHub/GitLab URLs and hub ``resolve/`` URLs."""
+
+
+def floating_url(url: str) -> tuple[str, str] | None:
+    """For a file URL on a git host at a branch or tag, the ref and why it moves; None for
+    any other URL, or one at a full commit."""
+    match = _HOSTED_FILE.fullmatch(url.strip())
+    if match is None:
+        return None
+    ref = match.group("gh") or match.group("repo") or match.group("hf")
+    problem = revision_problem(ref)
+    return None if problem is None else (ref, problem)
 
 
 def wandb_hit(ref: str, alias: str | None, line: int, column: int = 1) -> Hit:
