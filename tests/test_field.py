@@ -49,7 +49,10 @@ def _listed(keys: list[tuple[str, str, int, str]]) -> str:
 
 def test_corpus_has_the_repositories_the_issues_name() -> None:
     assert NAMES == [
+        "clearml",
         "detectron2",
+        "flax",
+        "kedro-starters",
         "lm-evaluation-harness",
         "pytorch-lightning",
         "pytorch-serve",
