@@ -63,6 +63,11 @@ class DataApi:
     """For :attr:`Match.METHOD`: a module the file must import."""
     unpinned: str = "without a version"
     """How the message says what is missing."""
+    shared_only: bool = False
+    """Judge only a table outside the working tree (a URI other than ``file:``, ``/mnt/``,
+    ``/dbfs/``, ``/Volumes/``, or a catalog name ``db.table``) that the file does not write
+    itself: a pipeline reading back a table it has just written, or one in a scratch
+    directory, reads its own output, not a data dependency."""
     fix: str
     """The pinned form; ``{ref}`` is the reference as written, ``{base}`` without its
     version or alias."""
@@ -150,6 +155,7 @@ DATA_APIS: tuple[DataApi, ...] = (
         pins=(Arg(position=1, names=("version",)),),
         unpinned="without a version (its newest commit is read)",
         fix="version=<N> (or load_as_version(<N or timestamp>))",
+        shared_only=True,
     ),
     DataApi(
         calls=("polars.read_delta", "polars.scan_delta"),
@@ -159,6 +165,7 @@ DATA_APIS: tuple[DataApi, ...] = (
         pins=(Arg(position=None, names=("version",)),),
         unpinned="without a version (its newest commit is read)",
         fix="version=<N or timestamp>",
+        shared_only=True,
     ),
     DataApi(
         calls=("spark.read.format(delta).load",),
@@ -168,6 +175,7 @@ DATA_APIS: tuple[DataApi, ...] = (
         pins=(Arg(position=None, names=("versionAsOf", "timestampAsOf")),),
         unpinned="without versionAsOf or timestampAsOf (its newest commit is read)",
         fix='.option("versionAsOf", <N>)',
+        shared_only=True,
     ),
     DataApi(
         calls=("spark.read.format(iceberg).load",),
@@ -177,6 +185,7 @@ DATA_APIS: tuple[DataApi, ...] = (
         pins=(Arg(position=None, names=("snapshot-id", "as-of-timestamp", "tag")),),
         unpinned="without snapshot-id, as-of-timestamp or tag (its current snapshot is read)",
         fix='.option("snapshot-id", <id>)',
+        shared_only=True,
     ),
     DataApi(
         calls=("spark.read.format(hudi).load",),
@@ -186,6 +195,7 @@ DATA_APIS: tuple[DataApi, ...] = (
         pins=(Arg(position=None, names=("as.of.instant",)),),
         unpinned="without as.of.instant (its latest commit is read)",
         fix='.option("as.of.instant", "<instant>")',
+        shared_only=True,
     ),
     DataApi(
         calls=("get_latest_versions",),

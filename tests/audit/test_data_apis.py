@@ -182,44 +182,69 @@ def test_artifact_of_another_api_is_not_wandb(audit: Audit) -> None:
 
 
 def test_delta_tables(audit: Audit) -> None:
-    """freepsw/deltalake_basic, delta_basic/2_load_delta.py
-    (``DeltaTable("./my-delta-table")``); ambarishg/spark-delta, read.py
-    (``spark.read.format("delta").load(dataPath)``, with ``dataPath = "delta-table"``);
-    JamesWSLim/project-jellycat, read_delta.py (``.option("versionAsOf", 1)``, pinned)."""
+    """saichaitanya25/automl-db-pipeline, script/automl_pipeline.py: the training step reads
+    ``spark.read.format("delta").load("/mnt/delta/training_data")`` (written by
+    script/delta_ingest.py) and trains on whatever it holds today; JamesWSLim/project-jellycat,
+    read_delta.py: ``.option("versionAsOf", 1)``, pinned."""
     found = _found(
         audit,
         """
         import polars as pl
         from deltalake import DeltaTable
 
-        dt = DeltaTable("./my-delta-table")
-        dataPath = "delta-table"
-        df = spark.read.format("delta").load(dataPath)
-        lazy = pl.scan_delta("s3://lake/events")
+        df = spark.read.format("delta").load("/mnt/delta/training_data")
+        dt = DeltaTable("s3://lake/events")
+        lazy = pl.scan_delta("abfss://c@acct.dfs.core.windows.net/events")
         iceberg = spark.read.format("iceberg").load("db.events")
         hudi = spark.read.format("hudi").load("s3://lake/hudi/trips")
 
         v1 = spark.read.format("delta") \\
             .option("versionAsOf", 1) \\
-            .load("./spark-warehouse/bronze_jellycat")
-        v2 = spark.read.option("timestampAsOf", "2024-06-01").format("delta").load(dataPath)
-        v3 = spark.read.load(dataPath, format="delta", versionAsOf=3)
-        v4 = DeltaTable("./my-delta-table", version=2)
+            .load("/mnt/delta/training_data")
+        v2 = spark.read.option("timestampAsOf", "2024-06-01").format("delta").load("dbfs:/t")
+        v3 = spark.read.load("s3://lake/events", format="delta", versionAsOf=3)
+        v4 = DeltaTable("s3://lake/events", version=2)
         v5 = pl.read_delta("s3://lake/events", version=7)
         v6 = spark.read.format("iceberg").option("snapshot-id", 10963874102873).load("db.events")
         v7 = spark.read.format("hudi").option("as.of.instant", "20240601").load("s3://lake/t")
         parquet = spark.read.format("parquet").load("s3://lake/raw")
         unknown = spark.read.format("delta").load(table_path)
-        written = df.write.format("delta").save("s3://lake/out")
         """,
     )
-    assert _lines(found) == [("RP602", n) for n in (4, 6, 7, 8, 9)]
-    assert found[1].message == (
-        "Delta table delta-table is read by spark.read without versionAsOf or timestampAsOf "
-        "(its newest commit is read)"
+    assert _lines(found) == [("RP602", n) for n in (4, 5, 6, 7, 8)]
+    assert found[0].message == (
+        "Delta table /mnt/delta/training_data is read by spark.read without versionAsOf or "
+        "timestampAsOf (its newest commit is read)"
     )
-    assert found[1].fix == '.option("versionAsOf", <N>)'
+    assert found[0].fix == '.option("versionAsOf", <N>)'
     assert found[3].subject == "db.events"
+
+
+def test_tables_the_pipeline_writes_itself_are_not_judged(audit: Audit) -> None:
+    """delta-io/delta, examples/python/quickstart.py (``.save("/tmp/delta-table")`` then
+    ``.load("/tmp/delta-table")``) and streaming.py (``readStream``); OpenGPTX/docker-images,
+    spark/python/delta-lake-examples/sparkdeltalakes3iamAutomation.py (writes an s3a:// table,
+    then reads it back); freepsw/deltalake_basic, delta_basic/2_load_delta.py
+    (``DeltaTable("./my-delta-table")``, a table in the working tree); ambarishg/spark-delta,
+    read.py (``dataPath = "delta-table"``)."""
+    found = _found(
+        audit,
+        """
+        from deltalake import DeltaTable
+
+        data.write.format("delta").save("/tmp/delta-table")
+        df = spark.read.format("delta").load("/tmp/delta-table")
+        uri = "s3a://961123334118-dev-tim2-kf3-sparkdeltalake/delta-table"
+        spark.range(5).write.format("delta").mode("overwrite").save(uri)
+        spark.read.format("delta").load(uri).show()
+        stream = spark.readStream.format("delta").load("s3://lake/events")
+        dt = DeltaTable("./my-delta-table")
+        dataPath = "delta-table"
+        local = spark.read.format("delta").load(dataPath)
+        scratch = spark.read.format("delta").load("file:///tmp/iceberg_tables/db/table")
+        """,
+    )
+    assert found == []
 
 
 def test_delta_kwargs_built_at_run_time_are_not_judged(audit: Audit) -> None:
@@ -242,8 +267,10 @@ def test_delta_kwargs_built_at_run_time_are_not_judged(audit: Audit) -> None:
 
 
 def test_lakefs_paths(audit: Audit) -> None:
-    """aai-institute/lakefs-spec, README.md and its DuckDB guide:
-    ``duckdb.read_parquet("lakefs://quickstart/main/lakes.parquet")``."""
+    """aai-institute/lakefs-spec, docs/_code/duckdb_example.py:
+    ``duckdb.read_parquet("lakefs://quickstart/main/lakes.parquet")``; its
+    tests/test_exists.py: ``fs.exists("lakefs://nonexistent/main/")``, a branch, not data on
+    it, and docs/tutorials/demo_data_science_project.py, which reads at a commit id."""
     found = _found(
         audit,
         """
@@ -251,6 +278,8 @@ def test_lakefs_paths(audit: Audit) -> None:
         tagged = duckdb.read_parquet("lakefs://quickstart/v1.2/lakes.parquet")
         commit = "lakefs://quickstart/a1b2c3d4e5f6/lakes.parquet"
         sentence = "copy lakefs://quickstart/main/lakes.parquet first"
+        exists = fs.exists("lakefs://nonexistent/main/")
+        fixed = pd.read_csv(f"lakefs://{REPO_NAME}/{fixed_commit_id}/train_weather.csv")
         """,
     )
     assert _lines(found) == [("RP604", 1)]

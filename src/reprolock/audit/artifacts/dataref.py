@@ -59,6 +59,36 @@ def judge_reference(api: DataApi, value: str) -> Unpinned | None:
     return Unpinned(base=value)
 
 
+_SHARED_PATH = re.compile(
+    r"^(?:(?!file:)[A-Za-z][\w+.-]*:/|/mnt/|/dbfs/|/Volumes/)"
+    r"|^(?!.*\.(?:delta|parquet|csv|json|orc|avro|txt)$)[A-Za-z_]\w*(?:\.[A-Za-z_]\w*){1,2}$"
+)
+_WRITES = frozenset(
+    {"save", "start", "saveAsTable", "insertInto", "toTable", "location", "write_deltalake",
+     "write_delta", "create_table"}
+)  # fmt: skip
+"""Calls whose first argument is a table the file writes."""
+
+
+def shared_table(path: str) -> bool:
+    """A table outside the working tree: a URI (not ``file:``), ``/mnt/``, ``/dbfs/``,
+    ``/Volumes/``, or a catalog name (``db.table``, ``catalog.db.table``)."""
+    return _SHARED_PATH.match(path) is not None
+
+
+def written_table(call: ast.Call) -> ast.expr | None:
+    """The table a call writes (``df.write.format("delta").save(p)``, ``write_deltalake(p,
+    df)``), or None."""
+    func = call.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+    if name not in _WRITES:
+        return None
+    for kw in call.keywords:
+        if kw.arg in {"path", "table_or_uri", "target", "tableName"}:
+            return kw.value
+    return call.args[0] if call.args else None
+
+
 _SPARK_APIS = {
     fmt: next(api for api in DATA_APIS if api.calls == (f"spark.read.format({fmt}).load",))
     for fmt in SPARK_FORMATS
@@ -96,7 +126,7 @@ def spark_read(call: ast.Call) -> tuple[DataApi, frozenset[str]] | None:
     reads = False
     for _ in range(_CHAIN_LIMIT):
         if isinstance(node, ast.Attribute):
-            if node.attr in {"read", "readStream"}:
+            if node.attr == "read":  # readStream follows the table: no snapshot to pin
                 reads = True
             node = node.value
             continue
@@ -123,4 +153,4 @@ def spark_read(call: ast.Call) -> tuple[DataApi, frozenset[str]] | None:
     return _SPARK_APIS[fmt.lower()], frozenset(options)
 
 
-__all__ = ["Unpinned", "judge_reference", "spark_read"]
+__all__ = ["Unpinned", "judge_reference", "shared_table", "spark_read", "written_table"]

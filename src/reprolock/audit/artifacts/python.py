@@ -11,7 +11,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
-from reprolock.audit.artifacts.dataref import judge_reference, spark_read
+from reprolock.audit.artifacts.dataref import (
+    judge_reference,
+    shared_table,
+    spark_read,
+    written_table,
+)
 from reprolock.audit.artifacts.references import (
     DATA_URI,
     MODELS_URI,
@@ -531,6 +536,7 @@ class Analysis:
         self.judged: set[int] = set()
         self._saved: list[tuple[str, _Scope, int]] = []
         self._mutated_names: frozenset[str] | None = None
+        self._written_tables: frozenset[str] | None = None
 
     def run(self) -> list[Hit]:
         self._saved = self._saved_paths()
@@ -839,6 +845,19 @@ class Analysis:
 
     # the data APIs of the table (reprolock.dataapis)
 
+    @property
+    def _written(self) -> frozenset[str]:
+        """Tables this file writes (``.save(p)``, ``write_deltalake(p, ...)``)."""
+        if self._written_tables is None:
+            found: set[str] = set()
+            for call, scope in self.walked.calls:
+                target = written_table(call)
+                value = self.names.value(target, scope) if target is not None else None
+                if value:
+                    found.add(value.strip().rstrip("/"))
+            self._written_tables = frozenset(found)
+        return self._written_tables
+
     def _imports(self, package: str) -> bool:
         return any(
             target is not None and (target == package or target.startswith(package + "."))
@@ -881,6 +900,10 @@ class Analysis:
             given = self._arg(call, pin.position, *pin.names)
             if given is not None and not (isinstance(given, ast.Constant) and given.value is None):
                 return
+        if api.shared_only and (
+            not shared_table(value.strip()) or value.strip().rstrip("/") in self._written
+        ):
+            return
         judged = judge_reference(api, value.strip())
         if judged is None:
             return

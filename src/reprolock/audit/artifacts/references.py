@@ -137,7 +137,11 @@ def data_ref_hits(text: str, line: int, column: int = 1) -> list[Hit]:
     """RP604 for ``text`` that *is* a lakeFS path on a branch, or a schema registry URL of a
     subject's latest version."""
     match = LAKEFS_URI.fullmatch(text)
-    if match is not None and match.group("ref").lower() in _LAKEFS_BRANCHES:
+    if (
+        match is not None
+        and match.group("ref").lower() in _LAKEFS_BRANCHES
+        and (match.group("path") or "/") != "/"  # a branch itself, not data on it
+    ):
         repo, ref, path = match.group("repo"), match.group("ref"), match.group("path") or ""
         return [
             Hit(
