@@ -239,7 +239,13 @@ def apis_of(rule: str) -> tuple[str, ...]:
     out: list[str] = []
     for api in DATA_APIS:
         if api.rule == rule:
-            out.extend(f".{c}()" if api.match is Match.METHOD else f"{c}()" for c in api.calls)
+            for call in api.calls:
+                if api.match is Match.IMPORT:
+                    out.append(f"{call}()")
+                elif api.package:
+                    out.append(f".{call}() (a {api.package} client)")
+                else:
+                    out.append(f".{call}()")
     return tuple(out)
 
 

@@ -468,6 +468,7 @@ _RULES: tuple[Rule, ...] = (
             "dvc.api.get_url()",
             "dvc.api.DVCFileSystem()",
             *apis_of("RP602"),
+            "Kedro catalog entries whose filepath is a git-hosted file at a branch or tag",
         ),
     ),
     Rule(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import time
 from collections.abc import Callable
 
 import pytest
@@ -415,3 +416,17 @@ def test_kedro_catalog_entries_read_from_a_branch(audit: Audit) -> None:
     assert found[0].subject == "companies"
     elsewhere = _found(audit, text, "conf/base/parameters.yml")
     assert [f for f in elsewhere if f.location.path.endswith("parameters.yml")] == []
+
+
+def test_a_long_reader_chain_costs_its_length(audit: Audit) -> None:
+    """Every call of a 3,000-call chain is a call the reader looks at; following each one
+    back to its ``.read`` would be quadratic. Past ``MAX_CHAIN_CALLS`` the read is not
+    judged, and the audit stays linear."""
+    option = '.option("k", 1)'
+    chain = option * 3_000
+    code = f'df = spark.read.format("delta"){chain}.load("s3://lake/events")\n'
+    started = time.monotonic()
+    assert _found(audit, code) == []
+    assert time.monotonic() - started < 10
+    near = f'df = spark.read.format("delta"){option * 10}.load("s3://lake/events")\n'
+    assert _lines(_found(audit, near)) == [("RP602", 1)]

@@ -93,7 +93,8 @@ _SPARK_APIS = {
     fmt: next(api for api in DATA_APIS if api.calls == (f"spark.read.format({fmt}).load",))
     for fmt in SPARK_FORMATS
 }
-_CHAIN_LIMIT = 64
+MAX_CHAIN_CALLS = 64
+"""Calls of a `.load()` chain followed back to its `.read`; a longer chain is not judged."""
 
 
 def _text(expr: ast.expr | None) -> str | None:
@@ -124,7 +125,7 @@ def spark_read(call: ast.Call) -> tuple[DataApi, frozenset[str]] | None:
             options.add(kw.arg.lower())
     node: ast.expr = func.value
     reads = False
-    for _ in range(_CHAIN_LIMIT):
+    for _ in range(MAX_CHAIN_CALLS):
         if isinstance(node, ast.Attribute):
             if node.attr == "read":  # readStream follows the table: no snapshot to pin
                 reads = True
