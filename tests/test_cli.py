@@ -600,6 +600,7 @@ def test_rules_json(repro: Any) -> None:
             "fix": rule.fix,
             "bad": rule.bad,
             "good": rule.good,
+            "reads": list(rule.reads),
         }
     one = repro("rules", "RP101", "--format", "json")
     assert one.json() == data[list(RULES).index("RP101")]

@@ -49,7 +49,12 @@ def _listed(keys: list[tuple[str, str, int, str]]) -> str:
 
 def test_corpus_has_the_repositories_the_issues_name() -> None:
     assert NAMES == [
+        "clearml",
+        "delta",
         "detectron2",
+        "flax",
+        "kedro-starters",
+        "lakefs-spec",
         "lm-evaluation-harness",
         "pytorch-lightning",
         "pytorch-serve",

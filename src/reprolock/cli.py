@@ -725,6 +725,10 @@ def _rules(args: argparse.Namespace) -> int:
         print("".join(f"    {line}\n" for line in rule.good.splitlines()), end="")
         print()
         print(f"Fix: {rule.fix}")
+        if rule.reads:
+            print()
+            print("Reads:")
+            print("".join(f"  {api}\n" for api in rule.reads), end="")
         return EXIT_CLEAN
     if args.format == "json":
         print(json.dumps([_rule_dict(rid) for rid in RULES], indent=2))
@@ -735,7 +739,7 @@ def _rules(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
-def _rule_dict(rule_id: str) -> dict[str, str]:
+def _rule_dict(rule_id: str) -> dict[str, str | list[str]]:
     rule = RULES[rule_id]
     return {
         "id": rule.id,
@@ -746,6 +750,7 @@ def _rule_dict(rule_id: str) -> dict[str, str]:
         "fix": rule.fix,
         "bad": rule.bad,
         "good": rule.good,
+        "reads": list(rule.reads),
     }
 
 

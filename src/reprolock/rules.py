@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from reprolock.dataapis import apis_of
 from reprolock.model import Finding, Location, Severity
 
 
@@ -31,6 +32,8 @@ class Rule:
     """A minimal example that is flagged."""
     good: str
     """The same example, fixed."""
+    reads: tuple[str, ...] = ()
+    """The APIs and forms the rule reads, where it is about calls (``repro rules RP602``)."""
 
 
 _RULES: tuple[Rule, ...] = (
@@ -423,6 +426,19 @@ _RULES: tuple[Rule, ...] = (
         fix="Pass revision='<40-hex commit>' (hub) or a pinned ref (torch.hub 'owner/repo:ref').",
         bad='AutoModel.from_pretrained("bert-base-uncased")\n',
         good='AutoModel.from_pretrained("bert-base-uncased", revision="<40 hex>")\n',
+        reads=(
+            "*.from_pretrained()",
+            "snapshot_download()",
+            "hf_hub_download()",
+            "transformers.pipeline()",
+            "SentenceTransformer()",
+            "CrossEncoder()",
+            "torch.hub.load()",
+            "timm/open_clip hf-hub: names",
+            *apis_of("RP601"),
+            "config keys model_name/model_id/base_model/pretrained",
+            "serving launchers",
+        ),
     ),
     Rule(
         id="RP602",
@@ -430,12 +446,30 @@ _RULES: tuple[Rule, ...] = (
         severity=Severity.WARNING,
         summary="A dataset is fetched without a pinned revision",
         rationale=(
-            "Datasets are edited in place on hubs and in DVC remotes; training on "
-            "'whatever the dataset is today' makes a run impossible to repeat."
+            "Datasets are edited in place on hubs, in DVC remotes, on Kaggle and in ClearML, "
+            "and tables in Delta, Iceberg and Hudi get new commits; training on 'whatever the "
+            "dataset is today' makes a run impossible to repeat. A TFDS name without a "
+            "version reads whichever version the installed tensorflow-datasets defaults to."
         ),
-        fix="Pass revision= (load_dataset) or rev= (dvc.api), or dvc import --rev <commit>.",
+        fix=(
+            "Pass revision= (load_dataset) or rev= (dvc.api), or dvc import --rev <commit>; "
+            "name the version (Kaggle owner/ds/versions/<N>, TFDS name:<x.y.z>, ClearML "
+            "dataset_version= or dataset_id=) or read the table as of one (Delta versionAsOf, "
+            "Iceberg snapshot-id, Hudi as.of.instant)."
+        ),
         bad='load_dataset("imdb")\n',
         good='load_dataset("imdb", revision="<40 hex>")\n',
+        reads=(
+            "datasets.load_dataset()",
+            "datasets.load_dataset_builder()",
+            "snapshot_download(repo_type='dataset')",
+            "dvc.api.open()",
+            "dvc.api.read()",
+            "dvc.api.get_url()",
+            "dvc.api.DVCFileSystem()",
+            *apis_of("RP602"),
+            "Kedro catalog entries whose filepath is a git-hosted file at a branch or tag",
+        ),
     ),
     Rule(
         id="RP603",
@@ -449,6 +483,11 @@ _RULES: tuple[Rule, ...] = (
         fix="Reference an immutable version: models:/churn/7 (or an artifact digest).",
         bad='mlflow.pyfunc.load_model("models:/churn/Production")\n',
         good='mlflow.pyfunc.load_model("models:/churn/7")\n',
+        reads=(
+            "models:/<name>/<stage or latest> and models:/<name>@<alias>",
+            "dvc.api.artifacts_download()",
+            *apis_of("RP603"),
+        ),
     ),
     Rule(
         id="RP604",
@@ -456,12 +495,23 @@ _RULES: tuple[Rule, ...] = (
         severity=Severity.WARNING,
         summary="A data schema or dataset version is unpinned in config",
         rationale=(
-            "`schema_version: latest` or a /latest/ data path lets the data under a model "
-            "change without any change in the repository."
+            "`schema_version: latest`, a /latest/ data path, a lakeFS branch or a schema "
+            "registry's latest version lets the data or its schema under a model change "
+            "without any change in the repository."
         ),
-        fix="Name the exact schema or dataset version (schema_version: 3, /v2024-06-01/).",
+        fix=(
+            "Name the exact schema or dataset version (schema_version: 3, /v2024-06-01/, a "
+            "lakeFS commit or tag, a schema registry version or id)."
+        ),
         bad="schema_version: latest\n",
         good="schema_version: 3\n",
+        reads=(
+            "config keys schema_version/dataset_version/data.version",
+            "data paths with a /latest/ segment (s3://, gs://, abfss://, dbfs:/, /dbfs/...)",
+            "lakefs://<repo>/<branch>/... on main, master, dev, develop, staging, prod...",
+            "schema registry URLs .../subjects/<s>/versions/latest",
+            *apis_of("RP604"),
+        ),
     ),
     Rule(
         id="RP605",

@@ -802,6 +802,8 @@ def test_ipython_continuation_lines(audit: Audit) -> None:
         ("%%time\n!ls\ny = 1", "\npass\ny = 1",
          [("cell", "time", ("", "!ls", "y = 1"), 0), ("shell", "", ("ls",), 1)]),
         ("    x = 1\n    !ls", "x = 1\npass", [("shell", "", ("ls",), 1)]),
+        ("%%time\n%%bash\nls", "",
+         [("cell", "time", ("", "%%bash", "ls"), 0), ("cell", "bash", ("", "ls"), 1)]),
     ],
 )  # fmt: skip
 def test_ipython_transformation_rules(

@@ -9,6 +9,7 @@ import pytest
 
 from reprolock import files
 from reprolock.audit import budget, cache, discover, interface, pysource
+from reprolock.audit.artifacts import dataref
 from reprolock.harness import build, docker, image, runner, untrusted
 from reprolock.report import replay as report
 
@@ -47,6 +48,7 @@ LIMITS = {
     "cache.MAX_CACHE_FILE": (cache.MAX_CACHE_FILE, True),
     "cache.RACY_NS": (cache.RACY_NS // 10**9, False),
     "interface.EXCERPT_CHARS": (interface.EXCERPT_CHARS, False),
+    "dataref.MAX_CHAIN_CALLS": (dataref.MAX_CHAIN_CALLS, False),
 }
 
 

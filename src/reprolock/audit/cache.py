@@ -45,7 +45,7 @@ from reprolock.config import Config
 from reprolock.files import atomic_write_bytes, read_bytes
 from reprolock.model import Finding, Location, Severity
 
-FORMAT = 5
+FORMAT = 6
 """Bumped whenever the layout of the cache files or the scanners' output changes meaning.
 (A change to the fields of :class:`FileFacts` and the types in it changes the namespace by
 itself: see :func:`schema`.)"""

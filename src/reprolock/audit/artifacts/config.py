@@ -19,6 +19,8 @@ from reprolock.audit.artifacts.python import directories as _directories
 from reprolock.audit.artifacts.references import (
     WANDB_REF,
     Hit,
+    data_ref_hits,
+    floating_url,
     latest_hit,
     latest_segment,
     latest_uris,
@@ -28,7 +30,7 @@ from reprolock.audit.artifacts.references import (
     wandb_hit,
 )
 from reprolock.audit.interface import FileFacts, Role, ScanContext, Scanner, SourceFile
-from reprolock.audit.revisions import hub_repository, revision_problem
+from reprolock.audit.revisions import COMMIT_FIX, hub_repository, revision_problem
 
 KIND_CONFIG = "config"
 
@@ -167,6 +169,8 @@ def _leaf_hits(leaves: Iterable[_Leaf]) -> list[Hit]:
         value = leaf.value
         if "models:/" in value:
             out.extend(registry_hits(value, leaf.line))
+        if value.lstrip().startswith(("lakefs://", "http")):
+            out.extend(data_ref_hits(value.strip(), leaf.line))
         if "latest" in value.lower():
             out.extend(latest_hit(path, leaf.line) for path in _latest_paths(value))
             key = _norm_key(leaf.keys[-1]) if leaf.keys else ""
@@ -233,6 +237,36 @@ def _model_hits(
         yield model_hit(leaf.value.strip(), where, leaf.line, problem=problem)
 
 
+_KEDRO_CATALOG = re.compile(r"(?:^|/)catalog[\w.-]*\.ya?ml$|(?:^|/)catalog/[^/]+\.ya?ml$")
+"""Kedro's data catalog: ``conf/<env>/catalog.yml`` and ``conf/<env>/catalog/*.yml``."""
+
+
+def _kedro_hits(leaves: Sequence[_Leaf]) -> Iterator[Hit]:
+    """RP602 for a catalog entry (a mapping with ``type`` and ``filepath``) that reads a file
+    served by a git host at a branch or tag. Local paths, and object-store paths without a
+    moving segment, are the project's own data and are not judged."""
+    entries: dict[tuple[str, ...], dict[str, _Leaf]] = {}
+    for leaf in leaves:
+        if leaf.keys and leaf.keys[-1] in {"type", "filepath"} and leaf.is_string:
+            entries.setdefault(leaf.keys[:-1], {})[leaf.keys[-1]] = leaf
+    for keys, entry in entries.items():
+        kind, path = entry.get("type"), entry.get("filepath")
+        if kind is None or path is None or not keys or path.value is None:
+            continue
+        floating = floating_url(path.value)
+        if floating is None:
+            continue
+        ref, problem = floating
+        url = path.value.strip()
+        yield Hit(
+            rule="RP602",
+            message=f"catalog dataset {keys[-1]} ({kind.value}) is read from {url}, at {problem}",
+            line=path.line,
+            subject=keys[-1],
+            fix=url.replace(f"/{ref}/", f"/{COMMIT_FIX}/", 1),
+        )
+
+
 _CONFIG_SUFFIXES = (".yaml", ".yml", ".json", ".toml")
 _CONFIG_SKIP_NAMES = frozenset(
     {
@@ -266,6 +300,7 @@ _CONFIG_TRIGGERS = (
     "LATEST",
     "Latest",
     "models:/",
+    "lakefs://",
     "ersion",
     "ERSION",
     "evision",
@@ -292,12 +327,19 @@ class ConfigScanner(Scanner):
         text = source.text
         if len(text) > MAX_CONFIG_CHARS:
             return facts
-        if not any(t in text for t in _CONFIG_TRIGGERS) and source.name not in _SERVING_CONFIGS:
+        kedro = "filepath" in text and _KEDRO_CATALOG.search(source.path) is not None
+        if (
+            not kedro
+            and not any(t in text for t in _CONFIG_TRIGGERS)
+            and source.name not in _SERVING_CONFIGS
+        ):
             return facts
         leaves = _config_leaves(source.name, text)
         if leaves is None:
             return facts
         hits = _leaf_hits(leaves)
+        if kedro:
+            hits.extend(_kedro_hits(leaves))
         recorded = any(part in _RECORD_DIRS for part in source.path.split("/")[:-1])
         serving = source.name in _SERVING_CONFIGS
         if (serving or any(t in text for t in _MODEL_TRIGGERS)) and not recorded:

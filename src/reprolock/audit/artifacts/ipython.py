@@ -106,6 +106,8 @@ def transform_cell(text: str) -> Cell:
         if name not in PYTHON_CELL_MAGICS:
             return Cell(python=(), specials=(magic,))
         body = transform_cell("\n".join(lines[first + 1 :]))
+        if not body.python:  # the body is itself a cell magic that is not Python
+            return Cell(python=(), specials=(magic, *_moved(body, first + 1)))
         padding = ("",) * (first + 1)
         return Cell(python=(*padding, *body.python), specials=(magic, *_moved(body, first + 1)))
     if not _may_hold_syntax(lines):

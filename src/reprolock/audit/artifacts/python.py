@@ -11,13 +11,18 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
+from reprolock.audit.artifacts.dataref import (
+    judge_reference,
+    shared_table,
+    spark_read,
+    written_table,
+)
 from reprolock.audit.artifacts.references import (
     DATA_URI,
     MODELS_URI,
     WANDB_FULL_LATEST,
-    WANDB_REF,
-    WANDB_VERSION,
     Hit,
+    data_ref_hits,
     latest_hit,
     latest_uris,
     located,
@@ -28,6 +33,7 @@ from reprolock.audit.budget import over_limit
 from reprolock.audit.interface import FileFacts, Role, ScanContext, ScanError, Scanner, SourceFile
 from reprolock.audit.pysource import Skipped, parse_bounded
 from reprolock.audit.revisions import COMMIT_FIX, revision_problem
+from reprolock.dataapis import DATA_APIS, DataApi, Form, Match
 from reprolock.model import Finding, Location
 from reprolock.rules import finding
 
@@ -56,6 +62,23 @@ _PY_TRIGGERS = (
     ".artifact(",
     "/latest",
     ":latest",
+    # the data APIs of reprolock.dataapis
+    "kagglehub",
+    "tensorflow_datasets",
+    "clearml",
+    "DeltaTable",
+    "read_delta",
+    "scan_delta",
+    '"delta"',
+    "'delta'",
+    '"iceberg"',
+    "'iceberg'",
+    '"hudi"',
+    "'hudi'",
+    "get_latest_version",  # also get_latest_versions
+    "get_model_version_by_alias",
+    "lakefs://",
+    "/versions/latest",
 )
 
 
@@ -239,6 +262,7 @@ def _source_lines(text: str) -> list[str]:
 _FETCHING_PACKAGES = (
     "transformers", "huggingface_hub", "torch", "datasets", "dvc", "wandb", "timm",
     "open_clip", "sentence_transformers", "diffusers", "peft", "mlflow", "modelscope", "nlp",
+    "kagglehub", "tensorflow_datasets", "clearml", "deltalake",
 )  # fmt: skip
 
 
@@ -470,6 +494,9 @@ _LOAD_DATASET = frozenset(
 )
 
 
+_IMPORTED_APIS = {c: api for api in DATA_APIS if api.match is Match.IMPORT for c in api.calls}
+_METHOD_APIS = {c: api for api in DATA_APIS if api.match is Match.METHOD for c in api.calls}
+
 _TEMPLATE_MARKUP = re.compile(r"\{\{.*?\}\}|\{%.*?%\}")
 """Jinja/cookiecutter markup, which makes a template, not Python."""
 _SAVES = frozenset({"save_pretrained", "save_model", "save"})
@@ -509,6 +536,7 @@ class Analysis:
         self.judged: set[int] = set()
         self._saved: list[tuple[str, _Scope, int]] = []
         self._mutated_names: frozenset[str] | None = None
+        self._written_tables: frozenset[str] | None = None
 
     def run(self) -> list[Hit]:
         self._saved = self._saved_paths()
@@ -681,8 +709,8 @@ class Analysis:
             self._dvc(call, scope, repo=repo, rev=rev, path=None)
         elif qualified == "dvc.api.artifacts_download":
             self._dvc_artifact(call, scope)
-        elif last in {"use_artifact", "use_model", "artifact"}:
-            self._wandb(call, scope, explicit_only=last == "artifact")
+        else:
+            self._data_call(call, scope, parts, qualified)
 
     def _model(self, call: ast.Call, scope: _Scope, model: ast.expr | None, api: str) -> None:
         value = self.names.value(model, scope)
@@ -815,21 +843,80 @@ class Analysis:
             message = f"DVC artifact {name} is fetched without a version (the latest is used)"
         self._add(call, "RP603", message, name, 'version="<version>"')
 
-    def _wandb(self, call: ast.Call, scope: _Scope, *, explicit_only: bool) -> None:
-        arg = self._arg(call, 0, "artifact_or_name", "name")
-        value = self.names.value(arg, scope)
-        if value is None:
+    # the data APIs of the table (reprolock.dataapis)
+
+    @property
+    def _written(self) -> frozenset[str]:
+        """Tables this file writes (``.save(p)``, ``write_deltalake(p, ...)``)."""
+        if self._written_tables is None:
+            found: set[str] = set()
+            for call, scope in self.walked.calls:
+                target = written_table(call)
+                value = self.names.value(target, scope) if target is not None else None
+                if value:
+                    found.add(value.strip().rstrip("/"))
+            self._written_tables = frozenset(found)
+        return self._written_tables
+
+    def _imports(self, package: str) -> bool:
+        return any(
+            target is not None and (target == package or target.startswith(package + "."))
+            for target in self.walked.aliases.values()
+        )
+
+    def _data_call(self, call: ast.Call, scope: _Scope, parts: list[str], qualified: str) -> None:
+        api = _IMPORTED_APIS.get(qualified)
+        written = ".".join(parts)
+        if api is None and parts[-1] == "load" and len(parts) > 1:
+            read = spark_read(call)
+            if read is not None:
+                api, options = read
+                self._data_api(call, scope, api, "spark.read", options=options)
             return
-        match = WANDB_REF.match(value)
-        if match is None:
+        if api is None:
+            api = _METHOD_APIS.get(parts[-1]) if len(parts) > 1 else None
+            if api is None or (api.package and not self._imports(api.package)):
+                return
+        self._data_api(call, scope, api, written)
+
+    def _data_api(
+        self,
+        call: ast.Call,
+        scope: _Scope,
+        api: DataApi,
+        written: str,
+        *,
+        options: frozenset[str] = frozenset(),
+    ) -> None:
+        """A call of a row of the table: reported when what it reads resolves to text, no
+        pinning argument is given, and the reference itself names no fixed version."""
+        ref = self._arg(call, api.ref.position, *api.ref.names)
+        value = self.names.value(ref, scope)
+        if value is None or not value.strip():
             return
-        alias = match.group("alias")
-        if (alias is None and explicit_only) or (alias is not None and WANDB_VERSION.match(alias)):
+        for pin in api.pins:
+            if any(name.lower() in options for name in pin.names):
+                return
+            given = self._arg(call, pin.position, *pin.names)
+            if given is not None and not (isinstance(given, ast.Constant) and given.value is None):
+                return
+        if api.shared_only and (
+            not shared_table(value.strip()) or value.strip().rstrip("/") in self._written
+        ):
             return
-        if arg is not None:
-            self.judged.add(id(arg))
-        hit = wandb_hit(value, alias, 0)
-        self._add(call, hit.rule, hit.message, hit.subject, hit.fix or "")
+        judged = judge_reference(api, value.strip())
+        if judged is None:
+            return
+        if ref is not None:
+            self.judged.add(id(ref))
+        if api.form is Form.WANDB:
+            alias = judged.alias
+            hit = wandb_hit(value.strip(), alias, 0)
+            self._add(call, hit.rule, hit.message, hit.subject, hit.fix or "")
+            return
+        message = f"{api.what} {value.strip()} is read by {written} {api.unpinned}"
+        fix = api.fix.format(ref=value.strip(), base=judged.base)
+        self._add(call, api.rule, message, judged.base, fix)
 
     # string literals
 
@@ -844,6 +931,8 @@ class Analysis:
         line, column = node.lineno, node.col_offset + 1
         if text.startswith("models:/") and MODELS_URI.fullmatch(text):
             self.hits.extend(registry_hits(text, line, column))
+        elif text.startswith(("lakefs://", "http")):
+            self.hits.extend(data_ref_hits(text, line, column))
         elif "latest" in text.lower():
             if DATA_URI.fullmatch(text):
                 self.hits.extend(latest_hit(uri, line, column) for uri in latest_uris(text))

@@ -8,9 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from reprolock.audit.interface import SourceFile
-from reprolock.audit.revisions import (
-    COMMIT_FIX,
-)
+from reprolock.audit.revisions import COMMIT_FIX, revision_problem
 from reprolock.model import Finding
 from reprolock.rules import finding
 
@@ -73,6 +71,8 @@ def registry_hits(text: str, line: int, column: int = 1) -> list[Hit]:
         uri = match.group(0)
         if alias is not None:
             message = f"{uri} names the alias {alias!r}, which can be moved to another version"
+        elif ref is not None and ref.lower() == "latest":
+            message = f"{uri} names 'latest', whichever version was registered last"
         elif ref is not None and not ref.isdigit() and "{" not in ref and "$" not in ref:
             message = f"{uri} names the stage {ref!r}, not a version"
         else:
@@ -119,6 +119,77 @@ def latest_hit(path: str, line: int, column: int = 1) -> Hit:
         subject=path,
         fix=fixed,
     )
+
+
+LAKEFS_URI = re.compile(r"lakefs://(?P<repo>[\w.-]+)/(?P<ref>[^/\s'\"]+)(?P<path>/[^\s'\"]*)?")
+_LAKEFS_BRANCHES = frozenset(
+    {"main", "master", "dev", "develop", "development", "staging", "stage", "prod", "production"}
+)
+"""lakeFS refs read as branches. Any other name may be a tag, which lakeFS never moves, so
+only these are reported."""
+REGISTRY_LATEST = re.compile(
+    r"https?://[^\s'\"]*/subjects/(?P<subject>[^/\s'\"]+)/versions/latest/?(?:schema)?"
+)
+"""A Confluent-compatible schema registry URL of a subject's newest version."""
+
+
+def data_ref_hits(text: str, line: int, column: int = 1) -> list[Hit]:
+    """RP604 for ``text`` that *is* a lakeFS path on a branch, or a schema registry URL of a
+    subject's latest version."""
+    match = LAKEFS_URI.fullmatch(text)
+    if (
+        match is not None
+        and match.group("ref").lower() in _LAKEFS_BRANCHES
+        and (match.group("path") or "/") != "/"  # a branch itself, not data on it
+    ):
+        repo, ref, path = match.group("repo"), match.group("ref"), match.group("path") or ""
+        return [
+            Hit(
+                rule="RP604",
+                message=f"lakeFS path {text} reads branch {ref!r}, whose head moves with each "
+                "commit",
+                line=line,
+                column=column,
+                subject=f"lakefs://{repo}{path}",
+                fix=f"lakefs://{repo}/<commit id or tag>{path}",
+            )
+        ]
+    match = REGISTRY_LATEST.fullmatch(text)
+    if match is not None:
+        subject = match.group("subject")
+        return [
+            Hit(
+                rule="RP604",
+                message=f"schema registry URL {text} reads the latest version of subject "
+                f"{subject}, which changes when a new schema is registered",
+                line=line,
+                column=column,
+                subject=subject,
+                fix=text.replace("/versions/latest", "/versions/<version>", 1),
+            )
+        ]
+    return []
+
+
+_HOSTED_FILE = re.compile(
+    r"https?://(?:"
+    r"raw\.githubusercontent\.com/[\w.-]+/[\w.-]+/(?P<gh>[^/\s]+)/"
+    r"|(?:github|gitlab)\.com/[\w.-]+/[\w.-]+/(?:-/)?(?:raw|blob)/(?P<repo>[^/\s]+)/"
+    r"|huggingface\.co/(?:datasets/)?[\w.-]+/[\w.-]+/resolve/(?P<hf>[^/\s]+)/"
+    r")\S+"
+)
+"""A file served from a git host at a ref: raw GitHub/GitLab URLs and hub ``resolve/`` URLs."""
+
+
+def floating_url(url: str) -> tuple[str, str] | None:
+    """For a file URL on a git host at a branch or tag, the ref and why it moves; None for
+    any other URL, or one at a full commit."""
+    match = _HOSTED_FILE.fullmatch(url.strip())
+    if match is None:
+        return None
+    ref = match.group("gh") or match.group("repo") or match.group("hf")
+    problem = revision_problem(ref)
+    return None if problem is None else (ref, problem)
 
 
 def wandb_hit(ref: str, alias: str | None, line: int, column: int = 1) -> Hit:
