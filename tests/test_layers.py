@@ -66,7 +66,7 @@ def imported(path: Path) -> set[str]:
 MODULES = sorted(SRC.rglob("*.py"))
 
 
-@pytest.mark.parametrize("path", MODULES, ids=lambda p: module_name(p))
+@pytest.mark.parametrize("path", MODULES, ids=module_name)
 def test_no_module_imports_a_layer_above_its_own(path: Path) -> None:
     own = layer(module_name(path))
     assert sorted(name for name in imported(path) if layer(name) > own) == []
@@ -92,7 +92,7 @@ _LOCK_READING = re.compile(
 @pytest.mark.parametrize(
     "path",
     [p for p in MODULES if (SRC / "formats") not in p.parents],
-    ids=lambda p: module_name(p),
+    ids=module_name,
 )
 def test_no_module_outside_formats_parses_a_lock(path: Path) -> None:
     text = path.read_text(encoding="utf-8")

@@ -132,10 +132,17 @@ class Recorded:
     """The version specifier as written."""
     marker: str | None = None
     """The marker as written."""
-    sourced: bool = False
-    """Lowered to a git, URL or path source: uv keeps no specifier for it."""
+    origin: str = ""
+    """Where it comes from: ``""`` the default index, ``"index"`` a named index, else
+    ``"git"``, ``"url"`` or ``"path"`` (a path, directory or workspace member), for which uv
+    keeps no specifier."""
     line: int = 1
     """Line of the record."""
+
+    @property
+    def sourced(self) -> bool:
+        """Lowered to a git, URL or path source rather than an index."""
+        return self.origin not in ("", "index")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -9,7 +9,7 @@ sources) through edges whose markers hold there.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,8 +46,23 @@ _SOURCES = {
     "editable": Source.PROJECT,
     "virtual": Source.PROJECT,
 }
-_LOWERED = ("git", "url", "path", "directory", "editable", "virtual")
-"""Keys of a requirement uv lowered to a source other than an index (no specifier kept)."""
+_ORIGINS = {
+    "git": "git",
+    "url": "url",
+    "path": "path",
+    "directory": "path",
+    "editable": "path",
+    "virtual": "path",
+    "index": "index",
+}
+"""Keys of a requirement uv lowered to a source, and the origin each records."""
+
+
+def origin_of(keys: Iterable[str]) -> str:
+    """The origin (see :attr:`Recorded.origin`) of a source or a record with ``keys``;
+    ``workspace`` is a path: uv records a member by its directory."""
+    found = [_ORIGINS.get(k, "path" if k == "workspace" else "") for k in keys]
+    return next((o for o in found if o), "")
 
 
 def read(text: str) -> LockFile:
@@ -222,7 +237,7 @@ class _Reader:
                     else (),
                     specifier=specifier if isinstance(specifier, str) else "",
                     marker=marker if isinstance(marker, str) else None,
-                    sourced=any(k in entry for k in _LOWERED),
+                    origin=origin_of(entry),
                     line=self.doc.line(*path, index),
                 )
             )
@@ -251,9 +266,10 @@ class UvSource:
     """Canonical name of the package."""
     marker: str | None = None
     """The entry's ``marker``: it applies only there."""
-    index: bool = False
-    """An index source (uv keeps the requirement's version specifier); else git, URL, path,
-    or a workspace member, for which uv keeps none."""
+    origin: str = ""
+    """``"index"`` (uv keeps the requirement's version specifier), else ``"git"``, ``"url"``
+    or ``"path"`` (a path or a workspace member), for which uv keeps none; see
+    :attr:`~reprolock.formats.lock.Recorded.origin`."""
     extra: str = ""
     """The entry's ``extra``: it applies only to that extra's requirements."""
     group: str = ""
@@ -336,7 +352,7 @@ def project_inputs(data: Mapping[str, Any]) -> UvProject | None:
                 UvSource(
                     name=str(canonicalize_name(name)),
                     marker=marker if isinstance(marker, str) and marker.strip() else None,
-                    index=isinstance(entry.get("index"), str),
+                    origin=origin_of(entry),
                     extra=str(canonicalize_name(extra)) if isinstance(extra, str) else "",
                     group=str(canonicalize_name(group)) if isinstance(group, str) else "",
                 )

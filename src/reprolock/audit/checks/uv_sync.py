@@ -5,8 +5,8 @@ them: a requirement whose name has ``[tool.uv.sources]`` entries becomes one req
 source, each under the source's marker, plus one from the index under the negation of them
 all; an index source keeps the version specifier, a git, URL, path or workspace source does
 not. The declared requirements are lowered the same way here, then compared with the records
-as uv compares them: same name, extras and specifier, and markers that select the same
-environments.
+as uv compares them: same name, extras, origin (a git, URL or path requirement is not the
+index's) and specifier, and markers that select the same environments.
 """
 
 from __future__ import annotations
@@ -45,6 +45,9 @@ class _Req:
     """None: not compared (lowered to a git, URL or path source, or not readable here)."""
     when: Condition | None
     """Where it applies; None: not compared (a source chosen by extra or group)."""
+    origin: str | None
+    """Where uv takes it from (:attr:`~reprolock.formats.lock.Recorded.origin`): a git, URL or
+    path requirement is not the index's of the same name; None: not compared."""
     text: str
     line: int = 1
 
@@ -172,6 +175,7 @@ def _lowered(
             extras=frozenset(str(canonicalize_name(e)) for e in req.extras),
             specifier=None if req.url is not None or "${" in text else frozenset(req.specifier),
             when=when,
+            origin=_direct_origin(req.url) if req.url is not None else None if "${" in text else "",
             text=text.strip(),
         )
         sources = [s for s in inputs.sources if s.name == name]
@@ -188,13 +192,23 @@ def _through(base: _Req, sources: Sequence[UvSource], *, extra: str, group: str)
         applies = [s for s in sources if s.extra in ("", extra) and s.group in ("", group)]
         if not applies:
             return [base]
-        return [_Req(name=base.name, extras=base.extras, specifier=None, when=None, text=base.text)]
+        return [
+            _Req(
+                name=base.name,
+                extras=base.extras,
+                specifier=None,
+                when=None,
+                origin=None,
+                text=base.text,
+            )
+        ]
     out = [
         _Req(
             name=base.name,
             extras=base.extras,
-            specifier=base.specifier if s.index else None,
+            specifier=base.specifier if s.origin == "index" else None,
             when=(*(base.when or ()), (s.marker, False)) if s.marker else base.when,
+            origin=s.origin,
             text=base.text,
         )
         for s in sources
@@ -208,10 +222,18 @@ def _through(base: _Req, sources: Sequence[UvSource], *, extra: str, group: str)
                 extras=base.extras,
                 specifier=base.specifier,
                 when=(*(base.when or ()), *rest),
+                origin=base.origin,
                 text=base.text,
             )
         )
     return out
+
+
+def _direct_origin(url: str) -> str:
+    """The origin uv records for a ``name @ url`` requirement."""
+    if url.startswith("git+"):
+        return "git"
+    return "path" if url.startswith("file:") else "url"
 
 
 def _recorded(records: Sequence[Recorded]) -> list[_Req]:
@@ -225,6 +247,7 @@ def _recorded(records: Sequence[Recorded]) -> list[_Req]:
                 extras=frozenset(r.extras),
                 specifier=None if r.sourced else _specifier_set(r.specifier),
                 when=((r.marker, False),) if r.marker else (),
+                origin=r.origin,
                 text=text,
                 line=r.line,
             )
@@ -270,6 +293,8 @@ _NEVER = "python_version < '0'"
 
 def _same(e: _Req, a: _Req, python: str | None) -> bool:
     if e.name != a.name or e.extras != a.extras:
+        return False
+    if e.origin is not None and a.origin is not None and e.origin != a.origin:
         return False
     if e.specifier is not None and a.specifier is not None and e.specifier != a.specifier:
         return False
