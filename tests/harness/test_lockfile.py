@@ -802,6 +802,23 @@ def hostile_lock(tmp_path: Path, fmt: str, name: str, version: str) -> Path:
             files = [{{ file = "x.whl", hash = "{HASH}" }}]
             """,
         )
+    if fmt == "pdm.lock":
+        return write(
+            tmp_path,
+            fmt,
+            f"""
+            [metadata]
+            lock_version = "4.5.0"
+            [[package]]
+            name = "{name}"
+            version = "{version}"
+            files = [{{ file = "x.whl", hash = "{HASH}" }}]
+            """,
+        )
+    if fmt == "Pipfile.lock":
+        entry = {name: {"hashes": [HASH], "index": "pypi", "version": f"=={version}"}}
+        body = {"_meta": {"pipfile-spec": 6}, "default": entry, "develop": {}}
+        return write(tmp_path, fmt, json.dumps(body, indent=4))
     return write(
         tmp_path,
         fmt,
@@ -821,6 +838,8 @@ FORMATS = [
     ("requirements.txt", 1, 1),
     ("uv.lock", 3, 3),
     ("poetry.lock", 4, 4),
+    ("pdm.lock", 4, 4),
+    ("Pipfile.lock", 6, 6),
     ("pylock.toml", 4, 4),
 ]
 
@@ -890,6 +909,22 @@ def test_a_version_of_4400_digits_is_a_lock_error_not_a_crash(
         assert message == (
             f"{path}:{line}: numpy has an invalid version '{'1' * 60}'... (4400 characters)"
         )
+
+
+@pytest.mark.parametrize(("fmt", "_", "line"), FORMATS)
+def test_a_version_that_is_shell_text_is_refused_in_every_format(
+    tmp_path: Path, fmt: str, _: int, line: int
+) -> None:
+    path = hostile_lock(tmp_path, fmt, "six", "1.0; rm -rf")
+    with pytest.raises(LockError) as info:
+        read_lock(path)
+    if fmt == "requirements.txt":  # the marker after ";" is the requirement parser's problem
+        assert str(info.value) == (
+            f"{path}:1: invalid requirement at 'rm': Expected a marker variable or quoted string"
+        )
+    else:
+        assert str(info.value) == f"{path}:{line}: six has an invalid version '1.0; rm -rf'"
+    assert info.value.exit_code == 2
 
 
 def test_a_lock_nested_too_deep_is_a_lock_error(tmp_path: Path) -> None:

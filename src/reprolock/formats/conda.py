@@ -1,7 +1,8 @@
 """conda locks: the unified ``conda-lock.yml`` and explicit ``conda-<platform>.lock`` files.
 
 conda packages carry conda's own names and versions (``_libgcc_mutex``, ``1.1.1w``), which
-are not PEP 508/440: only the entries installed by pip are checked as Python packages are.
+are not PEP 508/440: they are checked against conda's own rules, and the entries installed by
+pip as Python packages are.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from urllib.parse import unquote, urlsplit
 import yaml
 
 from reprolock.formats import yaml as _yaml
-from reprolock.formats.errors import ParseError, Problem
+from reprolock.formats.errors import ParseError, Problem, token
 from reprolock.formats.lock import (
     EntryError,
     LockEntry,
@@ -31,6 +32,22 @@ EXPLICIT_NAME = re.compile(r"^conda-.+\.lock$", re.IGNORECASE)
 """File names of an explicit lock."""
 _VCS = ("git+", "hg+", "svn+", "bzr+")
 _ARCHIVE = re.compile(r"\.(?:conda|tar\.bz2)$")
+_CONDA_NAME = re.compile(r"^[a-z0-9_][a-z0-9_.-]*$", re.IGNORECASE)
+"""A conda package name (conda-build refuses anything else)."""
+_CONDA_VERSION = re.compile(r"^[0-9a-z_.+!]+$", re.IGNORECASE)
+"""A conda version: the characters conda's ``VersionOrder`` accepts (``-`` ends it)."""
+
+
+def _conda_name(name: str) -> str:
+    if not _CONDA_NAME.match(name):
+        raise EntryError(f"invalid package name {token(name)}")
+    return name.lower()
+
+
+def _conda_version(name: str, version: str) -> str:
+    if not _CONDA_VERSION.match(version):
+        raise EntryError(f"{name} has an invalid version {token(version)}")
+    return version
 
 
 def read(text: str) -> LockFile:
@@ -71,8 +88,10 @@ def read_unified(top: dict[str, tuple[yaml.Node, yaml.Node]]) -> LockFile:
         vcs = url.startswith(_VCS)
         try:
             entry = LockEntry(
-                name=canonical_name(name) if manager == "pip" else name.lower(),
-                version=normal_version(name, version) if manager == "pip" else version,
+                name=canonical_name(name) if manager == "pip" else _conda_name(name),
+                version=normal_version(name, version)
+                if manager == "pip"
+                else _conda_version(name, version),
                 source=Source.VCS if vcs else Source.REGISTRY,
                 hashes=tuple(hashes),
                 hashed=bool(hashes),
@@ -130,6 +149,11 @@ def read_explicit(text: str) -> LockFile:
             problems.append(Problem(message=f"not a package URL: {line[:80]}", line=number))
             continue
         name, version, hashed = package
+        try:
+            name, version = _conda_name(name), _conda_version(name, version)
+        except EntryError as exc:
+            problems.append(Problem(message=str(exc), line=number))
+            continue
         entries.append(
             LockEntry(name=name, version=version, hashed=hashed, line=number, manager="conda")
         )
@@ -179,7 +203,7 @@ def _explicit_package(line: str) -> tuple[str, str, bool] | None:
         return None
     digest = fragment.strip().split(":", 1)[-1].split("=", 1)[-1]
     hashed = bool(re.fullmatch(r"[0-9a-fA-F]{32}|[0-9a-fA-F]{64}", digest))
-    return pieces[0].lower(), pieces[1], hashed
+    return pieces[0], pieces[1], hashed
 
 
 def _wheel_version(url: str) -> str | None:

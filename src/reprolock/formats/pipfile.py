@@ -21,6 +21,7 @@ from reprolock.formats.lock import (
     LockFile,
     LockMeta,
     Source,
+    canonical_name,
     normal_version,
 )
 from reprolock.formats.spec import Spec, SpecError, SpecKind, classify
@@ -191,6 +192,12 @@ def read(text: str) -> LockFile:
 
 
 def _entry(key: str, value: object, line: int) -> LockEntry:
+    canonical_name(key)
+    pinned = value.get("version") if isinstance(value, dict) else value
+    pinned = pinned.strip() if isinstance(pinned, str) else ""
+    if pinned.startswith("==") and not pinned.startswith("==="):
+        # refused as every lock reader refuses a version, before the requirement parser
+        normal_version(key, pinned[2:])
     spec = pipenv_entry_spec(key, value)
     kind = _KINDS.get(spec.kind)
     if kind is not None:
