@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import textwrap
@@ -132,9 +133,9 @@ def test_sklearn_fixture_locks_differ_exactly_where_their_names_say(
             "six==1.16.0 --hash=sha256:" + "c" * 64 + "\n"
             "pkg @ https://example.org/pkg-1.0-py3-none-any.whl#sha256=" + "d" * 64 + "\n",
             "2: pkg @ https://example.org/pkg-1.0-py3-none-any.whl#sha256="
-            + "d" * 64
-            + " is a direct URL; the harness installs only wheels from the package index, "
-            "checked by hash",
+            + "d" * 22
+            + "... (122 characters) is a direct URL; the harness installs only wheels from the "
+            "package index, checked by hash",
         ),
         (
             "\n\ngit+https://github.com/org/pkg@0123456789abcdef0123456789abcdef01234567#egg=pkg\n",
@@ -983,3 +984,56 @@ def test_an_option_like_name_stops_the_harness_before_pip_runs(
     assert main(["golden", "record", "--suite", "x"]) == 2
     assert capsys.readouterr().err == "repro: error: uv.lock:3: invalid package name '-revil'\n"
     assert not (root / "golden").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# messages name an entry, never repeat a whole hostile one
+
+_LONG = "https://user:" + "s" * 5000 + "@example.org/pkg-1.0-py3-none-any.whl"
+
+
+@pytest.mark.parametrize(
+    ("text", "start"),
+    [
+        (f"pkg @ {_LONG}\n", "pkg @ https://user:sss"),
+        (f"-e {_LONG}\n", "-e https://user:sss"),
+        ("numpy>=1 ; sys_platform == '" + "l" * 5000 + "'\n", "numpy>=1 ; sys_platform == 'lll"),
+        ("-r " + "x" * 5000 + ".txt\n", "-r xxx"),
+    ],
+)
+@pytest.mark.parametrize("strict", [True, False])
+def test_a_message_quotes_at_most_the_start_of_a_long_entry(
+    tmp_path: Path, text: str, start: str, strict: bool
+) -> None:
+    path = write(tmp_path, "requirements.txt", text)
+    try:
+        read_lock(path, strict=strict, root=tmp_path)
+    except LockError as exc:
+        message = str(exc).removeprefix(f"{path}:1: ")
+    else:
+        assert not strict  # the lenient reader keeps a direct reference
+        assert text.startswith(("pkg @ ", "-e "))
+        return
+    assert message.startswith(start)
+    assert len(message) < 250, message
+    assert re.search(r"\.\.\. \(\d{4} characters\)", message), message
+
+
+def test_a_lenient_direct_reference_is_kept_and_a_long_url_named_in_short(
+    tmp_path: Path,
+) -> None:
+    path = write(
+        tmp_path,
+        "uv.lock",
+        f"""
+        version = 1
+        [[package]]
+        name = "pkg"
+        version = "1.0"
+        source = {{ url = "{_LONG}" }}
+        """,
+    )
+    message = lock_error(path)
+    assert message.startswith(f"{path}:3: pkg is a direct URL (https://user:sss")
+    assert len(message) - len(str(path)) < 250
+    assert read_lock(path, strict=False).requirements[0].url is not None

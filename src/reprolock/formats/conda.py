@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlsplit
 import yaml
 
 from reprolock.formats import yaml as _yaml
-from reprolock.formats.errors import ParseError, Problem, token
+from reprolock.formats.errors import ParseError, Problem, excerpt, token
 from reprolock.formats.lock import (
     EntryError,
     LockEntry,
@@ -146,7 +146,7 @@ def read_explicit(text: str) -> LockFile:
             continue
         package = _explicit_package(line)
         if package is None:
-            problems.append(Problem(message=f"not a package URL: {line[:80]}", line=number))
+            problems.append(Problem(message=f"not a package URL: {excerpt(line)}", line=number))
             continue
         name, version, hashed = package
         try:

@@ -49,6 +49,18 @@ def excerpt(token: str, limit: int = EXCERPT_CHARS) -> str:
     return repr(token[:limit]) + "..."
 
 
+ENTRY_CHARS = 80
+"""The most of one lock entry a message repeats as written."""
+
+
+def cut(text: str, limit: int = ENTRY_CHARS) -> str:
+    """An entry as written (``numpy>=1.26``) when short, else its first ``limit`` characters
+    and its length: a message names an entry, it never echoes a whole hostile one."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
+
+
 def requirement_excerpt(text: str) -> str:
     """An unparsable requirement for a message: ``'text'`` when it is one short word, else
     ``at 'word'`` naming the word where parsing fails (packaging puts a caret under it)."""

@@ -12,7 +12,7 @@ from pathlib import Path
 from reprolock.errors import UsageError
 from reprolock.files import decode_text, is_inside, read_bytes, read_text
 from reprolock.formats import conda, pdm, pipfile, poetry, pylock, uv
-from reprolock.formats.errors import ParseError, Problem
+from reprolock.formats.errors import ParseError, Problem, cut
 from reprolock.formats.lock import EntryError, LockEntry, LockFile, LockMeta, Source, normal_version
 from reprolock.formats.requirements import ParsedRequirements, parse_requirements, wheel_of
 from reprolock.formats.spec import Spec, SpecKind
@@ -179,17 +179,17 @@ def _include(
 ) -> tuple[Path, str]:
     """The file an ``-r`` line names, and its text."""
     if _URL.match(include) or "${" in include:
-        raise LockError(f"{path}:{line}: -r {include}: only a local file can be read")
+        raise LockError(f"{path}:{line}: -r {cut(include)}: only a local file can be read")
     target = path.parent / include.removeprefix("file:")
     if root is not None and not is_inside(root, target):
         where = Path(root).resolve()
-        raise IncludeOutsideError(f"{path}:{line}: -r {include} leads outside {where}")
+        raise IncludeOutsideError(f"{path}:{line}: -r {cut(include)} leads outside {where}")
     if target.resolve() in seen or depth >= _INCLUDE_DEPTH:
-        raise LockError(f"{path}:{line}: -r {include} leads to an include cycle")
+        raise LockError(f"{path}:{line}: -r {cut(include)} leads to an include cycle")
     try:
         data = read_bytes(target)
     except OSError as exc:
-        raise LockError(f"{path}:{line}: -r {include}: {exc.strerror or exc}") from None
+        raise LockError(f"{path}:{line}: -r {cut(include)}: {exc.strerror or exc}") from None
     text = decode_text(data)
     if not isinstance(text, str):
         raise LockError(f"{target}:{text.line}: cannot read the lock: {text.message}")

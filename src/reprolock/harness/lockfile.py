@@ -14,7 +14,7 @@ from packaging.markers import InvalidMarker, Marker, UndefinedComparison, Undefi
 from packaging.specifiers import SpecifierSet
 
 from reprolock.errors import UnansweredError
-from reprolock.formats.errors import token
+from reprolock.formats.errors import cut, token
 from reprolock.formats.lock import (
     DependencyEdge,
     DependencyGraph,
@@ -283,7 +283,7 @@ class Lock:
             ) from None
         if not ok:
             raise LockError(
-                f"{self.path}: the lock requires Python {self.requires_python}; the target is "
+                f"{self.path}: the lock requires Python {cut(self.requires_python)}; the target is "
                 f"{target.describe()}"
             )
 
@@ -406,7 +406,7 @@ def read_lock(path: Path, *, strict: bool = True, root: Path | None = None) -> L
             raise _fail(
                 path,
                 include.line,
-                f"{flag} {include.path}: a lock for the harness must be self-contained "
+                f"{flag} {cut(include.path)}: a lock for the harness must be self-contained "
                 "(compile it into one file)",
             )
     requirements: list[LockedRequirement] = []
@@ -445,26 +445,27 @@ def _requirement(path: Path, entry: LockEntry, *, strict: bool) -> LockedRequire
     if entry.text:  # a requirements line: refused as written
         if entry.editable or refusal is not None:
             if strict and entry.editable:
-                what = entry.url or entry.text
+                what = cut(entry.url or entry.text)
                 raise _fail(path, entry.line, f"-e {what} is an editable install; {_OFFLINE}")
             if strict:
-                raise _fail(path, entry.line, f"{entry.text} {refusal}; {_OFFLINE}")
+                raise _fail(path, entry.line, f"{cut(entry.text)} {refusal}; {_OFFLINE}")
             if not entry.name:
                 return None  # an unnamed local project (-e .): nothing to compare by name
             url = entry.reference
         elif not entry.version:
             detail = "an exact, hashed pin" if strict else "an exact pin"
-            raise _fail(path, entry.line, f"{entry.text} is not {detail}")
+            raise _fail(path, entry.line, f"{cut(entry.text)} is not {detail}")
         elif strict and not entry.hashes:
             raise _fail(
                 path,
                 entry.line,
-                f"{entry.text} is not an exact, hashed pin (no --hash; "
+                f"{cut(entry.text)} is not an exact, hashed pin (no --hash; "
                 "pip-compile --generate-hashes writes them)",
             )
     elif refusal is not None:
         if strict:
-            raise _fail(path, entry.line, f"{entry.name} {refusal} ({entry.url}); {_OFFLINE}")
+            message = f"{entry.name} {refusal} ({cut(entry.url)}); {_OFFLINE}"
+            raise _fail(path, entry.line, message)
         url = entry.reference
     if not entry.version and url is None:
         raise _fail(
