@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -218,7 +219,7 @@ def test_cross_format(old: str, new: str, expected: list[tuple[str, ...]]) -> No
     assert changes(LOCKS / old, LOCKS / new) == expected
 
 
-def test_pdm_and_pipfile_locks_are_read_through_the_audit_scanners() -> None:
+def test_pdm_and_pipfile_locks_are_compared_like_any_lock() -> None:
     pdm = FIXTURES / "locks" / "pdm" / "pdm.lock"
     pipenv = FIXTURES / "pipfile" / "app" / "Pipfile.lock"
     assert changes(pdm, pipenv) == [
@@ -232,6 +233,27 @@ def test_pdm_and_pipfile_locks_are_read_through_the_audit_scanners() -> None:
 
 
 # --- hashes ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "fixture"),
+    [
+        ("pdm.lock", FIXTURES / "locks" / "pdm" / "pdm.lock"),
+        ("Pipfile.lock", FIXTURES / "pipfile" / "app" / "Pipfile.lock"),
+    ],
+)
+def test_a_hash_only_change_in_pdm_and_pipfile_locks_is_a_change(
+    tmp_path: Path, name: str, fixture: Path
+) -> None:
+    # issue 9: both read by an adapter that dropped hashes gave "No package changes", exit 0
+    text = fixture.read_text(encoding="utf-8")
+    digest = re.findall(r"""(?:\bhash = |\[\s*)["']sha256:([0-9a-f]{64})""", text)[0]
+    old = write(tmp_path / "old" / name, text)
+    new = write(tmp_path / "new" / name, text.replace(digest, "f" * 64, 1))
+    report, code = run_diff(old, new, "json", ())
+    (change,) = json.loads(report)["changes"]
+    assert (change["kind"], code) == ("hash-changed", 1)
+    assert change["hashes"] == {"added": ["sha256:" + "f" * 64], "removed": [f"sha256:{digest}"]}
 
 
 def test_hash_only_change_names_the_hashes(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from reprolock.audit.requirements import OptionEntry
+from reprolock.formats.requirements import OptionEntry
 from reprolock.piptools import (
     UnsafeInputError,
     has_piptools,

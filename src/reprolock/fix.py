@@ -19,12 +19,13 @@ from reprolock.audit.baseline import load_baseline
 from reprolock.audit.engine import AuditOptions, run_audit
 from reprolock.audit.frameworks import PYTHON_VERSION_FILE
 from reprolock.audit.interface import FileFacts, Role
-from reprolock.audit.requirements import ParsedRequirements, ReqEntry, parse_requirements
 from reprolock.audit.workflows import KIND_ACTION, KIND_WORKFLOW
 from reprolock.config import Config, load_config
 from reprolock.errors import ReproError, UnansweredError, UsageError
 from reprolock.files import atomic_write_text, decode_text, inside, is_inside, read_bytes
-from reprolock.harness.lockfile import read_lock
+from reprolock.formats.lock import Source
+from reprolock.formats.read import load, lock_format
+from reprolock.formats.requirements import ParsedRequirements, ReqEntry, parse_requirements
 from reprolock.model import Finding
 from reprolock.piptools import (
     ONLY_BINARY,
@@ -426,18 +427,23 @@ class _Locks:
     def _pins(self, path: str) -> tuple[str, ...]:
         cached = self._read.get(path)
         if cached is None:
-            try:
-                lock = read_lock(self.root / path, strict=False, root=self.root)
-            except ReproError:
-                lock = None  # the audit reports what is wrong with it
-            requirements = lock.requirements if lock is not None else ()
-            cached = tuple(
-                f"{r.pin} ; {r.marker}" if r.marker else r.pin
-                for r in requirements
-                if r.url is None and r.version
-            )
-            self._read[path] = cached
+            cached = self._read[path] = _registry_pins(self.root, path)
         return cached
+
+
+def _registry_pins(root: Path, path: str) -> tuple[str, ...]:
+    """``name==version ; marker`` of every index package of the lock at ``path``; none when it
+    cannot be read in full (the audit reports what is wrong with it)."""
+    if lock_format(PurePosixPath(path).name).startswith("conda"):
+        return ()
+    try:
+        lock = load(root / path, root=root, includes=True)
+    except ReproError:
+        return ()
+    entries = [e for e in lock.entries if e.source is Source.REGISTRY]
+    if any(p.severity is None for p in lock.problems) or not all(e.version for e in entries):
+        return ()
+    return tuple(f"{e.pin} ; {e.marker}" if e.marker else e.pin for e in entries)
 
 
 def _version_key(version: str) -> Version | str:

@@ -11,14 +11,11 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from reprolock.audit.interface import ScanContext, ScanError, Scanner, SourceFile
-from reprolock.audit.locks import PdmLockScanner
-from reprolock.audit.pipfile import PipfileLockScanner
-from reprolock.audit.requirements import parse_requirements
-from reprolock.config import Config
 from reprolock.errors import UsageError
 from reprolock.files import OutsideRootError, decode_text, inside, is_inside, read_bytes
-from reprolock.harness.lockfile import LockedRequirement, read_lock
+from reprolock.formats.lock import LockEntry, Source, sha256_hashes
+from reprolock.formats.read import load, lock_format
+from reprolock.formats.requirements import parse_requirements
 from reprolock.report.diff import RENDERERS, ChangeKind, LockDiff, PackageChange
 
 FORMATS = tuple(RENDERERS)
@@ -51,15 +48,6 @@ class LockedPackage:
     """Each locked reference and the sha256 hashes recorded for it (empty when none)."""
 
 
-# pdm.lock and Pipfile.lock are not readable by the harness; the audit scanners already parse
-# them, and their pins (name, version, line) are all a diff of versions needs.
-_SCANNED: dict[str, type[Scanner]] = {
-    "pdm.lock": PdmLockScanner,
-    "pipfile.lock": PipfileLockScanner,
-}
-
-
-_CONDA_LOCKS = frozenset({"conda-lock.yml", "conda-lock.yaml"})
 _SUPPORTED = "requirements files, uv.lock, poetry.lock, pylock.toml, pdm.lock, Pipfile.lock"
 
 
@@ -71,36 +59,34 @@ def read_packages(path: Path, *, root: Path | None = None) -> dict[str, LockedPa
     lock's own directory) once symlinks are resolved: an include that leads elsewhere is
     refused before anything is read from it.
     """
-    scanner = _SCANNED.get(path.name.lower())
-    if path.name.lower() in _CONDA_LOCKS:
+    if lock_format(path.name).startswith("conda"):
         raise UsageError(
             f"{path}: a conda lock; repro diff compares Python package locks ({_SUPPORTED})"
         )
-    if scanner is not None:
-        requirements = _scanned_requirements(path, scanner())
-    else:
-        if path.is_dir():
-            raise UsageError(f"{path}: is a directory; give the lock file itself")
-        if _is_requirements_file(path):
-            _check_includes(path, root if root is not None else path.parent)
-        requirements = read_lock(path, strict=False).requirements
+    if path.is_dir():
+        raise UsageError(f"{path}: is a directory; give the lock file itself")
+    if lock_format(path.name) == "requirements":
+        _check_includes(path, root if root is not None else path.parent)
+    lock = load(path, includes=True)
+    for problem in lock.problems:
+        if problem.severity is None:
+            raise UsageError(f"{path}:{problem.line}: {problem.message}")
     found: dict[str, dict[LockedRef, set[str]]] = {}
-    for req in requirements:
-        refs = found.setdefault(req.name, {})
-        refs.setdefault(_ref(req), set()).update(req.hashes)
+    for entry in lock.entries:
+        if entry.source is Source.PROJECT or (entry.text and not entry.name):
+            continue  # the project's own code; an unnamed local project (-e .)
+        if entry.source is Source.REGISTRY and not entry.version:
+            what = entry.text or entry.name
+            raise UsageError(f"{path}:{entry.line}: {what} is not an exact pin")
+        refs = found.setdefault(entry.name, {})
+        refs.setdefault(_ref(entry), set()).update(sha256_hashes(entry.hashes))
     return {
         name: LockedPackage(hashes={ref: frozenset(h) for ref, h in refs.items()})
         for name, refs in found.items()
     }
 
 
-_TOML_LOCKS = re.compile(r"^(?:uv|poetry)\.lock$|^pylock(?:\.[^.]+)?\.toml$")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-
-
-def _is_requirements_file(path: Path) -> bool:
-    """What :func:`read_lock` reads as a requirements file (anything but a TOML lock)."""
-    return not _TOML_LOCKS.match(path.name.lower())
 
 
 def _check_includes(lock: Path, root: Path) -> None:
@@ -145,41 +131,12 @@ def _check_includes(lock: Path, root: Path) -> None:
             pending.append(target)
 
 
-def _ref(req: LockedRequirement) -> LockedRef:
-    version: Version | str = req.version
+def _ref(entry: LockEntry) -> LockedRef:
+    version: Version | str = entry.version
     with contextlib.suppress(InvalidVersion):
-        version = Version(req.version)
-    return LockedRef(version=version, url=req.url)
-
-
-def _scanned_requirements(path: Path, scanner: Scanner) -> tuple[LockedRequirement, ...]:
-    try:
-        data = read_bytes(path)
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read the lock: {exc.strerror or exc}") from None
-    text = decode_text(data)
-    if not isinstance(text, str):
-        raise UsageError(f"{path}:{text.line}: cannot read the lock: {text.message}")
-    root = path.resolve().parent
-    source = SourceFile(path=path.name, abspath=path.resolve(), text=text)
-    ctx = ScanContext(root=root, config=Config(), files=frozenset({path.name}))
-    try:
-        facts = scanner.scan(source, ctx)
-    except ScanError as exc:
-        raise UsageError(f"{path}:{exc.line}: {exc.message}") from None
-    for f in facts.findings:
-        if f.rule == "RP001":
-            raise UsageError(f"{path}:{f.location.line}: {f.message}")
-    return tuple(
-        LockedRequirement(
-            name=pin.name,
-            version=pin.version,
-            hashes=(),
-            marker=None,
-            source=f"{path}:{pin.line}",
-        )
-        for pin in facts.pins
-    )
+        version = Version(entry.version)
+    url = entry.reference if entry.source is not Source.REGISTRY else None
+    return LockedRef(version=version, url=url)
 
 
 # --------------------------------------------------------------------------------------------

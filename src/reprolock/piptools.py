@@ -28,9 +28,9 @@ from pathlib import Path, PurePosixPath
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from reprolock.audit.requirements import OptionEntry, parse_requirements
 from reprolock.errors import UnansweredError, UsageError
 from reprolock.files import decode_text, is_inside, read_bytes
+from reprolock.formats.requirements import OptionEntry, parse_requirements
 from reprolock.specs import Spec, SpecKind
 
 ONLY_BINARY = "--pip-args=--only-binary=:all:"

@@ -390,6 +390,21 @@ def test_conda_lock_without_package_list_is_rp001(audit: Audit) -> None:
     assert hits(found) == [("RP001", "conda-lock.yml", 3)]
 
 
+def test_a_message_quotes_at_most_the_start_of_a_hostile_conda_lock_line(audit: Audit) -> None:
+    junk = "https://user:" + "s" * 5000 + "@example.org/not-a-package"
+    found = audit(
+        {
+            "conda-linux-64.lock": f"@EXPLICIT\n{junk}\n",
+            "conda-lock.yml": _LOCK_MINIMAL
+            + f"- name: -{'n' * 5000}\n  version: 1.0\n  manager: conda\n  platform: linux-64\n",
+        }
+    )
+    assert [(f.location.path, f.location.line, f.message) for f in found] == [
+        ("conda-linux-64.lock", 2, f"not a package URL: {junk[:40]!r}..."),
+        ("conda-lock.yml", 21, f"invalid package name {'-' + 'n' * 59!r}... (5001 characters)"),
+    ]
+
+
 # --- RP202 (semantic lock sync) ----------------------------------------------------------------
 
 

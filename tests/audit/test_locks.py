@@ -6,6 +6,7 @@ uv, PDM 2.29 and 2.12, ``uv export --format pylock.toml``); the stale cases edit
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from reprolock.audit.engine import run_audit
 from reprolock.audit.interface import Role
 from reprolock.config import load_config
-from reprolock.model import Finding
+from reprolock.model import Finding, Severity
 from tests.conftest import FIXTURES, audit_tree, hits
 
 Audit = Callable[[dict[str, str | bytes]], list[Finding]]
@@ -521,6 +522,86 @@ def test_pylock_sources(audit: Audit) -> None:
 def test_broken_lock_is_rp001_at_its_line(audit: Audit, name: str) -> None:
     found = audit({f"app/{name}": '[[package]]\nname = "six"\nversion = 1.16.0"\n'})
     assert hits(found) == [("RP001", f"app/{name}", 3)]
+
+
+def _one_entry_lock(fmt: str, package: str, version: str) -> str:
+    """A lock of ``fmt`` with one package (``package`` at ``version``) on its line 4."""
+    if fmt == "uv.lock":
+        return (
+            f'version = 1\n\n[[package]]\nname = "{package}"\nversion = "{version}"\n'
+            f'source = {{ registry = "https://pypi.org/simple" }}\n'
+            f'wheels = [{{ url = "https://files.example/x.whl", hash = "{SHA}" }}]\n'
+        )
+    if fmt == "poetry.lock":
+        return (
+            f'[metadata]\nlock-version = "2.1"\n[[package]]\nname = "{package}"\n'
+            f'version = "{version}"\nfiles = [{{ file = "x.whl", hash = "{SHA}" }}]\n'
+        )
+    if fmt == "pdm.lock":
+        return (
+            f'[metadata]\nlock_version = "4.5.0"\n[[package]]\nname = "{package}"\n'
+            f'version = "{version}"\nfiles = [{{ file = "x.whl", hash = "{SHA}" }}]\n'
+        )
+    if fmt == "pylock.toml":
+        return (
+            f'lock-version = "1.0"\ncreated-by = "t"\n[[packages]]\nname = "{package}"\n'
+            f'version = "{version}"\n'
+            f'wheels = [{{ url = "https://files.example/x-1-py3-none-any.whl", '
+            f'hashes = {{ sha256 = "{"a" * 64}" }} }}]\n'
+        )
+    if fmt == "Pipfile.lock":
+        entry = {package: {"hashes": [SHA], "index": "pypi", "version": f"=={version}"}}
+        text = json.dumps({"_meta": {}, "default": entry}, indent=2)
+        return "\n" + text  # "{", '"_meta": {},', '"default": {', then the entry on line 4
+    if fmt == "conda-lock.yml":
+        return (
+            "version: 1\nmetadata: {platforms: [linux-64], sources: [environment.yml]}\n"
+            "package:\n"
+            f"- {{name: {package}, version: '{version}', manager: conda, platform: linux-64,\n"
+            "   url: https://conda.anaconda.org/conda-forge/linux-64/x-1-0.conda,\n"
+            f"   hash: {{md5: {'a' * 32}}}}}\n"
+        )
+    assert fmt == "conda-linux-64.lock", fmt
+    return (
+        "# platform: linux-64\n@EXPLICIT\n\n"
+        f"https://conda.anaconda.org/conda-forge/linux-64/{package}-{version}-0.conda"
+        f"#{'a' * 32}\n"
+    )
+
+
+LOCK_FORMATS = [
+    "uv.lock",
+    "poetry.lock",
+    "pdm.lock",
+    "Pipfile.lock",
+    "pylock.toml",
+    "conda-lock.yml",
+    "conda-linux-64.lock",
+]
+
+
+@pytest.mark.parametrize("fmt", LOCK_FORMATS)
+@pytest.mark.parametrize(
+    ("package", "version", "message"),
+    [
+        ("-revil", "1.0", "invalid package name '-revil'"),
+        ("six", "1.0;rm", "six has an invalid version '1.0;rm'"),
+        (
+            "six",
+            "1.0 " + "x" * 96,
+            f"six has an invalid version '1.0 {'x' * 56}'... (100 characters)",
+        ),
+    ],
+)
+def test_an_invalid_name_or_version_in_any_lock_is_rp001_at_its_line(
+    audit: Audit, fmt: str, package: str, version: str, message: str
+) -> None:
+    found = audit({f"app/{fmt}": _one_entry_lock(fmt, package, version)})
+    rp001 = [f for f in found if f.rule == "RP001"]
+    assert [(f.location.path, f.location.line, f.message) for f in rp001] == [
+        (f"app/{fmt}", 4, message)
+    ]
+    assert rp001[0].severity is Severity.ERROR
 
 
 def test_pylock_lock_version_must_be_1x(audit: Audit) -> None:

@@ -14,12 +14,12 @@ import tomlkit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reprolock.audit._json import json_key_lines
-from reprolock.audit._toml import locate
 from reprolock.audit.engine import run_audit
 from reprolock.audit.interface import Role
-from reprolock.audit.pipfile import pipfile_hashes
 from reprolock.config import load_config
+from reprolock.formats.json import json_key_lines
+from reprolock.formats.pipfile import pipfile_hashes
+from reprolock.formats.toml import locate
 from reprolock.model import Finding
 from tests.conftest import FIXTURES, audit_tree, hits, write_tree
 

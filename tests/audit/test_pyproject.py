@@ -11,19 +11,16 @@ import tomlkit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reprolock.audit._toml import locate
 from reprolock.audit.engine import run_audit
 from reprolock.audit.interface import Role, ScanContext, ScanError, SourceFile
 from reprolock.audit.pyproject import (
-    LOCK_COMMAND,
-    PDM_HASHES,
-    POETRY_HASH,
     PyprojectScanner,
-    pdm_content_hashes,
     poetry_constraint,
-    poetry_content_hash,
 )
 from reprolock.config import Config, load_config
+from reprolock.formats.pdm import content_hashes as pdm_content_hashes
+from reprolock.formats.poetry import content_hash as poetry_content_hash
+from reprolock.formats.toml import locate
 from reprolock.model import Finding
 from reprolock.specs import SpecKind
 from tests.conftest import FIXTURES, audit_tree, hits, write_tree
@@ -431,10 +428,11 @@ def test_pdm_content_hash_matches_real_locks(fixture: str) -> None:
     assert (candidates[0] == recorded) is (fixture == "pdm")
 
 
-def test_sync_tokens_are_in_the_facts(tmp_path: Path) -> None:
+def test_what_the_lock_must_record_is_in_the_facts(tmp_path: Path) -> None:
     text = (LOCKS / "poetry" / "pyproject.toml").read_text()
     source, ctx = _scan(tmp_path, text)
-    facts = PyprojectScanner().scan(source, ctx)
-    assert facts.sync[POETRY_HASH] == _lock_hash(LOCKS / "poetry" / "poetry.lock", "content-hash")
-    assert len(facts.sync[PDM_HASHES].split()) == 4
-    assert facts.sync[LOCK_COMMAND] == "poetry lock"
+    manifest = PyprojectScanner().scan(source, ctx).manifest
+    assert manifest is not None
+    assert manifest.poetry_hash == _lock_hash(LOCKS / "poetry" / "poetry.lock", "content-hash")
+    assert len(manifest.pdm_hashes) == 4
+    assert manifest.lock_command == "poetry lock"

@@ -25,9 +25,10 @@ from reprolock.audit.interface import (
     ScanError,
     SourceFile,
 )
-from reprolock.audit.requirements import RequirementsScanner, logical_lines, parse_requirements
+from reprolock.audit.requirements import RequirementsScanner
 from reprolock.cli import main
 from reprolock.config import Config, load_config
+from reprolock.formats.requirements import logical_lines, parse_requirements
 from reprolock.model import Finding, Severity
 from reprolock.specs import SpecKind
 from tests.audit._opened import opened_files

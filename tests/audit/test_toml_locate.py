@@ -8,7 +8,7 @@ import tomlkit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reprolock.audit._toml import TomlDocument, TomlPath, locate
+from reprolock.formats.toml import TomlDocument, TomlPath, locate
 
 LOCK = """\
 # comment with "quotes" and [brackets]

@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import yaml
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from reprolock.audit import _yaml
 from reprolock.audit.interface import (
     Declared,
     FileFacts,
     Include,
+    Manifest,
     Pin,
     PythonVersion,
     Role,
@@ -27,8 +23,11 @@ from reprolock.audit.interface import (
     ScanError,
     Scanner,
     SourceFile,
-    parent_dir,
 )
+from reprolock.audit.locks import lock_facts
+from reprolock.formats import yaml as _yaml
+from reprolock.formats.conda import EXPLICIT_NAME, UNIFIED_NAME, read_explicit, read_unified
+from reprolock.formats.lock import LockEntry
 from reprolock.model import Finding, Location
 from reprolock.rules import finding
 from reprolock.specs import (
@@ -37,6 +36,7 @@ from reprolock.specs import (
     SpecKind,
     classify,
     judge_concrete,
+    judge_manifest,
 )
 
 KIND_ENVIRONMENT = "environment.yml"
@@ -47,8 +47,6 @@ _ENV_NAME = re.compile(r"^(?:environment|conda)[\w.-]*\.ya?ml$", re.IGNORECASE)
 # env.yml is often a conda environment, but the name is generic: such files are read only
 # when their content is one, and never reported as broken.
 _MAYBE_ENV_NAME = re.compile(r"^env(?:[-_.][\w.-]*)?\.ya?ml$", re.IGNORECASE)
-_UNIFIED_LOCK_NAME = re.compile(r"(?:^|\.)conda-lock\.ya?ml$", re.IGNORECASE)
-_EXPLICIT_LOCK_NAME = re.compile(r"^conda-.+\.lock$", re.IGNORECASE)
 _NOT_ENV_NAME = re.compile(r"^conda[-_]build[-_]config\.ya?ml$", re.IGNORECASE)
 
 # conda names for ML frameworks whose PyPI name differs: pins carry the PyPI name so that
@@ -67,9 +65,6 @@ _DEFAULTS_FAMILY = frozenset(
 )
 # Vendor channels built against `defaults` and meant to be used with it.
 _DEFAULTS_COMPANIONS = frozenset({"pytorch", "pytorch-nightly", "nvidia", "intel"})
-
-_SYNC_CHANNELS = "conda.channels"
-_SYNC_CHANNELS_LINE = "conda.channels.line"
 
 
 # --- conda MatchSpec ---------------------------------------------------------------------
@@ -277,12 +272,12 @@ class CondaScanner(Scanner):
         return bool(
             _ENV_NAME.match(filename)
             or _MAYBE_ENV_NAME.match(filename)
-            or _UNIFIED_LOCK_NAME.search(filename)
-            or _EXPLICIT_LOCK_NAME.match(filename)
+            or UNIFIED_NAME.search(filename)
+            or EXPLICIT_NAME.match(filename)
         )
 
     def scan(self, source: SourceFile, ctx: ScanContext) -> FileFacts:
-        if _EXPLICIT_LOCK_NAME.match(source.name):
+        if EXPLICIT_NAME.match(source.name):
             return self._scan_explicit(source, ctx)
         sure = not _MAYBE_ENV_NAME.match(source.name)
         try:
@@ -360,9 +355,6 @@ class CondaScanner(Scanner):
         named = [c for c in channels if c]
         channels_line = _yaml.node_line(channels_entry[0]) if channels_entry else 1
         out.findings.extend(_channel_findings(named, prefixes, source.at(channels_line)))
-        sync = {}
-        if named:
-            sync = {_SYNC_CHANNELS: "\n".join(named), _SYNC_CHANNELS_LINE: str(channels_line)}
         return FileFacts(
             path=source.path,
             kind=KIND_ENVIRONMENT,
@@ -371,7 +363,7 @@ class CondaScanner(Scanner):
             pins=tuple(out.pins.values()) if role is Role.CONCRETE else (),
             declared=tuple(out.declared),
             includes=tuple(out.includes),
-            sync=sync,
+            manifest=Manifest(channels=tuple(named), channels_line=channels_line),
             pythons=tuple(out.pythons),
             indexes=tuple(out.indexes),
         )
@@ -415,10 +407,8 @@ class CondaScanner(Scanner):
                     out.findings.append(finding("RP001", msg, location, subject=requirement))
                     continue
             out.declared.append(Declared(spec=spec, line=line, group="pip"))
-            found = judge_concrete(spec, location, judge_ctx)
-            if not concrete:
-                found = [f for f in found if f.rule in {"RP104", "RP105", "RP106"}]
-            out.findings.extend(found)
+            judge = judge_concrete if concrete else judge_manifest
+            out.findings.extend(judge(spec, location, judge_ctx))
             if concrete and spec.kind is SpecKind.EXACT and spec.version is not None:
                 out.pin(spec.name, spec.version, line, hashed=bool(spec.hashes))
 
@@ -439,196 +429,33 @@ class CondaScanner(Scanner):
                 return None
         return None
 
-    # conda-lock.yml
+    # conda locks
 
     def _scan_lock(
         self, source: SourceFile, ctx: ScanContext, top: dict[str, tuple[yaml.Node, yaml.Node]]
     ) -> FileFacts:
-        out = _Collected()
-        judge_ctx = ctx.judge_context(source)
-        metadata = _yaml.mapping(top["metadata"][1])
-        packages = top["package"][1]
-        if not isinstance(packages, yaml.SequenceNode):
-            raise ScanError("package: must be a list of locked packages", _yaml.node_line(packages))
-        for item in _yaml.unique(packages.value):
-            entry = {k: v for k, (_, v) in _yaml.mapping(item).items()}
-            line = _yaml.node_line(item)
-            name = _yaml.scalar(entry.get("name"))
-            version = _yaml.scalar(entry.get("version"))
-            if not name or not version:
-                msg = "a locked package needs a name and a version"
-                out.findings.append(finding("RP001", msg, source.at(line)))
-                continue
-            manager = _yaml.scalar(entry.get("manager")) or "conda"
-            platform = _yaml.scalar(entry.get("platform")) or "?"
-            url = _yaml.scalar(entry.get("url")) or ""
-            hash_node = _yaml.mapping(entry.get("hash"))
-            hashed = any(_yaml.scalar(v) for _, v in hash_node.values())
-            pin_name = (
-                canonicalize_name(name)
-                if manager == "pip"
-                else canonicalize_name(_CONDA_TO_PYPI.get(name.lower(), name))
-            )
-            out.pin(pin_name, version, line, hashed=hashed)
-            if url.startswith(("git+", "hg+", "svn+", "bzr+")):
-                try:
-                    found = judge_concrete(classify(url), source.at(line), judge_ctx)
-                except ValueError:
-                    found = []
-                out.findings.extend(f for f in found if f.rule == "RP104")
-            elif not hashed:
-                msg = f"{name} {version} ({platform}) has no hash in {source.name}"
-                out.findings.append(finding("RP203", msg, source.at(line), subject=name.lower()))
-        compiled_from = []
-        for src in map(
-            _yaml.scalar, _yaml.sequence_items(metadata.get("sources", (None, None))[1])
-        ):
-            target = _relative_to_root(source, src) if src else None
-            if target:
-                compiled_from.append(target)
-        channels = []
-        for channel in _yaml.sequence_items(metadata.get("channels", (None, None))[1]):
-            channel_url = _yaml.scalar(_yaml.mapping(channel).get("url", (None, None))[1])
-            channel_url = channel_url or _yaml.scalar(channel)
-            if channel_url:
-                channels.append(channel_url)
-        return FileFacts(
-            path=source.path,
+        lock = read_unified(top)
+        sources = (_relative_to_root(source, s) for s in lock.meta.sources)
+        return lock_facts(
+            source,
+            ctx,
+            lock,
             kind=KIND_LOCK,
-            role=Role.LOCK,
-            findings=tuple(out.findings),
-            pins=tuple(out.pins.values()),
-            compiled_from=tuple(compiled_from),
-            sync={_SYNC_CHANNELS: "\n".join(channels)} if channels else {},
+            compiled_from=tuple(s for s in sources if s),
+            pin_name=_pin_name,
         )
-
-    # conda-<platform>.lock (conda-lock --kind explicit, or `conda list --explicit --md5`)
 
     def _scan_explicit(self, source: SourceFile, ctx: ScanContext) -> FileFacts:
-        out = _Collected()
-        judge_ctx = ctx.judge_context(source)
-        for number, raw in enumerate(source.text.splitlines(), start=1):
-            line = raw.strip()
-            if line.startswith("# pip "):
-                self._explicit_pip(source, line[len("# pip ") :], number, judge_ctx, out)
-                continue
-            if not line or line.startswith("#") or line == "@EXPLICIT":
-                continue
-            parsed = _explicit_package(line)
-            if parsed is None:
-                msg = f"not a package URL: {line[:80]}"
-                out.findings.append(finding("RP001", msg, source.at(number)))
-                continue
-            name, version, hashed = parsed
-            out.pin(
-                canonicalize_name(_CONDA_TO_PYPI.get(name, name)), version, number, hashed=hashed
-            )
-            if not hashed:
-                msg = f"{name} {version} has no hash in {source.name}"
-                out.findings.append(finding("RP203", msg, source.at(number), subject=name))
-        return FileFacts(
-            path=source.path,
-            kind=KIND_EXPLICIT,
-            role=Role.LOCK,
-            findings=tuple(out.findings),
-            pins=tuple(out.pins.values()),
-        )
-
-    def _explicit_pip(
-        self, source: SourceFile, text: str, line: int, judge_ctx: JudgeContext, out: _Collected
-    ) -> None:
-        hashes = tuple(re.findall(r"--hash[=\s]\s*(\S+)", text))
-        requirement = text.split(" --hash", 1)[0].strip()
-        try:
-            spec = classify(requirement, hashes=hashes)
-        except ValueError:
-            return  # a comment after all
-        version = spec.version
-        if version is None and spec.kind is SpecKind.URL and spec.url:
-            version = _wheel_version(spec.url)
-        if spec.name and version:
-            out.pin(spec.name, version, line, hashed=bool(spec.hashes))
-        if not spec.hashes and spec.kind in {SpecKind.EXACT, SpecKind.URL}:
-            label = f"{spec.label} {version}" if version else spec.label
-            msg = f"{label} has no hash in {source.name}"
-            out.findings.append(finding("RP203", msg, source.at(line), subject=spec.name))
-        elif spec.kind is SpecKind.VCS:
-            out.findings.extend(
-                f for f in judge_concrete(spec, source.at(line), judge_ctx) if f.rule == "RP104"
-            )
-
-    # lock sync
-
-    def cross_check(self, facts: Mapping[str, FileFacts], ctx: ScanContext) -> Iterable[Finding]:
-        """RP202 for a conda lock whose environment file asks for something it does not hold.
-
-        conda-lock's ``metadata.content_hash`` hashes the parsed lock specification together
-        with conda-lock's built-in virtual-package repodata and a PyPI-to-conda name mapping
-        it downloads (``conda_lock/content_hash.py``). conda-lock 4.0.3 reproduces real
-        hashes, but an independent reimplementation would have to ship that repodata and
-        mapping, and would still reject locks from other conda-lock releases. The check here
-        is semantic instead: every dependency of the environment file must be in the lock
-        with a version its spec admits, and the channels must be the same.
-        """
-        envs = {p: ff for p, ff in facts.items() if ff.kind == KIND_ENVIRONMENT}
-        for lock in facts.values():
-            if lock.kind not in {KIND_LOCK, KIND_EXPLICIT} or lock.role is not Role.LOCK:
-                continue
-            sources = [p for p in lock.compiled_from if p in envs]
-            if not lock.compiled_from:
-                here = parent_dir(lock.path)
-                beside = [p for p in envs if parent_dir(p) == here]
-                sources = beside if len(beside) == 1 else []
-            for env_path in sources:
-                yield from _sync_findings(envs[env_path], lock)
+        lock = read_explicit(source.text)
+        return lock_facts(source, ctx, lock, kind=KIND_EXPLICIT, pin_name=_pin_name)
 
 
-def _sync_findings(env: FileFacts, lock: FileFacts) -> Iterator[Finding]:
-    lock_name = PurePosixPath(lock.path).name
-    env_name = PurePosixPath(env.path).name
-    by_name: dict[str, list[str]] = defaultdict(list)
-    for pin in lock.pins:
-        by_name[pin.name].append(pin.version)
-    admits: Callable[[str, str], bool | None]
-    for item in env.declared:
-        spec = item.spec
-        location = Location(path=env.path, line=item.line)
-        if item.group == "pip":
-            if spec.kind not in {SpecKind.EXACT, SpecKind.RANGE, SpecKind.UNPINNED}:
-                continue  # a URL or path: the lock may name it differently
-            name, constraint = spec.name, spec.specifier
-            admits = _pip_admits
-        else:
-            try:
-                conda = parse_conda_spec(spec.raw)
-            except ValueError:
-                continue
-            name, constraint = conda.pin_name, conda.version or ""
-            admits = conda_version_admits
-        subject = spec.name if item.group == "pip" else spec.display_name
-        versions = by_name.get(name)
-        if not versions:
-            msg = f"{spec.raw} from {env_name} is missing from {lock_name}"
-            yield finding("RP202", msg, location, subject=subject)
-            continue
-        if constraint and all(admits(constraint, v) is False for v in versions):
-            locked = ", ".join(sorted(set(versions)))
-            msg = f"{spec.raw} from {env_name} is not satisfied by {lock_name} ({locked})"
-            yield finding("RP202", msg, location, subject=subject)
-    env_channels = [c for c in env.sync.get(_SYNC_CHANNELS, "").split("\n") if c]
-    lock_channels = [c for c in lock.sync.get(_SYNC_CHANNELS, "").split("\n") if c]
-    wanted = [c.rstrip("/") for c in env_channels if c != "nodefaults"]
-    if wanted and lock_channels and wanted != [c.rstrip("/") for c in lock_channels]:
-        line = int(env.sync.get(_SYNC_CHANNELS_LINE, "1"))
-        msg = f"channels of {env_name} differ from those {lock_name} was solved with"
-        yield finding("RP202", msg, Location(path=env.path, line=line), subject="channels")
-
-
-def _pip_admits(constraint: str, version: str) -> bool | None:
-    try:
-        return SpecifierSet(constraint).contains(version, prereleases=True)
-    except (InvalidSpecifier, InvalidVersion):
-        return None
+def _pin_name(entry: LockEntry) -> str:
+    """A conda package under its PyPI name, so that cross-file checks see conda and pip installs
+    of the same project."""
+    if entry.manager == "pip":
+        return entry.name
+    return canonicalize_name(_CONDA_TO_PYPI.get(entry.name, entry.name))
 
 
 def _as_spec(spec: CondaSpec) -> Spec:
@@ -716,7 +543,7 @@ def _python_version(spec: CondaSpec) -> str | None:
 def _lock_beside(source: SourceFile, ctx: ScanContext) -> bool:
     """True when a conda-lock file sits in the same directory as ``source``."""
     return any(
-        _UNIFIED_LOCK_NAME.search(name) or _EXPLICIT_LOCK_NAME.match(name)
+        UNIFIED_NAME.search(name) or EXPLICIT_NAME.match(name)
         for name in ctx.names_in(source.parent)
     )
 
@@ -741,36 +568,3 @@ def _index_finding(option: str, value: str, location: Location) -> Finding:
 
 
 _CREDENTIALS = re.compile(r"//[^/@\s]+@")
-
-
-_ARCHIVE = re.compile(r"\.(?:conda|tar\.bz2)$")
-
-
-def _explicit_package(line: str) -> tuple[str, str, bool] | None:
-    """(name, version, hashed) of an explicit-lock URL line, or None."""
-    url, _, fragment = line.partition("#")
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:
-        return None
-    if not parts.scheme or not _ARCHIVE.search(parts.path):
-        return None
-    filename = _ARCHIVE.sub("", unquote(PurePosixPath(parts.path).name))
-    pieces = filename.rsplit("-", 2)
-    if len(pieces) != 3:
-        return None
-    digest = fragment.strip().split(":", 1)[-1].split("=", 1)[-1]
-    hashed = bool(re.fullmatch(r"[0-9a-fA-F]{32}|[0-9a-fA-F]{64}", digest))
-    return pieces[0].lower(), pieces[1], hashed
-
-
-def _wheel_version(url: str) -> str | None:
-    try:
-        name = PurePosixPath(urlsplit(url).path).name
-    except ValueError:
-        return None
-    if name.endswith(".whl"):
-        pieces = name.split("-")
-        return pieces[1] if len(pieces) >= 3 else None
-    match = re.match(r"^.+?-(\d[^-]*)\.(?:tar\.gz|zip)$", name)
-    return match.group(1) if match else None

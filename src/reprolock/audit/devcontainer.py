@@ -18,7 +18,6 @@ from dataclasses import replace
 from typing import Any
 
 from reprolock import files
-from reprolock.audit._json import JsonPath, json_key_lines, json_scalars
 from reprolock.audit.budget import ExpansionBudget
 from reprolock.audit.dockerfile import DockerfileScanner
 from reprolock.audit.images import judge_image
@@ -32,6 +31,7 @@ from reprolock.audit.interface import (
     SourceFile,
 )
 from reprolock.audit.shell import ShellAudit, audit_shell, immutable_url, repo_file
+from reprolock.formats.json import JsonPath, json_key_lines, json_scalars
 from reprolock.model import Finding
 from reprolock.rules import finding
 

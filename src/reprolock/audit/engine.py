@@ -14,6 +14,8 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import pathspec
+
 from reprolock import __version__, files
 from reprolock.audit.baseline import BaselineEntry
 from reprolock.audit.cache import (
@@ -43,7 +45,7 @@ from reprolock.audit.interface import (
 )
 from reprolock.audit.registry import all_scanners
 from reprolock.audit.suppress import ignore_comments, ignore_comments_in, suppressed_by
-from reprolock.config import Config
+from reprolock.config import DEFAULT_EXCLUDES, Config
 from reprolock.files import DecodeProblem, FileTooLargeError, decode_text, is_inside, read_bytes
 from reprolock.model import Finding, Location, Report, Severity
 from reprolock.rules import finding
@@ -226,15 +228,13 @@ def run_audit(
             run.prescan([d for d in found if not run.cached(d.path)], options.jobs)
         for item in found:
             run.scan(item.scanner, item.path, item.abspath)
-        _scan_includes(root, run, scanners)
-        raw = [f for ff in run.facts.values() for f in ff.findings]
+        reached = _scan_reached(root, run, scanners, config)
+        raw = [f for ff in (*run.facts.values(), *reached.reported) for f in ff.findings]
+        seen = {**reached.consulted, **{ff.path: ff for ff in reached.reported}, **run.facts}
         for scanner in scanners:
-            raw.extend(scanner.cross_check(run.facts, ctx))
-            if cache is not None:
-                for path in scanner.consulted():
-                    run.depend_on(path)
+            raw.extend(scanner.cross_check(seen, ctx))
         for check in all_checks() if checks is None else checks:
-            raw.extend(_reported_by(check, check.run(run.facts, ctx)))
+            raw.extend(_reported_by(check, check.run(seen, ctx)))
         locks = _LockIndex(run.facts)
         raw = [_with_lock_fix(f, locks) for f in raw]
         files_scanned = len(run.facts)
@@ -306,7 +306,6 @@ class _Run:
         """Names looked for and not found (outside discovery), by directory."""
         self._recalled: dict[str, Missing] = {}
         """Directories whose missing names come from the cache, unchanged, not looked at."""
-        self._cross_consulted: set[str] = set()
         self._dirs: dict[str, tuple[int, int, int] | None] = {}
         self.refreshed = False
         """Whether some digest or absence was found without the cache's help: a run answered
@@ -460,17 +459,12 @@ class _Run:
         self.facts[rel] = entry.facts
         return entry.facts
 
-    def depend_on(self, rel: str) -> None:
-        """The answer of this run depends on ``rel`` (read or looked for by a cross-check)."""
-        self._cross_consulted.add(rel)
-        self.digest_of(rel)
-
     def forget_unused(self) -> None:
         """Keep only what this run's answer depends on: the discovered files, what their
-        scans consulted and what the cross-checks read. Paths checked only because the last
+        scans consulted. Paths checked only because the last
         run had consulted them (a file since renamed, an include since removed) are dropped,
         so the list does not grow from run to run."""
-        needed = set(self._cross_consulted)
+        needed: set[str] = set()
         for entry in self.entries.values():
             needed.update(dep for dep, _ in entry.deps)
         keep = needed | self.ctx.files
@@ -586,13 +580,52 @@ def _reported_by(check: Check, findings: Iterable[Finding]) -> list[Finding]:
     return out
 
 
-def _scan_includes(root: Path, run: _Run, scanners: Sequence[Scanner]) -> None:
-    """Audit files reached by ``-r``/``-c`` that discovery did not claim (``base.txt`` ...)."""
-    by_name = {s.name: s for s in scanners}
-    requirements = by_name.get("requirements")
+@dataclass(kw_only=True, slots=True)
+class _Reached:
+    """Files the audit reads because others point at them, beyond the ``-r`` targets."""
+
+    reported: list[FileFacts] = field(default_factory=list)
+    """Audited but not counted as scanned: the lock pip-compile writes from a ``.in``."""
+    consulted: dict[str, FileFacts] = field(default_factory=dict)
+    """Read for the cross-file checks only: the sources a requirements lock was compiled from
+    that no rule claims, and what they include."""
+
+
+def _scan_reached(root: Path, run: _Run, scanners: Sequence[Scanner], config: Config) -> _Reached:
+    """Scan the files reached from others that discovery did not claim: ``-r``/``-c`` targets
+    (audited), the ``.txt`` compiled from a ``.in`` (audited, not counted), a requirements
+    lock's sources (read for lock sync), so that no cross-file check reads a file itself."""
+    reached = _Reached()
+    requirements = next((s for s in scanners if s.name == "requirements"), None)
     if requirements is None:
-        return
-    pending = [inc.target for ff in run.facts.values() for inc in ff.includes]
+        return reached
+    _scan_closure(
+        root, run, requirements, [i.target for ff in run.facts.values() for i in ff.includes]
+    )
+    excludes = pathspec.GitIgnoreSpec.from_lines([*DEFAULT_EXCLUDES, *config.exclude])
+    for ff in list(run.facts.values()):
+        if ff.kind != "requirements" or ff.manifest is None or not ff.manifest.compiled:
+            continue
+        lock = ff.path[:-3] + ".txt"
+        if lock not in run.facts and not excludes.match_file(lock) and _confined(root, lock):
+            reached.reported.append(_aside(run, requirements, lock))
+    locks = [*run.facts.values(), *reached.reported]
+    sources = [s for ff in locks if ff.role is Role.LOCK for s in ff.compiled_from]
+    pending = [s for s in sources if s.endswith((".in", ".txt"))]
+    known = {ff.path for ff in reached.reported}
+    while pending:
+        target = pending.pop()
+        if target in run.facts or target in known or target in reached.consulted:
+            continue
+        if not _confined(root, target) or not (root / target).is_file():
+            continue
+        scanned = reached.consulted[target] = _aside(run, requirements, target)
+        pending.extend(i.target for i in scanned.includes)
+    return reached
+
+
+def _scan_closure(root: Path, run: _Run, scanner: Scanner, pending: list[str]) -> None:
+    """Audit ``pending`` and what they include, as files of the audit."""
     while pending:
         target = pending.pop()
         if target in run.facts:
@@ -602,8 +635,15 @@ def _scan_includes(root: Path, run: _Run, scanners: Sequence[Scanner]) -> None:
         abspath = root / target
         if not abspath.is_file():
             continue  # the including file reports the missing target
-        scanned = run.scan(requirements, target, abspath)
+        scanned = run.scan(scanner, target, abspath)
         pending.extend(inc.target for inc in scanned.includes)
+
+
+def _aside(run: _Run, scanner: Scanner, rel: str) -> FileFacts:
+    """Scan ``rel`` (cached like any file) without counting it among the files scanned."""
+    facts = run.scan(scanner, rel, run.root / rel)
+    del run.facts[rel]
+    return facts
 
 
 class _LockIndex:

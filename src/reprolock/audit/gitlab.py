@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 import yaml
 
 from reprolock import files
-from reprolock.audit import _yaml
 from reprolock.audit.budget import ExpansionBudget
 from reprolock.audit.images import judge_image
 from reprolock.audit.interface import (
@@ -37,6 +36,7 @@ from reprolock.audit.interface import (
 from reprolock.audit.revisions import COMMIT_FIX, HEX40, revision_problem
 from reprolock.audit.shell import Download, ShellAudit, audit_shell, immutable_url, repo_file
 from reprolock.audit.workflows import Entries, Mappings, scalar_geometry, yaml_lines
+from reprolock.formats import yaml as _yaml
 from reprolock.model import Finding, Location
 from reprolock.rules import finding
 

@@ -1,9 +1,9 @@
 """The scanner interface: what a scanner is given, and what it returns.
 
 A scanner turns one file into :class:`FileFacts`: the findings about that file alone, plus
-the structured facts (pins, declared requirements, recorded and computed sync hashes) that
-cross-file checks need. Cross-file checks (:meth:`Scanner.cross_check`) run once over every
-file's facts, so a scanner never needs another file's text to judge its own.
+the structured facts (pins, declared requirements, the lock as read, what a manifest's lock
+must record) that the cross-file checks (:mod:`reprolock.audit.checks`) need. They run once
+over every file's facts, so neither a scanner nor a check needs another file's text.
 """
 
 from __future__ import annotations
@@ -11,15 +11,18 @@ from __future__ import annotations
 import abc
 import enum
 import functools
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import ClassVar
 
-from packaging.requirements import InvalidRequirement, Requirement
-
 from reprolock.config import Config
+from reprolock.formats.errors import EXCERPT_CHARS as EXCERPT_CHARS  # noqa: PLC0414
+from reprolock.formats.errors import ParseError
+from reprolock.formats.errors import excerpt as excerpt  # noqa: PLC0414
+from reprolock.formats.errors import requirement_excerpt as requirement_excerpt  # noqa: PLC0414
+from reprolock.formats.lock import LockFile
+from reprolock.formats.uv import UvProject
 from reprolock.model import Finding, Location
 from reprolock.specs import JudgeContext, Spec
 
@@ -61,6 +64,8 @@ class Declared:
     """Where it is declared."""
     group: str = ""
     """Dependency group or extra it belongs to; empty for the main dependencies."""
+    column: int = 1
+    """Column where it starts."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -74,6 +79,32 @@ class Include:
     """Line of the option or command."""
     constraint: bool = False
     """True for ``-c`` (constraints), False for ``-r``."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Manifest:
+    """What a manifest says about the lock that must record it (RP201, RP202)."""
+
+    runtime_line: int = 0
+    """pyproject.toml: line of its first runtime dependency declaration (0: none)."""
+    lock_command: str = ""
+    """pyproject.toml: the command that writes its lock, judged from its tool tables."""
+    compiled: bool = False
+    """A requirements ``.in``: the ``.txt`` pip-compile writes from it is there."""
+    poetry_hash: str = ""
+    """Poetry's content-hash of it (Poetry >= 2.3)."""
+    poetry_hash_pre_2_3: str = ""
+    """The same without ``[dependency-groups]``, as Poetry < 2.3 computed it."""
+    pdm_hashes: tuple[str, ...] = ()
+    """PDM's content_hash of it, one per PDM era."""
+    pipenv_hashes: tuple[str, ...] = ()
+    """pipenv's ``_meta.hash`` of a Pipfile, one per pipenv era."""
+    uv: UvProject | None = None
+    """What uv records of it in uv.lock."""
+    channels: tuple[str, ...] = ()
+    """An environment.yml: its channels."""
+    channels_line: int = 1
+    """Line of ``channels:``."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -142,8 +173,12 @@ class FileFacts:
     """``-r``/``-c`` references, resolved to root-relative paths."""
     compiled_from: tuple[str, ...] = ()
     """For a lock: root-relative paths of the manifests it says it was compiled from."""
+    lock: LockFile | None = None
+    """For a lock: the lock as its reader read it."""
+    manifest: Manifest | None = None
+    """For a manifest: what its lock must record."""
     sync: Mapping[str, str] = field(default_factory=dict)
-    """Lock-sync tokens: recorded hashes in a lock, computed hashes in a manifest."""
+    """Sync tokens of other file families (DVC's)."""
     images: tuple[ImageRef, ...] = ()
     """Container images the file builds from or runs (Dockerfiles, workflows)."""
     pythons: tuple[PythonVersion, ...] = ()
@@ -247,48 +282,9 @@ def files_by_dir(files: frozenset[str]) -> Mapping[str, frozenset[str]]:
     return {directory: frozenset(names) for directory, names in grouped.items()}
 
 
-EXCERPT_CHARS = 40
-"""The most of a file's text a message quotes."""
-
-
-def excerpt(token: str, limit: int = EXCERPT_CHARS) -> str:
-    """``token`` quoted for a message, cut to ``limit`` characters.
-
-    A message about a file names the offending token, never a whole line: the line may hold
-    a password or a token, and messages travel to annotations, SARIF and PR comments.
-    """
-    if len(token) <= limit:
-        return repr(token)
-    return repr(token[:limit]) + "..."
-
-
-def requirement_excerpt(text: str) -> str:
-    """An unparsable requirement for a message: ``'text'`` when it is one short word, else
-    ``at 'word'`` naming the word where parsing fails (packaging puts a caret under it)."""
-    words = [(m.start(), m.group()) for m in re.finditer(r"\S+", text)]
-    if len(words) == 1 and words[0][1] == text:
-        return excerpt(text)
-    word = words[0][1] if words else text
-    try:
-        Requirement(text)
-    except InvalidRequirement as exc:
-        marks = str(exc).splitlines()
-        # the message, the requirement indented by 4, then "~~~^" with the caret under the place
-        if words and len(marks) >= 3 and marks[1] == f"    {text}" and "^" in marks[2]:
-            at = marks[2].index("^") - 4
-            # the word at that place, or the first one after it
-            word = next((w for start, w in words if at < start + len(w)), words[-1][1])
-    return f"at {excerpt(word)}"
-
-
-class ScanError(Exception):
-    """A file could not be parsed; becomes an RP001 finding at ``line``."""
-
-    def __init__(self, message: str, line: int = 1, column: int = 1) -> None:
-        super().__init__(message)
-        self.message = message
-        self.line = line
-        self.column = column
+ScanError = ParseError
+"""A file could not be parsed; becomes an RP001 finding at its ``line`` (the readers of
+:mod:`reprolock.formats` raise it as :class:`~reprolock.formats.errors.ParseError`)."""
 
 
 class Scanner(abc.ABC):
@@ -315,9 +311,3 @@ class Scanner(abc.ABC):
     def cross_check(self, facts: Mapping[str, FileFacts], ctx: ScanContext) -> Iterable[Finding]:
         """Findings that need several files (lock sync, missing locks). Default: none."""
         return ()
-
-    def consulted(self) -> frozenset[str]:
-        """Root-relative paths the last :meth:`cross_check` read or looked for beyond the
-        scanned files (a compiled lock no rule claims): the audit cache answers from a
-        previous run only while these are unchanged too. Default: none."""
-        return frozenset()

@@ -9,7 +9,6 @@ from dataclasses import replace
 
 import yaml
 
-from reprolock.audit import _yaml
 from reprolock.audit.interface import (
     FileFacts,
     Pin,
@@ -20,6 +19,7 @@ from reprolock.audit.interface import (
     SourceFile,
 )
 from reprolock.audit.revisions import COMMIT_FIX, HEX40, revision_problem
+from reprolock.formats import yaml as _yaml
 from reprolock.model import Finding
 from reprolock.rules import finding
 from reprolock.specs import SpecKind, classify, judge_concrete

@@ -2,237 +2,44 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-# `X as X` re-exports: reprolock.harness.lockfile imports these two from here.
-from reprolock.audit._classified import classify_cached
-from reprolock.audit._toml import TomlDocument as TomlDocument  # noqa: PLC0414
-from reprolock.audit._toml import TomlPath
-from reprolock.audit._toml import load_toml as load_toml  # noqa: PLC0414
 from reprolock.audit.interface import (
     Declared,
     FileFacts,
+    Manifest,
     PythonVersion,
     Role,
     ScanContext,
     Scanner,
     SourceFile,
     excerpt,
-    parent_dir,
     requirement_excerpt,
 )
-from reprolock.config import Profile
-from reprolock.model import Finding, Location
+from reprolock.formats import pdm, poetry, uv
+from reprolock.formats.spec import classify_cached
+from reprolock.formats.toml import TomlDocument, TomlPath, load_toml
+from reprolock.formats.uv import flatten_group, group_key
+from reprolock.model import Finding
 from reprolock.rules import finding
 from reprolock.specs import (
     Spec,
     SpecError,
     SpecKind,
     classify,
-    is_within,
     judge_concrete,
-    local_path,
+    judge_manifest,
 )
-
-# ---------------------------------------------------------------------------------------------
-# Sync tokens (what a lock records about the manifest it was made from)
-
-POETRY_HASH = "poetry.content-hash"
-"""Sync key: Poetry's content-hash of this pyproject (Poetry >= 2.3 algorithm)."""
-POETRY_HASH_PRE_2_3 = "poetry.content-hash.pre-2.3"
-"""Sync key: the same without ``[dependency-groups]``, as Poetry < 2.3 computed it."""
-PDM_HASHES = "pdm.content-hash"
-"""Sync key: space-separated sha256 candidates of PDM's content_hash (one per PDM era)."""
-UV_PROJECT = "uv.project"
-"""Sync key: JSON of what uv records in ``[package.metadata]`` for this project."""
-RUNTIME_LINE = "pyproject.runtime-line"
-"""Sync key: line of the first runtime dependency declaration (absent: none), for RP201."""
-LOCK_COMMAND = "pyproject.lock-command"
-"""Sync key: the command that writes this project's lock, judged from its tool tables."""
-
-_POETRY_LEGACY_KEYS = ("dependencies", "source", "extras", "dev-dependencies")
-_POETRY_PROJECT_KEYS = ("requires-python", "dependencies", "optional-dependencies")
-
-
-def _sha256_json(value: object) -> str | None:
-    try:
-        text = json.dumps(value, sort_keys=True)
-    except (TypeError, ValueError):
-        return None  # dates and the like: no hash we could reproduce
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def poetry_content_hash(
-    data: Mapping[str, Any], *, with_dependency_groups: bool = True
-) -> str | None:
-    """Poetry's ``[metadata] content-hash`` for this pyproject (``Locker._get_content_hash``).
-
-    Relevant ``[project]`` keys, ``[dependency-groups]`` (Poetry >= 2.3) and the relevant
-    ``[tool.poetry]`` keys, dumped as sorted JSON and hashed with sha256. When neither
-    ``[project]`` nor ``[dependency-groups]`` has relevant content, the ``[tool.poetry]`` keys
-    go at the top level, which is also what Poetry 1.x hashed.
-    """
-    project = data.get("project")
-    project = project if isinstance(project, dict) else {}
-    groups = data.get("dependency-groups") if with_dependency_groups else None
-    groups = groups if isinstance(groups, dict) else {}
-    tool = data.get("tool")
-    poetry = tool.get("poetry") if isinstance(tool, dict) else None
-    poetry = poetry if isinstance(poetry, dict) else {}
-
-    relevant_project = {k: project[k] for k in _POETRY_PROJECT_KEYS if project.get(k) is not None}
-    relevant_poetry: dict[str, Any] = {}
-    for key in (*_POETRY_LEGACY_KEYS, "group"):
-        value = poetry.get(key)
-        if value is None and (key not in _POETRY_LEGACY_KEYS or relevant_project or groups):
-            continue
-        relevant_poetry[key] = value
-    relevant: dict[str, Any] = {}
-    if relevant_project:
-        relevant["project"] = relevant_project
-    if groups:
-        relevant["dependency-groups"] = groups
-    if relevant:
-        relevant["tool"] = {"poetry": relevant_poetry}
-    else:
-        relevant = relevant_poetry
-    return _sha256_json(relevant)
-
-
-def _pdm_group(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", name).lower()
-
-
-def pdm_content_hashes(data: Mapping[str, Any]) -> list[str]:
-    """The sha256 candidates of PDM's ``[metadata] content_hash`` for this pyproject.
-
-    PDM hashes sorted JSON of sources, dependencies, dev-dependencies, optional-dependencies
-    and requires-python plus one resolution key. PDM >= 2.2x merges ``[dependency-groups]``
-    into dev-dependencies and hashes the whole ``[tool.pdm.resolution]``; earlier 2.x hashed
-    ``[tool.pdm.dev-dependencies]`` as written and only the resolution overrides. A lock
-    matching any era's hash was made from this content.
-    """
-    project = data.get("project")
-    project = project if isinstance(project, dict) else {}
-    tool = data.get("tool")
-    pdm = tool.get("pdm") if isinstance(tool, dict) else None
-    pdm = pdm if isinstance(pdm, dict) else {}
-    if pdm.get("workspace"):
-        return []  # a workspace hash covers its members' files too
-    raw_dev = pdm.get("dev-dependencies", {})
-    merged: dict[str, list[Any]] = {}
-    groups = data.get("dependency-groups", {})
-    if isinstance(groups, dict):
-        for name, deps in groups.items():
-            merged[_pdm_group(name)] = list(deps) if isinstance(deps, list) else []
-    if isinstance(raw_dev, dict):
-        for name, deps in raw_dev.items():
-            merged.setdefault(_pdm_group(name), []).extend(deps if isinstance(deps, list) else [])
-    resolution = pdm.get("resolution", {})
-    resolution = resolution if isinstance(resolution, dict) else {}
-    overrides = pdm["overrides"] if "overrides" in pdm else resolution.get("overrides", {})
-    base = {
-        "sources": pdm.get("source", []),
-        "dependencies": project.get("dependencies", []),
-        "optional-dependencies": project.get("optional-dependencies", {}),
-        "requires-python": project.get("requires-python", ""),
-    }
-    out: list[str] = []
-    for dev in (merged, raw_dev):
-        for extra in ({"resolution": resolution}, {"overrides": overrides}):
-            digest = _sha256_json({**base, "dev-dependencies": dev, **extra})
-            if digest is not None and digest not in out:
-                out.append(digest)
-    return out
 
 
 def _str_list(value: object) -> list[str]:
     return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
-
-
-def _flatten_group(
-    groups: Mapping[str, Any], name: str, seen: tuple[str, ...] = ()
-) -> list[str] | None:
-    """The requirements of a PEP 735 group with ``include-group`` expanded; None on a cycle."""
-    if name in seen:
-        return None
-    entries = groups.get(name)
-    out: list[str] = []
-    for entry in entries if isinstance(entries, list) else []:
-        if isinstance(entry, str):
-            out.append(entry)
-        elif isinstance(entry, dict) and isinstance(entry.get("include-group"), str):
-            target = _group_key(groups, entry["include-group"])
-            if target is None:
-                return None
-            nested = _flatten_group(groups, target, (*seen, name))
-            if nested is None:
-                return None
-            out.extend(nested)
-    return out
-
-
-def _group_key(groups: Mapping[str, Any], name: str) -> str | None:
-    wanted = canonicalize_name(name)
-    for key in groups:
-        if canonicalize_name(key) == wanted:
-            return key
-    return None
-
-
-def uv_project_token(data: Mapping[str, Any]) -> str | None:
-    """JSON of the requirements uv records for this project in ``uv.lock``.
-
-    ``dependencies`` and per-extra ``optional`` lists feed ``requires-dist``; ``groups`` (PEP
-    735 groups with includes expanded, plus the legacy ``tool.uv.dev-dependencies`` as
-    ``dev``) feed ``requires-dev``; ``sources`` names the packages ``[tool.uv.sources]`` lowers
-    to another source, whose version specifiers uv does not keep.
-    """
-    project = data.get("project")
-    tool = data.get("tool")
-    uv = tool.get("uv") if isinstance(tool, dict) else None
-    uv = uv if isinstance(uv, dict) else {}
-    groups_table = data.get("dependency-groups")
-    groups_table = groups_table if isinstance(groups_table, dict) else {}
-    groups: dict[str, list[str]] = {}
-    for name in groups_table:
-        flat = _flatten_group(groups_table, name)
-        if flat is None:
-            return None  # uv refuses such a project; RP001 already names the entry
-        groups[str(canonicalize_name(name))] = flat
-    legacy_dev = _str_list(uv.get("dev-dependencies"))
-    if legacy_dev:
-        groups.setdefault("dev", []).extend(legacy_dev)
-    sources = uv.get("sources")
-    payload: dict[str, Any] = {
-        "groups": groups,
-        "sources": sorted(str(canonicalize_name(n)) for n in sources)
-        if isinstance(sources, dict)
-        else [],
-    }
-    if isinstance(project, dict):
-        optional = project.get("optional-dependencies")
-        payload["project"] = {
-            "name": str(canonicalize_name(str(project.get("name", "")))),
-            "requires-python": project.get("requires-python")
-            if isinstance(project.get("requires-python"), str)
-            else None,
-            "dynamic": sorted(_str_list(project.get("dynamic"))),
-            "dependencies": _str_list(project.get("dependencies")),
-            "optional": {str(canonicalize_name(k)): _str_list(v) for k, v in optional.items()}
-            if isinstance(optional, dict)
-            else {},
-        }
-    return json.dumps(payload, sort_keys=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -302,10 +109,6 @@ def poetry_constraint(text: str) -> tuple[str, bool]:
 # ---------------------------------------------------------------------------------------------
 # The scanner
 
-_MANIFEST_RULES = frozenset({"RP104", "RP105", "RP106"})
-_LOCK_NAMES = ("poetry.lock", "uv.lock", "pdm.lock", "pylock.toml")
-_PYLOCK_NAME = re.compile(r"^pylock\.([^.]+\.)?toml$")
-
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class _Scan:
@@ -335,7 +138,7 @@ class PyprojectScanner(Scanner):
         return filename == "pyproject.toml"
 
     def scan(self, source: SourceFile, ctx: ScanContext) -> FileFacts:
-        doc = load_toml(source, compact=True)
+        doc = load_toml(source.text, compact=True)
         st = _Scan(source=source, ctx=ctx, doc=doc)
         data = doc.data
         _build_system(st, data)
@@ -347,18 +150,14 @@ class PyprojectScanner(Scanner):
         _pdm(st, tool.get("pdm"))
         _uv_sources(st, tool.get("uv"))
 
-        sync: dict[str, str] = {}
-        for key, value in (
-            (POETRY_HASH, poetry_content_hash(data)),
-            (POETRY_HASH_PRE_2_3, poetry_content_hash(data, with_dependency_groups=False)),
-            (PDM_HASHES, " ".join(pdm_content_hashes(data))),
-            (UV_PROJECT, uv_project_token(data)),
-        ):
-            if value:
-                sync[key] = value
-        if st.runtime_lines:
-            sync[RUNTIME_LINE] = str(st.runtime_lines[0])
-            sync[LOCK_COMMAND] = _lock_command(tool)
+        manifest = Manifest(
+            runtime_line=st.runtime_lines[0] if st.runtime_lines else 0,
+            lock_command=_lock_command(tool) if st.runtime_lines else "",
+            poetry_hash=poetry.content_hash(data) or "",
+            poetry_hash_pre_2_3=poetry.content_hash(data, with_dependency_groups=False) or "",
+            pdm_hashes=pdm.content_hashes(data),
+            uv=uv.project_inputs(data),
+        )
         role = Role.MANIFEST if st.declared or st.runtime_lines else Role.OTHER
         return FileFacts(
             path=source.path,
@@ -366,33 +165,9 @@ class PyprojectScanner(Scanner):
             role=role,
             findings=tuple(st.findings),
             declared=tuple(st.declared),
-            sync=sync,
+            manifest=manifest,
             pythons=_requires_python(doc),
         )
-
-    def cross_check(self, facts: Mapping[str, FileFacts], ctx: ScanContext) -> Iterable[Finding]:
-        """RP201: an application pyproject with runtime dependencies and no lock."""
-        if ctx.config.profile is Profile.LIBRARY:
-            return []
-        covered = {p for ff in facts.values() if ff.role is Role.LOCK for p in ff.compiled_from}
-        out: list[Finding] = []
-        for ff in facts.values():
-            if ff.kind != self.name or not ff.sync.get(RUNTIME_LINE, "").isdigit():
-                continue
-            if ff.path in covered or _has_sibling_lock(ff.path, ctx):
-                continue
-            line = int(ff.sync[RUNTIME_LINE])
-            msg = f"{ff.path} declares dependencies but no lock file records their resolution"
-            out.append(
-                finding(
-                    "RP201",
-                    msg,
-                    Location(path=ff.path, line=max(line, 1)),
-                    subject=ff.path,
-                    fix=ff.sync.get(LOCK_COMMAND, "uv lock"),
-                )
-            )
-        return out
 
 
 def _requires_python(doc: TomlDocument) -> tuple[PythonVersion, ...]:
@@ -426,12 +201,6 @@ def _lock_command(tool: Mapping[str, Any]) -> str:
     return "uv lock (or pip-compile --generate-hashes pyproject.toml)"
 
 
-def _has_sibling_lock(path: str, ctx: ScanContext) -> bool:
-    return any(
-        name in _LOCK_NAMES or _PYLOCK_NAME.match(name) for name in ctx.names_in(parent_dir(path))
-    )
-
-
 def _expand_project_root(text: str, source: SourceFile) -> str:
     # PDM's ${PROJECT_ROOT} names the pyproject's directory; resolve it so paths judge right.
     if "${PROJECT_ROOT}" not in text:
@@ -442,10 +211,7 @@ def _expand_project_root(text: str, source: SourceFile) -> str:
 
 
 def _judge_manifest(st: _Scan, spec: Spec, line: int) -> None:
-    judge = st.ctx.judge_context(st.source)
-    for f in judge_concrete(spec, st.source.at(line), judge):
-        if f.rule in _MANIFEST_RULES:
-            st.findings.append(f)
+    st.findings.extend(judge_manifest(spec, st.source.at(line), st.ctx.judge_context(st.source)))
 
 
 def _pep508(
@@ -557,10 +323,10 @@ def _dependency_groups(st: _Scan, data: Mapping[str, Any]) -> None:
             path = ("dependency-groups", group, index)
             if isinstance(entry, dict) and "include-group" in entry:
                 target = entry.get("include-group")
-                if not isinstance(target, str) or _group_key(groups, target) is None:
+                if not isinstance(target, str) or group_key(groups, target) is None:
                     msg = f"dependency group {group} includes unknown group {target!r}"
                     st.findings.append(finding("RP001", msg, st.source.at(st.at(*path))))
-                elif _flatten_group(groups, group) is None:
+                elif flatten_group(groups, group) is None:
                     msg = f"dependency group {group} includes itself through {target!r}"
                     st.findings.append(finding("RP001", msg, st.source.at(st.at(*path))))
                 continue
@@ -723,18 +489,3 @@ def _uv_source_spec(name: str, entry: Mapping[str, Any], source: SourceFile) -> 
             editable=bool(entry.get("editable")),
         )
     return None
-
-
-def path_outside(target: str, base_dir: Path, root: Path) -> bool:
-    """True when ``target`` (relative to ``base_dir`` or absolute) lies outside ``root``."""
-    spec = Spec(raw=target, name="", kind=SpecKind.PATH, url=target)
-    resolved = local_path(spec, base_dir)
-    return resolved is None or not is_within(resolved, root)
-
-
-def iter_dicts(value: object) -> Iterator[dict[str, Any]]:
-    """The tables of an array of tables (anything else skipped)."""
-    if isinstance(value, list):
-        for item in value:
-            if isinstance(item, dict):
-                yield item

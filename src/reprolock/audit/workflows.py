@@ -9,7 +9,6 @@ from dataclasses import dataclass, field, replace
 
 import yaml
 
-from reprolock.audit import _yaml
 from reprolock.audit.budget import ExpansionBudget
 from reprolock.audit.images import judge_image, python_of_image
 from reprolock.audit.interface import (
@@ -26,6 +25,7 @@ from reprolock.audit.interface import (
     SourceFile,
 )
 from reprolock.audit.shell import Download, ShellAudit, audit_shell, repo_file
+from reprolock.formats import yaml as _yaml
 from reprolock.model import Finding, Location
 from reprolock.rules import finding
 

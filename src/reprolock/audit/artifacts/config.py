@@ -12,9 +12,6 @@ from typing import Any
 
 import yaml
 
-from reprolock.audit import _yaml
-from reprolock.audit._json import json_scalars
-from reprolock.audit._toml import TomlDocument, locate
 from reprolock.audit.artifacts.python import directories as _directories
 from reprolock.audit.artifacts.references import (
     WANDB_REF,
@@ -31,6 +28,9 @@ from reprolock.audit.artifacts.references import (
 )
 from reprolock.audit.interface import FileFacts, Role, ScanContext, Scanner, SourceFile
 from reprolock.audit.revisions import COMMIT_FIX, hub_repository, revision_problem
+from reprolock.formats import yaml as _yaml
+from reprolock.formats.json import json_scalars
+from reprolock.formats.toml import TomlDocument, locate
 
 KIND_CONFIG = "config"
 

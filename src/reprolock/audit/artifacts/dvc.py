@@ -10,10 +10,10 @@ from collections.abc import Iterable, Iterator, Mapping
 
 import yaml
 
-from reprolock.audit import _yaml
 from reprolock.audit.budget import over_limit
 from reprolock.audit.interface import FileFacts, Role, ScanContext, ScanError, Scanner, SourceFile
 from reprolock.audit.revisions import COMMIT_FIX, HEX40
+from reprolock.formats import yaml as _yaml
 from reprolock.model import Finding, Location
 from reprolock.rules import finding
 

@@ -11,7 +11,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from reprolock.audit._json import json_scalars
 from reprolock.audit.artifacts.ipython import transform_cell
 from reprolock.audit.artifacts.python import (
     Analysis,
@@ -33,6 +32,7 @@ from reprolock.audit.interface import (
 )
 from reprolock.audit.pysource import Parsed, parse_bounded
 from reprolock.audit.shell import Download, ShellAudit, audit_shell
+from reprolock.formats.json import json_scalars
 from reprolock.model import Finding, Location
 from reprolock.rules import finding
 

@@ -12,12 +12,14 @@ adding a cross-file rule is a module here, a class, and a line in that tuple.
 
 from __future__ import annotations
 
+from reprolock.audit.checks.coverage import LockCoverageCheck
 from reprolock.audit.checks.frameworks import FrameworkCheck
 from reprolock.audit.checks.interface import Check
+from reprolock.audit.checks.sync import LockSyncCheck
 
 __all__ = ["Check", "all_checks"]
 
 
 def all_checks() -> tuple[Check, ...]:
     """Fresh instances of every cross-file check, in the order they run."""
-    return (FrameworkCheck(),)
+    return (LockCoverageCheck(), LockSyncCheck(), FrameworkCheck())

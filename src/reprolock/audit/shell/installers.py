@@ -126,7 +126,7 @@ def _admits(specifier: str, version: str) -> bool:
 
 def _exact_pins(path: Path) -> dict[str, str]:
     """Exact pins of a constraints file (``-c``), read as pip reads it."""
-    from reprolock.audit.requirements import parse_requirements  # noqa: PLC0415 - cycle-free lazy
+    from reprolock.formats.requirements import parse_requirements  # noqa: PLC0415 - cycle-free lazy
 
     try:
         text = read_text(path)

@@ -1,4 +1,4 @@
-"""YAML read as PyYAML nodes, which keep the line of every key and value, for the scanners."""
+"""YAML read as PyYAML nodes, which keep the line of every key and value."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 
 import yaml
 
-from reprolock.audit.interface import ScanError
+from reprolock.formats.errors import ParseError
 
 try:  # the C composer is several times faster on large files; both give the same nodes and marks
     from yaml import CSafeLoader as _Loader
@@ -22,7 +22,7 @@ MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 def compose(text: str) -> yaml.Node | None:
-    """The first YAML document's node tree, or :class:`ScanError` where the parser stops."""
+    """The first YAML document's node tree, or :class:`ParseError` where the parser stops."""
     try:
         return yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
@@ -30,11 +30,11 @@ def compose(text: str) -> yaml.Node | None:
         line = mark.line + 1 if mark is not None else 1
         column = mark.column + 1 if mark is not None else 1
         problem = exc.problem or exc.context or "invalid YAML"
-        raise ScanError(f"invalid YAML: {problem}", line, column) from None
+        raise ParseError(f"invalid YAML: {problem}", line, column) from None
     except yaml.YAMLError as exc:
         position = getattr(exc, "position", None)
         line = text.count("\n", 0, position) + 1 if isinstance(position, int) else 1
-        raise ScanError(f"invalid YAML: {exc}", line) from None
+        raise ParseError(f"invalid YAML: {exc}", line) from None
 
 
 def compose_all(text: str) -> Iterator[yaml.Node]:

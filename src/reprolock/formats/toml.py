@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from reprolock.audit.interface import ScanError, SourceFile
+from reprolock.formats.errors import ParseError
 
 TomlPath = tuple[str | int, ...]
 """A key path into a TOML document: table keys, and array (of tables) items by index."""
@@ -39,18 +39,18 @@ _DECODE_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 _DECODE_END = re.compile(r"\s*\(at end of document\)\s*$")
 
 
-def load_toml(source: SourceFile, *, compact: bool = False) -> TomlDocument:
-    """Parse ``source`` as TOML; a syntax error becomes :class:`ScanError` at its line.
+def load_toml(text: str, *, compact: bool = False) -> TomlDocument:
+    """Parse ``text`` as TOML; a syntax error becomes :class:`ParseError` at its line.
 
     ``compact``: locate as :func:`locate` does with it, for callers that only ask
     :meth:`TomlDocument.line` (never ``lines`` itself).
     """
     try:
-        data = tomllib.loads(source.text)
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        message, line, column = _decode_error(exc, source.text)
-        raise ScanError(f"invalid TOML: {message}", line, column) from None
-    return TomlDocument(data=data, lines=locate(source.text, compact=compact))
+        message, line, column = _decode_error(exc, text)
+        raise ParseError(f"invalid TOML: {message}", line, column) from None
+    return TomlDocument(data=data, lines=locate(text, compact=compact))
 
 
 def _decode_error(exc: tomllib.TOMLDecodeError, text: str) -> tuple[str, int, int]:
