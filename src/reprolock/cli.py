@@ -807,7 +807,8 @@ def _harness_suites(args: argparse.Namespace) -> list[Suite]:
     if not root.is_dir():
         raise UsageError(f"--project {args.project}: not a directory")
     config = load_config(root)
-    return select_suites(config.suites, _names("--suite", args.suite))
+    named = [args.suite] if isinstance(args.suite, str) else args.suite  # bisect: one suite
+    return select_suites(config.suites, _names("--suite", named))
 
 
 def _names(flag: str, values: Sequence[str] | None) -> list[str] | None:
