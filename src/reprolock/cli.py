@@ -967,14 +967,6 @@ def _cache(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
-def _emit(text: str) -> None:
-    try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        _silence_stdout()
-
-
 def _bisect(args: argparse.Namespace) -> int:
     from reprolock.harness import replay as harness  # noqa: PLC0415 - see above
     from reprolock.harness.bisection import bisect  # noqa: PLC0415
