@@ -382,6 +382,12 @@ class _Mixes:
     known: frozenset[str]
     """Unmet requirements the suite's lock or the candidate has already: no mix's fault."""
 
+    def lock(self, subset: Iterable[int], label: str) -> Lock:
+        """The suite's lock with the updates of the groups ``subset`` applied: what a step of
+        the search and a job of the matrix (``repro replay --mix``) both build."""
+        moving = [self.updates[c.name] for index in subset for c in self.groups[index].changes]
+        return _mixed_lock(self.baseline, moving, label)
+
 
 def _outcome(verdict: Verdict | None) -> Outcome:
     return Outcome.PASSES if verdict in _OK else Outcome.REPRODUCES
@@ -561,7 +567,7 @@ class _Bisector:
             f"bisect {self.suite.name}: step {len(self.steps) + 1}, moving {names}"
         )
         started = time.monotonic()
-        mix = _mixed_lock(mixes.baseline, moving, f"{self.suite.lock} + {names}")
+        mix = mixes.lock(subset, f"{self.suite.lock} + {names}")
         installed = {req.name: req.version for req in mix.requirements}
         problems = sorted(unmet(installed, mixes.requires, mixes.markers) - mixes.known)
         if problems:

@@ -177,8 +177,11 @@ class Plan:
         return json.dumps(self.to_dict(), indent=2) + "\n"
 
     def summary(self) -> str:
-        """One line for stderr: ``3 jobs for 5 units of work (max 2 per job)``."""
-        what = "mixes" if self.kind is PlanKind.BISECT else "suite replays"
+        """One line for stderr: ``2 jobs for 5 suite replays (packed)``."""
+        if self.kind is PlanKind.BISECT:
+            what = "mix" if self.units == 1 else "mixes"
+        else:
+            what = "suite replay" if self.units == 1 else "suite replays"
         jobs = len(self.jobs)
         text = f"{jobs} job{'s' if jobs != 1 else ''} for {self.units} {what}"
         if jobs < self.units:
