@@ -194,6 +194,8 @@ def _output(name: str, node: _Node) -> OutputComparison:
         raise _Invalid(f"{node.key('verdict').path}: an output is never broken")
     flips = node.key("label_flips", required=False)
     ulp = node.key("max_ulp", required=False)
+    tolerance = node.key("tolerance", required=False)
+    bounds = None if tolerance.value is None else tolerance
     return OutputComparison(
         name=_CONTROL.sub("\ufffd", name),
         verdict=verdict,
@@ -204,7 +206,20 @@ def _output(name: str, node: _Node) -> OutputComparison:
         max_ulp=ulp.optional_integer(),
         label_flips=flips.optional_integer(),
         notes=node.key("notes", required=False).many(_note) if "notes" in node.object() else (),
+        rtol=None if bounds is None else _bound(bounds.key("rtol")),
+        atol=None if bounds is None else _bound(bounds.key("atol")),
+        max_label_flip_rate=None
+        if bounds is None
+        else _bound(bounds.key("max_label_flip_rate", required=False)),
     )
+
+
+def _bound(node: _Node) -> float | None:
+    """A tolerance: a finite number >= 0, or null."""
+    value = node.number()
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise node.fail("a finite number >= 0")
+    return value
 
 
 def _note(node: _Node) -> str:
@@ -570,21 +585,32 @@ def merge(paths: Sequence[Path], plan: Sequence[PlannedJob] | None = None) -> Me
             )
             continue
         problem = None if job is None else _check_planned(job, found)
-        state = JobState.MERGED if problem is None else JobState.UNREADABLE
+        if problem is not None:
+            # Not this job's report: the job is described as planned, nothing of it is kept.
+            jobs.append(
+                JobResult(
+                    id=job_id,
+                    report=str(given),
+                    state=JobState.UNREADABLE,
+                    suites=suites,
+                    lock=lock,
+                    mixes=mixes,
+                    error=f"{given}: {problem}",
+                )
+            )
+            continue
         jobs.append(
             JobResult(
                 id=job_id,
                 report=str(given),
-                state=state,
+                state=JobState.MERGED,
                 suites=found.suites,
                 lock=found.lock,
                 mixes=() if found.bisect is None else tuple(m.id for m in found.bisect.mixes),
                 machines=found.machines,
-                error=None if problem is None else f"{given}: {problem}",
             )
         )
-        if problem is None:
-            merged.append((job_id, found))
+        merged.append((job_id, found))
     replays = _replays(merged)
     bisects = _bisects(merged)
     return MergedReport(replays=tuple(replays), bisects=tuple(bisects), jobs=tuple(jobs))
