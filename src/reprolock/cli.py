@@ -494,6 +494,22 @@ def _parser() -> argparse.ArgumentParser:
     prune.add_argument(
         "--project", metavar="DIR", default=".", help="project for --keep-goldens (default: .)"
     )
+    key = cache_sub.add_parser(
+        "key",
+        help="print a key for a CI cache of the wheel directory",
+        epilog=_CACHE_KEY_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Print a key of the wheels a job can need: the pins and hashes of the "
+        "suites' locks and of the candidate, and the pinned uv. It changes only when one of "
+        "those locks does, so a CI cache keyed on it is downloaded again only then.",
+    )
+    _add_harness_common(key)
+    key.add_argument(
+        "--lock",
+        metavar="CANDIDATE",
+        default="",
+        help="the job's candidate lock too (empty: the suites' own locks only)",
+    )
     for each in (info, prune):
         each.add_argument(
             "--format",
@@ -916,6 +932,34 @@ def _days(value: str) -> float:
     return days
 
 
+_CACHE_KEY_EPILOG = """\
+examples:
+  repro cache key --suite segments                      the wheels of the suite's lock
+  repro cache key --suite churn,fraud --lock new.txt    a matrix job's, candidate included
+
+In a GitHub workflow (the wheels live in $REPROLOCK_CACHE_DIR/wheels):
+  echo "key=$(repro cache key --suite "$SUITE" --lock "$LOCK")" >> "$GITHUB_OUTPUT"
+  ... actions/cache with path: ${{ env.REPROLOCK_CACHE_DIR }}/wheels, key: that key,
+      restore-keys: reprolock-wheels-
+
+exit codes:
+  0  the key was printed
+  2  usage or input error: unknown suite, unreadable lock
+"""
+
+
+def _cache_key(args: argparse.Namespace) -> int:
+    from reprolock.harness.cache import wheels_key  # noqa: PLC0415 - see above
+    from reprolock.harness.lockfile import read_lock  # noqa: PLC0415
+
+    paths = [suite.lock_path for suite in _harness_suites(args)]
+    if args.lock:
+        paths.append(_named_lock(args))
+    # A lock the harness cannot read is a LockError: exit 2, naming the file and line.
+    _emit(wheels_key(read_lock(path) for path in paths) + "\n")
+    return EXIT_CLEAN
+
+
 def _cache(args: argparse.Namespace) -> int:
     import docker  # noqa: PLC0415 - see above
 
@@ -923,6 +967,8 @@ def _cache(args: argparse.Namespace) -> int:
     from reprolock.harness.docker import DockerUnavailableError, connect  # noqa: PLC0415
     from reprolock.report.cache import prune_summary, render_info, render_prune  # noqa: PLC0415
 
+    if args.cache_command == "key":
+        return _cache_key(args)
     root = cache_dir()
     keep = cache.Keep()
     if args.cache_command == "prune" and args.keep_goldens:
