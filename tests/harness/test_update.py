@@ -9,12 +9,10 @@ import shutil
 import textwrap
 from pathlib import Path
 
-import docker
 import pytest
 
 from reprolock.config import load_config
 from reprolock.harness.lockfile import read_lock
-from reprolock.harness.replay import Session, record
 from reprolock.piptools import last_error
 from reprolock.update import (
     CompileError,
@@ -28,10 +26,9 @@ from reprolock.update import (
     read_header,
 )
 from tests.conftest import FIXTURES
-from tests.harness.conftest import PROJECT, Containers, Repro, copy_project
+from tests.harness.conftest import DEMO, PROJECT, Containers, Repro
 from tests.sdist_canary import CANARY_NAME, write_project, write_sdist
 
-DEMO = FIXTURES / "projects" / "update-demo"
 LOCK_ONLY = FIXTURES / "projects" / "update-lock-only"
 SNAPSHOT = Path(__file__).resolve().parent.parent / "data" / "update-report.md"
 
@@ -354,27 +351,6 @@ def test_no_suites_is_a_lock_only_update_then_up_to_date(repro: Repro, lock_only
 
 
 # --- the update-demo project, in Docker ----------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def demo_template(
-    tmp_path_factory: pytest.TempPathFactory,
-    docker_client: docker.DockerClient,
-    harness_cache: Path,
-) -> Path:
-    """update-demo with its golden recorded on this machine: the comparison is with the golden
-    (no fresh baseline), so the report is the same on any machine."""
-    root = copy_project(DEMO, tmp_path_factory.mktemp("update-demo") / "update-demo")
-    session = Session(client=docker_client, cache=harness_cache)
-    record(session, load_config(root).suites["segments"], force=True)
-    return root
-
-
-@pytest.fixture
-def demo(tmp_path: Path, demo_template: Path) -> Path:
-    root = tmp_path / "update-demo"
-    shutil.copytree(demo_template, root)
-    return root
 
 
 def _masked(line: str) -> str:
