@@ -160,6 +160,7 @@ examples:
   repro update --write --report pr-body.md  replace the lock when every suite behaves the same
   repro update --write --force --json update.json
                                             replace it even when behaviour changed
+  repro update --write --force --no-replay  compile only: a CI matrix replays the new locks
 
 Each lock (a suite's `lock`, or with no suites every pip-compile output at the project's
 top level and one directory down) is compiled again from the source its pip-compile header
@@ -171,7 +172,7 @@ request body.
 
 exit codes:
   0  safe: every suite identical or within tolerance, no suites configured, or already up
-     to date
+     to date; with --no-replay, the locks compiled
   1  a suite changed behaviour, or broke
   2  usage or input error: bad flag, bad config, no lock or no lock source found
   3  not answered: pip-compile failed (no resolution, index unreachable), no Docker
@@ -429,6 +430,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     update.add_argument("--report", metavar="FILE", help="also write the Markdown report to FILE")
     update.add_argument("--json", metavar="FILE", help="write the JSON report to FILE")
+    update.add_argument(
+        "--no-replay",
+        action="store_true",
+        help="compile and diff only, and leave the suites to a replay matrix (`repro plan`, "
+        "`repro merge`); with --write, --force is needed to replace the locks",
+    )
 
     diff = sub.add_parser(
         "diff",
@@ -1378,6 +1385,7 @@ def _update(args: argparse.Namespace) -> int:
         force=args.force,
         report=Path(args.report) if args.report else None,
         json=Path(args.json) if args.json else None,
+        replay=not args.no_replay,
     )
     return run_update(project, options)
 
