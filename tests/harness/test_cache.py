@@ -353,7 +353,7 @@ WORKFLOWS = Path(__file__).resolve().parents[2] / ".github" / "workflows"
     [
         ("reproducibility.yml", "replay", "repro replay"),
         ("replay-on-lock-change.yml", "replay", "repro replay"),
-        ("dependency-update.yml", "update", "repro update"),
+        ("dependency-update.yml", "replay", "repro replay"),
     ],
 )
 def test_the_workflows_prune_the_cache_before_their_docker_work(
