@@ -301,8 +301,20 @@ def test_dependency_update_runs_weekly_and_labels_from_the_exit_code() -> None:
     candidate = {s.get("id"): s for s in workflow["jobs"]["candidate"]["steps"]}["candidate"]
     assert "args=(--no-replay --write --force --report candidate/update.md" in candidate["run"]
     assert 'repro update "${args[@]}"' in candidate["run"]
+    bisect = workflow["jobs"]["bisect"]
+    assert (bisect["needs"], bisect["permissions"]) == (
+        ["candidate", "replay"],
+        {"contents": "read"},
+    )
+    bisect_script = bisect["steps"][-2]["run"]
+    assert "repro merge --plan candidate/plan.json reports --format json >merged.json" in (
+        bisect_script
+    )
+    assert 'repro bisect --suite "$suite" --lock "$lock" --format markdown' in bisect_script
+    assert workflow["jobs"]["update"]["needs"] == ["candidate", "replay", "bisect"]
     steps = {step.get("id"): step for step in workflow["jobs"]["update"]["steps"]}
     script = steps["update"]["run"]
+    assert 'cat "$BISECT" >>"$REPORT"' in script
     assert 'repro merge --plan "$CANDIDATE/plan.json" "$REPORTS" --format markdown' in script
     assert "0) label=safe-update" in script
     assert "1) label=behaviour-change" in script
@@ -359,7 +371,7 @@ def test_replays_are_planned_run_as_a_matrix_and_merged(
     assert upload["with"]["name"] == "report-${{ matrix.id }}"
     assert upload["if"] == "${{ !cancelled() }}"
     final = jobs[merge]
-    assert final["needs"] == [plan, matrix]
+    assert final["needs"][:2] == [plan, matrix]
     assert final["if"].startswith("${{ !cancelled() && ")
     download = [s for s in final["steps"] if str(s.get("uses", "")).startswith("actions/download")]
     assert any(s["with"].get("pattern") == "report-*" for s in download)
