@@ -236,3 +236,37 @@ def test_a_daemon_that_cannot_see_the_mounts_says_why(monkeypatch: pytest.Monkey
         raise other
     assert str(plain.value) == "the Docker daemon failed while building: no space left on device"
     assert harness_docker.DEFAULT_HOST == "unix:///var/run/docker.sock"
+
+
+def test_an_image_removed_while_listing_does_not_keep_expired_containers(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Another process removed a dangling image between the daemon's list and the SDK's
+    # inspect of it: the expired containers still go.
+    removed: list[str] = []
+
+    class Container:
+        def __init__(self, name: str, deadline: str) -> None:
+            self.name, self.labels = name, {harness_docker.DEADLINE_LABEL: deadline}
+
+        def remove(self, *, force: bool) -> None:
+            removed.append(self.name)
+
+    class Containers:
+        def list(self, **kwargs: Any) -> list[Container]:
+            return [Container("old", "100"), Container("live", "10000")]
+
+    class Images:
+        def list(self, **kwargs: Any) -> list[Any]:
+            raise docker.errors.NotFound("404 Client Error: no such image: sha256:6fdaa784")
+
+    class Client:
+        containers = Containers()
+        images = Images()
+
+    count = harness_docker.reap_expired(Client(), now=1000.0)  # type: ignore[arg-type]
+    assert (count, removed) == (1, ["old"])
+    assert capsys.readouterr().err == (
+        "repro: warning: could not look for leftover images: 404 Client Error: no such image: "
+        "sha256:6fdaa784\n"
+    )

@@ -271,10 +271,18 @@ def reap_expired(client: docker.DockerClient, *, now: float | None = None) -> in
     removed = 0
     try:
         containers = client.containers.list(all=True, filters={"label": DEADLINE_LABEL})
-        images = client.images.list(filters={"dangling": True, "label": BUILD_DEADLINE_LABEL})
     except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
         print(f"repro: warning: could not look for leftovers: {explain(exc)}", file=sys.stderr)
         return 0
+    try:
+        images = client.images.list(filters={"dangling": True, "label": BUILD_DEADLINE_LABEL})
+    except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+        # The SDK inspects each image it lists: one removed meanwhile by another process is a
+        # 404 here, and must not keep the expired containers from going.
+        print(
+            f"repro: warning: could not look for leftover images: {explain(exc)}", file=sys.stderr
+        )
+        images = []
     for container in containers:
         if _expired(container.labels, DEADLINE_LABEL, now):
             # Gone already, or being removed by its owner: either way not ours to report.
