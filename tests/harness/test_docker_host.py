@@ -270,3 +270,40 @@ def test_an_image_removed_while_listing_does_not_keep_expired_containers(
         "repro: warning: could not look for leftover images: 404 Client Error: no such image: "
         "sha256:6fdaa784\n"
     )
+
+
+def test_a_container_another_reaper_is_removing_is_waited_for() -> None:
+    # Every harness command of every process reaps: two may remove one container at once,
+    # and the second gets 409 Conflict; it returns once the container is gone all the same.
+    calls: list[tuple[str, str]] = []
+
+    class Container:
+        def __init__(self) -> None:
+            self.id = "c1"
+            self.labels = {harness_docker.DEADLINE_LABEL: "100"}
+
+        def remove(self, *, force: bool) -> None:
+            calls.append(("remove", self.id))
+            response = requests.Response()
+            response.status_code = 409
+            raise docker.errors.APIError("409 Client Error", response=response)
+
+    class Api:
+        def wait(self, container: str, *, timeout: int, condition: str) -> None:
+            calls.append((f"wait {condition} {timeout}", container))
+
+    class Client:
+        api = Api()
+
+        class containers:
+            @staticmethod
+            def list(**kwargs: Any) -> list[Container]:
+                return [Container()]
+
+        class images:
+            @staticmethod
+            def list(**kwargs: Any) -> list[Any]:
+                return []
+
+    assert harness_docker.reap_expired(Client(), now=1000.0) == 0  # type: ignore[arg-type]
+    assert calls == [("remove", "c1"), ("wait removed 60", "c1")]

@@ -258,6 +258,12 @@ def _expired(labels: dict[str, str] | None, key: str, now: float) -> bool:
     return value.isdigit() and int(value) < now
 
 
+_CONFLICT = 409
+"""The daemon's answer to removing a container whose removal is already in progress."""
+_REMOVAL_WAIT = 60
+"""Seconds to wait for another process's removal of a container to finish."""
+
+
 def reap_expired(client: docker.DockerClient, *, now: float | None = None) -> int:
     """Remove reprolock's leftovers past their deadline; how many containers were removed.
 
@@ -287,8 +293,14 @@ def reap_expired(client: docker.DockerClient, *, now: float | None = None) -> in
         if _expired(container.labels, DEADLINE_LABEL, now):
             # Gone already, or being removed by its owner: either way not ours to report.
             with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
-                container.remove(force=True)
-                removed += 1
+                try:
+                    container.remove(force=True)
+                    removed += 1
+                except docker.errors.APIError as exc:
+                    if exc.status_code != _CONFLICT:
+                        raise
+                    # Another process's reaper is removing it: gone when this returns too.
+                    client.api.wait(str(container.id), timeout=_REMOVAL_WAIT, condition="removed")
     for image in images:
         if _expired(image.labels, BUILD_DEADLINE_LABEL, now):
             with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
