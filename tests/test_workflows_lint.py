@@ -282,8 +282,12 @@ def test_replay_on_lock_change_is_safe_for_bot_pull_requests() -> None:
     for pattern in ("**/requirements*.txt", "**/*.lock", "**/pylock.toml", "**/conda-lock.yml"):
         assert pattern in paths
     assert "secrets." not in path.read_text(encoding="utf-8")
-    steps = workflow["jobs"]["replay"]["steps"]
-    assert steps[-1]["run"] == 'repro replay --format markdown >>"$GITHUB_STEP_SUMMARY"'
+    for job in workflow["jobs"].values():
+        assert job["permissions"] == {"contents": "read"}
+    merge = workflow["jobs"]["merge"]["steps"][-1]["run"]
+    assert (
+        'repro merge --plan plan.json reports --format markdown >>"$GITHUB_STEP_SUMMARY"' in merge
+    )
 
 
 def test_dependency_update_runs_weekly_and_labels_from_the_exit_code() -> None:
@@ -294,10 +298,24 @@ def test_dependency_update_runs_weekly_and_labels_from_the_exit_code() -> None:
     _minute, _hour, dom, month, dow = triggers["schedule"][0]["cron"].split()
     assert (dom, month) == ("*", "*")
     assert dow.isdigit()  # one day a week
+    candidate = {s.get("id"): s for s in workflow["jobs"]["candidate"]["steps"]}["candidate"]
+    assert "args=(--no-replay --write --force --report candidate/update.md" in candidate["run"]
+    assert 'repro update "${args[@]}"' in candidate["run"]
+    bisect = workflow["jobs"]["bisect"]
+    assert (bisect["needs"], bisect["permissions"]) == (
+        ["candidate", "replay"],
+        {"contents": "read"},
+    )
+    bisect_script = bisect["steps"][-2]["run"]
+    assert "repro merge --plan candidate/plan.json reports --format json >merged.json" in (
+        bisect_script
+    )
+    assert 'repro bisect --suite "$suite" --lock "$lock" --format markdown' in bisect_script
+    assert workflow["jobs"]["update"]["needs"] == ["candidate", "replay", "bisect"]
     steps = {step.get("id"): step for step in workflow["jobs"]["update"]["steps"]}
     script = steps["update"]["run"]
-    assert "repro update" in script
-    assert '--write --force --report "$REPORT"' in script
+    assert 'cat "$BISECT" >>"$REPORT"' in script
+    assert 'repro merge --plan "$CANDIDATE/plan.json" "$REPORTS" --format markdown' in script
     assert "0) label=safe-update" in script
     assert "1) label=behaviour-change" in script
     pr = steps["pr"]
@@ -315,3 +333,46 @@ def test_reproducibility_uploads_sarif_from_the_action() -> None:
     )
     assert upload["with"]["sarif_file"] == "repro.sarif"
     assert "!cancelled()" in upload["if"]
+
+
+@pytest.mark.parametrize(
+    ("name", "plan", "matrix", "merge"),
+    [
+        ("reproducibility.yml", "plan", "replay", "merge"),
+        ("replay-on-lock-change.yml", "plan", "replay", "merge"),
+        ("dependency-update.yml", "candidate", "replay", "update"),
+    ],
+)
+def test_replays_are_planned_run_as_a_matrix_and_merged(
+    name: str, plan: str, matrix: str, merge: str
+) -> None:
+    jobs = _jobs(name)
+    assert "repro plan " in "".join(step.get("run", "") for step in jobs[plan]["steps"])
+    assert jobs[plan]["outputs"]["matrix"].endswith(".outputs.matrix }}")
+    job = jobs[matrix]
+    assert job["needs"] == plan
+    assert job["permissions"] == {"contents": "read"}  # a matrix job holds no write scope
+    assert job["strategy"] == {
+        "fail-fast": False,
+        "matrix": f"${{{{ fromJSON(needs.{plan}.outputs.matrix) }}}}",
+    }
+    steps = job["steps"]
+    runs = "".join(step.get("run", "") for step in steps)
+    assert 'repro replay --suite "$SUITE" --lock "$LOCK" --format markdown' in runs
+    assert '--output "json=report-$ID.json"' in runs
+    key = next(step for step in steps if step.get("id") == "key")
+    assert key["run"] == (
+        'echo "key=$(repro cache key --suite "$SUITE" --lock "$LOCK")" >>"$GITHUB_OUTPUT"'
+    )
+    cache = next(step for step in steps if str(step.get("uses", "")).startswith("actions/cache@"))
+    assert cache["with"]["key"] == "${{ steps.key.outputs.key }}"
+    upload = steps[-1]
+    assert upload["uses"].startswith("actions/upload-artifact@")
+    assert upload["with"]["name"] == "report-${{ matrix.id }}"
+    assert upload["if"] == "${{ !cancelled() }}"
+    final = jobs[merge]
+    assert final["needs"][:2] == [plan, matrix]
+    assert final["if"].startswith("${{ !cancelled() && ")
+    download = [s for s in final["steps"] if str(s.get("uses", "")).startswith("actions/download")]
+    assert any(s["with"].get("pattern") == "report-*" for s in download)
+    assert "repro merge --plan " in "".join(step.get("run", "") for step in final["steps"])

@@ -8,6 +8,7 @@ reprolock: an unexpected exception, never confused with a finding).
 from __future__ import annotations
 
 import argparse
+import enum
 import io
 import json
 import os
@@ -21,7 +22,7 @@ from contextlib import closing, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO, TypeVar
 
 from reprolock import __version__
 from reprolock.audit.baseline import load_baseline, write_baseline
@@ -32,6 +33,13 @@ from reprolock.files import atomic_write_text, cache_dir, named_path
 from reprolock.report import Format, render
 from reprolock.report.text import render_text, summary_line
 from reprolock.rules import RULES, expand_selectors, get_rule
+
+if TYPE_CHECKING:
+    from reprolock.harness.plan import Work
+    from reprolock.report.bisect import MixResult
+    from reprolock.report.replay import ReportFormat
+
+F = TypeVar("F", bound=enum.Enum)
 
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
@@ -110,6 +118,14 @@ examples:
   repro replay --lock candidate.txt          would this update change the model?
   repro replay --suite churn --lock candidate.txt --format json > replay.json
   repro replay --lock candidate.txt --format markdown >> "$GITHUB_STEP_SUMMARY"
+  repro replay --suite churn,fraud --lock new.txt --output json=report-1.json
+                                             one job of `repro plan`'s matrix
+  repro replay --suite churn --lock new.txt --mix only-scikit-learn-1a2b3c
+                                             one mix of `repro plan --bisect`
+
+With --mix the candidate runs as `repro bisect` runs it, then each mix named (the suite's
+lock with the mix's updates moved), and the report says whether each reproduces the
+candidate's change; `repro merge` combines the reports of every mix.
 
 {_HARNESS_EXIT_CODES}"""
 
@@ -119,6 +135,8 @@ examples:
   repro bisect --suite segments --lock candidate.txt
   repro bisect --suite segments --lock candidate.txt --format json > bisect.json
   repro bisect --suite segments --lock candidate.txt --format markdown >> "$GITHUB_STEP_SUMMARY"
+  repro bisect --suite segments --lock candidate.txt --known merged.json
+                                  go on from the mixes a matrix tested (`repro merge`)
 
 The candidate's package updates are grouped so that every mixed environment installs
 consistently (from the wheels' Requires-Dist and the lock's graph), then delta debugging
@@ -142,6 +160,7 @@ examples:
   repro update --write --report pr-body.md  replace the lock when every suite behaves the same
   repro update --write --force --json update.json
                                             replace it even when behaviour changed
+  repro update --write --force --no-replay  compile only: a CI matrix replays the new locks
 
 Each lock (a suite's `lock`, or with no suites every pip-compile output at the project's
 top level and one directory down) is compiled again from the source its pip-compile header
@@ -153,7 +172,7 @@ request body.
 
 exit codes:
   0  safe: every suite identical or within tolerance, no suites configured, or already up
-     to date
+     to date; with --no-replay, the locks compiled
   1  a suite changed behaviour, or broke
   2  usage or input error: bad flag, bad config, no lock or no lock source found
   3  not answered: pip-compile failed (no resolution, index unreachable), no Docker
@@ -178,8 +197,9 @@ examples:
 def _add_harness_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--suite",
+        action="append",
         metavar="NAME",
-        help="only this suite (default: every suite in the config)",
+        help="only this suite (repeatable, or a comma list; default: every suite in the config)",
     )
     parser.add_argument(
         "--project",
@@ -324,6 +344,14 @@ def _parser() -> argparse.ArgumentParser:
         help="also run the suite's own lock here and compare the candidate with that run, "
         "even when this machine matches the golden's",
     )
+    _add_report_outputs(replay)
+    replay.add_argument(
+        "--mix",
+        action="append",
+        metavar="ID",
+        help="test these mixes of a fanned-out bisect (`repro plan --bisect`; repeatable, or a "
+        "comma list); needs one --suite and --lock",
+    )
 
     bisect = sub.add_parser(
         "bisect",
@@ -358,6 +386,15 @@ def _parser() -> argparse.ArgumentParser:
         help="compare with a run of the suite's own lock here, even when this machine "
         "matches the golden's",
     )
+    _add_report_outputs(bisect)
+    bisect.add_argument(
+        "--known",
+        metavar="FILE",
+        help="a merged report (`repro merge --format json`): the mixes its jobs tested are "
+        "not tested again, and the search starts from the smallest that reproduces",
+    )
+
+    _add_plan_and_merge(sub)
 
     update = sub.add_parser(
         "update",
@@ -393,6 +430,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     update.add_argument("--report", metavar="FILE", help="also write the Markdown report to FILE")
     update.add_argument("--json", metavar="FILE", help="write the JSON report to FILE")
+    update.add_argument(
+        "--no-replay",
+        action="store_true",
+        help="compile and diff only, and leave the suites to a replay matrix (`repro plan`, "
+        "`repro merge`); with --write, --force is needed to replace the locks",
+    )
 
     diff = sub.add_parser(
         "diff",
@@ -457,6 +500,22 @@ def _parser() -> argparse.ArgumentParser:
     prune.add_argument("--dry-run", action="store_true", help="list what would go, remove nothing")
     prune.add_argument(
         "--project", metavar="DIR", default=".", help="project for --keep-goldens (default: .)"
+    )
+    key = cache_sub.add_parser(
+        "key",
+        help="print a key for a CI cache of the wheel directory",
+        epilog=_CACHE_KEY_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Print a key of the wheels a job can need: the pins and hashes of the "
+        "suites' locks and of the candidate, and the pinned uv. It changes only when one of "
+        "those locks does, so a CI cache keyed on it is downloaded again only then.",
+    )
+    _add_harness_common(key)
+    key.add_argument(
+        "--lock",
+        metavar="CANDIDATE",
+        default="",
+        help="the job's candidate lock too (empty: the suites' own locks only)",
     )
     for each in (info, prune):
         each.add_argument(
@@ -526,6 +585,10 @@ def _main(argv: Sequence[str] | None) -> int:
             return _replay(args)
         if args.command == "bisect":
             return _bisect(args)
+        if args.command == "plan":
+            return _plan(args)
+        if args.command == "merge":
+            return _merge(args)
         if args.command == "update":
             return _update(args)
         if args.command == "diff":
@@ -574,17 +637,18 @@ def _silence_stdout() -> None:
         pass
 
 
-def _parse_outputs(values: list[str]) -> list[tuple[Format, Path]]:
-    outputs: list[tuple[Format, Path]] = []
+def _parse_outputs(values: list[str], kind: type[F]) -> list[tuple[F, Path]]:
+    outputs: list[tuple[F, Path]] = []
     targets: set[str] = set()
+    example = "sarif=repro.sarif" if kind is Format else "json=report.json"
     for value in values:
         fmt_name, sep, file_name = value.partition("=")
         if not sep or not fmt_name or not file_name:
-            raise UsageError(f"--output {value!r}: expected FORMAT=FILE, e.g. sarif=repro.sarif")
+            raise UsageError(f"--output {value!r}: expected FORMAT=FILE, e.g. {example}")
         try:
-            fmt = Format(fmt_name.strip().lower())
+            fmt = kind(fmt_name.strip().lower())
         except ValueError:
-            choices = ", ".join(f.value for f in Format)
+            choices = ", ".join(f.value for f in kind)
             raise UsageError(
                 f"--output {value!r}: unknown format {fmt_name!r} (choose from {choices})"
             ) from None
@@ -645,7 +709,7 @@ def _check(args: argparse.Namespace) -> int:
     formats = [Format(f) for f in (args.formats or ["text"])]
     if len(set(formats)) > 1:
         raise UsageError("only one --format goes to stdout; write others with --output FORMAT=FILE")
-    outputs = _parse_outputs(args.output)
+    outputs = _parse_outputs(args.output, Format)
     select = _selectors("--select", args.select)
     ignore = _selectors("--ignore", args.ignore) or frozenset()
     config = load_config(root)
@@ -766,7 +830,21 @@ def _harness_suites(args: argparse.Namespace) -> list[Suite]:
     if not root.is_dir():
         raise UsageError(f"--project {args.project}: not a directory")
     config = load_config(root)
-    return select_suites(config.suites, [args.suite] if args.suite else None)
+    named = [args.suite] if isinstance(args.suite, str) else args.suite  # bisect: one suite
+    return select_suites(config.suites, _names("--suite", named))
+
+
+def _names(flag: str, values: Sequence[str] | None) -> list[str] | None:
+    """Repeated and comma-listed names, in order, each once; None when none were given."""
+    if not values:
+        return None
+    names: list[str] = []
+    for value in values:
+        parts = [part.strip() for part in value.split(",")]
+        if not all(parts):
+            raise UsageError(f"{flag} {value!r}: expected a name or a comma list of names")
+        names += parts
+    return list(dict.fromkeys(names))
 
 
 def _golden_record(args: argparse.Namespace) -> int:
@@ -807,6 +885,9 @@ def _replay(args: argparse.Namespace) -> int:
         summary_line,
     )
 
+    outputs = _parse_outputs(args.output, ReportFormat)
+    if args.mix:
+        return _replay_mixes(args, outputs)
     candidate = _named_lock(args) if args.lock else None
     suites = _harness_suites(args)
     reports = []
@@ -818,12 +899,10 @@ def _replay(args: argparse.Namespace) -> int:
                     session, suite, candidate=candidate, fresh_baseline=args.fresh_baseline
                 )
             )
-    text = render(ReportFormat(args.format), reports, single=bool(args.suite))
-    try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        _silence_stdout()
+    single = len(_names("--suite", args.suite) or ()) == 1
+    for fmt, path in outputs:
+        _write(path, render(fmt, reports, single=single), f"--output {fmt.value}={path}")
+    _emit(render(ReportFormat(args.format), reports, single=single))
     print(f"repro: {summary_line(reports)}", file=sys.stderr)
     failed = overall(reports) in {Verdict.CHANGED, Verdict.BROKEN}
     return EXIT_FINDINGS if failed else EXIT_CLEAN
@@ -860,6 +939,34 @@ def _days(value: str) -> float:
     return days
 
 
+_CACHE_KEY_EPILOG = """\
+examples:
+  repro cache key --suite segments                      the wheels of the suite's lock
+  repro cache key --suite churn,fraud --lock new.txt    a matrix job's, candidate included
+
+In a GitHub workflow (the wheels live in $REPROLOCK_CACHE_DIR/wheels):
+  echo "key=$(repro cache key --suite "$SUITE" --lock "$LOCK")" >> "$GITHUB_OUTPUT"
+  ... actions/cache with path: ${{ env.REPROLOCK_CACHE_DIR }}/wheels, key: that key,
+      restore-keys: reprolock-wheels-
+
+exit codes:
+  0  the key was printed
+  2  usage or input error: unknown suite, unreadable lock
+"""
+
+
+def _cache_key(args: argparse.Namespace) -> int:
+    from reprolock.harness.cache import wheels_key  # noqa: PLC0415 - see above
+    from reprolock.harness.lockfile import read_lock  # noqa: PLC0415
+
+    paths = [suite.lock_path for suite in _harness_suites(args)]
+    if args.lock:
+        paths.append(_named_lock(args))
+    # A lock the harness cannot read is a LockError: exit 2, naming the file and line.
+    _emit(wheels_key(read_lock(path) for path in paths) + "\n")
+    return EXIT_CLEAN
+
+
 def _cache(args: argparse.Namespace) -> int:
     import docker  # noqa: PLC0415 - see above
 
@@ -867,6 +974,8 @@ def _cache(args: argparse.Namespace) -> int:
     from reprolock.harness.docker import DockerUnavailableError, connect  # noqa: PLC0415
     from reprolock.report.cache import prune_summary, render_info, render_prune  # noqa: PLC0415
 
+    if args.cache_command == "key":
+        return _cache_key(args)
     root = cache_dir()
     keep = cache.Keep()
     if args.cache_command == "prune" and args.keep_goldens:
@@ -911,14 +1020,6 @@ def _cache(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
-def _emit(text: str) -> None:
-    try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        _silence_stdout()
-
-
 def _bisect(args: argparse.Namespace) -> int:
     from reprolock.harness import replay as harness  # noqa: PLC0415 - see above
     from reprolock.harness.bisection import bisect  # noqa: PLC0415
@@ -927,19 +1028,347 @@ def _bisect(args: argparse.Namespace) -> int:
     from reprolock.report.bisect import render_bisect, summary  # noqa: PLC0415
     from reprolock.report.replay import ReportFormat  # noqa: PLC0415
 
+    outputs = _parse_outputs(args.output, ReportFormat)
     candidate = _named_lock(args)
     (suite,) = _harness_suites(args)
+    learned: tuple[MixResult, ...] = ()
+    if args.known:
+        from reprolock.harness.merge import learned_mixes  # noqa: PLC0415
+
+        known = named_path(args.known, within=(Path.cwd(), Path(args.project)), what="--known")
+        learned = learned_mixes(known, suite=suite.name, lock=harness.display(candidate))
     with Status() as status, docker_failures(), closing(connect()) as client:
         session = harness.Session(client=client, progress=status, warn=status.log)
-        report = bisect(session, suite, candidate=candidate, fresh_baseline=args.fresh_baseline)
-    text = render_bisect(ReportFormat(args.format), report)
+        report = bisect(
+            session,
+            suite,
+            candidate=candidate,
+            fresh_baseline=args.fresh_baseline,
+            learned=learned,
+        )
+    for fmt, path in outputs:
+        _write(path, render_bisect(fmt, report), f"--output {fmt.value}={path}")
+    _emit(render_bisect(ReportFormat(args.format), report))
+    print(f"repro: {summary(report)}", file=sys.stderr)
+    return report.exit_code
+
+
+def _emit(text: str) -> None:
+    """The report on stdout; a reader that went away (`| head`) is no error."""
     try:
         sys.stdout.write(text)
         sys.stdout.flush()
     except BrokenPipeError:
         _silence_stdout()
+
+
+def _replay_mixes(args: argparse.Namespace, outputs: Sequence[tuple[ReportFormat, Path]]) -> int:
+    """``repro replay --mix``: the candidate, then each mix, judged as ``repro bisect`` would."""
+    from reprolock.harness import replay as harness  # noqa: PLC0415 - see above
+    from reprolock.harness.bisection import run_mixes  # noqa: PLC0415
+    from reprolock.harness.docker import connect, docker_failures  # noqa: PLC0415
+    from reprolock.harness.progress import Status  # noqa: PLC0415
+    from reprolock.report.bisect import render_bisect, summary  # noqa: PLC0415
+    from reprolock.report.replay import ReportFormat  # noqa: PLC0415
+
+    if not args.lock:
+        raise UsageError("--mix needs --lock: a mix moves some of the candidate's updates")
+    suites = _harness_suites(args)
+    if len(suites) != 1:
+        raise UsageError("--mix needs exactly one --suite: a mix belongs to one suite's bisect")
+    ids = _names("--mix", args.mix) or []
+    candidate = _named_lock(args)
+    with Status() as status, docker_failures(), closing(connect()) as client:
+        session = harness.Session(client=client, progress=status, warn=status.log)
+        report = run_mixes(
+            session, suites[0], candidate=candidate, ids=ids, fresh_baseline=args.fresh_baseline
+        )
+    for fmt, path in outputs:
+        _write(path, render_bisect(fmt, report), f"--output {fmt.value}={path}")
+    _emit(render_bisect(ReportFormat(args.format), report))
     print(f"repro: {summary(report)}", file=sys.stderr)
     return report.exit_code
+
+
+_PLAN_EPILOG = """\
+examples:
+  repro plan --format github                  every suite against its own lock
+  repro plan --lock new.txt --max-jobs 20     every suite against new.txt, in at most 20 jobs
+  repro plan --candidates .repro-candidates   each suite against the candidate of its lock
+  repro plan --bisect --suite churn --lock new.txt --format github
+                                              a bisect's first round: each group of updates
+                                              moved alone, and all groups but one
+
+In a GitHub workflow:
+  echo "matrix=$(repro plan --format github)" >> "$GITHUB_OUTPUT"
+  ... strategy: {fail-fast: false, matrix: ${{ fromJSON(needs.plan.outputs.matrix) }}}
+  ... repro replay --suite "$SUITE" --lock "$LOCK" --mix "$MIX" --output "json=report-$ID.json"
+  ... repro merge --plan plan.json reports/
+
+Each job is one `repro replay`; its id is stable (a digest of its suites, lock and mixes).
+A --bisect plan probes the base image and fetches the updated wheels (their Requires-Dist
+groups the updates), so it needs the Docker daemon and the index; a replay plan needs neither.
+
+exit codes:
+  0  the plan was printed (an empty matrix when there is nothing to do)
+  2  usage or input error: bad flag, bad config, unreadable lock, too few --max-jobs
+  3  (--bisect) no Docker daemon, base image unavailable, download failed
+"""
+
+_MERGE_EPILOG = """\
+examples:
+  repro merge report-*.json                      one verdict over every job's report
+  repro merge --plan plan.json reports/          and name every planned job without a report
+  repro merge --plan plan.json reports/ --format markdown >> "$GITHUB_STEP_SUMMARY"
+  repro merge reports/ --format json --output markdown=comment.md > merged.json
+
+Reports are read as untrusted input (regular files only, size- and depth-bounded, every field
+checked). Replays are merged side by side; the mixes of a bisect are merged into its culprit:
+the group of updates that reproduces the change alone. When none does, the change is an
+interaction: `repro bisect --known merged.json` goes on from the mixes tested.
+
+exit codes (as one `repro replay`, or `repro bisect`, over the same work):
+  0  every suite identical or within tolerance; nothing to bisect
+  1  a suite changed or broke; culprits found, or an interaction to bisect further
+  2  usage error: bad flag, unreadable --plan, a report given twice or outside the plan
+  3  not answered: a job's report is missing or unreadable (named), or a bisect unanswered
+"""
+
+
+def _add_report_outputs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--output",
+        action="append",
+        default=[],
+        metavar="FORMAT=FILE",
+        help="also write the report in FORMAT (text, json, markdown) to FILE (repeatable)",
+    )
+
+
+def _add_plan_and_merge(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from reprolock.harness.plan import GITHUB_MAX_JOBS  # noqa: PLC0415 - plain data
+
+    plan = sub.add_parser(
+        "plan",
+        help="print the replays (or a bisect's first round) as jobs for a CI matrix",
+        epilog=_PLAN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Print the work as independent jobs: a GitHub Actions matrix "
+        "(--format github) or JSON for other engines. Every job runs one `repro replay`; "
+        "`repro merge` combines their reports.",
+    )
+    _add_harness_common(plan)
+    plan.add_argument(
+        "--lock",
+        action="append",
+        metavar="CANDIDATE",
+        help="replay against this candidate lock (repeatable: suites x candidates; default: "
+        "each suite's own lock)",
+    )
+    plan.add_argument(
+        "--candidates",
+        metavar="DIR",
+        help="candidate locks laid out as the project is: a suite is replayed against "
+        "DIR/<its lock's path in --project> when that file exists, and left out otherwise",
+    )
+    plan.add_argument(
+        "--bisect",
+        action="store_true",
+        help="plan a bisect's first round instead: each group of the candidate's updates "
+        "moved alone, and all groups but one (needs --lock or --candidates)",
+    )
+    plan.add_argument(
+        "--max-jobs",
+        type=int,
+        default=GITHUB_MAX_JOBS,
+        metavar="N",
+        help=f"pack the work into at most N jobs (default and GitHub's limit: {GITHUB_MAX_JOBS})",
+    )
+    plan.add_argument(
+        "--format",
+        choices=["github", "json"],
+        default="json",
+        help='github: {"include": [...]} on one line; json: the jobs with their commands '
+        "(default: json)",
+    )
+
+    merge = sub.add_parser(
+        "merge",
+        help="combine the reports of a matrix's jobs into one verdict",
+        epilog=_MERGE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Merge the JSON reports of `repro replay` jobs (`repro plan`'s matrix) "
+        "into one verdict, with every suite's table, and exit as one process over the same "
+        "work would.",
+    )
+    merge.add_argument(
+        "reports",
+        nargs="*",
+        metavar="REPORT",
+        help="a job's JSON report, or a directory of report-*.json files",
+    )
+    merge.add_argument(
+        "--plan",
+        metavar="FILE",
+        help="the plan (`repro plan`'s output, either format): every job it names must have "
+        "its report-<id>.json among the REPORTs",
+    )
+    merge.add_argument(
+        "--format",
+        choices=["text", "json", "markdown"],
+        default="text",
+        help="report format on stdout (default: text)",
+    )
+    _add_report_outputs(merge)
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from reprolock.harness.plan import (  # noqa: PLC0415 - see above
+        GITHUB_MAX_JOBS,
+        PlanFormat,
+        PlanKind,
+        make_plan,
+    )
+
+    fmt = PlanFormat(args.format)
+    if fmt is PlanFormat.GITHUB and args.max_jobs > GITHUB_MAX_JOBS:
+        raise UsageError(
+            f"--max-jobs {args.max_jobs}: GitHub runs at most {GITHUB_MAX_JOBS} jobs per matrix"
+        )
+    if args.lock and args.candidates:
+        raise UsageError("--lock and --candidates are exclusive: name candidates one way")
+    if args.bisect and not (args.lock or args.candidates):
+        raise UsageError("--bisect needs --lock or --candidates: a bisect is of a candidate")
+    root = Path(args.project)
+    if not root.is_dir():
+        raise UsageError(f"--project {args.project}: not a directory")
+    config = load_config(root)
+    notes: list[str] = []
+    if not config.suites and not args.suite:
+        suites: list[Suite] = []
+        notes.append("no suites are configured: nothing to replay")
+    else:
+        suites = _harness_suites(args)
+    pairs, skipped = _plan_pairs(args, root, suites)
+    notes += skipped
+    kind = PlanKind.BISECT if args.bisect else PlanKind.REPLAY
+    if args.bisect:
+        works, more = _bisect_works(pairs)
+        notes += more
+    else:
+        works = [_replay_work(suite, lock) for suite, lock in pairs]
+    plan = make_plan(kind, works, max_jobs=args.max_jobs, project=args.project, notes=notes)
+    _emit(plan.render(fmt))
+    for note in plan.notes:
+        print(f"repro: note: {note}", file=sys.stderr)
+    print(f"repro: {plan.summary()}", file=sys.stderr)
+    return EXIT_CLEAN
+
+
+def _job_path(path: Path) -> str:
+    """``path`` as a job names it: relative to the working directory (the checkout's root, on
+    every runner), POSIX."""
+    return Path(os.path.relpath(os.path.abspath(path))).as_posix()
+
+
+def _plan_pairs(
+    args: argparse.Namespace, root: Path, suites: Sequence[Suite]
+) -> tuple[list[tuple[Suite, str]], list[str]]:
+    """(suite, candidate as the job names it; "" for its own lock) for every unit of work, and
+    notes on suites left out."""
+    if args.candidates:
+        folder = named_path(args.candidates, within=(Path.cwd(), root), what="--candidates")
+        if not folder.is_dir():
+            raise UsageError(f"--candidates {args.candidates}: not a directory")
+        pairs, notes = [], []
+        for suite in suites:
+            try:
+                relative = suite.lock_path.resolve().relative_to(root.resolve())
+            except ValueError:
+                notes.append(f"suite {suite.name}: its lock is outside --project: no candidate")
+                continue
+            candidate = folder / relative
+            if candidate.is_file():
+                named_path(candidate, within=(Path.cwd(), root), what="--candidates")
+                pairs.append((suite, _job_path(candidate)))
+            else:
+                notes.append(f"suite {suite.name}: no candidate {_job_path(candidate)}: left out")
+        return pairs, notes
+    locks = [""]
+    if args.lock:
+        locks = []
+        for value in args.lock:
+            path = named_path(value, within=(Path.cwd(), root), what="--lock")
+            if not path.is_file():
+                raise UsageError(f"--lock {value}: no such file")
+            locks.append(_job_path(path))
+        locks = list(dict.fromkeys(locks))
+    return [(suite, lock) for lock in locks for suite in suites], []
+
+
+def _environment(lock: Path | str, suite: Suite) -> str:
+    return f"{Path(lock).resolve()}\0{suite.base_image}"
+
+
+def _replay_work(suite: Suite, lock: str) -> Work:
+    from reprolock.harness.plan import Work  # noqa: PLC0415
+
+    environment = _environment(lock or suite.lock_path, suite)
+    return Work(suite=suite.name, lock=lock, environments=frozenset({environment}))
+
+
+def _bisect_works(pairs: Sequence[tuple[Suite, str]]) -> tuple[list[Work], list[str]]:
+    from reprolock.harness import replay as harness  # noqa: PLC0415 - see above
+    from reprolock.harness.bisection import plan_mixes  # noqa: PLC0415
+    from reprolock.harness.docker import connect, docker_failures  # noqa: PLC0415
+    from reprolock.harness.plan import Work  # noqa: PLC0415
+    from reprolock.harness.progress import Status  # noqa: PLC0415
+
+    works: list[Work] = []
+    notes: list[str] = []
+    if not pairs:
+        return works, notes
+    with Status() as status, docker_failures(), closing(connect()) as client:
+        session = harness.Session(client=client, progress=status, warn=status.log)
+        for suite, lock in pairs:
+            planned = plan_mixes(session, suite, Path(lock))
+            if not planned.mixes:
+                notes.append(f"suite {suite.name} with {lock}: {planned.reason}")
+                continue
+            candidate = _environment(lock, suite)
+            for mix in planned.mixes:
+                works.append(
+                    Work(
+                        suite=suite.name,
+                        lock=lock,
+                        mix=mix.id,
+                        environments=frozenset({candidate, f"{candidate}\0{mix.id}"}),
+                        runs=2,
+                    )
+                )
+    return works, notes
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from reprolock.harness.merge import merge, read_plan  # noqa: PLC0415 - see above
+    from reprolock.report.merge import render_merged, summary_line  # noqa: PLC0415
+    from reprolock.report.replay import ReportFormat  # noqa: PLC0415
+
+    outputs = _parse_outputs(args.output, ReportFormat)
+    if not args.reports and not args.plan:
+        raise UsageError("nothing to merge: name the reports (files or directories), or --plan")
+    plan = None
+    if args.plan:
+        plan_path = Path(args.plan)
+        if not plan_path.is_file():
+            raise UsageError(f"--plan {args.plan}: no such file")
+        plan = read_plan(plan_path)
+    merged = merge([Path(report) for report in args.reports], plan)
+    for fmt, path in outputs:
+        _write(path, render_merged(fmt, merged), f"--output {fmt.value}={path}")
+    _emit(render_merged(ReportFormat(args.format), merged))
+    print(f"repro: {summary_line(merged)}", file=sys.stderr)
+    return merged.exit_code
 
 
 def _update(args: argparse.Namespace) -> int:
@@ -956,6 +1385,7 @@ def _update(args: argparse.Namespace) -> int:
         force=args.force,
         report=Path(args.report) if args.report else None,
         json=Path(args.json) if args.json else None,
+        replay=not args.no_replay,
     )
     return run_update(project, options)
 

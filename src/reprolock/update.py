@@ -693,6 +693,8 @@ class UpdateOptions:
     """Progress messages (default: a status line on stderr)."""
     frameworks: tuple[str, ...] = ()
     """Extra ML framework names for the diff (added to the config's)."""
+    replay: bool = True
+    """Replay and bisect the suites here; False (``--no-replay``): compile and diff only."""
 
 
 def _package_names(packages: Sequence[str]) -> dict[str, str]:
@@ -846,6 +848,7 @@ def update(
         write=options.write,
         force=options.force,
         notes=tuple(dict.fromkeys(notes)),
+        replayed=options.replay,
     )
     if report.status is UpdateStatus.UP_TO_DATE:
         return report
@@ -854,7 +857,7 @@ def update(
         for target, lock in zip(targets, locks, strict=True)
         if lock.changed and target.suites
     ]
-    if to_replay:
+    if to_replay and options.replay:
         replayed = _replay(to_replay, candidates, progress=progress, warn=warn)
         report = replace(report, suites=tuple(replayed))
     if options.write and (

@@ -34,6 +34,8 @@ from reprolock.harness.replay import (
 from tests.conftest import FIXTURES
 
 PROJECT = FIXTURES / "projects" / "kmeans-segmenter"
+DEMO = FIXTURES / "projects" / "update-demo"
+"""The project of `repro update`; its upgraded lock is sklearn-1.4.2-joblib-threadpoolctl.txt."""
 LOCKS = FIXTURES / "harness" / "locks"
 DEFAULT_BASE_IMAGE = "reprolock-test/python:3.11-bookworm"
 """The base image the fixture projects' pyproject.toml files name."""
@@ -197,6 +199,28 @@ def project(tmp_path: Path, kmeans: Path) -> Path:
     target = tmp_path / "kmeans-segmenter"
     shutil.copytree(kmeans, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def demo_template(
+    tmp_path_factory: pytest.TempPathFactory,
+    docker_client: docker.DockerClient,
+    harness_cache: Path,
+) -> Path:
+    """update-demo with its golden recorded on this machine: the comparison is with the golden
+    (no fresh baseline), so the report is the same on any machine."""
+    root = copy_project(DEMO, tmp_path_factory.mktemp("update-demo") / "update-demo")
+    session = Session(client=docker_client, cache=harness_cache)
+    record(session, load_config(root).suites["segments"], force=True)
+    return root
+
+
+@pytest.fixture
+def demo(tmp_path: Path, demo_template: Path) -> Path:
+    """A private copy of update-demo (its golden recorded on this machine)."""
+    root = tmp_path / "update-demo"
+    shutil.copytree(demo_template, root)
+    return root
 
 
 @dataclass(frozen=True)

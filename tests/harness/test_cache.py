@@ -22,7 +22,7 @@ from reprolock.config import load_config
 from reprolock.harness import build, cache, wheelhouse
 from reprolock.harness.cache import Keep, apply_prune, golden_keep, lock_key, plan_prune, survey
 from reprolock.harness.lockfile import LockedRequirement, TargetEnvironment, read_lock
-from tests.harness.conftest import BASE_IMAGE, PROJECT
+from tests.harness.conftest import BASE_IMAGE, LOCKS, PROJECT
 
 DAY = 86400
 NOW = 1_900_000_000.0
@@ -142,6 +142,58 @@ def test_the_lock_key_depends_on_the_pins_and_hashes_only(tmp_path: Path) -> Non
     assert len(key) == 64
     assert lock_key(read_lock(two)) == key
     assert lock_key(read_lock(three)) != key
+
+
+def test_cache_key_is_the_lock_key_of_what_a_job_installs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "kmeans"
+    shutil.copytree(PROJECT, root, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(LOCKS / "sklearn-1.4.2.txt", root / "new.txt")
+    monkeypatch.chdir(root)
+
+    def key(*argv: str) -> tuple[int, str, str]:
+        code = main(["cache", "key", *argv])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    suites = load_config(root).suites
+    own = lock_key(read_lock(suites["segments"].lock_path))
+    assert key("--suite", "segments") == (0, f"reprolock-wheels-{own}\n", "")
+    # A job's suites and its candidate: one key over their lock keys, in any order.
+    keys = sorted(
+        lock_key(read_lock(path))
+        for path in (suites["segments"].lock_path, suites["pickled"].lock_path, root / "new.txt")
+    )
+    union = hashlib.sha256("\n".join(keys).encode()).hexdigest()
+    assert key("--suite", "segments,pickled", "--lock", "new.txt") == (
+        0,
+        f"reprolock-wheels-{union}\n",
+        "",
+    )
+    assert key("--suite", "pickled", "--suite", "segments", "--lock", "new.txt")[1] == (
+        f"reprolock-wheels-{union}\n"
+    )
+    assert key("--lock", "new.txt")[1] == f"reprolock-wheels-{union}\n"  # every suite
+    # --lock "" (a matrix entry replaying the suites' own locks) is no candidate.
+    assert key("--suite", "segments", "--lock", "")[1] == f"reprolock-wheels-{own}\n"
+    # The candidate's pins decide: another candidate, another key.
+    other = key("--suite", "segments", "--lock", "locks/sklearn-1.2.2.txt")[1]
+    assert other not in {f"reprolock-wheels-{own}\n", f"reprolock-wheels-{union}\n"}
+    assert key("--suite", "nope") == (
+        2,
+        "",
+        "repro: error: --suite nope: no such suite (configured: segments, pickled)\n",
+    )
+    assert key("--suite", "segments", "--lock", "gone.txt") == (
+        2,
+        "",
+        "repro: error: --lock gone.txt: no such file\n",
+    )
+    (root / "bad.txt").write_text("numpy>=1\n", encoding="utf-8")
+    code, out, err = key("--suite", "segments", "--lock", "bad.txt")
+    assert (code, out) == (2, "")
+    assert err.startswith("repro: error: bad.txt:1:")
 
 
 def test_goldens_keep_their_locks_wheels_and_their_recorded_image(tmp_path: Path) -> None:
@@ -301,7 +353,7 @@ WORKFLOWS = Path(__file__).resolve().parents[2] / ".github" / "workflows"
     [
         ("reproducibility.yml", "replay", "repro replay"),
         ("replay-on-lock-change.yml", "replay", "repro replay"),
-        ("dependency-update.yml", "update", "repro update"),
+        ("dependency-update.yml", "replay", "repro replay"),
     ],
 )
 def test_the_workflows_prune_the_cache_before_their_docker_work(

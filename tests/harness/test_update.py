@@ -9,12 +9,10 @@ import shutil
 import textwrap
 from pathlib import Path
 
-import docker
 import pytest
 
 from reprolock.config import load_config
 from reprolock.harness.lockfile import read_lock
-from reprolock.harness.replay import Session, record
 from reprolock.piptools import last_error
 from reprolock.update import (
     CompileError,
@@ -28,10 +26,9 @@ from reprolock.update import (
     read_header,
 )
 from tests.conftest import FIXTURES
-from tests.harness.conftest import PROJECT, Containers, Repro, copy_project
+from tests.harness.conftest import DEMO, LOCKS, PROJECT, Containers, Repro
 from tests.sdist_canary import CANARY_NAME, write_project, write_sdist
 
-DEMO = FIXTURES / "projects" / "update-demo"
 LOCK_ONLY = FIXTURES / "projects" / "update-lock-only"
 SNAPSHOT = Path(__file__).resolve().parent.parent / "data" / "update-report.md"
 
@@ -354,27 +351,6 @@ def test_no_suites_is_a_lock_only_update_then_up_to_date(repro: Repro, lock_only
 
 
 # --- the update-demo project, in Docker ----------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def demo_template(
-    tmp_path_factory: pytest.TempPathFactory,
-    docker_client: docker.DockerClient,
-    harness_cache: Path,
-) -> Path:
-    """update-demo with its golden recorded on this machine: the comparison is with the golden
-    (no fresh baseline), so the report is the same on any machine."""
-    root = copy_project(DEMO, tmp_path_factory.mktemp("update-demo") / "update-demo")
-    session = Session(client=docker_client, cache=harness_cache)
-    record(session, load_config(root).suites["segments"], force=True)
-    return root
-
-
-@pytest.fixture
-def demo(tmp_path: Path, demo_template: Path) -> Path:
-    root = tmp_path / "update-demo"
-    shutil.copytree(demo_template, root)
-    return root
 
 
 def _masked(line: str) -> str:
@@ -837,3 +813,37 @@ def test_a_package_that_keeps_its_version_keeps_its_hashes() -> None:
     # another layout is left as pip-compile wrote it
     inline = f"six==1.16.0 --hash={b}\n"
     assert keep_hashes(inline, current) == inline
+
+
+def test_no_replay_compiles_and_leaves_the_suites_to_the_matrix(
+    repro: Repro, tmp_path: Path
+) -> None:
+    root = shutil.copytree(DEMO, tmp_path / "update-demo")
+    lock = root / "requirements" / "model.txt"
+    before = lock.read_text()
+    run = repro("update", "--no-replay", "--write", "--json", "update.json", cwd=root)
+    assert run.code == 0, run.err
+    assert lock.read_text() == before  # --write alone: nothing was checked
+    headline = (
+        "**Not replayed here**: the updated locks are compiled; suite `segments` is left to the "
+        "replay matrix (`repro plan`, `repro merge`)."
+    )
+    assert headline in run.out
+    assert "\nNot replayed here (`--no-replay`): the replay matrix gives their verdicts.\n" in (
+        run.out
+    )
+    data = json.loads((root / "update.json").read_text())
+    assert (data["status"], data["verdict"], data["suites"], data["written"]) == (
+        "not-replayed",
+        None,
+        [],
+        [],
+    )
+    assert run.err.splitlines()[-1] == f"repro: {headline.replace('**', '').replace('`', '')}"
+
+    forced = repro("update", "--no-replay", "--write", "--force", cwd=root)
+    assert forced.code == 0, forced.err
+    # The candidate the matrix replays: exactly update-demo's upgraded lock.
+    pins = {r.name: r.version for r in read_lock(lock).requirements}
+    wanted = LOCKS / "sklearn-1.4.2-joblib-threadpoolctl.txt"
+    assert pins == {r.name: r.version for r in read_lock(wanted).requirements}

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,9 +35,10 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from reprolock.config import Suite
+from reprolock.errors import UsageError
 from reprolock.harness import wheelhouse
 from reprolock.harness.image import BaseImage, BuildError
-from reprolock.harness.lockfile import Lock, LockedRequirement
+from reprolock.harness.lockfile import Lock, LockedRequirement, read_lock
 from reprolock.harness.replay import (
     Reference,
     RunResult,
@@ -45,10 +47,20 @@ from reprolock.harness.replay import (
     choose_reference,
     comparer,
     machine_matches,
+    machine_of,
     run_suite,
     set_up,
 )
-from reprolock.report.bisect import BisectReport, Group, Outcome, Status, Step, StepKind
+from reprolock.report.bisect import (
+    BisectReport,
+    Group,
+    MixKind,
+    MixResult,
+    Outcome,
+    Status,
+    Step,
+    StepKind,
+)
 from reprolock.report.replay import LockChange, ReplayReport, Verdict
 
 Array = Any
@@ -75,16 +87,28 @@ class Minimised:
     """Calls made to the test function."""
 
 
-def ddmin(count: int, test: Callable[[tuple[int, ...]], Outcome]) -> Minimised:
+def ddmin(
+    count: int,
+    test: Callable[[tuple[int, ...]], Outcome],
+    *,
+    learned: Mapping[tuple[int, ...], Outcome] | None = None,
+) -> Minimised:
     """Zeller and Hildebrandt's ddmin over the indexes ``0..count-1``, with complements.
 
     The full set is known to reproduce and the empty set known to pass; neither is tested.
     ``test`` gets a sorted tuple of indexes and is called at most once per subset. Anything
     but :attr:`Outcome.REPRODUCES` counts as "does not reproduce". With one culprit among
     ``count`` groups, each halving costs at most two tests.
+
+    ``learned`` holds outcomes found elsewhere (a matrix of mixes): they are never tested
+    again, and the search starts from the smallest subset among them known to reproduce.
     """
     everything = tuple(range(count))
-    known: dict[tuple[int, ...], Outcome] = {everything: Outcome.REPRODUCES, (): Outcome.PASSES}
+    known: dict[tuple[int, ...], Outcome] = {
+        **(learned or {}),
+        everything: Outcome.REPRODUCES,
+        (): Outcome.PASSES,
+    }
     calls = 0
 
     def outcome(subset: Sequence[int]) -> Outcome:
@@ -95,7 +119,11 @@ def ddmin(count: int, test: Callable[[tuple[int, ...]], Outcome]) -> Minimised:
             known[key] = test(key)
         return known[key]
 
-    current = list(everything)
+    # The smallest subset known to reproduce (the full set, unless outcomes were learned).
+    reproducing = sorted(
+        (len(key), key) for key, seen in known.items() if seen is Outcome.REPRODUCES
+    )
+    current = list(reproducing[0][1])
     granularity = 2
     while len(current) > 1:
         chunks = _split(current, granularity)
@@ -354,6 +382,12 @@ class _Mixes:
     known: frozenset[str]
     """Unmet requirements the suite's lock or the candidate has already: no mix's fault."""
 
+    def lock(self, subset: Iterable[int], label: str) -> Lock:
+        """The suite's lock with the updates of the groups ``subset`` applied: what a step of
+        the search and a job of the matrix (``repro replay --mix``) both build."""
+        moving = [self.updates[c.name] for index in subset for c in self.groups[index].changes]
+        return _mixed_lock(self.baseline, moving, label)
+
 
 def _outcome(verdict: Verdict | None) -> Outcome:
     return Outcome.PASSES if verdict in _OK else Outcome.REPRODUCES
@@ -427,7 +461,16 @@ class _Bisector:
         self.session.progress(f"bisect {self.suite.name}: running the candidate")
         cand = self.environment(setup.candidate, " with the candidate")
         self.candidate = cand.outputs
-        report = dataclasses.replace(setup.report, image=cand.image, error=cand.error)
+        report = dataclasses.replace(
+            setup.report,
+            image=cand.image,
+            error=cand.error,
+            machine=machine_of(
+                cand.facts,
+                base_id=setup.base.id,
+                image_id=None if cand.run is None else cand.run.env.id,
+            ),
+        )
         reference = choose_reference(
             setup.golden.meta,
             setup.base.id,
@@ -481,6 +524,39 @@ class _Bisector:
         notes = [] if report.attributable else [_DEPENDENCIES_ALONE]
         return reference.conclude(report, comparison, golden, notes=notes)
 
+    def learn(
+        self, groups: Sequence[Group], learned: Sequence[MixResult]
+    ) -> dict[tuple[int, ...], Outcome]:
+        """The subsets of ``groups`` whose outcome ``learned`` holds, each recorded as a step;
+        a mix that moves anything but whole groups of these (its job saw other groups) is left
+        out, with a warning."""
+        owner = {(c.name, c.old, c.new): index for index, g in enumerate(groups) for c in g.changes}
+        known: dict[tuple[int, ...], Outcome] = {}
+        for mix in learned:
+            moved = {(c.name, c.old, c.new) for c in mix.step.moved}
+            subset = tuple(sorted({owner.get(change, -1) for change in moved}))
+            whole = {(c.name, c.old, c.new) for i in subset if i >= 0 for c in groups[i].changes}
+            if not subset or -1 in subset or whole != moved:
+                self.session.warn(
+                    f"warning: bisect {self.suite.name}: mix {mix.id} does not move whole groups "
+                    "of this bisect (its job grouped the updates otherwise): not reused"
+                )
+                continue
+            if subset in known:
+                continue
+            known[subset] = mix.step.outcome
+            by = f"job {mix.job}" if mix.job else "another process"
+            self.steps.append(
+                dataclasses.replace(
+                    mix.step,
+                    number=len(self.steps) + 1,
+                    kind=StepKind.KNOWN,
+                    reused=None,
+                    detail=f"tested by {by} ({mix.id})",
+                )
+            )
+        return known
+
     def try_mix(self, mixes: _Mixes, subset: tuple[int, ...]) -> Outcome:
         """Test the suite's lock with the updates of the groups ``subset`` applied (ddmin's
         test): untestable when a requirement would be unmet, else build, run and classify."""
@@ -491,7 +567,7 @@ class _Bisector:
             f"bisect {self.suite.name}: step {len(self.steps) + 1}, moving {names}"
         )
         started = time.monotonic()
-        mix = _mixed_lock(mixes.baseline, moving, f"{self.suite.lock} + {names}")
+        mix = mixes.lock(subset, f"{self.suite.lock} + {names}")
         installed = {req.name: req.version for req in mix.requirements}
         problems = sorted(unmet(installed, mixes.requires, mixes.markers) - mixes.known)
         if problems:
@@ -619,11 +695,12 @@ def _updates(
     return updates, requires
 
 
-def _mixes(session: Session, setup: Setup) -> _Mixes | None:
-    """The groups of updates to search; None when the candidate installs the same wheels."""
-    target = setup.base.target
-    baseline, candidate = setup.baseline.for_target(target), setup.candidate.for_target(target)
-    updates, requires = _updates(session, baseline, candidate, setup.base)
+def _mixes(session: Session, old: Lock, new: Lock, base: BaseImage) -> _Mixes | None:
+    """The groups of updates between the suite's lock ``old`` and the candidate ``new`` to
+    search; None when the candidate installs the same wheels."""
+    target = base.target
+    baseline, candidate = old.for_target(target), new.for_target(target)
+    updates, requires = _updates(session, baseline, candidate, base)
     if not updates:
         return None
     markers = target.markers()
@@ -631,8 +708,8 @@ def _mixes(session: Session, setup: Setup) -> _Mixes | None:
         [u.change for u in updates],
         requires,
         markers,
-        old_edges=_graph_edges(setup.baseline, baseline),
-        new_edges=_graph_edges(setup.candidate, candidate),
+        old_edges=_graph_edges(old, baseline),
+        new_edges=_graph_edges(new, candidate),
     )
     known = set[str]()
     for side in (baseline, candidate):
@@ -653,6 +730,7 @@ def bisect(
     *,
     candidate: Path,
     fresh_baseline: bool = False,
+    learned: Sequence[MixResult] = (),
 ) -> BisectReport:
     """Find the smallest set of the candidate's package updates that reproduces its change.
 
@@ -661,6 +739,12 @@ def bisect(
     when the source or inputs changed since recording, or with ``fresh_baseline``. Raises
     only for an unanswered question outside the search (no daemon, no golden, a failed
     download); a reference that cannot run gives an :attr:`Status.UNANSWERED` report.
+
+    ``learned``: mixes other processes tested (the jobs of a fanned-out first round, from
+    ``repro merge``). Each is matched to this bisect's groups by the updates it moved; its
+    outcome is taken as it is, never tested again, and recorded as a :attr:`StepKind.KNOWN`
+    step. Outcomes carry across machines: each job judged its mix against a reference and a
+    candidate it ran on its own machine.
     """
     setup = set_up(session, suite, candidate, warn_tag=True)
     work = _Bisector(session, suite, setup)
@@ -673,10 +757,11 @@ def bisect(
         )
     if setup.same_lock:
         return work.finish(report, Status.UNANSWERED, reason=_SAME_LOCK)
-    mixes = _mixes(session, setup)
+    mixes = _mixes(session, setup.baseline, setup.candidate, setup.base)
     if mixes is None:
         return work.finish(report, Status.UNANSWERED, reason=_SAME_WHEELS)
-    found = ddmin(len(mixes.groups), functools.partial(work.try_mix, mixes))
+    known = work.learn(mixes.groups, learned)
+    found = ddmin(len(mixes.groups), functools.partial(work.try_mix, mixes), learned=known)
     culprits = [c for index in found.culprits for c in mixes.groups[index].changes]
     return work.finish(
         report,
@@ -685,6 +770,146 @@ def bisect(
         groups=mixes.groups,
         minimal=found.minimal,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Fan-out: the first round of a bisect as independent mixes
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Mix:
+    """A mix of a fanned-out bisect's first round."""
+
+    id: str
+    """Stable: kind, the group's first package, a digest of what moves."""
+    kind: MixKind
+    """One group moved, or all but one."""
+    group: int
+    """The group it is about."""
+    subset: tuple[int, ...]
+    """The groups it moves, sorted."""
+    moved: tuple[LockChange, ...]
+    """The updates it moves."""
+
+
+_ID_PACKAGE_CHARS = 30
+
+
+def mix_id(kind: MixKind, first: str, moved: Sequence[LockChange]) -> str:
+    """``only-scikit-learn-1a2b3c``: readable, and bound to exactly the updates moved."""
+    text = "".join(f"{c.name} {c.old or '-'} {c.new or '-'}\n" for c in moved)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:6]
+    return f"{kind.value}-{first[:_ID_PACKAGE_CHARS]}-{digest}"
+
+
+def fan_out(groups: Sequence[Group]) -> tuple[Mix, ...]:
+    """Every group moved alone, then every group but one: ``2k`` mixes for ``k`` groups, fewer
+    when two coincide (``k = 2``: moving one is keeping back the other) or one is empty
+    (``k = 1``: all but the only group is the suite's own lock).
+
+    One round of them names a single culprit (the one group that reproduces alone) and shows
+    which groups an interaction needs (those without which nothing reproduces).
+    """
+    everything = tuple(range(len(groups)))
+    mixes: list[Mix] = []
+    seen: set[tuple[int, ...]] = set()
+    for kind in (MixKind.ONLY, MixKind.WITHOUT):
+        for index, group in enumerate(groups):
+            if kind is MixKind.ONLY:
+                subset: tuple[int, ...] = (index,)
+            else:
+                subset = everything[:index] + everything[index + 1 :]
+            if not subset or subset in seen:
+                continue
+            seen.add(subset)
+            moved = tuple(change for i in subset for change in groups[i].changes)
+            mixes.append(
+                Mix(
+                    id=mix_id(kind, group.names[0], moved),
+                    kind=kind,
+                    group=index,
+                    subset=subset,
+                    moved=moved,
+                )
+            )
+    return tuple(mixes)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MixPlan:
+    """The groups of a candidate's updates for one suite, and the first round's mixes."""
+
+    groups: tuple[Group, ...]
+    """The groups (sorted by their first package)."""
+    mixes: tuple[Mix, ...]
+    """:func:`fan_out` of them; empty when there is nothing to bisect."""
+    reason: str | None = None
+    """Why there are no mixes."""
+
+
+def plan_mixes(session: Session, suite: Suite, candidate: Path) -> MixPlan:
+    """The mixes of bisecting ``suite`` against ``candidate``. Nothing is built or run, but the
+    base image is probed (its platform picks the wheels) and the updated wheels are fetched
+    (their ``Requires-Dist`` ties updates into groups)."""
+    baseline, new = read_lock(suite.lock_path), read_lock(candidate)
+    base = session.base_image(suite, warn_tag=False)
+    if baseline.digest(base.target) == new.digest(base.target):
+        return MixPlan(groups=(), mixes=(), reason=_SAME_LOCK)
+    mixes = _mixes(session, baseline, new, base)
+    if mixes is None:
+        return MixPlan(groups=(), mixes=(), reason=_SAME_WHEELS)
+    return MixPlan(groups=mixes.groups, mixes=fan_out(mixes.groups))
+
+
+def choose_mixes(mixes: Sequence[Mix], ids: Sequence[str], *, suite: str) -> list[Mix]:
+    """The mixes named by ``ids`` (``--mix``), in the order given, each once; a name that is
+    not one of ``mixes`` is a usage error listing them."""
+    by_id = {mix.id: mix for mix in mixes}
+    for name in ids:
+        if name not in by_id:
+            known = ", ".join(by_id) or "none: nothing to bisect"
+            raise UsageError(
+                f"--mix {name}: not a mix of suite {suite} and this candidate (its mixes: {known})"
+            )
+    return [by_id[name] for name in dict.fromkeys(ids)]
+
+
+def run_mixes(
+    session: Session,
+    suite: Suite,
+    *,
+    candidate: Path,
+    ids: Sequence[str],
+    fresh_baseline: bool = False,
+) -> BisectReport:
+    """``repro replay --mix``: run the candidate as ``repro bisect`` does (and the suite's own
+    lock where the golden is another machine's), then each mix named in ``ids``.
+
+    Each mix is judged here, against this machine's reference and candidate, so the outcomes
+    of jobs on different runners can be merged. Nothing is tested when the candidate behaves
+    like the suite's lock. An id that is not a mix of this suite and candidate (a plan made
+    with other groups) is a usage error, raised before anything is built.
+    """
+    setup = set_up(session, suite, candidate, warn_tag=True)
+    mixes = (
+        None if setup.same_lock else _mixes(session, setup.baseline, setup.candidate, setup.base)
+    )
+    groups = () if mixes is None else mixes.groups
+    chosen = choose_mixes(fan_out(groups), ids, suite=suite.name)
+    work = _Bisector(session, suite, setup)
+    report = work.measure(fresh_baseline)
+    if isinstance(report, BisectReport):
+        return dataclasses.replace(report, groups=groups)
+    if mixes is None or report.verdict in _OK:
+        return work.finish(
+            report, Status.NOTHING, reason=f"the candidate is {report.verdict.value}", groups=groups
+        )
+    results = []
+    for mix in chosen:
+        work.try_mix(mixes, mix.subset)
+        results.append(MixResult(id=mix.id, kind=mix.kind, group=mix.group, step=work.steps[-1]))
+    return work.finish(report, Status.TESTED, groups=groups, mixes=tuple(results))
 
 
 _SAME_LOCK = "the candidate installs exactly the suite's own lock: no package update to blame"
@@ -696,10 +921,17 @@ _SAME_WHEELS = (
 __all__ = [
     "GraphEdge",
     "Minimised",
+    "Mix",
+    "MixPlan",
     "bisect",
+    "choose_mixes",
     "classify",
     "ddmin",
+    "fan_out",
     "group_updates",
+    "mix_id",
+    "plan_mixes",
     "requires_dist",
+    "run_mixes",
     "unmet",
 ]

@@ -233,6 +233,20 @@ def lock_key(lock: Lock) -> str:
     return hashlib.sha256(("\n".join(lines) + "\n").encode()).hexdigest()
 
 
+WHEELS_KEY_PREFIX = "reprolock-wheels-"
+"""What :func:`wheels_key` starts with: a CI cache's ``restore-keys`` prefix."""
+
+
+def wheels_key(locks: Iterable[Lock]) -> str:
+    """``repro cache key``: ``reprolock-wheels-<hex>`` over the :func:`lock_key` of every lock a
+    job can install from (its suites' locks and its candidate), in any order, each once."""
+    keys = sorted({lock_key(lock) for lock in locks})
+    if not keys:
+        raise ValueError("wheels_key needs at least one lock")
+    combined = keys[0] if len(keys) == 1 else hashlib.sha256("\n".join(keys).encode()).hexdigest()
+    return f"{WHEELS_KEY_PREFIX}{combined}"
+
+
 def golden_keep(suites: Iterable[Suite]) -> Keep:
     """The wheels and images of every suite that has a golden: its lock's files, and the
     environment image its golden.json names."""
@@ -435,6 +449,7 @@ def _drop_empty_dirs(folder: Path) -> None:
 
 __all__ = [
     "OWN_IMAGE_LABELS",
+    "WHEELS_KEY_PREFIX",
     "CacheInfo",
     "Item",
     "Keep",
@@ -449,4 +464,5 @@ __all__ = [
     "plan_prune",
     "survey",
     "touch_image",
+    "wheels_key",
 ]

@@ -61,6 +61,23 @@ def _host() -> str:
     return os.environ.get("DOCKER_HOST") or DEFAULT_HOST
 
 
+_NOT_SHARED = re.compile(r"bind source path does not exist|invalid mount config", re.IGNORECASE)
+"""What a daemon says when a path reprolock mounts is not on its host."""
+
+
+def _remote_hint(detail: str) -> str:
+    """A hint for a mount the daemon cannot see: reprolock mounts this machine's files (the
+    suite's source, its inputs, the run's output directory, the wheels), so a daemon on
+    another host (``DOCKER_HOST=ssh://...``) needs them at the same paths there."""
+    if not _NOT_SHARED.search(detail):
+        return ""
+    return (
+        f" (the daemon at {_host()} cannot see this machine's files: a remote daemon needs the "
+        "project, $TMPDIR and the reprolock cache at the same paths on its host; see "
+        "docs/scale.md)"
+    )
+
+
 def explain(exc: BaseException) -> str:
     """A one-line reason for a Docker or transport failure."""
     text = " ".join(str(exc).split())
@@ -85,18 +102,23 @@ def _check_socket(host: str) -> None:
 
 
 def connect() -> docker.DockerClient:
-    """A client for the daemon named by ``DOCKER_HOST`` (default: the local socket).
+    """A client for the daemon named by ``DOCKER_HOST`` (default: the local socket):
+    ``unix://``, ``tcp://`` (with ``DOCKER_TLS_VERIFY`` and ``DOCKER_CERT_PATH``) or ``ssh://``.
 
     The API version is asked of the daemon by hand rather than by ``docker.from_env()``,
     whose failed negotiation leaves its connection open. Leftovers of killed processes past
     their deadline are removed first (:func:`reap_expired`).
     """
     probe: docker.DockerClient | None = None
+    host = _host()
+    # ssh://: the system's ssh client (its config, agent and known hosts), not paramiko,
+    # which reprolock does not depend on.
+    over_ssh = host.startswith("ssh://")
     try:
-        _check_socket(_host())
-        probe = docker.DockerClient.from_env(version=_BOOTSTRAP_API)
+        _check_socket(host)
+        probe = docker.DockerClient.from_env(version=_BOOTSTRAP_API, use_ssh_client=over_ssh)
         version = str(probe.api.version(api_version=False)["ApiVersion"])
-        client = docker.DockerClient.from_env(version=version)
+        client = docker.DockerClient.from_env(version=version, use_ssh_client=over_ssh)
     except (
         docker.errors.DockerException,
         requests.exceptions.RequestException,
@@ -125,14 +147,16 @@ def daemon_errors(doing: str) -> Iterator[None]:
     """
     try:
         yield
-    except requests.exceptions.RequestException as exc:
-        raise DockerUnavailableError(
-            f"lost the Docker daemon at {_host()} while {doing}: {explain(exc)}"
-        ) from None
+    # First: an APIError is also a requests HTTPError, but the daemon answered.
     except docker.errors.APIError as exc:
         detail = exc.explanation if isinstance(exc.explanation, str) else str(exc)
         raise DockerUnavailableError(
             f"the Docker daemon failed while {doing}: {' '.join(detail.split())}"
+            + _remote_hint(detail)
+        ) from None
+    except requests.exceptions.RequestException as exc:
+        raise DockerUnavailableError(
+            f"lost the Docker daemon at {_host()} while {doing}: {explain(exc)}"
         ) from None
 
 
@@ -234,6 +258,12 @@ def _expired(labels: dict[str, str] | None, key: str, now: float) -> bool:
     return value.isdigit() and int(value) < now
 
 
+_CONFLICT = 409
+"""The daemon's answer to removing a container whose removal is already in progress."""
+_REMOVAL_WAIT = 60
+"""Seconds to wait for another process's removal of a container to finish."""
+
+
 def reap_expired(client: docker.DockerClient, *, now: float | None = None) -> int:
     """Remove reprolock's leftovers past their deadline; how many containers were removed.
 
@@ -247,16 +277,30 @@ def reap_expired(client: docker.DockerClient, *, now: float | None = None) -> in
     removed = 0
     try:
         containers = client.containers.list(all=True, filters={"label": DEADLINE_LABEL})
-        images = client.images.list(filters={"dangling": True, "label": BUILD_DEADLINE_LABEL})
     except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
         print(f"repro: warning: could not look for leftovers: {explain(exc)}", file=sys.stderr)
         return 0
+    try:
+        images = client.images.list(filters={"dangling": True, "label": BUILD_DEADLINE_LABEL})
+    except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+        # The SDK inspects each image it lists: one removed meanwhile by another process is a
+        # 404 here, and must not keep the expired containers from going.
+        print(
+            f"repro: warning: could not look for leftover images: {explain(exc)}", file=sys.stderr
+        )
+        images = []
     for container in containers:
         if _expired(container.labels, DEADLINE_LABEL, now):
             # Gone already, or being removed by its owner: either way not ours to report.
             with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
-                container.remove(force=True)
-                removed += 1
+                try:
+                    container.remove(force=True)
+                    removed += 1
+                except docker.errors.APIError as exc:
+                    if exc.status_code != _CONFLICT:
+                        raise
+                    # Another process's reaper is removing it: gone when this returns too.
+                    client.api.wait(str(container.id), timeout=_REMOVAL_WAIT, condition="removed")
     for image in images:
         if _expired(image.labels, BUILD_DEADLINE_LABEL, now):
             with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
@@ -270,4 +314,6 @@ def docker_failures() -> Iterator[None]:
     try:
         yield
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
-        raise DockerUnavailableError(f"Docker failed: {explain(exc)}") from None
+        raise DockerUnavailableError(
+            f"Docker failed: {explain(exc)}{_remote_hint(str(exc))}"
+        ) from None

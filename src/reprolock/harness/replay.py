@@ -61,6 +61,7 @@ from reprolock.report.replay import (
     Baseline,
     Comparison,
     LockChange,
+    Machine,
     ReplayReport,
     Verdict,
     excerpt,
@@ -254,6 +255,24 @@ def machine_fingerprint(facts: Mapping[str, Any]) -> dict[str, Any]:
             )
         ],
     }
+
+
+def machine_of(facts: Mapping[str, Any], *, base_id: str | None, image_id: str | None) -> Machine:
+    """The report's :class:`Machine` for a run's ``facts`` (empty when nothing ran)."""
+    fingerprint = machine_fingerprint(facts)
+    flags = fingerprint["cpu_flags"]
+    model = fingerprint["cpu_model"]
+    return Machine(
+        cpu_model=model if isinstance(model, str) else None,
+        cpu_flags_sha256=(
+            hashlib.sha256("".join(f"{flag}\n" for flag in flags).encode()).hexdigest()
+            if flags
+            else None
+        ),
+        blas=tuple((str(api), str(arch)) for api, arch in fingerprint["blas"]),
+        base_image_id=base_id,
+        image_id=image_id,
+    )
 
 
 def _describe_machine(facts: Mapping[str, Any]) -> str:
@@ -796,6 +815,7 @@ def set_up(
         candidate_lock=display(candidate if candidate is not None else suite.lock_path),
         lock_diff=lock_diff(baseline, candidate_lock, base),
         notes=tuple(notes),
+        machine=Machine(base_image_id=base.id),
     )
     return Setup(
         golden=golden, baseline=baseline, candidate=candidate_lock, base=base, report=report
@@ -844,8 +864,10 @@ def replay(
         env = session.ensure_image(setup.candidate, setup.base)
     except BuildError as exc:
         return dataclasses.replace(report, error=excerpt(exc.report))
-    report = dataclasses.replace(report, image=env.tag)
     run = run_suite(session, suite, env)
+    report = dataclasses.replace(
+        report, image=env.tag, machine=machine_of(run.facts, base_id=setup.base.id, image_id=env.id)
+    )
     if run.outputs is None:
         return dataclasses.replace(report, error=excerpt(run.error or "the run failed"))
     reference = choose_reference(

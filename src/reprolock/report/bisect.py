@@ -42,11 +42,17 @@ class Status(enum.Enum):
     """The candidate behaves like the suite's lock (exit 0)."""
     UNANSWERED = "unanswered"
     """The question could not be answered: no reference run, no package moved (exit 3)."""
+    TESTED = "mixes-tested"
+    """Some mixes of a fanned-out bisect were tested (``repro replay --mix``); their outcomes
+    are for ``repro merge`` to combine (exit 1: the candidate changes behaviour)."""
+    INTERACTION = "interaction"
+    """Merged mixes: no group of updates reproduces the change alone; the sequential bisect
+    goes on from what the mixes found (exit 1)."""
 
     @property
     def exit_code(self) -> int:
         """The CLI's exit code for this outcome."""
-        return {Status.CULPRITS: 1, Status.NOTHING: 0, Status.UNANSWERED: 3}[self]
+        return {Status.NOTHING: 0, Status.UNANSWERED: 3}.get(self, 1)
 
 
 def budget(groups: int) -> int:
@@ -88,6 +94,17 @@ class StepKind(enum.Enum):
     CANDIDATE = "candidate"
     BASELINE = "baseline"
     MIX = "mix"
+    KNOWN = "known"
+    """A mix another process tested (a job of the matrix): its outcome is reused."""
+
+
+class MixKind(enum.Enum):
+    """The mixes of a fanned-out bisect's first round."""
+
+    ONLY = "only"
+    """The suite's lock with one group of updates moved."""
+    WITHOUT = "without"
+    """The candidate with one group of updates moved back: every group but one."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -129,6 +146,35 @@ class Step:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class MixResult:
+    """One mix of a fanned-out bisect and what it showed."""
+
+    id: str
+    """``only-scikit-learn-1a2b3c``: the kind, the group's first package, a digest of what
+    moves (so a job that computed other groups than its plan cannot take it for another)."""
+    kind: MixKind
+    """One group moved, or all but one."""
+    group: int
+    """The index of the group it is about, in :attr:`BisectReport.groups`."""
+    step: Step
+    """The environment tested (its updates, outcome, verdict, image, time)."""
+    job: str | None = None
+    """The matrix job that tested it, once merged."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry of the JSON report's ``mixes`` list."""
+        step = self.step.to_dict()
+        del step["step"], step["kind"]
+        return {
+            "id": self.id,
+            "kind": self.kind.value,
+            "group": self.group,
+            **step,
+            "job": self.job,
+        }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class BisectReport:
     """The outcome of bisecting one suite's change between its lock and a candidate."""
 
@@ -146,6 +192,8 @@ class BisectReport:
     """False when untestable mixes kept the search from proving no culprit can be dropped."""
     reason: str | None = None
     """Why the bisect is unanswered, or why there is nothing to bisect."""
+    mixes: tuple[MixResult, ...] = ()
+    """The fanned-out mixes tested (``repro replay --mix``, and their merge)."""
 
     @property
     def environments(self) -> int:
@@ -183,6 +231,8 @@ class BisectReport:
             "budget": self.budget if self.groups else None,
         }
         data["steps"] = [step.to_dict() for step in self.steps]
+        if self.mixes:
+            data["mixes"] = [mix.to_dict() for mix in self.mixes]
         return data
 
 
@@ -195,6 +245,8 @@ def _moved_text(step: Step, total: int) -> str:
 
 
 def _environment_text(step: Step) -> str:
+    if step.kind is StepKind.KNOWN:
+        return "matrix job"
     if step.reused is None:
         return "not built"
     return "reused" if step.reused else "built"
@@ -209,7 +261,21 @@ def summary(report: BisectReport) -> str:
         return f"{head}; {noun}: {found} ({_count(report)})"
     if report.status is Status.NOTHING:
         return f"{head}; nothing to bisect"
+    if report.status is Status.TESTED:
+        outcomes = ", ".join(f"{mix.id} {mix.step.outcome.value}" for mix in report.mixes)
+        return f"{head}; {outcomes}"
+    if report.status is Status.INTERACTION:
+        return f"{head}; no group reproduces it alone: {report.reason}"
     return f"{head}; unanswered: {report.reason}"
+
+
+def _bound(report: BisectReport) -> str:
+    """What the count is measured against: the sequential search's budget, or the one round
+    of mixes a fanned-out bisect ran in parallel."""
+    if report.mixes and report.status is not Status.TESTED:
+        jobs = len({mix.job for mix in report.mixes})
+        return f"{len(report.mixes)} mixes in one round of {jobs} job{'s' if jobs != 1 else ''}"
+    return f"budget {report.budget}"
 
 
 def _count(report: BisectReport) -> str:
@@ -225,14 +291,21 @@ def render_bisect_text(report: BisectReport) -> str:
         return "\n".join(lines) + "\n"
     if report.status is Status.UNANSWERED:
         lines.append(f"  bisect: unanswered: {report.reason}")
+    if report.status is Status.INTERACTION:
+        lines.append(f"  bisect: no group of updates reproduces the change alone: {report.reason}")
+    for mix in report.mixes:
+        by = f" (job {mix.job})" if mix.job else ""
+        lines.append(f"  mix {mix.id}: {mix.step.outcome.value}{by}")
     for change in report.culprits:
         lines.append(f"  culprit: {change}")
+    if report.status is Status.CULPRITS and report.reason:
+        lines.append(f"  note: {report.reason}")
     if not report.minimal:
         lines.append("  note: untestable mixes left open whether a smaller set reproduces it")
     if report.groups:
         lines.append(
             f"  bisect: {len(report.groups)} group{'s' if len(report.groups) != 1 else ''}, "
-            f"{_count(report)} (budget {report.budget})"
+            f"{_count(report)} ({_bound(report)})"
         )
         for group in report.groups:
             if len(group.changes) > 1:
@@ -270,21 +343,27 @@ def render_bisect_markdown(report: BisectReport, *, heading: str = "###") -> str
     out: list[str] = []
     if report.status is Status.UNANSWERED:
         out += [f"The bisect of {suite} was not answered: {reason}.", ""]
+    if report.status is Status.INTERACTION:
+        out += [f"No group of updates reproduces the change of {suite} alone: {reason}.", ""]
     if report.culprits:
         noun = "Culprit" if len(report.culprits) == 1 else "Culprits"
         found = ", ".join(f"**{c.name}** {c.moved('→')}" for c in report.culprits)
         out.append(f"{noun} in {suite}: {found}.")
+        if report.status is Status.CULPRITS and report.reason:
+            out += ["", f"> {reason}."]
         if not report.minimal:
             out += [
                 "",
                 "> Some mixes were untestable: a smaller set of updates may reproduce it too.",
             ]
         out.append("")
+    if report.mixes:
+        out += _mixes_markdown(report)
     if report.groups:
         plural = "s" if len(report.groups) != 1 else ""
         out += [
             f"{heading} Bisect of {suite}: {len(report.groups)} group{plural} of updates, "
-            f"{_count(report)} (budget {report.budget})",
+            f"{_count(report)} ({_bound(report)})",
             "",
         ]
         tied = [g for g in report.groups if len(g.changes) > 1]
@@ -315,6 +394,21 @@ def _steps_markdown(report: BisectReport) -> list[str]:
     detailed = [step for step in report.steps if step.detail]
     out += [f"- step {step.number}: {markdown_cell(step.detail or '')}" for step in detailed]
     return [*out, ""] if detailed else out
+
+
+def _mixes_markdown(report: BisectReport) -> list[str]:
+    out = ["| mix | moved | outcome | verdict | job |", "|---|---|---|---|---|"]
+    for mix in report.mixes:
+        moved = ", ".join(change.name for change in mix.step.moved)
+        cells = (
+            markdown_code(mix.id),
+            markdown_cell(moved),
+            mix.step.outcome.value,
+            "—" if mix.step.verdict is None else mix.step.verdict.value,
+            markdown_code(mix.job) if mix.job else "—",
+        )
+        out.append(markdown_row(cells))
+    return [*out, ""]
 
 
 def render_bisect(fmt: ReportFormat, report: BisectReport) -> str:

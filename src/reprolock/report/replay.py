@@ -192,6 +192,41 @@ class LockChange:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Machine:
+    """Where a candidate ran: what makes float results machine-dependent, and the images.
+
+    A report carries it so that reports from several runners (a CI matrix) can be told apart
+    when they are merged: the same verdict on two CPUs is two facts, not one.
+    """
+
+    cpu_model: str | None = None
+    """The CPU model the container saw."""
+    cpu_flags_sha256: str | None = None
+    """sha256 of the sorted CPU flags, one per line (they pick the BLAS kernel)."""
+    blas: tuple[tuple[str, str], ...] = ()
+    """``(internal API, architecture)`` of each BLAS or OpenMP library loaded, sorted."""
+    base_image_id: str | None = None
+    """The base image's id on the daemon that ran it."""
+    image_id: str | None = None
+    """The environment image's id."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``machine`` object of the JSON report."""
+        return {
+            "cpu_model": self.cpu_model,
+            "cpu_flags_sha256": self.cpu_flags_sha256,
+            "blas": [list(pair) for pair in self.blas],
+            "base_image_id": self.base_image_id,
+            "image_id": self.image_id,
+        }
+
+    def describe(self) -> str:
+        """``Intel(R) Xeon(R) ... (openblas Haswell)``: the CPU and its BLAS kernels."""
+        kernels = ", ".join(f"{api} {arch}".strip() for api, arch in self.blas if api != "openmp")
+        return f"{self.cpu_model or 'unknown CPU'} ({kernels or 'no BLAS information'})"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ReplayReport:
     """The outcome of replaying one suite against a candidate lock."""
 
@@ -221,6 +256,8 @@ class ReplayReport:
     """Why the candidate is broken: the install log or the container's error."""
     notes: tuple[str, ...] = ()
     """Anything the reader must know to trust the verdict (attribution, machine)."""
+    machine: Machine | None = None
+    """Where the candidate ran; None when nothing ran."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON report of one suite (DESIGN.md: "Machine-readable output")."""
@@ -237,6 +274,7 @@ class ReplayReport:
             "candidate": {"lock": self.candidate_lock, "image": self.image},
             "error": self.error,
             "notes": list(self.notes),
+            "machine": None if self.machine is None else self.machine.to_dict(),
         }
         if self.golden_comparison is not None:
             data["golden_outputs"] = _outputs(self.golden_comparison)

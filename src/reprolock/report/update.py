@@ -32,6 +32,9 @@ class UpdateStatus(enum.Enum):
     """pip-compile found nothing to upgrade (exit 0)."""
     UNANSWERED = "unanswered"
     """A suite could not be replayed (exit 3)."""
+    NOT_REPLAYED = "not-replayed"
+    """Locks its suites use changed, and ``--no-replay`` left them to a CI matrix (exit 0:
+    ``repro merge`` of the matrix's reports gives the verdict)."""
 
     @property
     def exit_code(self) -> int:
@@ -120,12 +123,16 @@ class UpdateReport:
     """Whether ``--force`` was given."""
     notes: tuple[str, ...] = ()
     """Anything the reader must know (another Python compiled, a lock skipped)."""
+    replayed: bool = True
+    """False with ``--no-replay``: the suites were left to a CI matrix."""
 
     @property
     def status(self) -> UpdateStatus:
         """The answer, from the locks and suites."""
         if not any(lock.changed for lock in self.locks):
             return UpdateStatus.UP_TO_DATE
+        if not self.replayed and any(lock.changed and lock.suites for lock in self.locks):
+            return UpdateStatus.NOT_REPLAYED
         if any(suite.changed for suite in self.suites):
             return UpdateStatus.CHANGED
         if any(not suite.answered for suite in self.suites):
@@ -168,6 +175,17 @@ class UpdateReport:
             missing = [s for s in self.suites if not s.answered]
             names = ", ".join(markdown_code(s.suite) for s in missing)
             return f"**Not answered**: suite {names} could not be replayed; see below."
+        if status is UpdateStatus.NOT_REPLAYED:
+            names = ", ".join(
+                markdown_code(name)
+                for name in dict.fromkeys(
+                    n for lock in self.locks if lock.changed for n in lock.suites
+                )
+            )
+            return (
+                f"**Not replayed here**: the updated locks are compiled; suite {names} is left "
+                "to the replay matrix (`repro plan`, `repro merge`)."
+            )
         if status is UpdateStatus.LOCK_ONLY:
             if self.configured_suites:
                 return (
@@ -285,7 +303,10 @@ def render_markdown(report: UpdateReport) -> str:
             out += ["> [!WARNING]", "> The candidate has packages without hashes.", ""]
 
     out += ["### Suites", ""]
-    if not report.suites:
+    if not report.suites and not report.replayed:
+        out.append("Not replayed here (`--no-replay`): the replay matrix gives their verdicts.")
+        out.append("")
+    elif not report.suites:
         if report.configured_suites:
             out.append("No golden suite uses an updated lock: nothing was replayed.")
         else:
