@@ -457,8 +457,9 @@ def bench_tree(n: int, opts: Options, shape: str = generate.SHAPES[0]) -> list[R
         def env_of(where: str, variant: Variant = variant) -> dict[str, str]:
             return _reprolock_env(caches / where, variant.pythonpath)
 
-        def fresh(kind: str, tag: str = tag) -> Callable[[int], dict[str, str]]:
-            return lambda i: env_of(f"{kind}{tag}-{i}")
+        def fresh(kind: str, variant: Variant = variant) -> Callable[[int], dict[str, str]]:
+            # Everything the environment depends on is bound now, not when a round runs
+            return lambda i: _reprolock_env(caches / f"{kind}{variant.tag}-{i}", variant.pythonpath)
 
         note = "--no-cache, empty cache dir" if variant.cache_flag else "no result cache yet"
         flag = ["--no-cache"] if variant.cache_flag else []

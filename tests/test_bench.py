@@ -138,7 +138,7 @@ def test_run_prints_the_table_at_n_10(tmp_path: Path) -> None:
     raw = tmp_path / "bench.json"
     result = subprocess.run(
         [sys.executable, str(BENCH / "run.py"), "--projects", "10", "--runs", "1", "--quick",
-         "--workdir", str(tmp_path / "work"), "--json", str(raw)],
+         "--workdir", str(tmp_path / "work"), "--json", str(raw), "--compare", "HEAD"],
         check=False,
         capture_output=True,
         text=True,
@@ -164,6 +164,9 @@ def test_run_prints_the_table_at_n_10(tmp_path: Path) -> None:
             assert row["median"] > 0
             assert row["items"] == plain["items"] > 100
             assert row["peak_mib"] > 1
-        assert "FINDINGS DIFFER" not in rows[("reprolock warm", 10, shape)]["note"]
+        # Each reprolock's warm run against its own cold run: same findings
+        for tool in ("reprolock", "reprolock (HEAD)"):
+            assert rows[(f"{tool} cold", 10, shape)]["note"].endswith(" findings")
+            assert "FINDINGS DIFFER" not in rows[(f"{tool} warm", 10, shape)]["note"]
         assert f"shape {shape}:" in out
     assert rows[("builds (bench/builds.py)", None, "")]["skipped"].startswith("skipped")
