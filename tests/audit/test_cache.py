@@ -777,3 +777,23 @@ def test_a_run_answered_from_the_cache_opens_only_its_record(
         ".gitignore",
         *(p.name for p in (cache / "audit").glob("*.run.json")),
     ]
+
+
+def test_recorded_claims_name_only_files_discovery_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cache_module, "RACY_NS", 0)
+    root = write_tree(tmp_path / "repo", _TREE)
+    (tmp_path / "outside.txt").write_text("torch\n", encoding="utf-8")
+    cache = tmp_path / "cache"
+    cold = _audit(root, cache)
+    (record,) = (cache / "audit").glob("*.run.json")
+    doc = cache_module._load(record)
+    assert doc["claims"]["by"]["requirements"] == "requirements.txt\0svc/requirements.txt"
+    # A record claiming a path the walk did not keep (here one out of the root) is not used.
+    doc["claims"]["by"]["requirements"] += "\0../outside.txt"
+    record.write_bytes(cache_module._dump([json.dumps(doc)]))
+    assert cache_module._load(record) == doc
+    with opened_files() as opened:
+        assert _audit(root, cache) == cold
+    assert not [p for p in opened if p.endswith("outside.txt")]

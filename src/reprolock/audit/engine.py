@@ -210,6 +210,8 @@ def run_audit(
     # the cache's key does not cover others).
     walked_key = walk_digest(walked) if custom_scanners is None else ""
     claims = cache.claims(walked_key) if cache is not None else None
+    if claims is not None and not claims.keys() <= {rel for rel, _ in walked}:
+        claims = None  # a record names only files the walk kept: never another path
     if claims is None:
         scanners = list(custom_scanners) if custom_scanners is not None else _all_scanners()
         found = claim(walked, scanners)
