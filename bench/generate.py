@@ -6,6 +6,12 @@ pyproject, a Poetry or uv lock in some, a Dockerfile, a conda environment in som
 script in some, Python sources and tests, configs, a README) and one GitHub workflow per ten
 projects under ``OUT/.github/workflows/``. The same seed gives a byte-identical tree, and
 project ``i`` is the same whatever N is, so a larger tree contains the smaller one's projects.
+
+Two shapes (``--shape``): ``lock-heavy`` (the default, above: a TOML lock in 45% of the
+projects) and ``python-heavy`` (more Python modules, a notebook and CSV data per project, a
+TOML lock in 10%, a conda environment in 15%, no setup script): the same number of files
+at about the same N, but most of the bytes in code and data rather than in locks. A benchmark
+that only one shape passes is tuned to that shape.
 """
 
 from __future__ import annotations
@@ -17,13 +23,15 @@ import random
 import shutil
 import sys
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 MARKER = ".bench-tree"
 """Written at the root of every generated tree; ``--force`` only ever deletes such a tree."""
 GENERATOR_VERSION = 1
 """Bump when the output changes, so cached trees (bench/run.py) are regenerated."""
+SHAPES = ("lock-heavy", "python-heavy")
+"""``--shape`` choices; the first is the default (and the tree every earlier run measured)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -767,8 +775,11 @@ def readme(project: Project) -> str:
     )
 
 
-def project_files(seed: int, index: int) -> Iterator[tuple[str, str]]:
+def project_files(seed: int, index: int, shape: str = SHAPES[0]) -> Iterator[tuple[str, str]]:
     """``(path, text)`` of every file of project ``index``, paths relative to the tree."""
+    if shape == "python-heavy":
+        yield from python_heavy_files(seed, index)
+        return
     project = choose_project(seed, index)
     # A second stream for the file contents, so the choices above stay stable when a writer
     # changes how many numbers it draws.
@@ -795,6 +806,154 @@ def project_files(seed: int, index: int) -> Iterator[tuple[str, str]]:
     yield f"{base}/configs/train.yaml", train_yaml(project, rng)
     if rng.random() < 0.5:
         yield f"{base}/configs/model.json", model_json(project, rng)
+
+
+# ---------------------------------------------------------------------------------------------
+# The python-heavy shape: more code, a notebook and CSV data per project, few TOML locks.
+
+
+def python_heavy_project(seed: int, index: int) -> Project:
+    """Project ``index`` of the python-heavy shape: the lock-heavy choice of packages, with a
+    Poetry lock in 4% and a uv lock in 6% (a stream of its own, so the rest stays put)."""
+    project = choose_project(seed, index)
+    roll = random.Random(int(digest("python-heavy", seed, index)[:16], 16)).random()  # noqa: S311
+    lock_tool = "poetry" if roll < 0.04 else "uv" if roll < 0.1 else "pip-compile"
+    return replace(project, lock_tool=lock_tool)
+
+
+def module_py(project: Project, rng: random.Random, name: str) -> str:
+    body = [
+        f'"""{name.capitalize()} helpers of {project.package}."""',
+        "",
+        "from __future__ import annotations",
+        "",
+        "import csv",
+        "import math",
+        "from collections.abc import Iterable",
+        "from pathlib import Path",
+        "",
+        "",
+    ]
+    for i in range(rng.randint(4, 9)):
+        body += _function_block(rng, f"{name}_{i}", rng.randint(3, 10))
+    body += [
+        "def read_rows(path: Path) -> Iterable[dict[str, str]]:",
+        '    """Rows of a CSV file of the project\'s data folder."""',
+        '    with path.open(newline="", encoding="utf-8") as handle:',
+        "        yield from csv.DictReader(handle)",
+        "",
+        "",
+        "def norm(values: Iterable[float]) -> float:",
+        "    return math.sqrt(sum(v * v for v in values))",
+        "",
+    ]
+    return "\n".join(body)
+
+
+def notebook(project: Project, rng: random.Random) -> str:
+    """An exploration notebook: install cell (pinned or not), code, and stored outputs."""
+    first = sorted(project.direct)[0]
+    install = (
+        f"%pip install {first}=={project.pins[first]}"
+        if rng.random() < 0.7
+        else f"%pip install {first}"
+    )
+    code = [
+        f"from {project.package}.model import Model\n",
+        "import csv\n",
+        "from pathlib import Path\n",
+        "\n",
+        'rows = list(csv.DictReader(Path("../data/train.csv").open()))\n',
+        "model = Model(width=8)\n",
+        "len(rows), model.predict([1.0] * 8)[:3]",
+    ]
+    cells: list[dict[str, object]] = [
+        {"cell_type": "markdown", "metadata": {}, "source": [f"# Exploring {project.package}\n"]},
+        {
+            "cell_type": "code",
+            "execution_count": 1,
+            "metadata": {},
+            "outputs": [],
+            "source": [install],
+        },
+        {
+            "cell_type": "code",
+            "execution_count": 2,
+            "metadata": {},
+            "outputs": [
+                {
+                    "data": {"text/plain": [f"({rng.randint(100, 900)}, [0.0, 0.1, 0.2])"]},
+                    "execution_count": 2,
+                    "metadata": {},
+                    "output_type": "execute_result",
+                }
+            ],
+            "source": code,
+        },
+    ]
+    for i in range(rng.randint(2, 6)):
+        lines = _function_block(rng, f"explore_{i}", rng.randint(2, 6))
+        cells.append(
+            {
+                "cell_type": "code",
+                "execution_count": 3 + i,
+                "metadata": {},
+                "outputs": [
+                    {
+                        "name": "stdout",
+                        "output_type": "stream",
+                        "text": [f"{rng.random():.6f}\n" for _ in range(rng.randint(5, 30))],
+                    }
+                ],
+                "source": [line + "\n" for line in lines],
+            }
+        )
+    document = {
+        "cells": cells,
+        "metadata": {
+            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+            "language_info": {"name": "python", "version": f"{project.python}.9"},
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    return json.dumps(document, indent=1) + "\n"
+
+
+def data_csv(rng: random.Random, rows: int) -> str:
+    lines = ["id,feature_a,feature_b,feature_c,text,label"]
+    for i in range(rows):
+        lines.append(
+            f"{i},{rng.random():.6f},{rng.gauss(0, 1):.6f},{rng.randint(0, 1000)},"
+            f"sample {rng.randint(0, 99999)},{rng.choice(('yes', 'no'))}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def python_heavy_files(seed: int, index: int) -> Iterator[tuple[str, str]]:
+    """``(path, text)`` of every file of project ``index`` of the python-heavy shape."""
+    project = python_heavy_project(seed, index)
+    rng = random.Random(int(digest("python-heavy-files", seed, index)[:16], 16))  # noqa: S311
+    base = f"projects/{project.dirname}"
+    src = f"{base}/src/{project.package}"
+    yield f"{base}/requirements.in", requirements_in(project)
+    yield f"{base}/requirements.txt", requirements_txt(project)
+    yield f"{base}/pyproject.toml", pyproject_toml(project, rng)
+    if project.lock_tool == "poetry":
+        yield f"{base}/poetry.lock", poetry_lock(project)
+    elif project.lock_tool == "uv":
+        yield f"{base}/uv.lock", uv_lock(project)
+    yield f"{base}/Dockerfile", dockerfile(project, rng)
+    if rng.random() < 0.15:
+        yield f"{base}/environment.yml", environment_yml(project, rng)
+    yield f"{src}/__init__.py", f'"""{project.package}."""\n\n__version__ = "0.1.0"\n'
+    yield f"{src}/model.py", model_py(project, rng)
+    yield f"{src}/train.py", train_py(project, rng)
+    yield f"{src}/features.py", module_py(project, rng, "features")
+    yield f"{base}/tests/test_model.py", model_tests(project)
+    yield f"{base}/notebooks/explore.ipynb", notebook(project, rng)
+    yield f"{base}/data/train.csv", data_csv(rng, rng.randint(150, 600))
+    yield f"{base}/configs/train.yaml", train_yaml(project, rng)
 
 
 def workflow(seed: int, group: int, members: Sequence[Project]) -> str:
@@ -844,24 +1003,28 @@ def workflow(seed: int, group: int, members: Sequence[Project]) -> str:
     )
 
 
-def tree_files(projects: int, seed: int) -> Iterator[tuple[str, str]]:
+def tree_files(projects: int, seed: int, shape: str = SHAPES[0]) -> Iterator[tuple[str, str]]:
     """Every ``(path, text)`` of the tree, in a fixed order."""
+    if shape not in SHAPES:
+        raise ValueError(f"unknown shape {shape!r} (one of {', '.join(SHAPES)})")
     yield ".gitignore", ".venv/\n__pycache__/\n*.pyc\n.mypy_cache/\n"
+    of_shape = "" if shape == SHAPES[0] else f", shape {shape}"
     yield (
         "README.md",
         f"# Synthetic ML monorepo\n\n{projects} projects, generated by bench/generate.py "
-        f"(seed {seed}).\n",
+        f"(seed {seed}{of_shape}).\n",
     )
     for index in range(projects):
-        yield from project_files(seed, index)
+        yield from project_files(seed, index, shape)
+    chosen = python_heavy_project if shape == "python-heavy" else choose_project
     for group in range((projects + 9) // 10):
-        members = [
-            choose_project(seed, i) for i in range(group * 10, min(projects, group * 10 + 10))
-        ]
+        members = [chosen(seed, i) for i in range(group * 10, min(projects, group * 10 + 10))]
         yield f".github/workflows/group-{group:03d}.yml", workflow(seed, group, members)
 
 
-def generate(out: Path, *, projects: int, seed: int, force: bool = False) -> int:
+def generate(
+    out: Path, *, projects: int, seed: int, force: bool = False, shape: str = SHAPES[0]
+) -> int:
     """Write the tree under ``out``; returns the number of files written."""
     if out.exists() and any(out.iterdir()):
         if not force:
@@ -872,7 +1035,7 @@ def generate(out: Path, *, projects: int, seed: int, force: bool = False) -> int
     out.mkdir(parents=True, exist_ok=True)
     count = 0
     made: set[Path] = set()
-    for rel, text in tree_files(projects, seed):
+    for rel, text in tree_files(projects, seed, shape):
         path = out / rel
         if path.parent not in made:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -882,7 +1045,14 @@ def generate(out: Path, *, projects: int, seed: int, force: bool = False) -> int
         if rel.endswith(".sh"):
             path.chmod(0o755)
         count += 1
-    stamp = {"generator": GENERATOR_VERSION, "projects": projects, "seed": seed, "files": count}
+    stamp: dict[str, object] = {
+        "generator": GENERATOR_VERSION,
+        "projects": projects,
+        "seed": seed,
+        "files": count,
+    }
+    if shape != SHAPES[0]:
+        stamp["shape"] = shape
     (out / MARKER).write_text(json.dumps(stamp, sort_keys=True) + "\n", encoding="utf-8")
     return count
 
@@ -893,12 +1063,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--projects", type=int, default=10, metavar="N")
     parser.add_argument("--seed", type=int, default=0, metavar="S")
     parser.add_argument(
+        "--shape", choices=SHAPES, default=SHAPES[0],
+        help="lock-heavy (default): many TOML locks; python-heavy: more code, notebooks, CSV",
+    )  # fmt: skip
+    parser.add_argument(
         "--force", action="store_true", help="replace a tree this script generated before"
     )
     args = parser.parse_args(argv)
     if args.projects < 1:
         parser.error("--projects must be at least 1")
-    count = generate(args.out, projects=args.projects, seed=args.seed, force=args.force)
+    count = generate(
+        args.out, projects=args.projects, seed=args.seed, force=args.force, shape=args.shape
+    )
     print(f"wrote {count} files for {args.projects} projects under {args.out}", file=sys.stderr)
     return 0
 

@@ -55,6 +55,8 @@ MIB = 1024 * 1024
 TARGET_COLD_VS_PLAIN = 0.5
 TARGET_WARM_VS_CAT = 3.0
 TARGET_PEAK_MIB = 200.0
+TARGET_SMALL_WARM_S = 0.15
+TARGET_GROWTH = 11.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -139,6 +141,8 @@ class Row:
     tool: str
     n: int | None
     """Projects in the tree; None for the harness rows."""
+    shape: str = ""
+    """The generator's shape of the tree (bench/generate.py --shape); "" for the harness rows."""
     items: int = 0
     """Files (or pairs) one run processes."""
     unit: str = "files"
@@ -169,6 +173,7 @@ class Row:
         return {
             "tool": self.tool,
             "n": self.n,
+            "shape": self.shape,
             "items": self.items,
             "unit": self.unit,
             "seconds": self.seconds,
@@ -177,30 +182,6 @@ class Row:
             "note": self.note,
             "skipped": self.skipped,
         }
-
-
-class ToolFailedError(Exception):
-    """A measured tool exited with a status that means it did not do the work."""
-
-
-def repeat(
-    row: Row,
-    runs: int,
-    warmups: int,
-    once: Callable[[int], Sample],
-    ok: Callable[[Sample], bool],
-) -> list[Sample]:
-    """``warmups`` untimed runs, then ``runs`` timed ones (each checked with ``ok``)."""
-    samples = []
-    for i in range(warmups + runs):
-        sample = once(i)
-        if not ok(sample):
-            tail = (sample.stderr or sample.stdout).strip().splitlines()[-3:]
-            raise ToolFailedError(f"{row.tool}: exit {sample.returncode}: {' | '.join(tail)}")
-        if i >= warmups:
-            row.add(sample)
-            samples.append(sample)
-    return samples
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,19 +231,25 @@ def tool_version(path: str) -> str:
 # reprolock
 
 
-def reprolock_cache_support() -> bool:
+def reprolock_cache_support(pythonpath: str = "") -> bool:
     """Whether ``repro check`` has ``--no-cache`` (the per-file result cache exists)."""
+    env = dict(os.environ)
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
     result = subprocess.run(
         [sys.executable, "-m", "reprolock", "check", "--help"],
         check=False,
         capture_output=True,
         text=True,
+        env=env,
     )
     return "--no-cache" in result.stdout
 
 
-def _reprolock_env(cache: Path) -> dict[str, str]:
+def _reprolock_env(cache: Path, pythonpath: str = "") -> dict[str, str]:
     env = dict(os.environ)
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
     env["REPROLOCK_CACHE_DIR"] = str(cache)
     env["XDG_CACHE_HOME"] = str(cache / "xdg")
     # One hash seed for every run, so that the cold/warm findings check compares like with like
@@ -292,63 +279,144 @@ def _findings(sample: Sample) -> list[Any]:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Variant:
+    """One reprolock to measure: this checkout, or another commit's ``src/`` (``--compare``)."""
+
+    tag: str
+    """Appended to the rows' tool names: "" for this checkout, " (REF)" for another."""
+    pythonpath: str = ""
+    """PYTHONPATH that puts the other commit's package first; "" for this checkout."""
+    cache_flag: bool = True
+    """Whether its ``repro check`` has ``--no-cache``."""
+
+    @property
+    def python(self) -> list[str]:
+        return [sys.executable]
+
+
+def compare_variant(ref: str, workdir: Path) -> Variant:
+    """``src/`` of git ref ``ref`` extracted under ``workdir``, run in place of this checkout
+    (its own dependencies are this venv's: fine for commits that did not change them)."""
+    out = workdir / f"src-{ref.replace('/', '_')}"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", ref, "src"], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
+    pythonpath = str(out / "src")
+    return Variant(
+        tag=f" ({ref})", pythonpath=pythonpath, cache_flag=reprolock_cache_support(pythonpath)
+    )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Options:
     runs: int
     warmups: int
     seed: int
     quick: bool
     peers: Mapping[str, str]
-    cache_flag: bool
     workdir: Path
     harness_runs: int
+    variants: Sequence[Variant] = (Variant(tag=""),)
+    first_run: bool = True
+    """Whether to time the first run (empty cache, filled) too."""
 
 
-def bench_tree(n: int, opts: Options) -> list[Row]:
-    tree = opts.workdir / f"tree-n{n}-s{opts.seed}"
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Measure:
+    """One row's command, run once per round (see :func:`run_rounds`)."""
+
+    row: Row
+    once: Callable[[int], Sample]
+    ok: Callable[[Sample], bool]
+    samples: list[Sample] = field(default_factory=list)
+
+
+def run_rounds(measures: Sequence[Measure], runs: int, warmups: int, label: str) -> None:
+    """``warmups`` untimed rounds, then ``runs`` timed ones; each round runs every measure
+    once, in turn. Interleaved, a burst of load from elsewhere on a shared machine falls on
+    every row of a round alike, so the ratios between rows are steadier than the times."""
+    failed: set[int] = set()
+    for i in range(warmups + runs):
+        for index, measure in enumerate(measures):
+            if index in failed:
+                continue
+            sample = measure.once(i)
+            if not measure.ok(sample):
+                tail = (sample.stderr or sample.stdout).strip().splitlines()[-3:]
+                row = measure.row
+                row.skipped = f"failed: {row.tool}: exit {sample.returncode}: {' | '.join(tail)}"
+                row.seconds, row.peak_kib = [], []
+                print(f"{label}: {row.skipped}", file=sys.stderr)
+                failed.add(index)
+                continue
+            if i >= warmups:
+                measure.row.add(sample)
+                measure.samples.append(sample)
+
+
+def fixed(
+    argv: Sequence[str],
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    stdin: bytes | None = None,
+) -> Callable[[int], Sample]:
+    """A measure's ``once``: the same command every round."""
+
+    def once(_: int) -> Sample:
+        return run_measured(argv, cwd=cwd, env=env, stdin=stdin)
+
+    return once
+
+
+def per_round(
+    argv: Sequence[str], env: Callable[[int], Mapping[str, str]]
+) -> Callable[[int], Sample]:
+    """A measure's ``once``: the same command with the environment of round ``i``."""
+
+    def once(i: int) -> Sample:
+        return run_measured(argv, env=env(i))
+
+    return once
+
+
+def bench_tree(n: int, opts: Options, shape: str = generate.SHAPES[0]) -> list[Row]:
+    suffix = "" if shape == generate.SHAPES[0] else f"-{shape}"
+    tree = opts.workdir / f"tree-n{n}-s{opts.seed}{suffix}"
+    label = f"{shape} N={n}"
     started = time.perf_counter()
-    generate.generate(tree, projects=n, seed=opts.seed, force=tree.exists())
-    print(f"N={n}: generated {tree} in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    generate.generate(tree, projects=n, seed=opts.seed, force=tree.exists(), shape=shape)
+    print(f"{label}: generated {tree} in {time.perf_counter() - started:.1f}s", file=sys.stderr)
     files = [rel for _, rel, _ in plain_scan.walk(str(tree))]
     dockerfiles = [rel for rel in files if rel.rsplit("/", 1)[-1] == "Dockerfile"]
     workflows = [rel for rel in files if rel.startswith(".github/workflows/")]
     rows: list[Row] = []
+    measures: list[Measure] = []
 
-    def attempt(row: Row, body: Callable[[], object]) -> None:
+    def measure(row: Row, once: Callable[[int], Sample], ok: Callable[[Sample], bool]) -> Measure:
         rows.append(row)
-        try:
-            body()
-        except ToolFailedError as exc:
-            row.skipped = f"failed: {exc}"
-            print(f"N={n}: {row.skipped}", file=sys.stderr)
+        m = Measure(row=row, once=once, ok=ok)
+        measures.append(m)
+        return m
+
+    def new_row(tool: str, items: int, unit: str = "files", note: str = "") -> Row:
+        return Row(tool=tool, n=n, shape=shape, items=items, unit=unit, note=note)
 
     # cat: the bytes reprolock reads, read by the cheapest reader there is.
-    cat = Row(tool="cat (I/O floor)", n=n, items=len(files))
     listing = "\0".join(files).encode() + b"\0"
-    attempt(
-        cat,
-        lambda: repeat(
-            cat,
-            opts.runs,
-            opts.warmups,
-            lambda _: run_measured(["xargs", "-0", "cat"], cwd=tree, stdin=listing),
-            lambda s: s.returncode == 0,
-        ),
+    measure(
+        new_row("cat (I/O floor)", len(files)),
+        fixed(["xargs", "-0", "cat"], cwd=tree, stdin=listing),
+        lambda s: s.returncode == 0,
     )
-
-    plain = Row(tool="plain Python scan", n=n, items=len(files))
-
-    def plain_body() -> None:
-        samples = repeat(
-            plain,
-            opts.runs,
-            opts.warmups,
-            lambda _: run_measured([sys.executable, str(BENCH / "plain_scan.py"), str(tree)]),
-            lambda s: s.returncode == 0,
-        )
-        stats = json.loads(samples[-1].stdout)
-        plain.note = f"{stats.get('requirements', 0)} Requirement() parsed; yaml.safe_load"
-
-    attempt(plain, plain_body)
+    plain = measure(
+        new_row("plain Python scan", len(files)),
+        fixed([sys.executable, str(BENCH / "plain_scan.py"), str(tree)]),
+        lambda s: s.returncode == 0,
+    )
 
     peer_argv = {
         "hadolint": lambda path: [path, "--no-fail", "--no-color", "-f", "json", *dockerfiles],
@@ -368,92 +436,123 @@ def bench_tree(n: int, opts: Options) -> list[Row]:
         ("hadolint", "hadolint", dockerfiles, "Dockerfiles"),
         ("zizmor", "zizmor --offline", workflows, "workflows"),
     ):
-        row = Row(tool=name, n=n, items=len(inputs), unit=unit)
+        row = new_row(name, len(inputs), unit)
         path = opts.peers.get(key, "")
         if not os.path.isfile(path):
             row.skipped = path or "not installed"
             rows.append(row)
             continue
         argv = peer_argv[key](path)
+        measure(row, fixed(argv, cwd=tree), lambda s: s.returncode == 0)
 
-        def peer_body(row: Row = row, argv: list[str] = argv) -> None:
-            repeat(
-                row,
-                opts.runs,
-                opts.warmups,
-                lambda _: run_measured(argv, cwd=tree),
-                lambda s: s.returncode == 0,
-            )
-
-        attempt(row, peer_body)
-
-    command = [sys.executable, "-m", "reprolock", "check", str(tree), "--format", "json"]
     caches = opts.workdir / "caches"
     shutil.rmtree(caches, ignore_errors=True)
     caches.mkdir(parents=True)
-    results: dict[str, list[Any]] = {}
-    by_name: dict[str, Row] = {}
+    results: dict[str, tuple[Row, Measure]] = {}
+    for variant in opts.variants:
+        command = [*variant.python, "-m", "reprolock", "check", str(tree), "--format", "json"]
+        tag = variant.tag
+        tool = f"reprolock{tag}"
 
-    cold = Row(tool="reprolock cold", n=n, items=len(files))
-    cold.note = "--no-cache, empty cache dir" if opts.cache_flag else "no result cache yet"
+        def env_of(where: str, variant: Variant = variant) -> dict[str, str]:
+            return _reprolock_env(caches / where, variant.pythonpath)
 
-    def cold_body() -> None:
-        def once(i: int) -> Sample:
+        def fresh(kind: str, variant: Variant = variant) -> Callable[[int], dict[str, str]]:
+            # Everything the environment depends on is bound now, not when a round runs
+            return lambda i: _reprolock_env(caches / f"{kind}{variant.tag}-{i}", variant.pythonpath)
+
+        note = "--no-cache, empty cache dir" if variant.cache_flag else "no result cache yet"
+        flag = ["--no-cache"] if variant.cache_flag else []
+        cold = measure(
+            new_row(f"{tool} cold", len(files), note=note),
             # A fresh, empty cache directory every run: nothing can be reused.
-            return run_measured(
-                [*command, *(["--no-cache"] if opts.cache_flag else [])],
-                env=_reprolock_env(caches / f"cold-{i}"),
+            per_round([*command, *flag], fresh("cold")),
+            _reprolock_ok,
+        )
+        results[f"cold{tag}"] = (cold.row, cold)
+        if variant.cache_flag and opts.first_run:
+            first = measure(
+                new_row(f"{tool} first run", len(files), note="empty cache, filled"),
+                per_round(command, fresh("first")),
+                _reprolock_ok,
             )
-
-        samples = repeat(cold, opts.runs, opts.warmups, once, _reprolock_ok)
-        data = json.loads(samples[-1].stdout)
-        scanned = int(data["summary"]["files_scanned"])
-        if scanned != len(files):
-            cold.note += f"; scanned {scanned} files, plain scan {len(files)}"
-        results["cold"] = _findings(samples[-1])
-
-    attempt(cold, cold_body)
-    by_name["cold"] = cold
-
-    if opts.cache_flag:
-        first = Row(tool="reprolock first run", n=n, items=len(files), note="empty cache, filled")
-
-        def first_body() -> None:
-            def once(i: int) -> Sample:
-                return run_measured(command, env=_reprolock_env(caches / f"first-{i}"))
-
-            samples = repeat(first, opts.runs, opts.warmups, once, _reprolock_ok)
-            results["first"] = _findings(samples[-1])
-
-        attempt(first, first_body)
-        by_name["first"] = first
-
-    warm = Row(tool="reprolock warm", n=n, items=len(files))
-    warm.note = "primed cache" if opts.cache_flag else "second run; no result cache yet"
-
-    def warm_body() -> None:
-        env = _reprolock_env(caches / "warm")
+            results[f"first{tag}"] = (first.row, first)
+        warm_note = "primed cache" if variant.cache_flag else "second run; no result cache yet"
+        warm_env = env_of(f"warm{tag}")
         # Priming run (untimed): fills the cache the timed runs read.
-        prime = run_measured(command, env=env)
+        prime = run_measured(command, env=warm_env)
+        warm = measure(
+            new_row(f"{tool} warm", len(files), note=warm_note),
+            fixed(command, env=warm_env),
+            _reprolock_ok,
+        )
+        results[f"warm{tag}"] = (warm.row, warm)
         if not _reprolock_ok(prime):
             tail = " | ".join((prime.stderr or prime.stdout).strip().splitlines()[-3:])
-            raise ToolFailedError(f"priming run exited {prime.returncode}: {tail}")
-        samples = repeat(
-            warm, opts.runs, opts.warmups, lambda _: run_measured(command, env=env), _reprolock_ok
+            warm.row.skipped = f"failed: priming run exited {prime.returncode}: {tail}"
+            measures.remove(warm)
+
+    run_rounds(measures, opts.runs, opts.warmups, label)
+
+    if plain.samples:
+        stats = json.loads(plain.samples[-1].stdout)
+        plain.row.note = f"{stats.get('requirements', 0)} Requirement() parsed; yaml.safe_load"
+    findings = {key: _findings(m.samples[-1]) for key, (_, m) in results.items() if m.samples}
+    for variant in opts.variants:
+        tag = variant.tag
+        cold_row, cold_measure = results[f"cold{tag}"]
+        reference = findings.get(f"cold{tag}")
+        if reference is None:
+            continue
+        data = json.loads(cold_measure.samples[-1].stdout)
+        scanned = int(data["summary"]["files_scanned"])
+        if scanned != len(files):
+            cold_row.note += f"; scanned {scanned} files, plain scan {len(files)}"
+        for key in (f"first{tag}", f"warm{tag}"):
+            found = findings.get(key)
+            if found is not None and found != reference:
+                results[key][
+                    0
+                ].note += f"; FINDINGS DIFFER from the cold run ({len(found)} vs {len(reference)})"
+        cold_row.note += f"; {len(reference)} findings"
+    shutil.rmtree(caches, ignore_errors=True)
+    return rows
+
+
+def bench_small(opts: Options, shape: str) -> list[Row]:
+    """``repro check`` (text report, as a pre-commit hook runs it) on a one-project tree with
+    a primed cache: the wall time a developer waits on every commit."""
+    suffix = "" if shape == generate.SHAPES[0] else f"-{shape}"
+    tree = opts.workdir / f"tree-n1-s{opts.seed}{suffix}"
+    generate.generate(tree, projects=1, seed=opts.seed, force=tree.exists(), shape=shape)
+    files = [rel for _, rel, _ in plain_scan.walk(str(tree))]
+    caches = opts.workdir / "caches-small"
+    shutil.rmtree(caches, ignore_errors=True)
+    rows: list[Row] = []
+    measures: list[Measure] = []
+    for variant in opts.variants:
+        env = _reprolock_env(caches / f"small{variant.tag}", variant.pythonpath)
+        command = [*variant.python, "-m", "reprolock", "check", str(tree)]
+        row = Row(
+            tool=f"reprolock{variant.tag} warm, small repo",
+            n=1,
+            shape=shape,
+            items=len(files),
+            note="text report; primed cache",
         )
-        results["warm"] = _findings(samples[-1])
-
-    attempt(warm, warm_body)
-    by_name["warm"] = warm
-
-    reference = results.get("cold")
-    for name, found in results.items():
-        if reference is not None and found != reference:
-            by_name[
-                name
-            ].note += f"; FINDINGS DIFFER from the cold run ({len(found)} vs {len(reference)})"
-    if reference is not None:
-        cold.note += f"; {len(reference)} findings"
+        rows.append(row)
+        prime = run_measured(command, env=env)
+        if prime.returncode not in (0, 1):
+            row.skipped = f"failed: priming run exited {prime.returncode}"
+            continue
+        measures.append(
+            Measure(
+                row=row,
+                once=fixed(command, env=env),
+                ok=lambda s: s.returncode in (0, 1),
+            )
+        )
+    run_rounds(measures, opts.runs, opts.warmups, f"{shape} small repo")
     shutil.rmtree(caches, ignore_errors=True)
     return rows
 
@@ -720,17 +819,20 @@ def _fmt_rate(value: float | None) -> str:
 
 
 def table_lines(rows: Sequence[Row], *, markdown: bool) -> list[str]:
-    header = ["tool", "N", "items", "median s", "min s", "max s", "items/s", "peak MiB", "note"]
+    header = [
+        "tool", "shape", "N", "items", "median s", "min s", "max s", "items/s", "peak MiB", "note",
+    ]  # fmt: skip
     body = []
     for row in rows:
         n = "" if row.n is None else str(row.n)
         items = f"{row.items} {row.unit}" if row.items else ""
         if row.skipped:
-            body.append([row.tool, n, items, row.skipped, "", "", "", "", row.note])
+            body.append([row.tool, row.shape, n, items, row.skipped, "", "", "", "", row.note])
             continue
         body.append(
             [
                 row.tool,
+                row.shape,
                 n,
                 items,
                 _fmt_s(row.median),
@@ -748,60 +850,96 @@ def table_lines(rows: Sequence[Row], *, markdown: bool) -> list[str]:
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header) - 1)]
     lines = []
     for cells in [header, *body]:
-        left = [cells[0].ljust(widths[0]), cells[1].rjust(widths[1]), cells[2].rjust(widths[2])]
-        right = [c.rjust(w) for c, w in zip(cells[3:-1], widths[3:], strict=True)]
+        left = [
+            cells[0].ljust(widths[0]),
+            cells[1].ljust(widths[1]),
+            cells[2].rjust(widths[2]),
+            cells[3].rjust(widths[3]),
+        ]
+        right = [c.rjust(w) for c, w in zip(cells[4:-1], widths[4:], strict=True)]
         lines.append("  ".join([*left, *right, cells[-1]]).rstrip())
     return lines
 
 
-def _median_of(rows: Sequence[Row], tool: str, n: int) -> float | None:
+def _median_of(rows: Sequence[Row], tool: str, n: int, shape: str) -> float | None:
     for row in rows:
-        if row.tool == tool and row.n == n and not row.skipped:
+        if row.tool == tool and row.n == n and row.shape == shape and not row.skipped:
             return row.median
     return None
 
 
 def ratio_lines(rows: Sequence[Row], ns: Sequence[int]) -> list[str]:
+    """The issue's acceptance measures, per shape and per reprolock measured."""
     lines: list[str] = []
     if not ns:
         return lines  # --harness-only
-
-    def per_n(label: str, num: str, den: str, target: float, sense: str) -> None:
-        cells = []
-        for n in ns:
-            a, b = _median_of(rows, num, n), _median_of(rows, den, n)
-            cells.append(f"N={n}: {a / b:.2f}" if a is not None and b else f"N={n}: -")
-        lines.append(f"{label:<34} {'  '.join(cells)}   (target {sense} {target:g})")
-
-    per_n(
-        "reprolock cold / plain scan",
-        "reprolock cold",
-        "plain Python scan",
-        TARGET_COLD_VS_PLAIN,
-        "<=",
-    )
-    per_n(
-        "reprolock warm / cat floor", "reprolock warm", "cat (I/O floor)", TARGET_WARM_VS_CAT, "<="
-    )
-    if 100 in ns and 1000 in ns:
-        tools = sorted({r.tool for r in rows if r.n is not None}, key=[r.tool for r in rows].index)
-        cells = []
-        for tool in tools:
-            a, b = _median_of(rows, tool, 1000), _median_of(rows, tool, 100)
-            if a is not None and b:
-                cells.append(f"{tool} {a / b:.1f}")
-        lines.append(f"{'time N=1000 / N=100 (linear: ~10)':<34} {', '.join(cells)}")
-    biggest = max(ns)
-    peaks = [
-        f"{r.tool} {r.peak_mib:.0f} MiB"
-        for r in rows
-        if r.n == biggest and r.tool.startswith("reprolock") and r.peak_mib is not None
-    ]
-    if peaks:
-        lines.append(
-            f"{f'reprolock peak RSS at N={biggest}':<34} {', '.join(peaks)}   "
-            f"(target < {TARGET_PEAK_MIB:g} MiB at N=1000)"
+    shapes = list(dict.fromkeys(r.shape for r in rows if r.n is not None and r.shape))
+    tags = list(
+        dict.fromkeys(
+            r.tool[len("reprolock") : -len(" cold")]
+            for r in rows
+            if r.tool.startswith("reprolock") and r.tool.endswith(" cold")
         )
+    )
+    for shape in shapes:
+        lines.append(f"shape {shape}:")
+        for tag in tags:
+            tool = f"reprolock{tag}"
+
+            def per_n(label: str, num: str, den: str, target: float, shape: str = shape) -> None:
+                cells = []
+                for n in ns:
+                    a, b = _median_of(rows, num, n, shape), _median_of(rows, den, n, shape)
+                    cells.append(f"N={n}: {a / b:.2f}" if a is not None and b else f"N={n}: -")
+                lines.append(f"  {label:<40} {'  '.join(cells)}   (target <= {target:g})")
+
+            per_n(f"{tool} cold / plain scan", f"{tool} cold", "plain Python scan",
+                  TARGET_COLD_VS_PLAIN)  # fmt: skip
+            per_n(f"{tool} warm / cat floor", f"{tool} warm", "cat (I/O floor)",
+                  TARGET_WARM_VS_CAT)  # fmt: skip
+            small = _median_of(rows, f"{tool} warm, small repo", 1, shape)
+            if small is not None:
+                lines.append(
+                    f"  {f'{tool} warm, small repo':<40} {small:.3f} s"
+                    f"   (target <= {TARGET_SMALL_WARM_S:g} s)"
+                )
+            if 100 in ns and 1000 in ns:
+                cells = []
+                for what in ("cold", "warm"):
+                    a = _median_of(rows, f"{tool} {what}", 1000, shape)
+                    b = _median_of(rows, f"{tool} {what}", 100, shape)
+                    if a is not None and b:
+                        cells.append(f"{what} {a / b:.1f}")
+                lines.append(
+                    f"  {f'{tool} time N=1000 / N=100':<40} {', '.join(cells)}"
+                    f"   (target <= {TARGET_GROWTH:g})"
+                )
+            biggest = max(ns)
+            peaks = [
+                f"{r.tool[len(tool) + 1 :]} {r.peak_mib:.0f} MiB"
+                for r in rows
+                if r.n == biggest
+                and r.shape == shape
+                and r.tool in (f"{tool} cold", f"{tool} first run", f"{tool} warm")
+                and r.peak_mib is not None
+            ]
+            if peaks:
+                lines.append(
+                    f"  {f'{tool} peak RSS at N={biggest}':<40} {', '.join(peaks)}"
+                    f"   (target < {TARGET_PEAK_MIB:g} MiB)"
+                )
+        others = sorted(
+            {r.tool for r in rows if r.shape == shape and not r.tool.startswith("reprolock")},
+            key=[r.tool for r in rows].index,
+        )
+        if 100 in ns and 1000 in ns:
+            cells = []
+            for other in others:
+                a, b = _median_of(rows, other, 1000, shape), _median_of(rows, other, 100, shape)
+                if a is not None and b:
+                    cells.append(f"{other} {a / b:.1f}")
+            if cells:
+                lines.append(f"  {'peers: time N=1000 / N=100':<40} {', '.join(cells)}")
     return lines
 
 
@@ -893,6 +1031,16 @@ def _projects(value: str) -> list[int]:
     return ns
 
 
+def _shapes(value: str) -> list[str]:
+    shapes = [part.strip() for part in value.split(",") if part.strip()]
+    unknown = [s for s in shapes if s not in generate.SHAPES]
+    if not shapes or unknown:
+        raise argparse.ArgumentTypeError(
+            f"expected a comma list of {', '.join(generate.SHAPES)}, got {value!r}"
+        )
+    return shapes
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["--worker"]:
@@ -922,6 +1070,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--no-update", action="store_true", help="leave repro update out of the builds table"
     )
+    parser.add_argument(
+        "--shapes", type=_shapes, default=list(generate.SHAPES), metavar="SHAPE[,SHAPE...]",
+        help=f"generator shapes, each a set of trees (default: {','.join(generate.SHAPES)})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--compare", action="append", default=[], metavar="REF",
+        help="also time the audit rows with git ref REF's src/, in the same rounds (repeatable)",
+    )  # fmt: skip
+    parser.add_argument("--no-peers", action="store_true", help="no hadolint or zizmor rows")
+    parser.add_argument("--no-first-run", action="store_true", help="no 'first run' rows")
+    parser.add_argument("--no-small", action="store_true", help="no warm run on a one-project repo")
     parser.add_argument("--workdir", type=Path, help="where trees go (default: a temp dir)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write raw results")
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="also write the table")
@@ -929,8 +1088,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.runs < 1:
         parser.error("--runs must be at least 1")
 
+    # Every row is measured as installed software runs: with its bytecode cached. Without
+    # .pyc files, each run of reprolock would compile its ~150 modules first (the warm
+    # rows' largest cost by far), which says nothing about the audit.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     started_on = machine_lines()[-1].replace("now", "at start")
-    peers = ensure_peers(install=not (args.quick or args.no_install))
+    peers = {} if args.no_peers else ensure_peers(install=not (args.quick or args.no_install))
     versions = {
         name: tool_version(path) if os.path.isfile(path) else "absent"
         for name, path in peers.items()
@@ -944,13 +1107,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=args.seed,
             quick=args.quick,
             peers=peers,
-            cache_flag=reprolock_cache_support(),
+            variants=[
+                Variant(tag="", cache_flag=reprolock_cache_support()),
+                *(compare_variant(ref, workdir) for ref in args.compare),
+            ],
+            first_run=not args.no_first_run,
             workdir=workdir,
             harness_runs=args.harness_runs,
         )
         rows: list[Row] = []
-        for n in [] if args.harness_only else args.projects:
-            rows += bench_tree(n, opts)
+        for shape in [] if args.harness_only else args.shapes:
+            if not (args.no_small or args.quick):
+                rows += bench_small(opts, shape)
+            for n in args.projects:
+                rows += bench_tree(n, opts, shape)
         docker_rows = not (args.quick or args.no_harness)
         rows += bench_harness(opts, docker_rows=docker_rows)
         build_timings: list[dict[str, Any]] = []

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 from reprolock.audit.discover import discover
 from reprolock.audit.registry import all_scanners
 from reprolock.config import load_config
@@ -26,10 +28,12 @@ def _module(name: str) -> ModuleType:
     return module
 
 
-def _generate(out: Path, *, projects: int, seed: int) -> dict[str, bytes]:
+def _generate(
+    out: Path, *, projects: int, seed: int, shape: str = "lock-heavy"
+) -> dict[str, bytes]:
     subprocess.run(
         [sys.executable, str(BENCH / "generate.py"), str(out), "--projects", str(projects),
-         "--seed", str(seed)],
+         "--seed", str(seed), "--shape", shape],
         check=True,
         capture_output=True,
     )  # fmt: skip
@@ -81,9 +85,44 @@ def test_generate_refuses_to_delete_a_directory_it_did_not_make(tmp_path: Path) 
     assert keep.read_text(encoding="utf-8") == "precious\n"
 
 
-def test_plain_scan_reads_exactly_the_files_reprolock_audits(tmp_path: Path) -> None:
+def test_the_default_shape_is_lock_heavy(tmp_path: Path) -> None:
+    default = tmp_path / "default"
+    subprocess.run(
+        [sys.executable, str(BENCH / "generate.py"), str(default), "--projects", "2"],
+        check=True,
+        capture_output=True,
+    )
+    lock_heavy = _generate(tmp_path / "lock", projects=2, seed=0, shape="lock-heavy")
+    assert {
+        p.relative_to(default).as_posix(): p.read_bytes()
+        for p in sorted(default.rglob("*"))
+        if p.is_file()
+    } == lock_heavy
+
+
+def test_python_heavy_has_more_code_and_data_and_fewer_toml_locks(tmp_path: Path) -> None:
+    locks = _generate(tmp_path / "lock", projects=40, seed=0, shape="lock-heavy")
+    python = _generate(tmp_path / "python", projects=40, seed=0, shape="python-heavy")
+    assert python == _generate(tmp_path / "again", projects=40, seed=0, shape="python-heavy")
+
+    def count(tree: dict[str, bytes], *suffixes: str) -> int:
+        return sum(1 for p in tree if p.endswith(suffixes))
+
+    assert count(python, ".py") == 40 * 5 > count(locks, ".py") == 40 * 4
+    assert count(python, ".ipynb") == count(python, ".csv") == 40
+    assert count(locks, ".ipynb") == count(locks, ".csv") == 0
+    assert count(python, "uv.lock", "poetry.lock") < count(locks, "uv.lock", "poetry.lock") / 2
+    # About as many files per project: the shapes differ in what the files are.
+    assert 0.9 < len(python) / len(locks) < 1.2
+    notebook = json.loads(next(v for p, v in python.items() if p.endswith(".ipynb")))
+    assert notebook["nbformat"] == 4
+    assert any(c["cell_type"] == "code" for c in notebook["cells"])
+
+
+@pytest.mark.parametrize("shape", ["lock-heavy", "python-heavy"])
+def test_plain_scan_reads_exactly_the_files_reprolock_audits(tmp_path: Path, shape: str) -> None:
     tree = tmp_path / "tree"
-    _generate(tree, projects=12, seed=0)
+    _generate(tree, projects=12, seed=0, shape=shape)
     plain_scan = _module("plain_scan")
     plain = {rel for _, rel, _ in plain_scan.walk(str(tree))}
     audited = {d.path for d in discover(tree, load_config(tree), all_scanners())}
@@ -99,7 +138,7 @@ def test_run_prints_the_table_at_n_10(tmp_path: Path) -> None:
     raw = tmp_path / "bench.json"
     result = subprocess.run(
         [sys.executable, str(BENCH / "run.py"), "--projects", "10", "--runs", "1", "--quick",
-         "--workdir", str(tmp_path / "work"), "--json", str(raw)],
+         "--workdir", str(tmp_path / "work"), "--json", str(raw), "--compare", "HEAD"],
         check=False,
         capture_output=True,
         text=True,
@@ -108,19 +147,26 @@ def test_run_prints_the_table_at_n_10(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     out = result.stdout
     header = next(line for line in out.splitlines() if line.startswith("tool "))
-    assert header.split()[:3] == ["tool", "N", "items"]
+    assert header.split()[:4] == ["tool", "shape", "N", "items"]
     for tool in ("cat (I/O floor)", "plain Python scan", "hadolint", "zizmor --offline",
                  "reprolock cold", "reprolock warm", "compare 10^7 float64 pairs",
                  "builds (bench/builds.py)", "warm replay overhead"):  # fmt: skip
         assert any(line.startswith(tool) for line in out.splitlines()), tool
     assert "reprolock cold / plain scan" in out
     assert "reprolock warm / cat floor" in out
-    rows = {(r["tool"], r["n"]): r for r in json.loads(raw.read_text(encoding="utf-8"))["rows"]}
-    for tool in ("cat (I/O floor)", "plain Python scan", "reprolock cold", "reprolock warm"):
-        row = rows[(tool, 10)]
-        assert row["skipped"] == ""
-        assert row["median"] > 0
-        assert row["items"] == rows[("plain Python scan", 10)]["items"] > 100
-        assert row["peak_mib"] > 1
-    assert "FINDINGS DIFFER" not in rows[("reprolock warm", 10)]["note"]
-    assert rows[("builds (bench/builds.py)", None)]["skipped"].startswith("skipped")
+    data = json.loads(raw.read_text(encoding="utf-8"))["rows"]
+    rows = {(r["tool"], r["n"], r["shape"]): r for r in data}
+    for shape in ("lock-heavy", "python-heavy"):
+        plain = rows[("plain Python scan", 10, shape)]
+        for tool in ("cat (I/O floor)", "plain Python scan", "reprolock cold", "reprolock warm"):
+            row = rows[(tool, 10, shape)]
+            assert row["skipped"] == ""
+            assert row["median"] > 0
+            assert row["items"] == plain["items"] > 100
+            assert row["peak_mib"] > 1
+        # Each reprolock's warm run against its own cold run: same findings
+        for tool in ("reprolock", "reprolock (HEAD)"):
+            assert rows[(f"{tool} cold", 10, shape)]["note"].endswith(" findings")
+            assert "FINDINGS DIFFER" not in rows[(f"{tool} warm", 10, shape)]["note"]
+        assert f"shape {shape}:" in out
+    assert rows[("builds (bench/builds.py)", None, "")]["skipped"].startswith("skipped")

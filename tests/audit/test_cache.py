@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import pickle
 import shutil
 import stat
+import subprocess
+import sys
 import time
 import zlib
 from collections.abc import Callable
@@ -653,3 +656,144 @@ def test_a_missing_include_in_a_missing_directory_does_not_defeat_the_cache(
     assert hit == [True, True]  # the whole run answered from its record, not file by file
     write_tree(root, {"nowhere/base.txt": "six==1.16.0\n"})
     assert _audit(root, cache) == _audit(root, tmp_path / "fresh") != cold
+
+
+def _bench_generate() -> Any:
+    """bench/generate.py, loaded once (its dataclasses need it in ``sys.modules``)."""
+    name = "bench_generate"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, FIXTURES.parent / "bench" / "generate.py"
+        )
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def _racy_free(root: Path) -> None:
+    """Every file's times moved back a minute: the cache trusts their stats at once."""
+    past = time.time_ns() - 60 * 10**9
+    for path in root.rglob("*"):
+        os.utime(path, ns=(past, past), follow_symlinks=False)
+
+
+@pytest.mark.parametrize("shape", ["lock-heavy", "python-heavy"])
+def test_findings_are_the_same_with_and_without_the_cache_on_both_bench_shapes(
+    tmp_path: Path, shape: str
+) -> None:
+    root = tmp_path / "tree"
+    _bench_generate().generate(root, projects=12, seed=5, shape=shape)
+    _racy_free(root)
+    config = load_config(root)
+    uncached = run_audit(root, config, AuditOptions(jobs=1)).report
+    assert len(uncached.findings) > 20
+    cache = tmp_path / "cache"
+    first = run_audit(root, config, AuditOptions(cache_dir=cache, jobs=1)).report
+    warm = run_audit(root, config, AuditOptions(cache_dir=cache, jobs=1)).report
+    assert first == uncached
+    assert warm == uncached
+    # One file changed: the next run mixes cached scans with a new one, the same answer.
+    changed = next(p for p in sorted(root.rglob("requirements.in")))
+    changed.write_text(changed.read_text(encoding="utf-8") + "rich\n", encoding="utf-8")
+    again = run_audit(root, config, AuditOptions(jobs=1)).report
+    assert again != uncached
+    assert run_audit(root, config, AuditOptions(cache_dir=cache, jobs=1)).report == again
+    # A new file no scanner claims: discovery's recorded claims no longer serve, same answer.
+    (changed.parent / "notes.csv").write_text("a,b\n", encoding="utf-8")
+    assert run_audit(root, config, AuditOptions(cache_dir=cache, jobs=1)).report == again
+
+
+def test_files_no_scanner_claims_are_never_opened(tmp_path: Path) -> None:
+    root = tmp_path / "tree"
+    _bench_generate().generate(root, projects=3, seed=1, shape="python-heavy")
+    read = _read_by_the_audit(root)
+    assert any(p.endswith(".ipynb") for p in read)
+    assert not [p for p in read if p.endswith((".csv", ".md", ".bench-tree"))]
+
+
+_WARM_IMPORTS = """
+import json, sys
+from reprolock.cli import main
+try:
+    main(["check", sys.argv[1], "--format", sys.argv[2]])
+except SystemExit:
+    pass
+print(json.dumps(sorted(sys.modules)), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_a_run_answered_from_the_cache_imports_no_scanner_and_no_rich(
+    tmp_path: Path, fmt: str
+) -> None:
+    root = write_tree(tmp_path / "repo", {**_TREE, "Dockerfile": "FROM python:3.11\n"})
+    _racy_free(root)
+    env = {**os.environ, "REPROLOCK_CACHE_DIR": str(tmp_path / "cache")}
+
+    def modules() -> set[str]:
+        result = subprocess.run(
+            [sys.executable, "-c", _WARM_IMPORTS, str(root), fmt],
+            check=False,
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        assert "scipy is not pinned" in result.stdout, result.stdout
+        return set(json.loads(result.stderr.strip().splitlines()[-1]))
+
+    first = modules()
+    assert {"reprolock.audit.requirements", "reprolock.audit.registry"} <= first
+    warm = modules()
+    assert "reprolock.audit.cache" in warm
+    loaded = {m for m in warm if m.startswith(("reprolock.audit.", "rich", "yaml"))}
+    assert loaded == {
+        "reprolock.audit.baseline",
+        "reprolock.audit.budget",
+        "reprolock.audit.cache",
+        "reprolock.audit.discover",
+        "reprolock.audit.engine",
+        "reprolock.audit.interface",
+        "reprolock.audit.suppress",
+    }
+    assert not {"multiprocessing", "concurrent.futures"} & warm
+
+
+def test_a_run_answered_from_the_cache_opens_only_its_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Files written just now have racy change times (which cannot be set back): trusted
+    # here, so that the warm run is the common one, of files written long before.
+    monkeypatch.setattr(cache_module, "RACY_NS", 0)
+    root = write_tree(tmp_path / "repo", {**_TREE, ".gitignore": "build/\n", "data.csv": "1,2\n"})
+    _racy_free(root)
+    cache = tmp_path / "cache"
+    cold = _audit(root, cache)
+    with opened_files() as opened:
+        assert _audit(root, cache) == cold
+    assert sorted(Path(p).name for p in opened) == [
+        ".gitignore",
+        *(p.name for p in (cache / "audit").glob("*.run.json")),
+    ]
+
+
+def test_recorded_claims_name_only_files_discovery_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cache_module, "RACY_NS", 0)
+    root = write_tree(tmp_path / "repo", _TREE)
+    (tmp_path / "outside.txt").write_text("torch\n", encoding="utf-8")
+    cache = tmp_path / "cache"
+    cold = _audit(root, cache)
+    (record,) = (cache / "audit").glob("*.run.json")
+    doc = cache_module._load(record)
+    assert doc["claims"]["by"]["requirements"] == "requirements.txt\0svc/requirements.txt"
+    # A record claiming a path the walk did not keep (here one out of the root) is not used.
+    doc["claims"]["by"]["requirements"] += "\0../outside.txt"
+    record.write_bytes(cache_module._dump([json.dumps(doc)]))
+    assert cache_module._load(record) == doc
+    with opened_files() as opened:
+        assert _audit(root, cache) == cold
+    assert not [p for p in opened if p.endswith("outside.txt")]

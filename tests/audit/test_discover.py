@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from reprolock.audit.discover import discover
+import pathspec
+
+from reprolock.audit.discover import _Matcher, claim, discover, walk
 from reprolock.audit.interface import FileFacts, Role, ScanContext, Scanner, SourceFile
 from reprolock.config import Config
 from tests.conftest import write_tree
@@ -76,3 +78,49 @@ def test_symlinks_never_leave_the_root(tmp_path: Path) -> None:
     assert "inner/file.txt" in paths or "alias/file.txt" in paths
     assert len(paths) == len(set(paths))
     assert len(paths) <= 3
+
+
+_PATTERNS = [
+    ".venv/", "__pycache__/", "*.pyc", "/build", "docs/**/*.md", "data/*.csv", "**/tmp",
+    "a?c.txt", "[ab]*.txt", "logs", "name with space.txt", "sub/dir/", "\\#literal", "*.(x)",
+]  # fmt: skip
+_PROBES = [
+    "requirements.txt", "a/requirements.txt", ".venv/", "x/.venv/", "x/.venv", "m.pyc",
+    "a/b/m.pyc", "build", "build/", "x/build", "docs/a/b/c.md", "docs/c.md", "docs/c.txt",
+    "data/x.csv", "data/sub/x.csv", "tmp", "a/tmp/", "abc.txt", "axc.txt", "b.txt",
+    "logs/", "logs", "x/logs/", "name with space.txt", "sub/dir/", "sub/dir", "#literal",
+    "f.(x)", "(?P<ps_d>/", "__pycache__/", "y/__pycache__/",
+]  # fmt: skip
+
+
+def test_a_compiled_gitignore_matches_every_path_as_pathspec_does() -> None:
+    for size in range(len(_PATTERNS) + 1):
+        patterns = _PATTERNS[size:] + _PATTERNS[:size]
+        for negated in ([], ["!keep.pyc"], ["!docs/"]):
+            spec = pathspec.GitIgnoreSpec.from_lines([*patterns[:size], *negated])
+            matcher = _Matcher(spec)
+            for probe in _PROBES:
+                assert matcher.match_file(probe) == spec.match_file(probe), (patterns, probe)
+
+
+def test_a_gitignore_without_negations_is_one_expression() -> None:
+    assert _Matcher(pathspec.GitIgnoreSpec.from_lines(["*.pyc", "build/"]))._regex is not None
+    assert _Matcher(pathspec.GitIgnoreSpec.from_lines(["*.pyc", "!a.pyc"]))._regex is None
+
+
+def test_walk_keeps_what_discovery_claims_from(tmp_path: Path) -> None:
+    write_tree(
+        tmp_path,
+        {
+            ".gitignore": "*.log\nout/\n",
+            "a.txt": "x\n",
+            "b.csv": "1,2\n",
+            "run.log": "x\n",
+            "out/c.txt": "x\n",
+            "sub/d.txt": "x\n",
+        },
+    )
+    walked = walk(tmp_path, Config())
+    assert [rel for rel, _ in walked] == [".gitignore", "a.txt", "b.csv", "sub/d.txt"]
+    assert all(location == f"{tmp_path.resolve()}/{rel}" for rel, location in walked)
+    assert [d.path for d in claim(walked, [_ClaimAll()])] == ["a.txt", "sub/d.txt"]

@@ -364,6 +364,7 @@ class AuditCache:
         self._trusted_before = 0
         self._extra: tuple[str, ...] = ()
         self._record: RunRecord | None = None
+        self._claims: Any = None
         self._entries: dict[str, tuple[str, tuple[tuple[str, str], ...], bytes]] | None = None
         self._shape = ""
         self._valid: set[str] | None = None
@@ -371,6 +372,7 @@ class AuditCache:
             self._read_run(_load(self._run_path))
         except (KeyError, TypeError, ValueError, IndexError):
             self._stats, self._absent, self._extra, self._record = {}, {}, (), None
+            self._claims = None
 
     @property
     def extra(self) -> Iterator[str]:
@@ -404,6 +406,7 @@ class AuditCache:
         self._absent = doc["absent"]
         self._trusted_before = int(doc["started"]) - RACY_NS
         self._extra = tuple(doc["extra"])
+        self._claims = doc.get("claims")
         self._record = RunRecord(
             tree=doc["tree"],
             files_scanned=int(doc["files_scanned"]),
@@ -429,6 +432,23 @@ class AuditCache:
         if not known.startswith(prefix) or max(stat[1], stat[3]) >= self._trusted_before:
             return None
         return known[len(prefix) :]
+
+    def claims(self, walked: str) -> dict[str, str] | None:
+        """Which scanner claimed each file, as the last run recorded it, when discovery kept
+        the same files (``walked``: their :func:`walk_digest`); else None. Spares the run
+        importing the scanners to ask them again."""
+        known = self._claims
+        if not walked or not isinstance(known, dict) or known.get("walk") != walked:
+            return None
+        by_scanner = known.get("by")
+        if not isinstance(by_scanner, dict):
+            return None
+        out: dict[str, str] = {}
+        for name, paths in by_scanner.items():
+            if not isinstance(name, str) or not isinstance(paths, str):
+                return None
+            out.update(dict.fromkeys(paths.split("\0") if paths else (), name))
+        return out
 
     def record(self, tree: str) -> RunRecord | None:
         """The last run, when every input of it is unchanged."""
@@ -522,11 +542,15 @@ class AuditCache:
         absent: Mapping[str, tuple[tuple[int, int, int], Missing]],
         extra: Iterable[str],
         record: RunRecord,
+        claims: Mapping[str, str] | None = None,
+        walked: str = "",
     ) -> None:
         """Replace the run's record (mode 0600); a failure to write is not an error.
 
         ``started``: :func:`now_ns` before the run looked at any file. ``absent``: directory
-        -> ((mtime, inode, ctime), names looked for there and not found)."""
+        -> ((mtime, inode, ctime), names looked for there and not found). ``claims``: path ->
+        the scanner that claimed it, of the files discovery kept (``walked``: their
+        :func:`walk_digest`)."""
         head = {
             "version": __version__,
             "started": started,
@@ -538,6 +562,14 @@ class AuditCache:
             "findings": record.findings,
             "ignores": {p: _encode_ignores(lines) for p, lines in record.ignores.items() if lines},
         }
+        if claims is not None and walked:
+            by_scanner: dict[str, list[str]] = {}
+            for path, name in claims.items():
+                by_scanner.setdefault(name, []).append(path)
+            head["claims"] = {
+                "walk": walked,
+                "by": {name: "\0".join(paths) for name, paths in sorted(by_scanner.items())},
+            }
         lines = ((path, " ".join(map(str, stat))) for path, stat in stats.items())
         chunks = itertools.chain([_compact(head)[:-1], ',"stats":{'], _members(lines), ["}}"])
         with contextlib.suppress(OSError):
@@ -607,6 +639,11 @@ def tree_digest(
     for directory, missing in sorted((absent or {}).items()):
         h.update(f"\0\0{directory}\0{missing.digest}".encode("utf-8", "surrogateescape"))
     return h.hexdigest()
+
+
+def walk_digest(walked: Iterable[tuple[str, str]]) -> str:
+    """A hash of the files discovery kept, in its order (claimed or not)."""
+    return digest("\0".join(rel for rel, _ in walked).encode("utf-8", "surrogateescape"))
 
 
 def shape_digest(paths: Iterable[str]) -> str:

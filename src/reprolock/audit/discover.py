@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 import pathspec
 
 from reprolock import files
 from reprolock.audit.budget import over_limit
-from reprolock.audit.interface import Scanner
 from reprolock.config import DEFAULT_EXCLUDES, Config
 from reprolock.model import Finding, Location
 from reprolock.rules import finding
+
+if TYPE_CHECKING:
+    # Only the type: a run answered from the cache imports no scanner and their interface.
+    from reprolock.audit.interface import Scanner
 
 _Spec: TypeAlias = pathspec.GitIgnoreSpec
 
@@ -98,25 +101,89 @@ def discover(
     reads outside the tree it was asked about and never loops. RP002 notes about
     ``.gitignore`` files (a bad pattern, too large) are appended to ``notes``.
     """
+    return claim(walk(root, config, notes), scanners)
+
+
+def walk(root: Path, config: Config, notes: list[Finding] | None = None) -> list[Walked]:
+    """Every file under ``root`` that excludes and ``.gitignore`` files keep, sorted by path,
+    each as (root-relative POSIX path, absolute path). No file is opened but ``.gitignore``
+    files; see :func:`discover` for symlinks and ``notes``."""
     notes = notes if notes is not None else []
     root = root.resolve()
     # The defaults are plain directory names: a set look-up, not a pattern match per entry.
-    excludes = pathspec.GitIgnoreSpec.from_lines(config.exclude) if config.exclude else None
+    excludes = (
+        _compile(pathspec.GitIgnoreSpec.from_lines(config.exclude)) if config.exclude else None
+    )
+    walked = list(_walk(root, excludes, notes))
+    walked.sort()
+    return walked
+
+
+def claim(walked: Iterable[Walked], scanners: Sequence[Scanner]) -> list[Discovered]:
+    """The files of ``walked`` a scanner claims (the first that does), in the same order."""
     found: list[Discovered] = []
-    for rel, abspath in _walk(root, excludes, notes):
+    for rel, abspath in walked:
         name = rel.rsplit("/", 1)[-1]
         for scanner in scanners:
             if scanner.claims(rel, name):
                 found.append(Discovered(path=rel, location=abspath, scanner=scanner))
                 break
-    found.sort(key=lambda d: d.path)
     return found
+
+
+Walked: TypeAlias = tuple[str, str]
+"""(root-relative POSIX path, absolute path) of a file discovery kept."""
+
+
+class _Matcher:
+    """A gitignore spec compiled once into one expression when no pattern negates another
+    (the common case): one search per path instead of one per pattern. A spec with
+    negations keeps pathspec's ordered, last-match-wins evaluation."""
+
+    __slots__ = ("_regex", "_spec")
+
+    def __init__(self, spec: _Spec) -> None:
+        self._spec = spec
+        self._regex: re.Pattern[str] | None = None
+        patterns = [p for p in spec.patterns if p.include is not None]
+        if not all(p.include for p in patterns):
+            return
+        sources: list[str] = []
+        flags: set[int] = set()
+        for pattern in patterns:
+            regex = getattr(pattern, "regex", None)
+            if not isinstance(regex, re.Pattern):
+                return
+            # pathspec names a group to tell directory matches from file matches, which
+            # only ranks an exclusion against an inclusion; with inclusions only, any match
+            # includes. An alternation cannot repeat a group name, so the group goes.
+            source = regex.pattern.replace(_DIR_GROUP, "(?:")
+            if "(?P" in source:
+                return
+            sources.append(f"(?:{source})")
+            flags.add(regex.flags)
+        if len(flags) > 1:
+            return
+        self._regex = re.compile("|".join(sources) or "(?!)", flags.pop() if flags else 0)
+
+    def match_file(self, path: str) -> bool:
+        """pathspec's ``match_file`` for a root-relative POSIX path."""
+        if self._regex is not None and not path.startswith(("/", "./")):
+            return self._regex.search(path) is not None
+        return bool(self._spec.match_file(path))
+
+
+_DIR_GROUP = "(?P<ps_d>"
+
+
+def _compile(spec: _Spec) -> _Matcher:
+    return _Matcher(spec)
 
 
 _DEFAULT_DIRS = frozenset(p.rstrip("/") for p in DEFAULT_EXCLUDES if p.endswith("/"))
 
 
-def _walk(root: Path, excludes: _Spec | None, notes: list[Finding]) -> Iterator[tuple[str, str]]:
+def _walk(root: Path, excludes: _Matcher | None, notes: list[Finding]) -> Iterator[tuple[str, str]]:
     """(root-relative path, absolute path) of every file kept, as strings: a large tree has
     tens of thousands of entries, and pathlib objects for each would dominate a warm run."""
     root_text = str(root)
@@ -124,7 +191,7 @@ def _walk(root: Path, excludes: _Spec | None, notes: list[Finding]) -> Iterator[
     # Each stack entry: (absolute dir, root-relative prefix, gitignore specs in force with the
     # directory each is relative to).
     seen_dirs: set[tuple[int, int]] = set()
-    stack: list[tuple[str, str, tuple[tuple[str, _Spec], ...]]] = [(root_text, "", ())]
+    stack: list[tuple[str, str, tuple[tuple[str, _Matcher], ...]]] = [(root_text, "", ())]
     while stack:
         directory, prefix, specs = stack.pop()
         try:
@@ -139,7 +206,7 @@ def _walk(root: Path, excludes: _Spec | None, notes: list[Finding]) -> Iterator[
         if any(e.name == ".gitignore" for e in entries):
             own = _gitignore(Path(directory), f"{prefix}.gitignore", notes)
             if own is not None:
-                specs = (*specs, (prefix, own))
+                specs = (*specs, (prefix, _compile(own)))
         for entry in entries:
             name = entry.name
             rel = f"{prefix}{name}"
@@ -168,7 +235,7 @@ def _walk(root: Path, excludes: _Spec | None, notes: list[Finding]) -> Iterator[
                 yield rel, entry.path
 
 
-def _ignored(probe: str, specs: tuple[tuple[str, _Spec], ...]) -> bool:
+def _ignored(probe: str, specs: tuple[tuple[str, _Matcher], ...]) -> bool:
     for base, spec in specs:
         if probe.startswith(base) and spec.match_file(probe[len(base) :]):
             return True

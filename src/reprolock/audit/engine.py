@@ -5,14 +5,13 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import errno
-import multiprocessing
 import os
 import stat as stat_module
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pathspec
 
@@ -31,9 +30,9 @@ from reprolock.audit.cache import (
     stat_key,
     tree_digest,
     unsafe_reason,
+    walk_digest,
 )
-from reprolock.audit.checks import Check, all_checks
-from reprolock.audit.discover import Discovered, discover
+from reprolock.audit.discover import Discovered, Walked, claim, walk
 from reprolock.audit.interface import (
     FileFacts,
     Role,
@@ -43,13 +42,19 @@ from reprolock.audit.interface import (
     SourceFile,
     parent_dir,
 )
-from reprolock.audit.registry import all_scanners
 from reprolock.audit.suppress import ignore_comments, ignore_comments_in, suppressed_by
 from reprolock.config import DEFAULT_EXCLUDES, Config
 from reprolock.files import DecodeProblem, FileTooLargeError, decode_text, is_inside, read_bytes
 from reprolock.model import Finding, Location, Report, Severity
 from reprolock.rules import finding
 from reprolock.specs import oversized_number
+
+if TYPE_CHECKING:
+    from reprolock.audit.checks import Check
+
+# The scanners, the checks and the worker pool are imported when a run scans something: a run
+# answered from the cache needs none of them, and importing them is most of its time.
+# ruff: noqa: PLC0415
 
 Progress = Callable[[str], None]
 
@@ -198,20 +203,32 @@ def run_audit(
     options = options or AuditOptions()
     root = root.resolve()
     custom_scanners = scanners
-    scanners = list(scanners) if scanners is not None else all_scanners()
     notes: list[Finding] = []
-    found = discover(root, config, scanners, notes)
-    if progress:
-        progress(f"scanning {len(found)} files")
-    ctx = ScanContext(root=root, config=config, files=frozenset(d.path for d in found))
-    started = now_ns()
+    walked = walk(root, config, notes)
     cache = _open_cache(options.cache_dir, root, config, warn) if options.cache_dir else None
+    # The last run's claims serve while the same files are there (the built-in scanners only:
+    # the cache's key does not cover others).
+    walked_key = walk_digest(walked) if custom_scanners is None else ""
+    claims = cache.claims(walked_key) if cache is not None else None
+    if claims is not None and not claims.keys() <= {rel for rel, _ in walked}:
+        claims = None  # a record names only files the walk kept: never another path
+    if claims is None:
+        scanners = list(custom_scanners) if custom_scanners is not None else _all_scanners()
+        found = claim(walked, scanners)
+        claims = {d.path: d.scanner.name for d in found}
+    else:
+        scanners = []
+        found = []
+    if progress:
+        progress(f"scanning {len(claims)} files")
+    ctx = ScanContext(root=root, config=config, files=frozenset(claims))
+    started = now_ns()
     run = _Run(root, ctx, cache)
 
     record = None
     if cache is not None:
-        for item in found:
-            run.digest_of(item.path)
+        for path in claims:
+            run.digest_of(path)
         for extra in cache.extra:
             if extra not in run.digests:
                 run.digest_of(extra)
@@ -222,8 +239,11 @@ def run_audit(
         files_scanned = record.files_scanned
         ignores = record.ignores
         if cache is not None and run.refreshed:
-            run.save(cache, started, record, files=False)
+            run.save(cache, started, record, files=False, claims=(claims, walked_key))
     else:
+        if not scanners:
+            scanners = _all_scanners()
+            found = _claimed(walked, claims, scanners)
         if custom_scanners is None:
             run.prescan([d for d in found if not run.cached(d.path)], options.jobs)
         for item in found:
@@ -233,7 +253,11 @@ def run_audit(
         seen = {**reached.consulted, **{ff.path: ff for ff in reached.reported}, **run.facts}
         for scanner in scanners:
             raw.extend(scanner.cross_check(seen, ctx))
-        for check in all_checks() if checks is None else checks:
+        if checks is None:
+            from reprolock.audit.checks import all_checks
+
+            checks = all_checks()
+        for check in checks:
             raw.extend(_reported_by(check, check.run(seen, ctx)))
         locks = _LockIndex(run.facts)
         raw = [_with_lock_fix(f, locks) for f in raw]
@@ -241,7 +265,9 @@ def run_audit(
         ignores = run.ignores
         if cache is not None:
             run.forget_unused()
-            run.save(cache, started, run.record(raw, ignores), files=True)
+            run.save(
+                cache, started, run.record(raw, ignores), files=True, claims=(claims, walked_key)
+            )
 
     # Notes about .gitignore files come from discovery, which runs every time: never cached.
     raw = [*raw, *notes]
@@ -269,6 +295,26 @@ def run_audit(
     return AuditResult(
         report=report, unbaselined=tuple(sorted(kept, key=lambda f: f.sort_key)), facts=run.facts
     )
+
+
+def _all_scanners() -> list[Scanner]:
+    from reprolock.audit.registry import all_scanners
+
+    return all_scanners()
+
+
+def _claimed(
+    walked: Sequence[Walked], claims: Mapping[str, str], scanners: Sequence[Scanner]
+) -> list[Discovered]:
+    """The files the cache's claims name, each with its scanner."""
+    by_name = {s.name: s for s in scanners}
+    if not all(name in by_name for name in claims.values()):
+        return claim(walked, scanners)
+    return [
+        Discovered(path=rel, location=location, scanner=by_name[claims[rel]])
+        for rel, location in walked
+        if rel in claims
+    ]
 
 
 def _open_cache(
@@ -425,6 +471,9 @@ class _Run:
         workers = jobs if jobs is not None else min(os.cpu_count() or 1, 4)
         if workers < 2 or (jobs is None and len(todo) < _PARALLEL_MIN_FILES):
             return
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
         if "fork" not in multiprocessing.get_all_start_methods():
             return  # workers must inherit the scanners' modules cheaply; spawn would not pay
         batches: list[list[tuple[str, str, str]]] = [[] for _ in range(workers * 4)]
@@ -487,9 +536,11 @@ class _Run:
         record: RunRecord,
         *,
         files: bool,
+        claims: tuple[Mapping[str, str], str],
     ) -> None:
-        """Write what this run learned to ``cache``: the run's record, and with ``files``
-        every file's scan."""
+        """Write what this run learned to ``cache``: the run's record (with ``claims``, each
+        discovered file's scanner and the walk's digest), and with ``files`` every file's
+        scan."""
         if files:
             cache.save_files(shape=self.shape, files=self.entries)
         absent: dict[str, tuple[tuple[int, int, int], Missing]] = {}
@@ -502,7 +553,13 @@ class _Run:
             else:
                 extra.extend(f"{directory}/{n}" if directory else n for n in missing.names())
         cache.save_run(
-            started=started, stats=self.stats, absent=absent, extra=sorted(extra), record=record
+            started=started,
+            stats=self.stats,
+            absent=absent,
+            extra=sorted(extra),
+            record=record,
+            claims=claims[0],
+            walked=claims[1],
         )
 
     def record(
@@ -527,7 +584,7 @@ _worker_scanners: dict[str, Scanner] = {}
 def _init_worker(ctx: ScanContext) -> None:
     global _worker_ctx, _worker_scanners  # noqa: PLW0603 - per-process state of a pool worker
     _worker_ctx = ctx
-    _worker_scanners = {s.name: s for s in all_scanners()}
+    _worker_scanners = {s.name: s for s in _all_scanners()}
 
 
 def _scan_with_ignores(

@@ -5,9 +5,6 @@ from __future__ import annotations
 import io
 import itertools
 
-from rich.console import Console
-from rich.text import Text
-
 from reprolock.model import Finding, Report, Severity
 from reprolock.report.common import display
 
@@ -84,7 +81,11 @@ def _line(pieces: _Pieces, *, color: bool) -> str:
 class _Rich:
     """rich's rendering of a line, for the lines plain string building does not cover."""
 
+    # rich is imported here, for the rare line that needs it: importing it costs more than a
+    # whole report served from the audit cache.
     def __init__(self, *, color: bool) -> None:
+        from rich.console import Console  # noqa: PLC0415
+
         self.buffer = io.StringIO()
         self.console = Console(
             file=self.buffer,
@@ -96,6 +97,8 @@ class _Rich:
         )
 
     def line(self, pieces: _Pieces) -> str:
+        from rich.text import Text  # noqa: PLC0415
+
         text = Text()
         for piece, style in pieces:
             text.append(piece, style=style or None)
