@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from reprolock.harness.plan import Work
     from reprolock.report.bisect import MixResult
     from reprolock.report.replay import ReportFormat
+    from reprolock.harness.replay import RecordOutcome
 
 F = TypeVar("F", bound=enum.Enum)
 
@@ -865,12 +866,20 @@ def _golden_record(args: argparse.Namespace) -> int:
         session = harness.Session(client=client, progress=status, warn=status.log)
         for suite in suites:
             outcome = harness.record(session, suite, force=args.force)
-            noise = max(outcome.noise.values(), default=0.0)
             status.log(
                 f"recorded {suite.name}: {harness.display(outcome.golden)} and "
-                f"{outcome.meta.name} (run-to-run noise {noise:.3g})"
+                f"{outcome.meta.name} ({_repeat_summary(outcome)})"
             )
     return EXIT_CLEAN
+
+
+def _repeat_summary(outcome: RecordOutcome) -> str:
+    if outcome.accepted:
+        moved = ", ".join(f"{name} {value:.3g}" for name, value in outcome.accepted.items())
+        return f"accepted run-to-run noise, max abs: {moved}"
+    if outcome.deterministic:
+        return "two identical runs"
+    return "two runs within tolerance"
 
 
 def _replay(args: argparse.Namespace) -> int:

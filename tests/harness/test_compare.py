@@ -269,7 +269,9 @@ def test_noise_allowance_rescues_elements_outside_the_tolerance() -> None:
     assert one(g, a, strict).mismatches == 2
     out = one(g, a, strict, noise={"y": 2e-6})
     assert (out.verdict, out.mismatches) == (Verdict.WITHIN_TOLERANCE, 0)
-    assert out.notes == ("2 elements outside rtol/atol but within the run-to-run noise (2e-06)",)
+    assert out.notes == (
+        "2 elements outside rtol/atol but within the accepted run-to-run noise (max abs 2e-06)",
+    )
     partial = one(g, a, strict, noise={"y": 1.5e-6})
     assert (partial.verdict, partial.mismatches) == (Verdict.CHANGED, 1)
     other_name = one(g, a, strict, noise={"z": 1.0})

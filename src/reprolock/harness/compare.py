@@ -261,8 +261,8 @@ def _compare_floats(
             notes.append(f"{what} {_elements(count)}")
     if by_noise:
         notes.append(
-            f"{_elements(by_noise)} outside rtol/atol but within the run-to-run noise "
-            f"({allowance!r})"
+            f"{_elements(by_noise)} outside rtol/atol but within the accepted run-to-run "
+            f"noise (max abs {allowance:.3g})"
         )
     if not same_dtype:
         verdict = Verdict.CHANGED

@@ -15,6 +15,7 @@ import dataclasses
 import datetime
 import hashlib
 import json
+import math
 import os
 import posixpath
 import tempfile
@@ -174,7 +175,9 @@ class RecordOutcome:
     noise: Mapping[str, float]
     """The run-to-run noise of each float output."""
     deterministic: bool
-    """False when the two runs differed beyond float noise (labels, say)."""
+    """True when the two runs were bit for bit identical."""
+    accepted: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    """The run-to-run noise of each output with ``noise = "accept"`` that moved between runs."""
 
 
 # --- paths and fingerprints ----------------------------------------------------------------
@@ -716,14 +719,8 @@ def record(session: Session, suite: Suite, *, force: bool = False) -> RecordOutc
         runs.append((run, run.outputs))
     (first, outputs), (_, again) = runs
     noise = measure_noise(outputs, again)
-    repeat = compare(outputs, again, default=Tolerance(rtol=0.0), noise=noise)
-    deterministic = repeat.verdict in _OK
-    if not deterministic:
-        differing = ", ".join(o.name for o in repeat.outputs if o.verdict not in _OK)
-        session.warn(
-            f"warning: suite {suite.name}: two runs in the same environment differ in "
-            f"{differing}; replays will report that as a change"
-        )
+    repeat = repeatability(suite, outputs, again, noise)
+    deterministic = repeat.verdict is Verdict.IDENTICAL
     meta: dict[str, Any] = {
         "schema": GOLDEN_SCHEMA,
         "suite": suite.name,
@@ -753,8 +750,59 @@ def record(session: Session, suite: Suite, *, force: bool = False) -> RecordOutc
     }
     written = _write_golden(suite, outputs, meta)
     return RecordOutcome(
-        golden=written[0], meta=written[1], noise=noise, deterministic=deterministic
+        golden=written[0],
+        meta=written[1],
+        noise=noise,
+        deterministic=deterministic,
+        accepted={name: value for name, value in accepted_noise(suite, meta).items() if value > 0},
     )
+
+
+def repeatability(
+    suite: Suite, first: Mapping[str, Array], again: Mapping[str, Array], noise: Mapping[str, float]
+) -> Comparison:
+    """The second run against the first, with the suite's tolerances and the noise it accepts;
+    raises :class:`RecordError` naming every output that differs beyond them.
+
+    An output that moves between two runs of one environment is not checked by any later
+    replay: its golden is one draw among many. Recording it needs a seed, or an explicit
+    ``noise = "accept"`` (float outputs) or ``max-label-flip-rate`` (exact ones).
+    """
+    default, per_output = tolerances(suite)
+    allowed = accepted_noise(suite, {"noise": noise})
+    repeat = compare(first, again, default=default, per_output=per_output, noise=allowed)
+    differing = [out for out in repeat.outputs if out.verdict not in _OK]
+    if not differing:
+        return repeat
+    problems = []
+    for out in differing:
+        table = suite.output_table(out.name)
+        if out.name in noise:
+            shown = "?" if out.max_abs is None else f"{out.max_abs:.3g}"
+            problems.append(
+                f"output {out.name} differs between the two runs (max abs {shown}): set a seed, "
+                f'or allow noise for it with `noise = "accept"` in {table}'
+            )
+        elif out.total and out.label_flips is not None:
+            rate = out.label_flips / out.total
+            problems.append(
+                f"output {out.name} differs between the two runs ({out.label_flips} of "
+                f"{out.total} elements): set a seed, or allow it with "
+                f"`max-label-flip-rate = {_rate_ceiling(rate)}` in {table}"
+            )
+        else:
+            problems.append(f"output {out.name} differs between the two runs: set a seed")
+    raise RecordError(f"suite {suite.name}: nothing recorded: " + "; ".join(problems))
+
+
+def _rate_ceiling(rate: float) -> str:
+    """A round flip rate at least ``rate`` (and at most 1), as a config value."""
+    for digits in range(2, 7):
+        scale = 10**digits
+        ceiling = math.ceil(rate * scale) / scale
+        if ceiling < 2 * rate or ceiling >= 1:
+            return f"{min(ceiling, 1.0):g}"
+    return f"{rate:g}"
 
 
 # --- replay --------------------------------------------------------------------------------
@@ -822,11 +870,8 @@ def set_up(
     )
 
 
-def comparer(
-    suite: Suite, golden: Golden
-) -> Callable[[Mapping[str, Array], Mapping[str, Array]], Comparison]:
-    """``compare(reference, outputs)`` with the suite's tolerances (per output, merged with the
-    suite's own) and the golden's run-to-run noise."""
+def tolerances(suite: Suite) -> tuple[Tolerance, dict[str, Tolerance]]:
+    """The suite's default tolerance and each output's (its overrides merged with the suite's)."""
     default = Tolerance(
         rtol=suite.rtol, atol=suite.atol, max_label_flip_rate=suite.max_label_flip_rate
     )
@@ -842,7 +887,27 @@ def comparer(
         )
         for name, override in suite.outputs.items()
     }
-    noise = golden.meta.get("noise") or {}
+    return default, per_output
+
+
+def accepted_noise(suite: Suite, golden: Mapping[str, Any]) -> dict[str, float]:
+    """The recorded run-to-run noise (golden.json: ``golden``) of the outputs whose config says
+    ``noise = "accept"``: the noise floor widens only the tolerances that asked for it."""
+    recorded = golden.get("noise") or {}
+    return {
+        name: float(recorded[name])
+        for name, override in suite.outputs.items()
+        if override.accept_noise and name in recorded
+    }
+
+
+def comparer(
+    suite: Suite, golden: Golden
+) -> Callable[[Mapping[str, Array], Mapping[str, Array]], Comparison]:
+    """``compare(reference, outputs)`` with the suite's tolerances (per output, merged with the
+    suite's own) and the run-to-run noise the suite accepts."""
+    default, per_output = tolerances(suite)
+    noise = accepted_noise(suite, golden.meta)
 
     def against(reference: Mapping[str, Array], outputs: Mapping[str, Array]) -> Comparison:
         return compare(reference, outputs, default=default, per_output=per_output, noise=noise)
