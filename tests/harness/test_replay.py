@@ -30,8 +30,10 @@ from reprolock.harness.replay import (
     Reference,
     Session,
     choose_reference,
+    kernel_change,
     load_golden,
     machine_fingerprint,
+    machine_matches,
     record,
     replay,
     run_suite,
@@ -211,10 +213,10 @@ GOLDEN_META = {
     "environment": FACTS,
 }
 EPYC = {**FACTS, "cpu": {"model": "EPYC", "flags": ["avx2"]}}
-MACHINE_NOTE = (
-    "this machine differs from the golden's: EPYC (openblas Haswell) here, "
-    "Xeon (openblas Haswell) when recorded"
-)
+MACHINE_NOTE = "this machine differs from the golden's: EPYC here, Xeon when recorded"
+# Another numpy or scipy ships another OpenBLAS, which names the same CPU's kernel differently.
+NEW_OPENBLAS = {**FACTS, "blas": [{"internal_api": "openblas", "architecture": "Cooperlake"}]}
+NO_AVX512 = {**FACTS, "cpu": {"model": "Xeon", "flags": ["avx2", "avx512f"]}}
 
 
 @pytest.mark.parametrize(
@@ -232,12 +234,25 @@ MACHINE_NOTE = (
                 True,
                 False,
                 (
-                    "this machine differs from the golden's: Xeon (openblas Haswell) here, Xeon "
-                    "(openblas Haswell) when recorded; the base image id changed too",
+                    "this machine differs from the golden's: the base image id changed "
+                    "(Xeon both times)",
                 ),
             ),
         ),
         ({}, "sha256:base", {}, (True, None, ())),  # the candidate did not run: unknown
+        (NEW_OPENBLAS, "sha256:base", {}, (False, True, ())),  # the same machine
+        (
+            NO_AVX512,
+            "sha256:base",
+            {},
+            (True, False, ("this machine differs from the golden's: Xeon, with other CPU flags",)),
+        ),
+        (
+            EPYC,
+            "sha256:other",
+            {},
+            (True, False, (MACHINE_NOTE + "; the base image id changed too",)),
+        ),
         # the candidate is the suite's own lock: a fresh run of it would be the candidate's
         (
             EPYC,
@@ -255,6 +270,23 @@ def test_choose_reference(
 ) -> None:
     chosen = choose_reference(GOLDEN_META, base, facts, **{"same_lock": False, **options})
     assert (chosen.fresh, chosen.same_machine, chosen.notes) == expected
+
+
+def test_a_kernel_change_is_a_property_of_the_candidate() -> None:
+    assert kernel_change(FACTS, NEW_OPENBLAS) == (
+        "the candidate's BLAS kernel is openblas Cooperlake (openblas Haswell with the golden's "
+        "lock on this machine): its packages ship another BLAS build, which may move the last "
+        "bits"
+    )
+    assert kernel_change(FACTS, FACTS) is None
+    assert kernel_change(FACTS, {}) is None  # the candidate did not run
+    assert kernel_change({"blas": None}, NEW_OPENBLAS) is None  # no threadpoolctl at record
+
+
+def test_a_golden_of_an_older_version_with_blas_in_its_machine_still_matches() -> None:
+    old = {**GOLDEN_META, "machine": {**machine_fingerprint(FACTS), "blas": [["mkl", "x"]]}}
+    assert machine_matches(old, "sha256:base", NEW_OPENBLAS) is True
+    assert machine_matches({**old, "machine": "junk"}, "sha256:base", FACTS) is False
 
 
 def _report(notes: tuple[str, ...] = ()) -> ReplayReport:

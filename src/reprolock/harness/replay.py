@@ -278,23 +278,51 @@ def machine_of(facts: Mapping[str, Any], *, base_id: str | None, image_id: str |
     )
 
 
+_MACHINE_KEYS = ("cpu_model", "cpu_flags")
+"""What identifies a machine. The BLAS kernel is not among them: it is chosen by the BLAS
+library the lock installs (another numpy or scipy ships another OpenBLAS, which names the same
+CPU's kernel differently), so it belongs to the environment: see :func:`kernel_change`."""
+
+
 def _describe_machine(facts: Mapping[str, Any]) -> str:
+    return str(machine_fingerprint(facts)["cpu_model"])
+
+
+def _kernels(facts: Mapping[str, Any]) -> str:
     fingerprint = machine_fingerprint(facts)
     kernels = ", ".join(
         f"{api} {arch}".strip() for api, arch in fingerprint["blas"] if api != "openmp"
     )
-    return f"{fingerprint['cpu_model']} ({kernels or 'no BLAS information'})"
+    return kernels or "no BLAS information"
 
 
 def machine_matches(
     golden: Mapping[str, Any], base_id: str, facts: Mapping[str, Any]
 ) -> bool | None:
-    """Whether a run's CPU, BLAS and base image are those ``golden`` (golden.json) was recorded
-    on; None when the run reported no facts."""
+    """Whether a run's CPU model, CPU flags and base image are those ``golden`` (golden.json)
+    was recorded on; None when the run reported no facts."""
     if not facts:
         return None
     same_base = (golden.get("base_image") or {}).get("id") == base_id
-    return machine_fingerprint(facts) == golden.get("machine") and same_base
+    recorded = golden.get("machine")
+    recorded = recorded if isinstance(recorded, dict) else {}
+    here = machine_fingerprint(facts)
+    return same_base and all(here[key] == recorded.get(key) for key in _MACHINE_KEYS)
+
+
+def kernel_change(reference: Mapping[str, Any], facts: Mapping[str, Any]) -> str | None:
+    """A note when a run's BLAS kernel differs from the ``reference`` run's (facts of the
+    suite's own lock on the same machine: golden.json's ``environment``), else None: a property
+    of the candidate's packages, not of the machine."""
+    if not facts or not reference.get("blas") or not facts.get("blas"):
+        return None
+    before, after = _kernels(reference), _kernels(facts)
+    if before == after:
+        return None
+    return (
+        f"the candidate's BLAS kernel is {after} ({before} with the golden's lock on this "
+        "machine): its packages ship another BLAS build, which may move the last bits"
+    )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -361,11 +389,16 @@ def choose_reference(
     notes: tuple[str, ...] = ()
     if same_machine is False:
         same_base = (golden.get("base_image") or {}).get("id") == base_id
-        notes = (
-            f"this machine differs from the golden's: {_describe_machine(facts)} here, "
-            f"{_describe_machine(golden.get('environment') or {})} when recorded"
-            + ("" if same_base else "; the base image id changed too"),
-        )
+        here, there = _describe_machine(facts), _describe_machine(golden.get("environment") or {})
+        if here == there and same_base:
+            what = f"{here}, with other CPU flags"
+        elif here == there:
+            what = f"the base image id changed ({here} both times)"
+        else:
+            what = f"{here} here, {there} when recorded" + (
+                "" if same_base else "; the base image id changed too"
+            )
+        notes = (f"this machine differs from the golden's: {what}",)
     fresh = (fresh_baseline or not attributable or same_machine is not True) and not same_lock
     return Reference(fresh=fresh, same_machine=same_machine, same_lock=same_lock, notes=notes)
 
@@ -944,11 +977,14 @@ def replay(
     )
     against = comparer(suite, setup.golden)
     notes = []
+    if reference.same_machine:
+        kernel = kernel_change(setup.golden.meta.get("environment") or {}, run.facts)
+        notes.extend([kernel] if kernel else [])
     if reference.fresh:
         fresh, why = _fresh_baseline(session, suite, setup.baseline, setup.base)
         if fresh is not None:
             golden = against(setup.golden.outputs, fresh)
-            return reference.conclude(report, against(fresh, run.outputs), golden)
+            return reference.conclude(report, against(fresh, run.outputs), golden, notes=notes)
         notes.append(f"the suite's own lock did not run here ({why}); compared with the golden")
     return reference.conclude(report, against(setup.golden.outputs, run.outputs), notes=notes)
 

@@ -251,7 +251,8 @@ class ReplayReport:
     golden_comparison: Comparison | None = None
     """The fresh baseline against the golden, when a fresh baseline ran."""
     machine_matches_golden: bool | None = None
-    """Whether this machine's CPU, BLAS and base image match the golden's; None if unknown."""
+    """Whether this machine's CPU model, CPU flags and base image match the golden's; None if
+    unknown. The BLAS kernel is the environment's (a note says when the candidate's differs)."""
     error: str | None = None
     """Why the candidate is broken: the install log or the container's error."""
     notes: tuple[str, ...] = ()
