@@ -414,6 +414,44 @@ def lock_diff(old: Lock, new: Lock, base: BaseImage) -> tuple[LockChange, ...]:
     )
 
 
+def golden_lock_diff(
+    golden: Mapping[str, Any], candidate: Lock, base: BaseImage
+) -> tuple[LockChange, ...] | None:
+    """Packages whose version differs between the lock the golden (golden.json) was recorded
+    with and ``candidate``; None when golden.json does not list its lock's requirements."""
+    lock = golden.get("lock")
+    listed = lock.get("requirements") if isinstance(lock, dict) else None
+    if not isinstance(listed, list):
+        return None
+    before: dict[str, str | None] = {}
+    for entry in listed:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            return None
+        version = entry.get("version")
+        before[entry["name"]] = version if isinstance(version, str) else None
+    after = {req.name: req.version for req in candidate.for_target(base.target)}
+    return tuple(
+        LockChange(name=name, old=before.get(name), new=after.get(name))
+        for name in sorted(before.keys() | after.keys())
+        if before.get(name) != after.get(name)
+    )
+
+
+def suite_lock_moved(suite: Suite, setup: Setup) -> str | None:
+    """A note when the suite's own lock is no longer the one its golden was recorded with (the
+    lock was updated, the golden not yet accepted); None when it is the same, or unknown."""
+    lock = setup.golden.meta.get("lock")
+    recorded = lock.get("sha256") if isinstance(lock, dict) else None
+    if not isinstance(recorded, str) or recorded == setup.baseline.digest(setup.base.target):
+        return None
+    changes = golden_lock_diff(setup.golden.meta, setup.baseline, setup.base)
+    listed = ", ".join(str(change) for change in changes or ()) or "its hashes or markers"
+    return (
+        f"the suite's lock changed since the golden was recorded ({listed}); to accept the "
+        f"new behaviour: `repro golden record --suite {suite.name} --force`"
+    )
+
+
 # --- running -------------------------------------------------------------------------------
 
 
@@ -958,6 +996,13 @@ def replay(
     """Replay ``suite`` with the ``candidate`` lock (default: the suite's own) and compare."""
     setup = set_up(session, suite, candidate)
     report = setup.report
+    since_golden = golden_lock_diff(setup.golden.meta, setup.candidate, setup.base)
+    moved = suite_lock_moved(suite, setup)
+    if since_golden is not None:
+        # Compared with the golden, what differs is what changed since it was recorded.
+        report = dataclasses.replace(report, lock_diff=since_golden)
+    if moved is not None:
+        report = dataclasses.replace(report, notes=(*report.notes, moved))
     try:
         env = session.ensure_image(setup.candidate, setup.base)
     except BuildError as exc:
@@ -975,6 +1020,12 @@ def replay(
         same_lock=setup.same_lock,
         fresh_baseline=fresh_baseline,
     )
+    if moved is not None:
+        # The candidate may be the suite's lock, but that is no longer the golden's.
+        reference = dataclasses.replace(reference, same_lock=False)
+    if reference.fresh:
+        # Compared with the suite's own lock run here: the diff is from that lock.
+        report = dataclasses.replace(report, lock_diff=setup.report.lock_diff)
     against = comparer(suite, setup.golden)
     notes = []
     if reference.same_machine:
