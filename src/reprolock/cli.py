@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, TextIO, TypeVar
 from reprolock import __version__
 from reprolock.audit.baseline import load_baseline, write_baseline
 from reprolock.audit.engine import AuditOptions, run_audit
-from reprolock.config import FailOn, Suite, load_config
+from reprolock.config import FailOn, Suite, find_project_root, load_config
 from reprolock.errors import ReproError, UsageError
 from reprolock.files import atomic_write_text, cache_dir, named_path
 from reprolock.report import Format, render
@@ -112,6 +112,20 @@ The suite's lock is built into an image (reused while the lock is unchanged), th
 entrypoint runs twice in it, and golden.npz plus golden.json are written together.
 
 {_HARNESS_EXIT_CODES}"""
+
+_GOLDEN_CHECK_EPILOG = """\
+examples:
+  repro golden check                         every suite of the config found from here
+  repro golden check --suite churn
+
+The same checks run at the start of `repro golden record`, `repro replay` and `repro bisect`.
+
+exit codes:
+  0  every check passed
+  2  a mistake in the config: entrypoint not found, inputs not an .npz, an outputs.NAME
+     table naming no recorded output, base image not on this daemon
+  3  not answered: no Docker daemon (the other checks are still printed)
+"""
 
 _REPLAY_EPILOG = f"""\
 examples:
@@ -318,6 +332,16 @@ def _parser() -> argparse.ArgumentParser:
     record.add_argument(
         "--force", action="store_true", help="replace a golden that is already recorded"
     )
+    check = golden_sub.add_parser(
+        "check",
+        help="check each suite's config on the host, before anything is built",
+        epilog=_GOLDEN_CHECK_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Check suites without building or running anything: the config file read, "
+        "the entrypoint's module found from source and pythonpath (and its function), the "
+        "inputs' arrays, outputs.NAME tables against the recorded outputs, the base image.",
+    )
+    _add_harness_common(check)
 
     replay = sub.add_parser(
         "replay",
@@ -581,7 +605,7 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.command == "rules":
             return _rules(args)
         if args.command == "golden":
-            return _golden_record(args)
+            return _golden_check(args) if args.golden_command == "check" else _golden_record(args)
         if args.command == "replay":
             return _replay(args)
         if args.command == "bisect":
@@ -824,15 +848,22 @@ def _rule_dict(rule_id: str) -> dict[str, str | list[str]]:
 # `repro check`'s start-up.
 
 
-def _harness_suites(args: argparse.Namespace) -> list[Suite]:
-    from reprolock.harness.replay import select_suites  # noqa: PLC0415 - see above
+def _harness_config(args: argparse.Namespace, *, announce: bool) -> tuple[Path | None, list[Suite]]:
+    """The config file read (searched upward from ``--project``) and the chosen suites; the
+    file is named on stderr when it is not in ``--project`` itself (or ``announce``)."""
+    from reprolock.harness import replay as harness  # noqa: PLC0415 - see above
+    from reprolock.harness.replay import select_suites  # noqa: PLC0415
 
-    root = Path(args.project)
-    if not root.is_dir():
+    start = Path(args.project)
+    if not start.is_dir():
         raise UsageError(f"--project {args.project}: not a directory")
+    root = find_project_root(start)
     config = load_config(root)
+    path = None if config.source is None else root / config.source
+    if path is not None and (announce or root != start):
+        print(f"repro: config: {harness.display(path)}", file=sys.stderr)
     named = [args.suite] if isinstance(args.suite, str) else args.suite  # bisect: one suite
-    return select_suites(config.suites, _names("--suite", named))
+    return path, select_suites(config.suites, _names("--suite", named))
 
 
 def _names(flag: str, values: Sequence[str] | None) -> list[str] | None:
@@ -846,6 +877,52 @@ def _names(flag: str, values: Sequence[str] | None) -> list[str] | None:
             raise UsageError(f"{flag} {value!r}: expected a name or a comma list of names")
         names += parts
     return list(dict.fromkeys(names))
+
+
+def _harness_suites(args: argparse.Namespace) -> list[Suite]:
+    from reprolock.harness import preflight  # noqa: PLC0415 - see above
+
+    _, suites = _harness_config(args, announce=False)
+    preflight.require(suites)
+    return suites
+
+
+def _golden_check(args: argparse.Namespace) -> int:
+    from reprolock.harness import preflight  # noqa: PLC0415 - see above
+    from reprolock.harness.docker import DockerUnavailableError, connect  # noqa: PLC0415
+
+    _, suites = _harness_config(args, announce=True)
+    checks = [preflight.check_suite(suite) for suite in suites]
+    unanswered = None
+    images: dict[str, tuple[str | None, str | None]] = {}
+    try:
+        with closing(connect()) as client:
+            for suite in suites:
+                images[suite.name] = preflight.check_base_image(client, suite)
+    except DockerUnavailableError as exc:
+        unanswered = f"base images not checked: {exc}"
+    lines = []
+    problems = 0
+    for suite, check in zip(suites, checks, strict=True):
+        fact, image_problem = images.get(suite.name, (None, None))
+        found = [*check.problems, *([image_problem] if image_problem else [])]
+        problems += len(found)
+        lines.append(f"{suite.name}: {'ok' if not found else _count(len(found), 'problem')}")
+        lines.extend(f"  {line}" for line in (*check.facts, *([fact] if fact else [])))
+        lines.extend(f"  error: {problem}" for problem in found)
+    _emit("\n".join(lines) + "\n")
+    if problems:
+        print(f"repro: error: {_count(problems, 'problem')} in the config", file=sys.stderr)
+        return EXIT_USAGE
+    if unanswered:
+        print(f"repro: error: {unanswered}", file=sys.stderr)
+        return EXIT_UNANSWERED
+    print(f"repro: {_count(len(suites), 'suite')} checked: no problem found", file=sys.stderr)
+    return EXIT_CLEAN
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def _golden_record(args: argparse.Namespace) -> int:

@@ -335,6 +335,32 @@ def find_config_file(root: Path) -> tuple[Path, bool] | None:
     return None
 
 
+def _declares_repro(path: Path, is_pyproject: bool) -> bool:
+    if not is_pyproject:
+        return True
+    try:
+        data = tomllib.loads(read_text(path))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
+        return True  # a broken file is still the one meant: loading it says what is wrong
+    tool = data.get("tool")
+    return isinstance(tool, dict) and "repro" in tool
+
+
+def find_project_root(start: Path) -> Path:
+    """The directory whose config the harness commands read, searched as pytest and ruff search
+    for theirs: ``start``, then each parent up to the repository's top (the first directory
+    holding ``.git``), for a ``repro.toml`` or a ``pyproject.toml`` with ``[tool.repro]``.
+    ``start`` itself when none has one."""
+    current = start.resolve()
+    for directory in (current, *current.parents):
+        found = find_config_file(directory)
+        if found is not None and _declares_repro(*found):
+            return start if directory == current else directory
+        if (directory / ".git").exists():
+            break
+    return start
+
+
 def load_config(root: Path) -> Config:
     """Load and validate the config of the audited ``root`` (defaults when there is none)."""
     found = find_config_file(root)

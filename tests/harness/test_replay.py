@@ -234,8 +234,8 @@ NO_AVX512 = {**FACTS, "cpu": {"model": "Xeon", "flags": ["avx2", "avx512f"]}}
                 True,
                 False,
                 (
-                    "this machine differs from the golden's: the base image id changed "
-                    "(Xeon both times)",
+                    "this machine differs from the golden's: Xeon here and when recorded; "
+                    "the base image id changed too",
                 ),
             ),
         ),

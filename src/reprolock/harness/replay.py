@@ -35,7 +35,7 @@ from docker.types import Mount
 
 from reprolock import __version__
 from reprolock.config import Suite
-from reprolock.errors import ReproError, UnansweredError, UsageError
+from reprolock.errors import ConfigError, ReproError, UnansweredError, UsageError
 from reprolock.files import FileTooLargeError
 from reprolock.harness import image as images
 from reprolock.harness import runner
@@ -49,6 +49,7 @@ from reprolock.harness.docker import (
 )
 from reprolock.harness.image import BaseImage, BuildError, EnvImage
 from reprolock.harness.lockfile import Lock, read_lock
+from reprolock.harness.preflight import unknown_outputs
 from reprolock.harness.progress import ProgressFn, silent
 from reprolock.harness.runner import NpzError, read_npz
 from reprolock.harness.untrusted import (
@@ -393,7 +394,7 @@ def choose_reference(
         if here == there and same_base:
             what = f"{here}, with other CPU flags"
         elif here == there:
-            what = f"the base image id changed ({here} both times)"
+            what = f"{here} here and when recorded; the base image id changed too"
         else:
             what = f"{here} here, {there} when recorded" + (
                 "" if same_base else "; the base image id changed too"
@@ -789,6 +790,9 @@ def record(session: Session, suite: Suite, *, force: bool = False) -> RecordOutc
             raise RecordError(f"suite {suite.name} is broken: {run.error}")
         runs.append((run, run.outputs))
     (first, outputs), (_, again) = runs
+    unknown = unknown_outputs(suite, outputs)
+    if unknown is not None:
+        raise ConfigError(f"suite {suite.name}: nothing recorded: {unknown}")
     noise = measure_noise(outputs, again)
     repeat = repeatability(suite, outputs, again, noise)
     deterministic = repeat.verdict is Verdict.IDENTICAL

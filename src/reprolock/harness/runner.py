@@ -282,6 +282,26 @@ def read_npz(handle: IO[bytes], *, limit: int, what: str = "the archive") -> dic
     return arrays
 
 
+def npz_members(handle: IO[bytes], *, what: str) -> dict[str, tuple[tuple[int, ...], Any]]:
+    """``{name: (shape, dtype)}`` of an ``.npz``, from its ``.npy`` headers only (nothing is
+    decompressed past them); raises :class:`NpzError` as :func:`read_npz` does."""
+    entries, directory = _directory_size(handle, what)
+    if entries > MAX_NPZ_MEMBERS or directory > _MAX_DIRECTORY_BYTES:
+        raise NpzError(f"{what} has {entries} members; at most {MAX_NPZ_MEMBERS} are read")
+    try:
+        archive = zipfile.ZipFile(handle)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise NpzError(f"{what} is not a readable zip archive: {exc}") from None
+    found: dict[str, tuple[tuple[int, ...], Any]] = {}
+    with archive:
+        for info in archive.infolist():
+            name, _ = _check_member(archive, info, what)
+            with archive.open(info) as member:
+                shape, dtype, _ = _npy_header(member, f"{what}: {info.filename}")
+            found[name] = (shape, dtype)
+    return found
+
+
 def _check_total(total: int, limit: int, what: str) -> None:
     if total > limit:
         raise NpzError(
