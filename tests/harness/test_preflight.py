@@ -122,7 +122,7 @@ def test_a_mistake_in_the_suite_exits_2_before_anything_runs(
 def test_an_outputs_table_must_name_a_recorded_output(repro: Repro, tmp_path: Path) -> None:
     root = _project(tmp_path / "p", "[tool.repro.suites.churn.outputs.probs]\natol = 1e-6\n")
     (root / "golden" / "churn").mkdir(parents=True)
-    meta = {"outputs": {"proba": {}, "labels": {}, "calib": {}}}
+    meta: dict[str, dict[str, object]] = {"outputs": {"proba": {}, "labels": {}, "calib": {}}}
     (root / "golden" / "churn" / "golden.json").write_text(json.dumps(meta))
     run = repro("replay", cwd=root)
     assert (run.code, run.err) == (
