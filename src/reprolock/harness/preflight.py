@@ -50,6 +50,10 @@ def check_suite(suite: Suite) -> SuiteCheck:
     """Every host-side check of ``suite``; never raises for a mistake in the project."""
     facts: list[str] = []
     problems: list[str] = []
+    try:
+        read_lock(suite.lock_path)
+    except ReproError as exc:
+        problems.append(str(exc))
     for check in (_entrypoint, _inputs, _outputs):
         found, problem = check(suite)
         facts.extend(found)
@@ -59,8 +63,12 @@ def check_suite(suite: Suite) -> SuiteCheck:
 
 
 def require(suites: Iterable[Suite]) -> None:
-    """Raise :class:`ConfigError` (exit 2) with the first suite's mistakes, one per ``; ``."""
+    """Raise :class:`ConfigError` (exit 2) with the first suite's mistakes, one per ``; ``.
+
+    An unreadable or unsafe lock raises its own error first, as the harness would.
+    """
     for suite in suites:
+        read_lock(suite.lock_path)
         problems = check_suite(suite).problems
         if problems:
             raise ConfigError("; ".join(problems))
