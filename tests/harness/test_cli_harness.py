@@ -231,7 +231,7 @@ def test_the_committed_goldens_belong_to_their_projects(fixture: str, suite: str
         ("boom", "failing:boom raised RuntimeError: model weights are corrupt"),
         ("sleepy", "timed out after 2 s"),
         ("hungry", "memory limit 64m exceeded"),
-        ("listy", "the entrypoint returned list; expected an ndarray or a dict of ndarrays"),
+        ("listy", "the entrypoint's result cannot be made an array: setting an array element"),
     ],
 )
 def test_a_failing_entrypoint_is_broken_and_leaves_no_container(

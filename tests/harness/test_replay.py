@@ -107,6 +107,71 @@ def test_runner_writes_outputs_and_facts(tmp_path: Path) -> None:
     assert isinstance(facts["cpu"]["flags"], list)
 
 
+PANDAS_LIKE = """\
+import numpy as np
+
+
+class Series:  # what the runner sees of pandas: values behind to_numpy()
+    def __init__(self, values):
+        self.values = values
+
+    def to_numpy(self):
+        return np.array(self.values, dtype=object)
+
+
+class DataFrame(Series):
+    columns = ("score", "segment")
+
+    def items(self):
+        return iter([("score", Series([0.5, 0.25])), ("segment", Series(["a", "bb"]))])
+
+
+def predict(inputs):
+    return {
+        "proba": [0.5, 0.25],
+        "count": 3,
+        "ok": np.bool_(True),
+        "names": Series(["x", "yy"]),
+        "table": DataFrame([]),
+    }
+
+
+def several(inputs):
+    return inputs["X"], 2.0
+
+
+def frame(inputs):
+    return DataFrame([])
+"""
+
+
+@pytest.mark.parametrize(
+    ("entrypoint", "expected"),
+    [
+        (
+            "model:predict",
+            {
+                "count": ("int64", []),
+                "names": ("<U2", [2]),
+                "ok": ("bool", []),
+                "proba": ("float64", [2]),
+                "table.score": ("float64", [2]),
+                "table.segment": ("<U2", [2]),
+            },
+        ),
+        ("model:several", {"output_0": ("float64", [3, 2]), "output_1": ("float64", [])}),
+        ("model:frame", {"score": ("float64", [2]), "segment": ("<U2", [2])}),
+    ],
+)
+def test_lists_tuples_scalars_and_frames_become_arrays(
+    tmp_path: Path, entrypoint: str, expected: dict[str, tuple[str, list[int]]]
+) -> None:
+    code, result, _ = _run_runner(tmp_path, PANDAS_LIKE, entrypoint)
+    assert code == 0, result
+    shapes = {name: (o["dtype"], o["shape"]) for name, o in result["outputs"].items()}
+    assert shapes == expected
+
+
 def test_a_lone_array_is_stored_as_output(tmp_path: Path) -> None:
     code, result, _ = _run_runner(tmp_path, "def predict(inputs):\n    return inputs['X']\n")
     assert (code, list(result["outputs"])) == (0, [runner.SINGLE_OUTPUT])
@@ -121,14 +186,24 @@ def test_a_lone_array_is_stored_as_output(tmp_path: Path) -> None:
             "model:predict raised KeyError: 'weights'",
         ),
         (
-            "def predict(inputs):\n    return [1, 2]\n",
+            "def predict(inputs):\n    return [[1], [2, 3]]\n",
             "outputs",
-            "the entrypoint returned list; expected an ndarray or a dict of ndarrays",
+            "the entrypoint's result cannot be made an array: setting an array element",
         ),
         (
-            "def predict(inputs):\n    return {'y': [1, 2]}\n",
+            "def predict(inputs):\n    return {'y': object()}\n",
             "outputs",
-            "output y is a list; expected an ndarray",
+            "output y is of type object; expected an ndarray, a list, a scalar or a pandas Series",
+        ),
+        (
+            "def predict(inputs):\n    return None\n",
+            "outputs",
+            "the entrypoint returned None; expected an ndarray or a dict of ndarrays",
+        ),
+        (
+            "def predict(inputs):\n    return {'y': 1, 'z': [None, 1]}\n",
+            "outputs",
+            "output z has dtype object; only numeric, bool and string arrays can be compared",
         ),
         (
             "import numpy as np\ndef predict(inputs):\n    return {'y': np.array([None])}\n",
