@@ -690,12 +690,14 @@ def test_single_suite_json_is_the_design_shape() -> None:
 
 def test_text_report_lines() -> None:
     text = render(ReportFormat.TEXT, _reports(), single=False)
-    assert text.splitlines()[:6] == [
+    assert text.splitlines()[:7] == [
         "segments: changed",
         "  candidate: candidate.txt",
         "  lock changes: scikit-learn 1.3.2 -> 1.4.2",
         "  compared with: the golden outputs",
-        "    labels  changed: 1 of 4 differ (25.0%), 1 label flip, max abs 1, max rel 1",
+        "    labels  changed: 1 of 4 differ (25.0%), 1 label flip, max abs 1, max rel 1, would "
+        "pass with max-label-flip-rate >= 0.25",
+        "            largest differences (index: golden -> new): [2] 1 -> 2",
         "    score   identical",
     ]
     assert "  error:\n    segmenter.pickled:predict raised ValueError" in text
