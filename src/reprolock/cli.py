@@ -103,15 +103,26 @@ exit codes:
   4  internal error: a bug in reprolock (rerun with --debug for the traceback)
 """
 
-_GOLDEN_EPILOG = f"""\
+_GOLDEN_EPILOG = """\
 examples:
   repro golden record                        record every suite of ./pyproject.toml
   repro golden record --suite churn --force  record one suite again, over its golden
 
 The suite's lock is built into an image (reused while the lock is unchanged), the
-entrypoint runs twice in it, and golden.npz plus golden.json are written together.
+entrypoint runs twice in it, and golden.npz plus golden.json are written together. An
+output that differs between the two runs beyond its tolerance is not recorded: seed the
+model, or set noise = "accept" (float outputs) or max-label-flip-rate (labels) for it.
+Accepting a changed lock's behaviour is recording again: repro golden record --force.
 
-{_HARNESS_EXIT_CODES}"""
+exit codes:
+  0  recorded
+  1  not recorded: the environment does not install, the entrypoint fails, or two runs
+     differ beyond the tolerance
+  2  usage or config error: bad flag or config (what repro golden check finds), unreadable
+     lock, golden already recorded and no --force
+  3  not answered: no Docker daemon, base image unavailable, download failed
+  4  internal error: a bug in reprolock (rerun with --debug for the traceback)
+"""
 
 _GOLDEN_CHECK_EPILOG = """\
 examples:

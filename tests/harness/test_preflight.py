@@ -10,7 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from reprolock.config import load_config
+from reprolock.harness import image as images
 from reprolock.harness.docker import clip_words
+from reprolock.harness.image import BaseImage
+from reprolock.harness.replay import Session, sandbox_hint, source_tree_sha256
 from tests.harness.conftest import BASE_IMAGE, PROJECT, Containers, Repro
 
 MODEL = '''\
@@ -189,3 +193,83 @@ def test_an_error_is_never_cut_mid_word() -> None:
         "denied for…"
     )
     assert clip_words("short", 100) == "short"
+
+
+def test_os_litter_is_not_part_of_the_source_tree(tmp_path: Path) -> None:
+    root = _project(tmp_path / "p")
+    suite = load_config(root).suites["churn"]
+    before = source_tree_sha256(suite)
+    for litter in (".DS_Store", "churnmodel/.DS_Store", "churnmodel/._model.py", "Thumbs.db"):
+        (root / "src" / litter).write_bytes(b"\0\1")
+    assert source_tree_sha256(suite) == before
+    (root / "src" / "churnmodel" / "extra.py").write_text("")
+    assert source_tree_sha256(suite) != before
+
+
+@pytest.mark.parametrize(
+    ("error", "hint"),
+    [
+        (
+            "OSError: [Errno 30] Read-only file system: 'model.cache'",
+            "(the run's file system is read-only but for /tmp and /out: write scratch files "
+            "to /tmp)",
+        ),
+        (
+            "urllib.error.URLError: <urlopen error [Errno -3] Temporary failure in name "
+            "resolution>",
+            "(the run has no network: ship models and data in the suite's source or inputs)",
+        ),
+        ("ValueError: bad shape", None),
+    ],
+)
+def test_errors_from_the_sandbox_say_so(error: str, hint: str | None) -> None:
+    assert sandbox_hint(error) == hint
+
+
+def test_record_help_lists_records_own_exit_codes(repro: Repro, tmp_path: Path) -> None:
+    run = repro("golden", "record", "--help", cwd=tmp_path)
+    assert run.code == 0
+    assert (
+        "  1  not recorded: the environment does not install, the entrypoint fails, or two runs\n"
+        "     differ beyond the tolerance\n" in run.out
+    )
+    assert "identical, or within tolerance" not in run.out
+
+
+@pytest.mark.parametrize(
+    ("reference", "digest", "warning"),
+    [
+        (
+            "local/python:3.11",
+            None,
+            "warning: suite churn: base image local/python:3.11 is a tag; its image id "
+            'sha256:000000000000 is recorded (base-image = "sha256:' + "0" * 64 + '" pins it)',
+        ),
+        (
+            "python:3.11-slim",
+            "python@sha256:" + "1" * 64,
+            "warning: suite churn: base image python:3.11-slim is a tag; its image id "
+            'sha256:000000000000 is recorded ("python@sha256:' + "1" * 64 + '" pins it)',
+        ),
+        ("sha256:" + "0" * 64, None, None),  # an image id is as immutable as a digest
+    ],
+)
+def test_a_tag_is_warned_about_once_with_advice_that_fits_it(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    reference: str,
+    digest: str | None,
+    warning: str | None,
+) -> None:
+    root = _project(tmp_path / "p", **{"base-image": f'"{reference}"'})
+    suite = load_config(root).suites["churn"]
+
+    def resolve(client: object, name: str, **_: object) -> BaseImage:
+        return BaseImage(reference=name, id="sha256:" + "0" * 64, digest=digest, target=None)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(images, "resolve_base_image", resolve)
+    said: list[str] = []
+    session = Session(client=None, warn=said.append)  # type: ignore[arg-type]
+    session.base_image(suite)
+    session.base_image(suite)
+    assert said == ([] if warning is None else [warning])

@@ -95,8 +95,8 @@ class BaseImage:
 
     @property
     def pinned(self) -> bool:
-        """Whether the reference names a digest rather than a mutable tag."""
-        return "@sha256:" in self.reference
+        """Whether the reference names a digest or an image id rather than a mutable tag."""
+        return "@sha256:" in self.reference or self.reference.startswith("sha256:")
 
     def to_dict(self) -> dict[str, Any]:
         """As golden.json records it."""

@@ -119,16 +119,25 @@ class Session:
     """Where progress messages go."""
     warn: ProgressFn = silent
     """Where warnings go (lines that stay)."""
+    warned: set[str] = dataclasses.field(default_factory=set)
+    """Base images already warned about in this session: a warning is said once."""
 
     def base_image(self, suite: Suite, *, warn_tag: bool = True) -> BaseImage:
-        """The suite's base image, probed; a tag rather than ``name@sha256:`` is warned about."""
+        """The suite's base image, probed; a tag rather than ``name@sha256:`` (or an image id)
+        is warned about, once per base image and session."""
         base = images.resolve_base_image(
             self.client, suite.base_image, cache=self.cache, progress=self.progress
         )
-        if warn_tag and not base.pinned:
+        if warn_tag and not base.pinned and suite.base_image not in self.warned:
+            self.warned.add(suite.base_image)
+            if base.digest is None:
+                # A local image (docker import, a local build): no registry digest to name.
+                advice = f'base-image = "{base.id}" pins it'
+            else:
+                advice = f'"{base.digest}" pins it'
             self.warn(
-                f"warning: suite {suite.name}: base image {suite.base_image} is a tag, not "
-                f"name@sha256:<digest>; its image id {base.id[:19]} is recorded"
+                f"warning: suite {suite.name}: base image {suite.base_image} is a tag; its "
+                f"image id {base.id[:19]} is recorded ({advice})"
             )
         return base
 
@@ -202,8 +211,17 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+_OS_LITTER = frozenset({".DS_Store", "Thumbs.db", "desktop.ini", "Icon\r"})
+"""Files a desktop leaves in any folder it shows: not the project's, never its source."""
+
+
 def _skipped(relative: PurePosixPath) -> bool:
-    return "__pycache__" in relative.parts or relative.suffix in {".pyc", ".pyo"}
+    return (
+        "__pycache__" in relative.parts
+        or relative.suffix in {".pyc", ".pyo"}
+        or relative.name in _OS_LITTER
+        or relative.name.startswith("._")  # macOS AppleDouble files on foreign file systems
+    )
 
 
 def source_files(suite: Suite) -> list[tuple[str, Path]]:
@@ -657,13 +675,38 @@ def _failure(
             message = message.splitlines()[0] + "\n" + _tail(trace, _TRACEBACK_LINES)
         if "MemoryError" in message:
             message = f"memory limit {suite.memory} exceeded: {message}"
-        return message
+        hint = sandbox_hint(message)
+        return message if hint is None else f"{message}\n{hint}"
     if code != 0 or result is None or result.get("status") != "ok":
         if code == 137:
             # SIGKILL from the kernel: the memory cgroup, even when the flag was not set.
             return f"killed (exit 137), probably the memory limit {suite.memory}"
         tail = _tail(logs, _LOG_LINES) or "no output"
         return f"the run exited with status {code} and no result:\n{tail}"
+    return None
+
+
+_READ_ONLY = ("Read-only file system", "[Errno 30]")
+_OFFLINE = (
+    "Temporary failure in name resolution",
+    "Name or service not known",
+    "Network is unreachable",
+    "[Errno -3]",
+    "[Errno 101]",
+    "Failed to establish a new connection",
+    "getaddrinfo failed",
+)
+
+
+def sandbox_hint(error: str) -> str | None:
+    """A line saying which of the run's confinements an error comes from, or None."""
+    if any(marker in error for marker in _READ_ONLY):
+        return (
+            f"(the run's file system is read-only but for {CONTAINER_TMP} and {OUT_DIR}: "
+            f"write scratch files to {CONTAINER_TMP})"
+        )
+    if any(marker in error for marker in _OFFLINE):
+        return "(the run has no network: ship models and data in the suite's source or inputs)"
     return None
 
 
