@@ -14,7 +14,12 @@ from reprolock.config import load_config
 from reprolock.harness import image as images
 from reprolock.harness.docker import clip_words
 from reprolock.harness.image import BaseImage
-from reprolock.harness.replay import Session, sandbox_hint, source_tree_sha256
+from reprolock.harness.replay import (
+    Session,
+    sandbox_hint,
+    source_tree_sha256,
+    traceback_excerpt,
+)
 from tests.harness.conftest import BASE_IMAGE, PROJECT, Containers, Repro
 
 MODEL = '''\
@@ -273,3 +278,28 @@ def test_a_tag_is_warned_about_once_with_advice_that_fits_it(
     session.base_image(suite)
     session.base_image(suite)
     assert said == ([] if warning is None else [warning])
+
+
+def test_a_cut_traceback_keeps_the_projects_own_frames() -> None:
+    library = [
+        f'  File "/opt/venv/lib/python3.11/site-packages/sklearn/m{n}.py", line {n}, in f{n}\n'
+        f"    call_{n}()"
+        for n in range(10)
+    ]
+    trace = "\n".join(
+        [
+            "Traceback (most recent call last):",
+            '  File "/work/src/churnmodel/model.py", line 7, in predict',
+            "    return forest.predict_proba(inputs['X'])",
+            *library,
+            "ValueError: X has 3 features, but RandomForestClassifier is expecting 4",
+        ]
+    )
+    assert traceback_excerpt(trace, 5).splitlines() == [
+        "Traceback (most recent call last):",
+        '  File "/work/src/churnmodel/model.py", line 7, in predict',
+        "    return forest.predict_proba(inputs['X'])",
+        "...",
+        *trace.splitlines()[-5:],
+    ]
+    assert traceback_excerpt("short\ntrace", 5) == "short\ntrace"

@@ -522,6 +522,29 @@ def _tail(text: str, lines: int) -> str:
     return "\n".join(kept)
 
 
+_OWN_FRAMES = 4
+"""Frames of the project's own code kept above a cut traceback's tail."""
+
+
+def traceback_excerpt(trace: str, lines: int) -> str:
+    """The last ``lines`` lines of a traceback, and above them the project's own frames (files
+    under /work) that the cut would drop: where its code called into what failed."""
+    kept = [line.rstrip() for line in trace.strip().splitlines()]
+    if len(kept) <= lines:
+        return "\n".join(kept)
+    head, tail = kept[:-lines], kept[-lines:]
+    own: list[list[str]] = []
+    for index, line in enumerate(head):
+        if line.lstrip().startswith(f'File "{WORKDIR}/'):
+            frame = [line]
+            following = head[index + 1] if index + 1 < len(head) else ""
+            if following and not following.lstrip().startswith("File "):
+                frame.append(following)
+            own.append(frame)
+    shown = [line for frame in own[-_OWN_FRAMES:] for line in frame]
+    return "\n".join([*head[:1], *shown, "...", *tail])
+
+
 class OutputError(Exception):
     """What the container left in ``/out`` is refused; the message is the run's error."""
 
@@ -672,7 +695,7 @@ def _failure(
         trace = result.get("traceback")
         if isinstance(trace, str) and trace.strip():
             # The traceback ends with the full exception text: the headline keeps one line.
-            message = message.splitlines()[0] + "\n" + _tail(trace, _TRACEBACK_LINES)
+            message = message.splitlines()[0] + "\n" + traceback_excerpt(trace, _TRACEBACK_LINES)
         if "MemoryError" in message:
             message = f"memory limit {suite.memory} exceeded: {message}"
         hint = sandbox_hint(message)
