@@ -343,6 +343,18 @@ def _parser() -> argparse.ArgumentParser:
     record.add_argument(
         "--force", action="store_true", help="replace a golden that is already recorded"
     )
+    init = golden_sub.add_parser(
+        "init",
+        help="add a commented suite table guessed from the project, and an inputs script",
+        description="Add [tool.repro.suites.NAME] to the config (repro.toml when there is one, "
+        "else pyproject.toml), guessed from the project: a src layout gives source and "
+        "pythonpath, the first lock found, a local image with Python; and write "
+        "golden/NAME/make_inputs.py, which writes the inputs. Nothing is built or run.",
+    )
+    init.add_argument("name", metavar="NAME", help="the new suite's name")
+    init.add_argument(
+        "--project", metavar="DIR", default=".", help="the project directory (default: .)"
+    )
     check = golden_sub.add_parser(
         "check",
         help="check each suite's config on the host, before anything is built",
@@ -616,6 +628,8 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.command == "rules":
             return _rules(args)
         if args.command == "golden":
+            if args.golden_command == "init":
+                return _golden_init(args)
             return _golden_check(args) if args.golden_command == "check" else _golden_record(args)
         if args.command == "replay":
             return _replay(args)
@@ -929,6 +943,31 @@ def _golden_check(args: argparse.Namespace) -> int:
         print(f"repro: error: {unanswered}", file=sys.stderr)
         return EXIT_UNANSWERED
     print(f"repro: {_count(len(suites), 'suite')} checked: no problem found", file=sys.stderr)
+    return EXIT_CLEAN
+
+
+def _golden_init(args: argparse.Namespace) -> int:
+    from reprolock.harness import replay as harness  # noqa: PLC0415 - see above
+    from reprolock.harness.docker import DockerUnavailableError, connect  # noqa: PLC0415
+    from reprolock.harness.scaffold import python_images, scaffold  # noqa: PLC0415
+
+    project = Path(args.project)
+    if not project.is_dir():
+        raise UsageError(f"--project {args.project}: not a directory")
+    existing = list(load_config(project).suites)
+    images: list[str] = []
+    try:
+        with closing(connect()) as client:
+            images = python_images(client)
+    except DockerUnavailableError as exc:
+        print(f"repro: warning: local images not listed: {exc}", file=sys.stderr)
+    done = scaffold(args.name, project, images, existing)
+    for guess in done.guesses:
+        print(f"repro: guessed {guess}", file=sys.stderr)
+    print(f"repro: added suite {args.name} to {harness.display(done.config)}", file=sys.stderr)
+    if done.stub is not None:
+        stub = harness.display(done.stub)
+        print(f"repro: wrote {stub}; next: python {stub}, repro golden check", file=sys.stderr)
     return EXIT_CLEAN
 
 

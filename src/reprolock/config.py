@@ -296,7 +296,9 @@ _SUITE_KEYS = frozenset(
 _TOLERANCE_KEYS = frozenset({"rtol", "atol", "max-label-flip-rate"})
 _OUTPUT_KEYS = _TOLERANCE_KEYS | {"noise"}
 _NOISE_CHOICES = ("accept", "fail")
-_SUITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+SUITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+"""What a suite's name may be (it names a table, a directory and a ``--suite``)."""
+_SUITE_NAME = SUITE_NAME
 _OUTPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
 _ENTRYPOINT = re.compile(rf"^{_IDENTIFIER}(?:\.{_IDENTIFIER})*:{_IDENTIFIER}$")
