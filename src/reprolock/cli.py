@@ -36,9 +36,9 @@ from reprolock.rules import RULES, expand_selectors, get_rule
 
 if TYPE_CHECKING:
     from reprolock.harness.plan import Work
+    from reprolock.harness.replay import RecordOutcome
     from reprolock.report.bisect import MixResult
     from reprolock.report.replay import ReportFormat
-    from reprolock.harness.replay import RecordOutcome
 
 F = TypeVar("F", bound=enum.Enum)
 
