@@ -1095,7 +1095,7 @@ def _cache_key(args: argparse.Namespace) -> int:
     from reprolock.harness.cache import wheels_key  # noqa: PLC0415 - see above
     from reprolock.harness.lockfile import read_lock  # noqa: PLC0415
 
-    paths = [suite.lock_path for suite in _harness_suites(args)]
+    paths = [suite.lock_path for suite in _harness_config(args, announce=False)[1]]
     if args.lock:
         paths.append(_named_lock(args))
     # A lock the harness cannot read is a LockError: exit 2, naming the file and line.
@@ -1384,7 +1384,7 @@ def _plan(args: argparse.Namespace) -> int:
         suites: list[Suite] = []
         notes.append("no suites are configured: nothing to replay")
     else:
-        suites = _harness_suites(args)
+        _, suites = _harness_config(args, announce=False)  # plans only: nothing runs here
     pairs, skipped = _plan_pairs(args, root, suites)
     notes += skipped
     kind = PlanKind.BISECT if args.bisect else PlanKind.REPLAY
