@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, TextIO, TypeVar
 from reprolock import __version__
 from reprolock.audit.baseline import load_baseline, write_baseline
 from reprolock.audit.engine import AuditOptions, run_audit
-from reprolock.config import FailOn, Suite, load_config
+from reprolock.config import FailOn, Suite, find_project_root, load_config
 from reprolock.errors import ReproError, UsageError
 from reprolock.files import atomic_write_text, cache_dir, named_path
 from reprolock.report import Format, render
@@ -36,6 +36,7 @@ from reprolock.rules import RULES, expand_selectors, get_rule
 
 if TYPE_CHECKING:
     from reprolock.harness.plan import Work
+    from reprolock.harness.replay import RecordOutcome
     from reprolock.report.bisect import MixResult
     from reprolock.report.replay import ReportFormat
 
@@ -102,15 +103,40 @@ exit codes:
   4  internal error: a bug in reprolock (rerun with --debug for the traceback)
 """
 
-_GOLDEN_EPILOG = f"""\
+_GOLDEN_EPILOG = """\
 examples:
   repro golden record                        record every suite of ./pyproject.toml
   repro golden record --suite churn --force  record one suite again, over its golden
 
 The suite's lock is built into an image (reused while the lock is unchanged), the
-entrypoint runs twice in it, and golden.npz plus golden.json are written together.
+entrypoint runs twice in it, and golden.npz plus golden.json are written together. An
+output that differs between the two runs beyond its tolerance is not recorded: seed the
+model, or set noise = "accept" (float outputs) or max-label-flip-rate (labels) for it.
+Accepting a changed lock's behaviour is recording again: repro golden record --force.
 
-{_HARNESS_EXIT_CODES}"""
+exit codes:
+  0  recorded
+  1  not recorded: the environment does not install, the entrypoint fails, or two runs
+     differ beyond the tolerance
+  2  usage or config error: bad flag or config (what repro golden check finds), unreadable
+     lock, golden already recorded and no --force
+  3  not answered: no Docker daemon, base image unavailable, download failed
+  4  internal error: a bug in reprolock (rerun with --debug for the traceback)
+"""
+
+_GOLDEN_CHECK_EPILOG = """\
+examples:
+  repro golden check                         every suite of the config found from here
+  repro golden check --suite churn
+
+The same checks run at the start of `repro golden record`, `repro replay` and `repro bisect`.
+
+exit codes:
+  0  every check passed
+  2  a mistake in the config: entrypoint not found, inputs not an .npz, an outputs.NAME
+     table naming no recorded output, base image not on this daemon
+  3  not answered: no Docker daemon (the other checks are still printed)
+"""
 
 _REPLAY_EPILOG = f"""\
 examples:
@@ -317,6 +343,28 @@ def _parser() -> argparse.ArgumentParser:
     record.add_argument(
         "--force", action="store_true", help="replace a golden that is already recorded"
     )
+    init = golden_sub.add_parser(
+        "init",
+        help="add a commented suite table guessed from the project, and an inputs script",
+        description="Add [tool.repro.suites.NAME] to the config (repro.toml when there is one, "
+        "else pyproject.toml), guessed from the project: a src layout gives source and "
+        "pythonpath, the first lock found, a local image with Python; and write "
+        "golden/NAME/make_inputs.py, which writes the inputs. Nothing is built or run.",
+    )
+    init.add_argument("name", metavar="NAME", help="the new suite's name")
+    init.add_argument(
+        "--project", metavar="DIR", default=".", help="the project directory (default: .)"
+    )
+    check = golden_sub.add_parser(
+        "check",
+        help="check each suite's config on the host, before anything is built",
+        epilog=_GOLDEN_CHECK_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Check suites without building or running anything: the config file read, "
+        "the entrypoint's module found from source and pythonpath (and its function), the "
+        "inputs' arrays, outputs.NAME tables against the recorded outputs, the base image.",
+    )
+    _add_harness_common(check)
 
     replay = sub.add_parser(
         "replay",
@@ -580,7 +628,9 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.command == "rules":
             return _rules(args)
         if args.command == "golden":
-            return _golden_record(args)
+            if args.golden_command == "init":
+                return _golden_init(args)
+            return _golden_check(args) if args.golden_command == "check" else _golden_record(args)
         if args.command == "replay":
             return _replay(args)
         if args.command == "bisect":
@@ -823,15 +873,22 @@ def _rule_dict(rule_id: str) -> dict[str, str | list[str]]:
 # `repro check`'s start-up.
 
 
-def _harness_suites(args: argparse.Namespace) -> list[Suite]:
-    from reprolock.harness.replay import select_suites  # noqa: PLC0415 - see above
+def _harness_config(args: argparse.Namespace, *, announce: bool) -> tuple[Path | None, list[Suite]]:
+    """The config file read (searched upward from ``--project``) and the chosen suites; the
+    file is named on stderr when it is not in ``--project`` itself (or ``announce``)."""
+    from reprolock.harness import replay as harness  # noqa: PLC0415 - see above
+    from reprolock.harness.replay import select_suites  # noqa: PLC0415
 
-    root = Path(args.project)
-    if not root.is_dir():
+    start = Path(args.project)
+    if not start.is_dir():
         raise UsageError(f"--project {args.project}: not a directory")
+    root = find_project_root(start)
     config = load_config(root)
+    path = None if config.source is None else root / config.source
+    if path is not None and (announce or root != start):
+        print(f"repro: config: {harness.display(path)}", file=sys.stderr)
     named = [args.suite] if isinstance(args.suite, str) else args.suite  # bisect: one suite
-    return select_suites(config.suites, _names("--suite", named))
+    return path, select_suites(config.suites, _names("--suite", named))
 
 
 def _names(flag: str, values: Sequence[str] | None) -> list[str] | None:
@@ -845,6 +902,77 @@ def _names(flag: str, values: Sequence[str] | None) -> list[str] | None:
             raise UsageError(f"{flag} {value!r}: expected a name or a comma list of names")
         names += parts
     return list(dict.fromkeys(names))
+
+
+def _harness_suites(args: argparse.Namespace) -> list[Suite]:
+    from reprolock.harness import preflight  # noqa: PLC0415 - see above
+
+    _, suites = _harness_config(args, announce=False)
+    preflight.require(suites)
+    return suites
+
+
+def _golden_check(args: argparse.Namespace) -> int:
+    from reprolock.harness import preflight  # noqa: PLC0415 - see above
+    from reprolock.harness.docker import DockerUnavailableError, connect  # noqa: PLC0415
+
+    _, suites = _harness_config(args, announce=True)
+    checks = [preflight.check_suite(suite) for suite in suites]
+    unanswered = None
+    images: dict[str, tuple[str | None, str | None]] = {}
+    try:
+        with closing(connect()) as client:
+            for suite in suites:
+                images[suite.name] = preflight.check_base_image(client, suite)
+    except DockerUnavailableError as exc:
+        unanswered = f"base images not checked: {exc}"
+    lines = []
+    problems = 0
+    for suite, check in zip(suites, checks, strict=True):
+        fact, image_problem = images.get(suite.name, (None, None))
+        found = [*check.problems, *([image_problem] if image_problem else [])]
+        problems += len(found)
+        lines.append(f"{suite.name}: {'ok' if not found else _count(len(found), 'problem')}")
+        lines.extend(f"  {line}" for line in (*check.facts, *([fact] if fact else [])))
+        lines.extend(f"  error: {problem}" for problem in found)
+    _emit("\n".join(lines) + "\n")
+    if problems:
+        print(f"repro: error: {_count(problems, 'problem')} in the config", file=sys.stderr)
+        return EXIT_USAGE
+    if unanswered:
+        print(f"repro: error: {unanswered}", file=sys.stderr)
+        return EXIT_UNANSWERED
+    print(f"repro: {_count(len(suites), 'suite')} checked: no problem found", file=sys.stderr)
+    return EXIT_CLEAN
+
+
+def _golden_init(args: argparse.Namespace) -> int:
+    from reprolock.harness import replay as harness  # noqa: PLC0415 - see above
+    from reprolock.harness.docker import DockerUnavailableError, connect  # noqa: PLC0415
+    from reprolock.harness.scaffold import python_images, scaffold  # noqa: PLC0415
+
+    project = Path(args.project)
+    if not project.is_dir():
+        raise UsageError(f"--project {args.project}: not a directory")
+    existing = list(load_config(project).suites)
+    images: list[str] = []
+    try:
+        with closing(connect()) as client:
+            images = python_images(client)
+    except DockerUnavailableError as exc:
+        print(f"repro: warning: local images not listed: {exc}", file=sys.stderr)
+    done = scaffold(args.name, project, images, existing)
+    for guess in done.guesses:
+        print(f"repro: guessed {guess}", file=sys.stderr)
+    print(f"repro: added suite {args.name} to {harness.display(done.config)}", file=sys.stderr)
+    if done.stub is not None:
+        stub = harness.display(done.stub)
+        print(f"repro: wrote {stub}; next: python {stub}, repro golden check", file=sys.stderr)
+    return EXIT_CLEAN
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def _golden_record(args: argparse.Namespace) -> int:
@@ -865,12 +993,20 @@ def _golden_record(args: argparse.Namespace) -> int:
         session = harness.Session(client=client, progress=status, warn=status.log)
         for suite in suites:
             outcome = harness.record(session, suite, force=args.force)
-            noise = max(outcome.noise.values(), default=0.0)
             status.log(
                 f"recorded {suite.name}: {harness.display(outcome.golden)} and "
-                f"{outcome.meta.name} (run-to-run noise {noise:.3g})"
+                f"{outcome.meta.name} ({_repeat_summary(outcome)})"
             )
     return EXIT_CLEAN
+
+
+def _repeat_summary(outcome: RecordOutcome) -> str:
+    if outcome.accepted:
+        moved = ", ".join(f"{name} {value:.3g}" for name, value in outcome.accepted.items())
+        return f"accepted run-to-run noise, max abs: {moved}"
+    if outcome.deterministic:
+        return "two identical runs"
+    return "two runs within tolerance"
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -959,7 +1095,7 @@ def _cache_key(args: argparse.Namespace) -> int:
     from reprolock.harness.cache import wheels_key  # noqa: PLC0415 - see above
     from reprolock.harness.lockfile import read_lock  # noqa: PLC0415
 
-    paths = [suite.lock_path for suite in _harness_suites(args)]
+    paths = [suite.lock_path for suite in _harness_config(args, announce=False)[1]]
     if args.lock:
         paths.append(_named_lock(args))
     # A lock the harness cannot read is a LockError: exit 2, naming the file and line.
@@ -1248,7 +1384,7 @@ def _plan(args: argparse.Namespace) -> int:
         suites: list[Suite] = []
         notes.append("no suites are configured: nothing to replay")
     else:
-        suites = _harness_suites(args)
+        _, suites = _harness_config(args, announce=False)  # plans only: nothing runs here
     pairs, skipped = _plan_pairs(args, root, suites)
     notes += skipped
     kind = PlanKind.BISECT if args.bisect else PlanKind.REPLAY

@@ -98,6 +98,9 @@ class OutputTolerance:
     """Absolute tolerance; None takes the suite's."""
     max_label_flip_rate: float | None = None
     """Largest allowed share of changed labels (0..1); None takes the suite's."""
+    accept_noise: bool = False
+    """``noise = "accept"``: the output may differ between two runs of one environment (an
+    unseeded model); the difference measured at record then widens its float tolerance."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -136,6 +139,19 @@ class Suite:
     """Largest total size of the arrays a run may return (and its golden may hold)."""
     outputs: Mapping[str, OutputTolerance] = field(default_factory=dict)
     """Per-output tolerance overrides."""
+    config_file: str = ""
+    """The config file the suite was read from, as messages name it (``pyproject.toml``)."""
+    table: str = ""
+    """The suite's table as that file spells it (``[tool.repro.suites.NAME]``)."""
+
+    @property
+    def where(self) -> str:
+        """The suite's table for messages, in the config file's own spelling."""
+        return self.table or f"[tool.repro.suites.{self.name}]"
+
+    def output_table(self, output: str) -> str:
+        """The table of one output's settings: ``[tool.repro.suites.NAME.outputs.OUTPUT]``."""
+        return f"{self.where[:-1]}.outputs.{output}]"
 
     def path(self, value: str) -> Path:
         """A path from the config, resolved from the config file's directory."""
@@ -278,7 +294,11 @@ _SUITE_KEYS = frozenset(
     }
 )
 _TOLERANCE_KEYS = frozenset({"rtol", "atol", "max-label-flip-rate"})
-_SUITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_OUTPUT_KEYS = _TOLERANCE_KEYS | {"noise"}
+_NOISE_CHOICES = ("accept", "fail")
+SUITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+"""What a suite's name may be (it names a table, a directory and a ``--suite``)."""
+_SUITE_NAME = SUITE_NAME
 _OUTPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
 _ENTRYPOINT = re.compile(rf"^{_IDENTIFIER}(?:\.{_IDENTIFIER})*:{_IDENTIFIER}$")
@@ -315,6 +335,32 @@ def find_config_file(root: Path) -> tuple[Path, bool] | None:
     if pyproject.is_file() or pyproject.is_symlink():
         return pyproject, True
     return None
+
+
+def _declares_repro(path: Path, is_pyproject: bool) -> bool:
+    if not is_pyproject:
+        return True
+    try:
+        data = tomllib.loads(read_text(path))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
+        return True  # a broken file is still the one meant: loading it says what is wrong
+    tool = data.get("tool")
+    return isinstance(tool, dict) and "repro" in tool
+
+
+def find_project_root(start: Path) -> Path:
+    """The directory whose config the harness commands read, searched as pytest and ruff search
+    for theirs: ``start``, then each parent up to the repository's top (the first directory
+    holding ``.git``), for a ``repro.toml`` or a ``pyproject.toml`` with ``[tool.repro]``.
+    ``start`` itself when none has one."""
+    current = start.resolve()
+    for directory in (current, *current.parents):
+        found = find_config_file(directory)
+        if found is not None and _declares_repro(*found):
+            return start if directory == current else directory
+        if (directory / ".git").exists():
+            break
+    return start
 
 
 def load_config(root: Path) -> Config:
@@ -710,10 +756,19 @@ def _suite(source: str, prefix: str, name: str, table: Any, base_dir: Path) -> S
             if not isinstance(raw, dict):
                 raise _fail(source, output_where, f"expected a table, got {_describe(raw)}")
             for key in raw:
-                if key not in _TOLERANCE_KEYS:
-                    known = ", ".join(sorted(_TOLERANCE_KEYS))
+                if key not in _OUTPUT_KEYS:
+                    known = ", ".join(sorted(_OUTPUT_KEYS))
                     raise _fail(source, f"{output_where} {key}", f"unknown key (known: {known})")
-            outputs[output] = OutputTolerance(**_tolerances(source, output_where, raw))
+            noise = raw.get("noise", "fail")
+            if noise not in _NOISE_CHOICES:
+                raise _fail(
+                    source,
+                    f"{output_where} noise",
+                    f'expected "accept" or "fail", got {_describe(noise)}',
+                )
+            outputs[output] = OutputTolerance(
+                **_tolerances(source, output_where, raw), accept_noise=noise == "accept"
+            )
     return Suite(
         name=name,
         base_dir=base_dir,
@@ -728,5 +783,7 @@ def _suite(source: str, prefix: str, name: str, table: Any, base_dir: Path) -> S
         memory=memory,
         max_output=max_output,
         outputs=outputs,
+        config_file=source,
+        table=where,
         **_tolerances(source, where, table),
     )

@@ -948,6 +948,8 @@ def run_update(project: Path, options: UpdateOptions) -> int:
         sys.stdout.flush()
     except BrokenPipeError:
         pass
+    for _suite, command in report.accept_commands():
+        print(f"repro: next: {command}", file=sys.stderr)
     print(f"repro: {report.summary_line()}", file=sys.stderr)
     return report.exit_code
 

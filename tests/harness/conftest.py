@@ -283,7 +283,7 @@ def hungry(inputs):
 
 
 def listy(inputs):
-    return [1, 2, 3]
+    return [[1], [2, 3]]
 
 
 def fine(inputs):

@@ -231,7 +231,7 @@ def test_the_committed_goldens_belong_to_their_projects(fixture: str, suite: str
         ("boom", "failing:boom raised RuntimeError: model weights are corrupt"),
         ("sleepy", "timed out after 2 s"),
         ("hungry", "memory limit 64m exceeded"),
-        ("listy", "the entrypoint returned list; expected an ndarray or a dict of ndarrays"),
+        ("listy", "the entrypoint's result cannot be made an array: setting an array element"),
     ],
 )
 def test_a_failing_entrypoint_is_broken_and_leaves_no_container(
@@ -360,7 +360,13 @@ def test_record_with_force_then_replay(repro: Repro, project: Path, containers: 
     run = repro("golden", "record", "--suite", "segments", "--force", cwd=project)
     assert run.code == 0
     assert "repro: recorded segments: golden/segments/golden.npz and golden.json" in run.err
-    assert f"warning: suite segments: base image {BASE_IMAGE} is a tag" in run.err
+    # The test base image is docker-imported: no registry digest, so its id is the advice.
+    (warning,) = [line for line in run.err.splitlines() if "warning:" in line]
+    assert warning.startswith(
+        f"repro: warning: suite segments: base image {BASE_IMAGE} is a tag; its image id "
+    )
+    assert warning.endswith(" pins it)")
+    assert 'base-image = "sha256:' in warning
     assert containers.runs() == 2
     assert repro("replay", "--suite", "segments", cwd=project).code == 0
 
@@ -441,7 +447,10 @@ def test_a_minimal_suite_gets_the_defaults(tmp_path: Path) -> None:
         entrypoint="churn.model:predict",
         inputs="golden/churn/inputs.npz",
         golden="golden/churn/golden.npz",
+        config_file="pyproject.toml",
+        table="[tool.repro.suites.churn]",
     )
+    assert suite.output_table("proba") == "[tool.repro.suites.churn.outputs.proba]"
     assert (suite.rtol, suite.atol, suite.max_label_flip_rate) == (1e-7, 0.0, 0.0)
     assert (suite.timeout, suite.memory, suite.memory_bytes) == (600.0, "2g", 2 * 2**30)
     assert (suite.max_output, suite.max_output_bytes) == ("1g", 2**30)
@@ -474,6 +483,9 @@ def test_every_suite_key_in_repro_toml(tmp_path: Path) -> None:
 
             [suites.churn.outputs.labels]
             max-label-flip-rate = 0.05
+
+            [suites.churn.outputs.scores]
+            noise = "accept"
             """
         )
     )
@@ -487,7 +499,10 @@ def test_every_suite_key_in_repro_toml(tmp_path: Path) -> None:
     assert suite.outputs == {
         "proba": OutputTolerance(atol=1e-6),
         "labels": OutputTolerance(max_label_flip_rate=0.05),
+        "scores": OutputTolerance(accept_noise=True),
     }
+    assert (suite.config_file, suite.where) == ("repro.toml", "[suites.churn]")
+    assert suite.output_table("scores") == "[suites.churn.outputs.scores]"
 
 
 _W = "pyproject.toml: [tool.repro.suites.churn]"
@@ -528,7 +543,11 @@ _SUITE_KEYS = (
         ("outputs = 1", f"{_O}]: expected a table, got 1"),
         (
             "outputs.proba.rtoll = 1",
-            f"{_O}.proba] rtoll: unknown key (known: atol, max-label-flip-rate, rtol)",
+            f"{_O}.proba] rtoll: unknown key (known: atol, max-label-flip-rate, noise, rtol)",
+        ),
+        (
+            "outputs.proba.noise = true",
+            f'{_O}.proba] noise: expected "accept" or "fail", got true',
         ),
         ("outputs.proba.atol = -0.5", f"{_O}.proba] atol: expected a number >= 0, got -0.5"),
     ],

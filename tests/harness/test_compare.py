@@ -14,7 +14,13 @@ from hypothesis.extra import numpy as hnp
 
 from reprolock.harness import compare as compare_module
 from reprolock.harness.compare import Tolerance, compare, measure_noise
-from reprolock.report.replay import Comparison, OutputComparison, Verdict, worst
+from reprolock.report.replay import (
+    Comparison,
+    OutputComparison,
+    Verdict,
+    describe_output,
+    worst,
+)
 
 Array = npt.NDArray[Any]
 NAN = float("nan")
@@ -99,6 +105,7 @@ def test_same_bits_are_identical_with_zero_statistics() -> None:
         rtol=0.0,
         atol=0.0,
         max_label_flip_rate=0.0,
+        moved=0,
     )
 
 
@@ -269,7 +276,9 @@ def test_noise_allowance_rescues_elements_outside_the_tolerance() -> None:
     assert one(g, a, strict).mismatches == 2
     out = one(g, a, strict, noise={"y": 2e-6})
     assert (out.verdict, out.mismatches) == (Verdict.WITHIN_TOLERANCE, 0)
-    assert out.notes == ("2 elements outside rtol/atol but within the run-to-run noise (2e-06)",)
+    assert out.notes == (
+        "2 elements outside rtol/atol but within the accepted run-to-run noise (max abs 2e-06)",
+    )
     partial = one(g, a, strict, noise={"y": 1.5e-6})
     assert (partial.verdict, partial.mismatches) == (Verdict.CHANGED, 1)
     other_name = one(g, a, strict, noise={"z": 1.0})
@@ -497,7 +506,14 @@ def test_integer_labels_report_differences_like_the_design_example() -> None:
         "label_flips": 2,
         "notes": [],
         "tolerance": {"rtol": 0.0, "atol": 0.0, "max_label_flip_rate": 0.0},
+        "moved": None,
+        "top": [{"index": [1], "golden": 0, "new": 3}, {"index": [2], "golden": 5, "new": 0}],
+        "passing_atol": None,
     }
+    assert describe_output(out) == (
+        "changed: 2 of 4 differ (50.0%), 2 label flips, max abs 5, max rel 1, would pass with "
+        "max-label-flip-rate >= 0.5"
+    )
 
 
 def test_unsigned_labels_do_not_wrap() -> None:
@@ -563,8 +579,13 @@ def test_to_dict_has_exactly_the_report_keys_and_is_json_safe() -> None:
             "label_flips",
             "notes",
             "tolerance",
+            "moved",
+            "top",
+            "passing_atol",
         ]
-    assert report["outputs"]["p"] == {
+    # the smallest atol that passes, rounded up by a few units in the last place
+    assert report["outputs"]["p"]["passing_atol"] == pytest.approx(0.5, rel=1e-14)
+    assert {k: v for k, v in report["outputs"]["p"].items() if k != "passing_atol"} == {
         "verdict": "changed",
         "mismatches": 3,
         "total": 3,
@@ -574,6 +595,13 @@ def test_to_dict_has_exactly_the_report_keys_and_is_json_safe() -> None:
         "label_flips": None,
         "notes": ["NaN disappeared from 1 element", "infinity changed sign in 1 element"],
         "tolerance": {"rtol": 0.0, "atol": 0.0, "max_label_flip_rate": 0.0},
+        "moved": 3,
+        # a NaN or an infinity out of place ranks above any finite difference
+        "top": [
+            {"index": [1], "golden": "nan", "new": 1.0},
+            {"index": [2], "golden": "inf", "new": "-inf"},
+            {"index": [0], "golden": 1.0, "new": 1.5},
+        ],
     }
     text = json.dumps(report, allow_nan=False, sort_keys=True)
     assert text == json.dumps(compare(golden, candidate, default=EXACT).to_dict(), sort_keys=True)
@@ -668,3 +696,46 @@ def test_float_statistics_agree_with_a_plain_reference(x: Array, data: st.DataOb
     within &= np.isfinite(g) & np.isfinite(a)
     same = (a == g) | (np.isnan(a) & np.isnan(g))
     assert out.mismatches == int(np.count_nonzero(~(within | same)))
+
+
+def test_a_changed_output_shows_its_largest_differences_and_the_atol_that_would_pass() -> None:
+    g = np.array([0.1, 0.2, 0.3, 0.4])
+    a = g + np.array([0.0, 1e-3, -2e-3, 5e-9])
+    out = one(g, a, Tolerance(rtol=1e-6))
+    assert (out.verdict, out.mismatches, out.moved) == (Verdict.CHANGED, 2, 3)
+    assert [(d.index, d.golden) for d in out.top] == [((2,), 0.3), ((1,), 0.2)]
+    assert describe_output(out) == (
+        "changed: 2 of 4 differ (50.0%), max abs 0.002, max rel 0.00667, would pass with "
+        "atol >= 0.002"
+    )
+    assert out.passing_atol is not None
+    passes = one(g, a, Tolerance(rtol=1e-6, atol=out.passing_atol))
+    assert passes.verdict is Verdict.WITHIN_TOLERANCE
+    assert describe_output(passes) == (
+        "within-tolerance (rtol 1e-06, atol 0.0019997): 3 moved, 0 outside tolerance, "
+        "max abs 0.002, max rel 0.00667"
+    )
+    assert passes.top == ()
+
+
+def test_a_two_dimensional_difference_is_indexed_by_row_and_column() -> None:
+    g = np.zeros((3, 2))
+    a = g.copy()
+    a[2, 1] = 0.5
+    (difference,) = one(g, a).top
+    assert (str(difference), difference.to_dict()) == (
+        "[2, 1] 0 -> 0.5",
+        {"index": [2, 1], "golden": 0.0, "new": 0.5},
+    )
+
+
+@given(
+    hnp.arrays(np.float64, 6, elements=st.floats(-1e6, 1e6)),
+    hnp.arrays(np.float64, 6, elements=st.floats(-1e6, 1e6)),
+    st.floats(0, 1e-3),
+)
+def test_the_atol_that_would_pass_does_pass(g: Array, a: Array, rtol: float) -> None:
+    out = one(g, a, Tolerance(rtol=rtol))
+    if out.passing_atol is not None:
+        again = one(g, a, Tolerance(rtol=rtol, atol=out.passing_atol))
+        assert again.mismatches == 0

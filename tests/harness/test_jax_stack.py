@@ -106,6 +106,8 @@ def test_a_jax_bump_that_moves_low_bits_is_within_tolerance_and_says_which(
         "replay", "--suite", "rff-retrained", "--lock", "locks/jax-0.5.3.txt", cwd=jax_project
     )
     assert text.code == 0
+    assert 0 < proba["moved"] <= 900
     assert (
-        "    proba   within-tolerance (rtol 1e-05, atol 1e-07): 0 of 900 differ (0.0%)" in text.out
+        f"    proba   within-tolerance (rtol 1e-05, atol 1e-07): {proba['moved']} moved, "
+        "0 outside tolerance" in text.out
     )

@@ -30,8 +30,10 @@ from reprolock.harness.replay import (
     Reference,
     Session,
     choose_reference,
+    kernel_change,
     load_golden,
     machine_fingerprint,
+    machine_matches,
     record,
     replay,
     run_suite,
@@ -105,6 +107,71 @@ def test_runner_writes_outputs_and_facts(tmp_path: Path) -> None:
     assert isinstance(facts["cpu"]["flags"], list)
 
 
+PANDAS_LIKE = """\
+import numpy as np
+
+
+class Series:  # what the runner sees of pandas: values behind to_numpy()
+    def __init__(self, values):
+        self.values = values
+
+    def to_numpy(self):
+        return np.array(self.values, dtype=object)
+
+
+class DataFrame(Series):
+    columns = ("score", "segment")
+
+    def items(self):
+        return iter([("score", Series([0.5, 0.25])), ("segment", Series(["a", "bb"]))])
+
+
+def predict(inputs):
+    return {
+        "proba": [0.5, 0.25],
+        "count": 3,
+        "ok": np.bool_(True),
+        "names": Series(["x", "yy"]),
+        "table": DataFrame([]),
+    }
+
+
+def several(inputs):
+    return inputs["X"], 2.0
+
+
+def frame(inputs):
+    return DataFrame([])
+"""
+
+
+@pytest.mark.parametrize(
+    ("entrypoint", "expected"),
+    [
+        (
+            "model:predict",
+            {
+                "count": ("int64", []),
+                "names": ("<U2", [2]),
+                "ok": ("bool", []),
+                "proba": ("float64", [2]),
+                "table.score": ("float64", [2]),
+                "table.segment": ("<U2", [2]),
+            },
+        ),
+        ("model:several", {"output_0": ("float64", [3, 2]), "output_1": ("float64", [])}),
+        ("model:frame", {"score": ("float64", [2]), "segment": ("<U2", [2])}),
+    ],
+)
+def test_lists_tuples_scalars_and_frames_become_arrays(
+    tmp_path: Path, entrypoint: str, expected: dict[str, tuple[str, list[int]]]
+) -> None:
+    code, result, _ = _run_runner(tmp_path, PANDAS_LIKE, entrypoint)
+    assert code == 0, result
+    shapes = {name: (o["dtype"], o["shape"]) for name, o in result["outputs"].items()}
+    assert shapes == expected
+
+
 def test_a_lone_array_is_stored_as_output(tmp_path: Path) -> None:
     code, result, _ = _run_runner(tmp_path, "def predict(inputs):\n    return inputs['X']\n")
     assert (code, list(result["outputs"])) == (0, [runner.SINGLE_OUTPUT])
@@ -119,14 +186,24 @@ def test_a_lone_array_is_stored_as_output(tmp_path: Path) -> None:
             "model:predict raised KeyError: 'weights'",
         ),
         (
-            "def predict(inputs):\n    return [1, 2]\n",
+            "def predict(inputs):\n    return [[1], [2, 3]]\n",
             "outputs",
-            "the entrypoint returned list; expected an ndarray or a dict of ndarrays",
+            "the entrypoint's result cannot be made an array: setting an array element",
         ),
         (
-            "def predict(inputs):\n    return {'y': [1, 2]}\n",
+            "def predict(inputs):\n    return {'y': object()}\n",
             "outputs",
-            "output y is a list; expected an ndarray",
+            "output y is of type object; expected an ndarray, a list, a scalar or a pandas Series",
+        ),
+        (
+            "def predict(inputs):\n    return None\n",
+            "outputs",
+            "the entrypoint returned None; expected an ndarray or a dict of ndarrays",
+        ),
+        (
+            "def predict(inputs):\n    return {'y': 1, 'z': [None, 1]}\n",
+            "outputs",
+            "output z has dtype object; only numeric, bool and string arrays can be compared",
         ),
         (
             "import numpy as np\ndef predict(inputs):\n    return {'y': np.array([None])}\n",
@@ -211,10 +288,10 @@ GOLDEN_META = {
     "environment": FACTS,
 }
 EPYC = {**FACTS, "cpu": {"model": "EPYC", "flags": ["avx2"]}}
-MACHINE_NOTE = (
-    "this machine differs from the golden's: EPYC (openblas Haswell) here, "
-    "Xeon (openblas Haswell) when recorded"
-)
+MACHINE_NOTE = "this machine differs from the golden's: EPYC here, Xeon when recorded"
+# Another numpy or scipy ships another OpenBLAS, which names the same CPU's kernel differently.
+NEW_OPENBLAS = {**FACTS, "blas": [{"internal_api": "openblas", "architecture": "Cooperlake"}]}
+NO_AVX512 = {**FACTS, "cpu": {"model": "Xeon", "flags": ["avx2", "avx512f"]}}
 
 
 @pytest.mark.parametrize(
@@ -232,12 +309,25 @@ MACHINE_NOTE = (
                 True,
                 False,
                 (
-                    "this machine differs from the golden's: Xeon (openblas Haswell) here, Xeon "
-                    "(openblas Haswell) when recorded; the base image id changed too",
+                    "this machine differs from the golden's: Xeon here and when recorded; "
+                    "the base image id changed too",
                 ),
             ),
         ),
         ({}, "sha256:base", {}, (True, None, ())),  # the candidate did not run: unknown
+        (NEW_OPENBLAS, "sha256:base", {}, (False, True, ())),  # the same machine
+        (
+            NO_AVX512,
+            "sha256:base",
+            {},
+            (True, False, ("this machine differs from the golden's: Xeon, with other CPU flags",)),
+        ),
+        (
+            EPYC,
+            "sha256:other",
+            {},
+            (True, False, (MACHINE_NOTE + "; the base image id changed too",)),
+        ),
         # the candidate is the suite's own lock: a fresh run of it would be the candidate's
         (
             EPYC,
@@ -255,6 +345,23 @@ def test_choose_reference(
 ) -> None:
     chosen = choose_reference(GOLDEN_META, base, facts, **{"same_lock": False, **options})
     assert (chosen.fresh, chosen.same_machine, chosen.notes) == expected
+
+
+def test_a_kernel_change_is_a_property_of_the_candidate() -> None:
+    assert kernel_change(FACTS, NEW_OPENBLAS) == (
+        "the candidate's BLAS kernel is openblas Cooperlake (openblas Haswell with the golden's "
+        "lock on this machine): its packages ship another BLAS build, which may move the last "
+        "bits"
+    )
+    assert kernel_change(FACTS, FACTS) is None
+    assert kernel_change(FACTS, {}) is None  # the candidate did not run
+    assert kernel_change({"blas": None}, NEW_OPENBLAS) is None  # no threadpoolctl at record
+
+
+def test_a_golden_of_an_older_version_with_blas_in_its_machine_still_matches() -> None:
+    old = {**GOLDEN_META, "machine": {**machine_fingerprint(FACTS), "blas": [["mkl", "x"]]}}
+    assert machine_matches(old, "sha256:base", NEW_OPENBLAS) is True
+    assert machine_matches({**old, "machine": "junk"}, "sha256:base", FACTS) is False
 
 
 def _report(notes: tuple[str, ...] = ()) -> ReplayReport:
@@ -583,12 +690,14 @@ def test_single_suite_json_is_the_design_shape() -> None:
 
 def test_text_report_lines() -> None:
     text = render(ReportFormat.TEXT, _reports(), single=False)
-    assert text.splitlines()[:6] == [
+    assert text.splitlines()[:7] == [
         "segments: changed",
         "  candidate: candidate.txt",
         "  lock changes: scikit-learn 1.3.2 -> 1.4.2",
         "  compared with: the golden outputs",
-        "    labels  changed: 1 of 4 differ (25.0%), 1 label flip, max abs 1, max rel 1",
+        "    labels  changed: 1 of 4 differ (25.0%), 1 label flip, max abs 1, max rel 1, would "
+        "pass with max-label-flip-rate >= 0.25",
+        "            largest differences (index: golden -> new): [2] 1 -> 2",
         "    score   identical",
     ]
     assert "  error:\n    segmenter.pickled:predict raised ValueError" in text

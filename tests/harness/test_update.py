@@ -454,6 +454,32 @@ def test_force_writes_the_candidate_pip_compile_made_with_hashes(
     assert len(re.findall(r"^[a-z-]+==\S+ \\$", after, re.MULTILINE)) == len(pins)
     assert lock.stat().st_mode == mode
     assert not list(lock.parent.glob("*.tmp"))
+    # The next step is named: accepting the new behaviour is recording the golden again.
+    accept = "repro golden record --suite segments --force"
+    assert run.err.splitlines()[-2] == f"repro: next: {accept}"
+    assert (
+        "\nThe golden of `segments` still holds the old behaviour; accept the new one with "
+        f"`{accept}`.\n" in run.out
+    )
+
+    # Until then, replay compares the updated lock with the golden's and says what moved.
+    before_accepting = repro("replay", "--suite", "segments", "--format", "json", cwd=demo)
+    assert before_accepting.code == 1
+    report = before_accepting.json()
+    assert report["verdict"] == "changed"
+    assert report["lock_diff"] == [{"name": "scikit-learn", "old": "1.3.2", "new": "1.4.2"}]
+    assert (
+        "the suite's lock changed since the golden was recorded (scikit-learn 1.3.2 -> 1.4.2); "
+        f"to accept the new behaviour: `{accept}`"
+    ) in report["notes"]
+    assert report["golden_reproduces"] is None
+
+    assert repro(*accept.split()[1:], cwd=demo).code == 0
+    accepted = repro("replay", "--suite", "segments", "--format", "json", cwd=demo)
+    assert accepted.code == 0, accepted.out
+    report = accepted.json()
+    assert (report["verdict"], report["lock_diff"], report["notes"]) == ("identical", [], [])
+    assert report["golden_reproduces"] is True
 
 
 def test_upgrading_threadpoolctl_alone_is_safe_and_written(

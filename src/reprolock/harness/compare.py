@@ -42,9 +42,12 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from reprolock.report.replay import Comparison, OutputComparison, Verdict, worst
+from reprolock.report.replay import Comparison, Difference, OutputComparison, Verdict, worst
 
 Array = npt.NDArray[Any]
+
+_TOP: Final = 5
+"""Elements furthest outside tolerance that a report shows."""
 
 _CHUNK: Final = 1 << 14
 """Elements compared per slice: a slice's temporaries stay in L2 cache (measured fastest)."""
@@ -190,7 +193,9 @@ def _compare_floats(
     rtol, atol = tolerance.rtol, tolerance.atol
 
     identical = same_dtype
-    mismatches = by_noise = 0
+    mismatches = by_noise = moved = 0
+    worst_found: list[tuple[float, int]] = []
+    passing_atol: float | None = None
     nan_appeared = nan_vanished = inf_appeared = inf_vanished = inf_flipped = 0
     max_abs: float | None = None
     max_rel: float | None = None
@@ -199,8 +204,9 @@ def _compare_floats(
         for start in range(0, gf.size, _CHUNK):
             stop = start + _CHUNK
             gc, ac = gf[start:stop], af[start:stop]
-            if identical:
-                identical = bool(_bytes_equal(ac, gc).all())
+            if same_dtype:
+                unchanged = _bytes_equal(ac, gc)
+                moved += unchanged.size - int(np.count_nonzero(unchanged))
             gw, aw = gc.astype(work, copy=False), ac.astype(work, copy=False)
             d = np.abs(np.subtract(aw, gw))
             ag = np.abs(gw)
@@ -235,7 +241,22 @@ def _compare_floats(
                 if overflowed.any():
                     pair = finite.copy()
                     pair[idx[overflowed]] = True
-            mismatches += d.size - int(np.count_nonzero(ok))
+            outside = d.size - int(np.count_nonzero(ok))
+            mismatches += outside
+            if outside:
+                bad = np.flatnonzero(~ok)
+                # A NaN or infinity out of place ranks first: it is the largest difference.
+                size = np.where(np.isfinite(d[bad]), d[bad], np.inf)
+                order = np.argsort(-size, kind="stable")[:_TOP]
+                worst_found.extend((float(size[j]), start + int(bad[j])) for j in order)
+                worst_found.sort(key=lambda item: (-item[0], item[1]))
+                del worst_found[_TOP:]
+                needed = (d - ag * rtol)[bad]
+                needed = needed[np.isfinite(needed)]
+                if needed.size:
+                    # Rounded up a little: atol + rtol*|g| is rounded again when tested.
+                    largest = float(needed.max()) * (1 + 8 * np.finfo(np.float64).eps)
+                    passing_atol = _larger(passing_atol, largest)
             if not pair.any():
                 continue
             max_abs = _larger(max_abs, float(np.max(d, where=pair, initial=0.0)))
@@ -261,9 +282,10 @@ def _compare_floats(
             notes.append(f"{what} {_elements(count)}")
     if by_noise:
         notes.append(
-            f"{_elements(by_noise)} outside rtol/atol but within the run-to-run noise "
-            f"({allowance!r})"
+            f"{_elements(by_noise)} outside rtol/atol but within the accepted run-to-run "
+            f"noise (max abs {allowance:.3g})"
         )
+    identical = same_dtype and moved == 0
     if not same_dtype:
         verdict = Verdict.CHANGED
     elif identical:
@@ -284,6 +306,9 @@ def _compare_floats(
         max_ulp=max_ulp,
         label_flips=flips,
         notes=tuple(notes),
+        moved=moved if same_dtype else None,
+        top=_differences(g, a, [index for _, index in worst_found]),
+        passing_atol=passing_atol,
     )
 
 
@@ -300,6 +325,7 @@ def _compare_exact(
     numeric = g.dtype.kind in _EXACT_NUMERIC and a.dtype.kind in _EXACT_NUMERIC
     gf, af = _flat(g), _flat(a)
     mismatches = 0
+    first_differing: list[int] = []
     max_abs: float | None = 0.0 if numeric and total else None
     max_rel: float | None = None
     with np.errstate(all="ignore"):
@@ -318,6 +344,10 @@ def _compare_exact(
                 )
             differ = equal.size - int(np.count_nonzero(equal))
             mismatches += differ
+            if differ and len(first_differing) < _TOP:
+                first_differing.extend(
+                    start + int(i) for i in np.flatnonzero(~equal)[: _TOP - len(first_differing)]
+                )
             if not numeric:
                 continue
             if max_rel is None and np.any(gc):
@@ -349,7 +379,30 @@ def _compare_exact(
         max_rel=max_rel,
         label_flips=mismatches,
         notes=tuple(notes),
+        top=_differences(g, a, first_differing) if same_dtype else (),
     )
+
+
+def _differences(g: Array, a: Array, flat: list[int]) -> tuple[Difference, ...]:
+    """The elements at ``flat`` indexes of two arrays of one shape, as reported."""
+    gf, af = _flat(g), _flat(a)
+    return tuple(
+        Difference(
+            index=tuple(int(n) for n in np.unravel_index(i, g.shape)),
+            golden=_plain(gf[i]),
+            new=_plain(af[i]),
+        )
+        for i in flat
+    )
+
+
+def _plain(value: Any) -> float | int | str:
+    item = value.item() if hasattr(value, "item") else value
+    if isinstance(item, bool):
+        return int(item)
+    if isinstance(item, int | float | str):
+        return item
+    return str(item)
 
 
 def _unpaired(name: str, value: object, side: str, note: str) -> OutputComparison:

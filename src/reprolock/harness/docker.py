@@ -84,7 +84,16 @@ def explain(exc: BaseException) -> str:
     for pattern, reason in _REASONS:
         if pattern.search(text):
             return reason
-    return text[:200] or type(exc).__name__
+    return clip_words(text, 200) or type(exc).__name__
+
+
+def clip_words(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters at a space, marked with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    cut = head.rfind(" ")
+    return (head[:cut] if cut > limit // 2 else head).rstrip(" ,;:") + "…"
 
 
 _BOOTSTRAP_API = "1.24"

@@ -7,6 +7,7 @@ environment is found by its tag and never rebuilt, and nothing is downloaded for
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import inspect
 import json
@@ -94,8 +95,8 @@ class BaseImage:
 
     @property
     def pinned(self) -> bool:
-        """Whether the reference names a digest rather than a mutable tag."""
-        return "@sha256:" in self.reference
+        """Whether the reference names a digest or an image id rather than a mutable tag."""
+        return "@sha256:" in self.reference or self.reference.startswith("sha256:")
 
     def to_dict(self) -> dict[str, Any]:
         """As golden.json records it."""
@@ -172,10 +173,21 @@ def _pull(client: docker.DockerClient, reference: str, progress: ProgressFn) -> 
     try:
         return client.images.pull(reference)
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        close = close_tags(client, reference)
+        hint = f"; local images with a similar name: {', '.join(close)}" if close else ""
         raise BaseImageError(
             f"base image {reference} is not on this Docker daemon and cannot be pulled: "
-            f"{explain(exc)}"
+            f"{explain(exc)}{hint}"
         ) from None
+
+
+def close_tags(client: docker.DockerClient, reference: str) -> list[str]:
+    """Tags of local images whose name is close to ``reference`` (a typo), best first."""
+    try:
+        tags = [str(tag) for image in client.images.list() for tag in image.tags or ()]
+    except (docker.errors.DockerException, requests.exceptions.RequestException):
+        return []
+    return difflib.get_close_matches(reference, sorted(set(tags)), n=3, cutoff=0.75)
 
 
 def _facts_path(cache: Path, image_id: str) -> Path:

@@ -38,6 +38,7 @@ from reprolock.report.replay import (
     SCHEMA,
     Baseline,
     Comparison,
+    Difference,
     LockChange,
     Machine,
     OutputComparison,
@@ -211,7 +212,23 @@ def _output(name: str, node: _Node) -> OutputComparison:
         max_label_flip_rate=None
         if bounds is None
         else _bound(bounds.key("max_label_flip_rate", required=False)),
+        moved=node.key("moved", required=False).optional_integer(),
+        top=node.key("top", required=False).many(_difference) if "top" in node.object() else (),
+        passing_atol=node.key("passing_atol", required=False).number(),
     )
+
+
+def _difference(node: _Node) -> Difference:
+    """One of an output's largest differences: its index and both values."""
+    index = tuple(item.integer() for item in node.key("index").list())
+    return Difference(index=index, golden=_value(node.key("golden")), new=_value(node.key("new")))
+
+
+def _value(node: _Node) -> float | int | str:
+    value = node.value
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise node.fail("a number or a string")
+    return _CONTROL.sub("\ufffd", value[:_SHORT]) if isinstance(value, str) else value
 
 
 def _bound(node: _Node) -> float | None:

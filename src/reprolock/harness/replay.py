@@ -15,6 +15,7 @@ import dataclasses
 import datetime
 import hashlib
 import json
+import math
 import os
 import posixpath
 import tempfile
@@ -34,7 +35,7 @@ from docker.types import Mount
 
 from reprolock import __version__
 from reprolock.config import Suite
-from reprolock.errors import ReproError, UnansweredError, UsageError
+from reprolock.errors import ConfigError, ReproError, UnansweredError, UsageError
 from reprolock.files import FileTooLargeError
 from reprolock.harness import image as images
 from reprolock.harness import runner
@@ -48,6 +49,7 @@ from reprolock.harness.docker import (
 )
 from reprolock.harness.image import BaseImage, BuildError, EnvImage
 from reprolock.harness.lockfile import Lock, read_lock
+from reprolock.harness.preflight import unknown_outputs
 from reprolock.harness.progress import ProgressFn, silent
 from reprolock.harness.runner import NpzError, read_npz
 from reprolock.harness.untrusted import (
@@ -117,16 +119,25 @@ class Session:
     """Where progress messages go."""
     warn: ProgressFn = silent
     """Where warnings go (lines that stay)."""
+    warned: set[str] = dataclasses.field(default_factory=set)
+    """Base images already warned about in this session: a warning is said once."""
 
     def base_image(self, suite: Suite, *, warn_tag: bool = True) -> BaseImage:
-        """The suite's base image, probed; a tag rather than ``name@sha256:`` is warned about."""
+        """The suite's base image, probed; a tag rather than ``name@sha256:`` (or an image id)
+        is warned about, once per base image and session."""
         base = images.resolve_base_image(
             self.client, suite.base_image, cache=self.cache, progress=self.progress
         )
-        if warn_tag and not base.pinned:
+        if warn_tag and not base.pinned and suite.base_image not in self.warned:
+            self.warned.add(suite.base_image)
+            if base.digest is None:
+                # A local image (docker import, a local build): no registry digest to name.
+                advice = f'base-image = "{base.id}" pins it'
+            else:
+                advice = f'"{base.digest}" pins it'
             self.warn(
-                f"warning: suite {suite.name}: base image {suite.base_image} is a tag, not "
-                f"name@sha256:<digest>; its image id {base.id[:19]} is recorded"
+                f"warning: suite {suite.name}: base image {suite.base_image} is a tag; its "
+                f"image id {base.id[:19]} is recorded ({advice})"
             )
         return base
 
@@ -174,7 +185,9 @@ class RecordOutcome:
     noise: Mapping[str, float]
     """The run-to-run noise of each float output."""
     deterministic: bool
-    """False when the two runs differed beyond float noise (labels, say)."""
+    """True when the two runs were bit for bit identical."""
+    accepted: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    """The run-to-run noise of each output with ``noise = "accept"`` that moved between runs."""
 
 
 # --- paths and fingerprints ----------------------------------------------------------------
@@ -198,8 +211,17 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+_OS_LITTER = frozenset({".DS_Store", "Thumbs.db", "desktop.ini", "Icon\r"})
+"""Files a desktop leaves in any folder it shows: not the project's, never its source."""
+
+
 def _skipped(relative: PurePosixPath) -> bool:
-    return "__pycache__" in relative.parts or relative.suffix in {".pyc", ".pyo"}
+    return (
+        "__pycache__" in relative.parts
+        or relative.suffix in {".pyc", ".pyo"}
+        or relative.name in _OS_LITTER
+        or relative.name.startswith("._")  # macOS AppleDouble files on foreign file systems
+    )
 
 
 def source_files(suite: Suite) -> list[tuple[str, Path]]:
@@ -275,23 +297,51 @@ def machine_of(facts: Mapping[str, Any], *, base_id: str | None, image_id: str |
     )
 
 
+_MACHINE_KEYS = ("cpu_model", "cpu_flags")
+"""What identifies a machine. The BLAS kernel is not among them: it is chosen by the BLAS
+library the lock installs (another numpy or scipy ships another OpenBLAS, which names the same
+CPU's kernel differently), so it belongs to the environment: see :func:`kernel_change`."""
+
+
 def _describe_machine(facts: Mapping[str, Any]) -> str:
+    return str(machine_fingerprint(facts)["cpu_model"])
+
+
+def _kernels(facts: Mapping[str, Any]) -> str:
     fingerprint = machine_fingerprint(facts)
     kernels = ", ".join(
         f"{api} {arch}".strip() for api, arch in fingerprint["blas"] if api != "openmp"
     )
-    return f"{fingerprint['cpu_model']} ({kernels or 'no BLAS information'})"
+    return kernels or "no BLAS information"
 
 
 def machine_matches(
     golden: Mapping[str, Any], base_id: str, facts: Mapping[str, Any]
 ) -> bool | None:
-    """Whether a run's CPU, BLAS and base image are those ``golden`` (golden.json) was recorded
-    on; None when the run reported no facts."""
+    """Whether a run's CPU model, CPU flags and base image are those ``golden`` (golden.json)
+    was recorded on; None when the run reported no facts."""
     if not facts:
         return None
     same_base = (golden.get("base_image") or {}).get("id") == base_id
-    return machine_fingerprint(facts) == golden.get("machine") and same_base
+    recorded = golden.get("machine")
+    recorded = recorded if isinstance(recorded, dict) else {}
+    here = machine_fingerprint(facts)
+    return same_base and all(here[key] == recorded.get(key) for key in _MACHINE_KEYS)
+
+
+def kernel_change(reference: Mapping[str, Any], facts: Mapping[str, Any]) -> str | None:
+    """A note when a run's BLAS kernel differs from the ``reference`` run's (facts of the
+    suite's own lock on the same machine: golden.json's ``environment``), else None: a property
+    of the candidate's packages, not of the machine."""
+    if not facts or not reference.get("blas") or not facts.get("blas"):
+        return None
+    before, after = _kernels(reference), _kernels(facts)
+    if before == after:
+        return None
+    return (
+        f"the candidate's BLAS kernel is {after} ({before} with the golden's lock on this "
+        "machine): its packages ship another BLAS build, which may move the last bits"
+    )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -358,11 +408,16 @@ def choose_reference(
     notes: tuple[str, ...] = ()
     if same_machine is False:
         same_base = (golden.get("base_image") or {}).get("id") == base_id
-        notes = (
-            f"this machine differs from the golden's: {_describe_machine(facts)} here, "
-            f"{_describe_machine(golden.get('environment') or {})} when recorded"
-            + ("" if same_base else "; the base image id changed too"),
-        )
+        here, there = _describe_machine(facts), _describe_machine(golden.get("environment") or {})
+        if here == there and same_base:
+            what = f"{here}, with other CPU flags"
+        elif here == there:
+            what = f"{here} here and when recorded; the base image id changed too"
+        else:
+            what = f"{here} here, {there} when recorded" + (
+                "" if same_base else "; the base image id changed too"
+            )
+        notes = (f"this machine differs from the golden's: {what}",)
     fresh = (fresh_baseline or not attributable or same_machine is not True) and not same_lock
     return Reference(fresh=fresh, same_machine=same_machine, same_lock=same_lock, notes=notes)
 
@@ -375,6 +430,44 @@ def lock_diff(old: Lock, new: Lock, base: BaseImage) -> tuple[LockChange, ...]:
         LockChange(name=name, old=before.get(name), new=after.get(name))
         for name in sorted(before.keys() | after.keys())
         if before.get(name) != after.get(name)
+    )
+
+
+def golden_lock_diff(
+    golden: Mapping[str, Any], candidate: Lock, base: BaseImage
+) -> tuple[LockChange, ...] | None:
+    """Packages whose version differs between the lock the golden (golden.json) was recorded
+    with and ``candidate``; None when golden.json does not list its lock's requirements."""
+    lock = golden.get("lock")
+    listed = lock.get("requirements") if isinstance(lock, dict) else None
+    if not isinstance(listed, list):
+        return None
+    before: dict[str, str | None] = {}
+    for entry in listed:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            return None
+        version = entry.get("version")
+        before[entry["name"]] = version if isinstance(version, str) else None
+    after = {req.name: req.version for req in candidate.for_target(base.target)}
+    return tuple(
+        LockChange(name=name, old=before.get(name), new=after.get(name))
+        for name in sorted(before.keys() | after.keys())
+        if before.get(name) != after.get(name)
+    )
+
+
+def suite_lock_moved(suite: Suite, setup: Setup) -> str | None:
+    """A note when the suite's own lock is no longer the one its golden was recorded with (the
+    lock was updated, the golden not yet accepted); None when it is the same, or unknown."""
+    lock = setup.golden.meta.get("lock")
+    recorded = lock.get("sha256") if isinstance(lock, dict) else None
+    if not isinstance(recorded, str) or recorded == setup.baseline.digest(setup.base.target):
+        return None
+    changes = golden_lock_diff(setup.golden.meta, setup.baseline, setup.base)
+    listed = ", ".join(str(change) for change in changes or ()) or "its hashes or markers"
+    return (
+        f"the suite's lock changed since the golden was recorded ({listed}); to accept the "
+        f"new behaviour: `repro golden record --suite {suite.name} --force`"
     )
 
 
@@ -427,6 +520,29 @@ def _tail(text: str, lines: int) -> str:
     if len(kept) > lines:
         kept = ["...", *kept[-lines:]]
     return "\n".join(kept)
+
+
+_OWN_FRAMES = 4
+"""Frames of the project's own code kept above a cut traceback's tail."""
+
+
+def traceback_excerpt(trace: str, lines: int) -> str:
+    """The last ``lines`` lines of a traceback, and above them the project's own frames (files
+    under /work) that the cut would drop: where its code called into what failed."""
+    kept = [line.rstrip() for line in trace.strip().splitlines()]
+    if len(kept) <= lines:
+        return "\n".join(kept)
+    head, tail = kept[:-lines], kept[-lines:]
+    own: list[list[str]] = []
+    for index, line in enumerate(head):
+        if line.lstrip().startswith(f'File "{WORKDIR}/'):
+            frame = [line]
+            following = head[index + 1] if index + 1 < len(head) else ""
+            if following and not following.lstrip().startswith("File "):
+                frame.append(following)
+            own.append(frame)
+    shown = [line for frame in own[-_OWN_FRAMES:] for line in frame]
+    return "\n".join([*head[:1], *shown, "...", *tail])
 
 
 class OutputError(Exception):
@@ -579,16 +695,41 @@ def _failure(
         trace = result.get("traceback")
         if isinstance(trace, str) and trace.strip():
             # The traceback ends with the full exception text: the headline keeps one line.
-            message = message.splitlines()[0] + "\n" + _tail(trace, _TRACEBACK_LINES)
+            message = message.splitlines()[0] + "\n" + traceback_excerpt(trace, _TRACEBACK_LINES)
         if "MemoryError" in message:
             message = f"memory limit {suite.memory} exceeded: {message}"
-        return message
+        hint = sandbox_hint(message)
+        return message if hint is None else f"{message}\n{hint}"
     if code != 0 or result is None or result.get("status") != "ok":
         if code == 137:
             # SIGKILL from the kernel: the memory cgroup, even when the flag was not set.
             return f"killed (exit 137), probably the memory limit {suite.memory}"
         tail = _tail(logs, _LOG_LINES) or "no output"
         return f"the run exited with status {code} and no result:\n{tail}"
+    return None
+
+
+_READ_ONLY = ("Read-only file system", "[Errno 30]")
+_OFFLINE = (
+    "Temporary failure in name resolution",
+    "Name or service not known",
+    "Network is unreachable",
+    "[Errno -3]",
+    "[Errno 101]",
+    "Failed to establish a new connection",
+    "getaddrinfo failed",
+)
+
+
+def sandbox_hint(error: str) -> str | None:
+    """A line saying which of the run's confinements an error comes from, or None."""
+    if any(marker in error for marker in _READ_ONLY):
+        return (
+            f"(the run's file system is read-only but for {CONTAINER_TMP} and {OUT_DIR}: "
+            f"write scratch files to {CONTAINER_TMP})"
+        )
+    if any(marker in error for marker in _OFFLINE):
+        return "(the run has no network: ship models and data in the suite's source or inputs)"
     return None
 
 
@@ -715,15 +856,12 @@ def record(session: Session, suite: Suite, *, force: bool = False) -> RecordOutc
             raise RecordError(f"suite {suite.name} is broken: {run.error}")
         runs.append((run, run.outputs))
     (first, outputs), (_, again) = runs
+    unknown = unknown_outputs(suite, outputs)
+    if unknown is not None:
+        raise ConfigError(f"suite {suite.name}: nothing recorded: {unknown}")
     noise = measure_noise(outputs, again)
-    repeat = compare(outputs, again, default=Tolerance(rtol=0.0), noise=noise)
-    deterministic = repeat.verdict in _OK
-    if not deterministic:
-        differing = ", ".join(o.name for o in repeat.outputs if o.verdict not in _OK)
-        session.warn(
-            f"warning: suite {suite.name}: two runs in the same environment differ in "
-            f"{differing}; replays will report that as a change"
-        )
+    repeat = repeatability(suite, outputs, again, noise)
+    deterministic = repeat.verdict is Verdict.IDENTICAL
     meta: dict[str, Any] = {
         "schema": GOLDEN_SCHEMA,
         "suite": suite.name,
@@ -753,8 +891,59 @@ def record(session: Session, suite: Suite, *, force: bool = False) -> RecordOutc
     }
     written = _write_golden(suite, outputs, meta)
     return RecordOutcome(
-        golden=written[0], meta=written[1], noise=noise, deterministic=deterministic
+        golden=written[0],
+        meta=written[1],
+        noise=noise,
+        deterministic=deterministic,
+        accepted={name: value for name, value in accepted_noise(suite, meta).items() if value > 0},
     )
+
+
+def repeatability(
+    suite: Suite, first: Mapping[str, Array], again: Mapping[str, Array], noise: Mapping[str, float]
+) -> Comparison:
+    """The second run against the first, with the suite's tolerances and the noise it accepts;
+    raises :class:`RecordError` naming every output that differs beyond them.
+
+    An output that moves between two runs of one environment is not checked by any later
+    replay: its golden is one draw among many. Recording it needs a seed, or an explicit
+    ``noise = "accept"`` (float outputs) or ``max-label-flip-rate`` (exact ones).
+    """
+    default, per_output = tolerances(suite)
+    allowed = accepted_noise(suite, {"noise": noise})
+    repeat = compare(first, again, default=default, per_output=per_output, noise=allowed)
+    differing = [out for out in repeat.outputs if out.verdict not in _OK]
+    if not differing:
+        return repeat
+    problems = []
+    for out in differing:
+        table = suite.output_table(out.name)
+        if out.name in noise:
+            shown = "?" if out.max_abs is None else f"{out.max_abs:.3g}"
+            problems.append(
+                f"output {out.name} differs between the two runs (max abs {shown}): set a seed, "
+                f'or allow noise for it with `noise = "accept"` in {table}'
+            )
+        elif out.total and out.label_flips is not None:
+            rate = out.label_flips / out.total
+            problems.append(
+                f"output {out.name} differs between the two runs ({out.label_flips} of "
+                f"{out.total} elements): set a seed, or allow it with "
+                f"`max-label-flip-rate = {_rate_ceiling(rate)}` in {table}"
+            )
+        else:
+            problems.append(f"output {out.name} differs between the two runs: set a seed")
+    raise RecordError(f"suite {suite.name}: nothing recorded: " + "; ".join(problems))
+
+
+def _rate_ceiling(rate: float) -> str:
+    """A round flip rate at least ``rate`` (and at most 1), as a config value."""
+    for digits in range(2, 7):
+        scale = 10**digits
+        ceiling = math.ceil(rate * scale) / scale
+        if ceiling < 2 * rate or ceiling >= 1:
+            return f"{min(ceiling, 1.0):g}"
+    return f"{rate:g}"
 
 
 # --- replay --------------------------------------------------------------------------------
@@ -822,11 +1011,8 @@ def set_up(
     )
 
 
-def comparer(
-    suite: Suite, golden: Golden
-) -> Callable[[Mapping[str, Array], Mapping[str, Array]], Comparison]:
-    """``compare(reference, outputs)`` with the suite's tolerances (per output, merged with the
-    suite's own) and the golden's run-to-run noise."""
+def tolerances(suite: Suite) -> tuple[Tolerance, dict[str, Tolerance]]:
+    """The suite's default tolerance and each output's (its overrides merged with the suite's)."""
     default = Tolerance(
         rtol=suite.rtol, atol=suite.atol, max_label_flip_rate=suite.max_label_flip_rate
     )
@@ -842,7 +1028,27 @@ def comparer(
         )
         for name, override in suite.outputs.items()
     }
-    noise = golden.meta.get("noise") or {}
+    return default, per_output
+
+
+def accepted_noise(suite: Suite, golden: Mapping[str, Any]) -> dict[str, float]:
+    """The recorded run-to-run noise (golden.json: ``golden``) of the outputs whose config says
+    ``noise = "accept"``: the noise floor widens only the tolerances that asked for it."""
+    recorded = golden.get("noise") or {}
+    return {
+        name: float(recorded[name])
+        for name, override in suite.outputs.items()
+        if override.accept_noise and name in recorded
+    }
+
+
+def comparer(
+    suite: Suite, golden: Golden
+) -> Callable[[Mapping[str, Array], Mapping[str, Array]], Comparison]:
+    """``compare(reference, outputs)`` with the suite's tolerances (per output, merged with the
+    suite's own) and the run-to-run noise the suite accepts."""
+    default, per_output = tolerances(suite)
+    noise = accepted_noise(suite, golden.meta)
 
     def against(reference: Mapping[str, Array], outputs: Mapping[str, Array]) -> Comparison:
         return compare(reference, outputs, default=default, per_output=per_output, noise=noise)
@@ -860,6 +1066,13 @@ def replay(
     """Replay ``suite`` with the ``candidate`` lock (default: the suite's own) and compare."""
     setup = set_up(session, suite, candidate)
     report = setup.report
+    since_golden = golden_lock_diff(setup.golden.meta, setup.candidate, setup.base)
+    moved = suite_lock_moved(suite, setup)
+    if since_golden is not None:
+        # Compared with the golden, what differs is what changed since it was recorded.
+        report = dataclasses.replace(report, lock_diff=since_golden)
+    if moved is not None:
+        report = dataclasses.replace(report, notes=(*report.notes, moved))
     try:
         env = session.ensure_image(setup.candidate, setup.base)
     except BuildError as exc:
@@ -877,13 +1090,22 @@ def replay(
         same_lock=setup.same_lock,
         fresh_baseline=fresh_baseline,
     )
+    if moved is not None:
+        # The candidate may be the suite's lock, but that is no longer the golden's.
+        reference = dataclasses.replace(reference, same_lock=False)
+    if reference.fresh:
+        # Compared with the suite's own lock run here: the diff is from that lock.
+        report = dataclasses.replace(report, lock_diff=setup.report.lock_diff)
     against = comparer(suite, setup.golden)
     notes = []
+    if reference.same_machine:
+        kernel = kernel_change(setup.golden.meta.get("environment") or {}, run.facts)
+        notes.extend([kernel] if kernel else [])
     if reference.fresh:
         fresh, why = _fresh_baseline(session, suite, setup.baseline, setup.base)
         if fresh is not None:
             golden = against(setup.golden.outputs, fresh)
-            return reference.conclude(report, against(fresh, run.outputs), golden)
+            return reference.conclude(report, against(fresh, run.outputs), golden, notes=notes)
         notes.append(f"the suite's own lock did not run here ({why}); compared with the golden")
     return reference.conclude(report, against(setup.golden.outputs, run.outputs), notes=notes)
 

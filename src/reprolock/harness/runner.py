@@ -282,6 +282,26 @@ def read_npz(handle: IO[bytes], *, limit: int, what: str = "the archive") -> dic
     return arrays
 
 
+def npz_members(handle: IO[bytes], *, what: str) -> dict[str, tuple[tuple[int, ...], Any]]:
+    """``{name: (shape, dtype)}`` of an ``.npz``, from its ``.npy`` headers only (nothing is
+    decompressed past them); raises :class:`NpzError` as :func:`read_npz` does."""
+    entries, directory = _directory_size(handle, what)
+    if entries > MAX_NPZ_MEMBERS or directory > _MAX_DIRECTORY_BYTES:
+        raise NpzError(f"{what} has {entries} members; at most {MAX_NPZ_MEMBERS} are read")
+    try:
+        archive = zipfile.ZipFile(handle)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise NpzError(f"{what} is not a readable zip archive: {exc}") from None
+    found: dict[str, tuple[tuple[int, ...], Any]] = {}
+    with archive:
+        for info in archive.infolist():
+            name, _ = _check_member(archive, info, what)
+            with archive.open(info) as member:
+                shape, dtype, _ = _npy_header(member, f"{what}: {info.filename}")
+            found[name] = (shape, dtype)
+    return found
+
+
 def _check_total(total: int, limit: int, what: str) -> None:
     if total > limit:
         raise NpzError(
@@ -328,34 +348,81 @@ def _check_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, what: str) ->
     return filename[: -len(".npy")], max(info.file_size, count)
 
 
-def _check_outputs(result: Any) -> dict[str, Any]:
-    if isinstance(result, np.ndarray | np.generic):
-        result = {SINGLE_OUTPUT: result}
-    if not isinstance(result, Mapping):
+_SCALARS = (bool, int, float, complex, str, bytes)
+
+
+def _frame_columns(value: Any) -> list[tuple[str, Any]] | None:
+    """A pandas DataFrame's ``(column, values)`` pairs (duck-typed: pandas is the project's
+    dependency, not the runner's); None for anything else."""
+    if hasattr(value, "columns") and hasattr(value, "items") and hasattr(value, "to_numpy"):
+        return [(str(column), series) for column, series in value.items()]
+    return None
+
+
+def _as_output(name: str, value: Any) -> Any:
+    """One output as an array: arrays as they are; numpy and Python scalars as 0-d arrays; a
+    list, a pandas Series or Index by its values."""
+    if isinstance(value, np.ndarray | np.generic):
+        array = np.asarray(value)
+    elif isinstance(value, _SCALARS) or hasattr(value, "to_numpy") or isinstance(value, list):
+        source = value.to_numpy() if hasattr(value, "to_numpy") else value
+        try:
+            array = np.asarray(source)
+            if array.dtype.hasobject:
+                # Strings in an object column (pandas' default) become a string array.
+                array = np.asarray(array.tolist())
+        except (TypeError, ValueError) as exc:
+            what = "the entrypoint's result" if name == SINGLE_OUTPUT else f"output {name}"
+            raise RunnerError("outputs", f"{what} cannot be made an array: {exc}") from None
+    else:
         raise RunnerError(
             "outputs",
-            f"the entrypoint returned {type(result).__name__}; "
-            "expected an ndarray or a dict of ndarrays",
+            f"output {name} is of type {type(value).__name__}; expected an ndarray, a list, "
+            "a scalar or a pandas Series",
         )
-    if not result:
-        raise RunnerError("outputs", "the entrypoint returned an empty dict")
+    if array.dtype.hasobject:
+        raise RunnerError(
+            "outputs",
+            f"output {name} has dtype object; only numeric, bool and string arrays can be compared",
+        )
+    return array
+
+
+def _named_outputs(result: Any) -> list[tuple[Any, Any]]:
+    """The entrypoint's result as ``(name, value)`` pairs."""
+    columns = _frame_columns(result)
+    if columns is not None:
+        return list(columns)
+    if isinstance(result, tuple):
+        # Several return values: one output each.
+        return [(f"{SINGLE_OUTPUT}_{index}", value) for index, value in enumerate(result)]
+    if isinstance(result, Mapping):
+        pairs: list[tuple[Any, Any]] = []
+        for name, value in result.items():
+            inner = _frame_columns(value)
+            if inner is None:
+                pairs.append((name, value))
+            else:
+                pairs.extend((f"{name}.{column}", series) for column, series in inner)
+        return pairs
+    return [(SINGLE_OUTPUT, result)]
+
+
+def _check_outputs(result: Any) -> dict[str, Any]:
+    if result is None:
+        raise RunnerError(
+            "outputs", "the entrypoint returned None; expected an ndarray or a dict of ndarrays"
+        )
+    pairs = _named_outputs(result)
+    if not pairs:
+        raise RunnerError("outputs", "the entrypoint returned no output (an empty dict)")
     outputs: dict[str, Any] = {}
-    for name, value in result.items():
+    for name, value in pairs:
         if not isinstance(name, str) or not _OUTPUT_NAME.match(name):
             raise RunnerError("outputs", f"output name {name!r} is not a valid identifier")
-        if not isinstance(value, np.ndarray | np.generic):
-            raise RunnerError(
-                "outputs",
-                f"output {name} is a {type(value).__name__}; expected an ndarray",
-            )
-        array = np.asarray(value)
-        if array.dtype.hasobject:
-            raise RunnerError(
-                "outputs",
-                f"output {name} has dtype object; only numeric, bool and string arrays "
-                "can be compared",
-            )
-        outputs[name] = array
+        if name in outputs:
+            raise RunnerError("outputs", f"output {name} is returned twice")
+        outputs[name] = _as_output(name, value)
     return outputs
 
 

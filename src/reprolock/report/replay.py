@@ -66,6 +66,30 @@ def worst(verdicts: Iterable[Verdict]) -> Verdict:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Difference:
+    """One element among those furthest outside tolerance."""
+
+    index: tuple[int, ...]
+    """Its index in the output (one number per axis)."""
+    golden: float | int | str
+    """The reference's value (the golden, or a fresh baseline)."""
+    new: float | int | str
+    """The candidate's value."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"index": [...], "golden": ..., "new": ...}`` (JSON-safe)."""
+        return {
+            "index": list(self.index),
+            "golden": _json_value(self.golden),
+            "new": _json_value(self.new),
+        }
+
+    def __str__(self) -> str:
+        where = ", ".join(str(i) for i in self.index)
+        return f"[{where}] {_value(self.golden)} -> {_value(self.new)}"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class OutputComparison:
     """The comparison of one named output."""
 
@@ -93,6 +117,12 @@ class OutputComparison:
     """The absolute tolerance it was compared with."""
     max_label_flip_rate: float | None = None
     """The label flip rate it was allowed."""
+    moved: int | None = None
+    """Elements whose bits changed, within tolerance or not (float outputs of one dtype)."""
+    top: tuple[Difference, ...] = ()
+    """The elements furthest outside tolerance, largest difference first (at most five)."""
+    passing_atol: float | None = None
+    """The smallest ``atol`` with which every finite element would pass, at the same rtol."""
 
     @property
     def tolerance(self) -> str:
@@ -129,6 +159,9 @@ class OutputComparison:
                 "atol": self.atol,
                 "max_label_flip_rate": self.max_label_flip_rate,
             },
+            "moved": self.moved,
+            "top": [difference.to_dict() for difference in self.top],
+            "passing_atol": _json_float(self.passing_atol),
         }
 
 
@@ -251,7 +284,8 @@ class ReplayReport:
     golden_comparison: Comparison | None = None
     """The fresh baseline against the golden, when a fresh baseline ran."""
     machine_matches_golden: bool | None = None
-    """Whether this machine's CPU, BLAS and base image match the golden's; None if unknown."""
+    """Whether this machine's CPU model, CPU flags and base image match the golden's; None if
+    unknown. The BLAS kernel is the environment's (a note says when the candidate's differs)."""
     error: str | None = None
     """Why the candidate is broken: the install log or the container's error."""
     notes: tuple[str, ...] = ()
@@ -330,11 +364,14 @@ def _percent(part: int, total: int) -> str:
 
 def describe_output(out: OutputComparison) -> str:
     """One line on one output: ``changed: 41 of 300 differ (13.7%), 41 label flips``; a
-    verdict within tolerance names the tolerance."""
+    verdict within tolerance names the tolerance and how many elements moved; a changed one
+    the ``atol`` that would pass. The largest differences are :func:`describe_top`'s."""
     parts = [out.verdict.value]
     if out.verdict is Verdict.WITHIN_TOLERANCE and out.tolerance:
         parts[0] += f" ({out.tolerance})"
-    if out.verdict is not Verdict.IDENTICAL and out.total:
+    if out.verdict is Verdict.WITHIN_TOLERANCE and out.moved is not None:
+        parts.append(f"{out.moved} moved, {out.mismatches} outside tolerance")
+    elif out.verdict is not Verdict.IDENTICAL and out.total:
         parts.append(
             f"{out.mismatches} of {out.total} differ ({_percent(out.mismatches, out.total)})"
         )
@@ -344,12 +381,24 @@ def describe_output(out: OutputComparison) -> str:
         parts.append(f"max abs {_number(out.max_abs)}")
     if out.max_rel:
         parts.append(f"max rel {_number(out.max_rel)}")
-    if out.max_ulp:
-        parts.append(f"max ULP {out.max_ulp}")
+    if out.verdict is Verdict.CHANGED and not out.notes:
+        if out.passing_atol is not None:
+            parts.append(f"would pass with atol >= {_number(out.passing_atol)}")
+        elif out.moved is None and out.label_flips and out.total:
+            parts.append(
+                f"would pass with max-label-flip-rate >= {_number(out.label_flips / out.total)}"
+            )
     text = parts[0] + (": " + ", ".join(parts[1:]) if len(parts) > 1 else "")
     if out.notes:
         text += "; " + "; ".join(out.notes)
     return text
+
+
+def describe_top(out: OutputComparison) -> str | None:
+    """``largest differences (index: golden -> new): [12, 3] 0.51 -> 0.48, ...``, or None."""
+    if not out.top:
+        return None
+    return "largest differences (index: golden -> new): " + ", ".join(str(d) for d in out.top)
 
 
 def _indent(text: str, prefix: str) -> str:
@@ -382,7 +431,13 @@ def render_text(reports: Sequence[ReplayReport]) -> str:
 
 def _outputs_text(comparison: Comparison) -> list[str]:
     width = max((len(o.name) for o in comparison.outputs), default=0)
-    return [f"    {out.name:<{width}}  {describe_output(out)}" for out in comparison.outputs]
+    lines = []
+    for out in comparison.outputs:
+        lines.append(f"    {out.name:<{width}}  {describe_output(out)}")
+        top = describe_top(out)
+        if top is not None:
+            lines.append(f"    {'':<{width}}  {top}")
+    return lines
 
 
 def _baseline_text(baseline: Baseline) -> str:
@@ -439,14 +494,26 @@ def _outputs_markdown(comparison: Comparison) -> list[str]:
         )
         out.append(markdown_row(cells))
     out.append("")
-    noted = [o for o in comparison.outputs if o.notes]
-    out.extend(f"- {markdown_code(o.name)}: {markdown_cell('; '.join(o.notes))}" for o in noted)
+    noted = [o for o in comparison.outputs if o.notes or o.top]
+    for o in noted:
+        said = [*o.notes, *([describe_top(o) or ""] if o.top else [])]
+        if o.verdict is Verdict.CHANGED and o.passing_atol is not None and not o.notes:
+            said.append(f"would pass with atol >= {_number(o.passing_atol)}")
+        out.append(f"- {markdown_code(o.name)}: {markdown_cell('; '.join(said))}")
     return [*out, ""] if noted else out
 
 
 def summary_line(reports: Sequence[ReplayReport]) -> str:
     """The one-line stderr summary: ``segments: changed; pickled: broken``."""
     return "; ".join(f"{r.suite}: {r.verdict.value}" for r in reports)
+
+
+def _value(value: float | int | str) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def _json_value(value: float | int | str) -> float | int | str | None:
+    return _json_float(value) if isinstance(value, float) else value
 
 
 def _json_float(value: float | None) -> float | str | None:

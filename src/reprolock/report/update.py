@@ -126,6 +126,16 @@ class UpdateReport:
     replayed: bool = True
     """False with ``--no-replay``: the suites were left to a CI matrix."""
 
+    def accept_commands(self) -> list[tuple[str, str]]:
+        """``(suite, command)`` for each suite whose lock was written although its behaviour
+        changed: its golden still holds the old outputs until it is recorded again."""
+        written = {lock.path for lock in self.locks if lock.written}
+        return [
+            (suite.suite, f"repro golden record --suite {suite.suite} --force")
+            for suite in self.suites
+            if suite.changed and suite.lock in written
+        ]
+
     @property
     def status(self) -> UpdateStatus:
         """The answer, from the locks and suites."""
@@ -271,6 +281,11 @@ def render_markdown(report: UpdateReport) -> str:
     if written:
         forced = " (`--force`)" if report.force and report.status is UpdateStatus.CHANGED else ""
         out.append(f"Written{forced}: {', '.join(markdown_code(p) for p in written)}.")
+        out.extend(
+            f"The golden of {markdown_code(suite)} still holds the old behaviour; accept the new "
+            f"one with `{command}`."
+            for suite, command in report.accept_commands()
+        )
     elif report.write and changed:
         why = {
             UpdateStatus.CHANGED: "behaviour changed (`--force` writes anyway)",
