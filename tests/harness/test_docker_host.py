@@ -247,13 +247,17 @@ def test_an_image_removed_while_listing_does_not_keep_expired_containers(
 
     class Container:
         def __init__(self, name: str, deadline: str) -> None:
-            self.name, self.labels = name, {harness_docker.DEADLINE_LABEL: deadline}
+            # A sparse listing: the labels are at the top of the attributes, not under Config.
+            self.name = name
+            self.attrs = {"Labels": {harness_docker.DEADLINE_LABEL: deadline}}
 
         def remove(self, *, force: bool) -> None:
             removed.append(self.name)
 
     class Containers:
         def list(self, **kwargs: Any) -> list[Container]:
+            # Sparse, so that a container removed meanwhile cannot fail the listing.
+            assert kwargs["sparse"] is True
             return [Container("old", "100"), Container("live", "10000")]
 
     class Images:
@@ -280,7 +284,7 @@ def test_a_container_another_reaper_is_removing_is_waited_for() -> None:
     class Container:
         def __init__(self) -> None:
             self.id = "c1"
-            self.labels = {harness_docker.DEADLINE_LABEL: "100"}
+            self.attrs = {"Labels": {harness_docker.DEADLINE_LABEL: "100"}}
 
         def remove(self, *, force: bool) -> None:
             calls.append(("remove", self.id))

@@ -285,7 +285,11 @@ def reap_expired(client: docker.DockerClient, *, now: float | None = None) -> in
     now = time.time() if now is None else now
     removed = 0
     try:
-        containers = client.containers.list(all=True, filters={"label": DEADLINE_LABEL})
+        # Sparse: a full listing inspects each container, and one removed meanwhile by another
+        # process would abort the whole sweep with a 404.
+        containers = client.containers.list(
+            all=True, sparse=True, filters={"label": DEADLINE_LABEL}
+        )
     except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
         print(f"repro: warning: could not look for leftovers: {explain(exc)}", file=sys.stderr)
         return 0
@@ -299,7 +303,7 @@ def reap_expired(client: docker.DockerClient, *, now: float | None = None) -> in
         )
         images = []
     for container in containers:
-        if _expired(container.labels, DEADLINE_LABEL, now):
+        if _expired(container.attrs.get("Labels") or {}, DEADLINE_LABEL, now):
             # Gone already, or being removed by its owner: either way not ours to report.
             with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
                 try:
