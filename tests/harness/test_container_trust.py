@@ -35,6 +35,7 @@ from tests.harness.conftest import (
     write_golden,
 )
 from tests.harness.npz_bombs import deflate_bomb
+from tests.robustness.budget import PEAK_KIB
 
 HOSTILE_MODULE = '''\
 """Entrypoints that attack the host through what they leave in /out."""
@@ -390,14 +391,17 @@ def _golden_bomb(project: Path) -> None:
     suite.golden_json_path.write_text(json.dumps(meta), encoding="utf-8")
 
 
-_LIMITED_REPLAY = """\
+_LIMITED_REPLAY = (
+    PEAK_KIB
+    + """\
 import resource, sys
 resource.setrlimit(resource.RLIMIT_AS, (2**30, 2**30))
 from reprolock.cli import main
 code = main(["replay", "--suite", "segments"])
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(peak_kib())
 sys.exit(code)
 """
+)
 
 
 @pytest.fixture

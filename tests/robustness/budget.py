@@ -21,16 +21,31 @@ _ADDRESS_SPACE_SLACK = 1024 * 2**20
 """Address space a Python process with reprolock imported maps before it does anything
 (shared libraries, arenas, thread stacks): the hard limit is the budget plus this."""
 
-_CHILD = """\
-import resource, sys
+PEAK_KIB = """\
+def peak_kib():
+    # VmHWM of this process's own memory map. Not ru_maxrss: Linux carries that across
+    # execve from the process that forked this one, so it would report the test runner's size.
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmHWM in /proc/self/status")
+"""
+"""Source of ``peak_kib()``, for a child script that reports its own peak RSS in KiB."""
+
+_CHILD = (
+    PEAK_KIB
+    + """\
+import sys
 from reprolock.cli import main
 try:
     code = main(sys.argv[2:])
 finally:
     with open(sys.argv[1], "w") as report:
-        report.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+        report.write(str(peak_kib()))
 sys.exit(code)
 """
+)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -92,7 +107,7 @@ def run_repro(
         out, err = proc.communicate()
     elapsed = time.monotonic() - start
     try:
-        peak = int(peak_file.read_text()) / 1024  # ru_maxrss is in KiB on Linux
+        peak = int(peak_file.read_text()) / 1024  # KiB to MiB
     except ValueError:
         peak = float("inf")  # killed before it could say: over any budget
     finally:
