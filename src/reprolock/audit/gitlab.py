@@ -34,7 +34,14 @@ from reprolock.audit.interface import (
     SourceFile,
 )
 from reprolock.audit.revisions import COMMIT_FIX, HEX40, revision_problem
-from reprolock.audit.shell import Download, ShellAudit, audit_shell, immutable_url, repo_file
+from reprolock.audit.shell import (
+    Download,
+    ShellAudit,
+    ShellCollector,
+    audit_shell,
+    immutable_url,
+    repo_file,
+)
 from reprolock.audit.workflows import Entries, Mappings, scalar_geometry, yaml_lines
 from reprolock.formats import yaml as _yaml
 from reprolock.model import Finding, Location
@@ -119,7 +126,7 @@ def _compose(source: SourceFile) -> yaml.MappingNode | None:
     return first
 
 
-class _Scan:
+class _Scan(ShellCollector):
     def __init__(self, source: SourceFile, ctx: ScanContext) -> None:
         self.source = source
         self.ctx = ctx
@@ -461,17 +468,6 @@ class _Scan:
 
     def locator(self) -> _Locate:
         return _Locate(self.ctx)
-
-    def merge(self, audit: ShellAudit) -> None:
-        for found in audit.findings:
-            self.add(found)
-        for pin in audit.pins:
-            self.pins.setdefault(pin, None)
-        for include in audit.includes:
-            self.includes.setdefault(include, None)
-        for index in audit.indexes:
-            self.indexes.setdefault(index, None)
-        self.installs |= audit.installs_python
 
 
 @dataclass(frozen=True, slots=True)

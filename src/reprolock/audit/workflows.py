@@ -24,7 +24,7 @@ from reprolock.audit.interface import (
     Section,
     SourceFile,
 )
-from reprolock.audit.shell import Download, ShellAudit, audit_shell, repo_file
+from reprolock.audit.shell import Download, ShellCollector, audit_shell, repo_file
 from reprolock.formats import yaml as _yaml
 from reprolock.model import Finding, Location
 from reprolock.rules import finding
@@ -275,7 +275,7 @@ class _Scope:
     """Defaults of workflow_call/workflow_dispatch or action inputs, by lower-cased name."""
 
 
-class _FileScan:
+class _FileScan(ShellCollector):
     """Collects what one workflow or action file says."""
 
     def __init__(self, source: SourceFile, ctx: ScanContext, kind: str) -> None:
@@ -633,17 +633,6 @@ class _FileScan:
             self.add(_for_values(seen, variants))
         self.downloads = after or ()
         self.run_downloads[id(node)] = self.downloads
-
-    def merge(self, audit: ShellAudit) -> None:
-        for found in audit.findings:
-            self.add(found)
-        for pin in audit.pins:
-            self.pins.setdefault(pin, None)
-        for include in audit.includes:
-            self.includes.setdefault(include, None)
-        for index in audit.indexes:
-            self.indexes.setdefault(index, None)
-        self.installs |= audit.installs_python
 
     def _variables(self, scope: _Scope) -> dict[str, str | None]:
         """``env:`` as the step's shell sees it: literal values, or None when an expression

@@ -11,13 +11,20 @@ from reprolock.audit.interface import Scanner
 from reprolock.audit.shell.analyzer import Clone, Download, ShellAudit
 from reprolock.audit.shell.fetch import immutable_url
 from reprolock.audit.shell.make import MakefileScanner, make_recipes
-from reprolock.audit.shell.scanner import ShellScriptScanner, audit_shell, repo_file, shell_shebang
+from reprolock.audit.shell.scanner import (
+    ShellCollector,
+    ShellScriptScanner,
+    audit_shell,
+    repo_file,
+    shell_shebang,
+)
 
 __all__ = [
     "Clone",
     "Download",
     "MakefileScanner",
     "ShellAudit",
+    "ShellCollector",
     "ShellScriptScanner",
     "audit_shell",
     "immutable_url",

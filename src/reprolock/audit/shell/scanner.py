@@ -7,7 +7,15 @@ import posixpath
 from collections.abc import Mapping, Sequence
 
 from reprolock.audit.budget import ExpansionBudget
-from reprolock.audit.interface import FileFacts, Role, ScanContext, Scanner, SourceFile
+from reprolock.audit.interface import (
+    FileFacts,
+    Include,
+    Pin,
+    Role,
+    ScanContext,
+    Scanner,
+    SourceFile,
+)
 from reprolock.audit.shell import fetch, installers, models, vcs
 from reprolock.audit.shell.analyzer import (
     BUILTINS,
@@ -39,6 +47,30 @@ COMMANDS = Commands(
     observers=(vcs.observe,),
 )
 """Every program the analyzer knows."""
+
+
+class ShellCollector:
+    """What a scanner of a file with shell text in it (a workflow, a GitLab pipeline) keeps of
+    each piece: findings through its own :meth:`add`, the installs as facts of the file."""
+
+    pins: dict[Pin, None]
+    includes: dict[Include, None]
+    indexes: dict[str, None]
+    installs: bool
+
+    def add(self, found: Finding) -> None:
+        raise NotImplementedError
+
+    def merge(self, audit: ShellAudit) -> None:
+        for found in audit.findings:
+            self.add(found)
+        for pin in audit.pins:
+            self.pins.setdefault(pin, None)
+        for include in audit.includes:
+            self.includes.setdefault(include, None)
+        for index in audit.indexes:
+            self.indexes.setdefault(index, None)
+        self.installs |= audit.installs_python
 
 
 def audit_shell(
