@@ -94,3 +94,21 @@ def test_init_refuses_a_taken_or_bad_name(
     run = repro("golden", "init", name, cwd=root)
     assert (run.code, run.err.splitlines()[-1] + "\n") == (2, message)
     assert (root / "pyproject.toml").read_text() == before
+
+
+def test_init_writes_nothing_through_a_golden_directory_linked_out_of_the_project(
+    repro: Repro, tmp_path: Path
+) -> None:
+    root = _new_project(tmp_path / "churn")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (root / "golden").symlink_to(outside)
+    before = (root / "pyproject.toml").read_text()
+    run = repro("golden", "init", "churn", cwd=root)
+    assert run.code == 2
+    assert run.err.splitlines()[-1] == (
+        "repro: error: repro golden init: golden/churn/make_inputs.py leads outside "
+        f"{root.resolve()}"
+    )
+    assert (root / "pyproject.toml").read_text() == before
+    assert list(outside.iterdir()) == []

@@ -16,7 +16,7 @@ import requests.exceptions
 
 from reprolock.config import SUITE_NAME as _SUITE_NAME
 from reprolock.errors import ReproError, UsageError
-from reprolock.files import atomic_write_text, read_text
+from reprolock.files import atomic_write_text, inside, read_text
 from reprolock.harness.lockfile import read_lock
 
 _LOCK_NAMES = (
@@ -146,11 +146,15 @@ def scaffold(
     dedicated = project / "repro.toml"
     config = dedicated if dedicated.is_file() else project / "pyproject.toml"
     prefix = "" if config == dedicated else "tool.repro."
+    stub = project / "golden" / name / "make_inputs.py"
+    # Both are written: a config file or a golden/ directory linked out of the project is
+    # refused before anything is.
+    for written in (config, stub):
+        inside(project, written.relative_to(project), what="repro golden init")
     table, guesses = suite_table(name, project, base_images, prefix=prefix)
     before = read_text(config) if config.is_file() else ""
     separator = "" if not before or before.endswith("\n") else "\n"
     atomic_write_text(config, before + separator + table)
-    stub = project / "golden" / name / "make_inputs.py"
     if stub.exists():
         return Scaffold(config=config, stub=None, guesses=tuple(guesses))
     stub.parent.mkdir(parents=True, exist_ok=True)
