@@ -189,6 +189,16 @@ def test_an_integer_int_refuses_is_left_to_tomllib(value: str) -> None:
     assert read_lines(f"a = {value}\n") is None
 
 
+def test_an_integer_int_refuses_is_a_parse_error_at_its_line() -> None:
+    text = 'version = 1\n\n[[package]]\nname = "a"\nsize = 1' + "0" * 5000 + "\n"
+    with pytest.raises(ParseError) as raised:
+        uv.read(text)
+    assert (str(raised.value), raised.value.line) == (
+        "invalid TOML: an integer with too many digits",
+        5,
+    )
+
+
 def test_a_bad_lock_reports_tomllibs_error_and_line() -> None:
     text = '[[package]]\nname = "a"\nversion = "1"\n\n[[package]]\nname = "b"\nname = "c"\n'
     with pytest.raises(ParseError) as raised:
