@@ -210,6 +210,11 @@ class _Reader:
         while n < len(lines):
             text = lines[n]
             n += 1
+            flat = _FLAT_ITEM.fullmatch(text)
+            if flat is not None and not closing:
+                items.append(_flat_table(text, flat.start("table"), flat.end("table")))
+                closing = not flat.group("comma")
+                continue
             start = _SPACE.match(text).end()  # type: ignore[union-attr]  # never fails
             if text.startswith("]", start):
                 if _TAIL.fullmatch(text, start + 1) is None:
@@ -217,16 +222,11 @@ class _Reader:
                 return items, n
             if closing:
                 raise _GiveUp
-            flat = _FLAT_ITEM.fullmatch(text)
-            if flat is not None:
-                value: Any = _flat_table(text, flat.start("table"), flat.end("table"))
-                closing = not flat.group("comma")
-            else:
-                value, end = _value(text, start, 1)
-                comma = _ITEM_END.fullmatch(text, end)
-                if comma is None:
-                    raise _GiveUp
-                closing = "," not in comma.group(0)
+            value, end = _value(text, start, 1)
+            comma = _ITEM_END.fullmatch(text, end)
+            if comma is None:
+                raise _GiveUp
+            closing = "," not in comma.group(0)
             items.append(value)
         raise _GiveUp
 
