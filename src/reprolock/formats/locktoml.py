@@ -4,9 +4,10 @@ uv, Poetry, PDM and pylock writers emit a narrow subset of TOML: ``key = value``
 ``[table]`` and ``[[array.of.tables]]`` headers, one-line values, and arrays with one item
 per line. :func:`read_lines` reads exactly that subset, and with it every key's line, far
 quicker than ``tomllib`` and :func:`~reprolock.formats.toml.locate` together. On anything
-else (an escape, a multi-line string, a float, a dotted key, a duplicate, a syntax error)
-it gives up, and :func:`load_lock_toml` asks :func:`~reprolock.formats.toml.load_toml`, so
-errors, their messages and their lines are ``tomllib``'s.
+else (an escape but ``\\"`` and ``\\\\``, a multi-line string, a float, a dotted key, a
+duplicate, a syntax error) it gives up, and :func:`load_lock_toml` asks
+:func:`~reprolock.formats.toml.load_toml`, so errors, their messages and their lines are
+``tomllib``'s.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from reprolock.formats.toml import TomlDocument, TomlPath, load_toml
 # alternation that can match the same text two ways.
 _UNEXPECTED = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 """Control characters TOML refuses (tab and newline aside), and ``\\r``: left to tomllib."""
-_KEY = re.compile(r"[ \t]*+(?:([A-Za-z0-9_-]++)|\"([^\"\\]*+)\"|'([^']*+)')[ \t]*+")
-_ASSIGN = re.compile(r"[ \t]*+(?:([A-Za-z0-9_-]++)|\"([^\"\\]*+)\"|'([^']*+)')[ \t]*+=[ \t]*+")
+_ONE_KEY = r"[ \t]*+(?:([A-Za-z0-9_-]++)|\"([^\"\\]*+)\"|'([^']*+)')[ \t]*+"
+"""A bare, basic (no escape) or literal key: groups 1, 2, 3."""
+_KEY = re.compile(_ONE_KEY)
+_ASSIGN = re.compile(_ONE_KEY + r"=[ \t]*+")
 _HEADER = re.compile(r"[ \t]*+(\[\[?+)([^\[\]\"'#]*+)(\]\]?+)[ \t]*+(?:#.*+)?")
 _BARE = re.compile(r"[A-Za-z0-9_-]++")
 _BASIC = re.compile(r'"((?:[^"\\]++|\\["\\])*+)"')
@@ -31,6 +34,7 @@ _BASIC = re.compile(r'"((?:[^"\\]++|\\["\\])*+)"')
 _ESCAPED = re.compile(r'\\(["\\])')
 _LITERAL = re.compile(r"'([^']*+)'")
 _INTEGER = re.compile(r"[+-]?+(?:0|[1-9](?:_?+[0-9])*+)(?![0-9_.eExob:-])")
+"""A decimal integer not followed by what would make it a float, date or other base."""
 _DATETIME = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z")
 _PAIR = r'([A-Za-z0-9_-]++)[ \t]*+=[ \t]*+(?:"([^"\\]*+)"|([+-]?+(?:0|[1-9][0-9]*+)))'
 _FLAT_PAIR = re.compile(_PAIR)
