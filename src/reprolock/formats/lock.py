@@ -9,6 +9,7 @@ reader and never becomes an entry.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -272,6 +273,10 @@ def canonical_name(name: object) -> str:
     return str(canonicalize_name(str(name)))
 
 
+_CACHED = 512
+"""Longest version or marker kept in a cache (a hostile lock may hold huge distinct ones)."""
+
+
 def normal_version(label: str, version: object) -> str:
     """``version`` normalised (PEP 440), "" when there is none; :class:`EntryError` when it is
     not a version."""
@@ -279,10 +284,21 @@ def normal_version(label: str, version: object) -> str:
         return ""
     if not isinstance(version, str):
         raise EntryError(f"{label} has an invalid version {token(version)}")
+    stripped = version.strip()
+    normal = _pep440(stripped) if len(stripped) <= _CACHED else _pep440.__wrapped__(stripped)
+    if normal is None:
+        raise EntryError(f"{label} has an invalid version {token(version)}")
+    return normal
+
+
+@functools.lru_cache(maxsize=4096)
+def _pep440(version: str) -> str | None:
+    """``str(Version(version))``, None when it is no version: the same few hundred versions
+    recur in every lock of a repository."""
     try:
-        return str(Version(version.strip()))
+        return str(Version(version))
     except ValueError:  # InvalidVersion, or more digits than int() converts
-        raise EntryError(f"{label} has an invalid version {token(version)}") from None
+        return None
 
 
 def normal_marker(label: str, marker: object) -> str | None:
@@ -291,11 +307,20 @@ def normal_marker(label: str, marker: object) -> str | None:
         return None
     if not isinstance(marker, str):
         raise EntryError(f"{label} has a marker that is not a string: {token(marker)}")
+    read = _pep508_marker if len(marker) <= _CACHED else _pep508_marker.__wrapped__
+    normal, detail = read(marker)
+    if normal is None:
+        raise EntryError(f"{label} has an invalid marker: {detail}")
+    return normal
+
+
+@functools.lru_cache(maxsize=4096)
+def _pep508_marker(marker: str) -> tuple[str | None, str]:
+    """``str(Marker(marker))``, or None and the first line of why it is no marker."""
     try:
-        return str(Marker(marker))
+        return str(Marker(marker)), ""
     except InvalidMarker as exc:
-        detail = str(exc).strip().splitlines()[0]
-        raise EntryError(f"{label} has an invalid marker: {detail}") from None
+        return None, str(exc).strip().splitlines()[0]
 
 
 def normal_specifier(value: object) -> str:

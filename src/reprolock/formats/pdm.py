@@ -22,15 +22,15 @@ from reprolock.formats.lock import (
     table,
     tables,
 )
+from reprolock.formats.locktoml import load_lock_toml
 from reprolock.formats.poetry import sha256_json
-from reprolock.formats.toml import load_toml
 
 _VCS_KEYS = ("git", "hg", "svn", "bzr")
 
 
 def read(text: str) -> LockFile:
     """Read a pdm.lock; :class:`~reprolock.formats.errors.ParseError` when it is not TOML."""
-    doc = load_toml(text, compact=True)
+    doc = load_lock_toml(text)
     data = doc.data
     metadata = table(data.get("metadata"))
     legacy: dict[tuple[str, str], object] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -50,7 +51,20 @@ def load_toml(text: str, *, compact: bool = False) -> TomlDocument:
     except tomllib.TOMLDecodeError as exc:
         message, line, column = _decode_error(exc, text)
         raise ParseError(f"invalid TOML: {message}", line, column) from None
+    except ValueError:
+        # int() refuses more digits than sys.get_int_max_str_digits(), and tomllib lets it out
+        line = _long_number_line(text)
+        raise ParseError("invalid TOML: an integer with too many digits", line, 1) from None
     return TomlDocument(data=data, lines=locate(text, compact=compact))
+
+
+def _long_number_line(text: str) -> int:
+    """The line of the first run of digits ``int()`` refuses (1 when none is found)."""
+    limit = sys.get_int_max_str_digits()
+    for run in re.finditer(r"[0-9_]++", text):
+        if limit and len(run.group(0).replace("_", "")) > limit:
+            return text.count("\n", 0, run.start()) + 1
+    return 1
 
 
 def _decode_error(exc: tomllib.TOMLDecodeError, text: str) -> tuple[str, int, int]:

@@ -34,7 +34,8 @@ from reprolock.formats.lock import (
     table,
     tables,
 )
-from reprolock.formats.toml import TomlDocument, TomlPath, load_toml
+from reprolock.formats.locktoml import load_lock_toml
+from reprolock.formats.toml import TomlDocument, TomlPath
 
 _PROJECT_SOURCES = ("editable", "virtual", "directory")
 """Sources of packages whose metadata uv records (``directory`` is a project too, not built)."""
@@ -67,7 +68,7 @@ def origin_of(keys: Iterable[str]) -> str:
 
 def read(text: str) -> LockFile:
     """Read a uv.lock; :class:`~reprolock.formats.errors.ParseError` when it is not TOML."""
-    return _Reader(load_toml(text, compact=True)).read()
+    return _Reader(load_lock_toml(text)).read()
 
 
 class _Reader:
@@ -185,7 +186,6 @@ class _Reader:
         for position, dep in enumerate(deps if isinstance(deps, list) else ()):
             if not isinstance(dep, dict) or not isinstance(dep.get("name"), str):
                 continue
-            line = self.doc.line("package", index, *where, position)
             try:
                 version = dep.get("version")
                 yield DependencyEdge(
@@ -199,7 +199,10 @@ class _Reader:
                     ),
                 )
             except EntryError as exc:
-                raise EntryError(str(exc), line) from None
+                # the line only of an edge that has a problem
+                raise EntryError(
+                    str(exc), self.doc.line("package", index, *where, position)
+                ) from None
 
     def _project(
         self, index: int, name: str, where: str, metadata: dict[str, Any]

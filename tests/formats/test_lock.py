@@ -1,0 +1,48 @@
+"""Normalised versions and markers: the same answers and errors, cached or not."""
+
+from __future__ import annotations
+
+import pytest
+
+from reprolock.formats import lock
+from reprolock.formats.lock import EntryError, normal_marker, normal_version
+
+
+def test_a_version_is_normalised_alike_from_the_cache() -> None:
+    assert [normal_version("a", " 1.0.0RC1 ") for _ in range(2)] == ["1.0.0rc1", "1.0.0rc1"]
+
+
+@pytest.mark.parametrize("repeat", [1, 2])
+def test_an_invalid_version_is_refused_each_time(repeat: int) -> None:
+    for _ in range(repeat):
+        with pytest.raises(EntryError, match=r"^a==x has an invalid version 'not-a-version'$"):
+            normal_version("a==x", "not-a-version")
+
+
+@pytest.mark.parametrize("repeat", [1, 2])
+def test_an_invalid_marker_is_refused_each_time_with_its_reason(repeat: int) -> None:
+    for _ in range(repeat):
+        with pytest.raises(EntryError) as raised:
+            normal_marker("a==1", "python_version <")
+        assert str(raised.value).startswith("a==1 has an invalid marker: Expected ")
+
+
+def test_a_marker_is_normalised_alike_from_the_cache() -> None:
+    marker = "python_version<'3.11' and sys_platform=='linux'"
+    expected = 'python_version < "3.11" and sys_platform == "linux"'
+    assert [normal_marker("a", marker) for _ in range(2)] == [expected, expected]
+
+
+def test_a_long_version_or_marker_is_read_but_not_kept() -> None:
+    version = "1." * 400 + "0"
+    marker = " or ".join(["python_version > '3'"] * 40)
+    assert len(version) > lock._CACHED
+    assert len(marker) > lock._CACHED
+    lock._pep440.cache_clear()
+    lock._pep508_marker.cache_clear()
+    assert normal_version("a", version) == version
+    assert normal_marker("a", marker) == " or ".join(['python_version > "3"'] * 40)
+    assert lock._pep440.cache_info().currsize == 0
+    assert lock._pep508_marker.cache_info().currsize == 0
+    with pytest.raises(EntryError):
+        normal_version("a", version + "x")

@@ -1,0 +1,329 @@
+"""The lock line reader: the same documents and lines as tomllib and ``locate``, or none."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reprolock.formats import locktoml, pdm, poetry, pylock, uv
+from reprolock.formats.errors import ParseError
+from reprolock.formats.lock import LockFile
+from reprolock.formats.locktoml import load_lock_toml, read_lines
+from reprolock.formats.toml import TomlDocument, load_toml, locate
+
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+LOCK_NAMES = ("uv.lock", "poetry.lock", "pdm.lock", "pylock.toml", "pylock.*.toml")
+
+
+def _locks(root: Path) -> list[Path]:
+    return sorted(p for name in LOCK_NAMES for p in root.rglob(name) if p.is_file())
+
+
+FIXTURE_LOCKS = _locks(REPO_ROOT / "fixtures") + _locks(REPO_ROOT / "tests")
+
+
+def _reader(path: Path) -> Callable[[str], LockFile]:
+    if path.name == "uv.lock":
+        return uv.read
+    if path.name == "pdm.lock":
+        return pdm.read
+    if path.name == "poetry.lock":
+        beside = path.parent / "pyproject.toml"
+        text = beside.read_text(encoding="utf-8") if beside.is_file() else None
+        return lambda lock: poetry.read(lock, pyproject=text)
+    return pylock.read
+
+
+def _ordered(value: object) -> object:
+    """``value`` with every table as its list of items: equal only in the same key order
+    (the readers report in the order they meet keys)."""
+    if isinstance(value, dict):
+        return [(key, _ordered(item)) for key, item in value.items()]
+    if isinstance(value, list):
+        return [_ordered(item) for item in value]
+    return value
+
+
+def _assert_agrees(path: Path, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """The line reader's document is tomllib's, located as ``locate``; the format's reader
+    gives the same LockFile either way. True when the line reader read it."""
+    text = path.read_text(encoding="utf-8")
+    fast = read_lines(text)
+    if fast is not None:
+        assert _ordered(fast.data) == _ordered(tomllib.loads(text))
+        assert dict(fast.lines) == locate(text, compact=True)
+    read = _reader(path)
+    with_reader = read(text)
+    with monkeypatch.context() as patch:
+        patch.setattr(locktoml, "read_lines", lambda _text: None)
+        assert read(text) == with_reader
+    return fast is not None
+
+
+def test_the_fixtures_hold_locks_of_every_format() -> None:
+    names = {p.name for p in FIXTURE_LOCKS}
+    assert {"uv.lock", "poetry.lock", "pdm.lock", "pylock.toml"} <= names
+    assert len(FIXTURE_LOCKS) >= 19
+
+
+@pytest.mark.parametrize("path", FIXTURE_LOCKS, ids=lambda p: p.relative_to(REPO_ROOT).as_posix())
+def test_every_fixture_lock_reads_the_same_as_with_tomllib(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert _assert_agrees(path, monkeypatch)  # and every one is in the subset
+
+
+@pytest.mark.parametrize("shape", ["lock-heavy", "python-heavy"])
+def test_generated_locks_take_the_line_reader_and_read_the_same(
+    shape: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    subprocess.run(
+        [sys.executable, str(REPO_ROOT / "bench" / "generate.py"), str(tmp_path / "tree"),
+         "--projects", "60", "--seed", "0", "--shape", shape],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    locks = _locks(tmp_path / "tree")
+    assert {p.name for p in locks} >= {"uv.lock", "poetry.lock"}
+    assert len(locks) >= (10 if shape == "lock-heavy" else 2)
+    assert all(_assert_agrees(path, monkeypatch) for path in locks)
+
+
+# --------------------------------------------------------------------------------------------
+# The subset, and what is left to tomllib
+
+INSIDE = {
+    "escaped quotes": 'markers = "python_version < \\"3.11\\" and x == \\"\\\\\\""\n',
+    "literal string": "a = 'C:\\path \"x\"'\n",
+    "quoted keys": '[package.dependencies]\n"zope.interface" = ">=5"\n\'lit\' = 1\n"" = 2\n',
+    "comments": '# head\na = 1 # one\n[t] # table\n  b = "#" # not a comment\n',
+    "spaced header": "[ a . b ]\nc = 1\n[a]\nd = 2\n",
+    "nested arrays of tables": (
+        '[[packages]]\nname = "a"\n[[packages.wheels]]\nname = "w1"\n'
+        '[[packages.wheels]]\nname = "w2"\n[packages.wheels.hashes]\nsha256 = "x"\n'
+        '[[packages]]\nname = "b"\n[[packages.wheels]]\nname = "w3"\n'
+    ),
+    "integers and booleans": "a = +1\nb = -0\nc = 1_000\nd = true\ne = false\nf = [1,2,]\n",
+    "a UTC datetime": "t = 2024-04-29T13:50:14Z\nu = { at = 2021-05-05T14:18:17Z }\n",
+    "empty values": "a = []\nb = {}\nc = [\n]\nd = ''\ne = \"\"\n",
+    "multi-line array": 'a = [ # c\n  "x",\n  { n = "y", e = ["z"] },\n  "last"\n]\nb = 1\n',
+    "four levels": "a = [[[{ b = 1 }]]]\nc = [\n  [[{ d = [] }]],\n]\n",
+    "inline table values": 'a = { source = { registry = "r" }, x = "\\"q\\"", n = 5 }\n',
+    "indented": "  a = 1\n\t[t]\n  b = [\n    1,\n  ]\n",
+    "unicode": 'a = "naïve é ✓"\n"ключ" = 1\n',
+}
+
+
+@pytest.mark.parametrize("text", INSIDE.values(), ids=INSIDE.keys())
+def test_the_subset_reads_as_tomllib_and_locate_do(text: str) -> None:
+    doc = read_lines(text)
+    assert doc is not None
+    assert _ordered(doc.data) == _ordered(tomllib.loads(text))
+    assert dict(doc.lines) == locate(text, compact=True)
+
+
+OUTSIDE = {
+    "multi-line basic string": 'a = """x"""\n',
+    "multi-line literal string": "a = '''x'''\n",
+    "escape \\n": 'a = "x\\ny"\n',
+    "escape \\u": 'a = "\\u00e9"\n',
+    "bad escape": 'a = "\\q"\n',
+    "float": "a = 1.5\n",
+    "exponent": "a = 1e3\n",
+    "hex": "a = 0x10\n",
+    "leading zero": "a = 01\n",
+    "local date": "a = 1979-05-27\n",
+    "fractional seconds": "a = 1979-05-27T07:32:00.5Z\n",
+    "offset": "a = 1979-05-27T07:32:00+01:00\n",
+    "not a time": "a = 2024-01-01T00:00:60Z\n",
+    "dotted key": "a.b = 1\n",
+    "dotted key in an inline table": "a = { b.c = 1 }\n",
+    "duplicate key": "a = 1\na = 2\n",
+    "duplicate key in an inline table": "a = { b = 1, b = 2 }\n",
+    "duplicate flat inline key": 'a = { b = "1", b = "2" }\n',
+    "table twice": "[a]\n[a]\n",
+    "table then array of tables": "[a]\n[[a]]\n",
+    "array of tables then table": "[[a]]\n[a]\n",
+    "header into an inline table": "a = { x = 1 }\n[a.b]\n",
+    "header into a value": "a = 1\n[a.b]\n",
+    "key over a sub-table": "[a.b]\n[a]\nb = 1\n",
+    "array of tables into a static array": "a = [{ x = 1 }]\n[[a]]\n",
+    "quoted header": '["a"]\n',
+    "unbalanced header": "[a]]\n",
+    "empty header": "[]\n",
+    "unterminated array": "a = [1, 2\n",
+    "unterminated string": 'a = "x\n',
+    "comment in an array": "a = [\n  1,\n  # c\n  2,\n]\n",
+    "blank line in an array": "a = [\n\n  1,\n]\n",
+    "missing comma": "a = [\n  1\n  2\n]\n",
+    "two items on a line": "a = [\n  1, 2,\n]\n",
+    "closing bracket with more": "a = [\n  1,\n] b = 2\n",
+    "array never closed": "a = [\n  1,\n",
+    "five levels": "a = [[[[[1]]]]]\n",
+    "trailing comma in an inline table": "a = { x = 1, }\n",
+    "crlf": 'a = "x"\r\nb = 1\r\n',
+    "control character": 'a = "\x01"\n',
+    "word after true": "a = truex\n",
+    "two values": "a = 1 b = 2\n",
+    "nothing after =": "a =\n",
+    "bom": "\ufeffa = 1\n",
+    "inf": "a = inf\n",
+    "bare key with a dot after": "a = 1\n.b = 2\n",
+}
+
+
+@pytest.mark.parametrize("text", OUTSIDE.values(), ids=OUTSIDE.keys())
+def test_outside_the_subset_it_is_tomllib_that_reads(text: str) -> None:
+    assert read_lines(text) is None
+    assert _outcome(load_lock_toml, text) == _outcome(lambda t: load_toml(t, compact=True), text)
+
+
+def _outcome(load: Callable[[str], TomlDocument], text: str) -> object:
+    """The document, or the message, line and column of the error."""
+    try:
+        return load(text)
+    except ParseError as exc:
+        return (str(exc), exc.line, exc.column)
+
+
+@pytest.mark.parametrize("value", ["1" + "0" * 5000, "{ n = 1" + "0" * 5000 + " }"])
+def test_an_integer_int_refuses_is_left_to_tomllib(value: str) -> None:
+    assert read_lines(f"a = {value}\n") is None
+
+
+def test_an_integer_int_refuses_is_a_parse_error_at_its_line() -> None:
+    text = 'version = 1\n\n[[package]]\nname = "a"\nsize = 1' + "0" * 5000 + "\n"
+    with pytest.raises(ParseError) as raised:
+        uv.read(text)
+    assert (str(raised.value), raised.value.line) == (
+        "invalid TOML: an integer with too many digits",
+        5,
+    )
+
+
+def test_a_bad_lock_reports_tomllibs_error_and_line() -> None:
+    text = '[[package]]\nname = "a"\nversion = "1"\n\n[[package]]\nname = "b"\nname = "c"\n'
+    with pytest.raises(ParseError) as raised:
+        uv.read(text)
+    assert raised.value.line == 7
+    assert "invalid TOML" in str(raised.value)
+
+
+def test_an_entry_with_a_bad_dependency_keeps_its_line() -> None:
+    text = (
+        'version = 1\n\n[[package]]\nname = "a"\nversion = "1"\nsource = { editable = "." }\n'
+        'dependencies = [\n    { name = "ok" },\n'
+        '    { name = "b", version = "not a version!" },\n]\n'
+    )
+    assert read_lines(text) is not None
+    lock = uv.read(text)
+    assert [(p.line, "b" in p.message) for p in lock.problems] == [(9, True)]
+
+
+# --------------------------------------------------------------------------------------------
+# Generated documents: what the reader accepts, tomllib accepts alike
+
+_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]), max_size=12)
+_NOISE = st.one_of(
+    st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=6),
+    st.sampled_from(['"', "'", "[", "]]", "{", "}", ",", "=", ".", "#", "\\", "\n", "\r\n", '"""']),
+)
+_SCALAR = st.one_of(
+    _TEXT.map(lambda s: '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'),
+    _TEXT.filter(lambda s: "'" not in s).map(lambda s: f"'{s}'"),
+    st.integers(min_value=-(10**20), max_value=10**20).map(str),
+    st.sampled_from(["true", "false", "1.5", "2024-01-02T03:04:05Z", "0x1f", '"\\n"']),
+)
+_KEYS = st.one_of(
+    st.from_regex(r"[A-Za-z0-9_-]{1,8}", fullmatch=True),
+    _TEXT.filter(lambda s: '"' not in s and "\\" not in s).map(lambda s: f'"{s}"'),
+)
+
+
+def _inline(depth: int) -> st.SearchStrategy[str]:
+    if depth == 0:
+        return _SCALAR
+    inner = _inline(depth - 1)
+    return st.one_of(
+        inner,
+        st.lists(inner, max_size=4).map(lambda items: "[" + ", ".join(items) + "]"),
+        st.lists(st.tuples(_KEYS, inner), max_size=4).map(
+            lambda pairs: "{ " + ", ".join(f"{k} = {v}" for k, v in pairs) + " }"
+        ),
+    )
+
+
+_LINE = st.one_of(
+    st.tuples(_KEYS, _inline(3).map(lambda value: f" = {value}")),
+    st.tuples(_KEYS, st.lists(_inline(2), max_size=4)).map(
+        lambda kv: (kv[0], " = [\n" + "".join(f"    {item},\n" for item in kv[1]) + "]")
+    ),
+    st.sampled_from(
+        ["[[package]]", "[package.metadata]", "[[package.wheels]]", "[metadata]", "# note", ""]
+    ).map(lambda line: ("", line)),
+)
+
+
+def _unique(key: str, n: int) -> str:
+    """``key`` made distinct per line, so most documents are valid TOML."""
+    return f"{key[:-1]}_{n}{key[-1]}" if key.endswith('"') else f"{key}_{n}"
+
+
+@settings(max_examples=400, deadline=None)
+@given(lines=st.lists(_LINE, max_size=14), noise=st.tuples(st.integers(0, 10**6), _NOISE))
+def test_what_the_reader_accepts_tomllib_reads_alike(
+    lines: list[tuple[str, str]], noise: tuple[int, str]
+) -> None:
+    text = "\n".join(_unique(key, n) + rest if key else rest for n, (key, rest) in enumerate(lines))
+    text += "\n"
+    where, extra = noise
+    where %= len(text) + 1
+    for candidate in (text, text[:where] + extra + text[where:]):
+        doc = read_lines(candidate)
+        try:
+            expected = tomllib.loads(candidate)
+        except tomllib.TOMLDecodeError:
+            assert doc is None
+            continue
+        if doc is not None:
+            assert _ordered(doc.data) == _ordered(expected)
+            assert dict(doc.lines) == locate(candidate, compact=True)
+
+
+def test_a_lock_of_plain_lines_is_read_without_tomllib(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(_text: str) -> None:
+        raise AssertionError("tomllib was asked")
+
+    monkeypatch.setattr(tomllib, "loads", refuse)
+    text = (REPO_ROOT / "fixtures" / "locks" / "uv" / "uv.lock").read_text(encoding="utf-8")
+    assert uv.read(text).entries
+
+
+# --------------------------------------------------------------------------------------------
+# Hostile input stays linear
+
+PATHOLOGICAL = {
+    "unclosed escapes": 'a = "' + '\\"' * 200_000 + "\n",
+    "unclosed inline table": "a = {" + ' b = "x",' * 100_000 + "\n",
+    "unclosed flat pairs": "a = {" + " b = 1," * 100_000 + " c = 1\n",
+    "open brackets": "a = " + "[" * 200_000 + "\n",
+    "long header": "[" + "a." * 100_000 + "a\n",
+    "long key": "a" * 400_000 + " 1\n",
+    "spaces": "a =" + " " * 400_000 + "x\n",
+    "long array": "a = [\n" + "  1,\n" * 200_000 + "  x\n]\n",
+}
+
+
+@pytest.mark.parametrize("text", PATHOLOGICAL.values(), ids=PATHOLOGICAL.keys())
+def test_a_pathological_line_is_given_up_in_linear_time(text: str) -> None:
+    start = time.monotonic()
+    assert read_lines(text) is None
+    assert time.monotonic() - start < 2  # a backtracking pattern: minutes
