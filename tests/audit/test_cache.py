@@ -806,3 +806,37 @@ def test_recorded_claims_name_only_files_discovery_kept(
     with opened_files() as opened:
         assert _audit(root, cache) == cold
     assert not [p for p in opened if p.endswith("outside.txt")]
+
+
+def test_a_warm_run_lists_only_the_directories_that_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = write_tree(tmp_path / "repo", {**_TREE, "svc/deep/notes.md": "x\n"})
+    cache = tmp_path / "cache"
+    listed: list[str] = []
+    original = os.scandir
+
+    def counting(path: str) -> Any:
+        listed.append(os.path.relpath(path, root))
+        return original(path)
+
+    monkeypatch.setattr(os, "scandir", counting)
+    _later(monkeypatch, 10)
+    cold = _audit(root, cache)
+    assert sorted(listed) == [".", "svc", "svc/deep"]
+    listed.clear()
+    assert _audit(root, cache) == cold
+    assert listed == []
+    # a file no scanner claims: only its directory is listed, and recorded for the next run
+    (root / "svc/deep/data.csv").write_text("1\n", encoding="utf-8")
+    _later(monkeypatch, 20)
+    assert _audit(root, cache) == cold
+    assert listed == ["svc/deep"]
+    listed.clear()
+    assert _audit(root, cache) == cold
+    assert listed == []
+    # a file a scanner claims: listed, scanned, reported
+    (root / "svc/deep/requirements.txt").write_text("torch\n", encoding="utf-8")
+    _later(monkeypatch, 30)
+    assert "torch is not pinned" in " ".join(f.message for f in _audit(root, cache))
+    assert listed == ["svc/deep"]

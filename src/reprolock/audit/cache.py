@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reprolock import __version__
+from reprolock.audit.discover import Listings
 from reprolock.config import Config
 from reprolock.files import atomic_write_bytes, read_bytes
 from reprolock.model import Finding, Location, Severity
@@ -383,6 +384,7 @@ class AuditCache:
         self._extra: tuple[str, ...] = ()
         self._record: RunRecord | None = None
         self._claims: Any = None
+        self._dirs: dict[str, Any] = {}
         self._entries: dict[str, tuple[str, tuple[tuple[str, str], ...], bytes]] | None = None
         self._shape = ""
         self._valid: set[str] | None = None
@@ -425,6 +427,8 @@ class AuditCache:
         self._trusted_before = int(doc["started"]) - RACY_NS
         self._extra = tuple(doc["extra"])
         self._claims = doc.get("claims")
+        dirs = doc.get("dirs")
+        self._dirs = dirs if isinstance(dirs, dict) else {}
         self._record = RunRecord(
             tree=doc["tree"],
             files_scanned=int(doc["files_scanned"]),
@@ -450,6 +454,10 @@ class AuditCache:
         if not known.startswith(prefix) or max(stat[1], stat[3]) >= self._trusted_before:
             return None
         return known[len(prefix) :]
+
+    def listings(self) -> Listings:
+        """The directory listings of the last run's walk, for this one to reuse."""
+        return Listings(known=self._dirs, trusted_before=self._trusted_before)
 
     def claims(self, walked: str) -> dict[str, str] | None:
         """Which scanner claimed each file, as the last run recorded it, when discovery kept
@@ -562,13 +570,14 @@ class AuditCache:
         record: RunRecord,
         claims: Mapping[str, str] | None = None,
         walked: str = "",
+        dirs: Mapping[str, list[Any]] | None = None,
     ) -> None:
         """Replace the run's record (mode 0600); a failure to write is not an error.
 
         ``started``: :func:`now_ns` before the run looked at any file. ``absent``: directory
         -> ((mtime, inode, ctime), names looked for there and not found). ``claims``: path ->
         the scanner that claimed it, of the files discovery kept (``walked``: their
-        :func:`walk_digest`)."""
+        :func:`walk_digest`); ``dirs``: the walk's :attr:`Listings.made`."""
         head = {
             "version": __version__,
             "started": started,
@@ -579,6 +588,7 @@ class AuditCache:
             "files_scanned": record.files_scanned,
             "findings": record.findings,
             "ignores": {p: _encode_ignores(lines) for p, lines in record.ignores.items() if lines},
+            "dirs": dict(dirs or {}),
         }
         if claims is not None and walked:
             by_scanner: dict[str, list[str]] = {}

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from reprolock import __version__, files
 from reprolock.audit.baseline import BaselineEntry
@@ -116,8 +116,11 @@ def run_audit(
     root = root.resolve()
     custom_scanners = scanners
     notes: list[Finding] = []
-    walked = walk(root, config, notes)
+    # before any file or directory is looked at: what changes after this is not trusted
+    started = now_ns()
     cache = _open_cache(options.cache_dir, root, config, warn) if options.cache_dir else None
+    listings = cache.listings() if cache is not None else None
+    walked = walk(root, config, notes, listings)
     # The last run's claims serve while the same files are there (the built-in scanners only:
     # the cache's key does not cover others).
     walked_key = walk_digest(walked) if custom_scanners is None else ""
@@ -133,8 +136,11 @@ def run_audit(
         found = []
     if progress:
         progress(f"scanning {len(claims)} files")
-    started = now_ns()
     run = _Run(root, config, frozenset(claims), cache)
+    if listings is not None:
+        run.listings = listings.made
+        # a directory listed anew is recorded, so that the next run is spared listing it
+        run.refreshed = listings.listed > 0
 
     record = None
     if cache is not None:
@@ -262,6 +268,8 @@ class _Run:
         from the cache then writes its record again, so the next one is spared the work."""
         self.facts: dict[str, FileFacts] = {}
         self.entries: dict[str, CachedFile] = {}
+        self.listings: dict[str, list[Any]] = {}
+        """The walk's directory listings, saved for the next run (see ``discover.Listings``)."""
         self.prescanned: dict[str, tuple[FileFacts, dict[int, tuple[str, ...]]]] = {}
         """Results of worker processes, waiting for :meth:`scan` to take them."""
         self.ignores: dict[str, dict[int, tuple[str, ...]]] = {}
@@ -456,6 +464,7 @@ class _Run:
             record=record,
             claims=claims[0],
             walked=claims[1],
+            dirs=self.listings,
         )
 
     def record(
