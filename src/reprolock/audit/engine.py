@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import errno
+import gc
 import os
 import stat as stat_module
 import sys
@@ -112,7 +113,22 @@ def run_audit(
     scanning; ``AuditResult.facts`` is then empty (only the findings are cached whole).
     ``warn`` gets one line when the cache cannot be used (default: printed on stderr).
     """
-    options = options or AuditOptions()
+    with _few_collections():
+        return _audit(
+            root, config, options or AuditOptions(), scanners, checks, progress=progress, warn=warn
+        )
+
+
+def _audit(
+    root: Path,
+    config: Config,
+    options: AuditOptions,
+    scanners: Sequence[Scanner] | None,
+    checks: Sequence[Check] | None,
+    *,
+    progress: Progress | None,
+    warn: Progress | None,
+) -> AuditResult:
     root = root.resolve()
     custom_scanners = scanners
     notes: list[Finding] = []
@@ -200,6 +216,28 @@ def run_audit(
     return AuditResult(
         report=report, unbaselined=tuple(sorted(kept, key=lambda f: f.sort_key)), facts=run.facts
     )
+
+
+@contextlib.contextmanager
+def _few_collections() -> Iterator[None]:
+    """Let the cyclic garbage collector run rarely while an audit runs.
+
+    A scan makes hundreds of thousands of small objects that all live to the end of the run
+    (facts, lock entries, findings, and the facts the workers send back, unpickled); with the
+    default thresholds the collector walks the growing heap over and over, a third of the
+    main process's time on a large tree (measured on the bench trees). The objects made so far
+    (modules, config) are frozen out of its sight, and collections come every 100,000
+    allocations instead of 700; both are undone on the way out. The facts hold no cycles that
+    matter: the memory bound (bench/run.py, peak RSS) is unchanged.
+    """
+    before = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
 
 
 def _all_scanners() -> list[Scanner]:

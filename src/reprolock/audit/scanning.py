@@ -7,10 +7,8 @@ answered from the cache needs none of it, nor the scanners, checks and parsers i
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -54,41 +52,6 @@ def scan_all(
 ) -> list[Finding]:
     """Scan ``found`` (from the cache where ``run`` holds a valid entry), then what they
     reach, then cross-check: every raw finding of the run, before filters."""
-    with _few_collections():
-        return _scan_all(run, found, scanners, checks, jobs=jobs, parallel=parallel)
-
-
-@contextlib.contextmanager
-def _few_collections() -> Iterator[None]:
-    """Let the cyclic garbage collector run rarely while the facts are built.
-
-    A scan makes hundreds of thousands of small objects that all live to the end of the run
-    (facts, lock entries, findings, and the facts the workers send back, unpickled); with the
-    default thresholds the collector walks the growing heap over and over, a third of the
-    main process's time on a large tree (measured on the bench trees). The objects made so far
-    (modules, config) are frozen out of its sight, and collections come every 100,000
-    allocations instead of 700; both are undone on the way out. The facts hold no cycles that
-    matter: the memory bound (bench/run.py, peak RSS) is unchanged.
-    """
-    before = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 100)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
-        gc.unfreeze()
-
-
-def _scan_all(
-    run: _Run,
-    found: Sequence[Discovered],
-    scanners: Sequence[Scanner],
-    checks: Sequence[Check] | None,
-    *,
-    jobs: int | None,
-    parallel: bool,
-) -> list[Finding]:
     if parallel:
         prescan(run, [d for d in found if not run.cached(d.path)], jobs)
     for item in found:
