@@ -150,6 +150,9 @@ def _broken(
     return FileFacts(path=rel, kind=scanner.name, role=Role.OTHER, findings=(found,))
 
 
+_BATCH_FILES = 100
+"""About this many files go to a worker at a time."""
+
 _PARALLEL_MIN_FILES = 1500
 """Below this many files to scan, starting worker processes costs more than it saves."""
 
@@ -311,7 +314,10 @@ def prescan(run: _Run, todo: list[Discovered], jobs: int | None) -> None:
 
     if "fork" not in multiprocessing.get_all_start_methods():
         return  # workers must inherit the scanners' modules cheaply; spawn would not pay
-    batches: list[list[tuple[str, str, str]]] = [[] for _ in range(workers * 4)]
+    # Small batches: the main process unpickles each as it arrives, while the workers go on,
+    # and the last to finish is short (a few large batches left it idle, then busy alone).
+    count = max(workers * 4, len(todo) // _BATCH_FILES)
+    batches: list[list[tuple[str, str, str]]] = [[] for _ in range(count)]
     for index, item in enumerate(todo):
         batches[index % len(batches)].append((item.scanner.name, item.path, item.location))
     context = multiprocessing.get_context("fork")
