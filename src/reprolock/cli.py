@@ -1282,7 +1282,7 @@ def _add_report_outputs(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_plan_and_merge(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from reprolock.harness.plan import GITHUB_MAX_JOBS  # noqa: PLC0415 - plain data
+    from reprolock.harness import GITHUB_MAX_JOBS  # noqa: PLC0415 - plain data
 
     plan = sub.add_parser(
         "plan",

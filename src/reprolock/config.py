@@ -12,7 +12,6 @@ import enum
 import json
 import math
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -340,6 +339,8 @@ def find_config_file(root: Path) -> tuple[Path, bool] | None:
 def _declares_repro(path: Path, is_pyproject: bool) -> bool:
     if not is_pyproject:
         return True
+    import tomllib  # noqa: PLC0415 - a tree without a config file (a warm audit) never needs it
+
     try:
         data = tomllib.loads(read_text(path))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
@@ -375,6 +376,8 @@ def load_config(root: Path) -> Config:
         inside(root, path.name, what=display)
     except OutsideRootError:
         raise ConfigError(f"{display}: a symlink that leads outside the project") from None
+    import tomllib  # noqa: PLC0415 - see _declares_repro
+
     try:
         # read_text: a regular file under the size limit, BOM removed (tomllib refuses one)
         data = tomllib.loads(read_text(path))

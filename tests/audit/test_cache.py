@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from reprolock import __version__
 from reprolock.audit import cache as cache_module
-from reprolock.audit import engine
+from reprolock.audit import engine, scanning
 from reprolock.audit.engine import AuditOptions, run_audit
 from reprolock.cli import main
 from reprolock.config import Config, load_config
@@ -42,13 +42,13 @@ _TREE: dict[str, str | bytes] = {
 class _Counter:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.scanned: list[str] = []
-        original = engine.scan_file
+        original = scanning.scan_file
 
         def counting(*args: object, **kwargs: object) -> object:
             self.scanned.append(str(args[1]))
             return original(*args, **kwargs)  # type: ignore[arg-type]
 
-        monkeypatch.setattr(engine, "scan_file", counting)
+        monkeypatch.setattr(scanning, "scan_file", counting)
 
 
 def _audit(root: Path, cache: Path, config: Config | None = None) -> list[Finding]:
@@ -371,13 +371,15 @@ def test_a_file_written_just_before_a_run_is_hashed_again_next_time(
     cache = tmp_path / "cache"
     _audit(root, cache)  # every file is as new as the run: none is trusted by its stat
     reads: list[str] = []
-    original = engine._read
+    original = engine.read_file
 
     def counting(path: Path) -> bytes | OSError:
         reads.append(path.name)
         return original(path)
 
-    monkeypatch.setattr(engine, "_read", counting)
+    # the engine reads to hash, the scanning side to scan: both are counted
+    monkeypatch.setattr(engine, "read_file", counting)
+    monkeypatch.setattr(scanning, "read_file", counting)
     _later(monkeypatch, 10)
     _audit(root, cache)
     assert sorted(reads) == ["base.txt", "requirements.txt", "requirements.txt"]
@@ -755,10 +757,17 @@ def test_a_run_answered_from_the_cache_imports_no_scanner_and_no_rich(
         "reprolock.audit.cache",
         "reprolock.audit.discover",
         "reprolock.audit.engine",
-        "reprolock.audit.interface",
         "reprolock.audit.suppress",
     }
-    assert not {"multiprocessing", "concurrent.futures"} & warm
+    # neither the scanners' types nor any parser: no lock reader, no requirement grammar
+    assert not [m for m in warm if m.startswith(("reprolock.formats", "packaging", "tomllib."))]
+    assert not {"multiprocessing", "concurrent.futures", "reprolock.specs"} & warm
+
+
+def test_the_recorded_schema_is_the_cached_types_shape() -> None:
+    # A field added to FileFacts or to a type in it must change the namespace: update
+    # cache.SCHEMA (and think whether FORMAT must change too).
+    assert cache_module.schema_of_facts() == cache_module.SCHEMA
 
 
 def test_a_run_answered_from_the_cache_opens_only_its_record(
@@ -797,3 +806,37 @@ def test_recorded_claims_name_only_files_discovery_kept(
     with opened_files() as opened:
         assert _audit(root, cache) == cold
     assert not [p for p in opened if p.endswith("outside.txt")]
+
+
+def test_a_warm_run_lists_only_the_directories_that_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = write_tree(tmp_path / "repo", {**_TREE, "svc/deep/notes.md": "x\n"})
+    cache = tmp_path / "cache"
+    listed: list[str] = []
+    original = os.scandir
+
+    def counting(path: str) -> Any:
+        listed.append(os.path.relpath(path, root))
+        return original(path)
+
+    monkeypatch.setattr(os, "scandir", counting)
+    _later(monkeypatch, 10)
+    cold = _audit(root, cache)
+    assert sorted(listed) == [".", "svc", "svc/deep"]
+    listed.clear()
+    assert _audit(root, cache) == cold
+    assert listed == []
+    # a file no scanner claims: only its directory is listed, and recorded for the next run
+    (root / "svc/deep/data.csv").write_text("1\n", encoding="utf-8")
+    _later(monkeypatch, 20)
+    assert _audit(root, cache) == cold
+    assert listed == ["svc/deep"]
+    listed.clear()
+    assert _audit(root, cache) == cold
+    assert listed == []
+    # a file a scanner claims: listed, scanned, reported
+    (root / "svc/deep/requirements.txt").write_text("torch\n", encoding="utf-8")
+    _later(monkeypatch, 30)
+    assert "torch is not pinned" in " ".join(f.message for f in _audit(root, cache))
+    assert listed == ["svc/deep"]

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pathspec
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from reprolock.audit.discover import _Matcher, claim, discover, walk
+from reprolock.audit.discover import Listings, _Matcher, claim, discover, walk
 from reprolock.audit.interface import FileFacts, Role, ScanContext, Scanner, SourceFile
 from reprolock.config import Config
+from reprolock.model import Finding
 from tests.conftest import write_tree
 
 
@@ -124,3 +129,155 @@ def test_walk_keeps_what_discovery_claims_from(tmp_path: Path) -> None:
     assert [rel for rel, _ in walked] == [".gitignore", "a.txt", "b.csv", "sub/d.txt"]
     assert all(location == f"{tmp_path.resolve()}/{rel}" for rel, location in walked)
     assert [d.path for d in claim(walked, [_ClaimAll()])] == ["a.txt", "sub/d.txt"]
+
+
+# Listings: a directory unchanged since the last walk is not listed again
+
+
+def _aged(root: Path) -> None:
+    """Every directory's and file's times set an hour back: old enough to be trusted."""
+    past = os.stat(root).st_mtime - 3600
+    for directory, dirs, names in os.walk(root):
+        for name in [*dirs, *names]:
+            os.utime(os.path.join(directory, name), (past, past), follow_symlinks=False)
+        os.utime(directory, (past, past))
+
+
+def _walk_twice(root: Path, config: Config | None = None) -> tuple[list[tuple[str, str]], Listings]:
+    """The walk with the listings of one made just before (trusted now): both must agree."""
+    config = config or Config()
+    first = Listings(trusted_before=time.time_ns() + 10**12)
+    walk(root, config, [], first)
+    return _again(root, first, config)
+
+
+def _again(
+    root: Path, before: Listings, config: Config | None = None
+) -> tuple[list[tuple[str, str]], Listings]:
+    config = config or Config()
+    reused = Listings(known=dict(before.made), trusted_before=before.trusted_before)
+    notes: list[Finding] = []
+    walked = walk(root, config, notes, reused)
+    fresh_notes: list[Finding] = []
+    assert walked == walk(root, config, fresh_notes)
+    assert notes == fresh_notes
+    return walked, reused
+
+
+_LISTED_TREE: dict[str, str | bytes] = {
+    "a/requirements.txt": "x\n",
+    "a/b/requirements.txt": "x\n",
+    "a/b/data.csv": "1\n",
+    "c/requirements.txt": "x\n",
+    ".gitignore": "build/\n",
+    "build/requirements.txt": "x\n",
+}
+
+
+def test_an_unchanged_tree_is_walked_without_listing_a_directory(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "repo", _LISTED_TREE)
+    walked, listings = _walk_twice(root)
+    assert [rel for rel, _ in walked] == [
+        ".gitignore",
+        "a/b/data.csv",
+        "a/b/requirements.txt",
+        "a/requirements.txt",
+        "c/requirements.txt",
+    ]
+    assert listings.listed == 0
+    assert sorted(listings.made) == ["", "a/", "a/b/", "c/"]
+
+
+def test_a_directory_whose_entries_changed_is_listed_again(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "repo", _LISTED_TREE)
+    first = Listings(trusted_before=time.time_ns() + 10**12)
+    walk(root, Config(), [], first)
+    (root / "a/b/new.txt").write_text("x\n", encoding="utf-8")
+    (root / "c/requirements.txt").unlink()
+    walked, listings = _again(root, first)
+    assert "a/b/new.txt" in [rel for rel, _ in walked]
+    assert "c/requirements.txt" not in [rel for rel, _ in walked]
+    assert listings.listed == 2
+
+
+def test_a_gitignore_edited_in_place_is_applied(tmp_path: Path) -> None:
+    # editing a file does not change its directory's times: the patterns' digest must
+    tree: dict[str, str | bytes] = {
+        **_LISTED_TREE,
+        "a/.gitignore": "nothing\n",
+        "setup.py": "",
+        "a/b/setup.py": "",
+    }
+    root = write_tree(tmp_path / "repo", tree)
+    first = Listings(trusted_before=time.time_ns() + 10**12)
+    walk(root, Config(), [], first)
+    stamp = os.stat(root / "a")
+    (root / "a/.gitignore").write_text("b/\n", encoding="utf-8")  # a/b/ goes, and what it holds
+    os.utime(root / "a", ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    (root / ".gitignore").write_text("build/\nc/\n/setup.py\n", encoding="utf-8")
+    walked, _ = _again(root, first)
+    assert [rel for rel, _ in walked] == [".gitignore", "a/.gitignore", "a/requirements.txt"]
+
+
+def test_a_directory_holding_a_symlink_is_always_listed(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "repo", {"a/requirements.txt": "x\n", "b/req.txt": "x\n"})
+    (root / "a/linked.txt").symlink_to(root / "b/req.txt")
+    first = Listings(trusted_before=time.time_ns() + 10**12)
+    walk(root, Config(), [], first)
+    assert "a/" not in first.made
+    (root / "b/req.txt").unlink()  # the link's target goes; "a/" itself is unchanged
+    walked, listings = _again(root, first)
+    assert [rel for rel, _ in walked] == ["a/requirements.txt"]
+    assert listings.listed == 2  # "a/" (a link in it) and "b/" (changed)
+
+
+def test_listings_recorded_too_close_to_their_walk_are_not_trusted(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "repo", _LISTED_TREE)
+    first = Listings(trusted_before=0)
+    walk(root, Config(), [], first)
+    _, listings = _again(root, first)
+    assert listings.listed == 4
+    _aged(root)
+    first.trusted_before = time.time_ns()
+    walk(root, Config(), [], first)
+    _, listings = _again(root, first)
+    assert listings.listed == 0
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(["add", "remove", "ignore", "unignore", "mkdir"]),
+            st.sampled_from(["a", "a/b", "c", "build", "a/b/d"]),
+            st.sampled_from(["x.txt", "y.py", "build"]),
+        ),
+        max_size=6,
+    )
+)
+def test_a_walk_reusing_listings_keeps_what_a_fresh_walk_keeps(
+    tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[str, str, str]]
+) -> None:
+    root = write_tree(tmp_path_factory.mktemp("walk") / "repo", _LISTED_TREE)
+    listings = Listings(trusted_before=time.time_ns() + 10**12)
+    walk(root, Config(), [], listings)
+    for action, directory, name in steps:
+        where = root / directory
+        where.mkdir(parents=True, exist_ok=True)
+        target = where / name
+        if action == "add" and not target.is_dir():
+            target.write_text("x\n", encoding="utf-8")
+        elif action == "remove" and target.is_file():
+            target.unlink()
+        elif action == "ignore":
+            with (where / ".gitignore").open("a", encoding="utf-8") as handle:
+                handle.write(f"{name}\n")
+        elif action == "unignore" and (where / ".gitignore").is_file():
+            (where / ".gitignore").write_text("[\n", encoding="utf-8")  # a bad pattern: a note
+        elif action == "mkdir" and not target.exists():
+            target.mkdir()
+            (target / "z.txt").write_text("x\n", encoding="utf-8")
+        # _again asserts the walk with the previous listings equals a fresh one
+        _, listings = _again(root, listings)

@@ -37,13 +37,16 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reprolock import __version__
-from reprolock.audit.interface import FileFacts
+from reprolock.audit.discover import Listings
 from reprolock.config import Config
 from reprolock.files import atomic_write_bytes, read_bytes
 from reprolock.model import Finding, Location, Severity
+
+if TYPE_CHECKING:
+    from reprolock.audit.interface import FileFacts
 
 FORMAT = 6
 """Bumped whenever the layout of the cache files or the scanners' output changes meaning.
@@ -235,8 +238,24 @@ def schema(tp: Any, seen: frozenset[Any] = frozenset()) -> str:
     return getattr(tp, "__name__", repr(tp))
 
 
-_encode_facts, _decode_facts = codec(FileFacts)
-_SCHEMA = digest(schema(FileFacts).encode())[:16]
+SCHEMA = "9b108f48e1dcca50"
+"""The digest of :func:`schema` of :class:`FileFacts`, written down so that a run answered
+from the cache need not import the scanners' types to find its namespace; a test fails when
+the types change and this does not."""
+
+
+def schema_of_facts() -> str:
+    """What :data:`SCHEMA` must be: the digest of the cached types' shape today."""
+    from reprolock.audit.interface import FileFacts  # noqa: PLC0415 - the scanning side's types
+
+    return digest(schema(FileFacts).encode())[:16]
+
+
+@functools.cache
+def _facts_codec() -> Codec:
+    from reprolock.audit.interface import FileFacts  # noqa: PLC0415 - the scanning side's types
+
+    return codec(FileFacts)
 
 
 def _encode_ignores(ignores: Ignores) -> list[Any]:
@@ -335,7 +354,7 @@ def _entry_line(path: str, entry: CachedFile) -> bytes:
     if entry.line is not None:
         return entry.line
     deps = _ENCODER.encode([list(dep) for dep in entry.deps]) if entry.deps else "[]"
-    scan = _ENCODER.encode([_encode_facts(entry.facts), _encode_ignores(entry.ignores)])
+    scan = _ENCODER.encode([_facts_codec()[0](entry.facts), _encode_ignores(entry.ignores)])
     return f"{_string(path)}\t{entry.digest}\t{deps}\t{scan}\n".encode("ascii")
 
 
@@ -355,7 +374,7 @@ class AuditCache:
     """Load once, consult during the run, save once at the end."""
 
     def __init__(self, directory: Path, root: Path, config: Config) -> None:
-        key = "\0".join((__version__, str(FORMAT), _SCHEMA, str(root), repr(config)))
+        key = "\0".join((__version__, str(FORMAT), SCHEMA, str(root), repr(config)))
         base = directory / "audit" / digest(key.encode())[:32]
         self._run_path = base.with_suffix(".run.json")
         self._files_path = base.with_suffix(".files.json")
@@ -365,6 +384,7 @@ class AuditCache:
         self._extra: tuple[str, ...] = ()
         self._record: RunRecord | None = None
         self._claims: Any = None
+        self._dirs: dict[str, Any] = {}
         self._entries: dict[str, tuple[str, tuple[tuple[str, str], ...], bytes]] | None = None
         self._shape = ""
         self._valid: set[str] | None = None
@@ -407,6 +427,8 @@ class AuditCache:
         self._trusted_before = int(doc["started"]) - RACY_NS
         self._extra = tuple(doc["extra"])
         self._claims = doc.get("claims")
+        dirs = doc.get("dirs")
+        self._dirs = dirs if isinstance(dirs, dict) else {}
         self._record = RunRecord(
             tree=doc["tree"],
             files_scanned=int(doc["files_scanned"]),
@@ -432,6 +454,10 @@ class AuditCache:
         if not known.startswith(prefix) or max(stat[1], stat[3]) >= self._trusted_before:
             return None
         return known[len(prefix) :]
+
+    def listings(self) -> Listings:
+        """The directory listings of the last run's walk, for this one to reuse."""
+        return Listings(known=self._dirs, trusted_before=self._trusted_before)
 
     def claims(self, walked: str) -> dict[str, str] | None:
         """Which scanner claimed each file, as the last run recorded it, when discovery kept
@@ -480,7 +506,7 @@ class AuditCache:
             return CachedFile(
                 digest=file_digest,
                 deps=deps,
-                facts=_decode_facts(facts),
+                facts=_facts_codec()[1](facts),
                 ignores=_decode_ignores(ignores),
                 line=line,
             )
@@ -544,13 +570,14 @@ class AuditCache:
         record: RunRecord,
         claims: Mapping[str, str] | None = None,
         walked: str = "",
+        dirs: Mapping[str, list[Any]] | None = None,
     ) -> None:
         """Replace the run's record (mode 0600); a failure to write is not an error.
 
         ``started``: :func:`now_ns` before the run looked at any file. ``absent``: directory
         -> ((mtime, inode, ctime), names looked for there and not found). ``claims``: path ->
         the scanner that claimed it, of the files discovery kept (``walked``: their
-        :func:`walk_digest`)."""
+        :func:`walk_digest`); ``dirs``: the walk's :attr:`Listings.made`."""
         head = {
             "version": __version__,
             "started": started,
@@ -561,6 +588,7 @@ class AuditCache:
             "files_scanned": record.files_scanned,
             "findings": record.findings,
             "ignores": {p: _encode_ignores(lines) for p, lines in record.ignores.items() if lines},
+            "dirs": dict(dirs or {}),
         }
         if claims is not None and walked:
             by_scanner: dict[str, list[str]] = {}

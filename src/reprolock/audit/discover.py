@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import pathspec
 
@@ -46,8 +47,9 @@ MAX_GITIGNORE_BYTES = 1024 * 1024
 path below it."""
 
 
-def _gitignore(directory: Path, rel: str, notes: list[Finding]) -> _Spec | None:
-    """The patterns of ``directory/.gitignore`` (root-relative ``rel``), or None.
+def _gitignore(directory: Path, rel: str, notes: list[Finding]) -> tuple[_Spec | None, str]:
+    """The patterns of ``directory/.gitignore`` (root-relative ``rel``), or None; and what
+    the file holds, as a short digest (``-`` when it cannot be read, ``+`` when too large).
 
     Read as git reads it: a regular file, never through a symlink (git refuses a symlinked
     ``.gitignore``), so a FIFO or a link to ``/dev/zero`` is no ``.gitignore`` at all. A line
@@ -60,12 +62,13 @@ def _gitignore(directory: Path, rel: str, notes: list[Finding]) -> _Spec | None:
     except files.FileTooLargeError as exc:
         what = f".gitignore is {exc.size // 1024} KiB, over the {MAX_GITIGNORE_BYTES // 1024}"
         notes.append(over_limit(_at(rel), f"{what} KiB limit, and its patterns are not applied"))
-        return None
+        return None, "+"
     except OSError:
-        return None
+        return None, "-"
+    held = hashlib.sha256(data).hexdigest()[:16]
     lines = data.decode("utf-8", errors="replace").splitlines()
     try:
-        return pathspec.GitIgnoreSpec.from_lines(lines)
+        return pathspec.GitIgnoreSpec.from_lines(lines), held
     except (ValueError, re.error):
         pass  # some line is no pattern: find it, keep the others
     kept: list[str] = []
@@ -82,7 +85,7 @@ def _gitignore(directory: Path, rel: str, notes: list[Finding]) -> _Spec | None:
         more = f" (and {len(bad) - 1} more lines)" if len(bad) > 1 else ""
         message = f".gitignore: {line[:200]!r} is not a valid pattern and is skipped{more}"
         notes.append(finding("RP002", message, _at(rel, number)))
-    return pathspec.GitIgnoreSpec.from_lines(kept)
+    return pathspec.GitIgnoreSpec.from_lines(kept), held
 
 
 def _at(rel: str, line: int = 1) -> Location:
@@ -104,17 +107,23 @@ def discover(
     return claim(walk(root, config, notes), scanners)
 
 
-def walk(root: Path, config: Config, notes: list[Finding] | None = None) -> list[Walked]:
+def walk(
+    root: Path,
+    config: Config,
+    notes: list[Finding] | None = None,
+    listings: Listings | None = None,
+) -> list[Walked]:
     """Every file under ``root`` that excludes and ``.gitignore`` files keep, sorted by path,
     each as (root-relative POSIX path, absolute path). No file is opened but ``.gitignore``
-    files; see :func:`discover` for symlinks and ``notes``."""
+    files; see :func:`discover` for symlinks and ``notes``. With ``listings``, a directory
+    unchanged since they were made is not listed again (see :class:`Listings`)."""
     notes = notes if notes is not None else []
     root = root.resolve()
     # The defaults are plain directory names: a set look-up, not a pattern match per entry.
     excludes = (
         _compile(pathspec.GitIgnoreSpec.from_lines(config.exclude)) if config.exclude else None
     )
-    walked = list(_walk(root, excludes, notes))
+    walked = list(_walk(root, excludes, notes, listings))
     walked.sort()
     return walked
 
@@ -133,6 +142,44 @@ def claim(walked: Iterable[Walked], scanners: Sequence[Scanner]) -> list[Discove
 
 Walked: TypeAlias = tuple[str, str]
 """(root-relative POSIX path, absolute path) of a file discovery kept."""
+
+
+@dataclass(kw_only=True, slots=True)
+class Listings:
+    """What the last walk kept of each directory, reused while the directory is unchanged.
+
+    A directory's entries cannot change without changing its mtime and ctime (an entry
+    added, removed or renamed), so while its (mtime, inode, ctime) is what was recorded, and
+    the ``.gitignore`` patterns in force are the same, the files and subdirectories the walk
+    kept there are the same: one ``stat`` instead of listing it and matching every entry. A
+    directory holding a symlink is always listed again (its target may change alone), and a
+    directory changed within :data:`reprolock.audit.cache.RACY_NS` of the recording run is
+    not trusted, as for files.
+    """
+
+    known: dict[str, Any] = field(default_factory=dict)
+    """Root-relative directory prefix -> [mtime, inode, ctime, patterns key, .gitignore
+    digest, files, subdirectories] (names joined by ``/``, which no name holds)."""
+    trusted_before: int = 0
+    """Recorded times at or after this (ns) are not trusted."""
+    made: dict[str, list[Any]] = field(default_factory=dict)
+    """The listings of this walk, reused or new: what the cache saves."""
+    listed: int = 0
+    """Directories this walk listed (not reused): none when nothing changed."""
+
+    def reuse(self, prefix: str, stamp: tuple[int, int, int], patterns: str) -> list[Any] | None:
+        """The recorded listing of ``prefix`` when it still holds, else None."""
+        known = self.known.get(prefix)
+        if (
+            not isinstance(known, list)
+            or len(known) != 7
+            or (known[0], known[1], known[2]) != stamp
+            or known[3] != patterns
+            or max(stamp[0], stamp[2]) >= self.trusted_before
+            or not all(isinstance(part, str) for part in known[3:])
+        ):
+            return None
+        return known
 
 
 class _Matcher:
@@ -183,30 +230,63 @@ def _compile(spec: _Spec) -> _Matcher:
 _DEFAULT_DIRS = frozenset(p.rstrip("/") for p in DEFAULT_EXCLUDES if p.endswith("/"))
 
 
-def _walk(root: Path, excludes: _Matcher | None, notes: list[Finding]) -> Iterator[tuple[str, str]]:
+def _walk(
+    root: Path, excludes: _Matcher | None, notes: list[Finding], listings: Listings | None
+) -> Iterator[tuple[str, str]]:
     """(root-relative path, absolute path) of every file kept, as strings: a large tree has
     tens of thousands of entries, and pathlib objects for each would dominate a warm run."""
     root_text = str(root)
     root_prefix = root_text.rstrip(os.sep) + os.sep
     # Each stack entry: (absolute dir, root-relative prefix, gitignore specs in force with the
-    # directory each is relative to).
+    # directory each is relative to, a key of the .gitignore files those came from).
     seen_dirs: set[tuple[int, int]] = set()
-    stack: list[tuple[str, str, tuple[tuple[str, _Matcher], ...]]] = [(root_text, "", ())]
+    Specs = tuple[tuple[str, _Matcher], ...]
+    stack: list[tuple[str, str, Specs, str]] = [(root_text, "", (), "")]
     while stack:
-        directory, prefix, specs = stack.pop()
+        directory, prefix, specs, patterns = stack.pop()
         try:
             st = os.stat(directory)
-            entries = list(os.scandir(directory))
         except OSError:
             continue
         key = (st.st_dev, st.st_ino)
         if key in seen_dirs:
             continue
         seen_dirs.add(key)
-        if any(e.name == ".gitignore" for e in entries):
-            own = _gitignore(Path(directory), f"{prefix}.gitignore", notes)
+        stamp = (st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+        known = listings.reuse(prefix, stamp, patterns) if listings is not None else None
+        entries: list[os.DirEntry[str]] = []
+        if known is None:
+            try:
+                entries = list(os.scandir(directory))
+            except OSError:
+                continue
+            has_gitignore = any(e.name == ".gitignore" for e in entries)
+        else:
+            has_gitignore = bool(known[4])
+        held = ""
+        if has_gitignore:
+            own, held = _gitignore(Path(directory), f"{prefix}.gitignore", notes)
+            if known is not None and held != known[4]:
+                known = None  # edited in place: the directory's times do not show it
+                try:
+                    entries = list(os.scandir(directory))
+                except OSError:
+                    continue
             if own is not None:
                 specs = (*specs, (prefix, _compile(own)))
+        inner = f"{patterns}/{held}" if held else patterns
+        if known is not None:
+            assert listings is not None  # noqa: S101 - known comes from listings
+            listings.made[prefix] = known
+            base = directory if directory.endswith(os.sep) else directory + os.sep
+            for name in known[5].split("/") if known[5] else ():
+                yield f"{prefix}{name}", f"{base}{name}"
+            for name in known[6].split("/") if known[6] else ():
+                stack.append((f"{base}{name}", f"{prefix}{name}/", specs, inner))
+            continue
+        kept_files: list[str] = []
+        kept_dirs: list[str] = []
+        linked = False
         for entry in entries:
             name = entry.name
             rel = f"{prefix}{name}"
@@ -215,6 +295,7 @@ def _walk(root: Path, excludes: _Matcher | None, notes: list[Finding]) -> Iterat
                 is_dir = entry.is_dir(follow_symlinks=True)
             except OSError:
                 continue
+            linked = linked or is_link
             if is_dir and name in _DEFAULT_DIRS:
                 continue
             probe = f"{rel}/" if is_dir else rel
@@ -230,9 +311,21 @@ def _walk(root: Path, excludes: _Matcher | None, notes: list[Finding]) -> Iterat
                 if target != root_text and not target.startswith(root_prefix):
                     continue
             if is_dir:
-                stack.append((entry.path, f"{rel}/", specs))
+                stack.append((entry.path, f"{rel}/", specs, inner))
+                kept_dirs.append(name)
             elif entry.is_file(follow_symlinks=True):
                 yield rel, entry.path
+                kept_files.append(name)
+        if listings is not None:
+            listings.listed += 1
+            if not linked:
+                listings.made[prefix] = [
+                    *stamp,
+                    patterns,
+                    held,
+                    "/".join(kept_files),
+                    "/".join(kept_dirs),
+                ]
 
 
 def _ignored(probe: str, specs: tuple[tuple[str, _Matcher], ...]) -> bool:

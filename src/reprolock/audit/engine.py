@@ -5,15 +5,14 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import errno
+import gc
 import os
 import stat as stat_module
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-import pathspec
+from typing import TYPE_CHECKING, Any
 
 from reprolock import __version__, files
 from reprolock.audit.baseline import BaselineEntry
@@ -33,32 +32,21 @@ from reprolock.audit.cache import (
     walk_digest,
 )
 from reprolock.audit.discover import Discovered, Walked, claim, walk
-from reprolock.audit.interface import (
-    FileFacts,
-    Role,
-    ScanContext,
-    ScanError,
-    Scanner,
-    SourceFile,
-    parent_dir,
-)
-from reprolock.audit.suppress import ignore_comments, ignore_comments_in, suppressed_by
-from reprolock.config import DEFAULT_EXCLUDES, Config
-from reprolock.files import DecodeProblem, FileTooLargeError, decode_text, is_inside, read_bytes
-from reprolock.model import Finding, Location, Report, Severity
-from reprolock.rules import finding
-from reprolock.specs import oversized_number
+from reprolock.audit.suppress import ignore_comments, suppressed_by
+from reprolock.config import Config
+from reprolock.files import is_inside, read_bytes
+from reprolock.model import Finding, Report
 
 if TYPE_CHECKING:
     from reprolock.audit.checks import Check
+    from reprolock.audit.interface import FileFacts, ScanContext, Scanner
 
-# The scanners, the checks and the worker pool are imported when a run scans something: a run
-# answered from the cache needs none of them, and importing them is most of its time.
+# The scanners, the checks, the worker pool and the parsers (reprolock.audit.scanning) are
+# imported when a run scans something: a run answered from the cache needs none of them, and
+# importing them was most of its time.
 # ruff: noqa: PLC0415
 
 Progress = Callable[[str], None]
-
-_FIXABLE_FROM_LOCK = frozenset({"RP101", "RP102"})
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -92,67 +80,7 @@ class AuditResult:
     """Facts of every scanned file, by path."""
 
 
-def scan_file(
-    scanner: Scanner, rel: str, abspath: Path, ctx: ScanContext, data: bytes | OSError | None = None
-) -> FileFacts:
-    """Decode and scan one file (read here unless ``data`` is given); unreadable or
-    unparsable files become RP001."""
-    if data is None:
-        data = _read(abspath)
-    if isinstance(data, FileTooLargeError):
-        message = f"skipped: {data.strerror}"
-        return _broken(rel, scanner, message, 1, rule="RP002", severity=Severity.NOTE)
-    if isinstance(data, OSError):
-        return _broken(rel, scanner, f"cannot read: {data.strerror or data}", 1)
-    decoded = decode_text(data)
-    if isinstance(decoded, DecodeProblem):
-        if scanner.tentative(rel):
-            return FileFacts(path=rel, kind=scanner.name, role=Role.OTHER)
-        severity = Severity.NOTE if decoded.skipped else None
-        return _broken(rel, scanner, decoded.message, decoded.line, severity=severity)
-    source = SourceFile(path=rel, abspath=abspath, text=decoded)
-    try:
-        return _readable_versions(scanner.scan(source, ctx))
-    except ScanError as exc:
-        return _broken(rel, scanner, exc.message, exc.line, column=exc.column)
-    except RecursionError:
-        return _broken(rel, scanner, "nesting too deep to parse", 1)
-
-
-def _readable_versions(facts: FileFacts) -> FileFacts:
-    """``facts`` without versions no comparison can read (a number of thousands of digits:
-    Python refuses to convert it, and pip fails on it too), each an RP001 at its line. Every
-    cross-file check compares versions; this is the one gate they all pass through."""
-    problems: list[Finding] = []
-
-    def readable(text: str, line: int) -> bool:
-        why = oversized_number(text)
-        if why is None:
-            return True
-        at = Location(path=facts.path, line=max(line, 1), column=1)
-        problems.append(finding("RP001", f"{facts.kind}: {why}", at))
-        return False
-
-    pins = tuple(p for p in facts.pins if readable(p.version, p.line))
-    declared = tuple(
-        d for d in facts.declared if readable(f"{d.spec.raw} {d.spec.specifier}", d.line)
-    )
-    pythons = tuple(p for p in facts.pythons if readable(p.value, p.line))
-    images = tuple(i for i in facts.images if readable(i.ref, i.line))
-    if not problems:
-        return facts
-    unique = tuple(dict.fromkeys(problems))
-    return replace(
-        facts,
-        pins=pins,
-        declared=declared,
-        pythons=pythons,
-        images=images,
-        findings=(*facts.findings, *unique),
-    )
-
-
-def _confined(root: Path, rel: str) -> bool:
+def confined(root: Path, rel: str) -> bool:
     """True when root-relative ``rel`` stays inside ``root`` once symlinks are resolved."""
     try:
         return is_inside(root, rel)
@@ -160,28 +88,13 @@ def _confined(root: Path, rel: str) -> bool:
         return False
 
 
-def _read(path: Path) -> bytes | OSError:
+def read_file(path: Path) -> bytes | OSError:
     """The file's bytes: a regular file (a FIFO cannot hang the audit, ``/dev/zero`` cannot
     fill memory), its size checked before reading; else the error."""
     try:
         return read_bytes(path, limit=files.MAX_FILE_BYTES)
     except OSError as exc:
         return exc
-
-
-def _broken(
-    rel: str,
-    scanner: Scanner,
-    message: str,
-    line: int,
-    *,
-    column: int = 1,
-    severity: Severity | None = None,
-    rule: str = "RP001",
-) -> FileFacts:
-    loc = Location(path=rel, line=max(line, 1), column=max(column, 1))
-    found = finding(rule, f"{scanner.name}: {message}", loc, severity=severity)
-    return FileFacts(path=rel, kind=scanner.name, role=Role.OTHER, findings=(found,))
 
 
 def run_audit(
@@ -200,12 +113,30 @@ def run_audit(
     scanning; ``AuditResult.facts`` is then empty (only the findings are cached whole).
     ``warn`` gets one line when the cache cannot be used (default: printed on stderr).
     """
-    options = options or AuditOptions()
+    with _few_collections():
+        return _audit(
+            root, config, options or AuditOptions(), scanners, checks, progress=progress, warn=warn
+        )
+
+
+def _audit(
+    root: Path,
+    config: Config,
+    options: AuditOptions,
+    scanners: Sequence[Scanner] | None,
+    checks: Sequence[Check] | None,
+    *,
+    progress: Progress | None,
+    warn: Progress | None,
+) -> AuditResult:
     root = root.resolve()
     custom_scanners = scanners
     notes: list[Finding] = []
-    walked = walk(root, config, notes)
+    # before any file or directory is looked at: what changes after this is not trusted
+    started = now_ns()
     cache = _open_cache(options.cache_dir, root, config, warn) if options.cache_dir else None
+    listings = cache.listings() if cache is not None else None
+    walked = walk(root, config, notes, listings)
     # The last run's claims serve while the same files are there (the built-in scanners only:
     # the cache's key does not cover others).
     walked_key = walk_digest(walked) if custom_scanners is None else ""
@@ -221,9 +152,11 @@ def run_audit(
         found = []
     if progress:
         progress(f"scanning {len(claims)} files")
-    ctx = ScanContext(root=root, config=config, files=frozenset(claims))
-    started = now_ns()
-    run = _Run(root, ctx, cache)
+    run = _Run(root, config, frozenset(claims), cache)
+    if listings is not None:
+        run.listings = listings.made
+        # a directory listed anew is recorded, so that the next run is spared listing it
+        run.refreshed = listings.listed > 0
 
     record = None
     if cache is not None:
@@ -244,23 +177,11 @@ def run_audit(
         if not scanners:
             scanners = _all_scanners()
             found = _claimed(walked, claims, scanners)
-        if custom_scanners is None:
-            run.prescan([d for d in found if not run.cached(d.path)], options.jobs)
-        for item in found:
-            run.scan(item.scanner, item.path, item.abspath)
-        reached = _scan_reached(root, run, scanners, config)
-        raw = [f for ff in (*run.facts.values(), *reached.reported) for f in ff.findings]
-        seen = {**reached.consulted, **{ff.path: ff for ff in reached.reported}, **run.facts}
-        for scanner in scanners:
-            raw.extend(scanner.cross_check(seen, ctx))
-        if checks is None:
-            from reprolock.audit.checks import all_checks
+        from reprolock.audit.scanning import scan_all
 
-            checks = all_checks()
-        for check in checks:
-            raw.extend(_reported_by(check, check.run(seen, ctx)))
-        locks = _LockIndex(run.facts)
-        raw = [_with_lock_fix(f, locks) for f in raw]
+        raw = scan_all(
+            run, found, scanners, checks, jobs=options.jobs, parallel=custom_scanners is None
+        )
         files_scanned = len(run.facts)
         ignores = run.ignores
         if cache is not None:
@@ -295,6 +216,28 @@ def run_audit(
     return AuditResult(
         report=report, unbaselined=tuple(sorted(kept, key=lambda f: f.sort_key)), facts=run.facts
     )
+
+
+@contextlib.contextmanager
+def _few_collections() -> Iterator[None]:
+    """Let the cyclic garbage collector run rarely while an audit runs.
+
+    A scan makes hundreds of thousands of small objects that all live to the end of the run
+    (facts, lock entries, findings, and the facts the workers send back, unpickled); with the
+    default thresholds the collector walks the growing heap over and over, a third of the
+    main process's time on a large tree (measured on the bench trees). The objects made so far
+    (modules, config) are frozen out of its sight, and collections come every 100,000
+    allocations instead of 700; both are undone on the way out. The facts hold no cycles that
+    matter: the memory bound (bench/run.py, peak RSS) is unchanged.
+    """
+    before = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
 
 
 def _all_scanners() -> list[Scanner]:
@@ -340,12 +283,17 @@ _OUTSIDE = "outside"
 class _Run:
     """The files of one audit: their digests, facts, and the cache entries to save."""
 
-    def __init__(self, root: Path, ctx: ScanContext, cache: AuditCache | None) -> None:
+    def __init__(
+        self, root: Path, config: Config, discovered: frozenset[str], cache: AuditCache | None
+    ) -> None:
         self.root = root
         self._root_text = str(root)
-        self.ctx = ctx
+        self.config = config
+        self.files = discovered
+        """Root-relative paths of the files discovery kept and a scanner claims."""
+        self._ctx: ScanContext | None = None
         self.cache = cache
-        self.shape = shape_digest(ctx.files) if cache is not None else ""
+        self.shape = shape_digest(discovered) if cache is not None else ""
         self.digests: dict[str, str] = {}
         self.stats: dict[str, tuple[int, int, int, int, str]] = {}
         self.absent: dict[str, set[str]] = {}
@@ -358,9 +306,22 @@ class _Run:
         from the cache then writes its record again, so the next one is spared the work."""
         self.facts: dict[str, FileFacts] = {}
         self.entries: dict[str, CachedFile] = {}
-        self._prescanned: dict[str, tuple[FileFacts, dict[int, tuple[str, ...]]]] = {}
+        self.listings: dict[str, list[Any]] = {}
+        """The walk's directory listings, saved for the next run (see ``discover.Listings``)."""
+        self.prescanned: dict[str, tuple[FileFacts, dict[int, tuple[str, ...]]]] = {}
+        """Results of worker processes, waiting for :meth:`scan` to take them."""
         self.ignores: dict[str, dict[int, tuple[str, ...]]] = {}
         """Inline ignore comments of every file scanned or taken from the cache."""
+
+    @property
+    def ctx(self) -> ScanContext:
+        """What every scanner and check is given (made on first use: a run answered from the
+        cache never imports the scanners' interface)."""
+        if self._ctx is None:
+            from reprolock.audit.interface import ScanContext
+
+            self._ctx = ScanContext(root=self.root, config=self.config, files=self.files)
+        return self._ctx
 
     def digest_of(self, rel: str, data: bytes | None = None) -> str:
         """The content digest of a root-relative file, memoised: ``""`` when it does not
@@ -371,7 +332,7 @@ class _Run:
         known = self.digests.get(rel)
         if known is not None:
             return known
-        discovered = rel in self.ctx.files
+        discovered = rel in self.files
         if not discovered and self._was_missing(rel):
             return _MISSING
         if not discovered:
@@ -392,7 +353,7 @@ class _Run:
             self.digests[rel] = known
             return known
         # discovery keeps inside the root; a path from a file is checked once it exists
-        if not discovered and not _confined(self.root, rel):
+        if not discovered and not confined(self.root, rel):
             self.digests[rel] = _OUTSIDE
             return _OUTSIDE
         stat = stat_key(st)
@@ -400,7 +361,7 @@ class _Run:
         if known is None:
             self.refreshed = True
             if data is None:
-                read = _read(Path(path))
+                read = read_file(Path(path))
                 if isinstance(read, OSError):
                     known = f"error:{read.errno}"
                 else:
@@ -466,36 +427,17 @@ class _Run:
             return None
         return self.cache.facts(self.shape, rel, _Digests(self))
 
-    def prescan(self, todo: list[Discovered], jobs: int | None) -> None:
-        """Scan ``todo`` in worker processes when that pays (a large tree, several CPUs)."""
-        workers = jobs if jobs is not None else min(os.cpu_count() or 1, 4)
-        if workers < 2 or (jobs is None and len(todo) < _PARALLEL_MIN_FILES):
-            return
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        if "fork" not in multiprocessing.get_all_start_methods():
-            return  # workers must inherit the scanners' modules cheaply; spawn would not pay
-        batches: list[list[tuple[str, str, str]]] = [[] for _ in range(workers * 4)]
-        for index, item in enumerate(todo):
-            batches[index % len(batches)].append((item.scanner.name, item.path, item.location))
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(
-            max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(self.ctx,)
-        ) as pool:
-            for results in pool.map(_scan_batch, [b for b in batches if b]):
-                for rel, facts, ignores in results:
-                    self._prescanned[rel] = (facts, ignores)
-
     def scan(self, scanner: Scanner, rel: str, abspath: Path) -> FileFacts:
         """Facts of one file: from the cache when its inputs are unchanged, else scanned."""
-        prescanned = self._prescanned.pop(rel, None)
+        prescanned = self.prescanned.pop(rel, None)
         entry = self._cached_entry(rel)
         if entry is None:
             if prescanned is not None:
                 result, ignores = prescanned
             else:
-                result, ignores = _scan_with_ignores(scanner, rel, abspath, self.ctx)
+                from reprolock.audit.scanning import scan_with_ignores
+
+                result, ignores = scan_with_ignores(scanner, rel, abspath, self.ctx)
             if self.cache is None:
                 self.ignores[rel] = ignores
                 self.facts[rel] = result
@@ -516,7 +458,7 @@ class _Run:
         needed: set[str] = set()
         for entry in self.entries.values():
             needed.update(dep for dep, _ in entry.deps)
-        keep = needed | self.ctx.files
+        keep = needed | self.files
         self.digests = {p: d for p, d in self.digests.items() if p in keep}
         self.stats = {p: s for p, s in self.stats.items() if p in keep}
         for directory, recalled in self._recalled.items():
@@ -545,7 +487,7 @@ class _Run:
             cache.save_files(shape=self.shape, files=self.entries)
         absent: dict[str, tuple[tuple[int, int, int], Missing]] = {}
         # a name whose directory is missing too is looked for by itself next time
-        extra = [p for p in self.digests if p not in self.ctx.files]
+        extra = [p for p in self.digests if p not in self.files]
         for directory, missing in self.missing().items():
             key = self._dirs.get(directory)
             if key is not None:
@@ -560,6 +502,7 @@ class _Run:
             record=record,
             claims=claims[0],
             walked=claims[1],
+            dirs=self.listings,
         )
 
     def record(
@@ -572,43 +515,6 @@ class _Run:
             findings=tuple(finding_to_tuple(f) for f in raw),
             ignores=ignores,
         )
-
-
-_PARALLEL_MIN_FILES = 1500
-"""Below this many files to scan, starting worker processes costs more than it saves."""
-
-_worker_ctx: ScanContext | None = None
-_worker_scanners: dict[str, Scanner] = {}
-
-
-def _init_worker(ctx: ScanContext) -> None:
-    global _worker_ctx, _worker_scanners  # noqa: PLW0603 - per-process state of a pool worker
-    _worker_ctx = ctx
-    _worker_scanners = {s.name: s for s in _all_scanners()}
-
-
-def _scan_with_ignores(
-    scanner: Scanner, rel: str, abspath: Path, ctx: ScanContext
-) -> tuple[FileFacts, dict[int, tuple[str, ...]]]:
-    data = _read(abspath)
-    result = scan_file(scanner, rel, abspath, ctx, data)
-    return result, ignore_comments_in(data) if isinstance(data, bytes) else {}
-
-
-def _scan_batch(
-    batch: list[tuple[str, str, str]],
-) -> list[tuple[str, FileFacts, dict[int, tuple[str, ...]]]]:
-    """Worker side of :meth:`_Run.prescan`."""
-    if _worker_ctx is None:  # pragma: no cover - the pool always runs the initializer
-        msg = "scan worker used without its initializer"
-        raise RuntimeError(msg)
-    out = []
-    for name, rel, location in batch:
-        facts, ignores = _scan_with_ignores(
-            _worker_scanners[name], rel, Path(location), _worker_ctx
-        )
-        out.append((rel, facts, ignores))
-    return out
 
 
 class _Digests(Mapping[str, str]):
@@ -625,119 +531,6 @@ class _Digests(Mapping[str, str]):
 
     def __len__(self) -> int:
         return len(self._run.digests)
-
-
-def _reported_by(check: Check, findings: Iterable[Finding]) -> list[Finding]:
-    """``findings``, each of a rule ``check`` declares: a check reports nothing else."""
-    out = list(findings)
-    for f in out:
-        if f.rule not in check.rules:
-            msg = f"check {check.name!r} reported {f.rule}, not one of its rules {check.rules}"
-            raise AssertionError(msg)
-    return out
-
-
-@dataclass(kw_only=True, slots=True)
-class _Reached:
-    """Files the audit reads because others point at them, beyond the ``-r`` targets."""
-
-    reported: list[FileFacts] = field(default_factory=list)
-    """Audited but not counted as scanned: the lock pip-compile writes from a ``.in``."""
-    consulted: dict[str, FileFacts] = field(default_factory=dict)
-    """Read for the cross-file checks only: the sources a requirements lock was compiled from
-    that no rule claims, and what they include."""
-
-
-def _scan_reached(root: Path, run: _Run, scanners: Sequence[Scanner], config: Config) -> _Reached:
-    """Scan the files reached from others that discovery did not claim: ``-r``/``-c`` targets
-    (audited), the ``.txt`` compiled from a ``.in`` (audited, not counted), a requirements
-    lock's sources (read for lock sync), so that no cross-file check reads a file itself."""
-    reached = _Reached()
-    requirements = next((s for s in scanners if s.name == "requirements"), None)
-    if requirements is None:
-        return reached
-    _scan_closure(
-        root, run, requirements, [i.target for ff in run.facts.values() for i in ff.includes]
-    )
-    excludes = pathspec.GitIgnoreSpec.from_lines([*DEFAULT_EXCLUDES, *config.exclude])
-    for ff in list(run.facts.values()):
-        if ff.kind != "requirements" or ff.manifest is None or not ff.manifest.compiled:
-            continue
-        lock = ff.path[:-3] + ".txt"
-        if lock not in run.facts and not excludes.match_file(lock) and _confined(root, lock):
-            reached.reported.append(_aside(run, requirements, lock))
-    locks = [*run.facts.values(), *reached.reported]
-    sources = [s for ff in locks if ff.role is Role.LOCK for s in ff.compiled_from]
-    pending = [s for s in sources if s.endswith((".in", ".txt"))]
-    known = {ff.path for ff in reached.reported}
-    while pending:
-        target = pending.pop()
-        if target in run.facts or target in known or target in reached.consulted:
-            continue
-        if not _confined(root, target) or not (root / target).is_file():
-            continue
-        scanned = reached.consulted[target] = _aside(run, requirements, target)
-        pending.extend(i.target for i in scanned.includes)
-    return reached
-
-
-def _scan_closure(root: Path, run: _Run, scanner: Scanner, pending: list[str]) -> None:
-    """Audit ``pending`` and what they include, as files of the audit."""
-    while pending:
-        target = pending.pop()
-        if target in run.facts:
-            continue
-        if not _confined(root, target):
-            continue  # never opened: a symlink out of the root, or a path that climbs out
-        abspath = root / target
-        if not abspath.is_file():
-            continue  # the including file reports the missing target
-        scanned = run.scan(scanner, target, abspath)
-        pending.extend(inc.target for inc in scanned.includes)
-
-
-def _aside(run: _Run, scanner: Scanner, rel: str) -> FileFacts:
-    """Scan ``rel`` (cached like any file) without counting it among the files scanned."""
-    facts = run.scan(scanner, rel, run.root / rel)
-    del run.facts[rel]
-    return facts
-
-
-class _LockIndex:
-    """Exact versions the locks resolve, by directory and by the manifests they compile."""
-
-    def __init__(self, facts: dict[str, FileFacts]) -> None:
-        self.by_dir: dict[str, list[tuple[str, dict[str, str]]]] = {}
-        self.by_source: dict[str, list[tuple[str, dict[str, str]]]] = {}
-        for ff in facts.values():
-            if ff.role is not Role.LOCK or not ff.pins:
-                continue
-            pins: dict[str, str] = {}
-            for pin in ff.pins:
-                pins.setdefault(pin.name, pin.version)
-            entry = (ff.path, pins)
-            self.by_dir.setdefault(parent_dir(ff.path), []).append(entry)
-            for source in ff.compiled_from:
-                self.by_source.setdefault(source, []).append(entry)
-
-    def version(self, path: str, name: str) -> str | None:
-        """The version a lock beside ``path`` (or compiled from it) resolves for ``name``."""
-        candidates: list[tuple[str, dict[str, str]]] = [
-            *self.by_dir.get(parent_dir(path), []),
-            *self.by_source.get(path, []),
-        ]
-        for lock_path, pins in candidates:
-            if lock_path != path and name in pins:
-                return pins[name]
-        return None
-
-
-def _with_lock_fix(f: Finding, locks: _LockIndex) -> Finding:
-    """Suggest the version a lock beside the file already resolves, when the scanner had none."""
-    if f.fix or f.rule not in _FIXABLE_FROM_LOCK or not f.subject:
-        return f
-    version = locks.version(f.location.path, f.subject)
-    return f.with_fix(f"{f.subject}=={version}") if version else f
 
 
 def _filter(
@@ -780,5 +573,5 @@ def _filter(
 
 
 def _read_text(path: Path) -> str:
-    data = _read(path)
+    data = read_file(path)
     return data.decode("utf-8", errors="replace") if isinstance(data, bytes) else ""

@@ -24,11 +24,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from reprolock.errors import UsageError
+from reprolock.harness import GITHUB_MAX_JOBS
 
 SCHEMA = 1
 """Version of ``repro plan --format json``."""
-GITHUB_MAX_JOBS = 256
-"""GitHub Actions refuses a matrix of more jobs than this."""
 BUILD_COST = 4.0
 """What building one environment costs, in runs of a small suite (docs/scale.md: measured)."""
 RUN_COST = 1.0
