@@ -21,11 +21,13 @@ from reprolock.audit.artifacts import (
     PythonScanner,
     artifact_scanners,
 )
+from reprolock.audit.artifacts import notebook as notebook_module
 from reprolock.audit.artifacts.ipython import transform_cell
 from reprolock.audit.interface import FileFacts, Role, ScanContext, ScanError, Scanner, SourceFile
 from reprolock.audit.registry import all_scanners
 from reprolock.cli import main
 from reprolock.config import Config
+from reprolock.formats.json import ANY_INDEX, json_scalars, json_value_lines
 from reprolock.model import Finding, Severity
 from tests.conftest import FIXTURES, audit_tree, hits, write_tree
 
@@ -825,6 +827,84 @@ def test_notebooks_of_other_kernels_are_not_python(audit: Audit) -> None:
 def test_invalid_notebook_json_is_rp001(audit: Audit) -> None:
     found = audit({"nb.ipynb": '{\n "cells": [\n  {,\n'})
     assert hits(found) == [("RP001", "nb.ipynb", 3)]
+
+
+def test_json_value_lines_walks_only_the_pattern() -> None:
+    text = (
+        '{"metadata": {"cells": [{"source": "decoy"}]},\n'
+        ' "cells": [\n'
+        '  {"outputs": [{"source": ["{[\\"x\\"]}", "]}"]}], "source": "a"},\n'
+        '  {"source": [\n'
+        '    "b\\n",\n'
+        '    "c"], "source2": 1},\n'
+        '  {"source": "old",\n'
+        '   "source": "new"}\n'
+        " ]}\n"
+    )
+    assert json_value_lines(text, ("cells", ANY_INDEX, "source", ANY_INDEX)) == {
+        (): 1,
+        ("cells",): 2,
+        ("cells", 0): 3,
+        ("cells", 0, "source"): 3,
+        ("cells", 1): 4,
+        ("cells", 1, "source"): 4,
+        ("cells", 1, "source", 0): 5,
+        ("cells", 1, "source", 1): 6,
+        ("cells", 2): 7,
+        ("cells", 2, "source"): 8,  # json.loads keeps the last of a repeated key
+    }
+    minified = json.dumps(json.loads(text))
+    assert set(json_value_lines(minified, ("cells", ANY_INDEX, "source")).values()) == {1}
+
+
+_JSON = st.recursive(
+    st.one_of(st.text(max_size=6), st.integers(), st.booleans(), st.none(), st.floats()),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.sampled_from(["cells", "source", "outputs", "a"]), inner, max_size=3),
+    ),
+    max_leaves=12,
+)
+
+
+@given(document=_JSON, indent=st.sampled_from([None, 0, 1, 2]))
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+def test_json_value_lines_agree_with_the_full_walk(document: object, indent: int | None) -> None:
+    """Every scalar on the pattern gets the line the walk over every lexeme gives it."""
+    text = json.dumps(document, indent=indent)
+    found = json_value_lines(text, ("cells", ANY_INDEX, "source", ANY_INDEX))
+    pattern: tuple[str | None, ...] = ("cells", None, "source", None)
+    for path, _lexeme, line in json_scalars(text):
+        on_pattern = len(path) <= len(pattern) and all(
+            isinstance(step, int) if want is None else step == want
+            for step, want in zip(path, pattern, strict=False)
+        )
+        if on_pattern:
+            assert found[path] == line, (text, path)
+
+
+def test_notebook_lines_through_outputs_and_string_sources(audit: Audit) -> None:
+    """Lines found lazily are the lines of the .ipynb file, past outputs of any shape."""
+    nb = json.loads(_notebook(["%pip install numpy\n"], 'AutoModel.from_pretrained("org/a")'))
+    nb["cells"][0]["outputs"] = [{"data": {"text/plain": ["{\n", '["source"]\n']}}]
+    nb["cells"][1]["outputs"] = [{"name": "stdout", "text": ["]\n"] * 5}]
+    text = json.dumps(nb, indent=1)
+    found = audit({"nb.ipynb": text})
+    assert [(f.rule, f.location.line) for f in found if f.rule != "RP103"] == [
+        ("RP101", _line_of(text, "%pip")),
+        ("RP601", _line_of(text, "org/a")),
+    ]
+
+
+def test_a_notebook_that_reports_nothing_is_not_walked_for_lines(
+    audit: Audit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(text: str, pattern: object) -> dict[object, int]:
+        raise AssertionError("walked")
+
+    monkeypatch.setattr(notebook_module, "json_value_lines", refuse)
+    text = _notebook(["import numpy\n", "!ls data\n", 'AutoModel.from_pretrained("./local")'])
+    assert audit({"nb.ipynb": text}) == []
 
 
 def test_notebook_pip_installs_go_to_the_shell_audit(audit: Audit) -> None:
