@@ -907,6 +907,16 @@ def test_a_notebook_that_reports_nothing_is_not_walked_for_lines(
     assert audit({"nb.ipynb": text}) == []
 
 
+@given(pieces=st.lists(st.text(alphabet="ab!%?,;/ \t\n\r\x0c\u2028", max_size=8), max_size=4))
+@settings(max_examples=500)
+def test_cells_passed_over_hold_no_ipython_syntax(pieces: list[str]) -> None:
+    """A cell a notebook without model or dataset names does not read is one IPython's
+    rules find no syntax in."""
+    if not any(notebook_module._MAY_HOLD_SYNTAX.search(piece) for piece in pieces):
+        text = "".join(pieces).replace("\r\n", "\n").replace("\r", "\n")
+        assert transform_cell(text).specials == ()
+
+
 def test_notebook_pip_installs_go_to_the_shell_audit(audit: Audit) -> None:
     text = _notebook(["%pip install numpy==1.26.4\n", "!pip install pandas\n", "import numpy"])
     found = audit({"nb.ipynb": text})

@@ -157,12 +157,20 @@ def _cell_lines(cell_pieces: list[tuple[str, _Piece]]) -> list[tuple[str, _Piece
     return lines
 
 
+# A cell with none of these holds no IPython syntax (ipython._may_hold_syntax, on raw text).
+_MAY_HOLD_SYNTAX = re.compile(r"[!%?]|(?:\A|[\r\n])\s*[,;/]")
+
+
 def _notebook_python(
-    pieces: dict[int, list[tuple[str, _Piece]]], lines_of: _PieceLines
+    pieces: dict[int, list[tuple[str, _Piece]]], lines_of: _PieceLines, *, python: bool
 ) -> _NotebookSource:
+    """The cells read as IPython reads them; without ``python``, only what a shell runs (the
+    Python lines are left out, and cells that hold no IPython syntax are not read)."""
     nb = _NotebookSource(lines=lines_of)
     for index, cell_pieces in pieces.items():
         if not any(piece.strip() for piece, _line in cell_pieces):
+            continue
+        if not python and not any(_MAY_HOLD_SYNTAX.search(p) for p, _where in cell_pieces):
             continue
         lines = _cell_lines(cell_pieces)
         cell = transform_cell("\n".join(text for text, _line in lines))
@@ -239,7 +247,7 @@ class NotebookScanner(Scanner):
         mentions = mentions_artifacts(source.text)
         if not _python_kernel(data) or not (mentions or _RUNS_SHELL.search(source.text)):
             return facts
-        nb = _notebook_python(_source_pieces(data), _PieceLines(source.text))
+        nb = _notebook_python(_source_pieces(data), _PieceLines(source.text), python=mentions)
         findings: list[Finding] = []
         shell = _shell(source, ctx, nb.commands)
         findings.extend(shell.findings)
