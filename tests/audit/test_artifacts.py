@@ -27,7 +27,7 @@ from reprolock.audit.interface import FileFacts, Role, ScanContext, ScanError, S
 from reprolock.audit.registry import all_scanners
 from reprolock.cli import main
 from reprolock.config import Config
-from reprolock.formats.json import ANY_INDEX, json_scalars, json_value_lines
+from reprolock.formats.json import ValueLines, json_scalars
 from reprolock.model import Finding, Severity
 from tests.conftest import FIXTURES, audit_tree, hits, write_tree
 
@@ -829,32 +829,29 @@ def test_invalid_notebook_json_is_rp001(audit: Audit) -> None:
     assert hits(found) == [("RP001", "nb.ipynb", 3)]
 
 
-def test_json_value_lines_walks_only_the_pattern() -> None:
+def test_value_lines_by_path() -> None:
     text = (
         '{"metadata": {"cells": [{"source": "decoy"}]},\n'
         ' "cells": [\n'
         '  {"outputs": [{"source": ["{[\\"x\\"]}", "]}"]}], "source": "a"},\n'
         '  {"source": [\n'
         '    "b\\n",\n'
-        '    "c"], "source2": 1},\n'
+        '    "c"], "n": 1},\n'
         '  {"source": "old",\n'
         '   "source": "new"}\n'
         " ]}\n"
     )
-    assert json_value_lines(text, ("cells", ANY_INDEX, "source", ANY_INDEX)) == {
-        (): 1,
-        ("cells",): 2,
-        ("cells", 0): 3,
-        ("cells", 0, "source"): 3,
-        ("cells", 1): 4,
-        ("cells", 1, "source"): 4,
-        ("cells", 1, "source", 0): 5,
-        ("cells", 1, "source", 1): 6,
-        ("cells", 2): 7,
-        ("cells", 2, "source"): 8,  # json.loads keeps the last of a repeated key
-    }
-    minified = json.dumps(json.loads(text))
-    assert set(json_value_lines(minified, ("cells", ANY_INDEX, "source")).values()) == {1}
+    lines = ValueLines(text)
+    assert lines.line(("cells", 1, "source", 1)) == 6
+    assert lines.line(("cells", 0, "source")) == 3
+    assert lines.line(("cells", 1, "source", 0)) == 5
+    assert lines.line(("cells", 2, "source")) == 8  # json.loads keeps the last of a repeated key
+    assert lines.line(("metadata", "cells", 0, "source")) == 1
+    assert lines.line(()) == 1
+    assert lines.line(("cells", 3)) is None
+    assert lines.line(("cells", 1, "n", 0)) is None
+    assert lines.line(("nothing",)) is None
+    assert ValueLines(json.dumps(json.loads(text))).line(("cells", 2, "source")) == 1
 
 
 _JSON = st.recursive(
@@ -867,20 +864,17 @@ _JSON = st.recursive(
 )
 
 
-@given(document=_JSON, indent=st.sampled_from([None, 0, 1, 2]))
+@given(document=_JSON, indent=st.sampled_from([None, 0, 1, 2]), reverse=st.booleans())
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-def test_json_value_lines_agree_with_the_full_walk(document: object, indent: int | None) -> None:
-    """Every scalar on the pattern gets the line the walk over every lexeme gives it."""
+def test_value_lines_agree_with_the_walk_over_every_lexeme(
+    document: object, indent: int | None, reverse: bool
+) -> None:
+    """Every scalar gets the line the walk over every lexeme gives it, in any order asked."""
     text = json.dumps(document, indent=indent)
-    found = json_value_lines(text, ("cells", ANY_INDEX, "source", ANY_INDEX))
-    pattern: tuple[str | None, ...] = ("cells", None, "source", None)
-    for path, _lexeme, line in json_scalars(text):
-        on_pattern = len(path) <= len(pattern) and all(
-            isinstance(step, int) if want is None else step == want
-            for step, want in zip(path, pattern, strict=False)
-        )
-        if on_pattern:
-            assert found[path] == line, (text, path)
+    scalars = list(json_scalars(text))
+    lines = ValueLines(text)
+    for path, _lexeme, line in reversed(scalars) if reverse else scalars:
+        assert lines.line(path) == line, (text, path)
 
 
 def test_notebook_lines_through_outputs_and_string_sources(audit: Audit) -> None:
@@ -899,12 +893,14 @@ def test_notebook_lines_through_outputs_and_string_sources(audit: Audit) -> None
 def test_a_notebook_that_reports_nothing_is_not_walked_for_lines(
     audit: Audit, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def refuse(text: str, pattern: object) -> dict[object, int]:
+    def refuse(self: ValueLines, path: object) -> int:
         raise AssertionError("walked")
 
-    monkeypatch.setattr(notebook_module, "json_value_lines", refuse)
+    monkeypatch.setattr(ValueLines, "line", refuse)
     text = _notebook(["import numpy\n", "!ls data\n", 'AutoModel.from_pretrained("./local")'])
     assert audit({"nb.ipynb": text}) == []
+    with pytest.raises(AssertionError, match="walked"):
+        audit({"nb.ipynb": _notebook(['AutoModel.from_pretrained("org/m")'])})
 
 
 @given(pieces=st.lists(st.text(alphabet="ab!%?,;/ \t\n\r\x0c\u2028", max_size=8), max_size=4))

@@ -73,16 +73,6 @@ def json_key_lines(text: str, max_depth: int = 4) -> dict[JsonPath, int]:
     return out
 
 
-class _Any:
-    """Stands in the pattern of :func:`json_value_lines` for every array index."""
-
-
-ANY_INDEX = _Any()
-"""In a :func:`json_value_lines` pattern: any index of an array."""
-
-JsonPattern = tuple[str | _Any, ...]
-"""Object keys, and :data:`ANY_INDEX` for array items, from the root."""
-
 # set by JSONDecoder.__init__, absent from the stubs
 _SCAN: Callable[[str, int], tuple[object, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 """The C scanner behind ``json.loads``: one value from an index, and the index after it."""
@@ -95,65 +85,67 @@ def _space(text: str, index: int) -> int:
     return match.end() if match is not None else index
 
 
-class _Lines:
-    """1-based lines of offsets asked for in increasing order, newlines counted once."""
+class ValueLines:
+    """The line of a value of a valid JSON document, found by its path when asked.
+
+    Only the containers on the way to a value asked for are read in Python, one member at a
+    time; every other value is passed over by the scanner ``json.loads`` itself uses. A
+    notebook's outputs cost what decoding them costs, and a document nobody asks about costs
+    nothing. A key given twice leads to its last value, as in ``json.loads``.
+    """
 
     def __init__(self, text: str) -> None:
-        self.text = text
-        self.offset = 0
-        self.line = 1
+        self._text = text
+        self._offsets: dict[JsonPath, int | None] = {(): _space(text, 0)}
+        self._children: dict[JsonPath, dict[str | int, int]] = {}
+        self._counted = (0, 1)
+        """The last offset a line was counted to, and its line."""
 
-    def at(self, offset: int) -> int:
-        self.line += self.text.count("\n", self.offset, offset)
-        self.offset = offset
-        return self.line
+    def line(self, path: JsonPath) -> int | None:
+        """1-based line where the value at ``path`` starts; None when there is none."""
+        offset = self._offset(path)
+        if offset is None:
+            return None
+        start, line = self._counted
+        if offset < start:
+            start, line = 0, 1
+        line += self._text.count("\n", start, offset)
+        self._counted = (offset, line)
+        return line
 
+    def _offset(self, path: JsonPath) -> int | None:
+        if path in self._offsets:
+            return self._offsets[path]
+        parent = self._offset(path[:-1])
+        found = None if parent is None else self._members(path[:-1], parent).get(path[-1])
+        self._offsets[path] = found
+        return found
 
-def json_value_lines(text: str, pattern: JsonPattern) -> dict[JsonPath, int]:
-    """1-based line of each value of a valid JSON document whose path is ``pattern`` or a
-    prefix of it (``("cells", ANY_INDEX, "source")``: the line of ``cells``, of each cell and of
-    each cell's ``source``).
+    def _members(self, path: JsonPath, offset: int) -> dict[str | int, int]:
+        """Where each member of the container at ``path`` starts, by key or index."""
+        known = self._children.get(path)
+        if known is None:
+            known = self._children[path] = self._read_members(offset)
+        return known
 
-    Only the containers on the pattern are walked in Python; every other value is passed over
-    by the scanner ``json.loads`` itself uses, so a notebook's outputs cost what decoding them
-    costs. A key given twice keeps its last line, as ``json.loads`` keeps its last value.
-    """
-    out: dict[JsonPath, int] = {}
-    lines = _Lines(text)
-
-    def value(path: JsonPath, index: int) -> int:
-        out[path] = lines.at(index)
-        depth = len(path)
+    def _read_members(self, index: int) -> dict[str | int, int]:
+        text = self._text
+        out: dict[str | int, int] = {}
         opening = text[index]
-        if depth < len(pattern) and opening in "{[":
-            wanted = pattern[depth]
-            if opening == "{" and isinstance(wanted, str):
-                return members(path, index, wanted)
-            if opening == "[" and isinstance(wanted, _Any):
-                return items(path, index)
-        return _SCAN(text, index)[1]
-
-    def members(path: JsonPath, index: int, wanted: str) -> int:
-        index = _space(text, index + 1)
-        while text[index] != "}":
-            key, index = _SCAN(text, index)
-            index = _space(text, _space(text, index) + 1)  # past the colon
-            index = value((*path, wanted), index) if key == wanted else _SCAN(text, index)[1]
-            index = _space(text, index)
-            if text[index] == ",":
-                index = _space(text, index + 1)
-        return index + 1
-
-    def items(path: JsonPath, index: int) -> int:
+        if opening not in "{[":
+            return out
+        closing = "}" if opening == "{" else "]"
         index = _space(text, index + 1)
         position = 0
-        while text[index] != "]":
-            index = value((*path, position), index)
-            position += 1
-            index = _space(text, index)
+        while text[index] != closing:
+            if opening == "{":
+                key, index = _SCAN(text, index)
+                index = _space(text, _space(text, index) + 1)  # past the colon
+                out[str(key)] = index
+            else:
+                out[position] = index
+                position += 1
+            index = _space(text, _SCAN(text, index)[1])
             if text[index] == ",":
                 index = _space(text, index + 1)
-        return index + 1
-
-    value((), _space(text, 0))
-    return out
+        return out

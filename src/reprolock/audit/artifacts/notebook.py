@@ -33,7 +33,7 @@ from reprolock.audit.interface import (
 )
 from reprolock.audit.pysource import Parsed, parse_bounded
 from reprolock.audit.shell import Download, ShellAudit, audit_shell
-from reprolock.formats.json import ANY_INDEX, JsonPath, JsonPattern, json_value_lines
+from reprolock.formats.json import JsonPath, ValueLines
 from reprolock.model import Finding, Location
 from reprolock.rules import finding
 
@@ -44,33 +44,15 @@ _MAX_RECOVERIES = 8
 _STATEMENT_HEAD = re.compile(r"^[^\s#)\]}]")
 
 
-_SOURCE_PATH: JsonPattern = ("cells", ANY_INDEX, "source", ANY_INDEX)
 _Piece = tuple[int, int]
 """A piece of cell source: (cell index, index in the ``source`` list, or -1 for a string)."""
 
 
-class _PieceLines:
-    """The .ipynb line of each piece of cell source, found the first time one is asked for:
-    most notebooks report nothing, and then the JSON is never walked for positions."""
+class _LineMap(Sequence[int]):
+    """The .ipynb line of each line of something read from cells, found when asked for: most
+    notebooks report nothing, and then no position is looked for at all."""
 
-    def __init__(self, text: str) -> None:
-        self._text = text
-        self._lines: dict[JsonPath, int] | None = None
-
-    def line(self, piece: _Piece) -> int:
-        if self._lines is None:
-            self._lines = json_value_lines(self._text, _SOURCE_PATH)
-        cell, index = piece
-        path: JsonPath = (
-            ("cells", cell, "source") if index < 0 else ("cells", cell, "source", index)
-        )
-        return self._lines.get(path, 1)
-
-
-class _JsonLines(Sequence[int]):
-    """The .ipynb line of each line of something read from cells, computed when asked."""
-
-    def __init__(self, lines: _PieceLines, pieces: Sequence[_Piece]) -> None:
+    def __init__(self, lines: ValueLines, pieces: Sequence[_Piece]) -> None:
         self._lines = lines
         self._pieces = pieces
 
@@ -83,8 +65,12 @@ class _JsonLines(Sequence[int]):
     def __getitem__(self, index: slice) -> Sequence[int]: ...
     def __getitem__(self, index: int | slice) -> int | Sequence[int]:
         if isinstance(index, slice):
-            return _JsonLines(self._lines, self._pieces[index])
-        return self._lines.line(self._pieces[index])
+            return _LineMap(self._lines, self._pieces[index])
+        cell, piece = self._pieces[index]
+        path: JsonPath = ("cells", cell, "source")
+        if piece >= 0:
+            path = (*path, piece)
+        return self._lines.line(path) or 1
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -101,7 +87,7 @@ class _Command:
 
 @dataclass(kw_only=True, slots=True)
 class _NotebookSource:
-    lines: _PieceLines
+    lines: ValueLines
     """Where in the .ipynb file each piece of cell source is."""
     python: list[str] = field(default_factory=list)
     """Python lines of all code cells, IPython syntax replaced by Python of as many lines."""
@@ -113,9 +99,9 @@ class _NotebookSource:
     """What a shell runs, in notebook order."""
 
     @property
-    def json_lines(self) -> _JsonLines:
+    def json_lines(self) -> _LineMap:
         """For each Python line, its line in the .ipynb file."""
-        return _JsonLines(self.lines, self.pieces)
+        return _LineMap(self.lines, self.pieces)
 
 
 def _source_pieces(data: dict[str, Any]) -> dict[int, list[tuple[str, _Piece]]]:
@@ -162,7 +148,7 @@ _MAY_HOLD_SYNTAX = re.compile(r"[!%?]|(?:\A|[\r\n])\s*[,;/]")
 
 
 def _notebook_python(
-    pieces: dict[int, list[tuple[str, _Piece]]], lines_of: _PieceLines, *, python: bool
+    pieces: dict[int, list[tuple[str, _Piece]]], lines_of: ValueLines, *, python: bool
 ) -> _NotebookSource:
     """The cells read as IPython reads them; without ``python``, only what a shell runs (the
     Python lines are left out, and cells that hold no IPython syntax are not read)."""
@@ -181,7 +167,7 @@ def _notebook_python(
                 continue
             at = [where[min(special.line + i, len(where) - 1)] for i in range(len(shell))]
             env = special.kind == "magic" and special.name == "env"
-            nb.commands.append(_Command(lines=shell, json_lines=_JsonLines(lines_of, at), env=env))
+            nb.commands.append(_Command(lines=shell, json_lines=_LineMap(lines_of, at), env=env))
         if not cell.python:
             continue  # a cell magic whose body is not Python (%%bash, %%html, %%writefile)
         start = len(nb.python) + 1
@@ -247,7 +233,7 @@ class NotebookScanner(Scanner):
         mentions = mentions_artifacts(source.text)
         if not _python_kernel(data) or not (mentions or _RUNS_SHELL.search(source.text)):
             return facts
-        nb = _notebook_python(_source_pieces(data), _PieceLines(source.text), python=mentions)
+        nb = _notebook_python(_source_pieces(data), ValueLines(source.text), python=mentions)
         findings: list[Finding] = []
         shell = _shell(source, ctx, nb.commands)
         findings.extend(shell.findings)
