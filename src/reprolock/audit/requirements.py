@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import posixpath
 import re
@@ -639,7 +640,7 @@ class RequirementsScanner(Scanner):
     def _header_sources(self, source: SourceFile, header: Header, ctx: ScanContext) -> list[str]:
         if header.tool == "pdm":
             return self._resolve_sources(source, ["pyproject.toml"], ctx, None)[:1]
-        command = parse_command(header.command)
+        command = _parse_command(header.command)
         if command is None:
             return []
         if command.tool == "uv-export":
@@ -975,12 +976,23 @@ def _declared(parsed: ParsedRequirements) -> tuple[Declared, ...]:
     """The requirement lines, for lock sync: their hashes are the file's own business."""
     return tuple(
         Declared(
-            spec=replace(r.spec, hashes=()) if r.spec.hashes else r.spec,
+            spec=_unhashed(r.spec) if r.spec.hashes else r.spec,
             line=r.line,
             column=r.column,
         )
         for r in parsed.requirements
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _unhashed(spec: Spec) -> Spec:
+    """``spec`` without its hashes. Memoised: the locks of a monorepo repeat the same hashed
+    lines, and the parser hands out one spec for each distinct line."""
+    return replace(spec, hashes=())
+
+
+_parse_command = functools.lru_cache(maxsize=256)(parse_command)
+"""The compile commands of a monorepo's lock headers are a handful, each in many files."""
 
 
 def _satisfies(specifier: SpecifierSet, version: str) -> bool:

@@ -260,65 +260,17 @@ def _without_comment(line: str) -> str:
     return (line[:cut] if cut >= 0 else line).strip()
 
 
-# Line ends other than \n (str.splitlines breaks at each), a backslash that does not end a
-# line (pip strips every backslash around a continued line), and a comment ending in one (it
-# ends a continuation instead of continuing it): left to the line-by-line reading.
-_OTHER_BREAKS = re.compile(r"[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
-_ASCII_BREAKS = ("\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e")
-_INNER_BACKSLASH = re.compile(r"\\(?!\n)|#[^\n]*\\\n")
-_ENTRY = re.compile(r"^([^\S\n]*)([^\s#][^\n]*(?:(?<=\\)\n[^\n]*)*)", re.MULTILINE)
-"""A logical line that is not blank or a comment: its indent, then its text with the lines a
-backslash continues it on."""
-
-
-def _entries(text: str) -> list[tuple[int, int, str]] | None:
-    """(line, column, text without comments) of each entry: what :func:`_logical_lines` and
-    :func:`_without_comment` give, with blank and comment lines passed over by one pattern
-    instead of one by one. None for a file only the line-by-line reading reads right."""
-    if "\\" in text and _INNER_BACKSLASH.search(text):
-        return None
-    if text.isascii():
-        if any(end in text for end in _ASCII_BREAKS):
-            return None
-    elif _OTHER_BREAKS.search(text):
-        return None
-    out: list[tuple[int, int, str]] = []
-    line, last = 1, 0
-    for match in _ENTRY.finditer(text):
-        start = match.start()
-        line += text.count("\n", last, start)
-        last = start
-        body = match.group(2)
-        if "\\\n" in body:
-            head, _, tail = body.rpartition("\\\n")
-            # pip puts a space before the comment line that ends a continuation
-            space = " " if tail.lstrip().startswith("#") else ""
-            body = head.replace("\\\n", "") + space + tail
-        content = _without_comment(body)
-        if content:
-            out.append((line, len(match.group(1)) + 1, content))
-    return out
-
-
-def _slow_entries(physical: list[str]) -> list[tuple[int, int, str]]:
-    out: list[tuple[int, int, str]] = []
-    for number, joined in _logical_lines(physical):
-        content = _without_comment(joined)
-        if content:
-            first = physical[number - 1]
-            out.append((number, len(first) - len(first.lstrip()) + 1, content))
-    return out
-
-
 def logical_lines(text: str) -> list[tuple[int, str]]:
     """pip's view of a requirements file: (line where each entry starts, text without comments).
 
     Blank and comment-only lines are dropped; ``${VAR}`` is left as written.
     """
-    entries = _entries(text)
-    if entries is None:
-        entries = _slow_entries(text.splitlines())
-    return [(number, content) for number, _column, content in entries]
+    out: list[tuple[int, str]] = []
+    for number, joined in _logical_lines(text.splitlines()):
+        content = _without_comment(joined)
+        if content:
+            out.append((number, content))
+    return out
 
 
 _NAME_AT = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?\s*(?:\[[^\]]*\])?\s*@")
@@ -532,9 +484,11 @@ def parse_requirements(text: str) -> ParsedRequirements:
     """
     physical = text.splitlines()
     out = _Collected(requirements=[], options=[], includes=[], problems=[])
-    entries = _entries(text)
-    for number, column, content in _slow_entries(physical) if entries is None else entries:
-        _read_line(number, column, content, out)
+    for number, joined in _logical_lines(physical):
+        content = _without_comment(joined)
+        if content:
+            first = physical[number - 1]
+            _read_line(number, len(first) - len(first.lstrip()) + 1, content, out)
     return ParsedRequirements(
         requirements=tuple(out.requirements),
         options=tuple(out.options),
