@@ -3,7 +3,10 @@ data versions in config, DVC pipelines (RP601-RP605), and the promise never to r
 
 from __future__ import annotations
 
+import ast
+import inspect
 import json
+import re
 import shutil
 import textwrap
 import time
@@ -22,11 +25,13 @@ from reprolock.audit.artifacts import (
     artifact_scanners,
 )
 from reprolock.audit.artifacts import notebook as notebook_module
+from reprolock.audit.artifacts import python as python_module
 from reprolock.audit.artifacts.ipython import transform_cell
 from reprolock.audit.interface import FileFacts, Role, ScanContext, ScanError, Scanner, SourceFile
 from reprolock.audit.registry import all_scanners
 from reprolock.cli import main
 from reprolock.config import Config
+from reprolock.dataapis import DATA_APIS
 from reprolock.formats.json import ValueLines, json_scalars
 from reprolock.model import Finding, Severity
 from tests.conftest import FIXTURES, audit_tree, hits, write_tree
@@ -1456,3 +1461,73 @@ def test_notebook_line_mapping_property(before: list[str], split: bool) -> None:
     found = [(f.rule, f.location.line) for f in facts.findings]
     expected = _line_of(text, "org/m") if split else _line_of(text, "from_pretrained")
     assert found == [("RP601", expected)]
+
+
+# --- the prefilter ---------------------------------------------------------------------------
+
+
+def _names_the_calls_match() -> set[str]:
+    """Every API name ``Analysis._call`` compares a call's name with (through its tables or as
+    a literal), and every call of the data API table."""
+    source = textwrap.dedent(inspect.getsource(python_module.Analysis._call))
+    names: set[str] = {name for api in DATA_APIS for name in api.calls}
+    for node in ast.walk(ast.parse(source)):
+        if not (
+            isinstance(node, ast.Compare)
+            and isinstance(node.left, ast.Name)
+            and node.left.id in {"last", "qualified"}
+        ):
+            continue
+        for right in node.comparators:
+            if isinstance(right, ast.Name):
+                names.update(getattr(python_module, right.id))
+            else:
+                names.update(str(c.value) for c in ast.walk(right) if isinstance(c, ast.Constant))
+    return names
+
+
+def test_the_prefilter_lets_every_matched_api_through() -> None:
+    """A file is parsed only when its text holds one of the prefilter's tokens: the plainest
+    call of every API a rule matches must hold one, or a rule added to a table is silently
+    never applied. ``create_model`` is judged only for ``hf-hub:`` names, which are the token."""
+    names = _names_the_calls_match()
+    assert {"from_pretrained", "snapshot_download", "torch.hub.load", "DVCFileSystem"} <= names
+    assert "kagglehub.dataset_download" in names
+    for name in sorted(names):
+        written = re.sub(r"\((\w+)\)", r'("\1")', name)  # spark.read.format(delta).load
+        model = "hf-hub:org/model" if name in python_module._CREATE_MODEL else "org/model"
+        text = f'api.{written}("{model}")\n'  # a method is called on something
+        assert python_module.mentions_artifacts(text), text
+    assert not python_module.mentions_artifacts('create_model("org/model")\n')
+
+
+@pytest.mark.parametrize(
+    ("text", "uses"),
+    [
+        ('"""Step 3 of the pipeline."""', False),
+        ("# see sd.\n", False),
+        ("pipelines(x)", False),
+        ("my_sd(x)", False),
+        ('pipeline("text-generation", model=m)', True),
+        ("sd (repo)", True),
+        ("sd \\\n    (repo)", True),
+        ("sd.load(repo)", True),
+        ("(sd\n    .load(repo))", True),
+    ],
+)
+def test_a_function_is_walked_for_an_imported_name_only_where_it_is_used(
+    text: str, uses: bool
+) -> None:
+    assert (python_module._calls_any(("pipeline", "sd")).search(text) is not None) is uses
+
+
+def test_a_call_through_an_import_alias_inside_a_function(audit: Audit) -> None:
+    code = """
+        from huggingface_hub import snapshot_download as sd
+
+        def fetch():
+            '''Fetch the weights of the pipeline.'''
+            return (sd
+                    ("org/model"))
+    """
+    assert _py(audit, code) == [("RP601", "app.py", 5)]
