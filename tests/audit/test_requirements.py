@@ -29,7 +29,7 @@ from reprolock.audit.interface import (
 from reprolock.audit.requirements import RequirementsScanner
 from reprolock.cli import main
 from reprolock.config import Config, load_config
-from reprolock.formats.requirements import logical_lines, parse_requirements
+from reprolock.formats.requirements import logical_lines, parse_requirements, via_sources
 from reprolock.model import Finding, Severity
 from reprolock.specs import SpecKind
 from tests.audit._opened import opened_files
@@ -1416,7 +1416,7 @@ _VIA_LINES = (
 @settings(max_examples=400)
 def test_via_sources_as_read_line_by_line(lines: list[str]) -> None:
     """Only lines with a comment are looked at; any other line still ends a ``# via`` block."""
-    assert parse_requirements("\n".join(lines)).via == _via_line_by_line(lines)
+    assert via_sources("\n".join(lines)) == _via_line_by_line(lines)
 
 
 def test_specs_without_hashes_for_lock_sync_keep_the_parsed_ones(tmp_path: Path) -> None:
