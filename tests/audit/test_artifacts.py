@@ -3,7 +3,10 @@ data versions in config, DVC pipelines (RP601-RP605), and the promise never to r
 
 from __future__ import annotations
 
+import ast
+import inspect
 import json
+import re
 import shutil
 import textwrap
 import time
@@ -21,11 +24,15 @@ from reprolock.audit.artifacts import (
     PythonScanner,
     artifact_scanners,
 )
+from reprolock.audit.artifacts import notebook as notebook_module
+from reprolock.audit.artifacts import python as python_module
 from reprolock.audit.artifacts.ipython import transform_cell
 from reprolock.audit.interface import FileFacts, Role, ScanContext, ScanError, Scanner, SourceFile
 from reprolock.audit.registry import all_scanners
 from reprolock.cli import main
 from reprolock.config import Config
+from reprolock.dataapis import DATA_APIS
+from reprolock.formats.json import ValueLines, json_scalars
 from reprolock.model import Finding, Severity
 from tests.conftest import FIXTURES, audit_tree, hits, write_tree
 
@@ -827,6 +834,90 @@ def test_invalid_notebook_json_is_rp001(audit: Audit) -> None:
     assert hits(found) == [("RP001", "nb.ipynb", 3)]
 
 
+def test_value_lines_by_path() -> None:
+    text = (
+        '{"metadata": {"cells": [{"source": "decoy"}]},\n'
+        ' "cells": [\n'
+        '  {"outputs": [{"source": ["{[\\"x\\"]}", "]}"]}], "source": "a"},\n'
+        '  {"source": [\n'
+        '    "b\\n",\n'
+        '    "c"], "n": 1},\n'
+        '  {"source": "old",\n'
+        '   "source": "new"}\n'
+        " ]}\n"
+    )
+    lines = ValueLines(text)
+    assert lines.line(("cells", 1, "source", 1)) == 6
+    assert lines.line(("cells", 0, "source")) == 3
+    assert lines.line(("cells", 1, "source", 0)) == 5
+    assert lines.line(("cells", 2, "source")) == 8  # json.loads keeps the last of a repeated key
+    assert lines.line(("metadata", "cells", 0, "source")) == 1
+    assert lines.line(()) == 1
+    assert lines.line(("cells", 3)) is None
+    assert lines.line(("cells", 1, "n", 0)) is None
+    assert lines.line(("nothing",)) is None
+    assert ValueLines(json.dumps(json.loads(text))).line(("cells", 2, "source")) == 1
+
+
+_JSON = st.recursive(
+    st.one_of(st.text(max_size=6), st.integers(), st.booleans(), st.none(), st.floats()),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.sampled_from(["cells", "source", "outputs", "a"]), inner, max_size=3),
+    ),
+    max_leaves=12,
+)
+
+
+@given(document=_JSON, indent=st.sampled_from([None, 0, 1, 2]), reverse=st.booleans())
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+def test_value_lines_agree_with_the_walk_over_every_lexeme(
+    document: object, indent: int | None, reverse: bool
+) -> None:
+    """Every scalar gets the line the walk over every lexeme gives it, in any order asked."""
+    text = json.dumps(document, indent=indent)
+    scalars = list(json_scalars(text))
+    lines = ValueLines(text)
+    for path, _lexeme, line in reversed(scalars) if reverse else scalars:
+        assert lines.line(path) == line, (text, path)
+
+
+def test_notebook_lines_through_outputs_and_string_sources(audit: Audit) -> None:
+    """Lines found lazily are the lines of the .ipynb file, past outputs of any shape."""
+    nb = json.loads(_notebook(["%pip install numpy\n"], 'AutoModel.from_pretrained("org/a")'))
+    nb["cells"][0]["outputs"] = [{"data": {"text/plain": ["{\n", '["source"]\n']}}]
+    nb["cells"][1]["outputs"] = [{"name": "stdout", "text": ["]\n"] * 5}]
+    text = json.dumps(nb, indent=1)
+    found = audit({"nb.ipynb": text})
+    assert [(f.rule, f.location.line) for f in found if f.rule != "RP103"] == [
+        ("RP101", _line_of(text, "%pip")),
+        ("RP601", _line_of(text, "org/a")),
+    ]
+
+
+def test_a_notebook_that_reports_nothing_is_not_walked_for_lines(
+    audit: Audit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(self: ValueLines, path: object) -> int:
+        raise AssertionError("walked")
+
+    monkeypatch.setattr(ValueLines, "line", refuse)
+    text = _notebook(["import numpy\n", "!ls data\n", 'AutoModel.from_pretrained("./local")'])
+    assert audit({"nb.ipynb": text}) == []
+    with pytest.raises(AssertionError, match="walked"):
+        audit({"nb.ipynb": _notebook(['AutoModel.from_pretrained("org/m")'])})
+
+
+@given(pieces=st.lists(st.text(alphabet="ab!%?,;/ \t\n\r\x0c\u2028", max_size=8), max_size=4))
+@settings(max_examples=500)
+def test_cells_passed_over_hold_no_ipython_syntax(pieces: list[str]) -> None:
+    """A cell a notebook without model or dataset names does not read is one IPython's
+    rules find no syntax in."""
+    if not any(notebook_module._MAY_HOLD_SYNTAX.search(piece) for piece in pieces):
+        text = "".join(pieces).replace("\r\n", "\n").replace("\r", "\n")
+        assert transform_cell(text).specials == ()
+
+
 def test_notebook_pip_installs_go_to_the_shell_audit(audit: Audit) -> None:
     text = _notebook(["%pip install numpy==1.26.4\n", "!pip install pandas\n", "import numpy"])
     found = audit({"nb.ipynb": text})
@@ -1370,3 +1461,73 @@ def test_notebook_line_mapping_property(before: list[str], split: bool) -> None:
     found = [(f.rule, f.location.line) for f in facts.findings]
     expected = _line_of(text, "org/m") if split else _line_of(text, "from_pretrained")
     assert found == [("RP601", expected)]
+
+
+# --- the prefilter ---------------------------------------------------------------------------
+
+
+def _names_the_calls_match() -> set[str]:
+    """Every API name ``Analysis._call`` compares a call's name with (through its tables or as
+    a literal), and every call of the data API table."""
+    source = textwrap.dedent(inspect.getsource(python_module.Analysis._call))
+    names: set[str] = {name for api in DATA_APIS for name in api.calls}
+    for node in ast.walk(ast.parse(source)):
+        if not (
+            isinstance(node, ast.Compare)
+            and isinstance(node.left, ast.Name)
+            and node.left.id in {"last", "qualified"}
+        ):
+            continue
+        for right in node.comparators:
+            if isinstance(right, ast.Name):
+                names.update(getattr(python_module, right.id))
+            else:
+                names.update(str(c.value) for c in ast.walk(right) if isinstance(c, ast.Constant))
+    return names
+
+
+def test_the_prefilter_lets_every_matched_api_through() -> None:
+    """A file is parsed only when its text holds one of the prefilter's tokens: the plainest
+    call of every API a rule matches must hold one, or a rule added to a table is silently
+    never applied. ``create_model`` is judged only for ``hf-hub:`` names, which are the token."""
+    names = _names_the_calls_match()
+    assert {"from_pretrained", "snapshot_download", "torch.hub.load", "DVCFileSystem"} <= names
+    assert "kagglehub.dataset_download" in names
+    for name in sorted(names):
+        written = re.sub(r"\((\w+)\)", r'("\1")', name)  # spark.read.format(delta).load
+        model = "hf-hub:org/model" if name in python_module._CREATE_MODEL else "org/model"
+        text = f'api.{written}("{model}")\n'  # a method is called on something
+        assert python_module.mentions_artifacts(text), text
+    assert not python_module.mentions_artifacts('create_model("org/model")\n')
+
+
+@pytest.mark.parametrize(
+    ("text", "uses"),
+    [
+        ('"""Step 3 of the pipeline."""', False),
+        ("# see sd.\n", False),
+        ("pipelines(x)", False),
+        ("my_sd(x)", False),
+        ('pipeline("text-generation", model=m)', True),
+        ("sd (repo)", True),
+        ("sd \\\n    (repo)", True),
+        ("sd.load(repo)", True),
+        ("(sd\n    .load(repo))", True),
+    ],
+)
+def test_a_function_is_walked_for_an_imported_name_only_where_it_is_used(
+    text: str, uses: bool
+) -> None:
+    assert (python_module._calls_any(("pipeline", "sd")).search(text) is not None) is uses
+
+
+def test_a_call_through_an_import_alias_inside_a_function(audit: Audit) -> None:
+    code = """
+        from huggingface_hub import snapshot_download as sd
+
+        def fetch():
+            '''Fetch the weights of the pipeline.'''
+            return (sd
+                    ("org/model"))
+    """
+    assert _py(audit, code) == [("RP601", "app.py", 5)]

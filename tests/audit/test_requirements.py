@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -28,7 +29,7 @@ from reprolock.audit.interface import (
 from reprolock.audit.requirements import RequirementsScanner
 from reprolock.cli import main
 from reprolock.config import Config, load_config
-from reprolock.formats.requirements import logical_lines, parse_requirements
+from reprolock.formats.requirements import logical_lines, parse_requirements, via_sources
 from reprolock.model import Finding, Severity
 from reprolock.specs import SpecKind
 from tests.audit._opened import opened_files
@@ -1367,3 +1368,65 @@ def test_an_include_through_a_symlink_loop_is_no_such_file(tmp_path: Path) -> No
         ("RP001", 2, "-c loop/x.txt: no such file (loop/x.txt)"),
         ("RP101", 3, "six is not pinned"),
     ]
+
+
+def _via_line_by_line(physical: list[str]) -> tuple[str, ...]:
+    """``# via`` sources read one physical line at a time, as pip-tools writes them."""
+    found: dict[str, None] = {}
+    in_block = False
+    for raw in physical:
+        comment_line = raw.lstrip().startswith("#")
+        if "#" not in raw or not comment_line:
+            in_block = False
+        if "#" not in raw:
+            continue
+        if comment_line:
+            body = raw.strip()[1:].strip()
+        else:
+            cut = next(
+                (i for i, c in enumerate(raw) if c == "#" and (i == 0 or raw[i - 1].isspace())), -1
+            )
+            body = raw[cut + 1 :].strip() if cut >= 0 else ""
+        if body == "via":
+            in_block = True
+            continue
+        if body.startswith("via "):
+            items = body[4:].split(",")
+        elif in_block and comment_line:
+            items = [body]
+        else:
+            continue
+        for item in (i.strip() for i in items):
+            if item.startswith("-r "):
+                found[item[3:].strip()] = None
+            else:
+                for source in re.findall(r"\(([^()\s]+\.(?:toml|cfg|py))\)", item):
+                    found[source] = None
+    return tuple(found)
+
+
+_VIA_LINES = (
+    "numpy==1.26.4", "    # via", "    #   -r requirements.in", "#   torch", "",
+    "x==1  # via -r a.in", "    # via -r b.in, c (pyproject.toml)", "a#b", "#",
+    "    #   build (setup.cfg)", "  --hash=sha256:00",
+)  # fmt: skip
+
+
+@given(lines=st.lists(st.sampled_from(_VIA_LINES), max_size=14))
+@settings(max_examples=400)
+def test_via_sources_as_read_line_by_line(lines: list[str]) -> None:
+    """Only lines with a comment are looked at; any other line still ends a ``# via`` block."""
+    assert via_sources("\n".join(lines)) == _via_line_by_line(lines)
+
+
+def test_specs_without_hashes_for_lock_sync_keep_the_parsed_ones(tmp_path: Path) -> None:
+    """The hashes are dropped from what a lock declares (memoised), never from the parsed spec."""
+    text = f"numpy==1.26.4 --hash=sha256:{'a' * 64}\nnumpy==1.26.4 --hash=sha256:{'a' * 64}\n"
+    write_tree(tmp_path, {"requirements.txt": text})
+    ctx = ScanContext(root=tmp_path, config=Config(), files=frozenset({"requirements.txt"}))
+    source = SourceFile(path="requirements.txt", abspath=tmp_path / "requirements.txt", text=text)
+    facts = RequirementsScanner().scan(source, ctx)
+    assert [(d.spec.hashes, d.line) for d in facts.declared] == [((), 1), ((), 2)]
+    assert facts.declared[0].spec == facts.declared[1].spec
+    assert [p.hashed for p in facts.pins] == [True, True]
+    assert parse_requirements(text).requirements[0].spec.hashes == (f"sha256:{'a' * 64}",)

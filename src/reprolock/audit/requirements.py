@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import posixpath
 import re
@@ -37,6 +38,7 @@ from reprolock.formats.requirements import (
     OptionEntry,
     ParsedRequirements,
     parse_requirements,
+    via_sources,
     wheel_of,
 )
 from reprolock.model import Finding, Location, Severity
@@ -639,7 +641,7 @@ class RequirementsScanner(Scanner):
     def _header_sources(self, source: SourceFile, header: Header, ctx: ScanContext) -> list[str]:
         if header.tool == "pdm":
             return self._resolve_sources(source, ["pyproject.toml"], ctx, None)[:1]
-        command = parse_command(header.command)
+        command = _parse_command(header.command)
         if command is None:
             return []
         if command.tool == "uv-export":
@@ -683,10 +685,11 @@ class RequirementsScanner(Scanner):
         stem = source.name.rpartition(".")[0]
         same_stem = self._sibling(source, f"{stem}.in")
         fallback: tuple[str, ...] | None = (same_stem,) if self._exists(ctx, same_stem) else None
-        if fallback is None and parsed.via:
+        via = via_sources(source.text) if fallback is None else ()
+        if via:
             named = [
                 p
-                for p in self._resolve_sources(source, parsed.via, ctx, None)
+                for p in self._resolve_sources(source, via, ctx, None)
                 if p.endswith(".in") and self._exists(ctx, p)
             ]
             fallback = tuple(named) if named else None
@@ -817,18 +820,21 @@ class RequirementsScanner(Scanner):
         command = parsed.header.command if parsed.header is not None else ""
 
         pins: list[Pin] = []
+        # Judged at the file, placed at the line only when something is found: most lines of a
+        # lock are found nothing in (a finding's fingerprint does not depend on its line).
+        anywhere = source.at(1)
         for req in parsed.requirements:
             spec = req.spec
-            loc = source.at(req.line, req.column)
             effective, pinned_by_constraint = self._effective(spec, constraints)
             context: JudgeContext = judge
             if is_lock and not hash_mode:
                 context = no_hash_judge
             elif pinned_by_constraint and not effective.hashes and not hash_mode:
                 context = no_hash_judge  # the constraints file reports its own missing hash
-            for f in judge_concrete(effective, loc, context):
+            for f in judge_concrete(effective, anywhere, context):
                 if constraints_file and f.rule in {"RP101", "RP102"}:
                     continue  # a constraint only limits what the including file installs
+                f = replace(f, location=source.at(req.line, req.column))  # noqa: PLW2901
                 found.append(
                     self._with_fix(f, spec, known, require_option and not partial, command)
                 )
@@ -841,6 +847,7 @@ class RequirementsScanner(Scanner):
             ):
                 message = f"{effective.label}=={effective.version} has no hash in this lock"
                 fix = _with_generate_hashes(command)
+                loc = source.at(req.line, req.column)
                 found.append(finding("RP203", message, loc, subject=spec.name, fix=fix))
             pin = self._pin(effective, req.line)
             if pin is not None:
@@ -975,12 +982,23 @@ def _declared(parsed: ParsedRequirements) -> tuple[Declared, ...]:
     """The requirement lines, for lock sync: their hashes are the file's own business."""
     return tuple(
         Declared(
-            spec=replace(r.spec, hashes=()) if r.spec.hashes else r.spec,
+            spec=_unhashed(r.spec) if r.spec.hashes else r.spec,
             line=r.line,
             column=r.column,
         )
         for r in parsed.requirements
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _unhashed(spec: Spec) -> Spec:
+    """``spec`` without its hashes. Memoised: the locks of a monorepo repeat the same hashed
+    lines, and the parser hands out one spec for each distinct line."""
+    return replace(spec, hashes=())
+
+
+_parse_command = functools.lru_cache(maxsize=256)(parse_command)
+"""The compile commands of a monorepo's lock headers are a handful, each in many files."""
 
 
 def _satisfies(specifier: SpecifierSet, version: str) -> bool:

@@ -1,10 +1,10 @@
-"""JSON with positions: the line of every key and scalar of a document ``json`` has accepted."""
+"""JSON with positions: the line of keys and values of a document ``json`` has accepted."""
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 JsonPath = tuple[str | int, ...]
@@ -71,3 +71,81 @@ def json_key_lines(text: str, max_depth: int = 4) -> dict[JsonPath, int]:
         if is_key and len(path) <= max_depth:
             out.setdefault(path, line)
     return out
+
+
+# set by JSONDecoder.__init__, absent from the stubs
+_SCAN: Callable[[str, int], tuple[object, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+"""The C scanner behind ``json.loads``: one value from an index, and the index after it."""
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _space(text: str, index: int) -> int:
+    """The index of the first character at or after ``index`` that is not JSON whitespace."""
+    match = _SPACE.match(text, index)
+    return match.end() if match is not None else index
+
+
+class ValueLines:
+    """The line of a value of a valid JSON document, found by its path when asked.
+
+    Only the containers on the way to a value asked for are read in Python, one member at a
+    time; every other value is passed over by the scanner ``json.loads`` itself uses. A
+    notebook's outputs cost what decoding them costs, and a document nobody asks about costs
+    nothing. A key given twice leads to its last value, as in ``json.loads``.
+    """
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._offsets: dict[JsonPath, int | None] = {(): _space(text, 0)}
+        self._children: dict[JsonPath, dict[str | int, int]] = {}
+        self._counted = (0, 1)
+        """The last offset a line was counted to, and its line."""
+
+    def line(self, path: JsonPath) -> int | None:
+        """1-based line where the value at ``path`` starts; None when there is none."""
+        offset = self._offset(path)
+        if offset is None:
+            return None
+        start, line = self._counted
+        if offset < start:
+            start, line = 0, 1
+        line += self._text.count("\n", start, offset)
+        self._counted = (offset, line)
+        return line
+
+    def _offset(self, path: JsonPath) -> int | None:
+        if path in self._offsets:
+            return self._offsets[path]
+        parent = self._offset(path[:-1])
+        found = None if parent is None else self._members(path[:-1], parent).get(path[-1])
+        self._offsets[path] = found
+        return found
+
+    def _members(self, path: JsonPath, offset: int) -> dict[str | int, int]:
+        """Where each member of the container at ``path`` starts, by key or index."""
+        known = self._children.get(path)
+        if known is None:
+            known = self._children[path] = self._read_members(offset)
+        return known
+
+    def _read_members(self, index: int) -> dict[str | int, int]:
+        text = self._text
+        out: dict[str | int, int] = {}
+        opening = text[index]
+        if opening not in "{[":
+            return out
+        closing = "}" if opening == "{" else "]"
+        index = _space(text, index + 1)
+        position = 0
+        while text[index] != closing:
+            if opening == "{":
+                key, index = _SCAN(text, index)
+                index = _space(text, _space(text, index) + 1)  # past the colon
+                out[str(key)] = index
+            else:
+                out[position] = index
+                position += 1
+            index = _space(text, _SCAN(text, index)[1])
+            if text[index] == ",":
+                index = _space(text, index + 1)
+        return out

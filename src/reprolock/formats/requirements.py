@@ -77,8 +77,6 @@ class ParsedRequirements:
     """Lines pip would reject."""
     header: Header | None = None
     """The pip-compile/uv/PDM header, if any."""
-    via: tuple[str, ...] = ()
-    """Source files named by ``# via -r FILE`` annotations (as written)."""
 
 
 _LONG_OPTIONS: dict[str, tuple[str, bool]] = {
@@ -230,7 +228,8 @@ def _is_comment_line(line: str) -> bool:
 
 
 def _logical_lines(physical: list[str]) -> Iterator[tuple[int, str]]:
-    """pip's ``join_lines`` + ``ignore_comments``: (first line number, content) pairs."""
+    """pip's ``join_lines`` + ``ignore_comments``: (first line number, content) pairs. A blank
+    or comment line of its own holds nothing and is not yielded (a lock has one per package)."""
     parts: list[str] = []
     primary = 0
     for number, raw in enumerate(physical, start=1):
@@ -242,8 +241,13 @@ def _logical_lines(physical: list[str]) -> Iterator[tuple[int, str]]:
                     primary = number
                 parts.append(raw.strip("\\"))
                 continue
+        elif not parts:
+            stripped = raw.lstrip()
+            if stripped and stripped[0] != "#":
+                yield number, raw
+            continue
         else:
-            comment = bool(parts) and raw.lstrip().startswith("#")
+            comment = raw.lstrip().startswith("#")
         if parts:
             # a comment line ends a continuation; pip keeps it so it is stripped below
             parts.append(" " + raw if comment else raw)
@@ -327,14 +331,21 @@ def wheel_of(spec: Spec) -> tuple[str, str] | None:
 _VIA_SOURCE = re.compile(r"\(([^()\s]+\.(?:toml|cfg|py))\)")
 
 
-def _via_sources(physical: list[str]) -> tuple[str, ...]:
-    """Files named by pip-tools/uv ``# via -r FILE`` annotations."""
+def via_sources(text: str) -> tuple[str, ...]:
+    """Files named by the pip-tools/uv ``# via -r FILE`` annotations of a requirements file
+    (as written). Apart from :func:`parse_requirements`: a lock with its ``.in`` beside it
+    never needs them."""
+    if "via" not in text:
+        return ()
+    physical = text.splitlines()
     found: dict[str, None] = {}
     in_block = False
-    for raw in physical:
-        if "#" not in raw:
+    previous = -2
+    # Only lines with a comment say anything; any other line ends a block.
+    for number, raw in [(n, raw) for n, raw in enumerate(physical) if "#" in raw]:
+        if number != previous + 1:
             in_block = False
-            continue
+        previous = number
         if _is_comment_line(raw):
             body = raw.strip()[1:].strip()
         else:
@@ -493,5 +504,4 @@ def parse_requirements(text: str) -> ParsedRequirements:
         includes=tuple(out.includes),
         problems=tuple(out.problems),
         header=read_header(physical),
-        via=_via_sources(physical) if "via" in text else (),
     )

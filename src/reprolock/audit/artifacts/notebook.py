@@ -8,8 +8,9 @@ import ast
 import bisect
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from reprolock.audit.artifacts.ipython import transform_cell
 from reprolock.audit.artifacts.python import (
@@ -32,7 +33,7 @@ from reprolock.audit.interface import (
 )
 from reprolock.audit.pysource import Parsed, parse_bounded
 from reprolock.audit.shell import Download, ShellAudit, audit_shell
-from reprolock.formats.json import json_scalars
+from reprolock.formats.json import JsonPath, ValueLines
 from reprolock.model import Finding, Location
 from reprolock.rules import finding
 
@@ -43,13 +44,42 @@ _MAX_RECOVERIES = 8
 _STATEMENT_HEAD = re.compile(r"^[^\s#)\]}]")
 
 
+_Piece = tuple[int, int]
+"""A piece of cell source: (cell index, index in the ``source`` list, or -1 for a string)."""
+
+
+class _LineMap(Sequence[int]):
+    """The .ipynb line of each line of something read from cells, found when asked for: most
+    notebooks report nothing, and then no position is looked for at all."""
+
+    def __init__(self, lines: ValueLines, pieces: Sequence[_Piece]) -> None:
+        self._lines = lines
+        self._pieces = pieces
+
+    def __len__(self) -> int:
+        return len(self._pieces)
+
+    @overload
+    def __getitem__(self, index: int) -> int: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[int]: ...
+    def __getitem__(self, index: int | slice) -> int | Sequence[int]:
+        if isinstance(index, slice):
+            return _LineMap(self._lines, self._pieces[index])
+        cell, piece = self._pieces[index]
+        path: JsonPath = ("cells", cell, "source")
+        if piece >= 0:
+            path = (*path, piece)
+        return self._lines.line(path) or 1
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class _Command:
     """IPython syntax that a shell runs (``!cmd``, ``%pip``, ``%%bash``), or ``%env``."""
 
     lines: tuple[str, ...]
     """The shell text, one entry per cell line."""
-    json_lines: tuple[int, ...]
+    json_lines: Sequence[int]
     """The .ipynb line of each."""
     env: bool = False
     """``%env``: an ``export`` whose variable later commands see."""
@@ -57,56 +87,53 @@ class _Command:
 
 @dataclass(kw_only=True, slots=True)
 class _NotebookSource:
+    lines: ValueLines
+    """Where in the .ipynb file each piece of cell source is."""
     python: list[str] = field(default_factory=list)
     """Python lines of all code cells, IPython syntax replaced by Python of as many lines."""
-    json_lines: list[int] = field(default_factory=list)
-    """For each Python line, its line in the .ipynb file."""
+    pieces: list[_Piece] = field(default_factory=list)
+    """For each Python line, the piece of cell source it starts in."""
     cells: list[tuple[int, int, int]] = field(default_factory=list)
     """(cell index, first Python line, line count) for each code cell kept."""
     commands: list[_Command] = field(default_factory=list)
     """What a shell runs, in notebook order."""
 
+    @property
+    def json_lines(self) -> _LineMap:
+        """For each Python line, its line in the .ipynb file."""
+        return _LineMap(self.lines, self.pieces)
 
-def _source_pieces(data: dict[str, Any], text: str) -> dict[int, list[tuple[str, int]]]:
-    """For each cell, its source pieces with the .ipynb line each piece is on."""
-    lines: dict[tuple[int, int], int] = {}
-    for path, _token, line in json_scalars(text):
-        if (
-            len(path) >= 3
-            and path[0] == "cells"
-            and path[2] == "source"
-            and isinstance(path[1], int)
-        ):
-            piece = path[3] if len(path) == 4 and isinstance(path[3], int) else -1
-            lines[(path[1], piece)] = line
-    out: dict[int, list[tuple[str, int]]] = {}
+
+def _source_pieces(data: dict[str, Any]) -> dict[int, list[tuple[str, _Piece]]]:
+    """For each code cell, its source pieces, each with where it is."""
+    out: dict[int, list[tuple[str, _Piece]]] = {}
     for index, cell in enumerate(data["cells"]):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         source = cell.get("source")
         if isinstance(source, str):
-            out[index] = [(source, lines.get((index, -1), 1))]
+            out[index] = [(source, (index, -1))]
         elif isinstance(source, list) and all(isinstance(s, str) for s in source):
-            out[index] = [(s, lines.get((index, j), 1)) for j, s in enumerate(source)]
+            out[index] = [(s, (index, j)) for j, s in enumerate(source)]
     return out
 
 
-def _cell_lines(cell_pieces: list[tuple[str, int]]) -> list[tuple[str, int]]:
-    """The cell's lines, each with the .ipynb line of the piece it starts in."""
+def _cell_lines(cell_pieces: list[tuple[str, _Piece]]) -> list[tuple[str, _Piece]]:
+    """The cell's lines, each with the piece it starts in."""
     # Python ends lines at \r too; split the way the compiler will count.
     cell_pieces = [
-        (piece.replace("\r\n", "\n").replace("\r", "\n"), line) for piece, line in cell_pieces
+        (piece.replace("\r\n", "\n").replace("\r", "\n"), where) for piece, where in cell_pieces
     ]
-    text = "".join(piece for piece, _line in cell_pieces)
+    text = "".join(piece for piece, _where in cell_pieces)
     starts: list[int] = []
     offset = 0
-    for piece, _line in cell_pieces:
+    for piece, _where in cell_pieces:
         starts.append(offset)
         offset += len(piece)
     raw_lines = text.split("\n")
     if len(raw_lines) > 1 and raw_lines[-1] == "":
         raw_lines.pop()
-    lines: list[tuple[str, int]] = []
+    lines: list[tuple[str, _Piece]] = []
     offset = 0
     for raw in raw_lines:
         # The piece a line starts in; empty pieces share an offset with the next one.
@@ -116,26 +143,36 @@ def _cell_lines(cell_pieces: list[tuple[str, int]]) -> list[tuple[str, int]]:
     return lines
 
 
-def _notebook_python(pieces: dict[int, list[tuple[str, int]]]) -> _NotebookSource:
-    nb = _NotebookSource()
+# A cell with none of these holds no IPython syntax (ipython._may_hold_syntax, on raw text).
+_MAY_HOLD_SYNTAX = re.compile(r"[!%?]|(?:\A|[\r\n])\s*[,;/]")
+
+
+def _notebook_python(
+    pieces: dict[int, list[tuple[str, _Piece]]], lines_of: ValueLines, *, python: bool
+) -> _NotebookSource:
+    """The cells read as IPython reads them; without ``python``, only what a shell runs (the
+    Python lines are left out, and cells that hold no IPython syntax are not read)."""
+    nb = _NotebookSource(lines=lines_of)
     for index, cell_pieces in pieces.items():
         if not any(piece.strip() for piece, _line in cell_pieces):
             continue
+        if not python and not any(_MAY_HOLD_SYNTAX.search(p) for p, _where in cell_pieces):
+            continue
         lines = _cell_lines(cell_pieces)
         cell = transform_cell("\n".join(text for text, _line in lines))
-        json_lines = [line for _text, line in lines]
+        where = [piece for _text, piece in lines]
         for special in cell.specials:
             shell = special.shell()
             if shell is None:
                 continue
-            at = [json_lines[min(special.line + i, len(json_lines) - 1)] for i in range(len(shell))]
+            at = [where[min(special.line + i, len(where) - 1)] for i in range(len(shell))]
             env = special.kind == "magic" and special.name == "env"
-            nb.commands.append(_Command(lines=shell, json_lines=tuple(at), env=env))
+            nb.commands.append(_Command(lines=shell, json_lines=_LineMap(lines_of, at), env=env))
         if not cell.python:
             continue  # a cell magic whose body is not Python (%%bash, %%html, %%writefile)
         start = len(nb.python) + 1
         nb.python.extend(cell.python)
-        nb.json_lines.extend(json_lines)
+        nb.pieces.extend(where)
         nb.cells.append((index, start, len(cell.python)))
     return nb
 
@@ -196,7 +233,7 @@ class NotebookScanner(Scanner):
         mentions = mentions_artifacts(source.text)
         if not _python_kernel(data) or not (mentions or _RUNS_SHELL.search(source.text)):
             return facts
-        nb = _notebook_python(_source_pieces(data, source.text))
+        nb = _notebook_python(_source_pieces(data), ValueLines(source.text), python=mentions)
         findings: list[Finding] = []
         shell = _shell(source, ctx, nb.commands)
         findings.extend(shell.findings)

@@ -39,48 +39,6 @@ from reprolock.rules import finding
 
 KIND_PYTHON = "python"
 
-# Text that must appear for anything in a Python file to be judged; files without any are
-# not parsed at all (parsing is most of the cost in a large monorepo).
-_PY_TRIGGERS = (
-    "from_pretrained",  # also from_pretrained_keras
-    "snapshot_download",
-    "hf_hub_download",
-    "transformers",  # pipeline() counts only when imported from transformers
-    "SentenceTransformer",
-    "CrossEncoder",
-    "SparseEncoder",
-    "hub.load",
-    "torch.hub",
-    "hf-hub:",
-    "hf_hub:",
-    "load_dataset",
-    "dvc",
-    "DVCFileSystem",
-    "models:/",
-    "use_artifact",
-    "use_model",
-    ".artifact(",
-    "/latest",
-    ":latest",
-    # the data APIs of reprolock.dataapis
-    "kagglehub",
-    "tensorflow_datasets",
-    "clearml",
-    "DeltaTable",
-    "read_delta",
-    "scan_delta",
-    '"delta"',
-    "'delta'",
-    '"iceberg"',
-    "'iceberg'",
-    '"hudi"',
-    "'hudi'",
-    "get_latest_version",  # also get_latest_versions
-    "get_model_version_by_alias",
-    "lakefs://",
-    "/versions/latest",
-)
-
 
 def mentions_artifacts(text: str) -> bool:
     return any(token in text for token in _PY_TRIGGERS)
@@ -289,31 +247,39 @@ def _local_import_names(tree: ast.Module) -> tuple[str, ...]:
     return tuple(names)
 
 
+def _calls_any(names: tuple[str, ...]) -> re.Pattern[str]:
+    """Text that calls one of ``names`` or reads an attribute of it (``sd(``, ``hub.load``):
+    the only way code can reach an API through a name an import gave it. A name met only in
+    a docstring or a comment ("the pipeline") is not a use."""
+    alternatives = "|".join(map(re.escape, names))
+    return re.compile(rf"\b(?:{alternatives})[\s\\]*(?:\(|\.[\s\\]*[^\W\d])")
+
+
 def _worth_walking(
     node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef,
     lines: Sequence[str],
-    local_names: tuple[str, ...],
+    local_names: re.Pattern[str],
 ) -> bool:
     """Whether a definition's text could hold anything judged, or rebind an outer name.
 
     Walking every node of every function is most of the cost of the audit in a large
-    repository; a function whose text names no fetching API or imported alias of one, and
-    declares nothing ``global``/``nonlocal``, cannot fetch anything, nor change what an
-    outer name means.
+    repository; a function whose text names no fetching API and uses no imported alias of
+    one (``local_names``: :func:`_calls_any`), and declares nothing ``global``/``nonlocal``,
+    cannot fetch anything, nor change what an outer name means.
     """
     start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
     end = node.end_lineno or start
     segment = "\n".join(lines[start - 1 : end])
     if mentions_artifacts(segment) or "global" in segment or "nonlocal" in segment:
         return True
-    return any(name in segment for name in local_names)
+    return local_names.search(segment) is not None
 
 
 def _walk_module(tree: ast.Module, lines: Sequence[str] | None = None) -> _Walked:
     """One pass over the tree: scopes and their bindings, calls, string literals, imports.
     With the source ``lines``, definitions that cannot matter are not descended into."""
     walked = _Walked(module=_Scope(parent=None, kind="module"))
-    local_names = _local_import_names(tree) if lines is not None else ()
+    local_names = _calls_any(_local_import_names(tree) if lines is not None else ())
     stack: list[tuple[ast.AST, _Scope]] = [(tree, walked.module)]
     while stack:
         node, scope = stack.pop()
@@ -491,6 +457,49 @@ _PIPELINES = frozenset({"transformers.pipeline", "transformers.pipelines.pipelin
 # Matched by import, not by name: many projects define a load_dataset() of their own.
 _LOAD_DATASET = frozenset(
     {"datasets.load_dataset", "datasets.load_dataset_builder", "nlp.load_dataset"}
+)
+
+
+# Text that must appear for anything in a Python file to be judged; files without any are
+# not parsed at all (parsing is most of the cost in a large monorepo). Names matched by a
+# table of their own come from it; for the rest, a test reads Analysis._call and DATA_APIS and
+# checks that the plainest call of every API they match holds one of these, so that a name
+# added to a table is never silently passed over.
+_PY_TRIGGERS = (
+    "from_pretrained",  # also from_pretrained_keras
+    *sorted(_HUB_CALLS),
+    *sorted(_ENCODER_CLASSES),
+    "transformers",  # pipeline() counts only when imported from transformers
+    "hub.load",
+    "torch.hub",
+    "hf-hub:",  # create_model() and its kin judge only hf-hub names
+    "hf_hub:",
+    "load_dataset",
+    "dvc",
+    "DVCFileSystem",
+    "models:/",
+    "use_artifact",
+    "use_model",
+    ".artifact(",
+    "/latest",
+    ":latest",
+    # the data APIs of reprolock.dataapis
+    "kagglehub",
+    "tensorflow_datasets",
+    "clearml",
+    "DeltaTable",
+    "read_delta",
+    "scan_delta",
+    '"delta"',
+    "'delta'",
+    '"iceberg"',
+    "'iceberg'",
+    '"hudi"',
+    "'hudi'",
+    "get_latest_version",  # also get_latest_versions
+    "get_model_version_by_alias",
+    "lakefs://",
+    "/versions/latest",
 )
 
 
