@@ -4,6 +4,7 @@ environments must agree."""
 from __future__ import annotations
 
 import time
+from pathlib import PurePosixPath
 
 import pytest
 from hypothesis import given, settings
@@ -12,8 +13,12 @@ from hypothesis import strategies as st
 from reprolock.audit.checks.accelerators import Cuda
 from reprolock.audit.checks.environments import (
     Accelerator,
+    Package,
     Platform,
     Purpose,
+    _package_kinds,
+    _parts,
+    _platform_of_kinds,
     agreement_groups,
     platform_of_image,
     platform_of_runner,
@@ -65,6 +70,32 @@ from tests.audit.checks.helpers import (
 )
 def test_purpose_from_the_path(path: str, purpose: Purpose, word: str) -> None:
     assert purpose_of_path(path) == (purpose, word)
+
+
+@pytest.mark.parametrize(
+    ("path", "purpose", "word"),
+    [
+        # two model words in one component: the first written decides, whatever the
+        # interpreter's hash seed (sets of purposes were once iterated here)
+        ("serve-train/Dockerfile", Purpose.SERVING, "serve"),
+        ("train-serve/Dockerfile", Purpose.TRAINING, "train"),
+        ("jobs/batch_pipeline.Dockerfile", Purpose.BATCH, "batch"),
+        # the deepest component still wins over a shallower one
+        ("training/serve/Dockerfile", Purpose.SERVING, "serve"),
+    ],
+)
+def test_purpose_of_a_component_with_two_model_words(
+    path: str, purpose: Purpose, word: str
+) -> None:
+    assert purpose_of_path(path) == (purpose, word)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["a/b/c.txt", "a//b", "/abs/x", "//net/x", "///x", "./a/./b/", "a/../b", "", ".", "A/B"],
+)
+def test_path_parts_are_those_of_pure_posix_path(path: str) -> None:
+    assert _parts(path) == PurePosixPath(path).parts
 
 
 def test_purpose_from_what_an_environment_installs() -> None:
@@ -141,6 +172,30 @@ def test_platform_of_tokens() -> None:
     )
     assert platform_of_tokens({"windows"}, "x") == Platform(os="windows", evidence="x")
     assert platform_of_tokens({"llamacpp"}, "x") is None
+
+
+@pytest.mark.parametrize(
+    ("pins", "accelerator"),
+    [
+        ((("torch", "2.3.1+cpu"), ("numpy", "1.26.4")), Accelerator.CPU),
+        ((("torch", "2.3.1+cu121"),), Accelerator.CUDA),
+        ((("nvidia-cublas-cu12", "12.1.3.1"),), Accelerator.CUDA),
+        ((("torch", "2.3.1+rocm6.0"),), Accelerator.ROCM),
+        ((("optimum-habana", "1.11.1"),), Accelerator.GAUDI),
+        ((("torch-neuronx", "2.1.2.2.1.0"),), Accelerator.NEURON),
+        # alternatives (a file split by markers) say nothing
+        ((("torch", "2.3.1+cpu"), ("torch", "2.3.1+cu121")), None),
+        ((("numpy", "1.26.4"),), None),
+    ],
+)
+def test_platform_of_pinned_wheels(
+    pins: tuple[tuple[str, str], ...], accelerator: Accelerator | None
+) -> None:
+    packages = [Package(name=name, version=version, path="r.txt", line=1) for name, version in pins]
+    found = _platform_of_kinds(_package_kinds(packages))
+    assert (found.accelerator if found is not None else None) is accelerator
+    if found is not None:
+        assert found.evidence == "its pinned wheels"
 
 
 def test_platform_of_images() -> None:
