@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import json
+import os
 import posixpath
 import re
 import shlex
+import stat
 from collections import ChainMap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -372,6 +375,8 @@ class _Audit:
     def __init__(self, source: SourceFile, ctx: ScanContext) -> None:
         self.source = source
         self.ctx = ctx
+        self.parent = source.parent
+        self.root = str(ctx.root)
         self.findings: list[Finding] = []
         self.pins: list[Pin] = []
         self.includes: list[Include] = []
@@ -896,41 +901,70 @@ class _Audit:
 
     def _copied(self, copy: _Copy, source: str, path: str) -> str | None:
         clean = posixpath.normpath(source)
+        as_dir = _copied_as_dir(copy, clean, path)
+        as_file = _copied_as_file(copy, clean, path)
+        if as_dir == as_file:
+            return as_dir  # the same either way (most often: neither): no need to look
         is_dir = clean == "." or source.endswith("/") or self._context_dir(clean)
-        if is_dir:
-            prefix = copy.dest.rstrip("/") + "/"
-            if path.startswith(prefix) or copy.dest == "/":
-                tail = path[len(prefix) :] if copy.dest != "/" else path.lstrip("/")
-                return posixpath.normpath(posixpath.join(clean, tail))
-            return None
-        if copy.into_dir:
-            if posixpath.dirname(path) == copy.dest.rstrip("/") or (
-                copy.dest == "/" and posixpath.dirname(path) == "/"
-            ):
-                name = posixpath.basename(path)
-                if fnmatch.fnmatchcase(name, posixpath.basename(clean)):
-                    return posixpath.join(posixpath.dirname(clean), name)
-            return None
-        return clean if path == copy.dest else None
+        return as_dir if is_dir else as_file
 
     def _context_dir(self, relative: str) -> bool:
-        for base in (self.source.parent, ""):
+        for base in (self.parent, ""):
             candidate = posixpath.normpath(posixpath.join(base, relative)) if base else relative
             if candidate.startswith("../"):
                 continue
-            if (self.ctx.root / candidate).is_dir():
+            if _is_dir(os.path.join(self.root, candidate)):
                 return True
         return False
 
     def _context_file(self, relative: str) -> str | None:
         # The build context is usually the Dockerfile's directory, sometimes the repository
         # root (docker build -f docker/Dockerfile .): try both.
-        for base in (self.source.parent, ""):
+        for base in (self.parent, ""):
             candidate = posixpath.join(base, relative) if base else relative
             found = repo_file(self.ctx, candidate)
             if found is not None:
                 return found
         return None
+
+
+def _copied_as_dir(copy: _Copy, clean: str, path: str) -> str | None:
+    """The context file at image ``path`` when the copied source ``clean`` is a directory."""
+    prefix = copy.dest.rstrip("/") + "/"
+    if path.startswith(prefix) or copy.dest == "/":
+        tail = path[len(prefix) :] if copy.dest != "/" else path.lstrip("/")
+        return posixpath.normpath(posixpath.join(clean, tail))
+    return None
+
+
+def _copied_as_file(copy: _Copy, clean: str, path: str) -> str | None:
+    """The context file at image ``path`` when the copied source ``clean`` is a file (or a
+    pattern of files)."""
+    if copy.into_dir:
+        if posixpath.dirname(path) == copy.dest.rstrip("/") or (
+            copy.dest == "/" and posixpath.dirname(path) == "/"
+        ):
+            name = posixpath.basename(path)
+            if fnmatch.fnmatchcase(name, posixpath.basename(clean)):
+                return posixpath.join(posixpath.dirname(clean), name)
+        return None
+    return clean if path == copy.dest else None
+
+
+# What Path.is_dir takes for "not a directory"; any other error is raised as it raises it.
+_NOT_THERE = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP})
+
+
+def _is_dir(path: str) -> bool:
+    """``Path(path).is_dir()`` without building a Path (this runs per copied source)."""
+    try:
+        return stat.S_ISDIR(os.stat(path).st_mode)
+    except OSError as exc:
+        if exc.errno not in _NOT_THERE:
+            raise
+        return False
+    except ValueError:
+        return False
 
 
 def _after(parts: Sequence[Part], offset: int) -> list[Part]:

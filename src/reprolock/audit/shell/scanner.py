@@ -3,6 +3,7 @@ script files."""
 
 from __future__ import annotations
 
+import functools
 import posixpath
 from collections.abc import Mapping, Sequence
 
@@ -28,7 +29,7 @@ from reprolock.audit.shell.analyzer import (
     Locator,
     ShellAudit,
 )
-from reprolock.audit.shell.syntax import Problem, parse
+from reprolock.audit.shell.syntax import Problem, Script, parse
 from reprolock.files import is_inside
 from reprolock.model import Finding
 from reprolock.rules import finding
@@ -125,8 +126,9 @@ def audit_shell(
         budget=budget if budget is not None else ExpansionBudget(),
         commands=COMMANDS,
     )
-    errors: list[Problem] = []
-    analyzer.run(parse(script, errors))
+    tree, problems = _parsed(script) if len(script) <= _MEMO_CHARS else _parse(script)
+    errors = list(problems)
+    analyzer.run(tree)
     if report_syntax and errors:
         # The shell is the judge of shell text, not this reader: what it cannot follow is a
         # note, and reading went on past it (RP001 is for a file its own tool rejects).
@@ -139,6 +141,22 @@ def audit_shell(
         if note is not None:
             analyzer.findings.append(note)
     return analyzer.result()
+
+
+# RUN lines, CI steps and recipes repeat across a monorepo's Dockerfiles and workflows
+# (``apt-get update && ...``, ``pip install --no-deps .``): each text is read once. A tree is
+# never changed once read, and its positions are the text's own (``Geometry`` places them in
+# the file), so one tree serves every file the text is in.
+_MEMO_CHARS = 4096
+
+
+def _parse(script: str) -> tuple[Script, tuple[Problem, ...]]:
+    errors: list[Problem] = []
+    tree = parse(script, errors)
+    return tree, tuple(errors)
+
+
+_parsed = functools.lru_cache(maxsize=2048)(_parse)
 
 
 def _default_locator(source: SourceFile, ctx: ScanContext) -> Locator:
