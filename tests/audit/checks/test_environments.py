@@ -3,6 +3,7 @@ environments must agree."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import PurePosixPath
 
@@ -12,10 +13,12 @@ from hypothesis import strategies as st
 
 from reprolock.audit.checks.accelerators import Cuda
 from reprolock.audit.checks.environments import (
+    _PACKAGE_FIELDS,
     Accelerator,
     Package,
     Platform,
     Purpose,
+    _package,
     _package_kinds,
     _parts,
     _platform_of_kinds,
@@ -24,10 +27,12 @@ from reprolock.audit.checks.environments import (
     platform_of_runner,
     platform_of_tokens,
     purpose_of_path,
+    read_facts,
     variant_tokens,
 )
-from reprolock.audit.interface import FileFacts, Include, Pin, Role
+from reprolock.audit.interface import Declared, FileFacts, Include, Pin, Role
 from reprolock.config import EnvironmentGroup, Profile
+from reprolock.formats.spec import classify
 from tests.audit.checks.helpers import (
     CUDA_121,
     config,
@@ -196,6 +201,48 @@ def test_platform_of_pinned_wheels(
     assert (found.accelerator if found is not None else None) is accelerator
     if found is not None:
         assert found.evidence == "its pinned wheels"
+
+
+def test_packages_made_field_by_field_are_those_of_the_constructor() -> None:
+    assert tuple(f.name for f in dataclasses.fields(Package)) == _PACKAGE_FIELDS
+    for line, conda in ((0, False), (1, True), (7, False)):
+        made = _package(pin("numpy", "1.26.4", line, hashed=conda), "env/x.txt", conda)
+        assert made == Package(
+            name="numpy",
+            version="1.26.4",
+            path="env/x.txt",
+            line=max(line, 1),
+            hashed=conda,
+            conda=conda,
+        )
+        assert hash(made) == hash(
+            Package(
+                name="numpy",
+                version="1.26.4",
+                path="env/x.txt",
+                line=max(line, 1),
+                hashed=conda,
+                conda=conda,
+            )
+        )
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.name = "x"  # type: ignore[misc]
+
+
+def test_conda_pins_are_conda_packages_except_the_pip_section() -> None:
+    declared = (Declared(spec=classify("requests==2.32.3"), line=5, group="pip"),)
+    recipe = read_facts(
+        {
+            "environment.yml": facts(
+                "environment.yml",
+                pin("numpy", "1.26.4", 3),
+                pin("requests", "2.32.3", 5),
+                kind="environment.yml",
+                declared=declared,
+            )
+        }
+    )["environment.yml"]
+    assert [(p.name, p.conda) for p in recipe.packages] == [("numpy", True), ("requests", False)]
 
 
 def test_platform_of_images() -> None:

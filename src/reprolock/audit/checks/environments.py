@@ -49,7 +49,7 @@ from reprolock.audit.checks.accelerators import (
     pin_cuda,
 )
 from reprolock.audit.conda import KIND_ENVIRONMENT, KIND_EXPLICIT, KIND_LOCK
-from reprolock.audit.interface import FileFacts, Role, Section
+from reprolock.audit.interface import FileFacts, Pin, Role, Section
 from reprolock.config import Config, EnvironmentGroup, Profile
 from reprolock.files import read_bytes
 
@@ -122,32 +122,49 @@ def read_facts(facts: Mapping[str, FileFacts]) -> dict[str, Recipe]:
 
 
 def _recipe(ff: FileFacts) -> Recipe:
-    pip_lines = {(d.line, d.spec.name) for d in ff.declared if d.group == "pip"}
-    conda = ff.kind in _CONDA_KINDS
-    packages = tuple(
-        Package(
-            name=p.name,
-            version=p.version,
-            path=ff.path,
-            line=max(p.line, 1),
-            hashed=p.hashed,
-            # Only the pip: entries of an environment.yml are PyPI wheels.
-            conda=conda and (p.line, p.name) not in pip_lines,
-        )
-        for p in ff.pins
-    )
+    path = ff.path
+    if not ff.pins:
+        packages: tuple[Package, ...] = ()
+    elif ff.kind in _CONDA_KINDS:
+        # Only the pip: entries of an environment.yml are PyPI wheels.
+        pip_lines = {(d.line, d.spec.name) for d in ff.declared if d.group == "pip"}
+        packages = tuple(_package(p, path, (p.line, p.name) not in pip_lines) for p in ff.pins)
+    else:
+        packages = tuple([_package(p, path, False) for p in ff.pins])
     return Recipe(
-        path=ff.path,
+        path=path,
         kind=ff.kind,
         installs=ff.role in (Role.CONCRETE, Role.LOCK),
         lock=ff.role is Role.LOCK,
         packages=packages,
-        includes=tuple((i.target, i.line) for i in ff.includes),
-        images=tuple((i.ref, i.line) for i in ff.images),
-        pythons=tuple(Statement(value=p.value, line=p.line, origin=p.origin) for p in ff.pythons),
+        includes=tuple((i.target, i.line) for i in ff.includes) if ff.includes else (),
+        images=tuple((i.ref, i.line) for i in ff.images) if ff.images else (),
+        pythons=tuple(Statement(value=p.value, line=p.line, origin=p.origin) for p in ff.pythons)
+        if ff.pythons
+        else (),
         indexes=ff.indexes,
         sections=ff.sections,
     )
+
+
+_PACKAGE_FIELDS = ("name", "version", "path", "line", "hashed", "conda")
+_SET_NAME, _SET_VERSION, _SET_PATH, _SET_LINE, _SET_HASHED, _SET_CONDA = (
+    Package.__dict__[name].__set__ for name in _PACKAGE_FIELDS
+)
+
+
+def _package(pin: Pin, path: str, conda: bool) -> Package:
+    """``Package(name=..., ...)`` of one pin, field by field: the model makes one per pin of the
+    repository (tens of thousands in a monorepo) and the frozen dataclass's keyword
+    ``__init__`` costs three times this. Every field is set (a test compares the two)."""
+    package: Package = object.__new__(Package)
+    _SET_NAME(package, pin.name)
+    _SET_VERSION(package, pin.version)
+    _SET_PATH(package, path)
+    _SET_LINE(package, pin.line if pin.line > 1 else 1)
+    _SET_HASHED(package, pin.hashed)
+    _SET_CONDA(package, conda)
+    return package
 
 
 # =============================================================================================
