@@ -651,6 +651,29 @@ def test_parse_dockerfile_lines_and_heredocs() -> None:
     assert parsed.problems == ()
 
 
+@pytest.mark.parametrize(
+    ("text", "parts"),
+    [
+        # the escape, then only blanks, continues the line; the escape is dropped, blanks
+        # before it are kept
+        ("RUN a \\ \t\nb\n", [(1, 5, "a "), (2, 1, "b")]),
+        ("RUN a \\\r\nb\n", [(1, 5, "a "), (2, 1, "b")]),
+        # an escape that is not last continues nothing
+        ("RUN a \\ b\nRUN c\n", [(1, 5, "a \\ b")]),
+        # of two escapes at the end, the last continues
+        ("RUN a \\\\\nb\n", [(1, 5, "a \\"), (2, 1, "b")]),
+        # with the backtick escape, a backslash at the end is text
+        ("# escape=`\nRUN a \\\nRUN b `\nc\n", [(2, 5, "a \\")]),
+        ("  RUN\ta `  \n  c\n", [(1, 7, "a `  ")]),
+        ("RUN a\n", [(1, 5, "a")]),
+    ],
+)
+def test_parse_dockerfile_continuations(text: str, parts: list[tuple[int, int, str]]) -> None:
+    first = parse_dockerfile(text).instructions[0]
+    assert [(p.line, p.column, p.text) for p in first.parts] == parts
+    assert first.text == "".join(p for _, _, p in parts)
+
+
 def test_fixture_ml_service() -> None:
     root = FIXTURES / "dockerfile" / "ml-service"
     result = run_audit(root, load_config(root))

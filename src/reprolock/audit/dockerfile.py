@@ -90,7 +90,9 @@ class Instruction:
     @property
     def text(self) -> str:
         """The instruction's arguments as BuildKit joins them."""
-        return "".join(p.text for p in self.parts)
+        if len(self.parts) == 1:
+            return self.parts[0].text  # most instructions: one line
+        return "".join([p.text for p in self.parts])
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -137,13 +139,12 @@ def parse_dockerfile(text: str) -> ParsedDockerfile:
             else:
                 problems.append((f"invalid escape directive {value!r}: use \\ or `", index + 1))
         index += 1
-    continuation = re.compile(re.escape(escape) + r"[ \t]*$")
     instructions: list[Instruction] = []
     while index < len(lines):
         raw = lines[index]
         stripped = raw.strip()
         index += 1
-        if not stripped or stripped.startswith("#"):
+        if not stripped or stripped[0] == "#":
             continue
         number = index
         head = _HEAD.match(raw)
@@ -151,16 +152,15 @@ def parse_dockerfile(text: str) -> ParsedDockerfile:
             continue
         keyword = head.group(2)
         start = head.end()
-        first = raw[start:]
-        more = continuation.search(first) is not None
-        parts = [Part(line=number, column=start + 1, text=_without_escape(first, continuation))]
+        text, more = _continued(raw[start:], escape)
+        parts = [Part(line=number, column=start + 1, text=text)]
         while more and index < len(lines):
             following = lines[index]
             index += 1
             if not following.strip() or following.lstrip().startswith("#"):
                 continue
-            more = continuation.search(following) is not None
-            parts.append(Part(line=index, column=1, text=_without_escape(following, continuation)))
+            text, more = _continued(following, escape)
+            parts.append(Part(line=index, column=1, text=text))
         heredocs: list[HereDoc] = []
         upper = keyword.upper()
         if upper in _HEREDOC_INSTRUCTIONS or (upper == "ONBUILD" and _onbuild_heredoc(parts)):
@@ -202,9 +202,13 @@ def _split_words(text: str) -> list[str]:
     return shlex.split(text, posix=True) if _NEEDS_SHLEX.search(text) else text.split()
 
 
-def _without_escape(line: str, continuation: re.Pattern[str]) -> str:
-    match = continuation.search(line)
-    return line[: match.start()] if match else line
+def _continued(line: str, escape: str) -> tuple[str, bool]:
+    """``line`` without its continuation (the escape character, then only blanks), and
+    whether it had one."""
+    end = line.rstrip(" \t")
+    if end.endswith(escape):
+        return end[:-1], True
+    return line, False
 
 
 def _onbuild_heredoc(parts: Sequence[Part]) -> bool:
