@@ -13,6 +13,7 @@ from reprolock.audit.interface import ScanContext, SourceFile
 from reprolock.audit.shell import scanner
 from reprolock.audit.shell.syntax import Command, Problem, Word, parse
 from reprolock.config import Config
+from reprolock.files import is_inside
 from reprolock.model import Finding
 
 Audit = Callable[[dict[str, str | bytes]], list[Finding]]
@@ -106,3 +107,31 @@ def test_a_long_text_is_read_but_not_kept(tmp_path: Path) -> None:
         ("RP101", 1, 13)
     ]
     assert scanner._parsed.cache_info().currsize == 0
+
+
+def test_repo_file_answers_without_resolving_what_is_not_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "repo"
+    (root / "req").mkdir(parents=True)
+    (root / "req" / "a.txt").write_text("x\n")
+    (tmp_path / "outside.txt").write_text("x\n")
+    (root / "out.txt").symlink_to(tmp_path / "outside.txt")
+    (root / "dangling.txt").symlink_to(root / "missing.txt")
+    ctx = ScanContext(root=root, config=Config())
+    resolved: list[str] = []
+
+    def counting(base: Path, path: str) -> bool:
+        resolved.append(path)
+        return is_inside(base, path)
+
+    monkeypatch.setattr(scanner, "is_inside", counting)
+    assert scanner.repo_file(ctx, "req/./a.txt") == "req/a.txt"
+    assert scanner.repo_file(ctx, "req/missing.txt") is None
+    assert scanner.repo_file(ctx, "no/such/dir/a.txt") is None
+    assert scanner.repo_file(ctx, "bad\0name") is None
+    assert scanner.repo_file(ctx, "out.txt") is None  # a link out of the root
+    assert scanner.repo_file(ctx, "dangling.txt") is None
+    assert scanner.repo_file(ctx, "req") is None  # a directory
+    assert scanner.repo_file(ctx, "../outside.txt") is None
+    assert resolved == ["req/a.txt", "out.txt", "dangling.txt", "req"]

@@ -4,6 +4,7 @@ script files."""
 from __future__ import annotations
 
 import functools
+import os
 import posixpath
 from collections.abc import Mapping, Sequence
 
@@ -182,6 +183,10 @@ def repo_file(ctx: ScanContext, relative: str) -> str | None:
         return None
     if path in ctx.files:
         return path
+    if not os.path.lexists(os.path.join(ctx.root, path)):
+        # Most paths a command names are not files here (written by an earlier step, in
+        # another checkout): nothing to resolve. Nothing that is not there is a file either.
+        return None
     if not is_inside(ctx.root, path):  # outside through a symlink, a loop, a name too long
         return None
     try:
