@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from reprolock.audit.dockerfile import (
     DockerfileScanner,
+    _is_dir,
     parse_dockerfile,
     substitute,
 )
@@ -650,6 +651,29 @@ def test_parse_dockerfile_lines_and_heredocs() -> None:
     assert parsed.problems == ()
 
 
+@pytest.mark.parametrize(
+    ("text", "parts"),
+    [
+        # the escape, then only blanks, continues the line; the escape is dropped, blanks
+        # before it are kept
+        ("RUN a \\ \t\nb\n", [(1, 5, "a "), (2, 1, "b")]),
+        ("RUN a \\\r\nb\n", [(1, 5, "a "), (2, 1, "b")]),
+        # an escape that is not last continues nothing
+        ("RUN a \\ b\nRUN c\n", [(1, 5, "a \\ b")]),
+        # of two escapes at the end, the last continues
+        ("RUN a \\\\\nb\n", [(1, 5, "a \\"), (2, 1, "b")]),
+        # with the backtick escape, a backslash at the end is text
+        ("# escape=`\nRUN a \\\nRUN b `\nc\n", [(2, 5, "a \\")]),
+        ("  RUN\ta `  \n  c\n", [(1, 7, "a `  ")]),
+        ("RUN a\n", [(1, 5, "a")]),
+    ],
+)
+def test_parse_dockerfile_continuations(text: str, parts: list[tuple[int, int, str]]) -> None:
+    first = parse_dockerfile(text).instructions[0]
+    assert [(p.line, p.column, p.text) for p in first.parts] == parts
+    assert first.text == "".join(p for _, _, p in parts)
+
+
 def test_fixture_ml_service() -> None:
     root = FIXTURES / "dockerfile" / "ml-service"
     result = run_audit(root, load_config(root))
@@ -755,3 +779,47 @@ def test_remote_requirements_on_an_arg_without_default(audit: Audit) -> None:
         ("RP105", 3, url, f"requirements file {url} is downloaded at install time without a "
          "hash (a variable in the URL decides what is fetched)"),
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("copy", "install", "target"),
+    [
+        # a directory copied without a trailing slash: only the context says it is one
+        ("COPY conf /app/conf", "-r /app/conf/req.txt", "conf/req.txt"),
+        ("COPY conf/ /app/conf/", "-r /app/conf/req.txt", "conf/req.txt"),
+        # a file copied into a directory, by name and by pattern
+        ("COPY conf/req.txt /app/", "-r /app/req.txt", "conf/req.txt"),
+        ("COPY conf/*.txt /app/", "-r /app/req.txt", "conf/req.txt"),
+        # a file copied to a file of another name
+        ("COPY conf/req.txt /app/r.txt", "-r /app/r.txt", "conf/req.txt"),
+        ("COPY conf/req.txt /app/r.txt", "-r /app/req.txt", None),
+        ("COPY . /app", "-r /app/conf/req.txt", "conf/req.txt"),
+        ("COPY conf /", "-r /req.txt", "conf/req.txt"),
+    ],
+)
+def test_files_named_in_run_found_through_copies(
+    tmp_path: Path, copy: str, install: str, target: str | None
+) -> None:
+    facts = _facts(
+        tmp_path,
+        f"""\
+        FROM python:3.11@sha256:{DIGEST}
+        {copy}
+        RUN pip install {install}
+        """,
+        **{"conf/req.txt": "attrs==23.2.0\n"},
+    )
+    expected = (Include(target=target, line=3),) if target is not None else ()
+    assert facts.includes == expected
+
+
+def test_is_dir_answers_as_path_is_dir(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    (tmp_path / "f").write_text("x")
+    for name in ("d", "f", "missing", "f/under-a-file", "bad\0name"):
+        assert _is_dir(str(tmp_path / name)) is (tmp_path / name).is_dir()
+    too_long = str(tmp_path / ("x" * 300))
+    with pytest.raises(OSError, match="too long"):
+        (tmp_path / ("x" * 300)).is_dir()
+    with pytest.raises(OSError, match="too long"):
+        _is_dir(too_long)

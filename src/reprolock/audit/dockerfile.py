@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import json
+import os
 import posixpath
 import re
 import shlex
+import stat
 from collections import ChainMap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -87,7 +90,9 @@ class Instruction:
     @property
     def text(self) -> str:
         """The instruction's arguments as BuildKit joins them."""
-        return "".join(p.text for p in self.parts)
+        if len(self.parts) == 1:
+            return self.parts[0].text  # most instructions: one line
+        return "".join([p.text for p in self.parts])
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -134,13 +139,12 @@ def parse_dockerfile(text: str) -> ParsedDockerfile:
             else:
                 problems.append((f"invalid escape directive {value!r}: use \\ or `", index + 1))
         index += 1
-    continuation = re.compile(re.escape(escape) + r"[ \t]*$")
     instructions: list[Instruction] = []
     while index < len(lines):
         raw = lines[index]
         stripped = raw.strip()
         index += 1
-        if not stripped or stripped.startswith("#"):
+        if not stripped or stripped[0] == "#":
             continue
         number = index
         head = _HEAD.match(raw)
@@ -148,16 +152,15 @@ def parse_dockerfile(text: str) -> ParsedDockerfile:
             continue
         keyword = head.group(2)
         start = head.end()
-        first = raw[start:]
-        more = continuation.search(first) is not None
-        parts = [Part(line=number, column=start + 1, text=_without_escape(first, continuation))]
+        text, more = _continued(raw[start:], escape)
+        parts = [Part(line=number, column=start + 1, text=text)]
         while more and index < len(lines):
             following = lines[index]
             index += 1
             if not following.strip() or following.lstrip().startswith("#"):
                 continue
-            more = continuation.search(following) is not None
-            parts.append(Part(line=index, column=1, text=_without_escape(following, continuation)))
+            text, more = _continued(following, escape)
+            parts.append(Part(line=index, column=1, text=text))
         heredocs: list[HereDoc] = []
         upper = keyword.upper()
         if upper in _HEREDOC_INSTRUCTIONS or (upper == "ONBUILD" and _onbuild_heredoc(parts)):
@@ -199,9 +202,13 @@ def _split_words(text: str) -> list[str]:
     return shlex.split(text, posix=True) if _NEEDS_SHLEX.search(text) else text.split()
 
 
-def _without_escape(line: str, continuation: re.Pattern[str]) -> str:
-    match = continuation.search(line)
-    return line[: match.start()] if match else line
+def _continued(line: str, escape: str) -> tuple[str, bool]:
+    """``line`` without its continuation (the escape character, then only blanks), and
+    whether it had one."""
+    end = line.rstrip(" \t")
+    if end.endswith(escape):
+        return end[:-1], True
+    return line, False
 
 
 def _onbuild_heredoc(parts: Sequence[Part]) -> bool:
@@ -372,6 +379,8 @@ class _Audit:
     def __init__(self, source: SourceFile, ctx: ScanContext) -> None:
         self.source = source
         self.ctx = ctx
+        self.parent = source.parent
+        self.root = str(ctx.root)
         self.findings: list[Finding] = []
         self.pins: list[Pin] = []
         self.includes: list[Include] = []
@@ -896,41 +905,70 @@ class _Audit:
 
     def _copied(self, copy: _Copy, source: str, path: str) -> str | None:
         clean = posixpath.normpath(source)
+        as_dir = _copied_as_dir(copy, clean, path)
+        as_file = _copied_as_file(copy, clean, path)
+        if as_dir == as_file:
+            return as_dir  # the same either way (most often: neither): no need to look
         is_dir = clean == "." or source.endswith("/") or self._context_dir(clean)
-        if is_dir:
-            prefix = copy.dest.rstrip("/") + "/"
-            if path.startswith(prefix) or copy.dest == "/":
-                tail = path[len(prefix) :] if copy.dest != "/" else path.lstrip("/")
-                return posixpath.normpath(posixpath.join(clean, tail))
-            return None
-        if copy.into_dir:
-            if posixpath.dirname(path) == copy.dest.rstrip("/") or (
-                copy.dest == "/" and posixpath.dirname(path) == "/"
-            ):
-                name = posixpath.basename(path)
-                if fnmatch.fnmatchcase(name, posixpath.basename(clean)):
-                    return posixpath.join(posixpath.dirname(clean), name)
-            return None
-        return clean if path == copy.dest else None
+        return as_dir if is_dir else as_file
 
     def _context_dir(self, relative: str) -> bool:
-        for base in (self.source.parent, ""):
+        for base in (self.parent, ""):
             candidate = posixpath.normpath(posixpath.join(base, relative)) if base else relative
             if candidate.startswith("../"):
                 continue
-            if (self.ctx.root / candidate).is_dir():
+            if _is_dir(os.path.join(self.root, candidate)):
                 return True
         return False
 
     def _context_file(self, relative: str) -> str | None:
         # The build context is usually the Dockerfile's directory, sometimes the repository
         # root (docker build -f docker/Dockerfile .): try both.
-        for base in (self.source.parent, ""):
+        for base in (self.parent, ""):
             candidate = posixpath.join(base, relative) if base else relative
             found = repo_file(self.ctx, candidate)
             if found is not None:
                 return found
         return None
+
+
+def _copied_as_dir(copy: _Copy, clean: str, path: str) -> str | None:
+    """The context file at image ``path`` when the copied source ``clean`` is a directory."""
+    prefix = copy.dest.rstrip("/") + "/"
+    if path.startswith(prefix) or copy.dest == "/":
+        tail = path[len(prefix) :] if copy.dest != "/" else path.lstrip("/")
+        return posixpath.normpath(posixpath.join(clean, tail))
+    return None
+
+
+def _copied_as_file(copy: _Copy, clean: str, path: str) -> str | None:
+    """The context file at image ``path`` when the copied source ``clean`` is a file (or a
+    pattern of files)."""
+    if copy.into_dir:
+        if posixpath.dirname(path) == copy.dest.rstrip("/") or (
+            copy.dest == "/" and posixpath.dirname(path) == "/"
+        ):
+            name = posixpath.basename(path)
+            if fnmatch.fnmatchcase(name, posixpath.basename(clean)):
+                return posixpath.join(posixpath.dirname(clean), name)
+        return None
+    return clean if path == copy.dest else None
+
+
+# What Path.is_dir takes for "not a directory"; any other error is raised as it raises it.
+_NOT_THERE = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP})
+
+
+def _is_dir(path: str) -> bool:
+    """``Path(path).is_dir()`` without building a Path (this runs per copied source)."""
+    try:
+        return stat.S_ISDIR(os.stat(path).st_mode)
+    except OSError as exc:
+        if exc.errno not in _NOT_THERE:
+            raise
+        return False
+    except ValueError:
+        return False
 
 
 def _after(parts: Sequence[Part], offset: int) -> list[Part]:

@@ -29,6 +29,7 @@ from reprolock.formats.uv import flatten_group, group_key
 from reprolock.model import Finding
 from reprolock.rules import finding
 from reprolock.specs import (
+    JudgeContext,
     Spec,
     SpecError,
     SpecKind,
@@ -117,6 +118,8 @@ class _Scan:
     source: SourceFile
     ctx: ScanContext
     doc: TomlDocument
+    judge: JudgeContext
+    """The file's judging context, made once (each entry is judged in it)."""
     findings: list[Finding] = field(default_factory=list)
     declared: list[Declared] = field(default_factory=list)
     runtime_lines: list[int] = field(default_factory=list)
@@ -139,7 +142,7 @@ class PyprojectScanner(Scanner):
 
     def scan(self, source: SourceFile, ctx: ScanContext) -> FileFacts:
         doc = load_toml(source.text, compact=True)
-        st = _Scan(source=source, ctx=ctx, doc=doc)
+        st = _Scan(source=source, ctx=ctx, doc=doc, judge=ctx.judge_context(source))
         data = doc.data
         _build_system(st, data)
         _pep621(st, data)
@@ -211,7 +214,7 @@ def _expand_project_root(text: str, source: SourceFile) -> str:
 
 
 def _judge_manifest(st: _Scan, spec: Spec, line: int) -> None:
-    st.findings.extend(judge_manifest(spec, st.source.at(line), st.ctx.judge_context(st.source)))
+    st.findings.extend(judge_manifest(spec, st.source.at(line), st.judge))
 
 
 def _pep508(
@@ -258,7 +261,7 @@ def _build_system(st: _Scan, data: Mapping[str, Any]) -> None:
     requires = build.get("requires")
     if not isinstance(requires, list):
         return
-    judge = st.ctx.judge_context(st.source)
+    judge = st.judge
     for index, entry in enumerate(requires):
         line = st.at("build-system", "requires", index)
         if not isinstance(entry, str):

@@ -16,6 +16,7 @@ import pytest
 
 from reprolock.audit.checks.accelerators import (
     Cuda,
+    ImageCuda,
     TableError,
     image_accelerator,
     image_cuda,
@@ -297,3 +298,15 @@ def test_pins_that_name_a_cuda_build(name: str, version: str, expected: Cuda | N
 def test_index_variants(url: str, variant: str | None, cuda: Cuda | None) -> None:
     assert index_variant(url) == variant
     assert index_cuda(url) == cuda
+
+
+def test_image_verdicts_are_made_once_per_reference() -> None:
+    image_cuda.cache_clear()
+    image_accelerator.cache_clear()
+    ref = "nvidia/cuda:12.1.1-cudnn8-runtime-ubuntu22.04"
+    first = image_cuda(ref)
+    assert first == ImageCuda(cuda=Cuda(major=12, minor=1))
+    assert image_cuda(ref) is first
+    assert image_accelerator(ref) == image_accelerator(ref) == "cuda"
+    assert image_accelerator("rocm/pytorch:latest") == "rocm"
+    assert (image_cuda.cache_info().hits, image_accelerator.cache_info().hits) == (2, 1)

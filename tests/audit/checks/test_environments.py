@@ -3,7 +3,9 @@ environments must agree."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from pathlib import PurePosixPath
 
 import pytest
 from hypothesis import given, settings
@@ -11,18 +13,26 @@ from hypothesis import strategies as st
 
 from reprolock.audit.checks.accelerators import Cuda
 from reprolock.audit.checks.environments import (
+    _PACKAGE_FIELDS,
     Accelerator,
+    Package,
     Platform,
     Purpose,
+    _package,
+    _package_kinds,
+    _parts,
+    _platform_of_kinds,
     agreement_groups,
     platform_of_image,
     platform_of_runner,
     platform_of_tokens,
     purpose_of_path,
+    read_facts,
     variant_tokens,
 )
-from reprolock.audit.interface import FileFacts, Include, Pin, Role
+from reprolock.audit.interface import Declared, FileFacts, Include, Pin, Role
 from reprolock.config import EnvironmentGroup, Profile
+from reprolock.formats.spec import classify
 from tests.audit.checks.helpers import (
     CUDA_121,
     config,
@@ -65,6 +75,32 @@ from tests.audit.checks.helpers import (
 )
 def test_purpose_from_the_path(path: str, purpose: Purpose, word: str) -> None:
     assert purpose_of_path(path) == (purpose, word)
+
+
+@pytest.mark.parametrize(
+    ("path", "purpose", "word"),
+    [
+        # two model words in one component: the first written decides, whatever the
+        # interpreter's hash seed (sets of purposes were once iterated here)
+        ("serve-train/Dockerfile", Purpose.SERVING, "serve"),
+        ("train-serve/Dockerfile", Purpose.TRAINING, "train"),
+        ("jobs/batch_pipeline.Dockerfile", Purpose.BATCH, "batch"),
+        # the deepest component still wins over a shallower one
+        ("training/serve/Dockerfile", Purpose.SERVING, "serve"),
+    ],
+)
+def test_purpose_of_a_component_with_two_model_words(
+    path: str, purpose: Purpose, word: str
+) -> None:
+    assert purpose_of_path(path) == (purpose, word)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["a/b/c.txt", "a//b", "/abs/x", "//net/x", "///x", "./a/./b/", "a/../b", "", ".", "A/B"],
+)
+def test_path_parts_are_those_of_pure_posix_path(path: str) -> None:
+    assert _parts(path) == PurePosixPath(path).parts
 
 
 def test_purpose_from_what_an_environment_installs() -> None:
@@ -141,6 +177,72 @@ def test_platform_of_tokens() -> None:
     )
     assert platform_of_tokens({"windows"}, "x") == Platform(os="windows", evidence="x")
     assert platform_of_tokens({"llamacpp"}, "x") is None
+
+
+@pytest.mark.parametrize(
+    ("pins", "accelerator"),
+    [
+        ((("torch", "2.3.1+cpu"), ("numpy", "1.26.4")), Accelerator.CPU),
+        ((("torch", "2.3.1+cu121"),), Accelerator.CUDA),
+        ((("nvidia-cublas-cu12", "12.1.3.1"),), Accelerator.CUDA),
+        ((("torch", "2.3.1+rocm6.0"),), Accelerator.ROCM),
+        ((("optimum-habana", "1.11.1"),), Accelerator.GAUDI),
+        ((("torch-neuronx", "2.1.2.2.1.0"),), Accelerator.NEURON),
+        # alternatives (a file split by markers) say nothing
+        ((("torch", "2.3.1+cpu"), ("torch", "2.3.1+cu121")), None),
+        ((("numpy", "1.26.4"),), None),
+    ],
+)
+def test_platform_of_pinned_wheels(
+    pins: tuple[tuple[str, str], ...], accelerator: Accelerator | None
+) -> None:
+    packages = [Package(name=name, version=version, path="r.txt", line=1) for name, version in pins]
+    found = _platform_of_kinds(_package_kinds(packages))
+    assert (found.accelerator if found is not None else None) is accelerator
+    if found is not None:
+        assert found.evidence == "its pinned wheels"
+
+
+def test_packages_made_field_by_field_are_those_of_the_constructor() -> None:
+    assert tuple(f.name for f in dataclasses.fields(Package)) == _PACKAGE_FIELDS
+    for line, conda in ((0, False), (1, True), (7, False)):
+        made = _package(pin("numpy", "1.26.4", line, hashed=conda), "env/x.txt", conda)
+        assert made == Package(
+            name="numpy",
+            version="1.26.4",
+            path="env/x.txt",
+            line=max(line, 1),
+            hashed=conda,
+            conda=conda,
+        )
+        assert hash(made) == hash(
+            Package(
+                name="numpy",
+                version="1.26.4",
+                path="env/x.txt",
+                line=max(line, 1),
+                hashed=conda,
+                conda=conda,
+            )
+        )
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.name = "x"  # type: ignore[misc]
+
+
+def test_conda_pins_are_conda_packages_except_the_pip_section() -> None:
+    declared = (Declared(spec=classify("requests==2.32.3"), line=5, group="pip"),)
+    recipe = read_facts(
+        {
+            "environment.yml": facts(
+                "environment.yml",
+                pin("numpy", "1.26.4", 3),
+                pin("requests", "2.32.3", 5),
+                kind="environment.yml",
+                declared=declared,
+            )
+        }
+    )["environment.yml"]
+    assert [(p.name, p.conda) for p in recipe.packages] == [("numpy", True), ("requests", False)]
 
 
 def test_platform_of_images() -> None:

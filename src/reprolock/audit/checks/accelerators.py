@@ -319,8 +319,10 @@ class ImageCuda:
     cuda: Cuda | None
 
 
+@functools.lru_cache(maxsize=1024)
 def image_cuda(ref: str) -> ImageCuda | None:
-    """The CUDA of an image reference, or None when it is not a CUDA image."""
+    """The CUDA of an image reference, or None when it is not a CUDA image (memoised: a
+    monorepo's Dockerfiles share a few base images)."""
     name, tag = repository_and_tag(ref)
     if name == "nvidia/cuda" or name.endswith("/nvidia/cuda"):
         return ImageCuda(cuda=cuda_from_dotted(tag))
@@ -346,6 +348,7 @@ def image_cuda(ref: str) -> ImageCuda | None:
 _ROCM_IMAGE = re.compile(r"(?:^|/)(?:rocm/|.*rocm)")
 
 
+@functools.lru_cache(maxsize=1024)
 def image_accelerator(ref: str) -> str | None:
     """``cuda``, ``rocm``, ``xpu``, ``gaudi``, ``neuron`` for an image made for one; None."""
     if image_cuda(ref) is not None:

@@ -30,6 +30,7 @@ This module reads :class:`~reprolock.audit.interface.FileFacts` in one place,
 from __future__ import annotations
 
 import enum
+import functools
 import posixpath
 import re
 from collections import deque
@@ -48,7 +49,7 @@ from reprolock.audit.checks.accelerators import (
     pin_cuda,
 )
 from reprolock.audit.conda import KIND_ENVIRONMENT, KIND_EXPLICIT, KIND_LOCK
-from reprolock.audit.interface import FileFacts, Role, Section
+from reprolock.audit.interface import FileFacts, Pin, Role, Section
 from reprolock.config import Config, EnvironmentGroup, Profile
 from reprolock.files import read_bytes
 
@@ -121,32 +122,49 @@ def read_facts(facts: Mapping[str, FileFacts]) -> dict[str, Recipe]:
 
 
 def _recipe(ff: FileFacts) -> Recipe:
-    pip_lines = {(d.line, d.spec.name) for d in ff.declared if d.group == "pip"}
-    conda = ff.kind in _CONDA_KINDS
-    packages = tuple(
-        Package(
-            name=p.name,
-            version=p.version,
-            path=ff.path,
-            line=max(p.line, 1),
-            hashed=p.hashed,
-            # Only the pip: entries of an environment.yml are PyPI wheels.
-            conda=conda and (p.line, p.name) not in pip_lines,
-        )
-        for p in ff.pins
-    )
+    path = ff.path
+    if not ff.pins:
+        packages: tuple[Package, ...] = ()
+    elif ff.kind in _CONDA_KINDS:
+        # Only the pip: entries of an environment.yml are PyPI wheels.
+        pip_lines = {(d.line, d.spec.name) for d in ff.declared if d.group == "pip"}
+        packages = tuple(_package(p, path, (p.line, p.name) not in pip_lines) for p in ff.pins)
+    else:
+        packages = tuple([_package(p, path, False) for p in ff.pins])
     return Recipe(
-        path=ff.path,
+        path=path,
         kind=ff.kind,
         installs=ff.role in (Role.CONCRETE, Role.LOCK),
         lock=ff.role is Role.LOCK,
         packages=packages,
-        includes=tuple((i.target, i.line) for i in ff.includes),
-        images=tuple((i.ref, i.line) for i in ff.images),
-        pythons=tuple(Statement(value=p.value, line=p.line, origin=p.origin) for p in ff.pythons),
+        includes=tuple((i.target, i.line) for i in ff.includes) if ff.includes else (),
+        images=tuple((i.ref, i.line) for i in ff.images) if ff.images else (),
+        pythons=tuple(Statement(value=p.value, line=p.line, origin=p.origin) for p in ff.pythons)
+        if ff.pythons
+        else (),
         indexes=ff.indexes,
         sections=ff.sections,
     )
+
+
+_PACKAGE_FIELDS = ("name", "version", "path", "line", "hashed", "conda")
+_SET_NAME, _SET_VERSION, _SET_PATH, _SET_LINE, _SET_HASHED, _SET_CONDA = (
+    Package.__dict__[name].__set__ for name in _PACKAGE_FIELDS
+)
+
+
+def _package(pin: Pin, path: str, conda: bool) -> Package:
+    """``Package(name=..., ...)`` of one pin, field by field: the model makes one per pin of the
+    repository (tens of thousands in a monorepo) and the frozen dataclass's keyword
+    ``__init__`` costs three times this. Every field is set (a test compares the two)."""
+    package: Package = object.__new__(Package)
+    _SET_NAME(package, pin.name)
+    _SET_VERSION(package, pin.version)
+    _SET_PATH(package, path)
+    _SET_LINE(package, pin.line if pin.line > 1 else 1)
+    _SET_HASHED(package, pin.hashed)
+    _SET_CONDA(package, conda)
+    return package
 
 
 # =============================================================================================
@@ -204,32 +222,60 @@ _CI_DIRS = frozenset({".github", ".gitlab", ".circleci", ".buildkite", ".azure-p
 _SPLIT = re.compile(r"[-_.]+")
 
 
+def _parts(path: str) -> tuple[str, ...]:
+    """``PurePosixPath(path).parts``, without its parsing cost for the normalised relative
+    paths facts carry (this runs once per environment member)."""
+    parts = path.split("/")
+    if "" in parts or "." in parts:
+        return PurePosixPath(path).parts  # a root, "//" or "." component: its own rules
+    return tuple(parts)
+
+
 def _words(path: str) -> list[list[str]]:
     """Each directory and the file name of ``path``, lower-cased: the whole component, then
     its words (``requirements-test.txt`` -> ``requirements``, ``test``, ``txt``)."""
     out: list[list[str]] = []
-    for part in PurePosixPath(path.lower()).parts:
+    for part in _parts(path.lower()):
         out.append([part, *(w for w in _SPLIT.split(part) if w and w != part)])
     return out
 
 
+def _first_purpose(purposes: Iterable[Purpose]) -> dict[str, Purpose]:
+    """Word -> the first of ``purposes`` whose words hold it."""
+    out: dict[str, Purpose] = {}
+    for purpose in purposes:
+        for word in _WORDS[purpose]:
+            out.setdefault(word, purpose)
+    return out
+
+
+_AUXILIARY_WORD = _first_purpose(_AUXILIARY)
+# The model purposes' words are disjoint, so which purpose is asked first does not matter;
+# within a component the first word that names one decides.
+_MODEL_WORD = _first_purpose((Purpose.SERVING, Purpose.TRAINING, Purpose.PIPELINE, Purpose.BATCH))
+
+
+@functools.lru_cache(maxsize=8192)
 def purpose_of_path(path: str) -> tuple[Purpose, str]:
     """The purpose ``path`` states, and the word that says so (OTHER, "" when none)."""
     parts = _words(path)
     # Whole directory names first (``load_tests`` is a benchmark, not a test), then words.
-    for candidates in ([words[0]] for words in parts), (words[1:] for words in parts):
-        for words in candidates:
-            for word in words:
-                for purpose in _AUXILIARY:
-                    if word in _WORDS[purpose]:
-                        return purpose, word
+    for words in parts:
+        found = _AUXILIARY_WORD.get(words[0])
+        if found is not None:
+            return found, words[0]
+    for words in parts:
+        for word in words[1:]:
+            found = _AUXILIARY_WORD.get(word)
+            if found is not None:
+                return found, word
     if parts and parts[0][0] in _CI_DIRS:
         return Purpose.CI, parts[0][0]
     for words in reversed(parts):  # the deepest directory or the name decides
-        for purpose in MODEL_PURPOSES:
-            for word in words:
-                if word in _WORDS[purpose]:
-                    return purpose, word
+        for word in words:
+            found = _MODEL_WORD.get(word)
+            if found is not None:
+                return found, word
     return Purpose.OTHER, ""
 
 
@@ -243,11 +289,12 @@ _VARIANT_PATTERN = re.compile(r"^(?:cu\d{2,3}|cuda\d+|rocm\d+|py3\d{0,2}|py\d{2,
 _BACKEND_DIRS = frozenset({"backends", "backend", "platforms", "accelerators", "variants"})
 
 
+@functools.lru_cache(maxsize=8192)
 def variant_tokens(path: str) -> frozenset[str]:
     """The words of ``path`` that name a platform, accelerator, backend or Python:
     environments whose tokens differ are alternatives of one another."""
     found: set[str] = set()
-    parts = PurePosixPath(path.lower()).parts
+    parts = _parts(path.lower())
     for index, part in enumerate(parts):
         if index > 0 and parts[index - 1] in _BACKEND_DIRS and index < len(parts) - 1:
             found.add(part)
@@ -596,6 +643,7 @@ class Model:
         self.groups = _Groups(config)
         self._inherited_memo: dict[tuple[str, str], dict[str, tuple[str, ...]]] = {}
         self._file_wide: dict[str, list[str]] = {}
+        self._kinds: dict[str, frozenset[str]] = {}
         self.every, self.environments = self._build()
         """Every installing file's environments; the top-level ones (those no other environment
         installs), which RP502-RP504 judge on their own platform."""
@@ -628,8 +676,10 @@ class Model:
         members = (recipe.path, *_closure([t for t, _ in part.includes], self.recipes))
         members = tuple(dict.fromkeys(members))
         packages = [*part.packages]
+        kinds = _package_kinds(part.packages)
         for member in members[1:]:
             packages.extend(self.recipes[member].packages)
+            kinds |= self._kinds_of(member)
         if not packages and not part.includes:
             return None
         purpose, why = self._purpose(recipe, section, members)
@@ -643,9 +693,17 @@ class Model:
             pythons=part.pythons,
             purpose=purpose,
             purpose_why=why,
-            platform=self._platform(recipe, section, images, packages),
+            platform=self._platform(recipe, section, images, kinds),
             tokens=variant_tokens(recipe.path),
         )
+
+    def _kinds_of(self, path: str) -> frozenset[str]:
+        """:func:`_package_kinds` of a file's pins, once per file (a file installed by many
+        environments is asked about by each)."""
+        known = self._kinds.get(path)
+        if known is None:
+            known = self._kinds[path] = _package_kinds(self.recipes[path].packages)
+        return known
 
     def _purpose(
         self, recipe: Recipe, section: Section | None, members: Sequence[str]
@@ -676,7 +734,7 @@ class Model:
         recipe: Recipe,
         section: Section | None,
         images: Sequence[tuple[str, str]],
-        packages: Sequence[Package],
+        kinds: frozenset[str],
     ) -> Platform:
         found: Platform | None = None
         for ref, where in images:
@@ -697,7 +755,7 @@ class Model:
                 if label.startswith("windows"):
                     found = _merged(found, Platform(os="windows", evidence=f"--platform {label}"))
         found = _merged(found, platform_of_tokens(variant_tokens(recipe.path), recipe.path))
-        found = _merged(found, _platform_of_packages(packages))
+        found = _merged(found, _platform_of_kinds(kinds))
         if found is None:
             return Platform()
         return found
@@ -787,36 +845,47 @@ def _urls(text: str) -> list[str]:
     ]
 
 
-def _platform_of_packages(packages: Sequence[Package]) -> Platform | None:
-    """What the pins say: a ``+cpu`` / ``+rocm`` / ``+xpu`` torch, CUDA wheels. Only when all
-    of them agree: a file of alternatives (markers) says nothing."""
-    kinds: set[str] = set()
-    cudas: set[Cuda] = set()
-    for p in packages:
-        kind = local_accelerator(p.version)
-        wheel = pin_cuda(p.name, p.version)
-        if wheel is not None:
-            kinds.add("cuda")
-            if wheel.family == "local" and wheel.cuda.minor is not None:
-                cudas.add(wheel.cuda)
-        elif kind is not None:
-            kinds.add(kind)
-        elif p.name in ("habana-torch-plugin", "optimum-habana"):
-            kinds.add("gaudi")
-        elif p.name.startswith(("torch-neuron", "neuronx-")):
-            kinds.add("neuron")
+def _package_kinds(packages: Iterable[Package]) -> frozenset[str]:
+    """The accelerator kinds ``packages`` name (see :func:`_package_kind`)."""
+    return frozenset(
+        kind for kind in (_package_kind(p.name, p.version) for p in packages) if kind is not None
+    )
+
+
+@functools.lru_cache(maxsize=16384)
+def _package_kind(name: str, version: str) -> str | None:
+    """What one pin says of the platform: a ``+cpu`` / ``+rocm`` / ``+xpu`` local version,
+    CUDA wheels, Gaudi or Neuron packages; None for nothing (most pins). Memoised: the same
+    pins recur in every environment that installs them."""
+    if pin_cuda(name, version) is not None:
+        return "cuda"
+    kind = local_accelerator(version)
+    if kind is not None:
+        return kind
+    if name in ("habana-torch-plugin", "optimum-habana"):
+        return "gaudi"
+    if name.startswith(("torch-neuron", "neuronx-")):
+        return "neuron"
+    return None
+
+
+_KIND_ACCELERATORS = {
+    "cuda": Accelerator.CUDA,
+    "cpu": Accelerator.CPU,
+    "rocm": Accelerator.ROCM,
+    "xpu": Accelerator.XPU,
+    "gaudi": Accelerator.GAUDI,
+    "neuron": Accelerator.NEURON,
+}
+
+
+def _platform_of_kinds(kinds: frozenset[str]) -> Platform | None:
+    """What the pins say (their :func:`_package_kinds`). Only when all of them agree: a file
+    of alternatives (markers) says nothing."""
     if len(kinds) != 1:
         return None
-    kind = kinds.pop()
-    accelerator = {
-        "cuda": Accelerator.CUDA,
-        "cpu": Accelerator.CPU,
-        "rocm": Accelerator.ROCM,
-        "xpu": Accelerator.XPU,
-        "gaudi": Accelerator.GAUDI,
-        "neuron": Accelerator.NEURON,
-    }[kind]
-    return Platform(accelerator=accelerator, evidence="its pinned wheels")
+    (kind,) = kinds
+    return Platform(accelerator=_KIND_ACCELERATORS[kind], evidence="its pinned wheels")
 
 
 class Lines:

@@ -7,6 +7,7 @@ One "in sync?" function per lock format, each comparing what the lock recorded
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
@@ -303,42 +304,75 @@ def _unsatisfied(
         # never true for this lock's Python, or true only on some platforms: a lock
         # compiled elsewhere may rightly leave the entry out or pin another version
         return None
-    loc = Location(path=source, line=req.line, column=req.column)
-    source_name, lock_name = source.rsplit("/", 1)[-1], lock.rsplit("/", 1)[-1]
-    if source.rpartition("/")[0] != lock.rpartition("/")[0]:
-        lock_name = lock
-    extras = f"[{','.join(spec.extras)}]" if spec.extras else ""
-    label = f"{spec.display_name or spec.name}{extras}"
     locked = by_name.get(spec.name)
     if not locked:
-        message = f"{label}{spec.specifier} in {source_name} is missing from {lock_name}"
-        return finding("RP202", message, loc, subject=spec.name, fix=fix)
+        return _stale_requirement(req, source, lock, fix, lambda name: f"is missing from {name}")
     if spec.kind in (SpecKind.URL, SpecKind.VCS):
         wanted = _location_key(spec)
         have = [_location_key(s) for s in locked if s.kind is spec.kind]
         if have and wanted not in have:
-            message = (
-                f"{label} in {source_name} is installed from {_redact(spec.url or '')}, "
-                f"but {lock_name} has another source"
+            url = _redact(spec.url or "")
+            return _stale_requirement(
+                req,
+                source,
+                lock,
+                fix,
+                lambda name: f"is installed from {url}, but {name} has another source",
+                specifier=False,
             )
-            return finding("RP202", message, loc, subject=spec.name, fix=fix)
         return None
     if spec.kind not in (SpecKind.EXACT, SpecKind.RANGE) or spec.env_vars:
         return None
     versions = [s.version for s in locked if s.kind is SpecKind.EXACT and s.version]
     if not versions:
         return None
+    for version in versions:
+        admitted = _admits(spec.specifier, version)
+        if admitted is None or admitted:
+            return None  # None: a specifier pip rejects too; nothing to compare
+    first = f"{spec.name}=={versions[0]}"
+    return _stale_requirement(
+        req, source, lock, fix, lambda name: f"is not satisfied by {first} in {name}"
+    )
+
+
+def _stale_requirement(
+    req: Declared,
+    source: str,
+    lock: str,
+    fix: str,
+    why: Callable[[str], str],
+    *,
+    specifier: bool = True,
+) -> Finding:
+    """RP202 at ``req`` of ``source``: ``why`` given the lock's name as the message shows it.
+    Names and the place are made here, only for the few requirements that are stale."""
+    spec = req.spec
+    source_name, lock_name = source.rsplit("/", 1)[-1], lock.rsplit("/", 1)[-1]
+    if source.rpartition("/")[0] != lock.rpartition("/")[0]:
+        lock_name = lock
+    extras = f"[{','.join(spec.extras)}]" if spec.extras else ""
+    label = f"{spec.display_name or spec.name}{extras}"
+    written = f"{label}{spec.specifier}" if specifier else label
+    message = f"{written} in {source_name} {why(lock_name)}"
+    loc = Location(path=source, line=req.line, column=req.column)
+    return finding("RP202", message, loc, subject=spec.name, fix=fix)
+
+
+@functools.lru_cache(maxsize=16384)
+def _admits(specifier: str, version: str) -> bool | None:
+    """Whether ``specifier`` admits ``version``; None when it is not a valid specifier.
+    Memoised: a monorepo's sources repeat the same requirements against the same pins."""
+    wanted = _specifier_set(specifier)
+    return None if wanted is None else _satisfies(wanted, version)
+
+
+@functools.lru_cache(maxsize=4096)
+def _specifier_set(text: str) -> SpecifierSet | None:
     try:
-        wanted_set = SpecifierSet(spec.specifier)
+        return SpecifierSet(text)
     except ValueError:
         return None
-    if any(_satisfies(wanted_set, v) for v in versions):
-        return None
-    message = (
-        f"{label}{spec.specifier} in {source_name} is not satisfied by "
-        f"{spec.name}=={versions[0]} in {lock_name}"
-    )
-    return finding("RP202", message, loc, subject=spec.name, fix=fix)
 
 
 def _satisfies(specifier: SpecifierSet, version: str) -> bool:

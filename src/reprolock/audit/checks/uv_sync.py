@@ -11,6 +11,7 @@ index's) and specifier, and markers that select the same environments.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -162,9 +163,8 @@ def _lowered(
     """The requirements uv records for ``texts`` (of ``extra`` or ``group``)."""
     out: list[_Req] = []
     for text in texts:
-        try:
-            req = Requirement(text)
-        except InvalidRequirement:
+        req = _requirement(text)
+        if req is None:
             continue  # the pyproject scan already reported it
         name = str(canonicalize_name(req.name))
         when: Condition = ((str(req.marker), False),) if req.marker is not None else ()
@@ -181,6 +181,16 @@ def _lowered(
         sources = [s for s in inputs.sources if s.name == name]
         out.extend(_through(base, sources, extra=extra, group=group))
     return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _requirement(text: str) -> Requirement | None:
+    """``text`` parsed (memoised: a monorepo's projects declare the same requirements); None
+    when it is not a valid requirement. Callers only read the result."""
+    try:
+        return Requirement(text)
+    except InvalidRequirement:
+        return None
 
 
 def _through(base: _Req, sources: Sequence[UvSource], *, extra: str, group: str) -> list[_Req]:
@@ -255,6 +265,7 @@ def _recorded(records: Sequence[Recorded]) -> list[_Req]:
     return out
 
 
+@functools.lru_cache(maxsize=4096)
 def _specifier_set(text: str) -> frozenset[Specifier] | None:
     try:
         return frozenset(SpecifierSet(text))

@@ -3,6 +3,8 @@ script files."""
 
 from __future__ import annotations
 
+import functools
+import os
 import posixpath
 from collections.abc import Mapping, Sequence
 
@@ -28,7 +30,7 @@ from reprolock.audit.shell.analyzer import (
     Locator,
     ShellAudit,
 )
-from reprolock.audit.shell.syntax import Problem, parse
+from reprolock.audit.shell.syntax import Problem, Script, parse
 from reprolock.files import is_inside
 from reprolock.model import Finding
 from reprolock.rules import finding
@@ -125,8 +127,9 @@ def audit_shell(
         budget=budget if budget is not None else ExpansionBudget(),
         commands=COMMANDS,
     )
-    errors: list[Problem] = []
-    analyzer.run(parse(script, errors))
+    tree, problems = _parsed(script) if len(script) <= _MEMO_CHARS else _parse(script)
+    errors = list(problems)
+    analyzer.run(tree)
     if report_syntax and errors:
         # The shell is the judge of shell text, not this reader: what it cannot follow is a
         # note, and reading went on past it (RP001 is for a file its own tool rejects).
@@ -139,6 +142,22 @@ def audit_shell(
         if note is not None:
             analyzer.findings.append(note)
     return analyzer.result()
+
+
+# RUN lines, CI steps and recipes repeat across a monorepo's Dockerfiles and workflows
+# (``apt-get update && ...``, ``pip install --no-deps .``): each text is read once. A tree is
+# never changed once read, and its positions are the text's own (``Geometry`` places them in
+# the file), so one tree serves every file the text is in.
+_MEMO_CHARS = 4096
+
+
+def _parse(script: str) -> tuple[Script, tuple[Problem, ...]]:
+    errors: list[Problem] = []
+    tree = parse(script, errors)
+    return tree, tuple(errors)
+
+
+_parsed = functools.lru_cache(maxsize=2048)(_parse)
 
 
 def _default_locator(source: SourceFile, ctx: ScanContext) -> Locator:
@@ -164,6 +183,10 @@ def repo_file(ctx: ScanContext, relative: str) -> str | None:
         return None
     if path in ctx.files:
         return path
+    if not os.path.lexists(os.path.join(ctx.root, path)):
+        # Most paths a command names are not files here (written by an earlier step, in
+        # another checkout): nothing to resolve. Nothing that is not there is a file either.
+        return None
     if not is_inside(ctx.root, path):  # outside through a symlink, a loop, a name too long
         return None
     try:

@@ -256,7 +256,7 @@ class _Lexer:
     def _operator(self, start: int) -> _Token | None:
         """IO_NUMBER REDIRECT_OP (``2>``, ``2>&1``) | OPERATOR (the longest at ``start``)"""
         text = self.text
-        io = _IO_NUMBER.match(text, start)
+        io = _IO_NUMBER.match(text, start) if text[start].isdigit() else None
         if io is not None:
             for op in _OPERATORS:
                 if text.startswith(op, io.end()) and op in REDIRECTS:
@@ -315,6 +315,14 @@ class _Lexer:
                 subs=(script,),
                 procsub=text[start],
             )
+        plain = _PLAIN_RUN.match(text, start)
+        if plain is not None:
+            end = plain.end()
+            if end >= n or (text[end] in _METACHARS and text[end] != "("):
+                # Most words: plain text up to a blank or an operator, read at once.
+                self.pos = end
+                raw = text[start:end]
+                return Word(raw=raw, text=raw, line=line, column=column)
         parts: list[str] = []
         subs: list[Script] = []
         quoted = dynamic = False

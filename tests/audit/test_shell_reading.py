@@ -1,0 +1,137 @@
+"""Reading shell text cheaply: plain words read at once, each text read once however many files
+hold it, and every finding still placed in its own file."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from reprolock.audit.interface import ScanContext, SourceFile
+from reprolock.audit.shell import scanner
+from reprolock.audit.shell.syntax import Command, Problem, Word, parse
+from reprolock.config import Config
+from reprolock.files import is_inside
+from reprolock.model import Finding
+
+Audit = Callable[[dict[str, str | bytes]], list[Finding]]
+DIGEST = hashlib.sha256(b"image").hexdigest()
+
+
+def _simple(text: str) -> Command:
+    errors: list[Problem] = []
+    script = parse(text, errors)
+    assert errors == []
+    return script.pipelines[0].commands[0]
+
+
+def test_plain_words_keep_their_place() -> None:
+    command = _simple("  pip install numpy==1.26.4\tpandas")
+    assert command.words == (
+        Word(raw="pip", text="pip", line=0, column=3),
+        Word(raw="install", text="install", line=0, column=7),
+        Word(raw="numpy==1.26.4", text="numpy==1.26.4", line=0, column=15),
+        Word(raw="pandas", text="pandas", line=0, column=29),
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "words", "ops"),
+    [
+        ("echo a;echo b", ["echo", "a"], []),
+        ("echo a|cat", ["echo", "a"], []),
+        ("echo a>out", ["echo", "a"], [">"]),
+        ("echo x2>out", ["echo", "x2"], [">"]),  # not a file descriptor: part of the word
+        ("echo 2>out", ["echo"], [">"]),  # a file descriptor
+        ("echo a\r", ["echo", "a\r"], []),
+        ("echo a'b'c", ["echo", "abc"], []),
+        ('echo a"$B"c', ["echo", "a$Bc"], []),
+        ("echo a\\ b", ["echo", "a b"], []),
+        ("echo a$B", ["echo", "a$B"], []),
+    ],
+)
+def test_where_a_word_ends(text: str, words: list[str], ops: list[str]) -> None:
+    command = _simple(text)
+    assert [w.text for w in command.words] == words
+    assert [r.op for r in command.redirects] == ops
+
+
+def test_an_array_assignment_is_one_word() -> None:
+    command = _simple("a=(1 2) pip install x")
+    assert [w.raw for w in command.assigns] == ["a=(1 2)"]
+    assert [w.text for w in command.words] == ["pip", "install", "x"]
+
+
+def test_a_function_definition_after_a_plain_word() -> None:
+    errors: list[Problem] = []
+    script = parse("f() { pip install x; }\nf", errors)
+    assert errors == []
+    first = script.pipelines[0].commands[0]
+    assert first.words == ()
+    assert len(first.bodies) == 1
+
+
+def test_the_same_run_line_in_two_files_is_read_once_and_placed_in_each(audit: Audit) -> None:
+    run = "RUN pip install flask && echo 'unterminated"
+    scanner._parsed.cache_clear()
+    found = audit(
+        {
+            "a/Dockerfile": f"FROM python:3.11@sha256:{DIGEST}\n{run}\n",
+            "b/Dockerfile": f"FROM python:3.11@sha256:{DIGEST}\nWORKDIR /x\n\n{run}\n",
+            "repro.toml": "require-hashes = false\n",
+        }
+    )
+    placed = [
+        (f.rule, f.location.path, f.location.line, f.location.column)
+        for f in found
+        if f.rule in {"RP101", "RP002"}
+    ]
+    assert placed == [
+        ("RP101", "a/Dockerfile", 2, 17),
+        ("RP002", "a/Dockerfile", 2, 31),
+        ("RP101", "b/Dockerfile", 4, 17),
+        ("RP002", "b/Dockerfile", 4, 31),
+    ]
+    info = scanner._parsed.cache_info()
+    assert (info.misses, info.hits) == (1, 1)
+
+
+def test_a_long_text_is_read_but_not_kept(tmp_path: Path) -> None:
+    scanner._parsed.cache_clear()
+    text = "pip install flask  # " + "x" * scanner._MEMO_CHARS
+    source = SourceFile(path="run.sh", abspath=tmp_path / "run.sh", text=text)
+    found = scanner.audit_shell(text, source, ScanContext(root=tmp_path, config=Config()))
+    assert [(f.rule, f.location.line, f.location.column) for f in found.findings] == [
+        ("RP101", 1, 13)
+    ]
+    assert scanner._parsed.cache_info().currsize == 0
+
+
+def test_repo_file_answers_without_resolving_what_is_not_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "repo"
+    (root / "req").mkdir(parents=True)
+    (root / "req" / "a.txt").write_text("x\n")
+    (tmp_path / "outside.txt").write_text("x\n")
+    (root / "out.txt").symlink_to(tmp_path / "outside.txt")
+    (root / "dangling.txt").symlink_to(root / "missing.txt")
+    ctx = ScanContext(root=root, config=Config())
+    resolved: list[str] = []
+
+    def counting(base: Path, path: str) -> bool:
+        resolved.append(path)
+        return is_inside(base, path)
+
+    monkeypatch.setattr(scanner, "is_inside", counting)
+    assert scanner.repo_file(ctx, "req/./a.txt") == "req/a.txt"
+    assert scanner.repo_file(ctx, "req/missing.txt") is None
+    assert scanner.repo_file(ctx, "no/such/dir/a.txt") is None
+    assert scanner.repo_file(ctx, "bad\0name") is None
+    assert scanner.repo_file(ctx, "out.txt") is None  # a link out of the root
+    assert scanner.repo_file(ctx, "dangling.txt") is None
+    assert scanner.repo_file(ctx, "req") is None  # a directory
+    assert scanner.repo_file(ctx, "../outside.txt") is None
+    assert resolved == ["req/a.txt", "out.txt", "dangling.txt", "req"]
