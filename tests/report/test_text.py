@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reprolock.model import Finding, Location, Report, Severity
 from reprolock.report.text import _finding_line, _path_line, _Rich, render_text
@@ -93,3 +95,23 @@ def test_lines_without_tabs_never_reach_rich(monkeypatch: pytest.MonkeyPatch) ->
     assert created == []
     render_text(_ODD)  # the tab line needs rich's width-aware tab expansion
     assert created == [False]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a.txt", "b/c.txt", "d\tx.txt", "é.txt"]),
+            st.text(max_size=30),
+            st.one_of(st.none(), st.text(max_size=12)),
+            st.sampled_from(list(Severity)),
+        ),
+        max_size=6,
+    )
+)
+def test_a_file_block_built_at_once_is_what_rich_renders(
+    rows: list[tuple[str, str, str | None, Severity]],
+) -> None:
+    ordered = sorted(rows, key=lambda row: row[0])
+    report = _report(*(_finding(*row) for row in ordered))
+    assert render_text(report) == _with_rich(report, color=False)

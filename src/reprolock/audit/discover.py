@@ -170,14 +170,14 @@ class Listings:
     def reuse(self, prefix: str, stamp: tuple[int, int, int], patterns: str) -> list[Any] | None:
         """The recorded listing of ``prefix`` when it still holds, else None."""
         known = self.known.get(prefix)
-        if (
-            not isinstance(known, list)
-            or len(known) != 7
-            or (known[0], known[1], known[2]) != stamp
-            or known[3] != patterns
-            or max(stamp[0], stamp[2]) >= self.trusted_before
-            or not all(isinstance(part, str) for part in known[3:])
-        ):
+        # one look per directory of a warm run, thousands of them: plain tests, no generators
+        if type(known) is not list or len(known) != 7:
+            return None
+        if known[0] != stamp[0] or known[1] != stamp[1] or known[2] != stamp[2]:
+            return None
+        if known[3] != patterns or max(stamp[0], stamp[2]) >= self.trusted_before:
+            return None
+        if type(known[4]) is not str or type(known[5]) is not str or type(known[6]) is not str:
             return None
         return known
 

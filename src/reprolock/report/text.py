@@ -35,7 +35,12 @@ def render_text(report: Report, *, color: bool = False) -> str:
     """Findings grouped by file: ``path`` then ``  line:col  RP101 error  message``."""
     out: list[str] = []
     rich: _Rich | None = None
-    for path, group in itertools.groupby(report.findings, key=lambda f: f.location.path):
+    for path, grouped in itertools.groupby(report.findings, key=lambda f: f.location.path):
+        group = list(grouped)
+        plain = None if color else _plain_group(path, group)
+        if plain is not None:
+            out.append(plain)
+            continue
         for pieces in (_path_line(path), *(_finding_line(f) for f in group)):
             if any("\t" in text for text, _style in pieces):
                 # rich expands tabs by display width (wide characters count twice): rare
@@ -46,6 +51,20 @@ def render_text(report: Report, *, color: bool = False) -> str:
                 out.append(_line(pieces, color=color))
         out.append("\n")
     return "".join(out)
+
+
+def _plain_group(path: str, findings: list[Finding]) -> str | None:
+    """A file's block without colour as one string (the pieces of :func:`_finding_line`
+    joined directly: a large report is thousands of lines); None when a tab needs rich."""
+    lines = [_printable(path), "\n"]
+    for f in findings:
+        message = _printable(f.message)
+        fix = f"  fix: {_printable(f.fix)}" if f.fix else ""
+        where = f"{f.location.line}:{f.location.column}".ljust(8)
+        lines.append(f"  {where}{f.rule} {f.severity.value.ljust(8)}{message}{fix}\n")
+    lines.append("\n")
+    text = "".join(lines)
+    return None if "\t" in text else text
 
 
 _Pieces = tuple[tuple[str, str], ...]
