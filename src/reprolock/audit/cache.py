@@ -444,16 +444,6 @@ class AuditCache:
         :data:`RACY_NS` before the run that recorded it."""
         return max(mtime_ns, ctime_ns) < self._trusted_before
 
-    @property
-    def trusted_before(self) -> int:
-        """Recorded times at or after this (ns) are not trusted (see :meth:`trusted`)."""
-        return self._trusted_before
-
-    def recorded_stats(self) -> Mapping[str, Any]:
-        """Path -> ``"size mtime inode ctime digest"`` as the last run recorded it (see
-        :meth:`known_digest`, which reads one entry)."""
-        return self._stats
-
     def known_digest(self, path: str, stat: Stat) -> str | None:
         """The digest recorded for ``path`` when its stat is unchanged and not racy."""
         known = self._stats.get(path)

@@ -227,6 +227,9 @@ def _compile(spec: _Spec) -> _Matcher:
     return _Matcher(spec)
 
 
+_Specs: TypeAlias = tuple[tuple[str, _Matcher], ...]
+"""The ``.gitignore`` patterns in force, each with the directory prefix it is relative to."""
+
 _DEFAULT_DIRS = frozenset(p.rstrip("/") for p in DEFAULT_EXCLUDES if p.endswith("/"))
 
 
@@ -240,8 +243,7 @@ def _walk(
     # Each stack entry: (absolute dir, root-relative prefix, gitignore specs in force with the
     # directory each is relative to, a key of the .gitignore files those came from).
     seen_dirs: set[tuple[int, int]] = set()
-    Specs = tuple[tuple[str, _Matcher], ...]
-    stack: list[tuple[str, str, Specs, str]] = [(root_text, "", (), "")]
+    stack: list[tuple[str, str, _Specs, str]] = [(root_text, "", (), "")]
     while stack:
         directory, prefix, specs, patterns = stack.pop()
         try:
@@ -254,26 +256,22 @@ def _walk(
         seen_dirs.add(key)
         stamp = (st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
         known = listings.reuse(prefix, stamp, patterns) if listings is not None else None
+        own: _Spec | None = None
+        held = ""
+        if known is not None and known[4]:
+            own, held = _gitignore(Path(directory), f"{prefix}.gitignore", notes)
+            if held != known[4]:
+                known = None  # edited in place: the directory's times do not show it
         entries: list[os.DirEntry[str]] = []
         if known is None:
             try:
                 entries = list(os.scandir(directory))
             except OSError:
                 continue
-            has_gitignore = any(e.name == ".gitignore" for e in entries)
-        else:
-            has_gitignore = bool(known[4])
-        held = ""
-        if has_gitignore:
-            own, held = _gitignore(Path(directory), f"{prefix}.gitignore", notes)
-            if known is not None and held != known[4]:
-                known = None  # edited in place: the directory's times do not show it
-                try:
-                    entries = list(os.scandir(directory))
-                except OSError:
-                    continue
-            if own is not None:
-                specs = (*specs, (prefix, _compile(own)))
+            if not held and any(e.name == ".gitignore" for e in entries):
+                own, held = _gitignore(Path(directory), f"{prefix}.gitignore", notes)
+        if own is not None:
+            specs = (*specs, (prefix, _compile(own)))
         inner = f"{patterns}/{held}" if held else patterns
         if known is not None:
             assert listings is not None  # noqa: S101 - known comes from listings
@@ -328,7 +326,7 @@ def _walk(
                 ]
 
 
-def _ignored(probe: str, specs: tuple[tuple[str, _Matcher], ...]) -> bool:
+def _ignored(probe: str, specs: _Specs) -> bool:
     for base, spec in specs:
         if probe.startswith(base) and spec.match_file(probe[len(base) :]):
             return True

@@ -374,36 +374,25 @@ class _Run:
 
     def digest_discovered(self, paths: Iterable[str]) -> None:
         """:meth:`digest_of` each discovered path, with the common case of a warm run inline:
-        one ``stat``, unchanged from the record and not racy, so the recorded digest holds
-        (tens of thousands of files: a method call and a tuple per file showed in the time)."""
+        one ``stat``, and the cache's digest for it (tens of thousands of files: a method
+        call and its branches per file showed in the time)."""
         cache = self.cache
-        if cache is None:
-            for rel in paths:
-                self.digest_of(rel)
-            return
-        recorded = cache.recorded_stats()
-        trusted_before = cache.trusted_before
         base = self._root_text + "/"
         digests, stats = self.digests, self.stats
         for rel in paths:
-            known = recorded.get(rel)
-            st = None
-            if not isinstance(known, str):
-                known = ""  # never recorded: digest_of hashes it
-            elif rel not in digests:
-                with contextlib.suppress(OSError, ValueError):
-                    st = os.stat(base + rel)
-            if st is None:
+            held = None
+            if cache is not None and rel not in digests:
+                try:
+                    stat = stat_key(os.stat(base + rel))
+                except (OSError, ValueError):
+                    pass
+                else:
+                    held = cache.known_digest(rel, stat)
+            if held is None:
                 self.digest_of(rel)
                 continue
-            size, mtime, ino, ctime = st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns
-            prefix = f"{size} {mtime} {ino} {ctime} "
-            if not known.startswith(prefix) or max(mtime, ctime) >= trusted_before:
-                self.digest_of(rel)
-                continue
-            held = known[len(prefix) :]
             digests[rel] = held
-            stats[rel] = (size, mtime, ino, ctime, held)
+            stats[rel] = (*stat, held)
 
     def _note_missing(self, directory: str, names: Iterable[str]) -> None:
         """Names in ``directory`` looked for and not found: keyed by directory in the cache."""

@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
@@ -31,6 +31,7 @@ from reprolock.audit.interface import (
 )
 from reprolock.errors import UsageError
 from reprolock.files import DecodeProblem, OutsideRootError, decode_text, inside, read_bytes
+from reprolock.formats.errors import redact_url
 from reprolock.formats.header import Header, parse_command
 from reprolock.formats.read import requirements_lock
 from reprolock.formats.requirements import (
@@ -125,18 +126,6 @@ def _deeper(found: _Near) -> _Near:
 _REMOTE = re.compile(r"^(?:https?):", re.IGNORECASE)
 _FILE_URL = re.compile(r"^file:", re.IGNORECASE)
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
-
-
-def _redact(url: str) -> str:
-    """The URL with any user name or token replaced, for messages."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if "@" not in parts.netloc:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
 
 
 _HASH_HINT = "add --hash=sha256:<digest> (pip-compile --generate-hashes writes them)"
@@ -565,7 +554,7 @@ class RequirementsScanner(Scanner):
             concrete = role is not Role.MANIFEST
             if target.kind == "remote":
                 if concrete:
-                    url = _redact(entry.path)
+                    url = redact_url(entry.path)
                     message = f"{option} {url} fetches a requirements file that can change"
                     found.append(finding("RP105", message, loc, subject=url))
                 continue
@@ -855,7 +844,7 @@ class RequirementsScanner(Scanner):
 
         indexes = tuple(
             dict.fromkeys(
-                _redact(o.value)
+                redact_url(o.value)
                 for o in parsed.options
                 if o.name in {"--index-url", "--extra-index-url"} and o.value
             )
@@ -941,7 +930,7 @@ class RequirementsScanner(Scanner):
             loc = source.at(option.line, option.column)
             value = option.value or ""
             if option.name == "--extra-index-url":
-                url = _redact(value)
+                url = redact_url(value)
                 message = f"--extra-index-url {url} lets a public package shadow a private one"
                 fix = "use a single --index-url that proxies both sources"
                 found.append(finding("RP107", message, loc, subject=url, fix=fix))
@@ -962,7 +951,7 @@ class RequirementsScanner(Scanner):
             return []
         scheme = parts.scheme.lower()
         if scheme == "http" and (parts.hostname or "") not in _LOCAL_HOSTS:
-            url = _redact(value)
+            url = redact_url(value)
             message = f"{option.name} {url} is plain HTTP: anyone on the path can swap packages"
             return [finding("RP107", message, loc, subject=url, fix="use https://")]
         if option.name != "--find-links" or "${" in value or (scheme and scheme != "file"):

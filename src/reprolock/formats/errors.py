@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
 
@@ -36,6 +37,18 @@ class Problem:
 
 EXCERPT_CHARS = 40
 """The most of a file's text a message quotes."""
+
+
+def redact_url(url: str) -> str:
+    """The URL with any user name or token replaced, for messages."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
 
 
 def excerpt(token: str, limit: int = EXCERPT_CHARS) -> str:

@@ -5,7 +5,6 @@ Adding a lock format is a reader module and a line in :data:`READERS`.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -67,10 +66,6 @@ def requirements_lock(parsed: ParsedRequirements) -> LockFile:
 _KINDS = {SpecKind.URL: Source.URL, SpecKind.VCS: Source.VCS, SpecKind.PATH: Source.PATH}
 
 
-_normal_version = functools.lru_cache(maxsize=4096)(normal_version)
-"""The same releases are pinned across the locks of a monorepo: each is parsed once."""
-
-
 def requirement_entry(spec: Spec, line: int) -> LockEntry:
     """One requirement line as a lock entry."""
     version = spec.version if spec.kind is SpecKind.EXACT else None
@@ -81,7 +76,7 @@ def requirement_entry(spec: Spec, line: int) -> LockEntry:
             name, version = wheel
     return LockEntry(
         name=name,
-        version=_normal_version(spec.label, version),
+        version=normal_version(spec.label, version),
         source=_KINDS.get(spec.kind, Source.REGISTRY),
         hashes=spec.hashes,
         hashed=bool(spec.hashes),

@@ -55,13 +55,12 @@ def render_text(report: Report, *, color: bool = False) -> str:
 
 def _plain_group(path: str, findings: list[Finding]) -> str | None:
     """A file's block without colour as one string (the pieces of :func:`_finding_line`
-    joined directly: a large report is thousands of lines); None when a tab needs rich."""
+    joined at once, not line by line: a large report is thousands of lines); None when a tab
+    needs rich."""
     lines = [_printable(path), "\n"]
     for f in findings:
-        message = _printable(f.message)
-        fix = f"  fix: {_printable(f.fix)}" if f.fix else ""
-        where = f"{f.location.line}:{f.location.column}".ljust(8)
-        lines.append(f"  {where}{f.rule} {f.severity.value.ljust(8)}{message}{fix}\n")
+        lines.extend([text for text, _style in _finding_line(f)])
+        lines.append("\n")
     lines.append("\n")
     text = "".join(lines)
     return None if "\t" in text else text

@@ -12,7 +12,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import PurePosixPath
-from urllib.parse import urlsplit, urlunsplit
 
 from packaging.markers import Marker
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -23,6 +22,7 @@ from reprolock.audit.checks.uv_sync import uv_drift
 from reprolock.audit.conda import conda_version_admits, parse_conda_spec
 from reprolock.audit.interface import Declared, FileFacts, Role, ScanContext, parent_dir
 from reprolock.audit.locks import beside
+from reprolock.formats.errors import redact_url
 from reprolock.formats.spec import Spec, SpecKind
 from reprolock.model import Finding, Location
 from reprolock.rules import finding
@@ -311,7 +311,7 @@ def _unsatisfied(
         wanted = _location_key(spec)
         have = [_location_key(s) for s in locked if s.kind is spec.kind]
         if have and wanted not in have:
-            url = _redact(spec.url or "")
+            url = redact_url(spec.url or "")
             return _stale_requirement(
                 req,
                 source,
@@ -380,18 +380,6 @@ def _satisfies(specifier: SpecifierSet, version: str) -> bool:
         return specifier.contains(Version(version), prereleases=True)
     except (InvalidVersion, ValueError):
         return True  # not a version we can compare: do not claim the lock is stale
-
-
-def _redact(url: str) -> str:
-    """The URL with any user name or token replaced, for messages."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if "@" not in parts.netloc:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
 
 
 def _location_key(spec: Spec) -> str:
