@@ -281,3 +281,17 @@ def test_a_walk_reusing_listings_keeps_what_a_fresh_walk_keeps(
             (target / "z.txt").write_text("x\n", encoding="utf-8")
         # _again asserts the walk with the previous listings equals a fresh one
         _, listings = _again(root, listings)
+
+
+@pytest.mark.parametrize("names", ["..", ".", "a/../b", "a//b", "x\x00y"])
+def test_a_listing_naming_what_no_directory_holds_is_not_reused(tmp_path: Path, names: str) -> None:
+    # a damaged or forged cache must not lead the walk out of the root
+    root = write_tree(tmp_path / "repo", {"a/requirements.txt": "x\n"})
+    first = Listings(trusted_before=time.time_ns() + 10**12)
+    walk(root, Config(), [], first)
+    for field_index in (5, 6):
+        forged = {prefix: list(entry) for prefix, entry in first.made.items()}
+        forged[""][field_index] = names
+        walked, listings = _again(root, Listings(made=forged, trusted_before=first.trusted_before))
+        assert [rel for rel, _ in walked] == ["a/requirements.txt"]
+        assert listings.listed == 1  # the root, listed again; "a/" reused

@@ -179,7 +179,16 @@ class Listings:
             return None
         if type(known[4]) is not str or type(known[5]) is not str or type(known[6]) is not str:
             return None
+        # the names are joined into paths under the root: only names a listing can hold
+        for names in (known[5], known[6]):
+            if names and _UNLISTABLE.search(f"/{names}/") is not None:
+                return None
         return known
+
+
+_UNLISTABLE = re.compile(r"/\.{0,2}/|\x00")
+"""An empty name, ``.``, ``..`` or a NUL: never in a directory's listing, so never reused (a
+damaged or forged cache cannot lead the walk out of the root)."""
 
 
 class _Matcher:
