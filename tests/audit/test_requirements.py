@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,7 @@ from reprolock.audit.interface import (
 from reprolock.audit.requirements import RequirementsScanner
 from reprolock.cli import main
 from reprolock.config import Config, load_config
+from reprolock.formats.read import load
 from reprolock.formats.requirements import logical_lines, parse_requirements, via_sources
 from reprolock.model import Finding, Severity
 from reprolock.specs import SpecKind
@@ -1427,6 +1429,38 @@ def test_specs_without_hashes_for_lock_sync_keep_the_parsed_ones(tmp_path: Path)
     source = SourceFile(path="requirements.txt", abspath=tmp_path / "requirements.txt", text=text)
     facts = RequirementsScanner().scan(source, ctx)
     assert [(d.spec.hashes, d.line) for d in facts.declared] == [((), 1), ((), 2)]
-    assert facts.declared[0].spec == facts.declared[1].spec
+    assert facts.declared[0].spec is facts.declared[1].spec
     assert [p.hashed for p in facts.pins] == [True, True]
-    assert parse_requirements(text).requirements[0].spec.hashes == (f"sha256:{'a' * 64}",)
+    parsed = parse_requirements(text).requirements
+    assert parsed[0].spec.hashes == (f"sha256:{'a' * 64}",)
+    assert parsed[0].unhashed == replace(parsed[0].spec, hashes=())
+
+
+def test_a_line_without_hashes_has_no_second_spec() -> None:
+    (entry,) = parse_requirements("numpy==1.26.4\n").requirements
+    assert (entry.spec.hashes, entry.unhashed) == ((), None)
+
+
+def test_the_facts_of_a_requirements_lock_carry_its_header_not_its_entries(
+    tmp_path: Path,
+) -> None:
+    """Every worker sends its facts back: a lock's entries (each with all its hashes) would be
+    most of them, and no check reads them; its lines are its pins and declared requirements."""
+    root = _copy_fixture("pip-compile-hashed", tmp_path)
+    facts = run_audit(root, load_config(root)).facts["requirements.txt"]
+    assert facts.lock is not None
+    assert (facts.lock.format, facts.lock.entries, facts.lock.problems) == ("requirements", (), ())
+    header = facts.lock.meta.header
+    assert header is not None
+    assert (header.tool, header.line) == ("pip-compile", 2)
+    assert [d.spec.name for d in facts.declared] == [p.name for p in facts.pins]
+    assert all(not d.spec.hashes for d in facts.declared)
+    # the entries are a read away for whoever needs them
+    entries = load(root / "requirements.txt").entries
+    assert [(e.name, e.line, len(e.hashes)) for e in entries] == [
+        ("certifi", 7, 1),
+        ("charset-normalizer", 10, 172),
+        ("idna", 184, 2),
+        ("requests", 190, 2),
+        ("urllib3", 194, 2),
+    ]

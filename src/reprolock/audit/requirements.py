@@ -33,7 +33,7 @@ from reprolock.errors import UsageError
 from reprolock.files import DecodeProblem, OutsideRootError, decode_text, inside, read_bytes
 from reprolock.formats.errors import redact_url
 from reprolock.formats.header import Header, parse_command
-from reprolock.formats.read import requirements_lock
+from reprolock.formats.read import requirements_meta
 from reprolock.formats.requirements import (
     IncludeEntry,
     OptionEntry,
@@ -858,7 +858,7 @@ class RequirementsScanner(Scanner):
             includes=tuple(includes),
             compiled_from=compiled_from or (),
             declared=_declared(parsed),
-            lock=requirements_lock(parsed) if role is Role.LOCK else None,
+            lock=requirements_meta(parsed) if role is Role.LOCK else None,
             indexes=indexes,
             pythons=_header_pythons(parsed.header),
             consulted=self._consulted(source, includes),
@@ -971,19 +971,12 @@ def _declared(parsed: ParsedRequirements) -> tuple[Declared, ...]:
     """The requirement lines, for lock sync: their hashes are the file's own business."""
     return tuple(
         Declared(
-            spec=_unhashed(r.spec) if r.spec.hashes else r.spec,
+            spec=r.spec if not r.spec.hashes else r.unhashed or replace(r.spec, hashes=()),
             line=r.line,
             column=r.column,
         )
         for r in parsed.requirements
     )
-
-
-@functools.lru_cache(maxsize=4096)
-def _unhashed(spec: Spec) -> Spec:
-    """``spec`` without its hashes. Memoised: the locks of a monorepo repeat the same hashed
-    lines, and the parser hands out one spec for each distinct line."""
-    return replace(spec, hashes=())
 
 
 _parse_command = functools.lru_cache(maxsize=256)(parse_command)

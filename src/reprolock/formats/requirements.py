@@ -33,6 +33,9 @@ class ReqEntry:
     """Line where the requirement starts."""
     column: int = 1
     """Column of its first character."""
+    unhashed: Spec | None = None
+    """``spec`` without its hashes when it has some: one object for every line that reads the
+    same (the audit keeps its requirements without their hashes)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -389,6 +392,8 @@ class _LineRead:
     """(message, severity) of each problem, in order."""
     spec: Spec | None = None
     """The requirement on the line."""
+    unhashed: Spec | None = None
+    """``spec`` without its hashes, when it has some."""
     include: tuple[str, bool] | None = None
     """(target, is it ``-c``) of the ``-r``/``-c`` pip follows."""
     options: tuple[tuple[str, str | None], ...] = ()
@@ -401,7 +406,9 @@ def _read_line(number: int, column: int, content: str, out: _Collected) -> None:
     for message, severity in read.problems:
         out.problems.append(Problem(message=message, line=number, column=column, severity=severity))
     if read.spec is not None:
-        out.requirements.append(ReqEntry(spec=read.spec, line=number, column=column))
+        out.requirements.append(
+            ReqEntry(spec=read.spec, line=number, column=column, unhashed=read.unhashed)
+        )
     if read.include is not None:
         path, constraint = read.include
         out.includes.append(
@@ -459,7 +466,8 @@ def _read_content(content: str) -> _LineRead:
             # the offending word only: the rest of the line may be anything, secrets included
             problems.append((f"invalid requirement {requirement_excerpt(text)}: {detail}", None))
             return _LineRead(problems=tuple(problems))
-        return _LineRead(problems=tuple(problems), spec=spec)
+        unhashed = replace(spec, hashes=()) if spec.hashes else None
+        return _LineRead(problems=tuple(problems), spec=spec, unhashed=unhashed)
     requirement_files = [v for n, v in parsed if n == "--requirement" and v is not None]
     constraint_files = [v for n, v in parsed if n == "--constraint" and v is not None]
     # pip follows only the first -r of a line, or else its first -c
