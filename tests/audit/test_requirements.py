@@ -32,8 +32,8 @@ from reprolock.cli import main
 from reprolock.config import Config, load_config
 from reprolock.formats.read import load
 from reprolock.formats.requirements import logical_lines, parse_requirements, via_sources
-from reprolock.model import Finding, Severity
-from reprolock.specs import SpecKind
+from reprolock.model import Finding, Location, Severity
+from reprolock.specs import JudgeContext, Spec, SpecKind
 from tests.audit._opened import opened_files
 from tests.conftest import FIXTURES, audit_tree, hits, write_tree
 from tests.robustness.budget import PEAK_KIB
@@ -1463,4 +1463,43 @@ def test_the_facts_of_a_requirements_lock_carry_its_header_not_its_entries(
         ("idna", 184, 2),
         ("requests", 190, 2),
         ("urllib3", 194, 2),
+    ]
+
+
+def test_the_lines_of_a_hashed_lock_are_passed_over_unjudged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exact pin with hashes is sound (specs.sound): only the other lines are judged, and
+    the findings and pins are those of judging every line."""
+    import reprolock.audit.requirements as scanner_module
+    from reprolock import specs
+
+    judged: list[str] = []
+    judge = specs.judge_concrete
+
+    def counting(spec: Spec, location: Location, ctx: JudgeContext) -> list[Finding]:
+        judged.append(spec.raw)
+        return judge(spec, location, ctx)
+
+    monkeypatch.setattr(scanner_module, "judge_concrete", counting)
+    digest = "a" * 64
+    result = _result(
+        tmp_path,
+        {
+            "requirements.in": "numpy\npandas\nrequests\n",
+            "requirements.txt": PIP_COMPILE_HEADER
+            + f"numpy==1.26.4 --hash=sha256:{digest}\n"
+            + "pandas==2.2.2\n"
+            + f"requests>=2 --hash=sha256:{digest}\n",
+        },
+    )
+    assert judged == ["pandas==2.2.2", "requests>=2"]
+    facts = result.facts["requirements.txt"]
+    assert [(p.name, p.version, p.hashed) for p in facts.pins] == [
+        ("numpy", "1.26.4", True),
+        ("pandas", "2.2.2", False),
+    ]
+    assert [(f.rule, f.location.line, f.severity) for f in result.report.findings] == [
+        ("RP103", 8, Severity.ERROR),
+        ("RP102", 9, Severity.ERROR),
     ]

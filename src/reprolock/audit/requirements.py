@@ -49,6 +49,7 @@ from reprolock.specs import (
     Spec,
     SpecKind,
     judge_concrete,
+    sound,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -814,6 +815,10 @@ class RequirementsScanner(Scanner):
         anywhere = source.at(1)
         for req in parsed.requirements:
             spec = req.spec
+            if sound(spec) and spec.name and spec.version is not None:
+                # most lines of a hashed lock: no constraint applies to an exact pin
+                pins.append(Pin(name=spec.name, version=spec.version, line=req.line, hashed=True))
+                continue
             effective, pinned_by_constraint = self._effective(spec, constraints)
             context: JudgeContext = judge
             if is_lock and not hash_mode:

@@ -236,33 +236,29 @@ def _logical_lines(physical: list[str]) -> Iterator[tuple[int, str]]:
     parts: list[str] = []
     primary = 0
     for number, raw in enumerate(physical, start=1):
-        # Whether the line is a comment matters only to continue or end a continuation.
-        if raw.endswith("\\"):
-            comment = raw.lstrip().startswith("#")
-            if not comment:
-                if not parts:
-                    primary = number
-                parts.append(raw.strip("\\"))
-                continue
-        elif not parts:
+        # Whether the line is a comment matters only to continue or end a continuation, and a
+        # line with no "#" is none (most lines of a hashed lock are "--hash=... \\").
+        if raw.endswith("\\") and ("#" not in raw or not raw.lstrip().startswith("#")):
+            if not parts:
+                primary = number
+            parts.append(raw.strip("\\"))
+        elif parts:
+            # a comment line ends a continuation; pip keeps it so it is stripped below
+            comment = "#" in raw and raw.lstrip().startswith("#")
+            parts.append(" " + raw if comment else raw)
+            yield primary, "".join(parts)
+            parts = []
+        else:
             stripped = raw.lstrip()
             if stripped and stripped[0] != "#":
                 yield number, raw
-            continue
-        else:
-            comment = raw.lstrip().startswith("#")
-        if parts:
-            # a comment line ends a continuation; pip keeps it so it is stripped below
-            parts.append(" " + raw if comment else raw)
-            joined, parts = "".join(parts), []
-            yield primary, joined
-        else:
-            yield number, raw
     if parts:
         yield primary, "".join(parts)
 
 
 def _without_comment(line: str) -> str:
+    if "#" not in line:
+        return line.strip()
     cut = _comment_start(line)
     return (line[:cut] if cut >= 0 else line).strip()
 
