@@ -28,6 +28,7 @@ from reprolock.audit.interface import (
     ScanContext,
     Scanner,
     SourceFile,
+    parent_dir,
 )
 from reprolock.errors import UsageError
 from reprolock.files import DecodeProblem, OutsideRootError, decode_text, inside, read_bytes
@@ -73,6 +74,11 @@ _PROSE_PREFIXES = (
 _TEMPLATE_IN = frozenset(
     {"manifest.in", "makefile.in", "gnumakefile.in", "configure.in", "doxyfile.in", "config.in"}
 )
+
+
+def _name(source: SourceFile) -> str:
+    """``source.name``, without making a path of it: discovery's paths are normalised."""
+    return source.path.rpartition("/")[2]
 
 
 def _strict_name(relpath: str) -> bool:
@@ -592,7 +598,8 @@ class RequirementsScanner(Scanner):
     # ---- roles -----------------------------------------------------------------------------
 
     def _sibling(self, source: SourceFile, name: str) -> str:
-        return f"{source.parent}/{name}" if source.parent else name
+        parent = parent_dir(source.path)
+        return f"{parent}/{name}" if parent else name
 
     def _resolve_sources(
         self, source: SourceFile, names: Iterable[str], ctx: ScanContext, base: str | None
@@ -602,7 +609,7 @@ class RequirementsScanner(Scanner):
         The directory is ``base`` when the command's output path tells it, else the lock's
         own directory or the nearest ancestor where the file exists.
         """
-        lock_dir = source.parent
+        lock_dir = parent_dir(source.path)
         bases: list[str] = [] if base is None else [base]
         current = lock_dir
         while True:
@@ -619,12 +626,16 @@ class RequirementsScanner(Scanner):
                     continue
                 out.append(rel)
                 continue
-            candidates = [posixpath.normpath(posixpath.join(b, name)) for b in bases]
-            candidates = [c for c in candidates if c != ".." and not c.startswith("../")]
-            if not candidates:
-                continue
-            chosen = next((c for c in candidates if self._exists(ctx, c)), candidates[0])
-            if chosen not in out:
+            # the first candidate that exists, else the first (the nearest stops the search)
+            chosen = None
+            for candidate in (posixpath.normpath(posixpath.join(b, name)) for b in bases):
+                if candidate == ".." or candidate.startswith("../"):
+                    continue
+                if self._exists(ctx, candidate):
+                    chosen = candidate
+                    break
+                chosen = chosen or candidate
+            if chosen is not None and chosen not in out:
                 out.append(chosen)
         return out
 
@@ -641,7 +652,7 @@ class RequirementsScanner(Scanner):
         if command.tool == "pip-compile" and not names:
             # pip-compile with no source takes the first of these in its working directory
             cwd = self._output_base(source.path, output or "requirements.txt")
-            cwd = source.parent if cwd is None else cwd
+            cwd = parent_dir(source.path) if cwd is None else cwd
             for default in _PIP_COMPILE_DEFAULTS:
                 rel = posixpath.join(cwd, default) if cwd else default
                 if self._exists(ctx, rel):
@@ -672,7 +683,7 @@ class RequirementsScanner(Scanner):
         self, source: SourceFile, parsed: ParsedRequirements, ctx: ScanContext
     ) -> tuple[str, ...] | None:
         """What a compiled lock was compiled from; None when the file is not a lock."""
-        stem = source.name.rpartition(".")[0]
+        stem = _name(source).rpartition(".")[0]
         same_stem = self._sibling(source, f"{stem}.in")
         fallback: tuple[str, ...] | None = (same_stem,) if self._exists(ctx, same_stem) else None
         via = via_sources(source.text) if fallback is None else ()
@@ -696,7 +707,7 @@ class RequirementsScanner(Scanner):
         self._reads = set()
         try:
             parsed = self._parse_text(source.abspath, source.text)
-            if source.name.lower().endswith(".in"):
+            if _name(source).lower().endswith(".in"):
                 facts = self._scan_manifest(source, parsed, ctx)
             else:
                 compiled_from = self._lock_sources(source, parsed, ctx)
@@ -732,7 +743,7 @@ class RequirementsScanner(Scanner):
     def _scan_manifest(
         self, source: SourceFile, parsed: ParsedRequirements, ctx: ScanContext
     ) -> FileFacts:
-        stem = source.name[:-3]
+        stem = _name(source)[:-3]
         declared = _declared(parsed)
         compiled = self._exists(ctx, self._sibling(source, f"{stem}.txt"))
         looks_like_pip = not parsed.problems and (
@@ -776,37 +787,41 @@ class RequirementsScanner(Scanner):
         found[:0] = self._problem_findings(source, parsed)
         found.extend(self._option_findings(source, parsed, ctx))
         constraints: dict[str, _ConstraintPin] = {}
-        known: dict[str, str] = {}
-        wanted = frozenset(
-            r.spec.name
-            for r in parsed.requirements
-            if r.spec.name and r.spec.kind is not SpecKind.EXACT
-        )
+        # one pass: the names an include may pin, this file's own exact pins, its hashed lines
+        wanted: set[str] = set()
+        own: dict[str, str] = {}
+        hashed = 0
+        for req in parsed.requirements:
+            spec = req.spec
+            if spec.hashes:
+                hashed += 1
+            if not spec.name:
+                continue
+            if spec.kind is not SpecKind.EXACT:
+                wanted.add(spec.name)
+            elif spec.version is not None:
+                own.setdefault(spec.name, spec.version)
+        included: dict[str, str] = {}
         if parsed.includes:
             with self._covered_by_includes():
                 for name in sorted(wanted):
                     any_pin, constraint = self._nearest(source.path, name, ctx)
                     if any_pin is not None:
-                        known[name] = any_pin[1].version
+                        included[name] = any_pin[1].version
                     if constraint is not None:
                         constraints[name] = constraint[1]
-        for req in parsed.requirements:
-            spec = req.spec
-            if spec.kind is SpecKind.EXACT and spec.name and spec.version is not None:
-                known.setdefault(spec.name, spec.version)
+        known = {**own, **included}
 
-        total = len(parsed.requirements)
-        hashed = sum(1 for r in parsed.requirements if r.spec.hashes)
-        partial = 0 < hashed < total
+        partial = 0 < hashed < len(parsed.requirements)
         require_option = any(o.name == "--require-hashes" for o in parsed.options)
         # --no-require-hashes (newer pips) stops hashes on some lines from requiring them all
         no_require = any(o.name == "--no-require-hashes" for o in parsed.options)
         partial = partial and not no_require
         hash_mode = partial or require_option
-        judge = ctx.judge_context(source, partial_hashing=hash_mode)
-        no_hash_judge = replace(judge, require_hashes=False)
+        # made when a line is judged: none is in a hashed lock
+        contexts: tuple[JudgeContext, JudgeContext] | None = None
         is_lock = role is Role.LOCK
-        constraints_file = "constraint" in source.name.lower()
+        constraints_file = "constraint" in _name(source).lower()
         command = parsed.header.command if parsed.header is not None else ""
 
         pins: list[Pin] = []
@@ -820,7 +835,10 @@ class RequirementsScanner(Scanner):
                 pins.append(Pin(name=spec.name, version=spec.version, line=req.line, hashed=True))
                 continue
             effective, pinned_by_constraint = self._effective(spec, constraints)
-            context: JudgeContext = judge
+            if contexts is None:
+                judge = ctx.judge_context(source, partial_hashing=hash_mode)
+                contexts = (judge, replace(judge, require_hashes=False))
+            context, no_hash_judge = contexts
             if is_lock and not hash_mode:
                 context = no_hash_judge
             elif pinned_by_constraint and not effective.hashes and not hash_mode:
