@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from reprolock.audit.engine import AuditResult, run_audit
 from reprolock.audit.interface import (
+    FileFacts,
     Include,
     Pin,
     PythonVersion,
@@ -31,7 +32,12 @@ from reprolock.audit.requirements import RequirementsScanner
 from reprolock.cli import main
 from reprolock.config import Config, load_config
 from reprolock.formats.read import load
-from reprolock.formats.requirements import logical_lines, parse_requirements, via_sources
+from reprolock.formats.requirements import (
+    ParsedRequirements,
+    logical_lines,
+    parse_requirements,
+    via_sources,
+)
 from reprolock.model import Finding, Location, Severity
 from reprolock.specs import JudgeContext, Spec, SpecKind
 from tests.audit._opened import opened_files
@@ -1503,3 +1509,44 @@ def test_the_lines_of_a_hashed_lock_are_passed_over_unjudged(
         ("RP103", 8, Severity.ERROR),
         ("RP102", 9, Severity.ERROR),
     ]
+
+
+def test_an_included_file_is_parsed_once_and_read_again_only_to_compare(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scan keeps its parse without a stat of the file; an includer reads the file again and
+    takes the parse when the text is the same, and parses the text it read when not."""
+    import reprolock.audit.requirements as scanner_module
+
+    parsed: list[str] = []
+    parse = parse_requirements
+
+    def counting(text: str) -> ParsedRequirements:
+        parsed.append(text)
+        return parse(text)
+
+    monkeypatch.setattr(scanner_module, "parse_requirements", counting)
+    files = {"base.txt": "numpy==1.26.4\n", "requirements.txt": "-r base.txt\nnumpy\n"}
+    write_tree(tmp_path, {**files})
+    ctx = ScanContext(root=tmp_path, config=Config(), files=frozenset(files))
+    scanner = RequirementsScanner()
+
+    def scan(name: str, text: str) -> FileFacts:
+        return scanner.scan(SourceFile(path=name, abspath=tmp_path / name, text=text), ctx)
+
+    scan("base.txt", files["base.txt"])
+    facts = scan("requirements.txt", files["requirements.txt"])
+    assert parsed == [files["base.txt"], files["requirements.txt"]]
+    assert [(f.rule, f.fix) for f in facts.findings] == [("RP101", "numpy==1.26.4")]
+    # the file changed on disk after the engine read it: what is on disk is read
+    (tmp_path / "base.txt").write_text("numpy==2.0.0\n")
+    second = RequirementsScanner()
+    second.scan(
+        SourceFile(path="base.txt", abspath=tmp_path / "base.txt", text=files["base.txt"]), ctx
+    )
+    source = SourceFile(
+        path="requirements.txt",
+        abspath=tmp_path / "requirements.txt",
+        text=files["requirements.txt"],
+    )
+    assert [f.fix for f in second.scan(source, ctx).findings] == ["numpy==2.0.0"]

@@ -102,6 +102,7 @@ _PIP_COMPILE_DEFAULTS = ("requirements.in", "setup.py", "pyproject.toml", "setup
 class _Memo:
     text: str
     stamp: tuple[int, int, int, int] | None
+    """The file's stamp when it was read from disk here; None: not known."""
     parsed: ParsedRequirements
 
 
@@ -230,9 +231,9 @@ class RequirementsScanner(Scanner):
         if memo is not None and memo.text == text:
             return memo.parsed
         parsed = parse_requirements(text)
-        # The engine has just read this text from the file: remember the file's stamp so
-        # that cross-file checks and includers find it without reading it again.
-        self._memo[key] = _Memo(text=text, stamp=_stamp(abspath), parsed=parsed)
+        # Kept for an includer, which reads the file again and compares texts before taking
+        # this parse: most files are included by none, and a stamp would cost each a stat.
+        self._memo[key] = _Memo(text=text, stamp=None, parsed=parsed)
         return parsed
 
     def _record(self, rel: str) -> None:
