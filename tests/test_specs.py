@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reprolock.model import Location, Severity
 from reprolock.specs import (
@@ -17,6 +19,7 @@ from reprolock.specs import (
     local_path,
     looks_like_url_or_path,
     oversized_number,
+    sound,
     vcs_revision,
 )
 
@@ -393,3 +396,45 @@ def test_a_version_number_past_the_int_limit_is_a_spec_error() -> None:
     )
     with pytest.raises(SpecError, match="a number of 5000 digits"):
         classify("numpy==" + "1" * 5000)
+
+
+_SPEC_TEXTS = (
+    "numpy", "numpy==1.26.4", "numpy===1.26.4", "numpy>=1", "numpy==1.*", "numpy!=1.0",
+    "numpy==${V}", f"pkg @ git+https://github.com/org/pkg@{COMMIT}",
+    "pkg @ git+https://github.com/org/pkg@main", "pkg @ https://x.org/pkg-1.0.tar.gz",
+    "https://x.org/pkg-1.0-py3-none-any.whl", "./vendored/pkg", "../../outside", ".",
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.sampled_from(_SPEC_TEXTS),
+    hashed=st.booleans(),
+    editable=st.booleans(),
+    flags=st.tuples(st.booleans(), st.booleans(), st.booleans()),
+)
+def test_a_sound_spec_is_found_nothing_in_anywhere(
+    tmp_path_factory: pytest.TempPathFactory,
+    text: str,
+    hashed: bool,
+    editable: bool,
+    flags: tuple[bool, bool, bool],
+) -> None:
+    """Callers pass over a sound spec without judging it: the judgement must agree."""
+    root = tmp_path_factory.getbasetemp()
+    try:
+        spec = classify(text, editable=editable, hashes=(f"sha256:{SHA256}",) if hashed else ())
+    except SpecError:
+        return
+    require, partial, capable = flags
+    ctx = JudgeContext(
+        root=root,
+        base_dir=root / "serve",
+        require_hashes=require,
+        partial_hashing=partial,
+        hash_capable=capable,
+    )
+    found = judge_concrete(spec, Location(path="requirements.txt", line=1), ctx)
+    assert sound(spec) == (spec.kind is SpecKind.EXACT and hashed)
+    if sound(spec):
+        assert found == []

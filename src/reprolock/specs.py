@@ -79,6 +79,12 @@ class JudgeContext:
     """False where the format has no way to attach a hash (e.g. an ``environment.yml`` entry)."""
 
 
+def sound(spec: Spec) -> bool:
+    """True when :func:`judge_concrete` finds nothing in ``spec`` wherever it stands: an exact
+    pin with hashes, as every line of a hashed lock is. A caller may pass over such a spec."""
+    return spec.kind is SpecKind.EXACT and bool(spec.hashes)
+
+
 def judge_concrete(spec: Spec, location: Location, ctx: JudgeContext) -> list[Finding]:
     """Findings for a spec that is installed as written (a concrete environment)."""
     label = spec.label
@@ -201,5 +207,6 @@ __all__ = [
     "local_path",
     "looks_like_url_or_path",
     "oversized_number",
+    "sound",
     "vcs_revision",
 ]

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 
 from reprolock.audit.engine import AuditResult, run_audit
 from reprolock.audit.interface import (
+    FileFacts,
     Include,
     Pin,
     PythonVersion,
@@ -29,9 +31,15 @@ from reprolock.audit.interface import (
 from reprolock.audit.requirements import RequirementsScanner
 from reprolock.cli import main
 from reprolock.config import Config, load_config
-from reprolock.formats.requirements import logical_lines, parse_requirements, via_sources
-from reprolock.model import Finding, Severity
-from reprolock.specs import SpecKind
+from reprolock.formats.read import load
+from reprolock.formats.requirements import (
+    ParsedRequirements,
+    logical_lines,
+    parse_requirements,
+    via_sources,
+)
+from reprolock.model import Finding, Location, Severity
+from reprolock.specs import JudgeContext, Spec, SpecKind
 from tests.audit._opened import opened_files
 from tests.conftest import FIXTURES, audit_tree, hits, write_tree
 from tests.robustness.budget import PEAK_KIB
@@ -1427,6 +1435,118 @@ def test_specs_without_hashes_for_lock_sync_keep_the_parsed_ones(tmp_path: Path)
     source = SourceFile(path="requirements.txt", abspath=tmp_path / "requirements.txt", text=text)
     facts = RequirementsScanner().scan(source, ctx)
     assert [(d.spec.hashes, d.line) for d in facts.declared] == [((), 1), ((), 2)]
-    assert facts.declared[0].spec == facts.declared[1].spec
+    assert facts.declared[0].spec is facts.declared[1].spec
     assert [p.hashed for p in facts.pins] == [True, True]
-    assert parse_requirements(text).requirements[0].spec.hashes == (f"sha256:{'a' * 64}",)
+    parsed = parse_requirements(text).requirements
+    assert parsed[0].spec.hashes == (f"sha256:{'a' * 64}",)
+    assert parsed[0].unhashed == replace(parsed[0].spec, hashes=())
+
+
+def test_a_line_without_hashes_has_no_second_spec() -> None:
+    (entry,) = parse_requirements("numpy==1.26.4\n").requirements
+    assert (entry.spec.hashes, entry.unhashed) == ((), None)
+
+
+def test_the_facts_of_a_requirements_lock_carry_its_header_not_its_entries(
+    tmp_path: Path,
+) -> None:
+    """Every worker sends its facts back: a lock's entries (each with all its hashes) would be
+    most of them, and no check reads them; its lines are its pins and declared requirements."""
+    root = _copy_fixture("pip-compile-hashed", tmp_path)
+    facts = run_audit(root, load_config(root)).facts["requirements.txt"]
+    assert facts.lock is not None
+    assert (facts.lock.format, facts.lock.entries, facts.lock.problems) == ("requirements", (), ())
+    header = facts.lock.meta.header
+    assert header is not None
+    assert (header.tool, header.line) == ("pip-compile", 2)
+    assert [d.spec.name for d in facts.declared] == [p.name for p in facts.pins]
+    assert all(not d.spec.hashes for d in facts.declared)
+    # the entries are a read away for whoever needs them
+    entries = load(root / "requirements.txt").entries
+    assert [(e.name, e.line, len(e.hashes)) for e in entries] == [
+        ("certifi", 7, 1),
+        ("charset-normalizer", 10, 172),
+        ("idna", 184, 2),
+        ("requests", 190, 2),
+        ("urllib3", 194, 2),
+    ]
+
+
+def test_the_lines_of_a_hashed_lock_are_passed_over_unjudged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exact pin with hashes is sound (specs.sound): only the other lines are judged, and
+    the findings and pins are those of judging every line."""
+    import reprolock.audit.requirements as scanner_module
+    from reprolock import specs
+
+    judged: list[str] = []
+    judge = specs.judge_concrete
+
+    def counting(spec: Spec, location: Location, ctx: JudgeContext) -> list[Finding]:
+        judged.append(spec.raw)
+        return judge(spec, location, ctx)
+
+    monkeypatch.setattr(scanner_module, "judge_concrete", counting)
+    digest = "a" * 64
+    result = _result(
+        tmp_path,
+        {
+            "requirements.in": "numpy\npandas\nrequests\n",
+            "requirements.txt": PIP_COMPILE_HEADER
+            + f"numpy==1.26.4 --hash=sha256:{digest}\n"
+            + "pandas==2.2.2\n"
+            + f"requests>=2 --hash=sha256:{digest}\n",
+        },
+    )
+    assert judged == ["pandas==2.2.2", "requests>=2"]
+    facts = result.facts["requirements.txt"]
+    assert [(p.name, p.version, p.hashed) for p in facts.pins] == [
+        ("numpy", "1.26.4", True),
+        ("pandas", "2.2.2", False),
+    ]
+    assert [(f.rule, f.location.line, f.severity) for f in result.report.findings] == [
+        ("RP103", 8, Severity.ERROR),
+        ("RP102", 9, Severity.ERROR),
+    ]
+
+
+def test_an_included_file_is_parsed_once_and_read_again_only_to_compare(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scan keeps its parse without a stat of the file; an includer reads the file again and
+    takes the parse when the text is the same, and parses the text it read when not."""
+    import reprolock.audit.requirements as scanner_module
+
+    parsed: list[str] = []
+    parse = parse_requirements
+
+    def counting(text: str) -> ParsedRequirements:
+        parsed.append(text)
+        return parse(text)
+
+    monkeypatch.setattr(scanner_module, "parse_requirements", counting)
+    files = {"base.txt": "numpy==1.26.4\n", "requirements.txt": "-r base.txt\nnumpy\n"}
+    write_tree(tmp_path, {**files})
+    ctx = ScanContext(root=tmp_path, config=Config(), files=frozenset(files))
+    scanner = RequirementsScanner()
+
+    def scan(name: str, text: str) -> FileFacts:
+        return scanner.scan(SourceFile(path=name, abspath=tmp_path / name, text=text), ctx)
+
+    scan("base.txt", files["base.txt"])
+    facts = scan("requirements.txt", files["requirements.txt"])
+    assert parsed == [files["base.txt"], files["requirements.txt"]]
+    assert [(f.rule, f.fix) for f in facts.findings] == [("RP101", "numpy==1.26.4")]
+    # the file changed on disk after the engine read it: what is on disk is read
+    (tmp_path / "base.txt").write_text("numpy==2.0.0\n")
+    second = RequirementsScanner()
+    second.scan(
+        SourceFile(path="base.txt", abspath=tmp_path / "base.txt", text=files["base.txt"]), ctx
+    )
+    source = SourceFile(
+        path="requirements.txt",
+        abspath=tmp_path / "requirements.txt",
+        text=files["requirements.txt"],
+    )
+    assert [f.fix for f in second.scan(source, ctx).findings] == ["numpy==2.0.0"]

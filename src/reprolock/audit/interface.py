@@ -174,7 +174,9 @@ class FileFacts:
     compiled_from: tuple[str, ...] = ()
     """For a lock: root-relative paths of the manifests it says it was compiled from."""
     lock: LockFile | None = None
-    """For a lock: the lock as its reader read it."""
+    """For a lock: the lock as its reader read it. A requirements lock comes without its
+    entries (:func:`~reprolock.formats.read.requirements_meta`): its lines are its ``pins``
+    and ``declared``, and :func:`~reprolock.formats.read.load` reads the entries."""
     manifest: Manifest | None = None
     """For a manifest: what its lock must record."""
     sync: Mapping[str, str] = field(default_factory=dict)

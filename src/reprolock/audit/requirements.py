@@ -28,12 +28,13 @@ from reprolock.audit.interface import (
     ScanContext,
     Scanner,
     SourceFile,
+    parent_dir,
 )
 from reprolock.errors import UsageError
 from reprolock.files import DecodeProblem, OutsideRootError, decode_text, inside, read_bytes
 from reprolock.formats.errors import redact_url
 from reprolock.formats.header import Header, parse_command
-from reprolock.formats.read import requirements_lock
+from reprolock.formats.read import requirements_meta
 from reprolock.formats.requirements import (
     IncludeEntry,
     OptionEntry,
@@ -49,6 +50,7 @@ from reprolock.specs import (
     Spec,
     SpecKind,
     judge_concrete,
+    sound,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -74,6 +76,11 @@ _TEMPLATE_IN = frozenset(
 )
 
 
+def _name(source: SourceFile) -> str:
+    """``source.name``, without making a path of it: discovery's paths are normalised."""
+    return source.path.rpartition("/")[2]
+
+
 def _strict_name(relpath: str) -> bool:
     """True for names that say "requirements" whatever their content."""
     parts = relpath.lower().rsplit("/", 2)
@@ -95,6 +102,7 @@ _PIP_COMPILE_DEFAULTS = ("requirements.in", "setup.py", "pyproject.toml", "setup
 class _Memo:
     text: str
     stamp: tuple[int, int, int, int] | None
+    """The file's stamp when it was read from disk here; None: not known."""
     parsed: ParsedRequirements
 
 
@@ -223,9 +231,9 @@ class RequirementsScanner(Scanner):
         if memo is not None and memo.text == text:
             return memo.parsed
         parsed = parse_requirements(text)
-        # The engine has just read this text from the file: remember the file's stamp so
-        # that cross-file checks and includers find it without reading it again.
-        self._memo[key] = _Memo(text=text, stamp=_stamp(abspath), parsed=parsed)
+        # Kept for an includer, which reads the file again and compares texts before taking
+        # this parse: most files are included by none, and a stamp would cost each a stat.
+        self._memo[key] = _Memo(text=text, stamp=None, parsed=parsed)
         return parsed
 
     def _record(self, rel: str) -> None:
@@ -591,7 +599,8 @@ class RequirementsScanner(Scanner):
     # ---- roles -----------------------------------------------------------------------------
 
     def _sibling(self, source: SourceFile, name: str) -> str:
-        return f"{source.parent}/{name}" if source.parent else name
+        parent = parent_dir(source.path)
+        return f"{parent}/{name}" if parent else name
 
     def _resolve_sources(
         self, source: SourceFile, names: Iterable[str], ctx: ScanContext, base: str | None
@@ -601,7 +610,7 @@ class RequirementsScanner(Scanner):
         The directory is ``base`` when the command's output path tells it, else the lock's
         own directory or the nearest ancestor where the file exists.
         """
-        lock_dir = source.parent
+        lock_dir = parent_dir(source.path)
         bases: list[str] = [] if base is None else [base]
         current = lock_dir
         while True:
@@ -618,12 +627,16 @@ class RequirementsScanner(Scanner):
                     continue
                 out.append(rel)
                 continue
-            candidates = [posixpath.normpath(posixpath.join(b, name)) for b in bases]
-            candidates = [c for c in candidates if c != ".." and not c.startswith("../")]
-            if not candidates:
-                continue
-            chosen = next((c for c in candidates if self._exists(ctx, c)), candidates[0])
-            if chosen not in out:
+            # the first candidate that exists, else the first (the nearest stops the search)
+            chosen = None
+            for candidate in (posixpath.normpath(posixpath.join(b, name)) for b in bases):
+                if candidate == ".." or candidate.startswith("../"):
+                    continue
+                if self._exists(ctx, candidate):
+                    chosen = candidate
+                    break
+                chosen = chosen or candidate
+            if chosen is not None and chosen not in out:
                 out.append(chosen)
         return out
 
@@ -640,7 +653,7 @@ class RequirementsScanner(Scanner):
         if command.tool == "pip-compile" and not names:
             # pip-compile with no source takes the first of these in its working directory
             cwd = self._output_base(source.path, output or "requirements.txt")
-            cwd = source.parent if cwd is None else cwd
+            cwd = parent_dir(source.path) if cwd is None else cwd
             for default in _PIP_COMPILE_DEFAULTS:
                 rel = posixpath.join(cwd, default) if cwd else default
                 if self._exists(ctx, rel):
@@ -671,7 +684,7 @@ class RequirementsScanner(Scanner):
         self, source: SourceFile, parsed: ParsedRequirements, ctx: ScanContext
     ) -> tuple[str, ...] | None:
         """What a compiled lock was compiled from; None when the file is not a lock."""
-        stem = source.name.rpartition(".")[0]
+        stem = _name(source).rpartition(".")[0]
         same_stem = self._sibling(source, f"{stem}.in")
         fallback: tuple[str, ...] | None = (same_stem,) if self._exists(ctx, same_stem) else None
         via = via_sources(source.text) if fallback is None else ()
@@ -695,7 +708,7 @@ class RequirementsScanner(Scanner):
         self._reads = set()
         try:
             parsed = self._parse_text(source.abspath, source.text)
-            if source.name.lower().endswith(".in"):
+            if _name(source).lower().endswith(".in"):
                 facts = self._scan_manifest(source, parsed, ctx)
             else:
                 compiled_from = self._lock_sources(source, parsed, ctx)
@@ -731,7 +744,7 @@ class RequirementsScanner(Scanner):
     def _scan_manifest(
         self, source: SourceFile, parsed: ParsedRequirements, ctx: ScanContext
     ) -> FileFacts:
-        stem = source.name[:-3]
+        stem = _name(source)[:-3]
         declared = _declared(parsed)
         compiled = self._exists(ctx, self._sibling(source, f"{stem}.txt"))
         looks_like_pip = not parsed.problems and (
@@ -775,37 +788,41 @@ class RequirementsScanner(Scanner):
         found[:0] = self._problem_findings(source, parsed)
         found.extend(self._option_findings(source, parsed, ctx))
         constraints: dict[str, _ConstraintPin] = {}
-        known: dict[str, str] = {}
-        wanted = frozenset(
-            r.spec.name
-            for r in parsed.requirements
-            if r.spec.name and r.spec.kind is not SpecKind.EXACT
-        )
+        # one pass: the names an include may pin, this file's own exact pins, its hashed lines
+        wanted: set[str] = set()
+        own: dict[str, str] = {}
+        hashed = 0
+        for req in parsed.requirements:
+            spec = req.spec
+            if spec.hashes:
+                hashed += 1
+            if not spec.name:
+                continue
+            if spec.kind is not SpecKind.EXACT:
+                wanted.add(spec.name)
+            elif spec.version is not None:
+                own.setdefault(spec.name, spec.version)
+        included: dict[str, str] = {}
         if parsed.includes:
             with self._covered_by_includes():
                 for name in sorted(wanted):
                     any_pin, constraint = self._nearest(source.path, name, ctx)
                     if any_pin is not None:
-                        known[name] = any_pin[1].version
+                        included[name] = any_pin[1].version
                     if constraint is not None:
                         constraints[name] = constraint[1]
-        for req in parsed.requirements:
-            spec = req.spec
-            if spec.kind is SpecKind.EXACT and spec.name and spec.version is not None:
-                known.setdefault(spec.name, spec.version)
+        known = {**own, **included}
 
-        total = len(parsed.requirements)
-        hashed = sum(1 for r in parsed.requirements if r.spec.hashes)
-        partial = 0 < hashed < total
+        partial = 0 < hashed < len(parsed.requirements)
         require_option = any(o.name == "--require-hashes" for o in parsed.options)
         # --no-require-hashes (newer pips) stops hashes on some lines from requiring them all
         no_require = any(o.name == "--no-require-hashes" for o in parsed.options)
         partial = partial and not no_require
         hash_mode = partial or require_option
-        judge = ctx.judge_context(source, partial_hashing=hash_mode)
-        no_hash_judge = replace(judge, require_hashes=False)
+        # made when a line is judged: none is in a hashed lock
+        contexts: tuple[JudgeContext, JudgeContext] | None = None
         is_lock = role is Role.LOCK
-        constraints_file = "constraint" in source.name.lower()
+        constraints_file = "constraint" in _name(source).lower()
         command = parsed.header.command if parsed.header is not None else ""
 
         pins: list[Pin] = []
@@ -814,8 +831,15 @@ class RequirementsScanner(Scanner):
         anywhere = source.at(1)
         for req in parsed.requirements:
             spec = req.spec
+            if sound(spec) and spec.name and spec.version is not None:
+                # most lines of a hashed lock: no constraint applies to an exact pin
+                pins.append(Pin(name=spec.name, version=spec.version, line=req.line, hashed=True))
+                continue
             effective, pinned_by_constraint = self._effective(spec, constraints)
-            context: JudgeContext = judge
+            if contexts is None:
+                judge = ctx.judge_context(source, partial_hashing=hash_mode)
+                contexts = (judge, replace(judge, require_hashes=False))
+            context, no_hash_judge = contexts
             if is_lock and not hash_mode:
                 context = no_hash_judge
             elif pinned_by_constraint and not effective.hashes and not hash_mode:
@@ -858,7 +882,7 @@ class RequirementsScanner(Scanner):
             includes=tuple(includes),
             compiled_from=compiled_from or (),
             declared=_declared(parsed),
-            lock=requirements_lock(parsed) if role is Role.LOCK else None,
+            lock=requirements_meta(parsed) if role is Role.LOCK else None,
             indexes=indexes,
             pythons=_header_pythons(parsed.header),
             consulted=self._consulted(source, includes),
@@ -971,19 +995,12 @@ def _declared(parsed: ParsedRequirements) -> tuple[Declared, ...]:
     """The requirement lines, for lock sync: their hashes are the file's own business."""
     return tuple(
         Declared(
-            spec=_unhashed(r.spec) if r.spec.hashes else r.spec,
+            spec=r.spec if not r.spec.hashes else r.unhashed or replace(r.spec, hashes=()),
             line=r.line,
             column=r.column,
         )
         for r in parsed.requirements
     )
-
-
-@functools.lru_cache(maxsize=4096)
-def _unhashed(spec: Spec) -> Spec:
-    """``spec`` without its hashes. Memoised: the locks of a monorepo repeat the same hashed
-    lines, and the parser hands out one spec for each distinct line."""
-    return replace(spec, hashes=())
 
 
 _parse_command = functools.lru_cache(maxsize=256)(parse_command)

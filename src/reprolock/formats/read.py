@@ -63,6 +63,15 @@ def requirements_lock(parsed: ParsedRequirements) -> LockFile:
     )
 
 
+def requirements_meta(parsed: ParsedRequirements) -> LockFile:
+    """A requirements lock without its entries: its format and compile header, which is all
+    the audit's checks read of it (its lines reach them as pins and declared requirements).
+    Whoever needs the entries reads the file again with :func:`load`."""
+    return LockFile(
+        format="requirements", meta=LockMeta(header=parsed.header, includes=parsed.includes)
+    )
+
+
 _KINDS = {SpecKind.URL: Source.URL, SpecKind.VCS: Source.VCS, SpecKind.PATH: Source.PATH}
 
 

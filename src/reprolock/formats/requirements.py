@@ -33,6 +33,9 @@ class ReqEntry:
     """Line where the requirement starts."""
     column: int = 1
     """Column of its first character."""
+    unhashed: Spec | None = None
+    """``spec`` without its hashes when it has some: one object for every line that reads the
+    same (the audit keeps its requirements without their hashes)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -233,33 +236,29 @@ def _logical_lines(physical: list[str]) -> Iterator[tuple[int, str]]:
     parts: list[str] = []
     primary = 0
     for number, raw in enumerate(physical, start=1):
-        # Whether the line is a comment matters only to continue or end a continuation.
-        if raw.endswith("\\"):
-            comment = raw.lstrip().startswith("#")
-            if not comment:
-                if not parts:
-                    primary = number
-                parts.append(raw.strip("\\"))
-                continue
-        elif not parts:
+        # Whether the line is a comment matters only to continue or end a continuation, and a
+        # line with no "#" is none (most lines of a hashed lock are "--hash=... \\").
+        if raw.endswith("\\") and ("#" not in raw or not raw.lstrip().startswith("#")):
+            if not parts:
+                primary = number
+            parts.append(raw.strip("\\"))
+        elif parts:
+            # a comment line ends a continuation; pip keeps it so it is stripped below
+            comment = "#" in raw and raw.lstrip().startswith("#")
+            parts.append(" " + raw if comment else raw)
+            yield primary, "".join(parts)
+            parts = []
+        else:
             stripped = raw.lstrip()
             if stripped and stripped[0] != "#":
                 yield number, raw
-            continue
-        else:
-            comment = raw.lstrip().startswith("#")
-        if parts:
-            # a comment line ends a continuation; pip keeps it so it is stripped below
-            parts.append(" " + raw if comment else raw)
-            joined, parts = "".join(parts), []
-            yield primary, joined
-        else:
-            yield number, raw
     if parts:
         yield primary, "".join(parts)
 
 
 def _without_comment(line: str) -> str:
+    if "#" not in line:
+        return line.strip()
     cut = _comment_start(line)
     return (line[:cut] if cut >= 0 else line).strip()
 
@@ -389,6 +388,8 @@ class _LineRead:
     """(message, severity) of each problem, in order."""
     spec: Spec | None = None
     """The requirement on the line."""
+    unhashed: Spec | None = None
+    """``spec`` without its hashes, when it has some."""
     include: tuple[str, bool] | None = None
     """(target, is it ``-c``) of the ``-r``/``-c`` pip follows."""
     options: tuple[tuple[str, str | None], ...] = ()
@@ -401,7 +402,9 @@ def _read_line(number: int, column: int, content: str, out: _Collected) -> None:
     for message, severity in read.problems:
         out.problems.append(Problem(message=message, line=number, column=column, severity=severity))
     if read.spec is not None:
-        out.requirements.append(ReqEntry(spec=read.spec, line=number, column=column))
+        out.requirements.append(
+            ReqEntry(spec=read.spec, line=number, column=column, unhashed=read.unhashed)
+        )
     if read.include is not None:
         path, constraint = read.include
         out.includes.append(
@@ -459,7 +462,8 @@ def _read_content(content: str) -> _LineRead:
             # the offending word only: the rest of the line may be anything, secrets included
             problems.append((f"invalid requirement {requirement_excerpt(text)}: {detail}", None))
             return _LineRead(problems=tuple(problems))
-        return _LineRead(problems=tuple(problems), spec=spec)
+        unhashed = replace(spec, hashes=()) if spec.hashes else None
+        return _LineRead(problems=tuple(problems), spec=spec, unhashed=unhashed)
     requirement_files = [v for n, v in parsed if n == "--requirement" and v is not None]
     constraint_files = [v for n, v in parsed if n == "--constraint" and v is not None]
     # pip follows only the first -r of a line, or else its first -c
