@@ -34,7 +34,7 @@ from reprolock.formats.lock import (
     table,
     tables,
 )
-from reprolock.formats.locktoml import load_lock_toml
+from reprolock.formats.locktoml import load_compact_toml
 from reprolock.formats.toml import TomlDocument, TomlPath
 
 _PROJECT_SOURCES = ("editable", "virtual", "directory")
@@ -68,7 +68,7 @@ def origin_of(keys: Iterable[str]) -> str:
 
 def read(text: str) -> LockFile:
     """Read a uv.lock; :class:`~reprolock.formats.errors.ParseError` when it is not TOML."""
-    return _Reader(load_lock_toml(text)).read()
+    return _Reader(load_compact_toml(text)).read()
 
 
 class _Reader:
