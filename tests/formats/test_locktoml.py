@@ -191,6 +191,7 @@ INSIDE = {
         '  { a = 1, b = 2, c = 3, d = "" },\n  { a = 1, b = 2, c = 3, d = 4, e = 5 },\n]\n'
         'b = { a = "1", b = 2, c = 3, d = 4 }\nc = { a = 1, b = 2, c = 3, d = 4, e = "5" }\n'
     ),
+    "a header longer than the parsed ones kept": "[" + "k" * 300 + ".b]\nc = 1\n[[d]]\n[[d]]\n",
     "plain lines": 'a = "x" # c\n  b=true\nc = false#c\nd = ""\n[t]\ne = "é"\n',
 }
 

@@ -14,6 +14,7 @@ another value, a duplicate, a syntax error) it gives up, and :func:`load_compact
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
@@ -110,7 +111,9 @@ class _Lines(Mapping[TomlPath, int]):
         self._arrays = items
         """Path of each array written over lines: the line of each of its items."""
 
-    def __getitem__(self, path: TomlPath) -> int:
+    def get(self, path: TomlPath, default: Any = None) -> Any:
+        # Mapping.get goes through __getitem__ and a KeyError: TomlDocument.line asks once
+        # per key and per ancestor it walks up through.
         found = self._keys.get(path)
         if found is not None:
             return found
@@ -118,7 +121,13 @@ class _Lines(Mapping[TomlPath, int]):
         array = self._arrays.get(path[:-1])
         if array is not None and isinstance(index, int) and 0 <= index < len(array):
             return array[index]
-        raise KeyError(path)
+        return default
+
+    def __getitem__(self, path: TomlPath) -> int:
+        found: int | None = self.get(path)
+        if found is None:
+            raise KeyError(path)
+        return found
 
     def __iter__(self) -> Iterator[TomlPath]:
         yield from self._keys
@@ -143,8 +152,6 @@ class _Reader:
         self.dotted: set[int] = set()
         """Tables made by dotted keys (``a.b = 1``): the only ones a dotted key may extend."""
         self.items: dict[TomlPath, list[int]] = {}
-        self.headers: dict[str, tuple[bool, tuple[str, ...]]] = {}
-        """Each header line met, parsed (a lock repeats a few thousands of times)."""
 
     def run(self) -> TomlDocument:
         table = self.data
@@ -214,10 +221,7 @@ class _Reader:
         return table
 
     def _header(self, text: str, line: int) -> tuple[dict[str, Any], TomlPath]:
-        parsed = self.headers.get(text)
-        if parsed is None:
-            parsed = self.headers[text] = _header_keys(text)
-        aot, keys = parsed
+        aot, keys = _header_keys(text) if len(text) <= _HEADER_CACHED else _parse_header(text)
         table = self.data
         path: list[str | int] = []
         for key in keys[:-1]:
@@ -317,7 +321,18 @@ class _Reader:
             want_item = False
 
 
+_HEADER_CACHED = 200
+"""Longest header line kept parsed: a lock repeats a few headers thousands of times, and
+pyproject files the same few; a hostile file's long ones are parsed each time."""
+
+
+@functools.lru_cache(maxsize=512)
 def _header_keys(text: str) -> tuple[bool, tuple[str, ...]]:
+    """:func:`_parse_header`, remembered."""
+    return _parse_header(text)
+
+
+def _parse_header(text: str) -> tuple[bool, tuple[str, ...]]:
     """Whether the header line ``text`` opens an array of tables, and its keys."""
     m = _HEADER.fullmatch(text)
     if m is None or len(m.group(1)) != len(m.group(3)):
