@@ -72,6 +72,10 @@ _FEW_TABLE = re.compile(_few_pairs(_FEW))
 captured in one pass (:data:`_FLAT_TABLE` and a ``findall`` read every character twice)."""
 _FEW_ITEM = re.compile(rf"[ \t]*+{_few_pairs(_FEW)}[ \t]*+(,?+)[ \t]*+")
 """A line of an array holding one such table, and the comma after it (the last group)."""
+_FEW_LINE = re.compile(
+    rf"[ \t]*+([A-Za-z0-9_-]++)[ \t]*+=[ \t]*+{_few_pairs(_FEW)}[ \t]*+(?:#.*+)?"
+)
+"""``key = { ... }``, such a table on a line of its own (the first group is the key)."""
 _SPACE = re.compile(r"[ \t]*+")
 _TAIL = re.compile(r"[ \t]*+(?:#.*+)?")
 _ITEM_END = re.compile(r"[ \t]*+,?+[ \t]*+")
@@ -174,6 +178,15 @@ class _Reader:
                     raise _GiveUp
                 self.out[(*path, key)] = n
                 table[key] = string if string is not None else boolean == "true"
+                continue
+            few = _FEW_LINE.fullmatch(text)
+            if few is not None:
+                captured = few.groups()
+                key = captured[0]
+                if key in table:
+                    raise _GiveUp
+                self.out[(*path, key)] = n
+                table[key] = _few_table(captured[1:])
                 continue
             m = _ASSIGN.match(text)
             if m is not None:
@@ -410,17 +423,20 @@ def _word_end(text: str, i: int) -> int:
 
 
 def _few_table(captured: tuple[str | None, ...]) -> dict[str, Any]:
-    """The table :data:`_FEW_TABLE` matched, from its groups (key, string, integer per pair)."""
-    out: dict[str, Any] = {}
-    count = 0
-    for k in range(0, 3 * _FEW, 3):
-        key = captured[k]
-        if key is None:
-            break
-        number = captured[k + 2]
-        out[key] = int(number) if number is not None else captured[k + 1]
-        count += 1
-    if len(out) != count:
+    """The table :data:`_FEW_TABLE` matched, from its groups (key, string, integer per pair).
+
+    Unrolled: this runs for most lines of a lock.
+    """
+    k1, s1, n1, k2, s2, n2, k3, s3, n3, k4, s4, n4 = captured[:12]
+    out: dict[str, Any] = {k1: s1 if n1 is None else int(n1)}  # type: ignore[dict-item]
+    if k2 is None:
+        return out
+    out[k2] = s2 if n2 is None else int(n2)
+    if k3 is not None:
+        out[k3] = s3 if n3 is None else int(n3)
+        if k4 is not None:
+            out[k4] = s4 if n4 is None else int(n4)
+    if len(out) != 2 + (k3 is not None) + (k4 is not None):
         raise _GiveUp  # a duplicate key
     return out
 
