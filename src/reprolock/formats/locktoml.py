@@ -2,12 +2,12 @@
 
 uv, Poetry, PDM and pylock writers emit a narrow subset of TOML, and most pyproject.toml
 files keep to a little more: ``key = value`` and dotted ``a.b = value`` lines, ``[table]`` and
-``[[array.of.tables]]`` headers, one-line values, and arrays of one-line values over lines
-(with comments and blank lines between items). :func:`read_lines` reads exactly that subset,
-and with it every key's line, far quicker than ``tomllib`` and
+``[[array.of.tables]]`` headers, one-line values, and arrays over lines (with comments and
+blank lines between items, and arrays over lines among them). :func:`read_lines` reads
+exactly that subset, and with it every key's line, far quicker than ``tomllib`` and
 :func:`~reprolock.formats.toml.locate` together. On anything else (an escape but ``\\"`` and
 ``\\\\``, a multi-line string, ``inf``/``nan``, a local date, an array over lines inside
-another value, a duplicate, a syntax error) it gives up, and :func:`load_compact_toml` asks
+an inline table, a duplicate, a syntax error) it gives up, and :func:`load_compact_toml` asks
 :func:`~reprolock.formats.toml.load_toml`, so errors, their messages and their lines are
 ``tomllib``'s.
 """
@@ -85,8 +85,20 @@ _MAX_DEPTH = 4
 items of a deeper one, which this reader does not."""
 
 
+_MAX_NESTING = 8
+"""Arrays over lines an array over lines may nest (each is read by a call of its own)."""
+_LONGEST_REREAD = 4000
+"""Longest line on which an array that does not close is read again, item by item: a hostile
+line of nested open arrays would otherwise be read once per level."""
+
+
 class _GiveUp(Exception):
     """The text is outside the subset: read it with tomllib."""
+
+
+class _LineEnded(_GiveUp):
+    """An array read as a one-line value met the end of its line, or a comment: it may go on
+    over the next lines."""
 
 
 def load_compact_toml(text: str) -> TomlDocument:
@@ -205,14 +217,19 @@ class _Reader:
                 if _TAIL.fullmatch(text, start + 1) is None:
                     try:
                         value, end = _value(text, start, 1)
-                    except _GiveUp:
-                        pass  # an array going on over the next lines
+                    except _LineEnded:
+                        if len(text) > _LONGEST_REREAD:
+                            raise
+                        # an array going on over the next lines
                     else:
                         if _TAIL.fullmatch(text, end) is None:
                             raise _GiveUp
                         target[key] = value
                         continue
-                target[key], n = self._array(here, text, start + 1, n)
+                items, text, end, n = self._array(here, text, start + 1, n)
+                if _TAIL.fullmatch(text, end) is None:
+                    raise _GiveUp
+                target[key] = items
                 continue
             value, end = _value(text, start, 1)
             if _TAIL.fullmatch(text, end) is None:
@@ -286,10 +303,13 @@ class _Reader:
             return found
         raise _GiveUp
 
-    def _array(self, here: TomlPath, text: str, i: int, n: int) -> tuple[list[Any], int]:
+    def _array(
+        self, here: TomlPath, text: str, i: int, n: int, nesting: int = 1
+    ) -> tuple[list[Any], str, int, int]:
         """The array at ``here`` whose ``[`` ends before ``text[i]`` on line ``n`` and which
-        goes on over the next lines: its items (each a one-line value; comments and blank
-        lines between them) and the number of the line after the one closing it."""
+        goes on over the next lines: its items (one-line values, or arrays going on over lines
+        in turn; comments and blank lines between them), and where it ends: the text of the
+        line closing it, the index past its ``]``, and the number of the line after."""
         lines = self.lines
         items: list[Any] = []
         where: list[int] = []
@@ -315,11 +335,9 @@ class _Reader:
                 continue
             c = text[i]
             if c == "]":
-                if _TAIL.fullmatch(text, i + 1) is None:
-                    raise _GiveUp
                 if items:
                     self.items[here] = where
-                return items, n
+                return items, text, i + 1, n
             if c == ",":
                 if want_item:
                     raise _GiveUp
@@ -328,9 +346,15 @@ class _Reader:
                 continue
             if not want_item:
                 raise _GiveUp
-            value, i = _value(text, i, 1)
-            items.append(value)
             where.append(n)
+            try:
+                value, i = _value(text, i, 1)
+            except _LineEnded:
+                if c != "[" or nesting >= _MAX_NESTING or len(text) > _LONGEST_REREAD:
+                    raise
+                inner = (*here, len(items))
+                value, text, i, n = self._array(inner, text, i + 1, n, nesting + 1)
+            items.append(value)
             want_item = False
 
 
@@ -490,12 +514,16 @@ def _inline_array(text: str, i: int, depth: int) -> tuple[list[Any], int]:
         i = _SPACE.match(text, i).end()  # type: ignore[union-attr]  # never fails
         if text.startswith("]", i):
             return out, i + 1
+        if i >= len(text) or text[i] == "#":
+            raise _LineEnded
         value, i = _value(text, i, depth + 1)
         out.append(value)
         i = _SPACE.match(text, i).end()  # type: ignore[union-attr]  # never fails
         c = text[i : i + 1]
         if c == "]":
             return out, i + 1
+        if c in ("", "#"):
+            raise _LineEnded
         if c != ",":
             raise _GiveUp
         i += 1
