@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ from reprolock.formats.poetry import content_hash as poetry_content_hash
 from reprolock.formats.poetry import content_hashes as poetry_content_hashes
 from reprolock.formats.poetry import sha256_json
 from reprolock.formats.toml import locate
+from reprolock.formats.uv import project_inputs as uv_project_inputs
 from reprolock.model import Finding, Location
 from reprolock.specs import JudgeContext, SpecKind, classify, judge_manifest
 from tests.conftest import FIXTURES, audit_tree, hits, write_tree
@@ -436,6 +438,7 @@ def test_pdm_content_hash_matches_real_locks(fixture: str) -> None:
 def test_what_the_lock_must_record_is_in_the_facts(tmp_path: Path) -> None:
     text = (LOCKS / "poetry" / "pyproject.toml").read_text()
     source, ctx = _scan(tmp_path, text)
+    ctx = replace(ctx, files=frozenset({"pyproject.toml", "poetry.lock", "pdm.lock"}))
     manifest = PyprojectScanner().scan(source, ctx).manifest
     assert manifest is not None
     assert manifest.poetry_hash == _lock_hash(LOCKS / "poetry" / "poetry.lock", "content-hash")
@@ -589,3 +592,23 @@ def _pdm_every_era(data: dict[str, object]) -> tuple[str, ...]:
             if digest is not None and digest not in out:
                 out.append(digest)
     return tuple(out)
+
+
+@pytest.mark.parametrize(
+    ("beside", "poetry_hashed", "pdm_hashed"),
+    [((), False, False), (("poetry.lock",), True, False), (("pdm.lock",), False, True)],
+)
+def test_a_content_hash_is_computed_only_for_the_lock_beside(
+    tmp_path: Path, beside: tuple[str, ...], poetry_hashed: bool, pdm_hashed: bool
+) -> None:
+    text = (LOCKS / "poetry" / "pyproject.toml").read_text()
+    data = tomllib.loads(text)
+    source, ctx = _scan(tmp_path, text, "app/pyproject.toml")
+    files = {"app/pyproject.toml", *(f"app/{name}" for name in beside), "poetry.lock", "pdm.lock"}
+    manifest = PyprojectScanner().scan(source, replace(ctx, files=frozenset(files))).manifest
+    assert manifest is not None
+    with_groups, without = poetry_content_hashes(data)
+    expected = (with_groups, without) if poetry_hashed else ("", "")
+    assert (manifest.poetry_hash, manifest.poetry_hash_pre_2_3) == expected
+    assert manifest.pdm_hashes == (pdm_content_hashes(data) if pdm_hashed else ())
+    assert manifest.uv == uv_project_inputs(data)  # whatever lies beside: a workspace's lock

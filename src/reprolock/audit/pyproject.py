@@ -154,13 +154,17 @@ class PyprojectScanner(Scanner):
         _pdm(st, tool.get("pdm"))
         _uv_sources(st, tool.get("uv"))
 
-        poetry_hash, poetry_hash_pre_2_3 = poetry.content_hashes(data)
+        # A content hash is compared only with the lock beside this file (RP202), and a lock
+        # that appears changes the tree's shape, which no cached scan outlives.
+        poetry_hash, poetry_hash_pre_2_3 = (
+            poetry.content_hashes(data) if ctx.sibling(source, "poetry.lock") else (None, None)
+        )
         manifest = Manifest(
             runtime_line=st.runtime_lines[0] if st.runtime_lines else 0,
             lock_command=_lock_command(tool) if st.runtime_lines else "",
             poetry_hash=poetry_hash or "",
             poetry_hash_pre_2_3=poetry_hash_pre_2_3 or "",
-            pdm_hashes=pdm.content_hashes(data),
+            pdm_hashes=pdm.content_hashes(data) if ctx.sibling(source, "pdm.lock") else (),
             uv=uv.project_inputs(data),
         )
         role = Role.MANIFEST if st.declared or st.runtime_lines else Role.OTHER
