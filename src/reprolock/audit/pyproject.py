@@ -124,13 +124,14 @@ class _Scan:
     findings: list[Finding] = field(default_factory=list)
     declared: list[Declared] = field(default_factory=list)
     runtime_lines: list[int] = field(default_factory=list)
-    """Lines of the tables or keys that declare runtime dependencies (for RP201)."""
+    """Line of the first table or key that declares runtime dependencies (for RP201)."""
 
     def at(self, *path: str | int) -> int:
         return self.doc.line(*path)
 
     def runtime(self, *path: str | int) -> None:
-        self.runtime_lines.append(self.at(*path))
+        if not self.runtime_lines:  # RP201 names the first; the others need no line lookup
+            self.runtime_lines.append(self.at(*path))
 
 
 class PyprojectScanner(Scanner):

@@ -104,7 +104,7 @@ def _entry(
         # lock-version 1.x keeps files under [metadata.files], keyed by name
         files = next((v for k, v in legacy_files.items() if canonicalize_name(k) == name), None)
     found = list(tables(files))
-    hashes = tuple(str(f["hash"]) for f in found if isinstance(f.get("hash"), str) and f["hash"])
+    hashes = tuple([h for f in found if isinstance(h := f.get("hash"), str) and h])
     source = table(pkg.get("source"))
     kind = _SOURCES.get(str(source.get("type")), Source.REGISTRY)
     url = str(source.get("url", "")) if kind is not Source.REGISTRY else ""
