@@ -12,8 +12,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from reprolock.audit import conda
 from reprolock.audit.conda import CondaScanner, conda_version_admits, parse_conda_spec
-from reprolock.audit.engine import run_audit
+from reprolock.audit.engine import AuditOptions, run_audit
 from reprolock.audit.interface import Role
 from reprolock.config import load_config
 from reprolock.model import Finding
@@ -74,6 +75,36 @@ _SPECS = [
 def test_parse_conda_spec_follows_conda(text: str, kind: SpecKind, version: str | None) -> None:
     spec = parse_conda_spec(text)
     assert (spec.name, spec.kind, spec.version) == ("numpy", kind, version)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.one_of(
+        st.sampled_from([text for text, _, _ in _SPECS]),
+        st.text(st.sampled_from("numpy=<>!~*|,.[]'1 26:_-"), max_size=24),
+        st.text(max_size=200),
+    )
+)
+def test_a_remembered_spec_is_the_spec_parsed_again(text: str) -> None:
+    try:
+        expected: object = parse_conda_spec(text)
+    except ValueError as exc:
+        expected = str(exc)
+    for _ in range(2):  # the first call fills the cache, the second reads it
+        try:
+            got: object = conda._parse_listed(text)
+        except ValueError as exc:
+            got = str(exc)
+        assert got == expected
+
+
+def test_an_environment_file_parses_each_spec_once(tmp_path: Path) -> None:
+    conda._parse_remembered.cache_clear()
+    root = write_tree(tmp_path, {"a/environment.yml": _env("numpy=1.26.4", "pip=24.0")})
+    write_tree(tmp_path, {"b/environment.yml": _env("numpy=1.26.4", "pip=24.0")})
+    audit_tree(root, AuditOptions(jobs=1))  # in this process, where the cache is
+    info = conda._parse_remembered.cache_info()
+    assert (info.misses, info.hits) == (2, 2)
 
 
 def test_parse_conda_spec_parts() -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from reprolock.audit.engine import run_audit
+from reprolock.audit.engine import AuditOptions, run_audit
 from reprolock.audit.interface import Role
 from reprolock.config import load_config
 from reprolock.model import Finding, Severity
@@ -211,6 +211,31 @@ def test_uv_workspace_member_drift_names_the_member(tmp_path: Path) -> None:
 
 
 # --- RP202: pdm.lock -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fixture", "lock", "old", "new"),
+    [
+        ("poetry", "poetry.lock", '"six>=1.16,<2"', '"six>=1.17,<2"'),
+        ("pdm", "pdm.lock", '"six>=1.16"', '"six>=1.17"'),
+    ],
+)
+def test_a_stale_lock_put_beside_later_is_found_warm_as_cold(
+    tmp_path: Path, fixture: str, lock: str, old: str, new: str
+) -> None:
+    # The pyproject scan hashes for the lock beside it only: a run that cached the scan made
+    # with no lock there must not answer for the tree with one.
+    root = _copy(fixture, tmp_path)
+    written = (root / lock).read_bytes()
+    (root / lock).unlink()
+    options = AuditOptions(cache_dir=tmp_path / "cache")
+    run_audit(root, load_config(root), options)
+    _edit(root / "pyproject.toml", old, new)
+    run_audit(root, load_config(root), options)  # the edited pyproject, cached, no lock
+    (root / lock).write_bytes(written)
+    warm = list(run_audit(root, load_config(root), options).report.findings)
+    assert ("RP202", lock) in {(f.rule, f.location.path) for f in warm}
+    assert warm == audit_tree(root)
 
 
 @pytest.mark.parametrize("fixture", ["pdm", "pdm-2.12"])

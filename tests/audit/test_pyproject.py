@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,15 +15,21 @@ from hypothesis import strategies as st
 from reprolock.audit.engine import run_audit
 from reprolock.audit.interface import Role, ScanContext, ScanError, SourceFile
 from reprolock.audit.pyproject import (
+    _JUDGED_IN_A_MANIFEST,
     PyprojectScanner,
     poetry_constraint,
 )
 from reprolock.config import Config, load_config
+from reprolock.formats import locktoml
+from reprolock.formats.pdm import _group
 from reprolock.formats.pdm import content_hashes as pdm_content_hashes
 from reprolock.formats.poetry import content_hash as poetry_content_hash
+from reprolock.formats.poetry import content_hashes as poetry_content_hashes
+from reprolock.formats.poetry import sha256_json
 from reprolock.formats.toml import locate
-from reprolock.model import Finding
-from reprolock.specs import SpecKind
+from reprolock.formats.uv import project_inputs as uv_project_inputs
+from reprolock.model import Finding, Location
+from reprolock.specs import JudgeContext, SpecKind, classify, judge_manifest
 from tests.conftest import FIXTURES, audit_tree, hits, write_tree
 
 Audit = Callable[[dict[str, str | bytes]], list[Finding]]
@@ -431,8 +438,177 @@ def test_pdm_content_hash_matches_real_locks(fixture: str) -> None:
 def test_what_the_lock_must_record_is_in_the_facts(tmp_path: Path) -> None:
     text = (LOCKS / "poetry" / "pyproject.toml").read_text()
     source, ctx = _scan(tmp_path, text)
+    ctx = replace(ctx, files=frozenset({"pyproject.toml", "poetry.lock", "pdm.lock"}))
     manifest = PyprojectScanner().scan(source, ctx).manifest
     assert manifest is not None
     assert manifest.poetry_hash == _lock_hash(LOCKS / "poetry" / "poetry.lock", "content-hash")
     assert len(manifest.pdm_hashes) == 4
     assert manifest.lock_command == "poetry lock"
+
+
+# --- less work, the same facts ----------------------------------------------------------------
+
+REPO_ROOT = FIXTURES.parent
+PYPROJECTS = [
+    *sorted(p for root in (FIXTURES, REPO_ROOT / "tests") for p in root.rglob("pyproject.toml")),
+    REPO_ROOT / "pyproject.toml",
+]
+
+
+@pytest.mark.parametrize("path", PYPROJECTS, ids=lambda p: p.relative_to(REPO_ROOT).as_posix())
+def test_the_line_reader_gives_the_facts_tomllib_gives(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = path.read_text(encoding="utf-8")
+    rel = path.relative_to(REPO_ROOT).as_posix()
+    source = SourceFile(path=rel, abspath=path, text=text)
+    ctx = ScanContext(root=REPO_ROOT, config=Config(), files=frozenset({rel}))
+    fast = PyprojectScanner().scan(source, ctx)
+    with monkeypatch.context() as patch:
+        patch.setattr(locktoml, "read_lines", lambda _text: None)
+        assert PyprojectScanner().scan(source, ctx) == fast
+
+
+def test_a_plain_pyproject_is_scanned_without_tomllib(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(_text: str) -> None:
+        raise AssertionError("tomllib was asked")
+
+    monkeypatch.setattr(tomllib, "loads", refuse)
+    text = (FIXTURES / "pyproject" / "ml-service" / "pyproject.toml").read_text(encoding="utf-8")
+    source, ctx = _scan(tmp_path, text)
+    facts = PyprojectScanner().scan(source, ctx)
+    assert facts.role is Role.MANIFEST
+    assert [d.line for d in facts.declared][:4] == [11, 12, 13, 14]
+
+
+MANIFEST_SPECS = [
+    "numpy",
+    "numpy>=1.26",
+    "numpy==1.26.4",
+    "numpy===1.26.4",
+    "numpy~=1.26",
+    "numpy!=1.3",
+    "numpy==1.*",
+    "numpy[extra]>=1 ; python_version < '3.12'",
+    "pkg @ git+https://example.com/p.git@main",
+    "pkg @ git+https://example.com/p.git@" + "a" * 40,
+    "pkg @ git+https://example.com/p.git",
+    "pkg @ https://example.com/p-1.0-py3-none-any.whl",
+    "pkg @ https://example.com/p-1.0-py3-none-any.whl#sha256=" + "0" * 64,
+    "pkg @ file:///elsewhere/p",
+    "./inside",
+    "../outside",
+]
+
+
+@pytest.mark.parametrize("text", MANIFEST_SPECS)
+@pytest.mark.parametrize(
+    ("require_hashes", "partial"), [(True, False), (False, False), (True, True)]
+)
+def test_only_the_kinds_judged_in_a_manifest_can_have_findings_there(
+    text: str, require_hashes: bool, partial: bool, tmp_path: Path
+) -> None:
+    # The scanner skips judge_manifest for the other kinds: it would find nothing.
+    spec = classify(text)
+    ctx = JudgeContext(
+        root=tmp_path / "repo",
+        base_dir=tmp_path / "repo",
+        require_hashes=require_hashes,
+        partial_hashing=partial,
+    )
+    found = judge_manifest(spec, Location(path="pyproject.toml", line=1, column=1), ctx)
+    if spec.kind not in _JUDGED_IN_A_MANIFEST:
+        assert found == []
+
+
+def test_the_kinds_judged_in_a_manifest_do_have_findings(tmp_path: Path) -> None:
+    ctx = JudgeContext(root=tmp_path / "repo", base_dir=tmp_path / "repo", require_hashes=True)
+    at = Location(path="pyproject.toml", line=1, column=1)
+    rules = [
+        [f.rule for f in judge_manifest(classify(text), at, ctx)]
+        for text in MANIFEST_SPECS
+        if classify(text).kind in _JUDGED_IN_A_MANIFEST
+    ]
+    assert rules == [["RP104"], [], ["RP104"], ["RP105"], [], ["RP106"], [], ["RP106"]]
+
+
+GROUPS = {
+    "project": {"name": "p", "dependencies": ["a>=1"], "requires-python": ">=3.11"},
+    "dependency-groups": {"Dev": ["pytest"], "lint": [{"include-group": "Dev"}]},
+    "tool": {"pdm": {"dev-dependencies": {"dev": ["ruff"]}}},
+}
+
+
+@pytest.mark.parametrize(
+    "data",
+    [*(tomllib.loads(p.read_text(encoding="utf-8")) for p in PYPROJECTS), GROUPS],
+)
+def test_each_content_hash_is_computed_once_but_the_same(data: dict[str, object]) -> None:
+    with_groups = poetry_content_hash(data)
+    without = poetry_content_hash(data, with_dependency_groups=False)
+    assert poetry_content_hashes(data) == (with_groups, without)
+    assert pdm_content_hashes(data) == _pdm_every_era(data)
+
+
+def test_with_dependency_groups_the_two_poetry_hashes_differ() -> None:
+    with_groups, without = poetry_content_hashes(GROUPS)
+    assert with_groups is not None
+    assert without is not None
+    assert with_groups != without
+    assert len(pdm_content_hashes(GROUPS)) == 4
+
+
+def _pdm_every_era(data: dict[str, object]) -> tuple[str, ...]:
+    """PDM's four candidate hashes, each dumped and hashed: what content_hashes must give."""
+    project = data.get("project") if isinstance(data.get("project"), dict) else {}
+    tool = data.get("tool") if isinstance(data.get("tool"), dict) else {}
+    pdm = tool.get("pdm") if isinstance(tool, dict) and isinstance(tool.get("pdm"), dict) else {}
+    assert isinstance(project, dict)
+    assert isinstance(pdm, dict)
+    if pdm.get("workspace"):
+        return ()
+    raw_dev = pdm.get("dev-dependencies", {})
+    merged: dict[str, list[object]] = {}
+    groups = data.get("dependency-groups", {})
+    for name, deps in (groups if isinstance(groups, dict) else {}).items():
+        merged[_group(name)] = list(deps) if isinstance(deps, list) else []
+    for name, deps in (raw_dev if isinstance(raw_dev, dict) else {}).items():
+        merged.setdefault(_group(name), []).extend(deps if isinstance(deps, list) else [])
+    resolution = pdm.get("resolution", {})
+    resolution = resolution if isinstance(resolution, dict) else {}
+    overrides = pdm["overrides"] if "overrides" in pdm else resolution.get("overrides", {})
+    base = {
+        "sources": pdm.get("source", []),
+        "dependencies": project.get("dependencies", []),
+        "optional-dependencies": project.get("optional-dependencies", {}),
+        "requires-python": project.get("requires-python", ""),
+    }
+    out: list[str] = []
+    for dev in (merged, raw_dev):
+        for extra in ({"resolution": resolution}, {"overrides": overrides}):
+            digest = sha256_json({**base, "dev-dependencies": dev, **extra})
+            if digest is not None and digest not in out:
+                out.append(digest)
+    return tuple(out)
+
+
+@pytest.mark.parametrize(
+    ("beside", "poetry_hashed", "pdm_hashed"),
+    [((), False, False), (("poetry.lock",), True, False), (("pdm.lock",), False, True)],
+)
+def test_a_content_hash_is_computed_only_for_the_lock_beside(
+    tmp_path: Path, beside: tuple[str, ...], poetry_hashed: bool, pdm_hashed: bool
+) -> None:
+    text = (LOCKS / "poetry" / "pyproject.toml").read_text()
+    data = tomllib.loads(text)
+    source, ctx = _scan(tmp_path, text, "app/pyproject.toml")
+    files = {"app/pyproject.toml", *(f"app/{name}" for name in beside), "poetry.lock", "pdm.lock"}
+    manifest = PyprojectScanner().scan(source, replace(ctx, files=frozenset(files))).manifest
+    assert manifest is not None
+    with_groups, without = poetry_content_hashes(data)
+    expected = (with_groups, without) if poetry_hashed else ("", "")
+    assert (manifest.poetry_hash, manifest.poetry_hash_pre_2_3) == expected
+    assert manifest.pdm_hashes == (pdm_content_hashes(data) if pdm_hashed else ())
+    assert manifest.uv == uv_project_inputs(data)  # whatever lies beside: a workspace's lock

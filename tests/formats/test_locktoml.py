@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from reprolock.formats import locktoml, pdm, poetry, pylock, uv
 from reprolock.formats.errors import ParseError
 from reprolock.formats.lock import LockFile
-from reprolock.formats.locktoml import load_lock_toml, read_lines
+from reprolock.formats.locktoml import load_compact_toml, read_lines
 from reprolock.formats.toml import TomlDocument, load_toml, locate
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
@@ -98,6 +98,57 @@ def test_generated_locks_take_the_line_reader_and_read_the_same(
 
 
 # --------------------------------------------------------------------------------------------
+# pyproject.toml files, as written by hand and by the benchmark's generator
+
+PYPROJECTS = [
+    *sorted(
+        p for root in ("fixtures", "tests") for p in (REPO_ROOT / root).rglob("pyproject.toml")
+    ),
+    REPO_ROOT / "pyproject.toml",
+]
+
+
+def test_every_fixture_pyproject_is_inside_the_subset() -> None:
+    outside = [
+        p.relative_to(REPO_ROOT).as_posix()
+        for p in PYPROJECTS
+        if read_lines(p.read_text(encoding="utf-8")) is None
+    ]
+    assert outside == []
+    assert len(PYPROJECTS) >= 25
+
+
+@pytest.mark.parametrize("path", PYPROJECTS, ids=lambda p: p.relative_to(REPO_ROOT).as_posix())
+def test_every_fixture_pyproject_reads_as_tomllib_and_locate_do(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    doc = read_lines(text)
+    if doc is not None:
+        assert _ordered(doc.data) == _ordered(tomllib.loads(text))
+        assert dict(doc.lines) == locate(text, compact=True)
+    assert load_compact_toml(text).data == tomllib.loads(text)
+
+
+@pytest.mark.parametrize("shape", ["lock-heavy", "python-heavy"])
+def test_generated_pyprojects_take_the_line_reader_and_read_the_same(
+    shape: str, tmp_path: Path
+) -> None:
+    subprocess.run(
+        [sys.executable, str(REPO_ROOT / "bench" / "generate.py"), str(tmp_path / "tree"),
+         "--projects", "40", "--seed", "1", "--shape", shape],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    paths = sorted((tmp_path / "tree").rglob("pyproject.toml"))
+    assert len(paths) >= 40
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        doc = read_lines(text)
+        assert doc is not None, path
+        assert _ordered(doc.data) == _ordered(tomllib.loads(text))
+        assert dict(doc.lines) == locate(text, compact=True)
+
+
+# --------------------------------------------------------------------------------------------
 # The subset, and what is left to tomllib
 
 INSIDE = {
@@ -119,6 +170,29 @@ INSIDE = {
     "inline table values": 'a = { source = { registry = "r" }, x = "\\"q\\"", n = 5 }\n',
     "indented": "  a = 1\n\t[t]\n  b = [\n    1,\n  ]\n",
     "unicode": 'a = "naïve é ✓"\n"ключ" = 1\n',
+    "floats": "a = 1.5\nb = -0.0\nc = 1e3\nd = 1_0.0_1e+0_1\ne = 6.02E-23\nf = 1e999\ng = [0.5]\n",
+    "dotted keys": (
+        'readme.content-type = "text/markdown"\nreadme.file = "R.md"\n'
+        '[tool]\nruff.lint.select = ["E"]\nruff.line-length = 99\n"q.k".\'x\' = 1\n'
+        "[[a]]\nb.c = 1\n[[a]]\nb.c = 2\n"
+    ),
+    "comments and blank lines in an array": "a = [\n  1,\n\n  # c\n  2, # two\n]\n",
+    "several items on a line": 'a = [\n  "x", "y",\n  "z", { n = 1 }, [2, 3]\n]\n',
+    "items on the opening and closing lines": 'a = ["x",\n     "y"]\nb = [ # c\n  "z"] # d\n',
+    "comma on the next line": "a = [\n  1\n  , 2\n  ,\n]\n",
+    "an empty array over lines": "a = [\n  # nothing\n\n]\n",
+    "arrays over lines in an array": (
+        "a = [\n  [\n    1, [2,\n 3]\n  ], [4],\n  [ # c\n  ]]\nb = [[\n1]]\n"
+        "c = [\n" + "[\n" * 7 + "]\n" * 7 + "]\n"
+    ),
+    "five levels over lines": "b = [\n  [[[[1]]]],\n]\n",
+    "flat tables of one to five pairs": (
+        'a = [\n  { a = 1 },\n  { a = 1, b = "2" },\n  { a = 1, b = 2, c = 3 },\n'
+        '  { a = 1, b = 2, c = 3, d = "" },\n  { a = 1, b = 2, c = 3, d = 4, e = 5 },\n]\n'
+        'b = { a = "1", b = 2, c = 3, d = 4 }\nc = { a = 1, b = 2, c = 3, d = 4, e = "5" }\n'
+    ),
+    "a header longer than the parsed ones kept": "[" + "k" * 300 + ".b]\nc = 1\n[[d]]\n[[d]]\n",
+    "plain lines": 'a = "x" # c\n  b=true\nc = false#c\nd = ""\n[t]\ne = "é"\n',
 }
 
 
@@ -136,19 +210,32 @@ OUTSIDE = {
     "escape \\n": 'a = "x\\ny"\n',
     "escape \\u": 'a = "\\u00e9"\n',
     "bad escape": 'a = "\\q"\n',
-    "float": "a = 1.5\n",
-    "exponent": "a = 1e3\n",
+    "float and more": "a = 1.5.3\n",
+    "exponent without digits": "a = 1e\n",
+    "float with a leading zero": "a = 01.5\n",
+    "float without an integer part": "a = .5\n",
+    "float without a fraction": "a = 1.\n",
+    "float underscore at the end": "a = 1.5_\n",
     "hex": "a = 0x10\n",
     "leading zero": "a = 01\n",
     "local date": "a = 1979-05-27\n",
     "fractional seconds": "a = 1979-05-27T07:32:00.5Z\n",
     "offset": "a = 1979-05-27T07:32:00+01:00\n",
     "not a time": "a = 2024-01-01T00:00:60Z\n",
-    "dotted key": "a.b = 1\n",
+    "dotted key over a value": "a = 1\na.b = 1\n",
+    "dotted key over an inline table": "a = { x = 1 }\na.b = 1\n",
+    "dotted key over a header's table": "[a.b]\nx = 1\n[a]\nb.y = 2\n",
+    "dotted key twice": "a.b = 1\na.b = 2\n",
+    "header into a dotted table": "a.b = 1\n[a.b.c]\n",
+    "dotted key ending with a dot": "a. = 1\n",
+    "dotted key without =": "a.b 1\n",
     "dotted key in an inline table": "a = { b.c = 1 }\n",
     "duplicate key": "a = 1\na = 2\n",
     "duplicate key in an inline table": "a = { b = 1, b = 2 }\n",
     "duplicate flat inline key": 'a = { b = "1", b = "2" }\n',
+    "duplicate key in a flat table of an array": 'a = [\n  { b = "1", c = 2, b = 3 },\n]\n',
+    "duplicate plain key": 'a = "x"\na = true\n',
+    "plain line with more": 'a = "x" "y"\n',
     "table twice": "[a]\n[a]\n",
     "table then array of tables": "[a]\n[[a]]\n",
     "array of tables then table": "[[a]]\n[a]\n",
@@ -161,16 +248,23 @@ OUTSIDE = {
     "empty header": "[]\n",
     "unterminated array": "a = [1, 2\n",
     "unterminated string": 'a = "x\n',
-    "comment in an array": "a = [\n  1,\n  # c\n  2,\n]\n",
-    "blank line in an array": "a = [\n\n  1,\n]\n",
     "missing comma": "a = [\n  1\n  2\n]\n",
-    "two items on a line": "a = [\n  1, 2,\n]\n",
+    "missing comma on a line": "a = [\n  1 2,\n]\n",
+    "two commas": "a = [\n  1,,\n]\n",
+    "leading comma": "a = [\n  , 1\n]\n",
+    "arrays over lines nested deeper than eight": "a = [\n" + "[\n" * 8 + "]\n" * 8 + "]\n",
+    "an array over lines in an inline table": "a = { b = [\n  1,\n] }\n",
+    "a multi-line string in an array": 'a = [\n  """x""",\n]\n',
     "closing bracket with more": "a = [\n  1,\n] b = 2\n",
     "array never closed": "a = [\n  1,\n",
     "five levels": "a = [[[[[1]]]]]\n",
+    "an array over lines from a long line": "a = [" + "1, " * 2000 + "\n]\n",
+    "an array over lines in an array from a long line": "a = [\n[" + "1, " * 2000 + "\n]]\n",
     "trailing comma in an inline table": "a = { x = 1, }\n",
     "crlf": 'a = "x"\r\nb = 1\r\n',
     "control character": 'a = "\x01"\n',
+    "delete character": "a = 1 # \x7f\n",
+    "control character in a multi-byte text": 'a = "é✓\x1f"\n',
     "word after true": "a = truex\n",
     "two values": "a = 1 b = 2\n",
     "nothing after =": "a =\n",
@@ -183,7 +277,14 @@ OUTSIDE = {
 @pytest.mark.parametrize("text", OUTSIDE.values(), ids=OUTSIDE.keys())
 def test_outside_the_subset_it_is_tomllib_that_reads(text: str) -> None:
     assert read_lines(text) is None
-    assert _outcome(load_lock_toml, text) == _outcome(lambda t: load_toml(t, compact=True), text)
+    assert _outcome(load_compact_toml, text) == _outcome(lambda t: load_toml(t, compact=True), text)
+
+
+def test_a_lone_surrogate_is_read_as_tomllib_reads_it() -> None:
+    text = 'a = "\ud800"\n'
+    doc = read_lines(text)
+    assert doc is not None
+    assert doc.data == tomllib.loads(text) == {"a": "\ud800"}
 
 
 def _outcome(load: Callable[[str], TomlDocument], text: str) -> object:
@@ -240,11 +341,19 @@ _SCALAR = st.one_of(
     _TEXT.map(lambda s: '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'),
     _TEXT.filter(lambda s: "'" not in s).map(lambda s: f"'{s}'"),
     st.integers(min_value=-(10**20), max_value=10**20).map(str),
-    st.sampled_from(["true", "false", "1.5", "2024-01-02T03:04:05Z", "0x1f", '"\\n"']),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.sampled_from(["true", "false", "1.5", "2024-01-02T03:04:05Z", "0x1f", '"\\n"', "1_0.5e0_1"]),
 )
-_KEYS = st.one_of(
+_KEY = st.one_of(
     st.from_regex(r"[A-Za-z0-9_-]{1,8}", fullmatch=True),
     _TEXT.filter(lambda s: '"' not in s and "\\" not in s).map(lambda s: f'"{s}"'),
+)
+_KEYS = st.one_of(
+    _KEY,
+    # Dotted keys under a few shared prefixes, so they extend (and clash with) each other.
+    st.tuples(st.lists(st.sampled_from(["a", "b", "package"]), min_size=1, max_size=2), _KEY).map(
+        lambda parts: ".".join((*parts[0], parts[1]))
+    ),
 )
 
 
@@ -261,14 +370,25 @@ def _inline(depth: int) -> st.SearchStrategy[str]:
     )
 
 
+def _over_lines(depth: int) -> st.SearchStrategy[str]:
+    """An array as people write it: items after the "[", several on a line, comments and
+    blank lines between them, the "]" after the last; arrays like it among the items."""
+    item = _inline(2) if depth == 0 else st.one_of(_inline(2), _over_lines(depth - 1))
+    return st.tuples(st.lists(st.tuples(item, _SEPARATOR), max_size=4), _SEPARATOR).map(
+        lambda parts: "[" + "".join(value + sep for value, sep in parts[0]) + parts[1] + "]"
+    )
+
+
+_OTHER_LINES = ["[[package]]", "[package.metadata]", "[[package.wheels]]", "[metadata]", "[a]"]
+_OTHER_LINES += ["[a.b]", "# note", ""]
+_SEPARATOR = st.sampled_from([",", ", ", ",\n    ", "\n    ", " # c\n  , ", ",\n\n  # c\n    ", ""])
 _LINE = st.one_of(
     st.tuples(_KEYS, _inline(3).map(lambda value: f" = {value}")),
     st.tuples(_KEYS, st.lists(_inline(2), max_size=4)).map(
         lambda kv: (kv[0], " = [\n" + "".join(f"    {item},\n" for item in kv[1]) + "]")
     ),
-    st.sampled_from(
-        ["[[package]]", "[package.metadata]", "[[package.wheels]]", "[metadata]", "# note", ""]
-    ).map(lambda line: ("", line)),
+    st.tuples(_KEYS, _over_lines(2)).map(lambda kv: (kv[0], " = " + kv[1])),
+    st.sampled_from(_OTHER_LINES).map(lambda line: ("", line)),
 )
 
 
@@ -319,6 +439,9 @@ PATHOLOGICAL = {
     "long key": "a" * 400_000 + " 1\n",
     "spaces": "a =" + " " * 400_000 + "x\n",
     "long array": "a = [\n" + "  1,\n" * 200_000 + "  x\n]\n",
+    "open arrays on a long line": "a = [[[" + "2," * 200_000 + "\n",
+    "open arrays on long lines": "a = [\n" + ("[" + "1," * 50_000 + "\n") * 8 + "]\n",
+    "open arrays over lines": "a = [\n" + "[\n" * 200_000,
 }
 
 

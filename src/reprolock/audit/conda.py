@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from reprolock.audit.interface import (
     ScanError,
     Scanner,
     SourceFile,
+    parent_dir,
 )
 from reprolock.audit.locks import lock_facts
 from reprolock.formats import yaml as _yaml
@@ -141,6 +143,21 @@ def parse_conda_spec(text: str) -> CondaSpec:
         kind=_version_kind(version),
         fuzzy=fuzzy and "version" not in bracket,
     )
+
+
+_LISTED_CACHED = 120
+"""Longest spec :func:`_parse_listed` remembers (a hostile file may list huge distinct ones)."""
+
+
+def _parse_listed(text: str) -> CondaSpec:
+    """:func:`parse_conda_spec`, remembered for short specs: environment files of one
+    repository list the same few specs over and over."""
+    return _parse_remembered(text) if len(text) <= _LISTED_CACHED else parse_conda_spec(text)
+
+
+@functools.lru_cache(maxsize=2048)
+def _parse_remembered(text: str) -> CondaSpec:
+    return parse_conda_spec(text)
 
 
 def _version_and_build(rest: str, raw: str) -> tuple[str | None, str | None, bool]:
@@ -277,9 +294,10 @@ class CondaScanner(Scanner):
         )
 
     def scan(self, source: SourceFile, ctx: ScanContext) -> FileFacts:
-        if EXPLICIT_NAME.match(source.name):
+        name = source.path.rpartition("/")[2]  # source.name, without parsing a path
+        if EXPLICIT_NAME.match(name):
             return self._scan_explicit(source, ctx)
-        sure = not _MAYBE_ENV_NAME.match(source.name)
+        sure = not _MAYBE_ENV_NAME.match(name)
         try:
             root = _yaml.compose(source.text)
         except ScanError:
@@ -329,7 +347,7 @@ class CondaScanner(Scanner):
                 out.findings.append(finding("RP001", msg, source.at(line)))
                 continue
             try:
-                spec = parse_conda_spec(text)
+                spec = _parse_listed(text)
             except ValueError as exc:
                 out.findings.append(finding("RP001", str(exc), source.at(line)))
                 continue
@@ -544,7 +562,7 @@ def _lock_beside(source: SourceFile, ctx: ScanContext) -> bool:
     """True when a conda-lock file sits in the same directory as ``source``."""
     return any(
         UNIFIED_NAME.search(name) or EXPLICIT_NAME.match(name)
-        for name in ctx.names_in(source.parent)
+        for name in ctx.names_in(parent_dir(source.path))
     )
 
 

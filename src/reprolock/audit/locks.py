@@ -40,8 +40,9 @@ def lock_facts(
         for p in lock.problems
     ]
     pins: dict[tuple[str, str], Pin] = {}
+    name_of_lock = source.name  # a path parsed: once, not per entry
     for entry in lock.entries:
-        found.extend(judge_locked(entry, source.at(entry.line), judge, lock=source.name, fix=fix))
+        found.extend(judge_locked(entry, source.at(entry.line), judge, lock=name_of_lock, fix=fix))
         name = pin_name(entry)
         if name and entry.version:
             pin = Pin(name=name, version=entry.version, line=entry.line, hashed=entry.hashed)

@@ -23,8 +23,9 @@ from reprolock.audit.interface import (
     requirement_excerpt,
 )
 from reprolock.formats import pdm, poetry, uv
+from reprolock.formats.locktoml import load_compact_toml
 from reprolock.formats.spec import classify_cached
-from reprolock.formats.toml import TomlDocument, TomlPath, load_toml
+from reprolock.formats.toml import TomlDocument, TomlPath
 from reprolock.formats.uv import flatten_group, group_key
 from reprolock.model import Finding
 from reprolock.rules import finding
@@ -123,13 +124,14 @@ class _Scan:
     findings: list[Finding] = field(default_factory=list)
     declared: list[Declared] = field(default_factory=list)
     runtime_lines: list[int] = field(default_factory=list)
-    """Lines of the tables or keys that declare runtime dependencies (for RP201)."""
+    """Line of the first table or key that declares runtime dependencies (for RP201)."""
 
     def at(self, *path: str | int) -> int:
         return self.doc.line(*path)
 
     def runtime(self, *path: str | int) -> None:
-        self.runtime_lines.append(self.at(*path))
+        if not self.runtime_lines:  # RP201 names the first; the others need no line lookup
+            self.runtime_lines.append(self.at(*path))
 
 
 class PyprojectScanner(Scanner):
@@ -141,7 +143,7 @@ class PyprojectScanner(Scanner):
         return filename == "pyproject.toml"
 
     def scan(self, source: SourceFile, ctx: ScanContext) -> FileFacts:
-        doc = load_toml(source.text, compact=True)
+        doc = load_compact_toml(source.text)
         st = _Scan(source=source, ctx=ctx, doc=doc, judge=ctx.judge_context(source))
         data = doc.data
         _build_system(st, data)
@@ -153,12 +155,17 @@ class PyprojectScanner(Scanner):
         _pdm(st, tool.get("pdm"))
         _uv_sources(st, tool.get("uv"))
 
+        # A content hash is compared only with the lock beside this file (RP202), and a lock
+        # that appears changes the tree's shape, which no cached scan outlives.
+        poetry_hash, poetry_hash_pre_2_3 = (
+            poetry.content_hashes(data) if ctx.sibling(source, "poetry.lock") else (None, None)
+        )
         manifest = Manifest(
             runtime_line=st.runtime_lines[0] if st.runtime_lines else 0,
             lock_command=_lock_command(tool) if st.runtime_lines else "",
-            poetry_hash=poetry.content_hash(data) or "",
-            poetry_hash_pre_2_3=poetry.content_hash(data, with_dependency_groups=False) or "",
-            pdm_hashes=pdm.content_hashes(data),
+            poetry_hash=poetry_hash or "",
+            poetry_hash_pre_2_3=poetry_hash_pre_2_3 or "",
+            pdm_hashes=pdm.content_hashes(data) if ctx.sibling(source, "pdm.lock") else (),
             uv=uv.project_inputs(data),
         )
         role = Role.MANIFEST if st.declared or st.runtime_lines else Role.OTHER
@@ -213,8 +220,14 @@ def _expand_project_root(text: str, source: SourceFile) -> str:
     return text.replace("${PROJECT_ROOT}", base.as_posix())
 
 
+_JUDGED_IN_A_MANIFEST = frozenset({SpecKind.VCS, SpecKind.URL, SpecKind.PATH})
+"""The kinds :func:`judge_manifest` can find fault with (RP104-RP106): a range or a bare name
+is what a manifest declares, and judging it would only build findings to drop."""
+
+
 def _judge_manifest(st: _Scan, spec: Spec, line: int) -> None:
-    st.findings.extend(judge_manifest(spec, st.source.at(line), st.judge))
+    if spec.kind in _JUDGED_IN_A_MANIFEST:
+        st.findings.extend(judge_manifest(spec, st.source.at(line), st.judge))
 
 
 def _pep508(

@@ -1,17 +1,20 @@
-"""Machine-written TOML locks read line by line, with ``tomllib`` behind for anything else.
+"""TOML locks and pyproject files read line by line, with ``tomllib`` behind for anything else.
 
-uv, Poetry, PDM and pylock writers emit a narrow subset of TOML: ``key = value`` lines,
-``[table]`` and ``[[array.of.tables]]`` headers, one-line values, and arrays with one item
-per line. :func:`read_lines` reads exactly that subset, and with it every key's line, far
-quicker than ``tomllib`` and :func:`~reprolock.formats.toml.locate` together. On anything
-else (an escape but ``\\"`` and ``\\\\``, a multi-line string, a float, a dotted key, a
-duplicate, a syntax error) it gives up, and :func:`load_lock_toml` asks
+uv, Poetry, PDM and pylock writers emit a narrow subset of TOML, and most pyproject.toml
+files keep to a little more: ``key = value`` and dotted ``a.b = value`` lines, ``[table]`` and
+``[[array.of.tables]]`` headers, one-line values, and arrays over lines (with comments and
+blank lines between items, and arrays over lines among them). :func:`read_lines` reads
+exactly that subset, and with it every key's line, far quicker than ``tomllib`` and
+:func:`~reprolock.formats.toml.locate` together. On anything else (an escape but ``\\"`` and
+``\\\\``, a multi-line string, ``inf``/``nan``, a local date, an array over lines inside
+an inline table, a duplicate, a syntax error) it gives up, and :func:`load_compact_toml` asks
 :func:`~reprolock.formats.toml.load_toml`, so errors, their messages and their lines are
 ``tomllib``'s.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
@@ -21,8 +24,10 @@ from reprolock.formats.toml import TomlDocument, TomlPath, load_toml
 
 # Every pattern below is linear: character classes under possessive quantifiers, no
 # alternation that can match the same text two ways.
-_UNEXPECTED = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-"""Control characters TOML refuses (tab and newline aside), and ``\\r``: left to tomllib."""
+_UNEXPECTED = bytes([*range(0x09), *range(0x0B, 0x20), 0x7F])
+"""Control characters TOML refuses (tab and newline aside), and ``\\r``: left to tomllib.
+Looked for in the UTF-8 bytes (where they stand only for themselves) by ``bytes.translate``,
+a third of the time a regex search over the text takes."""
 _ONE_KEY = r"[ \t]*+(?:([A-Za-z0-9_-]++)|\"([^\"\\]*+)\"|'([^']*+)')[ \t]*+"
 """A bare, basic (no escape) or literal key: groups 1, 2, 3."""
 _KEY = re.compile(_ONE_KEY)
@@ -35,13 +40,42 @@ _ESCAPED = re.compile(r'\\(["\\])')
 _LITERAL = re.compile(r"'([^']*+)'")
 _INTEGER = re.compile(r"[+-]?+(?:0|[1-9](?:_?+[0-9])*+)(?![0-9_.eExob:-])")
 """A decimal integer not followed by what would make it a float, date or other base."""
+_FLOAT = re.compile(
+    r"[+-]?+(?:0|[1-9](?:_?+[0-9])*+)"
+    r"(?:\.[0-9](?:_?+[0-9])*+(?:[eE][+-]?+[0-9](?:_?+[0-9])*+)?+|[eE][+-]?+[0-9](?:_?+[0-9])*+)"
+    r"(?![0-9A-Za-z_.:+-])"
+)
+"""A decimal float (a fraction, an exponent or both; no ``inf`` or ``nan``)."""
 _DATETIME = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z")
 _PAIR = r'([A-Za-z0-9_-]++)[ \t]*+=[ \t]*+(?:"([^"\\]*+)"|([+-]?+(?:0|[1-9][0-9]*+)))'
 _FLAT_PAIR = re.compile(_PAIR)
 _FLAT = rf"\{{[ \t]*+{_PAIR}(?:[ \t]*+,[ \t]*+{_PAIR})*+[ \t]*+\}}"
 _FLAT_TABLE = re.compile(_FLAT)
 """An inline table of bare keys and plain strings or integers: most lines of a lock."""
-_FLAT_ITEM = re.compile(rf"[ \t]*+(?P<table>{_FLAT})[ \t]*+(?P<comma>,?+)[ \t]*+")
+_PLAIN_LINE = re.compile(
+    r'[ \t]*+([A-Za-z0-9_-]++)[ \t]*+=[ \t]*+(?:"([^"\\]*+)"|(true|false))[ \t]*+(?:#.*+)?'
+)
+"""``key = "string"`` or a boolean, on a line of its own: most lines outside arrays."""
+_FEW = 4
+"""Pairs :data:`_FEW_TABLE` captures: a wheel, an sdist or a dependency of a lock has fewer."""
+
+
+def _few_pairs(count: int) -> str:
+    more = ""
+    for _ in range(count - 1):
+        more = rf"(?:[ \t]*+,[ \t]*+{_PAIR}{more})?+"
+    return rf"\{{[ \t]*+{_PAIR}{more}[ \t]*+\}}"
+
+
+_FEW_TABLE = re.compile(_few_pairs(_FEW))
+"""A flat inline table of at most :data:`_FEW` pairs, each pair's key, string and integer
+captured in one pass (:data:`_FLAT_TABLE` and a ``findall`` read every character twice)."""
+_FEW_ITEM = re.compile(rf"[ \t]*+{_few_pairs(_FEW)}[ \t]*+(,?+)[ \t]*+")
+"""A line of an array holding one such table, and the comma after it (the last group)."""
+_FEW_LINE = re.compile(
+    rf"[ \t]*+([A-Za-z0-9_-]++)[ \t]*+=[ \t]*+{_few_pairs(_FEW)}[ \t]*+(?:#.*+)?"
+)
+"""``key = { ... }``, such a table on a line of its own (the first group is the key)."""
 _SPACE = re.compile(r"[ \t]*+")
 _TAIL = re.compile(r"[ \t]*+(?:#.*+)?")
 _ITEM_END = re.compile(r"[ \t]*+,?+[ \t]*+")
@@ -51,11 +85,23 @@ _MAX_DEPTH = 4
 items of a deeper one, which this reader does not."""
 
 
+_MAX_NESTING = 8
+"""Arrays over lines an array over lines may nest (each is read by a call of its own)."""
+_LONGEST_REREAD = 4000
+"""Longest line on which an array that does not close is read again, item by item: a hostile
+line of nested open arrays would otherwise be read once per level."""
+
+
 class _GiveUp(Exception):
     """The text is outside the subset: read it with tomllib."""
 
 
-def load_lock_toml(text: str) -> TomlDocument:
+class _LineEnded(_GiveUp):
+    """An array read as a one-line value met the end of its line, or a comment: it may go on
+    over the next lines."""
+
+
+def load_compact_toml(text: str) -> TomlDocument:
     """``load_toml(text, compact=True)``, through the line reader when the text allows."""
     doc = read_lines(text)
     return doc if doc is not None else load_toml(text, compact=True)
@@ -63,7 +109,8 @@ def load_lock_toml(text: str) -> TomlDocument:
 
 def read_lines(text: str) -> TomlDocument | None:
     """The document ``load_toml(text, compact=True)`` gives, or None outside the subset."""
-    if _UNEXPECTED.search(text):
+    encoded = text.encode("utf-8", "surrogatepass")
+    if len(encoded.translate(None, _UNEXPECTED)) != len(encoded):
         return None
     try:
         return _Reader(text.split("\n")).run()
@@ -72,32 +119,40 @@ def read_lines(text: str) -> TomlDocument | None:
 
 
 class _Lines(Mapping[TomlPath, int]):
-    """The lines of keys and headers, and of the items of arrays written one item a line,
-    counted from the array's first item only when asked: a lock holds thousands."""
+    """The lines of keys and headers, and of the items of arrays written over lines, kept per
+    array and made into paths only when asked: a lock holds thousands."""
 
-    def __init__(self, keys: dict[TomlPath, int], items: dict[TomlPath, tuple[int, int]]):
+    def __init__(self, keys: dict[TomlPath, int], items: dict[TomlPath, list[int]]):
         self._keys = keys
         self._arrays = items
-        """Path of each array written over lines: line of its first item, and item count."""
+        """Path of each array written over lines: the line of each of its items."""
 
-    def __getitem__(self, path: TomlPath) -> int:
+    def get(self, path: TomlPath, default: Any = None) -> Any:
+        # Mapping.get goes through __getitem__ and a KeyError: TomlDocument.line asks once
+        # per key and per ancestor it walks up through.
         found = self._keys.get(path)
         if found is not None:
             return found
         index = path[-1] if path else None
         array = self._arrays.get(path[:-1])
-        if array is not None and isinstance(index, int) and 0 <= index < array[1]:
-            return array[0] + index
-        raise KeyError(path)
+        if array is not None and isinstance(index, int) and 0 <= index < len(array):
+            return array[index]
+        return default
+
+    def __getitem__(self, path: TomlPath) -> int:
+        found: int | None = self.get(path)
+        if found is None:
+            raise KeyError(path)
+        return found
 
     def __iter__(self) -> Iterator[TomlPath]:
         yield from self._keys
-        for path, (_, count) in self._arrays.items():
-            for index in range(count):
+        for path, where in self._arrays.items():
+            for index in range(len(where)):
                 yield (*path, index)
 
     def __len__(self) -> int:
-        return len(self._keys) + sum(count for _, count in self._arrays.values())
+        return len(self._keys) + sum(len(where) for where in self._arrays.values())
 
 
 class _Reader:
@@ -110,7 +165,9 @@ class _Reader:
         self.headed: set[int] = set()
         self.declared: set[int] = set()
         self.arrays: set[int] = set()
-        self.items: dict[TomlPath, tuple[int, int]] = {}
+        self.dotted: set[int] = set()
+        """Tables made by dotted keys (``a.b = 1``): the only ones a dotted key may extend."""
+        self.items: dict[TomlPath, list[int]] = {}
 
     def run(self) -> TomlDocument:
         table = self.data
@@ -126,42 +183,82 @@ class _Reader:
             if stripped[0] == "[":
                 table, path = self._header(text, n)
                 continue
+            plain = _PLAIN_LINE.fullmatch(text)
+            if plain is not None:
+                key, string, boolean = plain.groups()
+                if key in table:
+                    raise _GiveUp
+                self.out[(*path, key)] = n
+                table[key] = string if string is not None else boolean == "true"
+                continue
+            few = _FEW_LINE.fullmatch(text)
+            if few is not None:
+                captured = few.groups()
+                key = captured[0]
+                if key in table:
+                    raise _GiveUp
+                self.out[(*path, key)] = n
+                table[key] = _few_table(captured[1:])
+                continue
             m = _ASSIGN.match(text)
-            if m is None:
+            if m is not None:
+                key = m.group(1) or m.group(2) or m.group(3) or ""
+                target, here, start = table, (*path, key), m.end()
+            else:
+                keys, start = _dotted_key(text)
+                target = self._dotted(table, keys[:-1])
+                key, here = keys[-1], (*path, *keys)
+                for size in range(len(path) + 1, len(here)):
+                    self.out.setdefault(here[:size], n)
+            if key in target:
                 raise _GiveUp
-            key = m.group(1) or m.group(2) or m.group(3) or ""
-            if key in table:
-                raise _GiveUp
-            here = (*path, key)
             self.out[here] = n
-            start = m.end()
-            if text.startswith("[", start) and _TAIL.fullmatch(text, start + 1):
-                items, after = self._array(lines, n)
-                table[key] = items
-                if items:
-                    self.items[here] = (n + 1, len(items))
-                n = after
+            if text.startswith("[", start):
+                if _TAIL.fullmatch(text, start + 1) is None:
+                    try:
+                        value, end = _value(text, start, 1)
+                    except _LineEnded:
+                        if len(text) > _LONGEST_REREAD:
+                            raise
+                        # an array going on over the next lines
+                    else:
+                        if _TAIL.fullmatch(text, end) is None:
+                            raise _GiveUp
+                        target[key] = value
+                        continue
+                items, text, end, n = self._array(here, text, start + 1, n)
+                if _TAIL.fullmatch(text, end) is None:
+                    raise _GiveUp
+                target[key] = items
                 continue
             value, end = _value(text, start, 1)
             if _TAIL.fullmatch(text, end) is None:
                 raise _GiveUp
-            table[key] = value
+            target[key] = value
         return TomlDocument(data=self.data, lines=_Lines(self.out, self.items))
 
+    def _dotted(self, table: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+        """The table a dotted key's leading ``keys`` name in ``table``, made as needed: only
+        tables dotted keys made may be extended so (TOML refuses the rest)."""
+        for key in keys:
+            found = table.get(key)
+            if found is None:
+                found = table[key] = {}
+                self.dotted.add(id(found))
+            elif not (isinstance(found, dict) and id(found) in self.dotted):
+                raise _GiveUp
+            table = found
+        return table
+
     def _header(self, text: str, line: int) -> tuple[dict[str, Any], TomlPath]:
-        m = _HEADER.fullmatch(text)
-        if m is None or len(m.group(1)) != len(m.group(3)):
-            raise _GiveUp
-        keys = [key.strip(" \t") for key in m.group(2).split(".")]
-        if not all(_BARE.fullmatch(key) for key in keys):
-            raise _GiveUp
+        aot, keys = _header_keys(text) if len(text) <= _HEADER_CACHED else _parse_header(text)
         table = self.data
         path: list[str | int] = []
         for key in keys[:-1]:
             table = self._descend(table, key, path)
         last = keys[-1]
         found = table.get(last)
-        if len(m.group(1)) == 2:
+        if aot:
             if found is None:
                 found = table[last] = []
                 self.arrays.add(id(found))
@@ -206,33 +303,100 @@ class _Reader:
             return found
         raise _GiveUp
 
-    def _array(self, lines: list[str], n: int) -> tuple[list[Any], int]:
-        """An array opened at the end of line ``n``: one item per line, ``]`` alone closing;
-        the items and the line after the array."""
+    def _array(
+        self, here: TomlPath, text: str, i: int, n: int, nesting: int = 1
+    ) -> tuple[list[Any], str, int, int]:
+        """The array at ``here`` whose ``[`` ends before ``text[i]`` on line ``n`` and which
+        goes on over the next lines: its items (one-line values, or arrays going on over lines
+        in turn; comments and blank lines between them), and where it ends: the text of the
+        line closing it, the index past its ``]``, and the number of the line after."""
+        lines = self.lines
         items: list[Any] = []
-        closing = False  # an item without a comma must be the last
-        while n < len(lines):
-            text = lines[n]
-            n += 1
-            flat = _FLAT_ITEM.fullmatch(text)
-            if flat is not None and not closing:
-                items.append(_flat_table(text, flat.start("table"), flat.end("table")))
-                closing = not flat.group("comma")
-                continue
-            start = _SPACE.match(text).end()  # type: ignore[union-attr]  # never fails
-            if text.startswith("]", start):
-                if _TAIL.fullmatch(text, start + 1) is None:
+        where: list[int] = []
+        want_item = True  # after "[" or ","
+        while True:
+            i = _SPACE.match(text, i).end()  # type: ignore[union-attr]  # never fails
+            if i >= len(text) or text[i] == "#":
+                # Most lines of a lock: one inline table of plain pairs and a comma.
+                while want_item and n < len(lines):
+                    few = _FEW_ITEM.fullmatch(lines[n])
+                    if few is None:
+                        break
+                    n += 1
+                    captured = few.groups()
+                    items.append(_few_table(captured))
+                    where.append(n)
+                    want_item = bool(captured[-1])
+                if n >= len(lines):
                     raise _GiveUp
-                return items, n
-            if closing:
+                text = lines[n]
+                n += 1
+                i = 0
+                continue
+            c = text[i]
+            if c == "]":
+                if items:
+                    self.items[here] = where
+                return items, text, i + 1, n
+            if c == ",":
+                if want_item:
+                    raise _GiveUp
+                want_item = True
+                i += 1
+                continue
+            if not want_item:
                 raise _GiveUp
-            value, end = _value(text, start, 1)
-            comma = _ITEM_END.fullmatch(text, end)
-            if comma is None:
-                raise _GiveUp
-            closing = "," not in comma.group(0)
+            where.append(n)
+            try:
+                value, i = _value(text, i, 1)
+            except _LineEnded:
+                if c != "[" or nesting >= _MAX_NESTING or len(text) > _LONGEST_REREAD:
+                    raise
+                inner = (*here, len(items))
+                value, text, i, n = self._array(inner, text, i + 1, n, nesting + 1)
             items.append(value)
+            want_item = False
+
+
+_HEADER_CACHED = 200
+"""Longest header line kept parsed: a lock repeats a few headers thousands of times, and
+pyproject files the same few; a hostile file's long ones are parsed each time."""
+
+
+@functools.lru_cache(maxsize=512)
+def _header_keys(text: str) -> tuple[bool, tuple[str, ...]]:
+    """:func:`_parse_header`, remembered."""
+    return _parse_header(text)
+
+
+def _parse_header(text: str) -> tuple[bool, tuple[str, ...]]:
+    """Whether the header line ``text`` opens an array of tables, and its keys."""
+    m = _HEADER.fullmatch(text)
+    if m is None or len(m.group(1)) != len(m.group(3)):
         raise _GiveUp
+    keys = tuple(key.strip(" \t") for key in m.group(2).split("."))
+    if not all(_BARE.fullmatch(key) for key in keys):
+        raise _GiveUp
+    return len(m.group(1)) == 2, keys
+
+
+def _dotted_key(text: str) -> tuple[tuple[str, ...], int]:
+    """The parts of the dotted key ``a.b = `` that starts ``text``, and the index past ``=``
+    and the spaces after it."""
+    keys: list[str] = []
+    i = 0
+    while True:
+        m = _KEY.match(text, i)
+        if m is None:
+            raise _GiveUp
+        keys.append(m.group(1) or m.group(2) or m.group(3) or "")
+        i = m.end()
+        if text.startswith(".", i):
+            i += 1
+            continue
+        if not text.startswith("=", i) or len(keys) < 2:
+            raise _GiveUp
+        return tuple(keys), _SPACE.match(text, i + 1).end()  # type: ignore[union-attr]
 
 
 def _value(text: str, i: int, depth: int) -> tuple[Any, int]:
@@ -264,6 +428,9 @@ def _value(text: str, i: int, depth: int) -> tuple[Any, int]:
     m = _INTEGER.match(text, i)
     if m is not None:
         return int(m.group(0)), m.end()
+    m = _FLOAT.match(text, i)
+    if m is not None:
+        return float(m.group(0).replace("_", "")), m.end()
     m = _DATETIME.match(text, i)
     if m is not None:
         year, month, day, hour, minute, second = map(int, m.groups())
@@ -279,6 +446,25 @@ def _word_end(text: str, i: int) -> int:
     return i
 
 
+def _few_table(captured: tuple[str | None, ...]) -> dict[str, Any]:
+    """The table :data:`_FEW_TABLE` matched, from its groups (key, string, integer per pair).
+
+    Unrolled: this runs for most lines of a lock.
+    """
+    k1, s1, n1, k2, s2, n2, k3, s3, n3, k4, s4, n4 = captured[:12]
+    out: dict[str, Any] = {k1: s1 if n1 is None else int(n1)}  # type: ignore[dict-item]
+    if k2 is None:
+        return out
+    out[k2] = s2 if n2 is None else int(n2)
+    if k3 is not None:
+        out[k3] = s3 if n3 is None else int(n3)
+        if k4 is not None:
+            out[k4] = s4 if n4 is None else int(n4)
+    if len(out) != 2 + (k3 is not None) + (k4 is not None):
+        raise _GiveUp  # a duplicate key
+    return out
+
+
 def _flat_table(text: str, start: int, end: int) -> dict[str, Any]:
     """The inline table ``_FLAT_TABLE`` matched between ``start`` and ``end``."""
     pairs = _FLAT_PAIR.findall(text, start, end)
@@ -292,6 +478,9 @@ def _inline_table(text: str, i: int, depth: int) -> tuple[dict[str, Any], int]:
     if depth > _MAX_DEPTH:
         raise _GiveUp
     out: dict[str, Any]
+    few = _FEW_TABLE.match(text, i - 1)
+    if few is not None:
+        return _few_table(few.groups()), few.end()
     flat = _FLAT_TABLE.match(text, i - 1)
     if flat is not None:
         return _flat_table(text, i, flat.end()), flat.end()
@@ -325,12 +514,16 @@ def _inline_array(text: str, i: int, depth: int) -> tuple[list[Any], int]:
         i = _SPACE.match(text, i).end()  # type: ignore[union-attr]  # never fails
         if text.startswith("]", i):
             return out, i + 1
+        if i >= len(text) or text[i] == "#":
+            raise _LineEnded
         value, i = _value(text, i, depth + 1)
         out.append(value)
         i = _SPACE.match(text, i).end()  # type: ignore[union-attr]  # never fails
         c = text[i : i + 1]
         if c == "]":
             return out, i + 1
+        if c in ("", "#"):
+            raise _LineEnded
         if c != ",":
             raise _GiveUp
         i += 1

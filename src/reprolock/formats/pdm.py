@@ -22,7 +22,7 @@ from reprolock.formats.lock import (
     table,
     tables,
 )
-from reprolock.formats.locktoml import load_lock_toml
+from reprolock.formats.locktoml import load_compact_toml
 from reprolock.formats.poetry import sha256_json
 
 _VCS_KEYS = ("git", "hg", "svn", "bzr")
@@ -30,7 +30,7 @@ _VCS_KEYS = ("git", "hg", "svn", "bzr")
 
 def read(text: str) -> LockFile:
     """Read a pdm.lock; :class:`~reprolock.formats.errors.ParseError` when it is not TOML."""
-    doc = load_lock_toml(text)
+    doc = load_compact_toml(text)
     data = doc.data
     metadata = table(data.get("metadata"))
     legacy: dict[tuple[str, str], object] = {}
@@ -136,7 +136,8 @@ def content_hashes(data: Mapping[str, Any]) -> tuple[str, ...]:
         "requires-python": project.get("requires-python", ""),
     }
     out: list[str] = []
-    for dev in (merged, raw_dev):
+    # Equal dev tables (none in either form, the usual case) hash alike: hash them once.
+    for dev in (merged,) if merged == raw_dev else (merged, raw_dev):
         for extra in ({"resolution": resolution}, {"overrides": overrides}):
             digest = sha256_json({**base, "dev-dependencies": dev, **extra})
             if digest is not None and digest not in out:

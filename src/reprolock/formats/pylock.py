@@ -28,7 +28,7 @@ from reprolock.formats.lock import (
     table,
     tables,
 )
-from reprolock.formats.locktoml import load_lock_toml
+from reprolock.formats.locktoml import load_compact_toml
 from reprolock.formats.toml import TomlDocument
 
 NAME = re.compile(r"^pylock\.([^.]+\.)?toml$")
@@ -38,7 +38,7 @@ _LOCK_VERSION_1 = re.compile(r"^1(\.\d+)*$")
 
 def read(text: str) -> LockFile:
     """Read a pylock.toml; :class:`~reprolock.formats.errors.ParseError` when it is not TOML."""
-    doc = load_lock_toml(text)
+    doc = load_compact_toml(text)
     data = doc.data
     problems: list[Problem] = []
     version = data.get("lock-version")

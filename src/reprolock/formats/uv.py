@@ -34,7 +34,7 @@ from reprolock.formats.lock import (
     table,
     tables,
 )
-from reprolock.formats.locktoml import load_lock_toml
+from reprolock.formats.locktoml import load_compact_toml
 from reprolock.formats.toml import TomlDocument, TomlPath
 
 _PROJECT_SOURCES = ("editable", "virtual", "directory")
@@ -68,7 +68,7 @@ def origin_of(keys: Iterable[str]) -> str:
 
 def read(text: str) -> LockFile:
     """Read a uv.lock; :class:`~reprolock.formats.errors.ParseError` when it is not TOML."""
-    return _Reader(load_lock_toml(text)).read()
+    return _Reader(load_compact_toml(text)).read()
 
 
 class _Reader:
@@ -162,9 +162,7 @@ class _Reader:
             url = url.split("?", 1)[0]
         artifacts = [a for a in (pkg.get("sdist"),) if isinstance(a, dict)]
         artifacts += list(tables(pkg.get("wheels")))
-        hashes = tuple(
-            str(a["hash"]) for a in artifacts if isinstance(a.get("hash"), str) and a["hash"]
-        )
+        hashes = tuple([h for a in artifacts if isinstance(h := a.get("hash"), str) and h])
         resolution = [m for m in pkg.get("resolution-markers") or [] if isinstance(m, str)]
         marker = " or ".join(f"({m})" for m in resolution) if resolution else None
         label = f"{pkg['name']}=={pkg['version']}" if isinstance(pkg.get("version"), str) else name
