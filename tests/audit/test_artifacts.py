@@ -1501,6 +1501,49 @@ def test_the_prefilter_lets_every_matched_api_through() -> None:
     assert not python_module.mentions_artifacts('create_model("org/model")\n')
 
 
+def _any_trigger(text: str) -> bool:
+    return any(token in text for token in python_module._PY_TRIGGERS)
+
+
+# Pieces of triggers and of anchors, so that generated text often holds an anchor without
+# the whole trigger ("hub" without "hub.load") and the other way round.
+_TRIGGER_PIECES = st.sampled_from(
+    [
+        *python_module._PY_TRIGGERS,
+        *python_module._TRIGGER_ANCHORS,
+        *(t[: len(t) // 2] for t in python_module._PY_TRIGGERS),
+        *(t[len(t) // 2 :] for t in python_module._PY_TRIGGERS),
+        "torch.", "hub", ".load", "models", ":/", "'", '"', "latest", "/", ":",
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(pieces=st.lists(st.one_of(_TRIGGER_PIECES, st.text(max_size=4)), max_size=8))
+def test_the_anchored_prefilter_agrees_with_one_search_per_trigger(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    assert python_module.mentions_artifacts(text) is _any_trigger(text)
+
+
+def test_every_trigger_is_found_alone_and_in_code_by_its_anchor() -> None:
+    for token in python_module._PY_TRIGGERS:
+        assert any(anchor in token for anchor, _ in python_module._TRIGGER_GROUPS), token
+        for text in (token, f"x = 1\ny = f({token!r})\n"):
+            assert python_module.mentions_artifacts(text), text
+    assert not python_module.mentions_artifacts("hub = model + latest  # delta of the artifact")
+
+
+def test_the_prefilter_groups_refuse_an_uncovered_trigger_or_an_idle_anchor() -> None:
+    with pytest.raises(AssertionError, match="without an anchor: \\['use_model'\\]"):
+        python_module._trigger_groups(["hub"], ["hub.load", "use_model"])
+    with pytest.raises(AssertionError, match="anchor 'lakefs' is in no trigger"):
+        python_module._trigger_groups(["hub", "lakefs"], ["hub.load"])
+    assert python_module._trigger_groups(["hub", "dvc"], ["hub.load", "torch.hub", "dvc"]) == (
+        ("hub", ("hub.load", "torch.hub")),
+        ("dvc", ()),
+    )
+
+
 @pytest.mark.parametrize(
     ("text", "uses"),
     [
