@@ -1619,6 +1619,34 @@ def test_the_prefilter_groups_refuse_an_uncovered_trigger_or_an_idle_anchor() ->
     )
 
 
+_MARKERS = (ast.expr_context, ast.operator, ast.cmpop, ast.boolop, ast.unaryop)
+
+
+def test_the_walk_passes_over_markers_only_and_keeps_the_order_of_the_rest() -> None:
+    """The walk's children are ``ast.iter_child_nodes``'s, in its order, less the Load/Store
+    and operator markers, which have nothing under them and are nothing the walk records; real
+    code (the artifact scanners) and every syntax of the node types the walk treats apart."""
+    sources = [p.read_text() for p in sorted(Path(python_module.__file__).parent.glob("*.py"))]
+    sources.append(
+        "async def f(a, /, b=1, *c, d: int = 2, **e):\n"
+        "    x = [i async for i in g() if not i and -i < 2]\n"
+        "    del x\n    y += 1\n    print(f'{y!r:>{w}}', lambda q: q @ 2)\n"
+        "match v:\n    case {**rest}: pass\n    case [*s]: pass\n"
+    )
+    skipped = 0
+    for source in sources:
+        for node in ast.walk(ast.parse(source)):
+            children = list(ast.iter_child_nodes(node))
+            kept = [c for c in children if not isinstance(c, _MARKERS)]
+            assert python_module._child_nodes(node) == kept, ast.dump(node)
+            skipped += len(children) - len(kept)
+            if isinstance(node, _MARKERS):
+                assert children == []
+                assert type(node) not in python_module._SPECIAL_NODES
+                assert type(node) not in python_module._BINDING_TYPES
+    assert skipped > 5_000  # a third of the nodes of real code
+
+
 @pytest.mark.parametrize(
     ("text", "uses"),
     [

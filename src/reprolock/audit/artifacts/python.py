@@ -279,6 +279,35 @@ def _worth_walking(
     return local_names.search(segment) is not None
 
 
+# Fields that hold only markers with nothing under them (Load/Store, operators): a third of
+# the nodes of a module, and none of them a scope, a string, a binding or a call.
+_MARKER_FIELDS = frozenset({"ctx", "op", "ops"})
+_CHILD_FIELDS: dict[type[ast.AST], tuple[str, ...]] = {}
+
+
+def _child_nodes(node: ast.AST) -> list[ast.AST]:
+    """:func:`ast.iter_child_nodes` without the markers, in the same order."""
+    kind = type(node)
+    fields = _CHILD_FIELDS.get(kind)
+    if fields is None:
+        fields = _CHILD_FIELDS[kind] = tuple(f for f in kind._fields if f not in _MARKER_FIELDS)
+    out: list[ast.AST] = []
+    for name in fields:
+        value = getattr(node, name, None)
+        if isinstance(value, ast.AST):
+            out.append(value)
+        elif isinstance(value, list):
+            out.extend(item for item in value if isinstance(item, ast.AST))
+    return out
+
+
+# The node types the walk does more with than descend (scopes, strings, bindings, calls).
+_SPECIAL_NODES = frozenset(
+    {ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.ListComp, ast.SetComp,
+     ast.DictComp, ast.GeneratorExp, ast.Expr, ast.JoinedStr, ast.Constant, ast.Call}
+)  # fmt: skip
+
+
 def _walk_module(tree: ast.Module, lines: Sequence[str] | None = None) -> _Walked:
     """One pass over the tree: scopes and their bindings, calls, string literals, imports.
     With the source ``lines``, definitions that cannot matter are not descended into."""
@@ -287,6 +316,10 @@ def _walk_module(tree: ast.Module, lines: Sequence[str] | None = None) -> _Walke
     stack: list[tuple[ast.AST, _Scope]] = [(tree, walked.module)]
     while stack:
         node, scope = stack.pop()
+        kind = type(node)
+        if kind not in _SPECIAL_NODES and kind not in _BINDING_TYPES:
+            stack.extend((child, scope) for child in _child_nodes(node))
+            continue
         if (
             lines is not None
             and isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
@@ -323,7 +356,7 @@ def _walk_module(tree: ast.Module, lines: Sequence[str] | None = None) -> _Walke
             for generator in node.generators:
                 for name in _target_names(generator.target):
                     inner.bind(name, None)
-            stack.extend((child, inner) for child in ast.iter_child_nodes(node))
+            stack.extend((child, inner) for child in _child_nodes(node))
             continue
         if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant | ast.JoinedStr):
             continue  # docstrings and bare strings document; they fetch nothing
@@ -340,7 +373,7 @@ def _walk_module(tree: ast.Module, lines: Sequence[str] | None = None) -> _Walke
         _bind(node, scope, walked)
         if isinstance(node, ast.Call):
             walked.calls.append((node, scope))
-        stack.extend((child, scope) for child in ast.iter_child_nodes(node))
+        stack.extend((child, scope) for child in _child_nodes(node))
     return walked
 
 
@@ -350,6 +383,7 @@ _BINDING_NODES = (
     ast.withitem, ast.ExceptHandler, ast.Delete, ast.MatchAs, ast.MatchStar, ast.MatchMapping,
     ast.Global, ast.Nonlocal, ast.Import, ast.ImportFrom,
 )  # fmt: skip
+_BINDING_TYPES = frozenset(_BINDING_NODES)
 
 
 def _bind(node: ast.AST, scope: _Scope, walked: _Walked) -> None:
