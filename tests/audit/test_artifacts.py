@@ -1638,7 +1638,10 @@ def test_the_walk_passes_over_markers_only_and_keeps_the_order_of_the_rest() -> 
         for node in ast.walk(ast.parse(source)):
             children = list(ast.iter_child_nodes(node))
             kept = [c for c in children if not isinstance(c, _MARKERS)]
-            assert python_module._child_nodes(node) == kept, ast.dump(node)
+            scope = python_module._Scope(parent=None, kind="module")
+            pairs = python_module._children_in(node, scope)
+            assert [child for child, _ in pairs] == kept, ast.dump(node)
+            assert all(s is scope for _, s in pairs)
             skipped += len(children) - len(kept)
             if isinstance(node, _MARKERS):
                 assert children == []

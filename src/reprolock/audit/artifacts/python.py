@@ -285,19 +285,20 @@ _MARKER_FIELDS = frozenset({"ctx", "op", "ops"})
 _CHILD_FIELDS: dict[type[ast.AST], tuple[str, ...]] = {}
 
 
-def _child_nodes(node: ast.AST) -> list[ast.AST]:
-    """:func:`ast.iter_child_nodes` without the markers, in the same order."""
+def _children_in(node: ast.AST, scope: _Scope) -> list[tuple[ast.AST, _Scope]]:
+    """:func:`ast.iter_child_nodes` without the markers, in the same order, each with
+    ``scope``."""
     kind = type(node)
     fields = _CHILD_FIELDS.get(kind)
     if fields is None:
         fields = _CHILD_FIELDS[kind] = tuple(f for f in kind._fields if f not in _MARKER_FIELDS)
-    out: list[ast.AST] = []
+    out: list[tuple[ast.AST, _Scope]] = []
     for name in fields:
         value = getattr(node, name, None)
-        if isinstance(value, ast.AST):
-            out.append(value)
-        elif isinstance(value, list):
-            out.extend(item for item in value if isinstance(item, ast.AST))
+        if isinstance(value, list):
+            out.extend([(item, scope) for item in value if isinstance(item, ast.AST)])
+        elif isinstance(value, ast.AST):
+            out.append((value, scope))
     return out
 
 
@@ -317,8 +318,19 @@ def _walk_module(tree: ast.Module, lines: Sequence[str] | None = None) -> _Walke
     while stack:
         node, scope = stack.pop()
         kind = type(node)
-        if kind not in _SPECIAL_NODES and kind not in _BINDING_TYPES:
-            stack.extend((child, scope) for child in _child_nodes(node))
+        # Constants, then the nodes only descended into: most of a module, each on one test.
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, str):
+                walked.strings.append((node, scope))
+            continue
+        if kind not in _SPECIAL_NODES:
+            if kind in _BINDING_TYPES:
+                _bind(node, scope, walked)
+            stack.extend(_children_in(node, scope))
+            continue
+        if isinstance(node, ast.Call):
+            walked.calls.append((node, scope))
+            stack.extend(_children_in(node, scope))
             continue
         if (
             lines is not None
@@ -356,7 +368,7 @@ def _walk_module(tree: ast.Module, lines: Sequence[str] | None = None) -> _Walke
             for generator in node.generators:
                 for name in _target_names(generator.target):
                     inner.bind(name, None)
-            stack.extend((child, inner) for child in _child_nodes(node))
+            stack.extend(_children_in(node, inner))
             continue
         if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant | ast.JoinedStr):
             continue  # docstrings and bare strings document; they fetch nothing
@@ -366,14 +378,7 @@ def _walk_module(tree: ast.Module, lines: Sequence[str] | None = None) -> _Walke
                 (part.value, scope) for part in node.values if isinstance(part, ast.FormattedValue)
             )
             continue
-        if isinstance(node, ast.Constant):
-            if isinstance(node.value, str):
-                walked.strings.append((node, scope))
-            continue
-        _bind(node, scope, walked)
-        if isinstance(node, ast.Call):
-            walked.calls.append((node, scope))
-        stack.extend((child, scope) for child in _child_nodes(node))
+        stack.extend(_children_in(node, scope))  # an expression statement
     return walked
 
 
