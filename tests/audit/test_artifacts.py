@@ -1624,14 +1624,21 @@ _MARKERS = (ast.expr_context, ast.operator, ast.cmpop, ast.boolop, ast.unaryop)
 
 def test_the_walk_passes_over_markers_only_and_keeps_the_order_of_the_rest() -> None:
     """The walk's children are ``ast.iter_child_nodes``'s, in its order, less the Load/Store
-    and operator markers, which have nothing under them and are nothing the walk records; real
-    code (the artifact scanners) and every syntax of the node types the walk treats apart."""
+    and operator markers, which have nothing under them and are nothing the walk records (the
+    fields of names and flags it does not look at hold no node); over real code (the artifact
+    scanners) and the syntax of the node types the walk treats apart."""
     sources = [p.read_text() for p in sorted(Path(python_module.__file__).parent.glob("*.py"))]
     sources.append(
         "async def f(a, /, b=1, *c, d: int = 2, **e):\n"
         "    x = [i async for i in g() if not i and -i < 2]\n"
         "    del x\n    y += 1\n    print(f'{y!r:>{w}}', lambda q: q @ 2)\n"
         "match v:\n    case {**rest}: pass\n    case [*s]: pass\n"
+        "    case P(x=1, y=[a, *_]) | Q() as q if q: pass\n"
+        "import a.b as c\nfrom .d import e as f\nglobal g\n"
+        "try:\n    pass\nexcept* E as h:\n    raise h from None\n"
+        "with o() as (i, j), k: yield from (z := w[1:2, ...])\n"
+        "class C(B, metaclass=M):\n    x: int = 1\n"
+        "    @d\n    def m(self) -> C: return super().m()\n"
     )
     skipped = 0
     for source in sources:

@@ -279,9 +279,13 @@ def _worth_walking(
     return local_names.search(segment) is not None
 
 
-# Fields that hold only markers with nothing under them (Load/Store, operators): a third of
-# the nodes of a module, and none of them a scope, a string, a binding or a call.
-_MARKER_FIELDS = frozenset({"ctx", "op", "ops"})
+# Fields the walk does not descend: markers with nothing under them (Load/Store, operators: a
+# third of the nodes of a module, and none of them a scope, a string, a binding or a call), and
+# the names, numbers and flags, which are never nodes (a Name then has nothing to look at).
+_NOT_DESCENDED = frozenset(
+    {"ctx", "op", "ops", "id", "attr", "name", "arg", "asname", "module", "level", "kind",
+     "conversion", "is_async", "simple", "rest", "tag", "type_comment"}
+)  # fmt: skip
 _CHILD_FIELDS: dict[type[ast.AST], tuple[str, ...]] = {}
 
 
@@ -291,7 +295,7 @@ def _children_in(node: ast.AST, scope: _Scope) -> list[tuple[ast.AST, _Scope]]:
     kind = type(node)
     fields = _CHILD_FIELDS.get(kind)
     if fields is None:
-        fields = _CHILD_FIELDS[kind] = tuple(f for f in kind._fields if f not in _MARKER_FIELDS)
+        fields = _CHILD_FIELDS[kind] = tuple(f for f in kind._fields if f not in _NOT_DESCENDED)
     out: list[tuple[ast.AST, _Scope]] = []
     for name in fields:
         value = getattr(node, name, None)
