@@ -1606,6 +1606,8 @@ def test_every_trigger_is_found_alone_and_in_code_by_its_anchor() -> None:
         for text in (token, f"x = 1\ny = f({token!r})\n"):
             assert python_module.mentions_artifacts(text), text
     assert not python_module.mentions_artifacts("hub = model + latest  # delta of the artifact")
+    # A text without any costs one search per anchor, less than half one per trigger.
+    assert 2 * len(python_module._TRIGGER_GROUPS) < len(set(python_module._PY_TRIGGERS))
 
 
 def test_the_prefilter_groups_refuse_an_uncovered_trigger_or_an_idle_anchor() -> None:
