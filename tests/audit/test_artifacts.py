@@ -1624,6 +1624,18 @@ def test_the_prefilter_groups_refuse_an_uncovered_trigger_or_an_idle_anchor() ->
 _MARKERS = (ast.expr_context, ast.operator, ast.cmpop, ast.boolop, ast.unaryop)
 
 
+@pytest.mark.parametrize("target", ["x", "x, y", "(x, *y)", "[x, [y, z]]", "x.a", "x[i]", "*x"])
+def test_target_names_of_a_plain_name_are_what_the_full_walk_finds(target: str) -> None:
+    node = ast.parse(f"{target} = v").body[0].targets[0]  # type: ignore[attr-defined]
+    full: list[str] = []
+    for n in ast.walk(node):
+        if isinstance(n, ast.Name):
+            full.append(n.id)
+        elif isinstance(n, ast.Starred) and isinstance(n.value, ast.Name):
+            full.append(n.value.id)
+    assert list(python_module._target_names(node)) == full
+
+
 def test_the_walk_passes_over_markers_only_and_keeps_the_order_of_the_rest() -> None:
     """The walk's children are ``ast.iter_child_nodes``'s, in its order, less the Load/Store
     and operator markers, which have nothing under them and are nothing the walk records (the

@@ -64,6 +64,9 @@ class _Scope:
 
 
 def _target_names(target: ast.AST) -> Iterator[str]:
+    if isinstance(target, ast.Name):  # the usual target, and all ast.walk would find in it
+        yield target.id
+        return
     for node in ast.walk(target):
         if isinstance(node, ast.Name):
             yield node.id
