@@ -32,6 +32,7 @@ from reprolock.audit.registry import all_scanners
 from reprolock.cli import main
 from reprolock.config import Config
 from reprolock.dataapis import DATA_APIS
+from reprolock.formats import json as formats_json
 from reprolock.formats.json import ValueLines, json_scalars
 from reprolock.model import Finding, Severity
 from tests.conftest import FIXTURES, audit_tree, hits, write_tree
@@ -882,6 +883,76 @@ def test_value_lines_agree_with_the_walk_over_every_lexeme(
         assert lines.line(path) == line, (text, path)
 
 
+def test_value_lines_read_the_containers_in_a_container_while_passing_over_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Reading the root of a notebook records where each cell starts, so finding a cell's
+    source does not decode the cells before it a second time."""
+    text = _notebook(["%pip install numpy\n"], "import os", ['AutoModel.from_pretrained("x")'])
+    lines = ValueLines(text)
+    assert lines.line(("nbformat",)) == _line_of(text, '"nbformat"')
+    assert set(lines._children) == {(), ("cells",), ("metadata",)}
+    scanned: list[int] = []
+    real = formats_json._SCAN
+
+    def counted(text: str, index: int) -> tuple[object, int]:
+        scanned.append(index)
+        return real(text, index)
+
+    monkeypatch.setattr(formats_json, "_SCAN", counted)
+    assert lines.line(("cells", 2, "source", 0)) == _line_of(text, "from_pretrained")
+    assert list(json.loads(text)["cells"][2]) == [
+        "cell_type", "id", "metadata", "source", "execution_count", "outputs"
+    ]  # fmt: skip
+    # The cell's 6 keys, its 3 scalars and its source's one line: no cell is decoded again.
+    assert len(scanned) == 6 + 3 + 1
+
+
+def _json_text(draw: st.DrawFn, depth: int = 0) -> str:
+    """A JSON document as text, its objects free to repeat a key, one member a line or not."""
+    kind = draw(st.sampled_from(["scalar", "list", "object"] if depth < 3 else ["scalar"]))
+    if kind == "scalar":
+        return json.dumps(draw(st.one_of(st.integers(), st.text(max_size=4), st.none())))
+    items = [_json_text(draw, depth + 1) for _ in range(draw(st.integers(0, 3)))]
+    if kind == "object":
+        keys = draw(st.lists(st.sampled_from(["a", "b"]), min_size=len(items), max_size=len(items)))
+        items = [f"{json.dumps(key)}: {item}" for key, item in zip(keys, items, strict=True)]
+    separator = draw(st.sampled_from([", ", ",\n ", "\n,"]))
+    body = separator.join(items)
+    return f"{{{body}}}" if kind == "object" else f"[{body}]"
+
+
+def _kept_scalar(document: object, path: tuple[str | int, ...]) -> bool | None:
+    """True when ``path`` leads to a scalar of ``document``, None to a container, False when
+    it leads nowhere."""
+    for step in path:
+        in_dict = isinstance(document, dict) and isinstance(step, str) and step in document
+        in_list = isinstance(document, list) and isinstance(step, int) and step < len(document)
+        if not (in_dict or in_list):
+            return False
+        document = document[step]  # type: ignore[index]
+    return None if isinstance(document, dict | list) else True
+
+
+@given(data=st.data(), reverse=st.booleans())
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+def test_value_lines_follow_the_last_of_a_repeated_key(data: st.DataObject, reverse: bool) -> None:
+    """With keys given twice, every scalar json.loads keeps gets the line of the last one
+    given (the walk over every lexeme meets the kept one last); a scalar it drops has none."""
+    text = data.draw(st.composite(_json_text)())
+    document = json.loads(text)
+    last: dict[tuple[str | int, ...], int] = {}
+    for path, _lexeme, line in json_scalars(text):
+        last[path] = line
+    lines = ValueLines(text)
+    for path in reversed(list(last)) if reverse else list(last):
+        kept = _kept_scalar(document, path)
+        if kept is None:  # a later value of the key is a container, which the walk passes
+            assert lines.line(path) is not None, (text, path)
+        else:
+            assert lines.line(path) == (last[path] if kept else None), (text, path)
+
+
 def test_notebook_lines_through_outputs_and_string_sources(audit: Audit) -> None:
     """Lines found lazily are the lines of the .ipynb file, past outputs of any shape."""
     nb = json.loads(_notebook(["%pip install numpy\n"], 'AutoModel.from_pretrained("org/a")'))
@@ -913,8 +984,12 @@ def test_a_notebook_that_reports_nothing_is_not_walked_for_lines(
 def test_cells_passed_over_hold_no_ipython_syntax(pieces: list[str]) -> None:
     """A cell a notebook without model or dataset names does not read is one IPython's
     rules find no syntax in."""
-    if not any(notebook_module._MAY_HOLD_SYNTAX.search(piece) for piece in pieces):
-        text = "".join(pieces).replace("\r\n", "\n").replace("\r", "\n")
+    raw = "".join(pieces)
+    passed_over = not notebook_module._may_hold_syntax(raw)
+    # The same test written as one pattern (slower: it is tried at every character).
+    assert passed_over is (re.search(r"[!%?]|(?:\A|[\r\n])\s*[,;/]", raw) is None)
+    if passed_over:
+        text = raw.replace("\r\n", "\n").replace("\r", "\n")
         assert transform_cell(text).specials == ()
 
 
@@ -1499,6 +1574,101 @@ def test_the_prefilter_lets_every_matched_api_through() -> None:
         text = f'api.{written}("{model}")\n'  # a method is called on something
         assert python_module.mentions_artifacts(text), text
     assert not python_module.mentions_artifacts('create_model("org/model")\n')
+
+
+def _any_trigger(text: str) -> bool:
+    return any(token in text for token in python_module._PY_TRIGGERS)
+
+
+# Pieces of triggers and of anchors, so that generated text often holds an anchor without
+# the whole trigger ("hub" without "hub.load") and the other way round.
+_TRIGGER_PIECES = st.sampled_from(
+    [
+        *python_module._PY_TRIGGERS,
+        *python_module._TRIGGER_ANCHORS,
+        *(t[: len(t) // 2] for t in python_module._PY_TRIGGERS),
+        *(t[len(t) // 2 :] for t in python_module._PY_TRIGGERS),
+        "torch.", "hub", ".load", "models", ":/", "'", '"', "latest", "/", ":",
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(pieces=st.lists(st.one_of(_TRIGGER_PIECES, st.text(max_size=4)), max_size=8))
+def test_the_anchored_prefilter_agrees_with_one_search_per_trigger(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    assert python_module.mentions_artifacts(text) is _any_trigger(text)
+
+
+def test_every_trigger_is_found_alone_and_in_code_by_its_anchor() -> None:
+    for token in python_module._PY_TRIGGERS:
+        assert any(anchor in token for anchor, _ in python_module._TRIGGER_GROUPS), token
+        for text in (token, f"x = 1\ny = f({token!r})\n"):
+            assert python_module.mentions_artifacts(text), text
+    assert not python_module.mentions_artifacts("hub = model + latest  # delta of the artifact")
+    # A text without any costs one search per anchor, less than half one per trigger.
+    assert 2 * len(python_module._TRIGGER_GROUPS) < len(set(python_module._PY_TRIGGERS))
+
+
+def test_the_prefilter_groups_refuse_an_uncovered_trigger_or_an_idle_anchor() -> None:
+    with pytest.raises(AssertionError, match="without an anchor: \\['use_model'\\]"):
+        python_module._trigger_groups(["hub"], ["hub.load", "use_model"])
+    with pytest.raises(AssertionError, match="anchor 'lakefs' is in no trigger"):
+        python_module._trigger_groups(["hub", "lakefs"], ["hub.load"])
+    assert python_module._trigger_groups(["hub", "dvc"], ["hub.load", "torch.hub", "dvc"]) == (
+        ("hub", ("hub.load", "torch.hub")),
+        ("dvc", ()),
+    )
+
+
+_MARKERS = (ast.expr_context, ast.operator, ast.cmpop, ast.boolop, ast.unaryop)
+
+
+@pytest.mark.parametrize("target", ["x", "x, y", "(x, *y)", "[x, [y, z]]", "x.a", "x[i]", "*x"])
+def test_target_names_of_a_plain_name_are_what_the_full_walk_finds(target: str) -> None:
+    node = ast.parse(f"{target} = v").body[0].targets[0]  # type: ignore[attr-defined]
+    full: list[str] = []
+    for n in ast.walk(node):
+        if isinstance(n, ast.Name):
+            full.append(n.id)
+        elif isinstance(n, ast.Starred) and isinstance(n.value, ast.Name):
+            full.append(n.value.id)
+    assert list(python_module._target_names(node)) == full
+
+
+def test_the_walk_passes_over_markers_only_and_keeps_the_order_of_the_rest() -> None:
+    """The walk's children are ``ast.iter_child_nodes``'s, in its order, less the Load/Store
+    and operator markers, which have nothing under them and are nothing the walk records (the
+    fields of names and flags it does not look at hold no node); over real code (the artifact
+    scanners) and the syntax of the node types the walk treats apart."""
+    sources = [p.read_text() for p in sorted(Path(python_module.__file__).parent.glob("*.py"))]
+    sources.append(
+        "async def f(a, /, b=1, *c, d: int = 2, **e):\n"
+        "    x = [i async for i in g() if not i and -i < 2]\n"
+        "    del x\n    y += 1\n    print(f'{y!r:>{w}}', lambda q: q @ 2)\n"
+        "match v:\n    case {**rest}: pass\n    case [*s]: pass\n"
+        "    case P(x=1, y=[a, *_]) | Q() as q if q: pass\n"
+        "import a.b as c\nfrom .d import e as f\nglobal g\n"
+        "try:\n    pass\nexcept* E as h:\n    raise h from None\n"
+        "with o() as (i, j), k: yield from (z := w[1:2, ...])\n"
+        "class C(B, metaclass=M):\n    x: int = 1\n"
+        "    @d\n    def m(self) -> C: return super().m()\n"
+    )
+    skipped = 0
+    for source in sources:
+        for node in ast.walk(ast.parse(source)):
+            children = list(ast.iter_child_nodes(node))
+            kept = [c for c in children if not isinstance(c, _MARKERS)]
+            scope = python_module._Scope(parent=None, kind="module")
+            pairs = python_module._children_in(node, scope)
+            assert [child for child, _ in pairs] == kept, ast.dump(node)
+            assert all(s is scope for _, s in pairs)
+            skipped += len(children) - len(kept)
+            if isinstance(node, _MARKERS):
+                assert children == []
+                assert type(node) not in python_module._SPECIAL_NODES
+                assert type(node) not in python_module._BINDING_TYPES
+    assert skipped > 5_000  # a third of the nodes of real code
 
 
 @pytest.mark.parametrize(

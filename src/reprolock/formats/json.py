@@ -88,10 +88,13 @@ def _space(text: str, index: int) -> int:
 class ValueLines:
     """The line of a value of a valid JSON document, found by its path when asked.
 
-    Only the containers on the way to a value asked for are read in Python, one member at a
-    time; every other value is passed over by the scanner ``json.loads`` itself uses. A
-    notebook's outputs cost what decoding them costs, and a document nobody asks about costs
-    nothing. A key given twice leads to its last value, as in ``json.loads``.
+    Only the containers on the way to a value asked for, and the containers directly in them,
+    are read in Python, one member at a time; every other value is passed over by the
+    scanner ``json.loads`` itself uses. Reading a container's containers while passing over
+    them costs no more than passing over them whole, and the next step of a path (a
+    notebook's ``cells``, then the cell) is then known without reading it again. A notebook's
+    outputs cost what decoding them costs, and a document nobody asks about costs nothing. A
+    key given twice leads to its last value, as in ``json.loads``.
     """
 
     def __init__(self, text: str) -> None:
@@ -125,27 +128,40 @@ class ValueLines:
         """Where each member of the container at ``path`` starts, by key or index."""
         known = self._children.get(path)
         if known is None:
-            known = self._children[path] = self._read_members(offset)
+            self._read(path, offset, inner=True)
+            known = self._children[path]
         return known
 
-    def _read_members(self, index: int) -> dict[str | int, int]:
+    def _read(self, path: JsonPath, index: int, *, inner: bool) -> int:
+        """Record where each member of the container at ``path`` (starting at ``index``)
+        starts, and with ``inner`` those of the containers among them too; the index after
+        the container. A scalar there has no members."""
         text = self._text
         out: dict[str | int, int] = {}
+        self._children[path] = out
         opening = text[index]
         if opening not in "{[":
-            return out
+            return _SCAN(text, index)[1]
         closing = "}" if opening == "{" else "]"
         index = _space(text, index + 1)
         position = 0
         while text[index] != closing:
+            member: str | int
             if opening == "{":
                 key, index = _SCAN(text, index)
                 index = _space(text, _space(text, index) + 1)  # past the colon
-                out[str(key)] = index
+                member = str(key)
+                # A key given again: what was read of the value before is not its value.
+                self._children.pop((*path, member), None)
             else:
-                out[position] = index
+                member = position
                 position += 1
-            index = _space(text, _SCAN(text, index)[1])
+            out[member] = index
+            if inner and text[index] in "{[":
+                index = self._read((*path, member), index, inner=False)
+            else:
+                index = _SCAN(text, index)[1]
+            index = _space(text, index)
             if text[index] == ",":
                 index = _space(text, index + 1)
-        return out
+        return index + 1

@@ -328,22 +328,23 @@ class ConfigScanner(Scanner):
         if len(text) > MAX_CONFIG_CHARS:
             return facts
         kedro = "filepath" in text and _KEDRO_CATALOG.search(source.path) is not None
+        name = source.path.rpartition("/")[2]  # source.name, without making a path object
         if (
             not kedro
             and not any(t in text for t in _CONFIG_TRIGGERS)
-            and source.name not in _SERVING_CONFIGS
+            and name not in _SERVING_CONFIGS
         ):
             return facts
-        leaves = _config_leaves(source.name, text)
+        leaves = _config_leaves(name, text)
         if leaves is None:
             return facts
         hits = _leaf_hits(leaves)
         if kedro:
             hits.extend(_kedro_hits(leaves))
         recorded = any(part in _RECORD_DIRS for part in source.path.split("/")[:-1])
-        serving = source.name in _SERVING_CONFIGS
+        serving = name in _SERVING_CONFIGS
         if (serving or any(t in text for t in _MODEL_TRIGGERS)) and not recorded:
-            hits.extend(_model_hits(leaves, source.name, _directories(ctx.files)))
+            hits.extend(_model_hits(leaves, name, _directories(ctx.files)))
         if not hits:
             return facts
         return FileFacts(

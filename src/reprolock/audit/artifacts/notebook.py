@@ -104,18 +104,26 @@ class _NotebookSource:
         return _LineMap(self.lines, self.pieces)
 
 
-def _source_pieces(data: dict[str, Any]) -> dict[int, list[tuple[str, _Piece]]]:
-    """For each code cell, its source pieces, each with where it is."""
-    out: dict[int, list[tuple[str, _Piece]]] = {}
+def _code_sources(data: dict[str, Any]) -> dict[int, str | list[str]]:
+    """For each code cell whose source is text, that source: a string, or a list of strings
+    (each a piece of the cell, as Jupyter writes one per line)."""
+    out: dict[int, str | list[str]] = {}
     for index, cell in enumerate(data["cells"]):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         source = cell.get("source")
-        if isinstance(source, str):
-            out[index] = [(source, (index, -1))]
-        elif isinstance(source, list) and all(isinstance(s, str) for s in source):
-            out[index] = [(s, (index, j)) for j, s in enumerate(source)]
+        if isinstance(source, str) or (
+            isinstance(source, list) and all(isinstance(s, str) for s in source)
+        ):
+            out[index] = source
     return out
+
+
+def _source_pieces(index: int, source: str | list[str]) -> list[tuple[str, _Piece]]:
+    """A code cell's source pieces, each with where it is."""
+    if isinstance(source, str):
+        return [(source, (index, -1))]
+    return [(s, (index, j)) for j, s in enumerate(source)]
 
 
 def _cell_lines(cell_pieces: list[tuple[str, _Piece]]) -> list[tuple[str, _Piece]]:
@@ -143,22 +151,37 @@ def _cell_lines(cell_pieces: list[tuple[str, _Piece]]) -> list[tuple[str, _Piece
     return lines
 
 
-# A cell with none of these holds no IPython syntax (ipython._may_hold_syntax, on raw text).
-_MAY_HOLD_SYNTAX = re.compile(r"[!%?]|(?:\A|[\r\n])\s*[,;/]")
+_LATER_LINE_ESCAPE = re.compile(r"[\r\n]\s*[,;/]")
+_FIRST_LINE_ESCAPE = re.compile(r"\s*[,;/]")
+
+
+def _may_hold_syntax(raw: str) -> bool:
+    """False when a cell's raw text (lines end at \\r or \\n) holds no IPython syntax: no
+    ``!%?`` anywhere and no line starting with ``,;/`` (ipython's own test, on the raw text).
+    Three plain searches and two anchored patterns: a pattern that starts with an alternation
+    is tried at every character, four times the cost over a notebook's cells."""
+    return (
+        "!" in raw
+        or "%" in raw
+        or "?" in raw
+        or _FIRST_LINE_ESCAPE.match(raw) is not None
+        or _LATER_LINE_ESCAPE.search(raw) is not None
+    )
 
 
 def _notebook_python(
-    pieces: dict[int, list[tuple[str, _Piece]]], lines_of: ValueLines, *, python: bool
+    sources: dict[int, str | list[str]], lines_of: ValueLines, *, python: bool
 ) -> _NotebookSource:
     """The cells read as IPython reads them; without ``python``, only what a shell runs (the
     Python lines are left out, and cells that hold no IPython syntax are not read)."""
     nb = _NotebookSource(lines=lines_of)
-    for index, cell_pieces in pieces.items():
-        if not any(piece.strip() for piece, _line in cell_pieces):
+    for index, source in sources.items():
+        raw = source if isinstance(source, str) else "".join(source)
+        if not raw.strip():
             continue
-        if not python and not any(_MAY_HOLD_SYNTAX.search(p) for p, _where in cell_pieces):
+        if not python and not _may_hold_syntax(raw):
             continue
-        lines = _cell_lines(cell_pieces)
+        lines = _cell_lines(_source_pieces(index, source))
         cell = transform_cell("\n".join(text for text, _line in lines))
         where = [piece for _text, piece in lines]
         for special in cell.specials:
@@ -233,7 +256,7 @@ class NotebookScanner(Scanner):
         mentions = mentions_artifacts(source.text)
         if not _python_kernel(data) or not (mentions or _RUNS_SHELL.search(source.text)):
             return facts
-        nb = _notebook_python(_source_pieces(data), ValueLines(source.text), python=mentions)
+        nb = _notebook_python(_code_sources(data), ValueLines(source.text), python=mentions)
         findings: list[Finding] = []
         shell = _shell(source, ctx, nb.commands)
         findings.extend(shell.findings)

@@ -41,7 +41,11 @@ KIND_PYTHON = "python"
 
 
 def mentions_artifacts(text: str) -> bool:
-    return any(token in text for token in _PY_TRIGGERS)
+    """Whether ``text`` holds one of :data:`_PY_TRIGGERS` (searched by their anchors)."""
+    for anchor, triggers in _TRIGGER_GROUPS:
+        if anchor in text and (not triggers or any(token in text for token in triggers)):
+            return True
+    return False
 
 
 @dataclass(kw_only=True, slots=True)
@@ -60,6 +64,9 @@ class _Scope:
 
 
 def _target_names(target: ast.AST) -> Iterator[str]:
+    if isinstance(target, ast.Name):  # the usual target, and all ast.walk would find in it
+        yield target.id
+        return
     for node in ast.walk(target):
         if isinstance(node, ast.Name):
             yield node.id
@@ -275,6 +282,40 @@ def _worth_walking(
     return local_names.search(segment) is not None
 
 
+# Fields the walk does not descend: markers with nothing under them (Load/Store, operators: a
+# third of the nodes of a module, and none of them a scope, a string, a binding or a call), and
+# the names, numbers and flags, which are never nodes (a Name then has nothing to look at).
+_NOT_DESCENDED = frozenset(
+    {"ctx", "op", "ops", "id", "attr", "name", "arg", "asname", "module", "level", "kind",
+     "conversion", "is_async", "simple", "rest", "tag", "type_comment"}
+)  # fmt: skip
+_CHILD_FIELDS: dict[type[ast.AST], tuple[str, ...]] = {}
+
+
+def _children_in(node: ast.AST, scope: _Scope) -> list[tuple[ast.AST, _Scope]]:
+    """:func:`ast.iter_child_nodes` without the markers, in the same order, each with
+    ``scope``."""
+    kind = type(node)
+    fields = _CHILD_FIELDS.get(kind)
+    if fields is None:
+        fields = _CHILD_FIELDS[kind] = tuple(f for f in kind._fields if f not in _NOT_DESCENDED)
+    out: list[tuple[ast.AST, _Scope]] = []
+    for name in fields:
+        value = getattr(node, name, None)
+        if isinstance(value, list):
+            out.extend([(item, scope) for item in value if isinstance(item, ast.AST)])
+        elif isinstance(value, ast.AST):
+            out.append((value, scope))
+    return out
+
+
+# The node types the walk does more with than descend (scopes, strings, bindings, calls).
+_SPECIAL_NODES = frozenset(
+    {ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.ListComp, ast.SetComp,
+     ast.DictComp, ast.GeneratorExp, ast.Expr, ast.JoinedStr, ast.Constant, ast.Call}
+)  # fmt: skip
+
+
 def _walk_module(tree: ast.Module, lines: Sequence[str] | None = None) -> _Walked:
     """One pass over the tree: scopes and their bindings, calls, string literals, imports.
     With the source ``lines``, definitions that cannot matter are not descended into."""
@@ -283,6 +324,21 @@ def _walk_module(tree: ast.Module, lines: Sequence[str] | None = None) -> _Walke
     stack: list[tuple[ast.AST, _Scope]] = [(tree, walked.module)]
     while stack:
         node, scope = stack.pop()
+        kind = type(node)
+        # Constants, then the nodes only descended into: most of a module, each on one test.
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, str):
+                walked.strings.append((node, scope))
+            continue
+        if kind not in _SPECIAL_NODES:
+            if kind in _BINDING_TYPES:
+                _bind(node, scope, walked)
+            stack.extend(_children_in(node, scope))
+            continue
+        if isinstance(node, ast.Call):
+            walked.calls.append((node, scope))
+            stack.extend(_children_in(node, scope))
+            continue
         if (
             lines is not None
             and isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
@@ -319,7 +375,7 @@ def _walk_module(tree: ast.Module, lines: Sequence[str] | None = None) -> _Walke
             for generator in node.generators:
                 for name in _target_names(generator.target):
                     inner.bind(name, None)
-            stack.extend((child, inner) for child in ast.iter_child_nodes(node))
+            stack.extend(_children_in(node, inner))
             continue
         if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant | ast.JoinedStr):
             continue  # docstrings and bare strings document; they fetch nothing
@@ -329,14 +385,7 @@ def _walk_module(tree: ast.Module, lines: Sequence[str] | None = None) -> _Walke
                 (part.value, scope) for part in node.values if isinstance(part, ast.FormattedValue)
             )
             continue
-        if isinstance(node, ast.Constant):
-            if isinstance(node.value, str):
-                walked.strings.append((node, scope))
-            continue
-        _bind(node, scope, walked)
-        if isinstance(node, ast.Call):
-            walked.calls.append((node, scope))
-        stack.extend((child, scope) for child in ast.iter_child_nodes(node))
+        stack.extend(_children_in(node, scope))  # an expression statement
     return walked
 
 
@@ -346,6 +395,7 @@ _BINDING_NODES = (
     ast.withitem, ast.ExceptHandler, ast.Delete, ast.MatchAs, ast.MatchStar, ast.MatchMapping,
     ast.Global, ast.Nonlocal, ast.Import, ast.ImportFrom,
 )  # fmt: skip
+_BINDING_TYPES = frozenset(_BINDING_NODES)
 
 
 def _bind(node: ast.AST, scope: _Scope, walked: _Walked) -> None:
@@ -501,6 +551,40 @@ _PY_TRIGGERS = (
     "lakefs://",
     "/versions/latest",
 )
+
+
+# Substrings that several triggers share, longest-hitting first. A text without an anchor holds
+# none of the triggers that contain it, so most files are passed over after 16 searches of
+# their text rather than one per trigger (the prefilter's cost on a large tree was as much as
+# parsing what passes it). Every trigger holds one (a test checks).
+_TRIGGER_ANCHORS = (
+    "from_pretrained", "hub", "ransformer", "latest", "elta", "model", "ncoder", "artifact",
+    "_dataset", "iceberg", "hudi", "dvc", "DVCFileSystem", "snapshot_download", "clearml",
+    "lakefs://",
+)  # fmt: skip
+
+
+def _trigger_groups(
+    anchors: Sequence[str], triggers: Sequence[str]
+) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Each anchor with the triggers it is the first anchor of; no triggers where the anchor
+    is itself the only one (finding it is enough)."""
+    groups: list[tuple[str, tuple[str, ...]]] = []
+    left = list(dict.fromkeys(triggers))
+    for anchor in anchors:
+        mine = tuple(token for token in left if anchor in token)
+        left = [token for token in left if anchor not in token]
+        if not mine:
+            msg = f"prefilter anchor {anchor!r} is in no trigger"
+            raise AssertionError(msg)
+        groups.append((anchor, () if mine == (anchor,) else mine))
+    if left:
+        msg = f"prefilter triggers without an anchor: {left}"
+        raise AssertionError(msg)
+    return tuple(groups)
+
+
+_TRIGGER_GROUPS = _trigger_groups(_TRIGGER_ANCHORS, _PY_TRIGGERS)
 
 
 _IMPORTED_APIS = {c: api for api in DATA_APIS if api.match is Match.IMPORT for c in api.calls}
