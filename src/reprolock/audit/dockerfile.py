@@ -367,6 +367,7 @@ class _Stage:
         )
 
 
+_FLAG = re.compile(r"\s*--([A-Za-z][A-Za-z0-9-]*)(?:=(\"[^\"]*\"|'[^']*'|\S*))?")
 _SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash"})
 _EXEC_OPERATORS = frozenset(
     {"&&", "||", "|", ";", "&", ">", ">>", "<", "2>&1", "2>", "&>", "|&", "1>", ">&2"}
@@ -434,13 +435,11 @@ class _Audit:
         found: dict[str, str] = {}
         offset = 0
         while True:
-            match = re.match(
-                r"\s*--([A-Za-z][A-Za-z0-9-]*)(?:=(\"[^\"]*\"|'[^']*'|\S*))?", text[offset:]
-            )
+            match = _FLAG.match(text, offset)
             if match is None:
                 break
             found.setdefault(match.group(1).lower(), (match.group(2) or "").strip("'\""))
-            offset += match.end()
+            offset = match.end()
         rest = text[offset:]
         skipped = len(rest) - len(rest.lstrip())
         return found, rest.lstrip(), offset + skipped
@@ -917,6 +916,8 @@ class _Audit:
             candidate = posixpath.normpath(posixpath.join(base, relative)) if base else relative
             if candidate.startswith("../"):
                 continue
+            if candidate in self.ctx.files:
+                continue  # discovered as a regular file: no need to ask the disk
             if _is_dir(os.path.join(self.root, candidate)):
                 return True
         return False

@@ -184,8 +184,8 @@ def _judge(
 
 
 def _wheel_pin(analyzer: Analyzer, spec: Spec, location: Location) -> None:
-    if spec.url is None or spec.kind not in {SpecKind.URL, SpecKind.PATH}:
-        return
+    if spec.url is None or spec.kind not in {SpecKind.URL, SpecKind.PATH} or ".whl" not in spec.url:
+        return  # a wheel's file name ends in .whl: most specs are not one, and splitting is dear
     match = _WHEEL.match(PurePosixPath(urlsplit(spec.url).path).name)
     if match is not None:
         analyzer.pins.append(

@@ -7,6 +7,7 @@ import functools
 import os
 import posixpath
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from reprolock.audit.budget import ExpansionBudget
 from reprolock.audit.interface import (
@@ -21,6 +22,7 @@ from reprolock.audit.interface import (
 from reprolock.audit.shell import fetch, installers, models, vcs
 from reprolock.audit.shell.analyzer import (
     BUILTINS,
+    TEXT_GEOMETRY,
     WRAPPERS,
     Analyzer,
     Clone,
@@ -29,6 +31,8 @@ from reprolock.audit.shell.analyzer import (
     Geometry,
     Locator,
     ShellAudit,
+    TextGeometry,
+    Unplaced,
 )
 from reprolock.audit.shell.syntax import Problem, Script, parse
 from reprolock.files import is_inside
@@ -115,6 +119,68 @@ def audit_shell(
         column_map=column_map,
         column_offsets=column_offsets,
     )
+    own_budget = budget if budget is not None else ExpansionBudget()
+    tree, problems = _parsed(script) if len(script) <= _MEMO_CHARS else _parse(script)
+    findings, pins, rest = _analyse(
+        script,
+        tree,
+        source,
+        ctx,
+        geometry,
+        variables=variables,
+        locate=locate,
+        downloaded=downloaded,
+        cloned=cloned,
+        container=container,
+        budget=own_budget,
+    )
+    if report_syntax and problems:
+        # The shell is the judge of shell text, not this reader: what it cannot follow is a
+        # note, and reading went on past it (RP001 is for a file its own tool rejects).
+        first = problems[0]
+        loc = geometry.location(source, first.line, first.column)
+        message = f"shell text not understood: {first.message}; the rest is audited"
+        findings.append(finding("RP002", message, loc))
+    if budget is None:
+        note = own_budget.note()
+        if note is not None:
+            findings.append(note)
+    return replace(
+        rest,
+        findings=tuple(sorted(dict.fromkeys(findings), key=lambda f: f.sort_key)),
+        pins=tuple(dict.fromkeys(pins)),
+    )
+
+
+def _analyse(
+    script: str,
+    tree: Script,
+    source: SourceFile,
+    ctx: ScanContext,
+    geometry: Geometry,
+    *,
+    variables: Mapping[str, str | None] | None,
+    locate: Locator | None,
+    downloaded: Sequence[Download],
+    cloned: Sequence[Clone],
+    container: bool,
+    budget: ExpansionBudget,
+) -> tuple[list[Finding], list[Pin], ShellAudit]:
+    """The analyzer's findings and pins (in the order found, before the file's own notes) and
+    the rest of its result; from :data:`_OWN` when the text was analysed before and its
+    analysis read nothing but the text."""
+    key = (script, container)
+    known = _OWN.get(key) if placing and not downloaded and not cloned else _NOT_OWN
+    if isinstance(known, _Placeable):
+        _OWN_HITS[0] += 1
+        return known.placed(geometry, source)
+    if known is _SEEN:
+        # The second time a text comes: analysed once more in its own positions, to be placed
+        # in this file and every later one.
+        placeable = _placeable(tree, source, ctx, container)
+        _remember(key, placeable if placeable is not None else _NOT_OWN)
+        if placeable is not None:
+            return placeable.placed(geometry, source)
     analyzer = Analyzer(
         source=source,
         ctx=ctx,
@@ -124,24 +190,92 @@ def audit_shell(
         downloaded=downloaded,
         cloned=cloned,
         container=container,
-        budget=budget if budget is not None else ExpansionBudget(),
+        budget=budget,
         commands=COMMANDS,
     )
-    tree, problems = _parsed(script) if len(script) <= _MEMO_CHARS else _parse(script)
-    errors = list(problems)
     analyzer.run(tree)
-    if report_syntax and errors:
-        # The shell is the judge of shell text, not this reader: what it cannot follow is a
-        # note, and reading went on past it (RP001 is for a file its own tool rejects).
-        first = errors[0]
-        loc = geometry.location(source, first.line, first.column)
-        message = f"shell text not understood: {first.message}; the rest is audited"
-        analyzer.findings.append(finding("RP002", message, loc))
-    if budget is None:
-        note = analyzer.budget.note()
-        if note is not None:
-            analyzer.findings.append(note)
-    return analyzer.result()
+    if known is None:
+        _remember(key, _SEEN if analyzer.own else _NOT_OWN)
+    return analyzer.findings, analyzer.pins, analyzer.result()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Placeable:
+    """An analysis that read nothing but its text, in the text's own positions."""
+
+    findings: tuple[Finding, ...]
+    pins: tuple[Pin, ...]
+    indexes: tuple[str, ...]
+    installs_python: bool
+
+    def placed(
+        self, geometry: Geometry, source: SourceFile
+    ) -> tuple[list[Finding], list[Pin], ShellAudit]:
+        place = TextGeometry.place
+        findings = [
+            replace(f, location=place(f.location, geometry, source), fingerprint="")
+            for f in self.findings
+        ]
+        pins = [replace(p, line=geometry.line(p.line - 1)) for p in self.pins]
+        rest = ShellAudit(indexes=self.indexes, installs_python=self.installs_python)
+        return findings, pins, rest
+
+
+def _placeable(
+    tree: Script, source: SourceFile, ctx: ScanContext, container: bool
+) -> _Placeable | None:
+    analyzer = Analyzer(
+        source=source,
+        ctx=ctx,
+        geometry=TEXT_GEOMETRY,
+        variables={},
+        locate=_no_file,
+        downloaded=(),
+        cloned=(),
+        container=container,
+        budget=ExpansionBudget(),
+        commands=COMMANDS,
+    )
+    try:
+        analyzer.run(tree)
+    except Unplaced:
+        return None
+    if not analyzer.own or analyzer.includes:
+        return None
+    return _Placeable(
+        findings=tuple(analyzer.findings),
+        pins=tuple(analyzer.pins),
+        indexes=tuple(dict.fromkeys(analyzer.indexes)),
+        installs_python=analyzer.installs_python,
+    )
+
+
+def _no_file(written: str) -> str | None:
+    return None
+
+
+class _Mark:
+    """What :data:`_OWN` knows of a text besides its analysis."""
+
+
+_SEEN = _Mark()
+"""Analysed once, reading nothing but the text."""
+_NOT_OWN = _Mark()
+"""Its analysis reads the file's variables, files or budget."""
+_OWN: dict[tuple[str, bool], _Placeable | _Mark] = {}
+"""By text and ``container``. Only a text that comes again is analysed in its own positions
+(a second time); most text in a hand-written file comes once."""
+_OWN_HITS = [0]
+"""Analyses placed from :data:`_OWN` (for tests)."""
+placing = True
+"""False: every text is analysed in its file (tests compare the two ways)."""
+_OWN_MAX = 4096
+
+
+def _remember(key: tuple[str, bool], value: _Placeable | _Mark) -> None:
+    if len(_OWN) >= _OWN_MAX:
+        _OWN.clear()
+    _OWN[key] = value
 
 
 # RUN lines, CI steps and recipes repeat across a monorepo's Dockerfiles and workflows
