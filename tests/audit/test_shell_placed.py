@@ -163,8 +163,9 @@ def test_a_repeated_text_is_placed_at_each_file_s_line(tmp_path: Path) -> None:
     run = "apt-get install -y curl"
     before = scanner._OWN_HITS[0]
     audits = [_audit(run, ctx, f"p{i}/Dockerfile", 10 + i, container=True) for i in range(4)]
-    assert scanner._OWN_HITS[0] - before == 2  # the first is read in its file, the second
-    # analysed in the text's own positions, and from then on placed
+    # the first is read in its file; the second analysed in the text's own positions, and
+    # from then on each is placed
+    assert scanner._OWN_HITS[0] - before == 3
     assert isinstance(scanner._OWN[(run, True)], scanner._Placeable)
     assert [
         (f.rule, f.location.path, f.location.line, f.location.column)
@@ -178,7 +179,6 @@ def test_a_repeated_text_is_placed_at_each_file_s_line(tmp_path: Path) -> None:
     "run",
     [
         "pip install $PKG",  # a variable
-        "pip install -r requirements.txt",  # a file of the repository
         "pip install numpy",  # judged in the file's own directory
         "curl -o /tmp/i.sh https://example.org/i.sh",  # leaves a download for the next text
     ],
@@ -201,3 +201,32 @@ def test_pending_downloads_are_read_in_the_file(tmp_path: Path) -> None:
     assert [a.findings for a in alone] == [(), (), ()]
     after = _audit("sh /tmp/i.sh", ctx, "Dockerfile", 7, downloaded=first.downloads)
     assert [(f.rule, f.location.line) for f in after.findings] == [("RP105", 7)]
+
+
+def test_a_repository_file_is_asked_for_again_in_each_file(tmp_path: Path) -> None:
+    files = {f"p{i}/requirements.txt": "a==1\n" for i in (0, 1, 2, 4)}
+    files.update({f"p{i}/pyproject.toml": "[project]\n" for i in range(5)})
+    write_tree(tmp_path, files)
+    ctx = ScanContext(root=tmp_path, config=Config(), files=frozenset(files))
+    run = "pip install -r requirements.txt && pip install --no-deps ."
+    before = scanner._OWN_HITS[0]
+    audits = [_audit(run, ctx, f"p{i}/Dockerfile", 3 + i, container=True) for i in range(5)]
+    # p3 has no requirements.txt: the text takes another way there, and is read in that file
+    assert scanner._OWN_HITS[0] - before == 3
+    assert [[(i.target, i.line) for i in a.includes] for a in audits] == [
+        [("p0/requirements.txt", 3), ("p0/pyproject.toml", 3)],
+        [("p1/requirements.txt", 4), ("p1/pyproject.toml", 4)],
+        [("p2/requirements.txt", 5), ("p2/pyproject.toml", 5)],
+        [("p3/pyproject.toml", 6)],
+        [("p4/requirements.txt", 7), ("p4/pyproject.toml", 7)],
+    ]
+
+
+def test_two_questions_answered_by_one_file_are_not_placed(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"requirements.txt": "a==1\n"})
+    ctx = ScanContext(root=tmp_path, config=Config(), files=frozenset({"requirements.txt"}))
+    run = "pip install -r requirements.txt -r ./requirements.txt"
+    for i in range(3):
+        audit = _audit(run, ctx, "run.sh", 1 + i)
+        assert [(x.target, x.line) for x in audit.includes] == [("requirements.txt", 1 + i)]
+    assert scanner._OWN[(run, False)] is scanner._NOT_OWN

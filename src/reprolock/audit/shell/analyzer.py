@@ -279,6 +279,14 @@ def skip_options(
     return rest[index:]
 
 
+def ask(locate: Locator, ctx: ScanContext, written: str, *, discovered: bool) -> str | None:
+    """:meth:`Analyzer.repository_file`'s answer, given the file's ``locate``."""
+    target = locate(written)
+    if discovered and target is not None and target not in ctx.files:
+        return None
+    return target
+
+
 class Analyzer:
     """Walks the syntax tree in execution order and hands each command to its handler."""
 
@@ -326,6 +334,8 @@ class Analyzer:
         self.inside: Clone | None = None
         """The clone the current directory is in (after ``cd`` into it)."""
         self._own = True
+        self.looked_up: list[tuple[str, bool, str | None]] = []
+        """``(written, discovered, answer)`` of each :meth:`repository_file` question."""
 
     # --- what the text is judged against -----------------------------------------------------
     # Each of these differs from file to file. Reading one marks the analysis as not the
@@ -334,9 +344,10 @@ class Analyzer:
 
     @property
     def own(self) -> bool:
-        """True while the analysis has read nothing but the text: no variable, file, budget,
-        pending download or clone, nor the file itself; its result is then the same in every
-        file the text is in, positions apart."""
+        """True while the analysis has read nothing but the text and the answers of
+        :meth:`repository_file`: no variable, budget, pending download or clone, nor the file
+        itself; its result is then the same in every file the text is in, positions and those
+        answers apart."""
         return self._own and not self._downloads and not self._clones
 
     @property
@@ -418,8 +429,18 @@ class Analyzer:
         if self.cwd is None or "$" in directory:
             return None
         written = posixpath.normpath(posixpath.join(self.cwd, directory or ".", name))
-        target = self.locate(written)
-        return target if target is not None and target in self.ctx.files else None
+        return self.repository_file(written, discovered=True)
+
+    def repository_file(self, written: str, *, discovered: bool = False) -> str | None:
+        """The repository file a file argument names, as :attr:`locate` resolves it;
+        ``discovered``: only a file the audit discovered.
+
+        Each question is kept with its answer in :attr:`looked_up`: an analysis that read
+        nothing else of its file is placed in another by asking them again there (so an answer
+        may only name an :class:`Include`, never decide what else is found)."""
+        target = ask(self._locate, self._ctx, written, discovered=discovered)
+        self.looked_up.append((written, discovered, target))
+        return target
 
     # --- locations ---------------------------------------------------------------------------
 

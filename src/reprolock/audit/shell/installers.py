@@ -104,7 +104,7 @@ def _requirement_file(analyzer: Analyzer, arg: Arg, *, constraint: bool) -> str 
                 finding("RP105", message, analyzer.at(arg.word), subject=where, fix=fix)
             )
         return None
-    target = analyzer.locate(arg.text)
+    target = analyzer.repository_file(arg.text)
     if target is None:
         # Not in the repository (written by an earlier step, or in another checkout):
         # nothing here says what it holds, so there is nothing to judge.

@@ -33,6 +33,7 @@ from reprolock.audit.shell.analyzer import (
     ShellAudit,
     TextGeometry,
     Unplaced,
+    ask,
 )
 from reprolock.audit.shell.syntax import Problem, Script, parse
 from reprolock.files import is_inside
@@ -171,22 +172,23 @@ def _analyse(
     analysis read nothing but the text."""
     key = (script, container)
     known = _OWN.get(key) if placing and not downloaded and not cloned else _NOT_OWN
-    if isinstance(known, _Placeable):
-        _OWN_HITS[0] += 1
-        return known.placed(geometry, source)
+    locator = locate or _default_locator(source, ctx)
     if known is _SEEN:
         # The second time a text comes: analysed once more in its own positions, to be placed
         # in this file and every later one.
-        placeable = _placeable(tree, source, ctx, container)
-        _remember(key, placeable if placeable is not None else _NOT_OWN)
-        if placeable is not None:
-            return placeable.placed(geometry, source)
+        known = _placeable(tree, source, ctx, locator, container) or _NOT_OWN
+        _remember(key, known)
+    if isinstance(known, _Placeable):
+        placed = known.placed(geometry, source, ctx, locator)
+        if placed is not None:
+            _OWN_HITS[0] += 1
+            return placed
     analyzer = Analyzer(
         source=source,
         ctx=ctx,
         geometry=geometry,
         variables=dict(variables or {}),
-        locate=locate or _default_locator(source, ctx),
+        locate=locator,
         downloaded=downloaded,
         cloned=cloned,
         container=container,
@@ -201,35 +203,64 @@ def _analyse(
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class _Placeable:
-    """An analysis that read nothing but its text, in the text's own positions."""
+    """An analysis that read nothing but its text and the answers of its questions
+    (:meth:`Analyzer.repository_file`), in the text's own positions."""
 
     findings: tuple[Finding, ...]
     pins: tuple[Pin, ...]
+    questions: tuple[tuple[str, bool, bool], ...]
+    """``(written, discovered, answered)``: each question, and whether a file answered it."""
+    includes: tuple[tuple[int, int, bool], ...]
+    """``(question, line, constraint)``: each include, by the question that found its file."""
     indexes: tuple[str, ...]
     installs_python: bool
 
     def placed(
-        self, geometry: Geometry, source: SourceFile
-    ) -> tuple[list[Finding], list[Pin], ShellAudit]:
+        self, geometry: Geometry, source: SourceFile, ctx: ScanContext, locate: Locator
+    ) -> tuple[list[Finding], list[Pin], ShellAudit] | None:
+        """The analysis in ``source`` at ``geometry``; None when a question is answered there
+        where it was not (or the other way), which takes the analysis another way."""
+        answers = []
+        for written, discovered, answered in self.questions:
+            target = ask(locate, ctx, written, discovered=discovered)
+            if (target is not None) != answered:
+                return None
+            answers.append(target)
+        if not _distinct(answers):
+            return None
         place = TextGeometry.place
         findings = [
             replace(f, location=place(f.location, geometry, source), fingerprint="")
             for f in self.findings
         ]
         pins = [replace(p, line=geometry.line(p.line - 1)) for p in self.pins]
-        rest = ShellAudit(indexes=self.indexes, installs_python=self.installs_python)
+        includes = [
+            Include(target=str(answers[question]), line=geometry.line(line - 1), constraint=c)
+            for question, line, c in self.includes
+        ]
+        rest = ShellAudit(
+            includes=tuple(dict.fromkeys(includes)),
+            indexes=self.indexes,
+            installs_python=self.installs_python,
+        )
         return findings, pins, rest
 
 
+def _distinct(answers: Sequence[str | None]) -> bool:
+    """No two questions found the same file (an include names its question by its file)."""
+    found = [a for a in answers if a is not None]
+    return len(set(found)) == len(found)
+
+
 def _placeable(
-    tree: Script, source: SourceFile, ctx: ScanContext, container: bool
+    tree: Script, source: SourceFile, ctx: ScanContext, locate: Locator, container: bool
 ) -> _Placeable | None:
     analyzer = Analyzer(
         source=source,
         ctx=ctx,
         geometry=TEXT_GEOMETRY,
         variables={},
-        locate=_no_file,
+        locate=locate,
         downloaded=(),
         cloned=(),
         container=container,
@@ -240,18 +271,22 @@ def _placeable(
         analyzer.run(tree)
     except Unplaced:
         return None
-    if not analyzer.own or analyzer.includes:
+    answers = [answer for _, _, answer in analyzer.looked_up]
+    if not analyzer.own or not _distinct(answers):
         return None
+    includes = []
+    for include in analyzer.includes:
+        if include.target not in answers:  # pragma: no cover - every include is an answer
+            return None
+        includes.append((answers.index(include.target), include.line, include.constraint))
     return _Placeable(
         findings=tuple(analyzer.findings),
         pins=tuple(analyzer.pins),
+        questions=tuple((w, d, a is not None) for w, d, a in analyzer.looked_up),
+        includes=tuple(includes),
         indexes=tuple(dict.fromkeys(analyzer.indexes)),
         installs_python=analyzer.installs_python,
     )
-
-
-def _no_file(written: str) -> str | None:
-    return None
 
 
 class _Mark:
