@@ -4,6 +4,7 @@ analyses that read nothing but the text) agrees with analysing it in each file."
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -11,10 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reprolock.audit.dockerfile import DockerfileScanner
-from reprolock.audit.interface import FileFacts, ScanContext, SourceFile
+from reprolock.audit.interface import FileFacts, Pin, ScanContext, SourceFile
 from reprolock.audit.shell import ShellAudit, audit_shell, scanner
 from reprolock.audit.workflows import WorkflowScanner
 from reprolock.config import Config
+from reprolock.model import Finding
 from tests.conftest import FIXTURES, write_tree
 
 
@@ -204,7 +206,7 @@ def test_pending_downloads_are_read_in_the_file(tmp_path: Path) -> None:
 
 
 def test_a_repository_file_is_asked_for_again_in_each_file(tmp_path: Path) -> None:
-    files = {f"p{i}/requirements.txt": "a==1\n" for i in (0, 1, 2, 4)}
+    files: dict[str, str | bytes] = {f"p{i}/requirements.txt": "a==1\n" for i in (0, 1, 2, 4)}
     files.update({f"p{i}/pyproject.toml": "[project]\n" for i in range(5)})
     write_tree(tmp_path, files)
     ctx = ScanContext(root=tmp_path, config=Config(), files=frozenset(files))
@@ -230,3 +232,17 @@ def test_two_questions_answered_by_one_file_are_not_placed(tmp_path: Path) -> No
         audit = _audit(run, ctx, "run.sh", 1 + i)
         assert [(x.target, x.line) for x in audit.includes] == [("requirements.txt", 1 + i)]
     assert scanner._OWN[(run, False)] is scanner._NOT_OWN
+
+
+def test_placing_copies_every_field_of_a_finding_and_a_pin() -> None:
+    # _Placeable.placed builds them field by field: a new field must be placed too
+    assert [f.name for f in fields(Finding)] == [
+        "rule",
+        "severity",
+        "message",
+        "location",
+        "subject",
+        "fix",
+        "fingerprint",
+    ]
+    assert [f.name for f in fields(Pin)] == ["name", "version", "line", "hashed"]

@@ -381,7 +381,6 @@ class _Audit:
         self.source = source
         self.ctx = ctx
         self.parent = source.parent
-        self.root = str(ctx.root)
         self.findings: list[Finding] = []
         self.pins: list[Pin] = []
         self.includes: list[Include] = []
@@ -918,7 +917,7 @@ class _Audit:
                 continue
             if candidate in self.ctx.files:
                 continue  # discovered as a regular file: no need to ask the disk
-            if _is_dir(os.path.join(self.root, candidate)):
+            if _DIRECTORIES.is_dir(self.ctx, candidate):
                 return True
         return False
 
@@ -956,6 +955,27 @@ def _copied_as_file(copy: _Copy, clean: str, path: str) -> str | None:
     return clean if path == copy.dest else None
 
 
+class _Directories:
+    """Whether a root-relative path is a directory, asked of the disk once per audit: the
+    Dockerfiles of a monorepo ask about the same names at the root (``requirements.txt``)."""
+
+    def __init__(self) -> None:
+        self.ctx: ScanContext | None = None
+        self.known: dict[str, bool] = {}
+
+    def is_dir(self, ctx: ScanContext, relative: str) -> bool:
+        if ctx is not self.ctx:
+            self.ctx = ctx
+            self.known = {}
+        known = self.known.get(relative)
+        if known is None:
+            known = self.known[relative] = _is_dir(os.path.join(ctx.root, relative))
+        return known
+
+
+_DIRECTORIES = _Directories()
+
+
 # What Path.is_dir takes for "not a directory"; any other error is raised as it raises it.
 _NOT_THERE = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP})
 
@@ -973,6 +993,14 @@ def _is_dir(path: str) -> bool:
 
 
 def _after(parts: Sequence[Part], offset: int) -> list[Part]:
+    """The parts from ``offset`` in the text they join to, without empty ones but the last."""
+    if offset == 0:  # no flags (most RUN lines): the parts themselves
+        last = len(parts) - 1
+        return [p for i, p in enumerate(parts) if p.text or i == last]
+    return _cut(parts, offset)
+
+
+def _cut(parts: Sequence[Part], offset: int) -> list[Part]:
     out: list[Part] = []
     for part in parts:
         if offset >= len(part.text) and part is not parts[-1]:

@@ -220,20 +220,32 @@ class _Placeable:
     ) -> tuple[list[Finding], list[Pin], ShellAudit] | None:
         """The analysis in ``source`` at ``geometry``; None when a question is answered there
         where it was not (or the other way), which takes the analysis another way."""
-        answers = []
+        answers: list[str | None] = []
         for written, discovered, answered in self.questions:
             target = ask(locate, ctx, written, discovered=discovered)
             if (target is not None) != answered:
                 return None
             answers.append(target)
-        if not _distinct(answers):
+        if answers and not _distinct(answers):
             return None
         place = TextGeometry.place
+        # Built afresh rather than by dataclasses.replace (which looks up every field by name):
+        # the fingerprint names the file.
         findings = [
-            replace(f, location=place(f.location, geometry, source), fingerprint="")
+            Finding(
+                rule=f.rule,
+                severity=f.severity,
+                message=f.message,
+                location=place(f.location, geometry, source),
+                subject=f.subject,
+                fix=f.fix,
+            )
             for f in self.findings
         ]
-        pins = [replace(p, line=geometry.line(p.line - 1)) for p in self.pins]
+        pins = [
+            Pin(name=p.name, version=p.version, line=geometry.line(p.line - 1), hashed=p.hashed)
+            for p in self.pins
+        ]
         includes = [
             Include(target=str(answers[question]), line=geometry.line(line - 1), constraint=c)
             for question, line, c in self.includes
