@@ -120,7 +120,9 @@ INSTRUCTIONS = _words(
 def parse_dockerfile(text: str) -> ParsedDockerfile:
     """Instructions as BuildKit reads them: parser directives, the active escape character,
     continuation lines (comment and empty lines inside them dropped) and here-documents."""
-    lines = [line.rstrip("\r") for line in text.split("\n")]
+    lines = text.split("\n")
+    if "\r" in text:
+        lines = [line.rstrip("\r") for line in lines]
     problems: list[tuple[str, int]] = []
     escape = "\\"
     index = 0
@@ -157,14 +159,16 @@ def parse_dockerfile(text: str) -> ParsedDockerfile:
         while more and index < len(lines):
             following = lines[index]
             index += 1
-            if not following.strip() or following.lstrip().startswith("#"):
+            content = following.lstrip()
+            if not content or content[0] == "#":
                 continue
             text, more = _continued(following, escape)
             parts.append(Part(line=index, column=1, text=text))
         heredocs: list[HereDoc] = []
         upper = keyword.upper()
         if upper in _HEREDOC_INSTRUCTIONS or (upper == "ONBUILD" and _onbuild_heredoc(parts)):
-            for strip_tabs, delimiter in heredoc_markers("".join(p.text for p in parts)):
+            joined = parts[0].text if len(parts) == 1 else "".join([p.text for p in parts])
+            for strip_tabs, delimiter in heredoc_markers(joined):
                 body: list[Part] = []
                 end = None
                 while index < len(lines):

@@ -411,17 +411,6 @@ class Analyzer:
     def clones(self, value: list[Clone]) -> None:
         self._clones = value
 
-    def result(self) -> ShellAudit:
-        return ShellAudit(
-            findings=tuple(sorted(dict.fromkeys(self.findings), key=lambda f: f.sort_key)),
-            pins=tuple(dict.fromkeys(self.pins)),
-            includes=tuple(dict.fromkeys(self.includes)),
-            indexes=tuple(dict.fromkeys(self.indexes)),
-            installs_python=self.installs_python,
-            downloads=tuple(self._downloads),
-            clones=tuple(self._clones),
-        )
-
     def installed_file(self, directory: str, name: str) -> str | None:
         """The repository file ``name`` in ``directory`` (as the text writes it, relative to the
         current ``cd``) that a project installer reads: only a file the audit discovered, so

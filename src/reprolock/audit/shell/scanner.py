@@ -7,7 +7,7 @@ import functools
 import os
 import posixpath
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from reprolock.audit.budget import ExpansionBudget
 from reprolock.audit.interface import (
@@ -146,11 +146,19 @@ def audit_shell(
         note = own_budget.note()
         if note is not None:
             findings.append(note)
-    return replace(
-        rest,
-        findings=tuple(sorted(dict.fromkeys(findings), key=lambda f: f.sort_key)),
+    return ShellAudit(
+        findings=tuple(sorted(dict.fromkeys(findings), key=_sort_key)),
         pins=tuple(dict.fromkeys(pins)),
+        includes=rest.includes,
+        indexes=rest.indexes,
+        installs_python=rest.installs_python,
+        downloads=rest.downloads,
+        clones=rest.clones,
     )
+
+
+def _sort_key(found: Finding) -> tuple[str, int, int, str, str]:
+    return found.sort_key
 
 
 def _analyse(
@@ -198,7 +206,14 @@ def _analyse(
     analyzer.run(tree)
     if known is None:
         _remember(key, _SEEN if analyzer.own else _NOT_OWN)
-    return analyzer.findings, analyzer.pins, analyzer.result()
+    rest = ShellAudit(
+        includes=tuple(dict.fromkeys(analyzer.includes)),
+        indexes=tuple(dict.fromkeys(analyzer.indexes)),
+        installs_python=analyzer.installs_python,
+        downloads=tuple(analyzer.downloads),
+        clones=tuple(analyzer.clones),
+    )
+    return analyzer.findings, analyzer.pins, rest
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
