@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import fnmatch
+import functools
 import json
 import os
 import posixpath
@@ -906,9 +907,7 @@ class _Audit:
         return None
 
     def _copied(self, copy: _Copy, source: str, path: str) -> str | None:
-        clean = posixpath.normpath(source)
-        as_dir = _copied_as_dir(copy, clean, path)
-        as_file = _copied_as_file(copy, clean, path)
+        clean, as_dir, as_file = _copy_candidates(source, copy.dest, copy.into_dir, path)
         if as_dir == as_file:
             return as_dir  # the same either way (most often: neither): no need to look
         is_dir = clean == "." or source.endswith("/") or self._context_dir(clean)
@@ -936,27 +935,38 @@ class _Audit:
         return None
 
 
-def _copied_as_dir(copy: _Copy, clean: str, path: str) -> str | None:
+@functools.lru_cache(maxsize=4096)
+def _copy_candidates(
+    source: str, dest: str, into_dir: bool, path: str
+) -> tuple[str, str | None, str | None]:
+    """``source`` normalised, and the context file at image ``path`` if it is a directory and
+    if it is a file (or a pattern of files) copied to ``dest``. Text alone decides them, and the
+    Dockerfiles of a monorepo copy the same names to the same places."""
+    clean = posixpath.normpath(source)
+    return clean, _copied_as_dir(dest, clean, path), _copied_as_file(dest, into_dir, clean, path)
+
+
+def _copied_as_dir(dest: str, clean: str, path: str) -> str | None:
     """The context file at image ``path`` when the copied source ``clean`` is a directory."""
-    prefix = copy.dest.rstrip("/") + "/"
-    if path.startswith(prefix) or copy.dest == "/":
-        tail = path[len(prefix) :] if copy.dest != "/" else path.lstrip("/")
+    prefix = dest.rstrip("/") + "/"
+    if path.startswith(prefix) or dest == "/":
+        tail = path[len(prefix) :] if dest != "/" else path.lstrip("/")
         return posixpath.normpath(posixpath.join(clean, tail))
     return None
 
 
-def _copied_as_file(copy: _Copy, clean: str, path: str) -> str | None:
+def _copied_as_file(dest: str, into_dir: bool, clean: str, path: str) -> str | None:
     """The context file at image ``path`` when the copied source ``clean`` is a file (or a
     pattern of files)."""
-    if copy.into_dir:
-        if posixpath.dirname(path) == copy.dest.rstrip("/") or (
-            copy.dest == "/" and posixpath.dirname(path) == "/"
+    if into_dir:
+        if posixpath.dirname(path) == dest.rstrip("/") or (
+            dest == "/" and posixpath.dirname(path) == "/"
         ):
             name = posixpath.basename(path)
             if fnmatch.fnmatchcase(name, posixpath.basename(clean)):
                 return posixpath.join(posixpath.dirname(clean), name)
         return None
-    return clean if path == copy.dest else None
+    return clean if path == dest else None
 
 
 class _Directories:
