@@ -331,7 +331,7 @@ _OWN_HITS = [0]
 """Analyses placed from :data:`_OWN` (for tests)."""
 placing = True
 """False: every text is analysed in its file (tests compare the two ways)."""
-_OWN_MAX = 4096
+_OWN_MAX = 16384
 
 
 def _remember(key: tuple[str, bool], value: _Placeable | _Mark) -> None:
