@@ -11,9 +11,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from reprolock.audit.budget import ExpansionBudget
 from reprolock.audit.dockerfile import DockerfileScanner
 from reprolock.audit.interface import FileFacts, Pin, ScanContext, SourceFile
 from reprolock.audit.shell import ShellAudit, audit_shell, scanner
+from reprolock.audit.shell.analyzer import TEXT_GEOMETRY, Analyzer
+from reprolock.audit.shell.syntax import parse
 from reprolock.audit.workflows import WorkflowScanner
 from reprolock.config import Config
 from reprolock.model import Finding
@@ -246,3 +249,33 @@ def test_placing_copies_every_field_of_a_finding_and_a_pin() -> None:
         "fingerprint",
     ]
     assert [f.name for f in fields(Pin)] == ["name", "version", "line", "hashed"]
+
+
+def test_the_callers_variables_are_copied_only_when_the_text_reads_one(tmp_path: Path) -> None:
+    ctx = _context(tmp_path)
+    given: dict[str, str | None] = {"PKG": "numpy==1.26.4"}
+
+    def analyse(text: str) -> Analyzer:
+        source = SourceFile(path="Dockerfile", abspath=tmp_path / "Dockerfile", text=text)
+        analyzer = Analyzer(
+            source=source,
+            ctx=ctx,
+            geometry=TEXT_GEOMETRY,
+            variables=given,
+            locate=lambda written: None,
+            downloaded=(),
+            container=True,
+            budget=ExpansionBudget(),
+            commands=scanner.COMMANDS,
+        )
+        analyzer.run(parse(text, []))
+        return analyzer
+
+    plain = analyse("apt-get update && useradd app")
+    assert plain._vars is None
+    assert plain.own
+    reading = analyse("PKG2=x; pip install $PKG")
+    assert reading.vars == {"PKG": "numpy==1.26.4", "PKG2": "x"}
+    assert given == {"PKG": "numpy==1.26.4"}  # the caller's mapping is never written
+    assert [p.version for p in reading.pins] == ["1.26.4"]
+    assert not reading.own

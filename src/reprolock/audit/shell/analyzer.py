@@ -296,7 +296,7 @@ class Analyzer:
         source: SourceFile,
         ctx: ScanContext,
         geometry: Geometry,
-        variables: dict[str, str | None],
+        variables: Mapping[str, str | None],
         locate: Locator,
         downloaded: Sequence[Download],
         cloned: Sequence[Clone] = (),
@@ -307,7 +307,8 @@ class Analyzer:
         self._source = source
         self._ctx = ctx
         self._geometry = geometry
-        self._vars = variables
+        self._given = variables
+        self._vars: dict[str, str | None] | None = None
         self._locate = locate
         self.container = container
         """The text runs in an image build (paths name the image's files)."""
@@ -367,8 +368,11 @@ class Analyzer:
 
     @property
     def vars(self) -> dict[str, str | None]:
-        """The variables known at this point (None: set, value unknown)."""
+        """The variables known at this point (None: set, value unknown): the caller's,
+        copied when first needed (most text names none)."""
         self._own = False
+        if self._vars is None:
+            self._vars = dict(self._given)
         return self._vars
 
     @property

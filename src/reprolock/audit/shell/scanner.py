@@ -195,7 +195,7 @@ def _analyse(
         source=source,
         ctx=ctx,
         geometry=geometry,
-        variables=dict(variables or {}),
+        variables=variables if variables is not None else {},
         locate=locator,
         downloaded=downloaded,
         cloned=cloned,
