@@ -10,8 +10,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from reprolock.audit import dockerfile
 from reprolock.audit.dockerfile import (
     DockerfileScanner,
+    Part,
+    _after,
+    _cut,
     _is_dir,
     parse_dockerfile,
     substitute,
@@ -823,3 +827,31 @@ def test_is_dir_answers_as_path_is_dir(tmp_path: Path) -> None:
         (tmp_path / ("x" * 300)).is_dir()
     with pytest.raises(OSError, match="too long"):
         _is_dir(too_long)
+
+
+@settings(max_examples=200)
+@given(
+    texts=st.lists(st.sampled_from(["", " ", "pip install x", "&& y", "\t"]), min_size=1),
+    offset=st.integers(min_value=0, max_value=30),
+)
+def test_parts_after_an_offset(texts: list[str], offset: int) -> None:
+    parts = [Part(line=i + 1, column=1 + i, text=t) for i, t in enumerate(texts)]
+    cut = _cut(parts, offset)
+    assert _after(parts, offset) == cut
+    # what is left is the joined text from the offset on
+    assert "".join(p.text for p in cut) == "".join(texts)[offset:]
+
+
+def test_a_directory_of_the_build_context_is_asked_of_the_disk_once(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"src/a.py": "", "p/Dockerfile": ""})
+    ctx = ScanContext(root=tmp_path, config=Config(), files=frozenset({"src/a.py"}))
+    directories = dockerfile._DIRECTORIES
+    assert [directories.is_dir(ctx, p) for p in ("src", "src/a.py", "nothing")] == [
+        True,
+        False,
+        False,
+    ]
+    assert directories.known == {"src": True, "src/a.py": False, "nothing": False}
+    other = ScanContext(root=tmp_path / "p", config=Config())
+    assert directories.is_dir(other, "src") is False  # another audit asks again
+    assert directories.known == {"src": False}

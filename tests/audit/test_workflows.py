@@ -24,8 +24,10 @@ from reprolock.audit.interface import (
     SourceFile,
 )
 from reprolock.audit.workflows import (
+    _EXPRESSION,
     ActionScanner,
     WorkflowScanner,
+    _substitute,
     is_floating_version,
 )
 from reprolock.config import Config, load_config
@@ -1174,3 +1176,66 @@ def test_windows_runners_default_to_powershell(audit: Audit) -> None:
         ("RP101", ".github/workflows/matrix.yml", 11),
         ("RP101", ".github/workflows/win.yml", 8),
     ]
+
+
+def _substitute_by_character(
+    script: str, table: dict[str, str]
+) -> tuple[str, tuple[tuple[int, ...], ...]]:
+    """What ``_substitute`` returns, worked out one character at a time."""
+    text = ""
+    lines: list[list[int]] = [[]]
+    column = 0
+
+    def literal(part: str) -> None:
+        nonlocal text, column
+        for char in part:
+            text += char
+            if char == "\n":
+                lines.append([])
+                column = 0
+            else:
+                lines[-1].append(column)
+                column += 1
+
+    position = 0
+    for match in _EXPRESSION.finditer(script):
+        literal(script[position : match.start()])
+        written = match.group(0)
+        text += table[written]
+        lines[-1].extend([column] * len(table[written]))
+        breaks = written.count("\n")
+        for _ in range(breaks):
+            text += "\n"
+            lines.append([])
+        column = len(written) - written.rfind("\n") - 1 if breaks else column + len(written)
+        position = match.end()
+    literal(script[position:])
+    return text, tuple(tuple(line) for line in lines)
+
+
+@settings(max_examples=300)
+@given(
+    pieces=st.lists(
+        st.sampled_from(
+            [
+                "pip install ",
+                "x",
+                "\n",
+                "  ",
+                "${{ matrix.p }}",
+                "${{ a\n b }}",
+                "${{ env.E }}",
+                "é",
+            ]
+        )
+    ),
+    values=st.tuples(st.sampled_from(["", "v", "ab c"]), st.sampled_from(["w", "\n", "xyz"])),
+)
+def test_substituted_text_keeps_where_each_character_was_written(
+    pieces: list[str], values: tuple[str, str]
+) -> None:
+    script = "".join(pieces)
+    table = dict.fromkeys(dict.fromkeys(m.group(0) for m in _EXPRESSION.finditer(script)), "")
+    for index, expr in enumerate(table):
+        table[expr] = values[index % 2]
+    assert _substitute(script, table) == _substitute_by_character(script, table)

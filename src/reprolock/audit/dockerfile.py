@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import fnmatch
+import functools
 import json
 import os
 import posixpath
@@ -120,7 +121,9 @@ INSTRUCTIONS = _words(
 def parse_dockerfile(text: str) -> ParsedDockerfile:
     """Instructions as BuildKit reads them: parser directives, the active escape character,
     continuation lines (comment and empty lines inside them dropped) and here-documents."""
-    lines = [line.rstrip("\r") for line in text.split("\n")]
+    lines = text.split("\n")
+    if "\r" in text:
+        lines = [line.rstrip("\r") for line in lines]
     problems: list[tuple[str, int]] = []
     escape = "\\"
     index = 0
@@ -157,14 +160,16 @@ def parse_dockerfile(text: str) -> ParsedDockerfile:
         while more and index < len(lines):
             following = lines[index]
             index += 1
-            if not following.strip() or following.lstrip().startswith("#"):
+            content = following.lstrip()
+            if not content or content[0] == "#":
                 continue
             text, more = _continued(following, escape)
             parts.append(Part(line=index, column=1, text=text))
         heredocs: list[HereDoc] = []
         upper = keyword.upper()
         if upper in _HEREDOC_INSTRUCTIONS or (upper == "ONBUILD" and _onbuild_heredoc(parts)):
-            for strip_tabs, delimiter in heredoc_markers("".join(p.text for p in parts)):
+            joined = parts[0].text if len(parts) == 1 else "".join([p.text for p in parts])
+            for strip_tabs, delimiter in heredoc_markers(joined):
                 body: list[Part] = []
                 end = None
                 while index < len(lines):
@@ -367,6 +372,7 @@ class _Stage:
         )
 
 
+_FLAG = re.compile(r"\s*--([A-Za-z][A-Za-z0-9-]*)(?:=(\"[^\"]*\"|'[^']*'|\S*))?")
 _SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash"})
 _EXEC_OPERATORS = frozenset(
     {"&&", "||", "|", ";", "&", ">", ">>", "<", "2>&1", "2>", "&>", "|&", "1>", ">&2"}
@@ -380,7 +386,6 @@ class _Audit:
         self.source = source
         self.ctx = ctx
         self.parent = source.parent
-        self.root = str(ctx.root)
         self.findings: list[Finding] = []
         self.pins: list[Pin] = []
         self.includes: list[Include] = []
@@ -434,13 +439,11 @@ class _Audit:
         found: dict[str, str] = {}
         offset = 0
         while True:
-            match = re.match(
-                r"\s*--([A-Za-z][A-Za-z0-9-]*)(?:=(\"[^\"]*\"|'[^']*'|\S*))?", text[offset:]
-            )
+            match = _FLAG.match(text, offset)
             if match is None:
                 break
             found.setdefault(match.group(1).lower(), (match.group(2) or "").strip("'\""))
-            offset += match.end()
+            offset = match.end()
         rest = text[offset:]
         skipped = len(rest) - len(rest.lstrip())
         return found, rest.lstrip(), offset + skipped
@@ -904,9 +907,7 @@ class _Audit:
         return None
 
     def _copied(self, copy: _Copy, source: str, path: str) -> str | None:
-        clean = posixpath.normpath(source)
-        as_dir = _copied_as_dir(copy, clean, path)
-        as_file = _copied_as_file(copy, clean, path)
+        clean, as_dir, as_file = _copy_candidates(source, copy.dest, copy.into_dir, path)
         if as_dir == as_file:
             return as_dir  # the same either way (most often: neither): no need to look
         is_dir = clean == "." or source.endswith("/") or self._context_dir(clean)
@@ -917,7 +918,9 @@ class _Audit:
             candidate = posixpath.normpath(posixpath.join(base, relative)) if base else relative
             if candidate.startswith("../"):
                 continue
-            if _is_dir(os.path.join(self.root, candidate)):
+            if candidate in self.ctx.files:
+                continue  # discovered as a regular file: no need to ask the disk
+            if _DIRECTORIES.is_dir(self.ctx, candidate):
                 return True
         return False
 
@@ -932,27 +935,59 @@ class _Audit:
         return None
 
 
-def _copied_as_dir(copy: _Copy, clean: str, path: str) -> str | None:
+@functools.lru_cache(maxsize=4096)
+def _copy_candidates(
+    source: str, dest: str, into_dir: bool, path: str
+) -> tuple[str, str | None, str | None]:
+    """``source`` normalised, and the context file at image ``path`` if it is a directory and
+    if it is a file (or a pattern of files) copied to ``dest``. Text alone decides them, and the
+    Dockerfiles of a monorepo copy the same names to the same places."""
+    clean = posixpath.normpath(source)
+    return clean, _copied_as_dir(dest, clean, path), _copied_as_file(dest, into_dir, clean, path)
+
+
+def _copied_as_dir(dest: str, clean: str, path: str) -> str | None:
     """The context file at image ``path`` when the copied source ``clean`` is a directory."""
-    prefix = copy.dest.rstrip("/") + "/"
-    if path.startswith(prefix) or copy.dest == "/":
-        tail = path[len(prefix) :] if copy.dest != "/" else path.lstrip("/")
+    prefix = dest.rstrip("/") + "/"
+    if path.startswith(prefix) or dest == "/":
+        tail = path[len(prefix) :] if dest != "/" else path.lstrip("/")
         return posixpath.normpath(posixpath.join(clean, tail))
     return None
 
 
-def _copied_as_file(copy: _Copy, clean: str, path: str) -> str | None:
+def _copied_as_file(dest: str, into_dir: bool, clean: str, path: str) -> str | None:
     """The context file at image ``path`` when the copied source ``clean`` is a file (or a
     pattern of files)."""
-    if copy.into_dir:
-        if posixpath.dirname(path) == copy.dest.rstrip("/") or (
-            copy.dest == "/" and posixpath.dirname(path) == "/"
+    if into_dir:
+        if posixpath.dirname(path) == dest.rstrip("/") or (
+            dest == "/" and posixpath.dirname(path) == "/"
         ):
             name = posixpath.basename(path)
             if fnmatch.fnmatchcase(name, posixpath.basename(clean)):
                 return posixpath.join(posixpath.dirname(clean), name)
         return None
-    return clean if path == copy.dest else None
+    return clean if path == dest else None
+
+
+class _Directories:
+    """Whether a root-relative path is a directory, asked of the disk once per audit: the
+    Dockerfiles of a monorepo ask about the same names at the root (``requirements.txt``)."""
+
+    def __init__(self) -> None:
+        self.ctx: ScanContext | None = None
+        self.known: dict[str, bool] = {}
+
+    def is_dir(self, ctx: ScanContext, relative: str) -> bool:
+        if ctx is not self.ctx:
+            self.ctx = ctx
+            self.known = {}
+        known = self.known.get(relative)
+        if known is None:
+            known = self.known[relative] = _is_dir(os.path.join(ctx.root, relative))
+        return known
+
+
+_DIRECTORIES = _Directories()
 
 
 # What Path.is_dir takes for "not a directory"; any other error is raised as it raises it.
@@ -972,6 +1007,14 @@ def _is_dir(path: str) -> bool:
 
 
 def _after(parts: Sequence[Part], offset: int) -> list[Part]:
+    """The parts from ``offset`` in the text they join to, without empty ones but the last."""
+    if offset == 0:  # no flags (most RUN lines): the parts themselves
+        last = len(parts) - 1
+        return [p for i, p in enumerate(parts) if p.text or i == last]
+    return _cut(parts, offset)
+
+
+def _cut(parts: Sequence[Part], offset: int) -> list[Part]:
     out: list[Part] = []
     for part in parts:
         if offset >= len(part.text) and part is not parts[-1]:

@@ -834,15 +834,16 @@ def _substitute(script: str, table: dict[str, str]) -> tuple[str, tuple[tuple[in
     column = 0
 
     def literal(text: str) -> None:
+        # each character stands where it was written: a run of columns per line, not a loop
+        # over characters (a script is mostly literal text)
         nonlocal column
-        for char in text:
-            out.append(char)
-            if char == "\n":
+        out.append(text)
+        for index, piece in enumerate(text.split("\n")):
+            if index:
                 lines.append([])
                 column = 0
-            else:
-                lines[-1].append(column)
-                column += 1
+            lines[-1].extend(range(column, column + len(piece)))
+            column += len(piece)
 
     position = 0
     for match in _EXPRESSION.finditer(script):

@@ -29,6 +29,7 @@ from reprolock.audit.shell.syntax import (
     word_set,
 )
 from reprolock.model import Finding, Location
+from reprolock.specs import JudgeContext
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -116,6 +117,34 @@ class Geometry:
 
     def location(self, source: SourceFile, index: int, column: int = 1) -> Location:
         return source.at(self.line(index), self.column(index, column))
+
+
+class Unplaced(Exception):
+    """A position :data:`TEXT_GEOMETRY` cannot hand back to the file's geometry unchanged."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TextGeometry(Geometry):
+    """Positions in the text itself: script line i is line i + 1, columns as written. A
+    location made with it is placed in a file by :meth:`place`."""
+
+    def line(self, index: int) -> int:
+        if index < 0:
+            raise Unplaced  # another geometry maps it as it maps no other line
+        return index + 1
+
+    def column(self, index: int, column: int) -> int:
+        if index < 0 or column < 1:
+            raise Unplaced
+        return column
+
+    @staticmethod
+    def place(location: Location, geometry: Geometry, source: SourceFile) -> Location:
+        """``location`` (made by this geometry) where ``geometry`` puts it in ``source``."""
+        return geometry.location(source, location.line - 1, location.column)
+
+
+TEXT_GEOMETRY = TextGeometry(first_line=1, line_map=None, column_map=None)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -250,6 +279,14 @@ def skip_options(
     return rest[index:]
 
 
+def ask(locate: Locator, ctx: ScanContext, written: str, *, discovered: bool) -> str | None:
+    """:meth:`Analyzer.repository_file`'s answer, given the file's ``locate``."""
+    target = locate(written)
+    if discovered and target is not None and target not in ctx.files:
+        return None
+    return target
+
+
 class Analyzer:
     """Walks the syntax tree in execution order and hands each command to its handler."""
 
@@ -259,7 +296,7 @@ class Analyzer:
         source: SourceFile,
         ctx: ScanContext,
         geometry: Geometry,
-        variables: dict[str, str | None],
+        variables: Mapping[str, str | None],
         locate: Locator,
         downloaded: Sequence[Download],
         cloned: Sequence[Clone] = (),
@@ -267,14 +304,15 @@ class Analyzer:
         budget: ExpansionBudget,
         commands: Commands,
     ) -> None:
-        self.source = source
-        self.ctx = ctx
-        self.geometry = geometry
-        self.vars = variables
-        self.locate = locate
+        self._source = source
+        self._ctx = ctx
+        self._geometry = geometry
+        self._given = variables
+        self._vars: dict[str, str | None] | None = None
+        self._locate = locate
         self.container = container
         """The text runs in an image build (paths name the image's files)."""
-        self.budget = budget
+        self._budget = budget
         self.commands = commands
         self.current: Command | None = None
         """The command being analysed (where an RP002 note goes)."""
@@ -283,30 +321,99 @@ class Analyzer:
         self.redirects: tuple[Redirect, ...] = ()
         """The redirections of the command being judged."""
         self._sizes: dict[int, int] = {}
-        self.judge = ctx.judge_context(source, hash_capable=False)
+        self._judge: JudgeContext | None = None
         self.findings: list[Finding] = []
         self.pins: list[Pin] = []
         self.includes: list[Include] = []
         self.indexes: list[str] = []
         self.installs_python = False
-        self.downloads: list[Download] = list(downloaded)
+        self._downloads: list[Download] = list(downloaded)
         self.cwd: str | None = ""
         """Where ``cd`` has led, relative to where the text starts running ("" for there);
         None once it leads somewhere the text does not say."""
-        self.clones: list[Clone] = list(cloned)
+        self._clones: list[Clone] = list(cloned)
         self.inside: Clone | None = None
         """The clone the current directory is in (after ``cd`` into it)."""
+        self._own = True
+        self.looked_up: list[tuple[str, bool, str | None]] = []
+        """``(written, discovered, answer)`` of each :meth:`repository_file` question."""
 
-    def result(self) -> ShellAudit:
-        return ShellAudit(
-            findings=tuple(sorted(dict.fromkeys(self.findings), key=lambda f: f.sort_key)),
-            pins=tuple(dict.fromkeys(self.pins)),
-            includes=tuple(dict.fromkeys(self.includes)),
-            indexes=tuple(dict.fromkeys(self.indexes)),
-            installs_python=self.installs_python,
-            downloads=tuple(self.downloads),
-            clones=tuple(self.clones),
-        )
+    # --- what the text is judged against -----------------------------------------------------
+    # Each of these differs from file to file. Reading one marks the analysis as not the
+    # text's own (see :attr:`own`); positions go through :meth:`at`, :meth:`line_of` and
+    # :meth:`here`, which a caller can place anywhere.
+
+    @property
+    def own(self) -> bool:
+        """True while the analysis has read nothing but the text and the answers of
+        :meth:`repository_file`: no variable, budget, pending download or clone, nor the file
+        itself; its result is then the same in every file the text is in, positions and those
+        answers apart."""
+        return self._own and not self._downloads and not self._clones
+
+    @property
+    def source(self) -> SourceFile:
+        self._own = False
+        return self._source
+
+    @property
+    def ctx(self) -> ScanContext:
+        self._own = False
+        return self._ctx
+
+    @property
+    def geometry(self) -> Geometry:
+        self._own = False
+        return self._geometry
+
+    @property
+    def vars(self) -> dict[str, str | None]:
+        """The variables known at this point (None: set, value unknown): the caller's,
+        copied when first needed (most text names none)."""
+        self._own = False
+        if self._vars is None:
+            self._vars = dict(self._given)
+        return self._vars
+
+    @property
+    def locate(self) -> Locator:
+        self._own = False
+        return self._locate
+
+    @property
+    def budget(self) -> ExpansionBudget:
+        self._own = False
+        return self._budget
+
+    @property
+    def judge(self) -> JudgeContext:
+        """How specs in this file are judged (made when first needed: most text has none)."""
+        self._own = False
+        if self._judge is None:
+            self._judge = self._ctx.judge_context(self._source, hash_capable=False)
+        return self._judge
+
+    @property
+    def downloads(self) -> list[Download]:
+        """Files downloaded and not checked yet. An empty list tells nothing about the file."""
+        if self._downloads:
+            self._own = False
+        return self._downloads
+
+    @downloads.setter
+    def downloads(self, value: list[Download]) -> None:
+        self._downloads = value
+
+    @property
+    def clones(self) -> list[Clone]:
+        """Repositories cloned at a moving ref and not used yet."""
+        if self._clones:
+            self._own = False
+        return self._clones
+
+    @clones.setter
+    def clones(self, value: list[Clone]) -> None:
+        self._clones = value
 
     def installed_file(self, directory: str, name: str) -> str | None:
         """The repository file ``name`` in ``directory`` (as the text writes it, relative to the
@@ -315,24 +422,34 @@ class Analyzer:
         if self.cwd is None or "$" in directory:
             return None
         written = posixpath.normpath(posixpath.join(self.cwd, directory or ".", name))
-        target = self.locate(written)
-        return target if target is not None and target in self.ctx.files else None
+        return self.repository_file(written, discovered=True)
+
+    def repository_file(self, written: str, *, discovered: bool = False) -> str | None:
+        """The repository file a file argument names, as :attr:`locate` resolves it;
+        ``discovered``: only a file the audit discovered.
+
+        Each question is kept with its answer in :attr:`looked_up`: an analysis that read
+        nothing else of its file is placed in another by asking them again there (so an answer
+        may only name an :class:`Include`, never decide what else is found)."""
+        target = ask(self._locate, self._ctx, written, discovered=discovered)
+        self.looked_up.append((written, discovered, target))
+        return target
 
     # --- locations ---------------------------------------------------------------------------
 
     def at(self, word: Word) -> Location:
-        return self.geometry.location(self.source, word.line, word.column)
+        return self._geometry.location(self._source, word.line, word.column)
 
     def line_of(self, word: Word) -> int:
-        return self.geometry.line(word.line)
+        return self._geometry.line(word.line)
 
     def here(self) -> Location:
         command = self.current
         if command is None:
-            return self.geometry.location(self.source, 0)
+            return self._geometry.location(self._source, 0)
         if command.words:
             return self.at(command.words[0])
-        return self.geometry.location(self.source, command.line)
+        return self._geometry.location(self._source, command.line)
 
     # --- walking -----------------------------------------------------------------------------
 

@@ -104,7 +104,7 @@ def _requirement_file(analyzer: Analyzer, arg: Arg, *, constraint: bool) -> str 
                 finding("RP105", message, analyzer.at(arg.word), subject=where, fix=fix)
             )
         return None
-    target = analyzer.locate(arg.text)
+    target = analyzer.repository_file(arg.text)
     if target is None:
         # Not in the repository (written by an earlier step, or in another checkout):
         # nothing here says what it holds, so there is nothing to judge.
@@ -184,8 +184,8 @@ def _judge(
 
 
 def _wheel_pin(analyzer: Analyzer, spec: Spec, location: Location) -> None:
-    if spec.url is None or spec.kind not in {SpecKind.URL, SpecKind.PATH}:
-        return
+    if spec.url is None or spec.kind not in {SpecKind.URL, SpecKind.PATH} or ".whl" not in spec.url:
+        return  # a wheel's file name ends in .whl: most specs are not one, and splitting is dear
     match = _WHEEL.match(PurePosixPath(urlsplit(spec.url).path).name)
     if match is not None:
         analyzer.pins.append(

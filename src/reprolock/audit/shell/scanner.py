@@ -7,6 +7,7 @@ import functools
 import os
 import posixpath
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from reprolock.audit.budget import ExpansionBudget
 from reprolock.audit.interface import (
@@ -21,6 +22,7 @@ from reprolock.audit.interface import (
 from reprolock.audit.shell import fetch, installers, models, vcs
 from reprolock.audit.shell.analyzer import (
     BUILTINS,
+    TEXT_GEOMETRY,
     WRAPPERS,
     Analyzer,
     Clone,
@@ -29,6 +31,9 @@ from reprolock.audit.shell.analyzer import (
     Geometry,
     Locator,
     ShellAudit,
+    TextGeometry,
+    Unplaced,
+    ask,
 )
 from reprolock.audit.shell.syntax import Problem, Script, parse
 from reprolock.files import is_inside
@@ -115,33 +120,224 @@ def audit_shell(
         column_map=column_map,
         column_offsets=column_offsets,
     )
+    own_budget = budget if budget is not None else ExpansionBudget()
+    tree, problems = _parsed(script) if len(script) <= _MEMO_CHARS else _parse(script)
+    findings, pins, rest = _analyse(
+        script,
+        tree,
+        source,
+        ctx,
+        geometry,
+        variables=variables,
+        locate=locate,
+        downloaded=downloaded,
+        cloned=cloned,
+        container=container,
+        budget=own_budget,
+    )
+    if report_syntax and problems:
+        # The shell is the judge of shell text, not this reader: what it cannot follow is a
+        # note, and reading went on past it (RP001 is for a file its own tool rejects).
+        first = problems[0]
+        loc = geometry.location(source, first.line, first.column)
+        message = f"shell text not understood: {first.message}; the rest is audited"
+        findings.append(finding("RP002", message, loc))
+    if budget is None:
+        note = own_budget.note()
+        if note is not None:
+            findings.append(note)
+    return ShellAudit(
+        findings=tuple(sorted(dict.fromkeys(findings), key=_sort_key)),
+        pins=tuple(dict.fromkeys(pins)),
+        includes=rest.includes,
+        indexes=rest.indexes,
+        installs_python=rest.installs_python,
+        downloads=rest.downloads,
+        clones=rest.clones,
+    )
+
+
+def _sort_key(found: Finding) -> tuple[str, int, int, str, str]:
+    return found.sort_key
+
+
+def _analyse(
+    script: str,
+    tree: Script,
+    source: SourceFile,
+    ctx: ScanContext,
+    geometry: Geometry,
+    *,
+    variables: Mapping[str, str | None] | None,
+    locate: Locator | None,
+    downloaded: Sequence[Download],
+    cloned: Sequence[Clone],
+    container: bool,
+    budget: ExpansionBudget,
+) -> tuple[list[Finding], list[Pin], ShellAudit]:
+    """The analyzer's findings and pins (in the order found, before the file's own notes) and
+    the rest of its result; from :data:`_OWN` when the text was analysed before and its
+    analysis read nothing but the text."""
+    key = (script, container)
+    known = _OWN.get(key) if placing and not downloaded and not cloned else _NOT_OWN
+    locator = locate or _default_locator(source, ctx)
+    if known is _SEEN:
+        # The second time a text comes: analysed once more in its own positions, to be placed
+        # in this file and every later one.
+        known = _placeable(tree, source, ctx, locator, container) or _NOT_OWN
+        _remember(key, known)
+    if isinstance(known, _Placeable):
+        placed = known.placed(geometry, source, ctx, locator)
+        if placed is not None:
+            _OWN_HITS[0] += 1
+            return placed
     analyzer = Analyzer(
         source=source,
         ctx=ctx,
         geometry=geometry,
-        variables=dict(variables or {}),
-        locate=locate or _default_locator(source, ctx),
+        variables=variables if variables is not None else {},
+        locate=locator,
         downloaded=downloaded,
         cloned=cloned,
         container=container,
-        budget=budget if budget is not None else ExpansionBudget(),
+        budget=budget,
         commands=COMMANDS,
     )
-    tree, problems = _parsed(script) if len(script) <= _MEMO_CHARS else _parse(script)
-    errors = list(problems)
     analyzer.run(tree)
-    if report_syntax and errors:
-        # The shell is the judge of shell text, not this reader: what it cannot follow is a
-        # note, and reading went on past it (RP001 is for a file its own tool rejects).
-        first = errors[0]
-        loc = geometry.location(source, first.line, first.column)
-        message = f"shell text not understood: {first.message}; the rest is audited"
-        analyzer.findings.append(finding("RP002", message, loc))
-    if budget is None:
-        note = analyzer.budget.note()
-        if note is not None:
-            analyzer.findings.append(note)
-    return analyzer.result()
+    if known is None:
+        _remember(key, _SEEN if analyzer.own else _NOT_OWN)
+    rest = ShellAudit(
+        includes=tuple(dict.fromkeys(analyzer.includes)),
+        indexes=tuple(dict.fromkeys(analyzer.indexes)),
+        installs_python=analyzer.installs_python,
+        downloads=tuple(analyzer.downloads),
+        clones=tuple(analyzer.clones),
+    )
+    return analyzer.findings, analyzer.pins, rest
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Placeable:
+    """An analysis that read nothing but its text and the answers of its questions
+    (:meth:`Analyzer.repository_file`), in the text's own positions."""
+
+    findings: tuple[Finding, ...]
+    pins: tuple[Pin, ...]
+    questions: tuple[tuple[str, bool, bool], ...]
+    """``(written, discovered, answered)``: each question, and whether a file answered it."""
+    includes: tuple[tuple[int, int, bool], ...]
+    """``(question, line, constraint)``: each include, by the question that found its file."""
+    indexes: tuple[str, ...]
+    installs_python: bool
+
+    def placed(
+        self, geometry: Geometry, source: SourceFile, ctx: ScanContext, locate: Locator
+    ) -> tuple[list[Finding], list[Pin], ShellAudit] | None:
+        """The analysis in ``source`` at ``geometry``; None when a question is answered there
+        where it was not (or the other way), which takes the analysis another way."""
+        answers: list[str | None] = []
+        for written, discovered, answered in self.questions:
+            target = ask(locate, ctx, written, discovered=discovered)
+            if (target is not None) != answered:
+                return None
+            answers.append(target)
+        if answers and not _distinct(answers):
+            return None
+        place = TextGeometry.place
+        # Built afresh rather than by dataclasses.replace (which looks up every field by name):
+        # the fingerprint names the file.
+        findings = [
+            Finding(
+                rule=f.rule,
+                severity=f.severity,
+                message=f.message,
+                location=place(f.location, geometry, source),
+                subject=f.subject,
+                fix=f.fix,
+            )
+            for f in self.findings
+        ]
+        pins = [
+            Pin(name=p.name, version=p.version, line=geometry.line(p.line - 1), hashed=p.hashed)
+            for p in self.pins
+        ]
+        includes = [
+            Include(target=str(answers[question]), line=geometry.line(line - 1), constraint=c)
+            for question, line, c in self.includes
+        ]
+        rest = ShellAudit(
+            includes=tuple(dict.fromkeys(includes)),
+            indexes=self.indexes,
+            installs_python=self.installs_python,
+        )
+        return findings, pins, rest
+
+
+def _distinct(answers: Sequence[str | None]) -> bool:
+    """No two questions found the same file (an include names its question by its file)."""
+    found = [a for a in answers if a is not None]
+    return len(set(found)) == len(found)
+
+
+def _placeable(
+    tree: Script, source: SourceFile, ctx: ScanContext, locate: Locator, container: bool
+) -> _Placeable | None:
+    analyzer = Analyzer(
+        source=source,
+        ctx=ctx,
+        geometry=TEXT_GEOMETRY,
+        variables={},
+        locate=locate,
+        downloaded=(),
+        cloned=(),
+        container=container,
+        budget=ExpansionBudget(),
+        commands=COMMANDS,
+    )
+    try:
+        analyzer.run(tree)
+    except Unplaced:
+        return None
+    answers = [answer for _, _, answer in analyzer.looked_up]
+    if not analyzer.own or not _distinct(answers):
+        return None
+    includes = []
+    for include in analyzer.includes:
+        if include.target not in answers:  # pragma: no cover - every include is an answer
+            return None
+        includes.append((answers.index(include.target), include.line, include.constraint))
+    return _Placeable(
+        findings=tuple(analyzer.findings),
+        pins=tuple(analyzer.pins),
+        questions=tuple((w, d, a is not None) for w, d, a in analyzer.looked_up),
+        includes=tuple(includes),
+        indexes=tuple(dict.fromkeys(analyzer.indexes)),
+        installs_python=analyzer.installs_python,
+    )
+
+
+class _Mark:
+    """What :data:`_OWN` knows of a text besides its analysis."""
+
+
+_SEEN = _Mark()
+"""Analysed once, reading nothing but the text."""
+_NOT_OWN = _Mark()
+"""Its analysis reads the file's variables, files or budget."""
+_OWN: dict[tuple[str, bool], _Placeable | _Mark] = {}
+"""By text and ``container``. Only a text that comes again is analysed in its own positions
+(a second time); most text in a hand-written file comes once."""
+_OWN_HITS = [0]
+"""Analyses placed from :data:`_OWN` (for tests)."""
+placing = True
+"""False: every text is analysed in its file (tests compare the two ways)."""
+_OWN_MAX = 16384
+
+
+def _remember(key: tuple[str, bool], value: _Placeable | _Mark) -> None:
+    if len(_OWN) >= _OWN_MAX:
+        _OWN.clear()
+    _OWN[key] = value
 
 
 # RUN lines, CI steps and recipes repeat across a monorepo's Dockerfiles and workflows
