@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import pathspec
 
+from reprolock.audit import transport
 from reprolock.audit.engine import confined, read_file
 from reprolock.audit.interface import (
     FileFacts,
@@ -176,18 +177,17 @@ def scan_with_ignores(
     return result, ignore_comments_in(data) if isinstance(data, bytes) else {}
 
 
-def _scan_batch(
-    batch: list[tuple[str, str, str]],
-) -> list[tuple[str, FileFacts, dict[int, tuple[str, ...]]]]:
-    """Worker side of :meth:`_Run.prescan`."""
+def _scan_batch(batch: list[tuple[str, str, str]]) -> bytes:
+    """Worker side of :func:`prescan`: (path, facts, ignore comments) of each file, as
+    :func:`reprolock.audit.transport.dumps` sends them."""
     if _worker_ctx is None:  # pragma: no cover - the pool always runs the initializer
         msg = "scan worker used without its initializer"
         raise RuntimeError(msg)
-    out = []
+    out: list[tuple[str, FileFacts, dict[int, tuple[str, ...]]]] = []
     for name, rel, location in batch:
         facts, ignores = scan_with_ignores(_worker_scanners[name], rel, Path(location), _worker_ctx)
         out.append((rel, facts, ignores))
-    return out
+    return transport.dumps(out)
 
 
 def _reported_by(check: Check, findings: Iterable[Finding]) -> list[Finding]:
@@ -325,5 +325,5 @@ def prescan(run: _Run, todo: list[Discovered], jobs: int | None) -> None:
         max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(run.ctx,)
     ) as pool:
         for results in pool.map(_scan_batch, [b for b in batches if b]):
-            for rel, facts, ignores in results:
+            for rel, facts, ignores in transport.loads(results):
                 run.prescanned[rel] = (facts, ignores)
