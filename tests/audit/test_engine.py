@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import gc
+import os
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,3 +40,42 @@ def test_an_audit_collects_rarely_and_leaves_the_collector_as_it_found_it(
         assert gc.get_freeze_count() == 0
     finally:
         gc.set_threshold(*before)
+
+
+def _tree_of_projects(root: Path, count: int) -> Path:
+    files: dict[str, str | bytes] = {}
+    for n in range(count):
+        files[f"p{n}/requirements.txt"] = f"numpy>={n}\nrequests==2.{n}.0\n"
+        files[f"p{n}/Dockerfile"] = f"FROM python:3.{n}\nRUN pip install torch\n"
+        files[f"p{n}/train.py"] = "import torch\n"
+    return write_tree(root, files)
+
+
+def test_this_process_and_a_worker_share_the_scan_each_file_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _tree_of_projects(tmp_path / "repo", 12)
+    log = tmp_path / "scanned"
+    log.mkdir()
+    original = scanning.scan_with_ignores
+    main = os.getpid()
+
+    def logged(scanner: Any, rel: str, abspath: Path, ctx: Any) -> Any:
+        # slow enough that neither process can take every batch before the other starts
+        time.sleep(0.02)
+        with (log / str(os.getpid())).open("a", encoding="utf-8") as out:
+            out.write(rel + "\n")
+        return original(scanner, rel, abspath, ctx)
+
+    monkeypatch.setattr(scanning, "scan_with_ignores", logged)  # forked workers inherit it
+    shared = run_audit(root, Config(), AuditOptions(jobs=2))
+    by_process = {p.name: p.read_text(encoding="utf-8").split() for p in log.iterdir()}
+    assert len(by_process) == 2
+    assert by_process[str(main)]  # this process scanned some
+    assert sorted(rel for rels in by_process.values() for rel in rels) == sorted(shared.facts)
+    monkeypatch.setattr(scanning, "scan_with_ignores", original)
+    serial = run_audit(root, Config(), AuditOptions(jobs=1))
+    assert shared.facts == serial.facts
+    assert list(shared.facts) == list(serial.facts)
+    assert shared.report == serial.report
+    assert len(serial.report.findings) >= 36

@@ -304,26 +304,46 @@ def _with_lock_fix(f: Finding, locks: _LockIndex) -> Finding:
 
 
 def prescan(run: _Run, todo: list[Discovered], jobs: int | None) -> None:
-    """Scan ``todo`` in worker processes when that pays (a large tree, several CPUs); the
-    results wait in ``run`` until :meth:`_Run.scan` asks for them."""
-    workers = jobs if jobs is not None else min(os.cpu_count() or 1, 4)
-    if workers < 2 or (jobs is None and len(todo) < _PARALLEL_MIN_FILES):
+    """Scan ``todo`` in several processes when that pays (a large tree, several CPUs): this
+    one and worker processes. The results wait in ``run`` until :meth:`_Run.scan` asks for
+    them."""
+    processes = jobs if jobs is not None else min(os.cpu_count() or 1, 4)
+    if processes < 2 or (jobs is None and len(todo) < _PARALLEL_MIN_FILES):
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     if "fork" not in multiprocessing.get_all_start_methods():
         return  # workers must inherit the scanners' modules cheaply; spawn would not pay
-    # Small batches: the main process unpickles each as it arrives, while the workers go on,
-    # and the last to finish is short (a few large batches left it idle, then busy alone).
-    count = max(workers * 4, len(todo) // _BATCH_FILES)
+    # Small batches: the last to finish is short (a few large batches left one process idle,
+    # then busy alone), and this process takes its share a batch at a time.
+    count = max(processes * 4, len(todo) // _BATCH_FILES)
     batches: list[list[tuple[str, str, str]]] = [[] for _ in range(count)]
     for index, item in enumerate(todo):
         batches[index % len(batches)].append((item.scanner.name, item.path, item.location))
+    batches = [b for b in batches if b]
+    by_name = {item.scanner.name: item.scanner for item in todo}
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(run.ctx,)
+        max_workers=processes - 1, mp_context=context, initializer=_init_worker, initargs=(run.ctx,)
     ) as pool:
-        for results in pool.map(_scan_batch, [b for b in batches if b]):
-            for rel, facts, ignores in transport.loads(results):
-                run.prescanned[rel] = (facts, ignores)
+        futures = [pool.submit(_scan_batch, batch) for batch in batches]
+        # This process would only wait for the workers and unpickle their results: it scans
+        # too, taking batches from the far end of the queue while no worker has started them
+        # (what it scans itself is never pickled), and unpickles finished results in between.
+        taken = 0
+        stolen = len(futures)
+        while stolen > taken and futures[stolen - 1].cancel():
+            stolen -= 1
+            for name, rel, location in batches[stolen]:
+                run.prescanned[rel] = scan_with_ignores(by_name[name], rel, Path(location), run.ctx)
+            while taken < stolen and futures[taken].done():
+                _take(run, futures[taken].result())
+                taken += 1
+        for future in futures[taken:stolen]:
+            _take(run, future.result())
+
+
+def _take(run: _Run, results: bytes) -> None:
+    for rel, facts, ignores in transport.loads(results):
+        run.prescanned[rel] = (facts, ignores)
