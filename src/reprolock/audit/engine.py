@@ -448,8 +448,10 @@ class _Run:
             return None
         return self.cache.facts(self.shape, rel, _Digests(self))
 
-    def scan(self, scanner: Scanner, rel: str, abspath: Path) -> FileFacts:
-        """Facts of one file: from the cache when its inputs are unchanged, else scanned."""
+    def scan(self, scanner: Scanner, rel: str, location: str) -> FileFacts:
+        """Facts of one file (at absolute path ``location``, a string: no path object is made
+        for a file the workers scanned): from the cache when its inputs are unchanged, else
+        scanned."""
         prescanned = self.prescanned.pop(rel, None)
         entry = self._cached_entry(rel)
         if entry is None:
@@ -458,7 +460,7 @@ class _Run:
             else:
                 from reprolock.audit.scanning import scan_with_ignores
 
-                result, ignores = scan_with_ignores(scanner, rel, abspath, self.ctx)
+                result, ignores = scan_with_ignores(scanner, rel, Path(location), self.ctx)
             if self.cache is None:
                 self.ignores[rel] = ignores
                 self.facts[rel] = result

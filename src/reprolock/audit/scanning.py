@@ -56,7 +56,7 @@ def scan_all(
     if parallel:
         prescan(run, [d for d in found if not run.cached(d.path)], jobs)
     for item in found:
-        run.scan(item.scanner, item.path, item.abspath)
+        run.scan(item.scanner, item.path, item.location)
     ctx = run.ctx
     reached = _scan_reached(run.root, run, scanners, ctx.config)
     raw = [f for ff in (*run.facts.values(), *reached.reported) for f in ff.findings]
@@ -255,13 +255,13 @@ def _scan_closure(root: Path, run: _Run, scanner: Scanner, pending: list[str]) -
         abspath = root / target
         if not abspath.is_file():
             continue  # the including file reports the missing target
-        scanned = run.scan(scanner, target, abspath)
+        scanned = run.scan(scanner, target, str(abspath))
         pending.extend(inc.target for inc in scanned.includes)
 
 
 def _aside(run: _Run, scanner: Scanner, rel: str) -> FileFacts:
     """Scan ``rel`` (cached like any file) without counting it among the files scanned."""
-    facts = run.scan(scanner, rel, run.root / rel)
+    facts = run.scan(scanner, rel, str(run.root / rel))
     del run.facts[rel]
     return facts
 
