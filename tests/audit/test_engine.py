@@ -15,8 +15,10 @@ from reprolock.audit.engine import AuditOptions, run_audit
 from reprolock.config import Config
 from tests.conftest import write_tree
 
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
-def test_an_audit_collects_rarely_and_leaves_the_collector_as_it_found_it(
+
+def test_no_collection_runs_during_an_audit_nor_walks_its_objects_after(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = write_tree(tmp_path / "repo", {"requirements.txt": "numpy\n"})
@@ -28,18 +30,57 @@ def test_an_audit_collects_rarely_and_leaves_the_collector_as_it_found_it(
         return original(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(scanning, "scan_file", observed)
+    collections: list[int] = []
+
+    def counted(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
     before = gc.get_threshold()
     gc.set_threshold(700, 10, 10)
+    gc.callbacks.append(counted)
     try:
-        report = run_audit(root, Config(), AuditOptions(jobs=1)).report
-        assert [f.rule for f in report.findings] == ["RP101"]
+        result = run_audit(root, Config(), AuditOptions(jobs=1))
+        assert [f.rule for f in result.report.findings] == ["RP101"]
         [(threshold, frozen)] = during
-        assert threshold == (100_000, 50, 100)
+        assert threshold == (0, 10, 10)  # no automatic collection
         assert frozen > 0  # what existed before the audit is out of the collector's sight
+        assert collections == []
         assert gc.get_threshold() == (700, 10, 10)
         assert gc.get_freeze_count() == 0
+        # what the audit made left the young generation: the next collection does not walk it
+        assert gc.get_count()[0] < 100
+        assert gc.is_tracked(result.facts["requirements.txt"])
     finally:
+        gc.callbacks.remove(counted)
         gc.set_threshold(*before)
+
+
+def test_an_audit_leaves_no_cyclic_garbage(tmp_path: Path) -> None:
+    """What lets the audit run without the collector: nothing it makes needs one."""
+    files: dict[str, str | bytes] = {
+        "pyproject.toml": "[project\n",
+        ".github/workflows/ci.yml": "on: [push\n",
+        "nb.ipynb": '{"cells": [',
+        "train.py": "def f(:\n",
+        "Dockerfile": 'FROM \nRUN pip install "x\n',
+        "uv.lock": "[[package]]\nname = \n",
+        "environment.yml": "dependencies:\n  - [\n",
+        "requirements-dev.txt": b"\xff\xfe\x00",
+    }
+    broken = write_tree(tmp_path / "broken", files)
+    sound = _tree_of_projects(tmp_path / "sound", 3)
+    run_audit(sound, Config(), AuditOptions(jobs=1))  # imports and caches made once
+    enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        for root in (broken, sound, FIXTURES):
+            run_audit(root, Config(), AuditOptions(jobs=1))
+            assert gc.collect() == 0, root
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _tree_of_projects(root: Path, count: int) -> Path:
