@@ -120,3 +120,22 @@ def test_this_process_and_a_worker_share_the_scan_each_file_once(
     assert list(shared.facts) == list(serial.facts)
     assert shared.report == serial.report
     assert len(serial.report.findings) >= 36
+
+
+def test_the_checks_load_while_this_process_waits_for_the_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _tree_of_projects(tmp_path / "repo", 4)
+    calls: list[int] = []
+    original = scanning._load_checks
+
+    def load() -> None:
+        calls.append(os.getpid())
+        original()
+
+    monkeypatch.setattr(scanning, "_load_checks", load)
+    parallel = run_audit(root, Config(), AuditOptions(jobs=2)).report
+    assert calls == [os.getpid()]  # once, in this process, once no batch was left to take
+    calls.clear()
+    assert run_audit(root, Config(), AuditOptions(jobs=1)).report == parallel
+    assert calls == []  # nothing to wait for

@@ -8,7 +8,7 @@ answered from the cache needs none of it, nor the scanners, checks and parsers i
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -54,7 +54,8 @@ def scan_all(
     """Scan ``found`` (from the cache where ``run`` holds a valid entry), then what they
     reach, then cross-check: every raw finding of the run, before filters."""
     if parallel:
-        prescan(run, [d for d in found if not run.cached(d.path)], jobs)
+        todo = [d for d in found if not run.cached(d.path)]
+        prescan(run, todo, jobs, while_waiting=_load_checks)
     for item in found:
         run.scan(item.scanner, item.path, item.location)
     ctx = run.ctx
@@ -71,6 +72,12 @@ def scan_all(
         raw.extend(_reported_by(check, check.run(seen, ctx)))
     locks = _LockIndex(run.facts)
     return [_with_lock_fix(f, locks) for f in raw]
+
+
+def _load_checks() -> None:
+    """Import the checks' modules (while this process would otherwise only wait for the
+    workers' last batches: the checks run right after them)."""
+    import reprolock.audit.checks  # noqa: F401
 
 
 _FIXABLE_FROM_LOCK = frozenset({"RP101", "RP102"})
@@ -306,10 +313,17 @@ def _with_lock_fix(f: Finding, locks: _LockIndex) -> Finding:
     return f.with_fix(f"{f.subject}=={version}") if version else f
 
 
-def prescan(run: _Run, todo: list[Discovered], jobs: int | None) -> None:
+def prescan(
+    run: _Run,
+    todo: list[Discovered],
+    jobs: int | None,
+    *,
+    while_waiting: Callable[[], None] | None = None,
+) -> None:
     """Scan ``todo`` in several processes when that pays (a large tree, several CPUs): this
     one and worker processes. The results wait in ``run`` until :meth:`_Run.scan` asks for
-    them."""
+    them. ``while_waiting`` is called once this process has no batch left to take, before it
+    waits for the batches the workers hold."""
     processes = jobs if jobs is not None else min(os.cpu_count() or 1, 4)
     if processes < 2 or (jobs is None and len(todo) < _PARALLEL_MIN_FILES):
         return
@@ -343,6 +357,8 @@ def prescan(run: _Run, todo: list[Discovered], jobs: int | None) -> None:
             while taken < stolen and futures[taken].done():
                 _take(run, futures[taken].result())
                 taken += 1
+        if while_waiting is not None:
+            while_waiting()
         for future in futures[taken:stolen]:
             _take(run, future.result())
 
