@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import gc
+import os
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,8 +15,10 @@ from reprolock.audit.engine import AuditOptions, run_audit
 from reprolock.config import Config
 from tests.conftest import write_tree
 
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
-def test_an_audit_collects_rarely_and_leaves_the_collector_as_it_found_it(
+
+def test_no_collection_runs_during_an_audit_nor_walks_its_objects_after(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = write_tree(tmp_path / "repo", {"requirements.txt": "numpy\n"})
@@ -25,15 +30,112 @@ def test_an_audit_collects_rarely_and_leaves_the_collector_as_it_found_it(
         return original(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(scanning, "scan_file", observed)
+    collections: list[int] = []
+
+    def counted(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
     before = gc.get_threshold()
     gc.set_threshold(700, 10, 10)
+    gc.callbacks.append(counted)
     try:
-        report = run_audit(root, Config(), AuditOptions(jobs=1)).report
-        assert [f.rule for f in report.findings] == ["RP101"]
+        result = run_audit(root, Config(), AuditOptions(jobs=1))
+        assert [f.rule for f in result.report.findings] == ["RP101"]
         [(threshold, frozen)] = during
-        assert threshold == (100_000, 50, 100)
+        assert threshold == (0, 10, 10)  # no automatic collection
         assert frozen > 0  # what existed before the audit is out of the collector's sight
+        assert collections == []
         assert gc.get_threshold() == (700, 10, 10)
         assert gc.get_freeze_count() == 0
+        # what the audit made left the young generation: the next collection does not walk it
+        assert gc.get_count()[0] < 100
+        assert gc.is_tracked(result.facts["requirements.txt"])
     finally:
+        gc.callbacks.remove(counted)
         gc.set_threshold(*before)
+
+
+def test_an_audit_leaves_no_cyclic_garbage(tmp_path: Path) -> None:
+    """What lets the audit run without the collector: nothing it makes needs one."""
+    files: dict[str, str | bytes] = {
+        "pyproject.toml": "[project\n",
+        ".github/workflows/ci.yml": "on: [push\n",
+        "nb.ipynb": '{"cells": [',
+        "train.py": "def f(:\n",
+        "Dockerfile": 'FROM \nRUN pip install "x\n',
+        "uv.lock": "[[package]]\nname = \n",
+        "environment.yml": "dependencies:\n  - [\n",
+        "requirements-dev.txt": b"\xff\xfe\x00",
+    }
+    broken = write_tree(tmp_path / "broken", files)
+    sound = _tree_of_projects(tmp_path / "sound", 3)
+    run_audit(sound, Config(), AuditOptions(jobs=1))  # imports and caches made once
+    enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        for root in (broken, sound, FIXTURES):
+            run_audit(root, Config(), AuditOptions(jobs=1))
+            assert gc.collect() == 0, root
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _tree_of_projects(root: Path, count: int) -> Path:
+    files: dict[str, str | bytes] = {}
+    for n in range(count):
+        files[f"p{n}/requirements.txt"] = f"numpy>={n}\nrequests==2.{n}.0\n"
+        files[f"p{n}/Dockerfile"] = f"FROM python:3.{n}\nRUN pip install torch\n"
+        files[f"p{n}/train.py"] = "import torch\n"
+    return write_tree(root, files)
+
+
+def test_this_process_and_a_worker_share_the_scan_each_file_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _tree_of_projects(tmp_path / "repo", 12)
+    log = tmp_path / "scanned"
+    log.mkdir()
+    original = scanning.scan_with_ignores
+    main = os.getpid()
+
+    def logged(scanner: Any, rel: str, abspath: Path, ctx: Any) -> Any:
+        # slow enough that neither process can take every batch before the other starts
+        time.sleep(0.02)
+        with (log / str(os.getpid())).open("a", encoding="utf-8") as out:
+            out.write(rel + "\n")
+        return original(scanner, rel, abspath, ctx)
+
+    monkeypatch.setattr(scanning, "scan_with_ignores", logged)  # forked workers inherit it
+    shared = run_audit(root, Config(), AuditOptions(jobs=2))
+    by_process = {p.name: p.read_text(encoding="utf-8").split() for p in log.iterdir()}
+    assert len(by_process) == 2
+    assert by_process[str(main)]  # this process scanned some
+    assert sorted(rel for rels in by_process.values() for rel in rels) == sorted(shared.facts)
+    monkeypatch.setattr(scanning, "scan_with_ignores", original)
+    serial = run_audit(root, Config(), AuditOptions(jobs=1))
+    assert shared.facts == serial.facts
+    assert list(shared.facts) == list(serial.facts)
+    assert shared.report == serial.report
+    assert len(serial.report.findings) >= 36
+
+
+def test_the_checks_load_while_this_process_waits_for_the_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _tree_of_projects(tmp_path / "repo", 4)
+    calls: list[int] = []
+    original = scanning._load_checks
+
+    def load() -> None:
+        calls.append(os.getpid())
+        original()
+
+    monkeypatch.setattr(scanning, "_load_checks", load)
+    parallel = run_audit(root, Config(), AuditOptions(jobs=2)).report
+    assert calls == [os.getpid()]  # once, in this process, once no batch was left to take
+    calls.clear()
+    assert run_audit(root, Config(), AuditOptions(jobs=1)).report == parallel
+    assert calls == []  # nothing to wait for

@@ -113,7 +113,7 @@ def run_audit(
     scanning; ``AuditResult.facts`` is then empty (only the findings are cached whole).
     ``warn`` gets one line when the cache cannot be used (default: printed on stderr).
     """
-    with _few_collections():
+    with _no_collections():
         return _audit(
             root, config, options or AuditOptions(), scanners, checks, progress=progress, warn=warn
         )
@@ -218,25 +218,31 @@ def _audit(
 
 
 @contextlib.contextmanager
-def _few_collections() -> Iterator[None]:
-    """Let the cyclic garbage collector run rarely while an audit runs.
+def _no_collections() -> Iterator[None]:
+    """Keep the cyclic garbage collector from running while an audit runs.
 
     A scan makes hundreds of thousands of small objects that all live to the end of the run
-    (facts, lock entries, findings, and the facts the workers send back, unpickled); with the
-    default thresholds the collector walks the growing heap over and over, a third of the
-    main process's time on a large tree (measured on the bench trees). The objects made so far
-    (modules, config) are frozen out of its sight, and collections come every 100,000
-    allocations instead of 700; both are undone on the way out. The facts hold no cycles that
-    matter: the memory bound (bench/run.py, peak RSS) is unchanged.
+    (facts, lock entries, findings, and the facts the workers send back, unpickled), and each
+    collection of the youngest generation walks every object made since the last one: however
+    rarely it runs, it walks them all once, a sixth of the audit's CPU time on the bench trees
+    even at one collection per 100,000 allocations. The audit makes no cyclic garbage to collect
+    (measured: an audit of either bench tree, of every field repository, of the fixtures or of
+    a tree of unparsable files leaves the same 99 unreachable objects, made by imports), so
+    none runs; what was made before (modules, config) is frozen out of sight too. On the way
+    out what the audit made is moved to the oldest generation without being walked, or the
+    next collection, in the caller, would walk it all; then the thresholds are put back. The
+    memory bound (bench/run.py, peak RSS) is unchanged, and worker processes inherit the same
+    state.
     """
     before = gc.get_threshold()
     gc.freeze()
-    gc.set_threshold(100_000, 50, 100)
+    gc.set_threshold(0, *before[1:])
     try:
         yield
     finally:
-        gc.set_threshold(*before)
+        gc.freeze()  # everything made since: out of the young generation, without a walk
         gc.unfreeze()
+        gc.set_threshold(*before)
 
 
 def _all_scanners() -> list[Scanner]:
@@ -448,8 +454,10 @@ class _Run:
             return None
         return self.cache.facts(self.shape, rel, _Digests(self))
 
-    def scan(self, scanner: Scanner, rel: str, abspath: Path) -> FileFacts:
-        """Facts of one file: from the cache when its inputs are unchanged, else scanned."""
+    def scan(self, scanner: Scanner, rel: str, location: str) -> FileFacts:
+        """Facts of one file (at absolute path ``location``, a string: no path object is made
+        for a file the workers scanned): from the cache when its inputs are unchanged, else
+        scanned."""
         prescanned = self.prescanned.pop(rel, None)
         entry = self._cached_entry(rel)
         if entry is None:
@@ -458,7 +466,7 @@ class _Run:
             else:
                 from reprolock.audit.scanning import scan_with_ignores
 
-                result, ignores = scan_with_ignores(scanner, rel, abspath, self.ctx)
+                result, ignores = scan_with_ignores(scanner, rel, Path(location), self.ctx)
             if self.cache is None:
                 self.ignores[rel] = ignores
                 self.facts[rel] = result

@@ -4,6 +4,7 @@ environments must agree."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from pathlib import PurePosixPath
 
@@ -22,6 +23,7 @@ from reprolock.audit.checks.environments import (
     _package_kinds,
     _parts,
     _platform_of_kinds,
+    _words,
     agreement_groups,
     platform_of_image,
     platform_of_runner,
@@ -530,3 +532,17 @@ def test_a_long_include_chain_is_one_environment_found_in_linear_time() -> None:
     assert time.monotonic() - start < 5  # quadratic: minutes
     assert [env.path for env in envs] == ["r0000.txt"]
     assert len(envs[0].packages) == n
+
+
+@given(
+    st.lists(st.text(alphabet="abcAB-_.tT/", min_size=1, max_size=12), min_size=1, max_size=4).map(
+        "/".join
+    )
+)
+def test_words_split_once_per_component_are_those_of_the_whole_path(path: str) -> None:
+    split = [
+        [part, *(w for w in re.split(r"[-_.]+", part) if w and w != part)]
+        for part in _parts(path.lower())
+    ]
+    assert [list(words) for words in _words(path)] == split
+    assert [list(words) for words in _words(path)] == split  # asked again: the same

@@ -231,13 +231,17 @@ def _parts(path: str) -> tuple[str, ...]:
     return tuple(parts)
 
 
-def _words(path: str) -> list[list[str]]:
+def _words(path: str) -> list[tuple[str, ...]]:
     """Each directory and the file name of ``path``, lower-cased: the whole component, then
     its words (``requirements-test.txt`` -> ``requirements``, ``test``, ``txt``)."""
-    out: list[list[str]] = []
-    for part in _parts(path.lower()):
-        out.append([part, *(w for w in _SPLIT.split(part) if w and w != part)])
-    return out
+    return [_component_words(part) for part in _parts(path.lower())]
+
+
+@functools.lru_cache(maxsize=16384)
+def _component_words(part: str) -> tuple[str, ...]:
+    """:func:`_words` of one component, split once: a directory's name recurs in the path of
+    every file below it (most of the model's time went to splitting the same names again)."""
+    return (part, *(w for w in _SPLIT.split(part) if w and w != part))
 
 
 def _first_purpose(purposes: Iterable[Purpose]) -> dict[str, Purpose]:
