@@ -7,7 +7,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from reprolock.audit.interface import ScanContext, files_by_dir, parent_dir
+from reprolock.audit.interface import ScanContext, SourceFile, files_by_dir, parent_dir
 from reprolock.config import Config
 from reprolock.model import Finding
 from tests.conftest import hits
@@ -48,6 +48,16 @@ def test_files_by_dir_groups_every_file_once() -> None:
 def test_parent_dir_is_pathlib_parent_for_discovered_paths(path: str) -> None:
     parent = str(PurePosixPath(path).parent)
     assert parent_dir(path) == ("" if parent == "." else parent)
+
+
+@pytest.mark.parametrize("path", ["x", "a/x", "a/b/c/x.y", ".github/workflows/ci.yml", "a/.env"])
+def test_a_source_files_name_and_parent_are_pathlibs(path: str) -> None:
+    source = SourceFile(path=path, abspath=Path("/r") / path, text="")
+    parent = str(PurePosixPath(path).parent)
+    assert (source.name, source.parent) == (
+        PurePosixPath(path).name,
+        "" if parent == "." else parent,
+    )
 
 
 def test_a_line_repeated_across_files_is_reported_at_each_files_line(audit: Audit) -> None:

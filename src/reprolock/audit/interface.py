@@ -13,7 +13,7 @@ import enum
 import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import ClassVar
 
 from reprolock.config import Config
@@ -209,13 +209,14 @@ class SourceFile:
     @property
     def name(self) -> str:
         """The file name."""
-        return PurePosixPath(self.path).name
+        # Discovery gives normal POSIX paths: the text split is PurePosixPath's answer, without
+        # building one per question (scanners ask for every file).
+        return self.path.rpartition("/")[2]
 
     @property
     def parent(self) -> str:
         """Root-relative POSIX directory ("" for the root)."""
-        parent = str(PurePosixPath(self.path).parent)
-        return "" if parent == "." else parent
+        return parent_dir(self.path)
 
     def at(self, line: int, column: int = 1) -> Location:
         """A location in this file."""
