@@ -7,6 +7,7 @@ import pytest
 from reprolock.formats import lock, poetry, uv
 from reprolock.formats.errors import Problem
 from reprolock.formats.lock import DependencyEdge
+from reprolock.formats.locktoml import load_compact_toml
 
 _UV = """version = 1
 [[package]]
@@ -82,7 +83,7 @@ def test_uv_names_are_canonicalised_once_per_lock(monkeypatch: pytest.MonkeyPatc
     assert sorted(map(str, seen)) == ["Six", "a", "b", "six"]
     assert [e.name for e in read.entries] == ["a", "b"]
     assert read.graph is None  # no project: no graph
-    reader = uv._Reader(uv.load_compact_toml(text))
+    reader = uv._Reader(load_compact_toml(text))
     reader.read()
     assert [edge for _, _, edge in reader.edges] == [
         DependencyEdge(name="six"),
