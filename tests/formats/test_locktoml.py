@@ -450,3 +450,96 @@ def test_a_pathological_line_is_given_up_in_linear_time(text: str) -> None:
     start = time.monotonic()
     assert read_lines(text) is None
     assert time.monotonic() - start < 2  # a backtracking pattern: minutes
+
+
+# --------------------------------------------------------------------------------------------
+# The tables of lines met before are taken from a cache, as read the first time
+
+
+def _uncached(text: str, monkeypatch: pytest.MonkeyPatch) -> TomlDocument | None:
+    """``read_lines(text)`` reading every line anew (no line is short enough to be kept)."""
+    with monkeypatch.context() as patch:
+        patch.setattr(locktoml, "_LINE_CACHED", -1)
+        return read_lines(text)
+
+
+def _assert_same(one: TomlDocument | None, other: TomlDocument | None) -> None:
+    assert one is not None
+    assert other is not None
+    assert _ordered(one.data) == _ordered(other.data)
+    assert dict(one.lines) == dict(other.lines)
+
+
+@pytest.mark.parametrize("path", FIXTURE_LOCKS, ids=lambda p: p.relative_to(REPO_ROOT).as_posix())
+def test_a_lock_read_from_the_cache_reads_as_read_anew(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = path.read_text(encoding="utf-8")
+    locktoml._few_item.cache_clear()
+    locktoml._few_line.cache_clear()
+    cold = read_lines(text)
+    before = locktoml._few_item.cache_info().hits + locktoml._few_line.cache_info().hits
+    warm = read_lines(text)
+    after = locktoml._few_item.cache_info().hits + locktoml._few_line.cache_info().hits
+    _assert_same(cold, _uncached(text, monkeypatch))
+    _assert_same(warm, cold)
+    # every table line of the second reading came from the cache
+    tables = [line for line in text.split("\n") if line.lstrip().startswith("{")]
+    tables += [line for line in text.split("\n") if "= {" in line and line[:1] not in " \t"]
+    assert after - before >= len(tables) > 0 or not tables
+
+
+def test_the_cached_tables_are_copied_into_each_document() -> None:
+    text = (
+        'wheels = [\n    { url = "https://x/a.whl", hash = "sha256:aa", size = 1 },\n]\n'
+        'sdist = { url = "https://x/a.tar.gz", hash = "sha256:bb" }\n'
+    )
+    first = read_lines(text)
+    assert first is not None
+    first.data["wheels"][0]["hash"] = "changed"
+    first.data["sdist"]["hash"] = "changed"
+    second = read_lines(text)
+    assert second is not None
+    assert second.data == {
+        "wheels": [{"url": "https://x/a.whl", "hash": "sha256:aa", "size": 1}],
+        "sdist": {"url": "https://x/a.tar.gz", "hash": "sha256:bb"},
+    }
+    assert second.data["wheels"][0] is not first.data["wheels"][0]
+
+
+def test_a_long_table_line_is_read_but_not_kept() -> None:
+    url = "https://x/" + "a" * locktoml._LINE_CACHED
+    text = f'wheels = [\n    {{ url = "{url}", hash = "sha256:aa" }},\n]\n'
+    text += f'sdist = {{ url = "{url}" }}\n'
+    locktoml._few_item.cache_clear()
+    locktoml._few_line.cache_clear()
+    doc = read_lines(text)
+    assert doc is not None
+    assert doc.data == {"wheels": [{"url": url, "hash": "sha256:aa"}], "sdist": {"url": url}}
+    assert dict(doc.lines) == {("wheels",): 1, ("wheels", 0): 2, ("sdist",): 4}
+    assert locktoml._few_item.cache_info().currsize == 1  # only the short "]" line
+    assert locktoml._few_line.cache_info().currsize == 1  # only the short "wheels = [" line
+
+
+def test_a_duplicate_key_on_a_cached_line_is_refused_each_time() -> None:
+    for _ in range(2):
+        assert read_lines('a = [\n    { b = "1", b = "2" },\n]\n') is None
+        assert read_lines('a = { b = "1", b = "2" }\n') is None
+
+
+@settings(max_examples=150, deadline=None)
+@given(lines=st.lists(_LINE, max_size=10))
+def test_generated_documents_read_alike_from_the_cache(lines: list[tuple[str, str]]) -> None:
+    text = "\n".join(_unique(key, n) + rest if key else rest for n, (key, rest) in enumerate(lines))
+    text += "\n"
+    first = read_lines(text)
+    second = read_lines(text)  # its table lines all from the cache
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(locktoml, "_LINE_CACHED", -1)
+        uncached = read_lines(text)
+    if uncached is None:
+        assert first is None
+        assert second is None
+    else:
+        _assert_same(first, uncached)
+        _assert_same(second, uncached)

@@ -191,14 +191,13 @@ class _Reader:
                 self.out[(*path, key)] = n
                 table[key] = string if string is not None else boolean == "true"
                 continue
-            few = _FEW_LINE.fullmatch(text)
+            few = _few_line(text) if len(text) <= _LINE_CACHED else _few_line.__wrapped__(text)
             if few is not None:
-                captured = few.groups()
-                key = captured[0]
+                key, value = few
                 if key in table:
                     raise _GiveUp
                 self.out[(*path, key)] = n
-                table[key] = _few_table(captured[1:])
+                table[key] = value.copy()  # the cached table stays as read
                 continue
             m = _ASSIGN.match(text)
             if m is not None:
@@ -319,14 +318,18 @@ class _Reader:
             if i >= len(text) or text[i] == "#":
                 # Most lines of a lock: one inline table of plain pairs and a comma.
                 while want_item and n < len(lines):
-                    few = _FEW_ITEM.fullmatch(lines[n])
-                    if few is None:
+                    line = lines[n]
+                    item = (
+                        _few_item(line)
+                        if len(line) <= _LINE_CACHED
+                        else _few_item.__wrapped__(line)
+                    )
+                    if item is None:
                         break
                     n += 1
-                    captured = few.groups()
-                    items.append(_few_table(captured))
+                    read, want_item = item
+                    items.append(read.copy())  # the cached table stays as read
                     where.append(n)
-                    want_item = bool(captured[-1])
                 if n >= len(lines):
                     raise _GiveUp
                 text = lines[n]
@@ -444,6 +447,38 @@ def _word_end(text: str, i: int) -> int:
     if i < len(text) and (text[i].isalnum() or text[i] in "_-.:+"):
         raise _GiveUp
     return i
+
+
+_LINE_CACHED = 1000
+"""Longest line whose table is kept read (a hostile lock may hold huge distinct ones)."""
+
+
+@functools.lru_cache(maxsize=4096)
+def _few_item(line: str) -> tuple[dict[str, Any], bool] | None:
+    """The table on ``line``, an item of an array over lines (see :data:`_FEW_ITEM`), and
+    whether a comma follows it; None when the line is no such item.
+
+    Remembered: the locks of a repository share most of their files' lines (the same version
+    of a package, its wheels and hashes, locked by many projects), and the table of a line is
+    most of a lock's reading. Callers copy the table before putting it in a document.
+    """
+    few = _FEW_ITEM.fullmatch(line)
+    if few is None:
+        return None
+    captured = few.groups()
+    return _few_table(captured), bool(captured[-1])
+
+
+@functools.lru_cache(maxsize=4096)
+def _few_line(line: str) -> tuple[str, dict[str, Any]] | None:
+    """The key and the table of ``key = { ... }`` on ``line`` (see :data:`_FEW_LINE`), None
+    when the line is no such pair; remembered, as :func:`_few_item` (an sdist's line, a
+    package's source)."""
+    few = _FEW_LINE.fullmatch(line)
+    if few is None:
+        return None
+    captured = few.groups()
+    return str(captured[0]), _few_table(captured[1:])
 
 
 def _few_table(captured: tuple[str | None, ...]) -> dict[str, Any]:

@@ -31,7 +31,6 @@ from reprolock.formats.lock import (
     normal_marker,
     normal_version,
     table,
-    tables,
 )
 from reprolock.formats.locktoml import load_compact_toml
 from reprolock.formats.toml import TomlDocument
@@ -103,7 +102,7 @@ def _entry(
     if files is None:
         # lock-version 1.x keeps files under [metadata.files], keyed by name
         files = next((v for k, v in legacy_files.items() if canonicalize_name(k) == name), None)
-    found = list(tables(files))
+    found = [f for f in files if isinstance(f, dict)] if isinstance(files, list) else []
     hashes = tuple([h for f in found if isinstance(h := f.get("hash"), str) and h])
     source = table(pkg.get("source"))
     kind = _SOURCES.get(str(source.get("type")), Source.REGISTRY)
@@ -112,8 +111,10 @@ def _entry(
     reference = url
     if kind is Source.VCS and isinstance(commit, str) and commit:
         reference = f"git+{url}@{commit}"
-    label = f"{pkg['name']}=={pkg['version']}" if isinstance(pkg.get("version"), str) else name
     marker = _marker(pkg.get("markers")) if per_package_markers else None
+    label = name
+    if marker is not None and isinstance(pkg.get("version"), str):
+        label = f"{pkg['name']}=={pkg['version']}"  # only an invalid marker's message
     return LockEntry(
         name=name,
         version=version,

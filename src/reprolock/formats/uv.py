@@ -79,6 +79,9 @@ class _Reader:
         self.edges: list[tuple[int, str | None, DependencyEdge]] = []
         self.roots: list[DependencyEdge] = []
         self.projects: list[LockedProject] = []
+        self.names: dict[str, str] = {}
+        """Canonical form of each name met: a lock names the same few packages in most
+        packages' dependencies."""
 
     def read(self) -> LockFile:
         data = self.doc.data
@@ -143,15 +146,30 @@ class _Reader:
         else:
             self.edges.extend((position, None, edge) for edge in edges)
             self.edges.extend((position, extra, edge) for extra, edge in optional)
-        source = table(pkg.get("source"))
-        where = next((source[k] for k in _PROJECT_SOURCES if isinstance(source.get(k), str)), None)
-        if where is not None and isinstance(pkg.get("metadata"), dict):
-            self.projects.append(self._project(index, entry.name, where, pkg["metadata"]))
+        metadata = pkg.get("metadata")
+        if isinstance(metadata, dict):
+            source = table(pkg.get("source"))
+            for key in _PROJECT_SOURCES:
+                where = source.get(key)
+                if isinstance(where, str):
+                    self.projects.append(self._project(index, entry.name, where, metadata))
+                    break
+
+    def _canonical(self, name: str) -> str:
+        """:func:`canonical_name` of ``name``, once per lock."""
+        found = self.names.get(name)
+        if found is None:
+            found = self.names[name] = canonical_name(name)
+        return found
 
     def _entry(self, pkg: Mapping[str, Any], line: int) -> LockEntry:
-        name = canonical_name(pkg["name"])
+        name = self._canonical(pkg["name"])
         source = table(pkg.get("source"))
-        key = next((k for k in _SOURCES if isinstance(source.get(k), str)), None)
+        key = None
+        for candidate in _SOURCES:
+            if isinstance(source.get(candidate), str):
+                key = candidate
+                break
         kind = _SOURCES[key] if key is not None else Source.REGISTRY
         raw = str(source[key]) if key is not None else ""
         url, ref, commit = raw, "", ""
@@ -160,12 +178,19 @@ class _Reader:
             found = re.search(r"[?&](?:rev|tag|branch)=([^&#]+)", url)
             ref = found.group(1) if found else ""
             url = url.split("?", 1)[0]
-        artifacts = [a for a in (pkg.get("sdist"),) if isinstance(a, dict)]
-        artifacts += list(tables(pkg.get("wheels")))
+        sdist, wheels = pkg.get("sdist"), pkg.get("wheels")
+        artifacts = [sdist] if isinstance(sdist, dict) else []
+        if isinstance(wheels, list):
+            artifacts += [a for a in wheels if isinstance(a, dict)]
         hashes = tuple([h for a in artifacts if isinstance(h := a.get("hash"), str) and h])
-        resolution = [m for m in pkg.get("resolution-markers") or [] if isinstance(m, str)]
-        marker = " or ".join(f"({m})" for m in resolution) if resolution else None
-        label = f"{pkg['name']}=={pkg['version']}" if isinstance(pkg.get("version"), str) else name
+        resolution = pkg.get("resolution-markers")
+        marker = None
+        if resolution:
+            written = [m for m in resolution if isinstance(m, str)]
+            marker = " or ".join(f"({m})" for m in written) if written else None
+        label = name
+        if marker is not None and isinstance(pkg.get("version"), str):
+            label = f"{pkg['name']}=={pkg['version']}"  # only an invalid marker's message
         return LockEntry(
             name=name,
             version=normal_version(pkg["name"], pkg.get("version")),
@@ -185,16 +210,14 @@ class _Reader:
             if not isinstance(dep, dict) or not isinstance(dep.get("name"), str):
                 continue
             try:
-                version = dep.get("version")
+                version, extras = dep.get("version"), dep.get("extra")
                 yield DependencyEdge(
-                    name=canonical_name(dep["name"]),
+                    name=self._canonical(dep["name"]),
                     version=normal_version(dep["name"], version) if version else None,
                     marker=normal_marker(dep["name"], dep.get("marker")),
-                    extras=tuple(
-                        str(canonicalize_name(e))
-                        for e in dep.get("extra") or []
-                        if isinstance(e, str)
-                    ),
+                    extras=tuple(str(canonicalize_name(e)) for e in extras if isinstance(e, str))
+                    if extras
+                    else (),
                 )
             except EntryError as exc:
                 # the line only of an edge that has a problem
