@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from reprolock.audit.checks.accelerators import Cuda
 from reprolock.audit.checks.environments import (
+    _MEMO_DEPTH,
     _PACKAGE_FIELDS,
     _RECIPE_FIELDS,
     Accelerator,
@@ -22,6 +23,7 @@ from reprolock.audit.checks.environments import (
     Purpose,
     Recipe,
     Statement,
+    _directory_tokens,
     _package,
     _package_kind,
     _package_kinds,
@@ -29,6 +31,7 @@ from reprolock.audit.checks.environments import (
     _parts,
     _platform_of_kinds,
     _section_part,
+    _tokens_of_parts,
     _words,
     agreement_groups,
     platform_of_image,
@@ -663,3 +666,32 @@ def test_only_a_setup_py_at_the_root_publishes() -> None:
     nested = facts("pkg/setup.py", role=Role.OTHER, kind="python")
     assert model(setup, ci, docs).is_library()
     assert not model(nested, ci, docs).is_library()
+
+
+_COMPONENTS = st.sampled_from(
+    ["backends", "Backend", "cu118", "cpu-only", "rocm6", "x", "serving", "py310", "", ".", "a.b"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_COMPONENTS, max_size=6).map("/".join))
+def test_variant_tokens_read_by_directory_are_those_read_whole(path: str) -> None:
+    expected = _tokens_of_parts(_parts(path.lower()))
+    assert variant_tokens(path) == expected
+    variant_tokens.cache_clear()
+    assert variant_tokens(path) == expected  # the directories' tokens remembered
+
+
+def test_variant_tokens_of_a_directory_under_backends_but_not_a_file() -> None:
+    assert variant_tokens("backends/llamacpp2/requirements.txt") == {"llamacpp2"}
+    assert variant_tokens("backends/requirements-cpu.txt") == {"cpu"}
+
+    # the by-directory path is taken, except for a path too deep to recurse through
+    _directory_tokens.cache_clear()
+    variant_tokens.cache_clear()
+    assert variant_tokens("a/backends/tpu-v5/req.txt") == {"tpu", "tpu-v5"}
+    assert _directory_tokens.cache_info().currsize == 4  # a/backends/tpu-v5 and its parents
+    _directory_tokens.cache_clear()
+    deep = "/".join(["d"] * _MEMO_DEPTH + ["backends", "tpu-v5", "req.txt"])
+    assert variant_tokens(deep) == {"tpu", "tpu-v5"}
+    assert _directory_tokens.cache_info().currsize == 0

@@ -354,9 +354,21 @@ _BACKEND_DIRS = frozenset({"backends", "backend", "platforms", "accelerators", "
 @functools.lru_cache(maxsize=8192)
 def variant_tokens(path: str) -> frozenset[str]:
     """The words of ``path`` that name a platform, accelerator, backend or Python:
-    environments whose tokens differ are alternatives of one another."""
-    found: set[str] = set()
+    environments whose tokens differ are alternatives of one another (and a directory under
+    ``backends/``, but not a file there)."""
     parts = _parts(path.lower())
+    if not parts or len(parts) > _MEMO_DEPTH:
+        return _tokens_of_parts(parts)
+    return _directory_tokens(parts[:-1]) | _component_tokens(parts[-1])
+
+
+_MEMO_DEPTH = 32
+"""Paths deeper than this are read whole, not directory by directory (that recurses)."""
+
+
+def _tokens_of_parts(parts: Sequence[str]) -> frozenset[str]:
+    """:func:`variant_tokens` of a path's components, read one by one."""
+    found: set[str] = set()
     for index, part in enumerate(parts):
         if index > 0 and parts[index - 1] in _BACKEND_DIRS and index < len(parts) - 1:
             found.add(part)
@@ -364,6 +376,29 @@ def variant_tokens(path: str) -> frozenset[str]:
             if word in _VARIANT_WORDS or _VARIANT_PATTERN.match(word):
                 found.add(word)
     return frozenset(found)
+
+
+@functools.lru_cache(maxsize=8192)
+def _directory_tokens(parts: tuple[str, ...]) -> frozenset[str]:
+    """:func:`variant_tokens` of a directory's components, worked out once per directory: its
+    parent's, its name's words, and its name when its parent is a backends directory."""
+    if not parts:
+        return frozenset()
+    name = parts[-1]
+    found = _directory_tokens(parts[:-1]) | _component_tokens(name)
+    if len(parts) > 1 and parts[-2] in _BACKEND_DIRS:
+        found |= {name}
+    return found
+
+
+@functools.lru_cache(maxsize=16384)
+def _component_tokens(part: str) -> frozenset[str]:
+    """The words of one path component that name a platform, accelerator or Python."""
+    return frozenset(
+        word
+        for word in _SPLIT.split(part)
+        if word in _VARIANT_WORDS or _VARIANT_PATTERN.match(word)
+    )
 
 
 # =============================================================================================
