@@ -638,23 +638,19 @@ def _top_level(recipes: Mapping[str, Recipe]) -> set[str]:
     top = {p for p, r in recipes.items() if r.installs and p not in included and p not in targets}
     components = _components(targets, [*targets, *(p for p in included if p not in targets)])
     component_of = {path: index for index, members in enumerate(components) for path in members}
-    successors = [
-        {component_of[t] for p in members for t in targets.get(p, ()) if component_of[t] != index}
-        for index, members in enumerate(components)
-    ]
-    candidate = [any(recipes[p].installs for p in members) for members in components]
     covered = [False] * len(components)
-    for index in reversed(range(len(components))):  # sources first
-        if covered[index] or candidate[index]:
-            for successor in successors[index]:
-                covered[successor] = True
-    top.update(
-        p
-        for index, members in enumerate(components)
-        if candidate[index] and not covered[index]
-        for p in members
-        if recipes[p].installs
-    )
+    # Sources first: every component that reaches this one has been seen, so whether it is
+    # covered is known when it is met.
+    for index in reversed(range(len(components))):
+        members = components[index]
+        installing = [p for p in members if recipes[p].installs]
+        if installing and not covered[index]:
+            top.update(installing)
+        if installing or covered[index]:
+            for p in members:
+                for t in targets.get(p, ()):
+                    if component_of[t] != index:
+                        covered[component_of[t]] = True
     return top
 
 
