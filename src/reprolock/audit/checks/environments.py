@@ -50,7 +50,7 @@ from reprolock.audit.checks.accelerators import (
     pin_cuda,
 )
 from reprolock.audit.conda import KIND_ENVIRONMENT, KIND_EXPLICIT, KIND_LOCK
-from reprolock.audit.interface import FileFacts, Pin, Role, Section
+from reprolock.audit.interface import FileFacts, Pin, PythonVersion, Role, Section
 from reprolock.config import Config, EnvironmentGroup, Profile
 from reprolock.files import read_bytes
 
@@ -81,15 +81,9 @@ class Package:
         return f"{self.path}:{self.line}"
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Statement:
-    """A Python version a file states."""
-
-    value: str
-    """A version (``3.11``) or, for ``requires-python``, a specifier (``>=3.10``)."""
-    line: int
-    origin: str
-    """``requires-python``, ``.python-version``, ``base image``, ``ci``, ``conda``..."""
+Statement = PythonVersion
+"""A Python version a file states: the scanners' own statement (value, line, origin), read as
+it is (a monorepo states thousands)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -141,9 +135,7 @@ def _recipe(ff: FileFacts) -> Recipe:
         packages=packages,
         includes=tuple([(i.target, i.line) for i in ff.includes]) if ff.includes else (),
         images=tuple([(i.ref, i.line) for i in ff.images]) if ff.images else (),
-        pythons=tuple([Statement(value=p.value, line=p.line, origin=p.origin) for p in ff.pythons])
-        if ff.pythons
-        else (),
+        pythons=ff.pythons,
         indexes=ff.indexes,
         sections=ff.sections,
     )
@@ -467,6 +459,11 @@ class Platform:
         if self.accelerator is Accelerator.CUDA and self.cuda is not None:
             return f"CUDA {self.cuda.label}"
         return self.accelerator.value
+
+
+_NOWHERE = Platform()
+"""The platform of an environment nothing says anything about (most of them): one shared
+value, it is immutable."""
 
 
 def platform_of_tokens(tokens: Iterable[str], evidence: str) -> Platform | None:
@@ -868,7 +865,7 @@ class Model:
         found = _merged(found, platform_of_tokens(variant_tokens(recipe.path), recipe.path))
         found = _merged(found, _platform_of_kinds(kinds))
         if found is None:
-            return Platform()
+            return _NOWHERE
         return found
 
     def _inherited(self, env: Environment) -> dict[str, tuple[str, ...]]:
