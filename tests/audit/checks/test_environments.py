@@ -14,15 +14,24 @@ from hypothesis import strategies as st
 
 from reprolock.audit.checks.accelerators import Cuda
 from reprolock.audit.checks.environments import (
+    _MEMO_DEPTH,
     _PACKAGE_FIELDS,
+    _RECIPE_FIELDS,
     Accelerator,
     Package,
     Platform,
     Purpose,
+    Recipe,
+    Statement,
+    _directory_tokens,
     _package,
+    _package_kind,
     _package_kinds,
+    _part,
     _parts,
     _platform_of_kinds,
+    _section_part,
+    _tokens_of_parts,
     _words,
     agreement_groups,
     platform_of_image,
@@ -32,7 +41,15 @@ from reprolock.audit.checks.environments import (
     read_facts,
     variant_tokens,
 )
-from reprolock.audit.interface import Declared, FileFacts, Include, Pin, Role
+from reprolock.audit.interface import (
+    Declared,
+    FileFacts,
+    Include,
+    Pin,
+    PythonVersion,
+    Role,
+    Section,
+)
 from reprolock.config import EnvironmentGroup, Profile
 from reprolock.formats.spec import classify
 from tests.audit.checks.helpers import (
@@ -546,3 +563,135 @@ def test_words_split_once_per_component_are_those_of_the_whole_path(path: str) -
     ]
     assert [list(words) for words in _words(path)] == split
     assert [list(words) for words in _words(path)] == split  # asked again: the same
+
+
+# --- fast paths agree with the general ones ---------------------------------------------------
+
+
+def test_recipes_made_field_by_field_are_those_of_the_constructor() -> None:
+    assert tuple(f.name for f in dataclasses.fields(Recipe)) == _RECIPE_FIELDS
+    stages = (Section(kind="stage", name="base", start=1, end=9),)
+    ff = facts(
+        "Dockerfile",
+        pin("torch", "2.3.1", 4),
+        role=Role.CONCRETE,
+        kind="dockerfile",
+        includes=(("requirements.txt", 5),),
+        images=((CUDA_121, 1),),
+        indexes=("https://download.pytorch.org/whl/cu121",),
+        pythons=(("3.11", 1, "base image"),),
+        sections=stages,
+    )
+    made = read_facts({"Dockerfile": ff})["Dockerfile"]
+    expected = Recipe(
+        path="Dockerfile",
+        kind="dockerfile",
+        installs=True,
+        lock=False,
+        packages=(_package(ff.pins[0], "Dockerfile", False),),
+        includes=(("requirements.txt", 5),),
+        images=((CUDA_121, 1),),
+        pythons=(Statement(value="3.11", line=1, origin="base image"),),
+        indexes=("https://download.pytorch.org/whl/cu121",),
+        sections=stages,
+    )
+    assert made == expected
+    assert hash(made) == hash(expected)
+    for role, installs, lock in (
+        (Role.LOCK, True, True),
+        (Role.CONCRETE, True, False),
+        (Role.MANIFEST, False, False),
+    ):
+        made = read_facts({"x": facts("x", role=role)})["x"]
+        assert (made.installs, made.lock) == (installs, lock)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.path = "y"  # type: ignore[misc]
+
+
+_LINES = st.integers(min_value=0, max_value=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pins=st.lists(_LINES, max_size=6),
+    includes=st.lists(_LINES, max_size=3),
+    images=st.lists(_LINES, max_size=3),
+    pythons=st.lists(_LINES, max_size=3),
+)
+def test_a_whole_file_part_is_the_general_rule_without_a_section(
+    pins: list[int], includes: list[int], images: list[int], pythons: list[int]
+) -> None:
+    ff = FileFacts(
+        path="Dockerfile",
+        kind="dockerfile",
+        role=Role.CONCRETE,
+        pins=tuple(Pin(name=f"p{n}", version="1.0", line=line) for n, line in enumerate(pins)),
+        includes=tuple(Include(target=f"r{n}.txt", line=line) for n, line in enumerate(includes)),
+        images=(),
+        pythons=tuple(PythonVersion(value="3.11", line=line, origin="ci") for line in pythons),
+    )
+    recipe = dataclasses.replace(
+        read_facts({ff.path: ff})[ff.path],
+        images=tuple((f"python:3.{n}", line) for n, line in enumerate(images)),
+    )
+    fast = _part(recipe, None)
+    assert fast == _section_part(recipe, None)
+    # the fast path was taken: the file's own tuples, not filtered copies
+    assert fast.packages is recipe.packages
+    assert fast.includes is recipe.includes
+    assert fast.images is recipe.images
+    assert fast.pythons is recipe.pythons
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["torch", "numpy", "nvidia-cublas-cu12", "optimum-habana", "cupy"]),
+            st.sampled_from(["2.3.1", "2.3.1+cu121", "2.3.1+cpu", "2.3.1+rocm6.0", "12.1"]),
+        ),
+        max_size=6,
+    )
+)
+def test_package_kinds_are_each_pins_kind(pins: list[tuple[str, str]]) -> None:
+    packages = [Package(name=n, version=v, path="r.txt", line=1) for n, v in pins]
+    expected = {_package_kind(n, v) for n, v in pins} - {None}
+    assert _package_kinds(packages) == expected
+
+
+def test_only_a_setup_py_at_the_root_publishes() -> None:
+    ci = facts(".github/workflows/ci.yml", pin("torch", "2.2.0", 12), kind="workflow")
+    docs = facts("docs/requirements.txt", pin("torch", "2.3.1"))
+    setup = facts("setup.py", role=Role.OTHER, kind="python")
+    nested = facts("pkg/setup.py", role=Role.OTHER, kind="python")
+    assert model(setup, ci, docs).is_library()
+    assert not model(nested, ci, docs).is_library()
+
+
+_COMPONENTS = st.sampled_from(
+    ["backends", "Backend", "cu118", "cpu-only", "rocm6", "x", "serving", "py310", "", ".", "a.b"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_COMPONENTS, max_size=6).map("/".join))
+def test_variant_tokens_read_by_directory_are_those_read_whole(path: str) -> None:
+    expected = _tokens_of_parts(_parts(path.lower()))
+    assert variant_tokens(path) == expected
+    variant_tokens.cache_clear()
+    assert variant_tokens(path) == expected  # the directories' tokens remembered
+
+
+def test_variant_tokens_of_a_directory_under_backends_but_not_a_file() -> None:
+    assert variant_tokens("backends/llamacpp2/requirements.txt") == {"llamacpp2"}
+    assert variant_tokens("backends/requirements-cpu.txt") == {"cpu"}
+
+    # the by-directory path is taken, except for a path too deep to recurse through
+    _directory_tokens.cache_clear()
+    variant_tokens.cache_clear()
+    assert variant_tokens("a/backends/tpu-v5/req.txt") == {"tpu", "tpu-v5"}
+    assert _directory_tokens.cache_info().currsize == 4  # a/backends/tpu-v5 and its parents
+    _directory_tokens.cache_clear()
+    deep = "/".join(["d"] * _MEMO_DEPTH + ["backends", "tpu-v5", "req.txt"])
+    assert variant_tokens(deep) == {"tpu", "tpu-v5"}
+    assert _directory_tokens.cache_info().currsize == 0

@@ -37,6 +37,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import cast
 
 import pathspec
 
@@ -49,7 +50,7 @@ from reprolock.audit.checks.accelerators import (
     pin_cuda,
 )
 from reprolock.audit.conda import KIND_ENVIRONMENT, KIND_EXPLICIT, KIND_LOCK
-from reprolock.audit.interface import FileFacts, Pin, Role, Section
+from reprolock.audit.interface import FileFacts, Pin, PythonVersion, Role, Section
 from reprolock.config import Config, EnvironmentGroup, Profile
 from reprolock.files import read_bytes
 
@@ -80,15 +81,9 @@ class Package:
         return f"{self.path}:{self.line}"
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Statement:
-    """A Python version a file states."""
-
-    value: str
-    """A version (``3.11``) or, for ``requires-python``, a specifier (``>=3.10``)."""
-    line: int
-    origin: str
-    """``requires-python``, ``.python-version``, ``base image``, ``ci``, ``conda``..."""
+Statement = PythonVersion
+"""A Python version a file states: the scanners' own statement (value, line, origin), read as
+it is (a monorepo states thousands)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -131,20 +126,75 @@ def _recipe(ff: FileFacts) -> Recipe:
         packages = tuple(_package(p, path, (p.line, p.name) not in pip_lines) for p in ff.pins)
     else:
         packages = tuple([_package(p, path, False) for p in ff.pins])
-    return Recipe(
+    role = ff.role
+    return _new_recipe(
         path=path,
         kind=ff.kind,
-        installs=ff.role in (Role.CONCRETE, Role.LOCK),
-        lock=ff.role is Role.LOCK,
+        installs=role is Role.CONCRETE or role is Role.LOCK,
+        lock=role is Role.LOCK,
         packages=packages,
-        includes=tuple((i.target, i.line) for i in ff.includes) if ff.includes else (),
-        images=tuple((i.ref, i.line) for i in ff.images) if ff.images else (),
-        pythons=tuple(Statement(value=p.value, line=p.line, origin=p.origin) for p in ff.pythons)
-        if ff.pythons
-        else (),
+        includes=tuple([(i.target, i.line) for i in ff.includes]) if ff.includes else (),
+        images=tuple([(i.ref, i.line) for i in ff.images]) if ff.images else (),
+        pythons=ff.pythons,
         indexes=ff.indexes,
         sections=ff.sections,
     )
+
+
+_RECIPE_FIELDS = (
+    "path",
+    "kind",
+    "installs",
+    "lock",
+    "packages",
+    "includes",
+    "images",
+    "pythons",
+    "indexes",
+    "sections",
+)
+(
+    _SET_RECIPE_PATH,
+    _SET_KIND,
+    _SET_INSTALLS,
+    _SET_LOCK,
+    _SET_PACKAGES,
+    _SET_INCLUDES,
+    _SET_IMAGES,
+    _SET_PYTHONS,
+    _SET_INDEXES,
+    _SET_SECTIONS,
+) = (Recipe.__dict__[name].__set__ for name in _RECIPE_FIELDS)
+
+
+def _new_recipe(
+    *,
+    path: str,
+    kind: str,
+    installs: bool,
+    lock: bool,
+    packages: tuple[Package, ...],
+    includes: tuple[tuple[str, int], ...],
+    images: tuple[tuple[str, int], ...],
+    pythons: tuple[Statement, ...],
+    indexes: tuple[str, ...],
+    sections: tuple[Section, ...],
+) -> Recipe:
+    """``Recipe(...)``, field by field: the model makes one per file of the repository, most
+    of them with nothing to install, and the frozen dataclass's keyword ``__init__`` costs three
+    times this. Every field is set (a test compares the two)."""
+    recipe: Recipe = object.__new__(Recipe)
+    _SET_RECIPE_PATH(recipe, path)
+    _SET_KIND(recipe, kind)
+    _SET_INSTALLS(recipe, installs)
+    _SET_LOCK(recipe, lock)
+    _SET_PACKAGES(recipe, packages)
+    _SET_INCLUDES(recipe, includes)
+    _SET_IMAGES(recipe, images)
+    _SET_PYTHONS(recipe, pythons)
+    _SET_INDEXES(recipe, indexes)
+    _SET_SECTIONS(recipe, sections)
+    return recipe
 
 
 _PACKAGE_FIELDS = ("name", "version", "path", "line", "hashed", "conda")
@@ -296,9 +346,21 @@ _BACKEND_DIRS = frozenset({"backends", "backend", "platforms", "accelerators", "
 @functools.lru_cache(maxsize=8192)
 def variant_tokens(path: str) -> frozenset[str]:
     """The words of ``path`` that name a platform, accelerator, backend or Python:
-    environments whose tokens differ are alternatives of one another."""
-    found: set[str] = set()
+    environments whose tokens differ are alternatives of one another (and a directory under
+    ``backends/``, but not a file there)."""
     parts = _parts(path.lower())
+    if not parts or len(parts) > _MEMO_DEPTH:
+        return _tokens_of_parts(parts)
+    return _directory_tokens(parts[:-1]) | _component_tokens(parts[-1])
+
+
+_MEMO_DEPTH = 32
+"""Paths deeper than this are read whole, not directory by directory (that recurses)."""
+
+
+def _tokens_of_parts(parts: Sequence[str]) -> frozenset[str]:
+    """:func:`variant_tokens` of a path's components, read one by one."""
+    found: set[str] = set()
     for index, part in enumerate(parts):
         if index > 0 and parts[index - 1] in _BACKEND_DIRS and index < len(parts) - 1:
             found.add(part)
@@ -306,6 +368,29 @@ def variant_tokens(path: str) -> frozenset[str]:
             if word in _VARIANT_WORDS or _VARIANT_PATTERN.match(word):
                 found.add(word)
     return frozenset(found)
+
+
+@functools.lru_cache(maxsize=8192)
+def _directory_tokens(parts: tuple[str, ...]) -> frozenset[str]:
+    """:func:`variant_tokens` of a directory's components, worked out once per directory: its
+    parent's, its name's words, and its name when its parent is a backends directory."""
+    if not parts:
+        return frozenset()
+    name = parts[-1]
+    found = _directory_tokens(parts[:-1]) | _component_tokens(name)
+    if len(parts) > 1 and parts[-2] in _BACKEND_DIRS:
+        found |= {name}
+    return found
+
+
+@functools.lru_cache(maxsize=16384)
+def _component_tokens(part: str) -> frozenset[str]:
+    """The words of one path component that name a platform, accelerator or Python."""
+    return frozenset(
+        word
+        for word in _SPLIT.split(part)
+        if word in _VARIANT_WORDS or _VARIANT_PATTERN.match(word)
+    )
 
 
 # =============================================================================================
@@ -374,6 +459,11 @@ class Platform:
         if self.accelerator is Accelerator.CUDA and self.cuda is not None:
             return f"CUDA {self.cuda.label}"
         return self.accelerator.value
+
+
+_NOWHERE = Platform()
+"""The platform of an environment nothing says anything about (most of them): one shared
+value, it is immutable."""
 
 
 def platform_of_tokens(tokens: Iterable[str], evidence: str) -> Platform | None:
@@ -534,29 +624,30 @@ def _top_level(recipes: Mapping[str, Recipe]) -> set[str]:
     in another component reaches its component. A file that includes nothing and that nothing
     includes (most of a large tree) is its own environment, without a walk.
     """
-    targets = {p: [t for t, _ in r.includes if t in recipes] for p, r in recipes.items()}
+    # Only files that include something have an entry (most files include nothing).
+    targets: dict[str, list[str]] = {}
+    for path, recipe in recipes.items():
+        if recipe.includes:
+            found = [t for t, _ in recipe.includes if t in recipes]
+            if found:
+                targets[path] = found
     included = {t for ts in targets.values() for t in ts}
-    alone = {p for p, ts in targets.items() if p not in included and not ts}
-    top = {p for p in alone if recipes[p].installs}
-    components = _components(targets, [p for p in recipes if p not in alone])
+    top = {p for p, r in recipes.items() if r.installs and p not in included and p not in targets}
+    components = _components(targets, [*targets, *(p for p in included if p not in targets)])
     component_of = {path: index for index, members in enumerate(components) for path in members}
-    successors = [
-        {component_of[t] for p in members for t in targets[p] if component_of[t] != index}
-        for index, members in enumerate(components)
-    ]
-    candidate = [any(recipes[p].installs for p in members) for members in components]
     covered = [False] * len(components)
-    for index in reversed(range(len(components))):  # sources first
-        if covered[index] or candidate[index]:
-            for successor in successors[index]:
-                covered[successor] = True
-    top.update(
-        p
-        for index, members in enumerate(components)
-        if candidate[index] and not covered[index]
-        for p in members
-        if recipes[p].installs
-    )
+    # Sources first: every component that reaches this one has been seen, so whether it is
+    # covered is known when it is met.
+    for index in reversed(range(len(components))):
+        members = components[index]
+        installing = [p for p in members if recipes[p].installs]
+        if installing and not covered[index]:
+            top.update(installing)
+        if installing or covered[index]:
+            for p in members:
+                for t in targets.get(p, ()):
+                    if component_of[t] != index:
+                        covered[component_of[t]] = True
     return top
 
 
@@ -574,7 +665,7 @@ def _components(targets: Mapping[str, Sequence[str]], nodes: Iterable[str]) -> l
         index[node] = low[node] = len(index)
         stack.append(node)
         on_stack.add(node)
-        work.append((node, iter(targets[node])))
+        work.append((node, iter(targets.get(node, ()))))
 
     for start in sorted(nodes):
         if start in index:
@@ -620,6 +711,19 @@ class _Part:
 
 
 def _part(recipe: Recipe, section: Section | None) -> _Part:
+    if section is None:
+        # The whole file: every line is in it, nothing to filter (most files have no sections).
+        return _Part(
+            packages=recipe.packages,
+            includes=recipe.includes,
+            images=recipe.images,
+            pythons=recipe.pythons,
+        )
+    return _section_part(recipe, section)
+
+
+def _section_part(recipe: Recipe, section: Section | None) -> _Part:
+    """:func:`_part` by the general rule: the lines of ``section`` and its parent stages."""
     chain: list[Section | None] = [section]
     by_name = {s.name: s for s in recipe.sections if s.kind == "stage"}
     seen: set[str] = set()
@@ -680,7 +784,7 @@ class Model:
         members = (recipe.path, *_closure([t for t, _ in part.includes], self.recipes))
         members = tuple(dict.fromkeys(members))
         packages = [*part.packages]
-        kinds = _package_kinds(part.packages)
+        kinds = self._kinds_of(recipe.path) if section is None else _package_kinds(part.packages)
         for member in members[1:]:
             packages.extend(self.recipes[member].packages)
             kinds |= self._kinds_of(member)
@@ -761,7 +865,7 @@ class Model:
         found = _merged(found, platform_of_tokens(variant_tokens(recipe.path), recipe.path))
         found = _merged(found, _platform_of_kinds(kinds))
         if found is None:
-            return Platform()
+            return _NOWHERE
         return found
 
     def _inherited(self, env: Environment) -> dict[str, tuple[str, ...]]:
@@ -825,14 +929,15 @@ class Model:
         (profile not set) a repository that publishes a package and deploys nothing."""
         if self.config.profile_set:
             return self.config.profile is Profile.LIBRARY
-        publishes = any(
-            r.kind == "pyproject" and not posixpath.dirname(r.path) for r in self.recipes.values()
-        ) or any(posixpath.basename(p) == "setup.py" and "/" not in p for p in self._all_paths())
+        publishes = (
+            any(
+                r.kind == "pyproject" and not posixpath.dirname(r.path)
+                for r in self.recipes.values()
+            )
+            or "setup.py" in self.recipes
+        )  # a setup.py at the root
         deploys = any(e.purpose in MODEL_PURPOSES for e in self.environments)
         return publishes and not deploys
-
-    def _all_paths(self) -> Iterator[str]:
-        yield from self.recipes
 
 
 _FILE_WIDE_OPTIONS = frozenset({"requirements", KIND_ENVIRONMENT})
@@ -851,9 +956,9 @@ def _urls(text: str) -> list[str]:
 
 def _package_kinds(packages: Iterable[Package]) -> frozenset[str]:
     """The accelerator kinds ``packages`` name (see :func:`_package_kind`)."""
-    return frozenset(
-        kind for kind in (_package_kind(p.name, p.version) for p in packages) if kind is not None
-    )
+    kinds = {_package_kind(p.name, p.version) for p in packages}
+    kinds.discard(None)
+    return frozenset(cast("set[str]", kinds))
 
 
 @functools.lru_cache(maxsize=16384)
@@ -883,6 +988,7 @@ _KIND_ACCELERATORS = {
 }
 
 
+@functools.lru_cache(maxsize=64)
 def _platform_of_kinds(kinds: frozenset[str]) -> Platform | None:
     """What the pins say (their :func:`_package_kinds`). Only when all of them agree: a file
     of alternatives (markers) says nothing."""

@@ -54,8 +54,10 @@ def variant_unpinned(model: Model) -> list[Finding]:
     seen: set[tuple[str, int, str]] = set()
     for env in model.environments:
         for package in env.packages:
+            if package.name not in GPU_FRAMEWORKS or package.conda:
+                continue
             key = (package.path, package.line, package.name)
-            if package.name not in GPU_FRAMEWORKS or package.conda or key in seen:
+            if key in seen:
                 continue
             if local_part(package.version) or package.hashed:
                 continue
