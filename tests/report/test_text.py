@@ -7,7 +7,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reprolock.model import Finding, Location, Report, Severity
-from reprolock.report.text import _finding_line, _path_line, _Rich, render_text
+from reprolock.report.common import display
+from reprolock.report.text import (
+    _CONTROLS,
+    _finding_line,
+    _path_line,
+    _printable,
+    _Rich,
+    render_text,
+)
 from tests.report.samples import clean_report, nasty_report, sample_report
 
 
@@ -115,3 +123,17 @@ def test_a_file_block_built_at_once_is_what_rich_renders(
     ordered = sorted(rows, key=lambda row: row[0])
     report = _report(*(_finding(*row) for row in ordered))
     assert render_text(report) == _with_rich(report, color=False)
+
+
+@settings(max_examples=300)
+@given(st.text())
+def test_printable_text_is_escaped_as_by_the_table_alone(text: str) -> None:
+    assert _printable(text) == display(text).translate(_CONTROLS)
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [("plain é text", "plain é text"), ("a\x1b[2Jb", "a\\x1b[2Jb"), ("c\x85d\te", "c\\x85d\te")],
+)
+def test_printable_escapes_only_controls(text: str, shown: str) -> None:
+    assert _printable(text) == shown

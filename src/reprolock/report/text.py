@@ -28,7 +28,10 @@ _CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) 
 
 
 def _printable(text: str) -> str:
-    return display(text).translate(_CONTROLS)
+    shown = display(text)
+    # Every character _CONTROLS names is unprintable (Unicode Cc), so text that is all
+    # printable has nothing to escape: the common case, without a table look-up per character.
+    return shown if shown.isprintable() else shown.translate(_CONTROLS)
 
 
 def render_text(report: Report, *, color: bool = False) -> str:
