@@ -294,7 +294,7 @@ class CondaScanner(Scanner):
         )
 
     def scan(self, source: SourceFile, ctx: ScanContext) -> FileFacts:
-        name = source.path.rpartition("/")[2]  # source.name, without parsing a path
+        name = source.name
         if EXPLICIT_NAME.match(name):
             return self._scan_explicit(source, ctx)
         sure = not _MAYBE_ENV_NAME.match(name)

@@ -76,11 +76,6 @@ _TEMPLATE_IN = frozenset(
 )
 
 
-def _name(source: SourceFile) -> str:
-    """``source.name``, without making a path of it: discovery's paths are normalised."""
-    return source.path.rpartition("/")[2]
-
-
 def _strict_name(relpath: str) -> bool:
     """True for names that say "requirements" whatever their content."""
     parts = relpath.lower().rsplit("/", 2)
@@ -684,7 +679,7 @@ class RequirementsScanner(Scanner):
         self, source: SourceFile, parsed: ParsedRequirements, ctx: ScanContext
     ) -> tuple[str, ...] | None:
         """What a compiled lock was compiled from; None when the file is not a lock."""
-        stem = _name(source).rpartition(".")[0]
+        stem = source.name.rpartition(".")[0]
         same_stem = self._sibling(source, f"{stem}.in")
         fallback: tuple[str, ...] | None = (same_stem,) if self._exists(ctx, same_stem) else None
         via = via_sources(source.text) if fallback is None else ()
@@ -708,7 +703,7 @@ class RequirementsScanner(Scanner):
         self._reads = set()
         try:
             parsed = self._parse_text(source.abspath, source.text)
-            if _name(source).lower().endswith(".in"):
+            if source.name.lower().endswith(".in"):
                 facts = self._scan_manifest(source, parsed, ctx)
             else:
                 compiled_from = self._lock_sources(source, parsed, ctx)
@@ -744,7 +739,7 @@ class RequirementsScanner(Scanner):
     def _scan_manifest(
         self, source: SourceFile, parsed: ParsedRequirements, ctx: ScanContext
     ) -> FileFacts:
-        stem = _name(source)[:-3]
+        stem = source.name[:-3]
         declared = _declared(parsed)
         compiled = self._exists(ctx, self._sibling(source, f"{stem}.txt"))
         looks_like_pip = not parsed.problems and (
@@ -822,7 +817,7 @@ class RequirementsScanner(Scanner):
         # made when a line is judged: none is in a hashed lock
         contexts: tuple[JudgeContext, JudgeContext] | None = None
         is_lock = role is Role.LOCK
-        constraints_file = "constraint" in _name(source).lower()
+        constraints_file = "constraint" in source.name.lower()
         command = parsed.header.command if parsed.header is not None else ""
 
         pins: list[Pin] = []

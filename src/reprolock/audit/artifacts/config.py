@@ -328,7 +328,7 @@ class ConfigScanner(Scanner):
         if len(text) > MAX_CONFIG_CHARS:
             return facts
         kedro = "filepath" in text and _KEDRO_CATALOG.search(source.path) is not None
-        name = source.path.rpartition("/")[2]  # source.name, without making a path object
+        name = source.name
         if (
             not kedro
             and not any(t in text for t in _CONFIG_TRIGGERS)
