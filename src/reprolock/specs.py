@@ -137,10 +137,17 @@ def judge_concrete(spec: Spec, location: Location, ctx: JudgeContext) -> list[Fi
 _MANIFEST_RULES = frozenset({"RP104", "RP105", "RP106"})
 
 
+_JUDGED_IN_A_MANIFEST = frozenset({SpecKind.VCS, SpecKind.URL, SpecKind.PATH})
+"""The kinds :func:`judge_manifest` can find fault with (RP104-RP106): a range or a bare name
+is what a manifest declares, and judging it would only build findings to drop."""
+
+
 def judge_manifest(spec: Spec, location: Location, ctx: JudgeContext) -> list[Finding]:
     """Findings for a spec in a manifest: ranges are intended there, so only what makes the
     lock itself irreproducible counts (a VCS reference that moves, a URL without a hash, a path
     outside the repository)."""
+    if spec.kind not in _JUDGED_IN_A_MANIFEST:
+        return []
     return [f for f in judge_concrete(spec, location, ctx) if f.rule in _MANIFEST_RULES]
 
 

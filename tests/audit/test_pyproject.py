@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 from reprolock.audit.engine import run_audit
 from reprolock.audit.interface import Role, ScanContext, ScanError, SourceFile
 from reprolock.audit.pyproject import (
-    _JUDGED_IN_A_MANIFEST,
     PyprojectScanner,
     poetry_constraint,
 )
@@ -29,7 +28,15 @@ from reprolock.formats.poetry import sha256_json
 from reprolock.formats.toml import locate
 from reprolock.formats.uv import project_inputs as uv_project_inputs
 from reprolock.model import Finding, Location
-from reprolock.specs import JudgeContext, SpecKind, classify, judge_manifest
+from reprolock.specs import (
+    _JUDGED_IN_A_MANIFEST,
+    _MANIFEST_RULES,
+    JudgeContext,
+    SpecKind,
+    classify,
+    judge_concrete,
+    judge_manifest,
+)
 from tests.conftest import FIXTURES, audit_tree, hits, write_tree
 
 Audit = Callable[[dict[str, str | bytes]], list[Finding]]
@@ -510,7 +517,7 @@ MANIFEST_SPECS = [
 def test_only_the_kinds_judged_in_a_manifest_can_have_findings_there(
     text: str, require_hashes: bool, partial: bool, tmp_path: Path
 ) -> None:
-    # The scanner skips judge_manifest for the other kinds: it would find nothing.
+    # judge_manifest returns early for the other kinds: the general path finds nothing there.
     spec = classify(text)
     ctx = JudgeContext(
         root=tmp_path / "repo",
@@ -518,9 +525,11 @@ def test_only_the_kinds_judged_in_a_manifest_can_have_findings_there(
         require_hashes=require_hashes,
         partial_hashing=partial,
     )
-    found = judge_manifest(spec, Location(path="pyproject.toml", line=1, column=1), ctx)
+    at = Location(path="pyproject.toml", line=1, column=1)
+    general = [f for f in judge_concrete(spec, at, ctx) if f.rule in _MANIFEST_RULES]
+    assert judge_manifest(spec, at, ctx) == general
     if spec.kind not in _JUDGED_IN_A_MANIFEST:
-        assert found == []
+        assert general == []
 
 
 def test_the_kinds_judged_in_a_manifest_do_have_findings(tmp_path: Path) -> None:
@@ -612,3 +621,18 @@ def test_a_content_hash_is_computed_only_for_the_lock_beside(
     assert (manifest.poetry_hash, manifest.poetry_hash_pre_2_3) == expected
     assert manifest.pdm_hashes == (pdm_content_hashes(data) if pdm_hashed else ())
     assert manifest.uv == uv_project_inputs(data)  # whatever lies beside: a workspace's lock
+
+
+def test_judge_manifest_does_not_judge_a_range_or_a_bare_name(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def refuse(*_: object) -> list[Finding]:
+        raise AssertionError("judged")
+
+    monkeypatch.setattr("reprolock.specs.judge_concrete", refuse)
+    ctx = JudgeContext(root=tmp_path, base_dir=tmp_path, require_hashes=True)
+    at = Location(path="pyproject.toml", line=1, column=1)
+    assert judge_manifest(classify("numpy>=1.26"), at, ctx) == []
+    assert judge_manifest(classify("numpy"), at, ctx) == []
+    with pytest.raises(AssertionError, match="judged"):
+        judge_manifest(classify("pkg @ https://example.com/pkg-1.0.tar.gz"), at, ctx)

@@ -220,14 +220,8 @@ def _expand_project_root(text: str, source: SourceFile) -> str:
     return text.replace("${PROJECT_ROOT}", base.as_posix())
 
 
-_JUDGED_IN_A_MANIFEST = frozenset({SpecKind.VCS, SpecKind.URL, SpecKind.PATH})
-"""The kinds :func:`judge_manifest` can find fault with (RP104-RP106): a range or a bare name
-is what a manifest declares, and judging it would only build findings to drop."""
-
-
 def _judge_manifest(st: _Scan, spec: Spec, line: int) -> None:
-    if spec.kind in _JUDGED_IN_A_MANIFEST:
-        st.findings.extend(judge_manifest(spec, st.source.at(line), st.judge))
+    st.findings.extend(judge_manifest(spec, st.source.at(line), st.judge))
 
 
 def _pep508(
