@@ -628,7 +628,7 @@ def test_repro_check_hook_audits_the_whole_tree_once() -> None:
     assert hook["require_serial"] is True
     # pre-commit installs this repository into the hook's venv: the entry is its console script.
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    assert project["project"]["scripts"][hook["entry"].split()[0]] == "reprolock.cli:main"
+    assert project["project"]["scripts"][hook["entry"].split()[0]] == "reprolock.cli:run"
 
 
 @pytest.mark.parametrize(

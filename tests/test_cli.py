@@ -661,6 +661,65 @@ def test_python_m_reprolock(tmp_path: Path) -> None:
     assert "unrecognized arguments: --bogus" in usage.stderr
 
 
+_EXIT_PROBE = """
+import atexit, sys, threading, time
+from reprolock.cli import run
+
+class Finalized:
+    def __del__(self):
+        sys.stderr.write("heap freed\\n")
+
+KEEP = Finalized()
+atexit.register(lambda: sys.stderr.write("atexit ran\\n"))
+if sys.argv[1] == "thread":
+    def late():
+        time.sleep(0.2)
+        sys.stdout.write("thread finished\\n")
+    threading.Thread(target=late).start()
+sys.argv = ["repro", *sys.argv[2:]]
+run()
+"""
+
+
+def _exit_probe(cwd: Path, mode: str, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", _EXIT_PROBE, mode, *argv],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_executable_exits_without_freeing_its_heap_after_flushing_and_atexit(
+    tmp_path: Path,
+) -> None:
+    # Enough findings that the report is far larger than stdout's buffer.
+    write_tree(tmp_path, {"requirements.txt": "".join(f"pkg{i}\n" for i in range(3000))})
+    done = _exit_probe(tmp_path, "alone", "check", ".", "--format", "json")
+    assert done.returncode == 1
+    assert len(json.loads(done.stdout)["findings"]) == 3000
+    # atexit handlers ran and stderr was flushed; the heap was left to the operating system.
+    assert done.stderr.endswith("atexit ran\n")
+    assert "heap freed" not in done.stderr
+
+    rules = _exit_probe(tmp_path, "alone", "rules")
+    assert (rules.returncode, rules.stdout.count("\nRP"), rules.stderr) == (
+        0,
+        len(RULES) - 1,
+        "atexit ran\n",
+    )
+
+
+def test_the_executable_exits_as_python_does_while_another_thread_runs(tmp_path: Path) -> None:
+    done = _exit_probe(tmp_path, "thread", "rules")
+    assert done.returncode == 0
+    # The thread was waited for and the interpreter's own shutdown ran.
+    assert done.stdout.endswith("thread finished\n")
+    assert done.stderr == "atexit ran\nheap freed\n"
+
+
 def test_code_host_formats_use_paths_from_the_working_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

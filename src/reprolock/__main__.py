@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-
-from reprolock.cli import main
+from reprolock.cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -8,6 +8,7 @@ reprolock: an unexpected exception, never confused with a finding).
 from __future__ import annotations
 
 import argparse
+import atexit
 import enum
 import io
 import json
@@ -22,7 +23,7 @@ from contextlib import closing, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, TextIO, TypeVar
+from typing import TYPE_CHECKING, NoReturn, TextIO, TypeVar
 
 from reprolock import __version__
 from reprolock.audit.baseline import load_baseline, write_baseline
@@ -589,9 +590,38 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``repro`` command; returns the exit code."""
+    """The ``repro`` command as a function (tests, embedding); returns the exit code."""
     with _sigterm_as_interrupt():
         return _main(argv)
+
+
+def run() -> NoReturn:
+    """The ``repro`` executable (its console script, ``python -m reprolock``): :func:`main`
+    on ``sys.argv``, then :func:`exit_now`."""
+    exit_now(main())
+
+
+def exit_now(code: int) -> NoReturn:
+    """End the process with ``code`` without the interpreter freeing its heap object by object.
+
+    After an audit of a large tree that heap is ~100 MB of small objects, and the shutdown
+    that deallocates them one by one took a twentieth of a cold audit of 1,000 projects
+    (0.1 s, measured on the bench trees); the operating system takes the memory back at once.
+    What shutdown does that anyone could see is done first: the ``atexit`` handlers run
+    (``logging``, ``weakref.finalize``, coverage) and stdout and stderr are flushed. Where
+    that is not certain to be all (another thread still runs, a flush fails on a closed
+    pipe), the interpreter's own exit runs instead, exactly as before.
+    """
+    if threading.active_count() == 1:
+        atexit._run_exitfuncs()  # what the interpreter's own exit runs first
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass  # the interpreter's exit reports it as it always has
+        else:
+            os._exit(code)
+    sys.exit(code)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
