@@ -213,11 +213,14 @@ def test_cache_files_are_json_with_a_digest_and_private_modes(tmp_path: Path) ->
     for path in _cache_files(cache):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         header, body = _body(path)
-        magic, version, checksum = header.split(b" ")
+        magic, version, encoding, checksum = header.split(b" ")
         assert (magic, version) == (b"reprolock-audit-cache", str(cache_module.FORMAT).encode())
         assert checksum.decode() == hashlib.sha256(body).hexdigest()
-        text = zlib.decompress(body)
-        if path.name.endswith(".run.json"):
+        # The run record, all a warm run of an unchanged tree reads, is not compressed.
+        run_record = path.name.endswith(".run.json")
+        assert encoding == (b"raw" if run_record else b"zlib")
+        text = body if run_record else zlib.decompress(body)
+        if run_record:
             assert json.loads(text)["version"] == __version__
         else:  # a JSON head line, then one line per file: "path", digest, deps, scan
             head, *lines = text.decode("ascii").splitlines()
@@ -225,6 +228,19 @@ def test_cache_files_are_json_with_a_digest_and_private_modes(tmp_path: Path) ->
             entries = [line.split("\t") for line in lines]
             assert sorted(json.loads(e[0]) for e in entries) == sorted(_TREE)
             assert all(len(e) == 4 and json.loads(e[3]) for e in entries)
+
+
+def test_a_cache_file_of_an_unknown_encoding_is_a_miss(tmp_path: Path) -> None:
+    body = json.dumps({"version": __version__}).encode()
+    path = tmp_path / "x.run.json"
+    for encoding, loaded in ((b"raw", {"version": __version__}), (b"gzip", None), (b"", None)):
+        header = b"reprolock-audit-cache %d %s %s\n" % (
+            cache_module.FORMAT,
+            encoding,
+            hashlib.sha256(body).hexdigest().encode(),
+        )
+        path.write_bytes(header + body)
+        assert cache_module._load(path) == loaded
 
 
 class _Boom:
@@ -245,7 +261,7 @@ def test_a_planted_pickle_is_never_loaded(tmp_path: Path) -> None:
     payload = pickle.dumps(_Boom(canary))
     for path in _cache_files(cache):
         # well-formed header and digest around the pickle, and the old file names beside
-        header = b"reprolock-audit-cache %d %s\n" % (
+        header = b"reprolock-audit-cache %d raw %s\n" % (
             cache_module.FORMAT,
             hashlib.sha256(payload).hexdigest().encode(),
         )
@@ -262,9 +278,11 @@ def test_a_flipped_byte_is_a_miss_not_a_wrong_report(tmp_path: Path) -> None:
     for path in _cache_files(cache):
         header, body = _body(path)
         # a finding's message and a file's scan changed, still valid JSON, the digest left
-        text = zlib.decompress(body)
+        compressed = header.split(b" ")[2] == b"zlib"
+        text = zlib.decompress(body) if compressed else body
         assert b"pandas" in text
-        path.write_bytes(header + b"\n" + zlib.compress(text.replace(b"pandas", b"pandaz")))
+        changed = text.replace(b"pandas", b"pandaz")
+        path.write_bytes(header + b"\n" + (zlib.compress(changed) if compressed else changed))
     warm = _audit(root, cache)
     assert warm == cold
     assert "pandaz" not in repr(warm)
@@ -801,7 +819,7 @@ def test_recorded_claims_name_only_files_discovery_kept(
     assert doc["claims"]["by"]["requirements"] == "requirements.txt\0svc/requirements.txt"
     # A record claiming a path the walk did not keep (here one out of the root) is not used.
     doc["claims"]["by"]["requirements"] += "\0../outside.txt"
-    record.write_bytes(cache_module._dump([json.dumps(doc)]))
+    record.write_bytes(cache_module._dump([json.dumps(doc)], compress=False))
     assert cache_module._load(record) == doc
     with opened_files() as opened:
         assert _audit(root, cache) == cold

@@ -48,7 +48,7 @@ from reprolock.model import Finding, Location, Severity
 if TYPE_CHECKING:
     from reprolock.audit.interface import FileFacts
 
-FORMAT = 6
+FORMAT = 7
 """Bumped whenever the layout of the cache files or the scanners' output changes meaning.
 (A change to the fields of :class:`FileFacts` and the types in it changes the namespace by
 itself: see :func:`schema`.)"""
@@ -267,9 +267,11 @@ def _decode_ignores(data: list[Any]) -> Ignores:
 
 
 # ---------------------------------------------------------------------------------------------
-# The files on disk: a header line naming the format and the sha256 of the body, then the
-# body: one JSON document, compressed with zlib (the digests in it are most of its size, and
-# the scans repeat themselves from file to file)
+# The files on disk: a header line naming the format, the body's encoding and the sha256 of
+# the body, then the body: one JSON document. The scans are compressed with zlib (they repeat
+# themselves from file to file, and a warm run reads them only when something changed); the
+# run record is not: a warm run of an unchanged tree reads nothing else, and inflating it
+# cost three times reading it (the run record of 1,000 projects: 4.8 MB, 17 ms to inflate).
 
 
 def _members(items: Iterable[tuple[str, Any]], batch: int = 4096) -> Iterator[str]:
@@ -292,20 +294,28 @@ def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def _dump(chunks: Iterable[str | bytes]) -> bytes:
-    """The cache file for a body given in chunks (text is ASCII), compressed as it is made."""
-    packer = zlib.compressobj(1)
+_ZLIB = b"zlib"
+_RAW = b"raw"
+
+
+def _dump(chunks: Iterable[str | bytes], *, compress: bool) -> bytes:
+    """The cache file for a body given in chunks (text is ASCII), with ``compress`` compressed
+    as it is made."""
+    packer = zlib.compressobj(1) if compress else None
     check = hashlib.sha256()
     parts: list[bytes] = []
     for chunk in chunks:
-        packed = packer.compress(chunk.encode("ascii") if isinstance(chunk, str) else chunk)
+        data = chunk.encode("ascii") if isinstance(chunk, str) else chunk
+        packed = packer.compress(data) if packer is not None else data
         if packed:
             check.update(packed)
             parts.append(packed)
-    packed = packer.flush()
-    check.update(packed)
-    parts.append(packed)
-    header = b"%s %d %s\n" % (_MAGIC, FORMAT, check.hexdigest().encode())
+    if packer is not None:
+        packed = packer.flush()
+        check.update(packed)
+        parts.append(packed)
+    encoding = _ZLIB if compress else _RAW
+    header = b"%s %d %s %s\n" % (_MAGIC, FORMAT, encoding, check.hexdigest().encode())
     return b"".join([header, *parts])
 
 
@@ -319,10 +329,12 @@ def _load_bytes(path: Path) -> bytes | None:
     header, newline, body = data.partition(b"\n")
     del data
     parts = header.split(b" ")
-    if not newline or len(parts) != 3 or parts[0] != _MAGIC or parts[1] != b"%d" % FORMAT:
+    if not newline or len(parts) != 4 or parts[0] != _MAGIC or parts[1] != b"%d" % FORMAT:
         return None
-    if digest(body).encode() != parts[2]:
+    if parts[2] not in (_ZLIB, _RAW) or digest(body).encode() != parts[3]:
         return None
+    if parts[2] == _RAW:
+        return body
     try:
         return zlib.decompress(body)
     except zlib.error:
@@ -558,7 +570,9 @@ class AuditCache:
         head = _compact({"version": __version__, "shape": shape}) + "\n"
         lines = (_entry_line(path, entry) for path, entry in files.items())
         with contextlib.suppress(OSError):
-            atomic_write_bytes(self._files_path, _dump(itertools.chain([head], lines)), mode=0o600)
+            atomic_write_bytes(
+                self._files_path, _dump(itertools.chain([head], lines), compress=True), mode=0o600
+            )
 
     def save_run(
         self,
@@ -601,7 +615,7 @@ class AuditCache:
         lines = ((path, " ".join(map(str, stat))) for path, stat in stats.items())
         chunks = itertools.chain([_compact(head)[:-1], ',"stats":{'], _members(lines), ["}}"])
         with contextlib.suppress(OSError):
-            atomic_write_bytes(self._run_path, _dump(chunks), mode=0o600)
+            atomic_write_bytes(self._run_path, _dump(chunks, compress=False), mode=0o600)
 
 
 def now_ns() -> int:
