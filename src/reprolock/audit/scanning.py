@@ -114,6 +114,8 @@ def _readable_versions(facts: FileFacts) -> FileFacts:
     """``facts`` without versions no comparison can read (a number of thousands of digits:
     Python refuses to convert it, and pip fails on it too), each an RP001 at its line. Every
     cross-file check compares versions; this is the one gate they all pass through."""
+    if not (facts.pins or facts.declared or facts.pythons or facts.images):
+        return facts  # most files of a large tree: nothing versioned to read
     problems: list[Finding] = []
 
     def readable(text: str, line: int) -> bool:
