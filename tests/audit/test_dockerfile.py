@@ -855,3 +855,28 @@ def test_a_directory_of_the_build_context_is_asked_of_the_disk_once(tmp_path: Pa
     other = ScanContext(root=tmp_path / "p", config=Config())
     assert directories.is_dir(other, "src") is False  # another audit asks again
     assert directories.known == {"src": False}
+
+
+@settings(max_examples=300, deadline=None)
+@given(pieces=st.lists(st.sampled_from([" ", "\t", "\u00a0", "-", "--", "a", "=", "'", "x y"])))
+def test_flags_read_at_once_agree_with_flags_read_one_by_one(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    assert dockerfile._Audit.flags(text) == dockerfile._read_flags(text)
+
+
+def test_text_without_flags_is_not_read_flag_by_flag(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(text: str) -> object:
+        raise AssertionError(text)
+
+    monkeypatch.setattr(dockerfile, "_read_flags", refuse)
+    assert dockerfile._Audit.flags("  pip install x") == ({}, "pip install x", 2)
+    with pytest.raises(AssertionError):
+        dockerfile._Audit.flags(" --mount=type=cache x")
+
+
+def test_blank_and_comment_lines_between_instructions_are_passed_over() -> None:
+    parsed = parse_dockerfile("FROM a\n \u00a0\t\n   # RUN x\n#\n\u2003RUN  y\n")
+    assert [(i.keyword, i.line, i.parts[0].column, i.text) for i in parsed.instructions] == [
+        ("FROM", 1, 6, "a"),
+        ("RUN", 5, 7, "y"),
+    ]

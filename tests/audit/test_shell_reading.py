@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reprolock.audit.interface import ScanContext, SourceFile
-from reprolock.audit.shell import scanner
+from reprolock.audit.shell import scanner, syntax
 from reprolock.audit.shell.syntax import Command, Problem, Word, parse
 from reprolock.config import Config
 from reprolock.files import is_inside
@@ -135,3 +138,46 @@ def test_repo_file_answers_without_resolving_what_is_not_there(
     assert scanner.repo_file(ctx, "req") is None  # a directory
     assert scanner.repo_file(ctx, "../outside.txt") is None
     assert resolved == ["req/a.txt", "out.txt", "dangling.txt", "req"]
+
+
+def test_a_plain_word_is_built_with_every_field_the_constructor_sets() -> None:
+    # plain_word sets the slots one by one: a new field must be set there too
+    assert [f.name for f in fields(Word)] == list(syntax._WORD_FIELDS)
+    assert syntax.plain_word("pip", 2, 7) == Word(raw="pip", text="pip", line=2, column=7)
+    assert [f.name for f in fields(syntax._Token)] == ["kind", "value", "start", "word"]
+    word = Word(raw="x", text="x", line=0, column=1)
+    assert syntax._token("word", "x", 3, word) == syntax._Token(
+        kind="word", value="x", start=3, word=word
+    )
+    assert syntax._token("nl", "\n", 0) == syntax._Token(kind="nl", value="\n", start=0)
+
+
+def test_plain_words_are_built_by_the_fast_constructor(monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[str] = []
+
+    def counted(raw: str, line: int, column: int) -> Word:
+        built.append(raw)
+        return Word(raw=raw, text=raw, line=line, column=column)
+
+    monkeypatch.setattr(syntax, "plain_word", counted)
+    command = _simple("pip install 'numpy>=1' pandas")
+    assert built == ["pip", "install", "pandas"]
+    assert [w.text for w in command.words] == ["pip", "install", "numpy>=1", "pandas"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    text=st.text(alphabet="ab \n", max_size=30),
+    offset=st.integers(min_value=0, max_value=30),
+    line_base=st.integers(min_value=0, max_value=5),
+    col_base=st.integers(min_value=1, max_value=5),
+)
+def test_a_position_is_the_line_and_column_of_an_offset(
+    text: str, offset: int, line_base: int, col_base: int
+) -> None:
+    lexer = syntax._Lexer(text, [], line_base=line_base, col_base=col_base, depth=0)
+    assert lexer.position(offset) == (lexer.line_of(offset), lexer.column_of(offset))
+    index = text.count("\n", 0, offset)
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    assert lexer.line_of(offset) == line_base + index
+    assert lexer.column_of(offset) == (column + col_base - 1 if index == 0 else column)

@@ -143,21 +143,19 @@ def parse_dockerfile(text: str) -> ParsedDockerfile:
                 problems.append((f"invalid escape directive {value!r}: use \\ or `", index + 1))
         index += 1
     instructions: list[Instruction] = []
-    while index < len(lines):
+    count = len(lines)
+    while index < count:
         raw = lines[index]
-        stripped = raw.strip()
         index += 1
-        if not stripped or stripped[0] == "#":
-            continue
-        number = index
         head = _HEAD.match(raw)
-        if head is None:  # pragma: no cover - a non-blank line always has a word
-            continue
+        if head is None or head.group(2)[0] == "#":
+            continue  # blank, or a comment
+        number = index
         keyword = head.group(2)
         start = head.end()
         text, more = _continued(raw[start:], escape)
         parts = [Part(line=number, column=start + 1, text=text)]
-        while more and index < len(lines):
+        while more and index < count:
             following = lines[index]
             index += 1
             content = following.lstrip()
@@ -379,6 +377,21 @@ _EXEC_OPERATORS = frozenset(
 )
 
 
+def _read_flags(text: str) -> tuple[dict[str, str], str, int]:
+    """:meth:`_Audit.flags`, read flag by flag."""
+    found: dict[str, str] = {}
+    offset = 0
+    while True:
+        match = _FLAG.match(text, offset)
+        if match is None:
+            break
+        found.setdefault(match.group(1).lower(), (match.group(2) or "").strip("'\""))
+        offset = match.end()
+    rest = text[offset:]
+    skipped = len(rest) - len(rest.lstrip())
+    return found, rest.lstrip(), offset + skipped
+
+
 class _Audit:
     """Walks a Dockerfile's instructions, keeping stages, ARGs and copies in order."""
 
@@ -436,17 +449,10 @@ class _Audit:
     @staticmethod
     def flags(text: str) -> tuple[dict[str, str], str, int]:
         """Leading ``--name=value`` flags, the rest of the text, and where the rest starts."""
-        found: dict[str, str] = {}
-        offset = 0
-        while True:
-            match = _FLAG.match(text, offset)
-            if match is None:
-                break
-            found.setdefault(match.group(1).lower(), (match.group(2) or "").strip("'\""))
-            offset = match.end()
-        rest = text[offset:]
-        skipped = len(rest) - len(rest.lstrip())
-        return found, rest.lstrip(), offset + skipped
+        head = text.lstrip()
+        if not head.startswith("--"):
+            return {}, head, len(text) - len(head)  # no flags (most instructions)
+        return _read_flags(text)
 
     def position(self, instruction: Instruction, offset: int) -> tuple[int, int]:
         """File line and column of ``offset`` in ``instruction.text``."""

@@ -29,7 +29,7 @@ from reprolock.audit.shell.syntax import (
     word_set,
 )
 from reprolock.model import Finding, Location
-from reprolock.specs import JudgeContext
+from reprolock.specs import JudgeContext, Spec, SpecKind, judge_concrete
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -389,9 +389,26 @@ class Analyzer:
     def judge(self) -> JudgeContext:
         """How specs in this file are judged (made when first needed: most text has none)."""
         self._own = False
+        return self._judge_context()
+
+    def _judge_context(self) -> JudgeContext:
         if self._judge is None:
             self._judge = self._ctx.judge_context(self._source, hash_capable=False)
         return self._judge
+
+    def judge_spec(self, spec: Spec, location: Location) -> list[Finding]:
+        """:func:`judge_concrete` of a spec installed by the text. Only a path is judged by
+        where the file is (a spec here has no hashes to ask for): any other spec's findings
+        are the text's own."""
+        if spec.kind is SpecKind.PATH:
+            return judge_concrete(spec, location, self.judge)
+        return judge_concrete(spec, location, self._judge_context())
+
+    @property
+    def require_hashes(self) -> bool:
+        """The audit's ``require_hashes``: the same in every file, and part of the key under
+        which :mod:`.scanner` keeps an analysis to place in other files."""
+        return self._ctx.config.require_hashes
 
     @property
     def downloads(self) -> list[Download]:

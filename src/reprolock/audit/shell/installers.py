@@ -22,7 +22,7 @@ from reprolock.audit.shell.syntax import Word, word_set
 from reprolock.files import read_text
 from reprolock.model import Location
 from reprolock.rules import finding
-from reprolock.specs import Spec, SpecKind, classify, judge_concrete
+from reprolock.specs import Spec, SpecKind, classify
 
 _CREDENTIALS = re.compile(r"//[^/@\s]+@")
 _WHEEL = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._]*)-([^-]+)(?:-\d[^-]*)?-[^-]+-[^-]+-[^-]+\.whl$")
@@ -168,12 +168,12 @@ def _judge(
         analyzer.pins.append(Pin(name=spec.name, version=spec.version, line=location.line))
     if local_only and spec.kind in {SpecKind.UNPINNED, SpecKind.RANGE, SpecKind.EXACT}:
         return  # --no-index: only files the build itself provided can be installed
-    analyzer.findings.extend(judge_concrete(spec, location, analyzer.judge))
+    analyzer.findings.extend(analyzer.judge_spec(spec, location))
     if (
         spec.kind is SpecKind.EXACT
         and spec.version is not None
         and hashes
-        and analyzer.ctx.config.require_hashes
+        and analyzer.require_hashes
     ):
         message = (
             f"{spec.label}=={spec.version} is installed without a hash "

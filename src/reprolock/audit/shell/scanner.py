@@ -146,9 +146,13 @@ def audit_shell(
         note = own_budget.note()
         if note is not None:
             findings.append(note)
+    # Most texts find nothing or one thing: nothing to sort or repeat (hashing a finding
+    # hashes its location).
     return ShellAudit(
-        findings=tuple(sorted(dict.fromkeys(findings), key=_sort_key)),
-        pins=tuple(dict.fromkeys(pins)),
+        findings=tuple(sorted(dict.fromkeys(findings), key=_sort_key))
+        if len(findings) > 1
+        else tuple(findings),
+        pins=tuple(dict.fromkeys(pins)) if len(pins) > 1 else tuple(pins),
         includes=rest.includes,
         indexes=rest.indexes,
         installs_python=rest.installs_python,
@@ -178,7 +182,9 @@ def _analyse(
     """The analyzer's findings and pins (in the order found, before the file's own notes) and
     the rest of its result; from :data:`_OWN` when the text was analysed before and its
     analysis read nothing but the text."""
-    key = (script, container)
+    # The audit's require_hashes decides whether an exact pin is reported (RP103): the one
+    # setting an analysis may read and still be placed in other files (of this audit).
+    key = (script, container, ctx.config.require_hashes)
     known = _OWN.get(key) if placing and not downloaded and not cloned else _NOT_OWN
     locator = locate or _default_locator(source, ctx)
     if known is _SEEN:
@@ -324,9 +330,9 @@ _SEEN = _Mark()
 """Analysed once, reading nothing but the text."""
 _NOT_OWN = _Mark()
 """Its analysis reads the file's variables, files or budget."""
-_OWN: dict[tuple[str, bool], _Placeable | _Mark] = {}
-"""By text and ``container``. Only a text that comes again is analysed in its own positions
-(a second time); most text in a hand-written file comes once."""
+_OWN: dict[tuple[str, bool, bool], _Placeable | _Mark] = {}
+"""By text, ``container`` and the audit's ``require_hashes``. Only a text that comes again is
+analysed in its own positions (a second time); most text in a hand-written file comes once."""
 _OWN_HITS = [0]
 """Analyses placed from :data:`_OWN` (for tests)."""
 placing = True
@@ -334,7 +340,7 @@ placing = True
 _OWN_MAX = 16384
 
 
-def _remember(key: tuple[str, bool], value: _Placeable | _Mark) -> None:
+def _remember(key: tuple[str, bool, bool], value: _Placeable | _Mark) -> None:
     if len(_OWN) >= _OWN_MAX:
         _OWN.clear()
     _OWN[key] = value
