@@ -4,8 +4,9 @@ hold it, and every finding still placed in its own file."""
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
-from dataclasses import fields
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from reprolock.audit.shell.syntax import Command, Problem, Word, parse
 from reprolock.config import Config
 from reprolock.files import is_inside
 from reprolock.model import Finding
+from tests.conftest import FIXTURES
 
 Audit = Callable[[dict[str, str | bytes]], list[Finding]]
 DIGEST = hashlib.sha256(b"image").hexdigest()
@@ -181,3 +183,73 @@ def test_a_position_is_the_line_and_column_of_an_offset(
     column = offset - (text.rfind("\n", 0, offset) + 1) + 1
     assert lexer.line_of(offset) == line_base + index
     assert lexer.column_of(offset) == (column + col_base - 1 if index == 0 else column)
+
+
+_NEVER = re.compile(r"(?!)")
+
+
+def _both_ways(text: str) -> tuple[object, object]:
+    """The tree and problems of ``text`` with plain tokens read at once, and read piece by
+    piece, as comparable values (a here-document is compared by its fields)."""
+
+    def plain(value: object) -> object:
+        if isinstance(value, syntax.HereDoc):
+            return tuple(getattr(value, name) for name in syntax.HereDoc.__slots__)
+        if isinstance(value, tuple):
+            return tuple(plain(v) for v in value)
+        if is_dataclass(value):
+            return (type(value), *(plain(getattr(value, f.name)) for f in fields(value)))
+        return value
+
+    fast_errors: list[Problem] = []
+    fast = parse(text, fast_errors)
+    slow_errors: list[Problem] = []
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(syntax, "_PLAIN_TOKEN", _NEVER)
+        slow = parse(text, slow_errors)
+    return plain((fast, tuple(fast_errors))), plain((slow, tuple(slow_errors)))
+
+
+# Pieces of shell text around the edges of a plain word: blanks, operators, quotes,
+# expansions, comments, escapes, file descriptors, here-documents, carriage returns.
+_LEXEMES = [
+    " ", "\t", "\r", "\n", "\\\n", "a", "pip", "x=1", "2", "#", "# c\n", ";", ";;", "&", "&&",
+    "|", "||", "<", ">", "2>", ">&", "<<", "<<-", "EOF", "(", ")", "$(", "<(", "'q'", '"d"',
+    "$V", "${V}", "`b`", "\\", "{", "}", "if", "then", "fi", "for", "in", "do", "done", "=",
+]  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(pieces=st.lists(st.sampled_from(_LEXEMES), max_size=24))
+def test_plain_tokens_read_at_once_agree_with_reading_them_piece_by_piece(
+    pieces: list[str],
+) -> None:
+    fast, slow = _both_ways("".join(pieces))
+    assert fast == slow
+
+
+def test_fixture_shell_text_reads_the_same_with_plain_tokens_read_at_once() -> None:
+    paths = [
+        p
+        for p in FIXTURES.rglob("*")
+        if p.is_file() and (p.suffix in {".sh", ".bash"} or p.name.startswith("Dockerfile"))
+    ]
+    assert len(paths) > 20
+    for path in paths:
+        fast, slow = _both_ways(path.read_text(encoding="utf-8", errors="replace"))
+        assert fast == slow, path
+
+
+def test_a_plain_token_is_read_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    read: list[int] = []
+    general = syntax._Lexer._lex_any
+
+    def counted(self: syntax._Lexer) -> syntax._Token:
+        read.append(self.pos)
+        return general(self)
+
+    monkeypatch.setattr(syntax._Lexer, "_lex_any", counted)
+    command = _simple("pip install  numpy; echo 2>x 'q'")
+    assert [w.text for w in command.words] == ["pip", "install", "numpy"]
+    # the rest are read at once: ";", "2>" (a file descriptor), the quote and the end
+    assert read == [18, 24, 28, 32]

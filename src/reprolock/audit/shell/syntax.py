@@ -174,6 +174,11 @@ _IO_NUMBER = re.compile(r"\d+(?=[<>])")
 _OPERATOR_STARTS = frozenset(op[0] for op in _OPERATORS)
 # Runs of characters that stand for themselves, read at once rather than one by one.
 _PLAIN_RUN = re.compile(r"[^ \t\n;&|<>()\\'\"$`]+")
+_PLAIN_TOKEN = re.compile(
+    r"[ \t\r]*([^ \t\r\n;&|<>()\\'\"$`#][^ \t\n;&|<>()\\'\"$`]*)(?=[ \t\n;&|)]|\Z)"
+)
+"""Blanks, then a plain word that ends at a blank, at ``;&|)`` or at the end (``<``/``>`` may
+make it a file descriptor); no comment, quote, expansion or escape."""
 _PLAIN_DOUBLE_RUN = re.compile(r'[^"\\$`]+')
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 """A shell variable name."""
@@ -272,6 +277,18 @@ class _Lexer:
                 return
 
     def _lex(self) -> _Token:
+        plain = _PLAIN_TOKEN.match(self.text, self.pos)
+        if plain is not None:
+            # Most tokens: blanks, then a word of plain text up to a blank or an operator that
+            # cannot make it a file descriptor (what _read_word's own fast path reads).
+            start = plain.start(1)
+            self.pos = plain.end()
+            raw = plain.group(1)
+            line, column = self.position(start)
+            return _token("word", raw, start, plain_word(raw, line, column))
+        return self._lex_any()
+
+    def _lex_any(self) -> _Token:
         self.skip_blanks()
         text = self.text
         start = self.pos
@@ -867,10 +884,13 @@ class _Parser(_Lexer):
         assigns: list[Word] = []
         redirects: list[Redirect] = []
         while True:
-            token = self.peek()
-            if token.kind == "word" and token.word is not None:
-                self.next()
-                word = token.word
+            token = self.buffer  # peek() and next(), inline: this loop reads most tokens
+            if token is None:
+                token = self._lex()
+            self.buffer = token
+            word = token.word
+            if word is not None:  # a word token
+                self.buffer = None
                 if not words and ASSIGNMENT.match(word.raw):
                     assigns.append(word)
                     continue
