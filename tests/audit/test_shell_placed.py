@@ -14,12 +14,13 @@ from hypothesis import strategies as st
 from reprolock.audit.budget import ExpansionBudget
 from reprolock.audit.dockerfile import DockerfileScanner
 from reprolock.audit.interface import FileFacts, Pin, ScanContext, SourceFile
-from reprolock.audit.shell import ShellAudit, audit_shell, scanner
+from reprolock.audit.shell import ShellAudit, audit_shell, installers, scanner
 from reprolock.audit.shell.analyzer import TEXT_GEOMETRY, Analyzer
 from reprolock.audit.shell.syntax import parse
 from reprolock.audit.workflows import WorkflowScanner
 from reprolock.config import Config
 from reprolock.model import Finding
+from reprolock.specs import SpecError, classify
 from tests.conftest import FIXTURES, write_tree
 
 
@@ -343,3 +344,15 @@ def test_the_callers_variables_are_copied_only_when_the_text_reads_one(tmp_path:
     assert given == {"PKG": "numpy==1.26.4"}  # the caller's mapping is never written
     assert [p.version for p in reading.pins] == ["1.26.4"]
     assert not reading.own
+
+
+def test_a_requirement_is_classified_once_and_the_same_as_unmemoised() -> None:
+    installers._classified.cache_clear()
+    for text, editable in [("numpy==1.26.4", False), ("numpy==1.26.4", False), (".", True)]:
+        assert installers.classify(text, editable=editable) == classify(text, editable=editable)
+    assert installers._classified.cache_info().hits == 1
+    long = "x" * installers._MEMO_SPEC_CHARS + "==1"
+    assert installers.classify(long) == classify(long)
+    assert installers._classified.cache_info().currsize == 2
+    with pytest.raises(SpecError):
+        installers.classify("numpy===")

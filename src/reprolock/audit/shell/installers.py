@@ -4,6 +4,7 @@ judged through :mod:`reprolock.specs` as a concrete environment (RP101-RP107, RP
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -22,7 +23,27 @@ from reprolock.audit.shell.syntax import Word, word_set
 from reprolock.files import read_text
 from reprolock.model import Location
 from reprolock.rules import finding
-from reprolock.specs import Spec, SpecKind, classify
+from reprolock.specs import Spec, SpecKind
+from reprolock.specs import classify as _classify_spec
+
+
+def classify(text: str, *, editable: bool = False) -> Spec:
+    """:func:`reprolock.specs.classify`, memoised by text: the same requirements are installed
+    by the scripts, RUN lines and CI steps across a monorepo, and a :class:`Spec` is immutable
+    (a text it rejects is rejected again each time: an exception is not kept)."""
+    if len(text) > _MEMO_SPEC_CHARS:
+        return _classify_spec(text, editable=editable)
+    return _classified(text, editable)
+
+
+_MEMO_SPEC_CHARS = 512
+"""Longer texts are classified each time (a bounded number of them is kept, not of bytes)."""
+
+
+@functools.lru_cache(maxsize=4096)
+def _classified(text: str, editable: bool) -> Spec:
+    return _classify_spec(text, editable=editable)
+
 
 _CREDENTIALS = re.compile(r"//[^/@\s]+@")
 _WHEEL = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._]*)-([^-]+)(?:-\d[^-]*)?-[^-]+-[^-]+-[^-]+\.whl$")
