@@ -880,3 +880,13 @@ def test_blank_and_comment_lines_between_instructions_are_passed_over() -> None:
         ("FROM", 1, 6, "a"),
         ("RUN", 5, 7, "y"),
     ]
+
+
+def test_an_instruction_s_text_is_its_parts_joined() -> None:
+    paths = [p for p in FIXTURES.rglob("*") if p.is_file() and p.name.startswith("Dockerfile")]
+    assert len(paths) > 20
+    texts = [p.read_text(encoding="utf-8", errors="replace") for p in paths]
+    texts.append("ONBUILD RUN pip install \\\n  numpy\nONBUILD\n")
+    for text in texts:
+        for instruction in parse_dockerfile(text).instructions:
+            assert instruction.text == "".join(p.text for p in instruction.parts)

@@ -356,3 +356,35 @@ def test_a_requirement_is_classified_once_and_the_same_as_unmemoised() -> None:
     assert installers._classified.cache_info().currsize == 2
     with pytest.raises(SpecError):
         installers.classify("numpy===")
+
+
+def test_a_text_with_nothing_to_place_is_handed_back_as_it_was_audited(tmp_path: Path) -> None:
+    ctx = _context(tmp_path)
+    run = "useradd --uid 10001 app && pip install --index-url https://example.org/simple"
+    before = scanner._OWN_HITS[0]
+    audits = [_audit(run, ctx, f"p{i}/Dockerfile", 1 + i, container=True) for i in range(4)]
+    known = scanner._OWN[(run, True, True)]
+    assert isinstance(known, scanner._Placeable)
+    assert known.unplaced == ShellAudit(indexes=("https://example.org/simple",))
+    assert scanner._OWN_HITS[0] - before == 3
+    assert audits[2] is known.unplaced
+    assert audits[3] is known.unplaced
+    assert audits[0] == audits[1] == known.unplaced
+
+
+@pytest.mark.parametrize(
+    "run",
+    [
+        "apt-get install -y curl",  # a finding
+        "pip install numpy==1.26.4",  # a pin
+        "pip install -r requirements.txt",  # a question
+        "echo 'unterminated",  # a syntax note
+    ],
+)
+def test_a_text_with_something_to_place_is_placed_in_each_file(tmp_path: Path, run: str) -> None:
+    ctx = _context(tmp_path)
+    for i in range(3):
+        _audit(run, ctx, f"p{i}/run.sh", 1 + i)
+    known = scanner._OWN[(run, False, True)]
+    assert isinstance(known, scanner._Placeable)
+    assert known.unplaced is None

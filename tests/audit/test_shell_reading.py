@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from reprolock.audit.interface import ScanContext, SourceFile
 from reprolock.audit.shell import scanner, syntax
+from reprolock.audit.shell.analyzer import Arg, literal_arg
 from reprolock.audit.shell.syntax import Command, Problem, Word, parse
 from reprolock.config import Config
 from reprolock.files import is_inside
@@ -253,3 +254,9 @@ def test_a_plain_token_is_read_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [w.text for w in command.words] == ["pip", "install", "numpy"]
     # the rest are read at once: ";", "2>" (a file descriptor), the quote and the end
     assert read == [18, 24, 28, 32]
+
+
+def test_a_literal_argument_is_built_with_every_field_the_constructor_sets() -> None:
+    word = Word(raw="'x'", text="x", line=1, column=4, quoted=True)
+    assert [f.name for f in fields(Arg)] == ["text", "word", "dynamic"]
+    assert literal_arg(word) == Arg(text="x", word=word, dynamic=False)

@@ -86,14 +86,16 @@ class Instruction:
     """Line of the keyword."""
     parts: tuple[Part, ...]
     """The text after the keyword, one entry per physical line (comment lines dropped)."""
+    text: str
+    """The instruction's arguments as BuildKit joins them: :func:`joined` ``parts``."""
     heredocs: tuple[HereDoc, ...] = ()
 
-    @property
-    def text(self) -> str:
-        """The instruction's arguments as BuildKit joins them."""
-        if len(self.parts) == 1:
-            return self.parts[0].text  # most instructions: one line
-        return "".join([p.text for p in self.parts])
+
+def joined(parts: Sequence[Part]) -> str:
+    """The texts of ``parts``, one after the other."""
+    if len(parts) == 1:
+        return parts[0].text  # most instructions: one line
+    return "".join([p.text for p in parts])
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -165,9 +167,9 @@ def parse_dockerfile(text: str) -> ParsedDockerfile:
             parts.append(Part(line=index, column=1, text=text))
         heredocs: list[HereDoc] = []
         upper = keyword.upper()
+        arguments = joined(parts)
         if upper in _HEREDOC_INSTRUCTIONS or (upper == "ONBUILD" and _onbuild_heredoc(parts)):
-            joined = parts[0].text if len(parts) == 1 else "".join([p.text for p in parts])
-            for strip_tabs, delimiter in heredoc_markers(joined):
+            for strip_tabs, delimiter in heredoc_markers(arguments):
                 body: list[Part] = []
                 end = None
                 while index < len(lines):
@@ -188,7 +190,13 @@ def parse_dockerfile(text: str) -> ParsedDockerfile:
                     )
                 )
         instructions.append(
-            Instruction(keyword=upper, line=number, parts=tuple(parts), heredocs=tuple(heredocs))
+            Instruction(
+                keyword=upper,
+                line=number,
+                parts=tuple(parts),
+                text=arguments,
+                heredocs=tuple(heredocs),
+            )
         )
     return ParsedDockerfile(
         instructions=tuple(instructions), problems=tuple(problems), escape=escape
@@ -531,10 +539,12 @@ class _Audit:
                 continue
             parts.append(Part(line=part.line, column=part.column + skip, text=part.text[skip:]))
             skip = 0
+        nested_parts = tuple(parts) or (Part(line=instruction.line, column=1, text=""),)
         nested = Instruction(
             keyword=inner,
             line=instruction.line,
-            parts=tuple(parts) or (Part(line=instruction.line, column=1, text=""),),
+            parts=nested_parts,
+            text=joined(nested_parts),
             heredocs=instruction.heredocs,
         )
         self.instruction(nested, onbuild=True)
@@ -757,7 +767,7 @@ class _Audit:
             for match in re.finditer(r"(?:^|,)from=([^,]+)", mount):
                 self.judge_from_flag(match.group(1), instruction)
         parts = _after(instruction.parts, offset)
-        body = "".join(p.text for p in parts)
+        body = joined(parts)
         if body.lstrip().startswith("["):
             argv = _json_argv(body)
             if argv is not None:

@@ -114,6 +114,12 @@ def audit_shell(
     several pieces of shell text (one RP002 note per file, and its caller adds it). Without
     one, the text gets its own budget and its note is among the findings returned.
     """
+    if placing and not downloaded and not cloned:
+        known = _OWN.get((script, container, ctx.config.require_hashes))
+        if isinstance(known, _Placeable) and known.unplaced is not None:
+            # Nothing of it is placed in a file: no finding, pin, question or syntax note.
+            _OWN_HITS[0] += 1
+            return known.unplaced
     geometry = Geometry(
         first_line=first_line,
         line_map=line_map,
@@ -128,6 +134,7 @@ def audit_shell(
         source,
         ctx,
         geometry,
+        problems=problems,
         variables=variables,
         locate=locate,
         downloaded=downloaded,
@@ -172,6 +179,7 @@ def _analyse(
     ctx: ScanContext,
     geometry: Geometry,
     *,
+    problems: Sequence[Problem],
     variables: Mapping[str, str | None] | None,
     locate: Locator | None,
     downloaded: Sequence[Download],
@@ -190,7 +198,7 @@ def _analyse(
     if known is _SEEN:
         # The second time a text comes: analysed once more in its own positions, to be placed
         # in this file and every later one.
-        known = _placeable(tree, source, ctx, locator, container) or _NOT_OWN
+        known = _placeable(tree, source, ctx, locator, container, clean=not problems) or _NOT_OWN
         _remember(key, known)
     if isinstance(known, _Placeable):
         placed = known.placed(geometry, source, ctx, locator)
@@ -235,6 +243,9 @@ class _Placeable:
     """``(question, line, constraint)``: each include, by the question that found its file."""
     indexes: tuple[str, ...]
     installs_python: bool
+    unplaced: ShellAudit | None = None
+    """The audit of the text in any file, when nothing in it is placed there (no finding, pin
+    or question, and the shell read it without a problem)."""
 
     def placed(
         self, geometry: Geometry, source: SourceFile, ctx: ScanContext, locate: Locator
@@ -286,7 +297,13 @@ def _distinct(answers: Sequence[str | None]) -> bool:
 
 
 def _placeable(
-    tree: Script, source: SourceFile, ctx: ScanContext, locate: Locator, container: bool
+    tree: Script,
+    source: SourceFile,
+    ctx: ScanContext,
+    locate: Locator,
+    container: bool,
+    *,
+    clean: bool,
 ) -> _Placeable | None:
     analyzer = Analyzer(
         source=source,
@@ -312,13 +329,18 @@ def _placeable(
         if include.target not in answers:  # pragma: no cover - every include is an answer
             return None
         includes.append((answers.index(include.target), include.line, include.constraint))
+    indexes = tuple(dict.fromkeys(analyzer.indexes))
+    unplaced = None
+    if clean and not analyzer.findings and not analyzer.pins and not analyzer.looked_up:
+        unplaced = ShellAudit(indexes=indexes, installs_python=analyzer.installs_python)
     return _Placeable(
         findings=tuple(analyzer.findings),
         pins=tuple(analyzer.pins),
         questions=tuple((w, d, a is not None) for w, d, a in analyzer.looked_up),
         includes=tuple(includes),
-        indexes=tuple(dict.fromkeys(analyzer.indexes)),
+        indexes=indexes,
         installs_python=analyzer.installs_python,
+        unplaced=unplaced,
     )
 
 
