@@ -209,6 +209,16 @@ def literal_arg(word: Word) -> Arg:
     return arg
 
 
+def retext(arg: Arg, text: str) -> Arg:
+    """``dataclasses.replace(arg, text=text)``, field by field (an option's value split off
+    its name, for every option read; ``replace`` looks up every field by name)."""
+    out: Arg = object.__new__(Arg)
+    _SET_ARG_TEXT(out, text)
+    _SET_ARG_WORD(out, arg.word)
+    _SET_ARG_DYNAMIC(out, arg.dynamic)
+    return out
+
+
 Handler = Callable[["Analyzer", Call], "Outcome | None"]
 """Judges one command."""
 Wrapper = Callable[["Analyzer", list[Arg]], "list[Arg] | None"]

@@ -16,7 +16,16 @@ from packaging.utils import canonicalize_name
 
 from reprolock.audit.conda import inexact_conda_finding, parse_conda_spec
 from reprolock.audit.interface import Include, Pin
-from reprolock.audit.shell.analyzer import Analyzer, Arg, Call, Handler, Wrapper, skip_options, sub
+from reprolock.audit.shell.analyzer import (
+    Analyzer,
+    Arg,
+    Call,
+    Handler,
+    Wrapper,
+    retext,
+    skip_options,
+    sub,
+)
 from reprolock.audit.shell.fetch import immutable_url, installed, take_download
 from reprolock.audit.shell.pip_options import PipArgs, parse_pip
 from reprolock.audit.shell.syntax import Word, word_set
@@ -78,7 +87,7 @@ def _dynamic_name(text: str) -> bool:
 def _option_value(rest: Sequence[Arg], index: int, eq: str, value: str) -> Arg | None:
     """The value of the option ``rest[index]``: what follows its ``=``, else the next word."""
     if eq:
-        return replace(rest[index], text=value)
+        return retext(rest[index], value)
     return rest[index + 1] if index + 1 < len(rest) else None
 
 

@@ -68,9 +68,12 @@ class ShellCollector:
     def add(self, found: Finding) -> None:
         raise NotImplementedError
 
-    def merge(self, audit: ShellAudit) -> None:
-        for found in audit.findings:
-            self.add(found)
+    def merge(self, audit: ShellAudit, *, findings: bool = True) -> None:
+        """Keep ``audit``'s installs as facts, and its findings unless ``findings`` is False
+        (a caller that reports them its own way)."""
+        if findings:
+            for found in audit.findings:
+                self.add(found)
         for pin in audit.pins:
             self.pins.setdefault(pin, None)
         for include in audit.includes:
