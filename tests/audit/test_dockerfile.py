@@ -890,3 +890,32 @@ def test_an_instruction_s_text_is_its_parts_joined() -> None:
     for text in texts:
         for instruction in parse_dockerfile(text).instructions:
             assert instruction.text == "".join(p.text for p in instruction.parts)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    text=st.text(alphabet="ab{}\\:-+?_ "),
+    known=st.dictionaries(st.sampled_from(["a", "b", "A"]), st.none() | st.text(max_size=3)),
+)
+def test_text_without_a_dollar_is_substituted_as_it_is(
+    text: str, known: dict[str, str | None]
+) -> None:
+    class Refuse:
+        def sub(self, *args: object) -> str:
+            raise AssertionError(args)
+
+    expected: tuple[str, list[str]] = (dockerfile._VARIABLE.sub(lambda m: "!", text), [])
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(dockerfile, "_VARIABLE", Refuse())
+        assert substitute(text, known) == expected == (text, [])
+
+
+def test_a_stage_s_variables_are_one_view_of_its_env_and_args() -> None:
+    stage = dockerfile._Stage()
+    view = stage.variables
+    stage.args["A"] = "1"
+    stage.env["B"] = None
+    stage.args["B"] = "2"
+    assert stage.variables is view
+    assert dict(view) == {"A": "1", "B": None}
+    assert stage.inherit("next").variables is not view

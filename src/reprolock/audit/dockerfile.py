@@ -287,6 +287,8 @@ def substitute(
     the build command (``ARG NAME`` with no default). A value that ``budget`` refuses (too
     long: each ``ARG`` may double the one before) stays ``${NAME}`` and is listed too.
     """
+    if "$" not in text:
+        return text, []  # most words: nothing to substitute (every form starts with a $)
     unresolved: list[str] = []
 
     def one(match: re.Match[str]) -> str:
@@ -358,12 +360,16 @@ class _Stage:
     clones: list[Clone] = field(default_factory=list)
     """Repositories cloned at a moving ref and not used yet, by absolute path in the image."""
     posix: bool = True
+    _view: ChainMap[str, str | None] | None = field(default=None, repr=False, compare=False)
 
     @property
     def variables(self) -> Mapping[str, str | None]:
         """What ``$NAME`` means in this stage (ENV wins over ARG, as in Docker); a view, not
-        a copy: a stage of thousands of ARGs would otherwise be copied once per instruction."""
-        return ChainMap(self.env, self.args)
+        a copy: a stage of thousands of ARGs would otherwise be copied once per instruction.
+        One view serves the stage throughout: ``env`` and ``args`` change in place."""
+        if self._view is None:
+            self._view = ChainMap(self.env, self.args)
+        return self._view
 
     def inherit(self, name: str) -> _Stage:
         """A stage built ``FROM`` this one: ENV, files and shell carry over; ARGs do not."""
@@ -432,6 +438,8 @@ class _Audit:
     ) -> tuple[str, list[str]]:
         """:func:`substitute` within this file's budget; a refusal is noted at ``line``, and
         the variable it ``assigns`` remembered as unknown for that reason."""
+        if "$" not in text:
+            return text, []  # nothing to substitute, nothing charged to the budget
         refused = self.budget.refused
         value, missing = substitute(text, variables, self.budget)
         if assigns and (self.budget.refused != refused or self.over_budget.intersection(missing)):
