@@ -207,6 +207,7 @@ def _both_ways(text: str) -> tuple[object, object]:
     slow_errors: list[Problem] = []
     with pytest.MonkeyPatch.context() as m:
         m.setattr(syntax, "_PLAIN_TOKEN", _NEVER)
+        m.setattr(syntax, "_PLAIN_OPERATOR", _NEVER)
         slow = parse(text, slow_errors)
     return plain((fast, tuple(fast_errors))), plain((slow, tuple(slow_errors)))
 
@@ -252,11 +253,58 @@ def test_a_plain_token_is_read_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(syntax._Lexer, "_lex_any", counted)
     command = _simple("pip install  numpy; echo 2>x 'q'")
     assert [w.text for w in command.words] == ["pip", "install", "numpy"]
-    # the rest are read at once: ";", "2>" (a file descriptor), the quote and the end
-    assert read == [18, 24, 28, 32]
+    # the rest are read at once: "2>" (a file descriptor), the quote and the end
+    assert read == [24, 28, 32]
 
 
 def test_a_literal_argument_is_built_with_every_field_the_constructor_sets() -> None:
     word = Word(raw="'x'", text="x", line=1, column=4, quoted=True)
     assert [f.name for f in fields(Arg)] == ["text", "word", "dynamic"]
     assert literal_arg(word) == Arg(text="x", word=word, dynamic=False)
+
+
+def _skip_blanks_by_character(text: str, pos: int) -> int:
+    """Where the next token starts, found one character at a time."""
+    while pos < len(text):
+        if text[pos] in " \t\r":
+            pos += 1
+        elif text[pos] == "\\" and text.startswith("\n", pos + 1):
+            pos += 2
+        elif text[pos] == "#":
+            end = text.find("\n", pos)
+            pos = len(text) if end < 0 else end
+        else:
+            break
+    return pos
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pieces=st.lists(st.sampled_from([" ", "\t", "\r", "\n", "\\", "\\\n", "#", "x", ";"])),
+    start=st.integers(min_value=0, max_value=8),
+)
+def test_blanks_are_skipped_as_one_character_at_a_time(pieces: list[str], start: int) -> None:
+    text = "".join(pieces)
+    lexer = syntax._Lexer(text, [], line_base=0, col_base=1, depth=0)
+    lexer.pos = min(start, len(text))
+    lexer.skip_blanks()
+    assert lexer.pos == _skip_blanks_by_character(text, min(start, len(text)))
+
+
+def test_a_newline_is_read_at_once_unless_a_here_document_starts_after_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    read: list[int] = []
+    general = syntax._Lexer._lex_any
+
+    def counted(self: syntax._Lexer) -> syntax._Token:
+        read.append(self.pos)
+        return general(self)
+
+    monkeypatch.setattr(syntax._Lexer, "_lex_any", counted)
+    errors: list[Problem] = []
+    script = parse("a && b # c\ncat <<E\nbody\nE\nd | e", errors)
+    assert errors == []
+    assert len(script.pipelines) == 4
+    # "<<" and the newline before the body; the eof
+    assert read == [14, 18, 31]

@@ -174,11 +174,17 @@ _IO_NUMBER = re.compile(r"\d+(?=[<>])")
 _OPERATOR_STARTS = frozenset(op[0] for op in _OPERATORS)
 # Runs of characters that stand for themselves, read at once rather than one by one.
 _PLAIN_RUN = re.compile(r"[^ \t\n;&|<>()\\'\"$`]+")
+_SKIPPED = r"(?:[ \t\r]|\\\n)*+(?:#[^\n]*+)?+"  # possessive: a comment is never taken apart
+_BLANKS = re.compile(_SKIPPED)
+"""What separates tokens: blanks, backslash-newlines, and a comment up to its newline."""
 _PLAIN_TOKEN = re.compile(
-    r"[ \t\r]*([^ \t\r\n;&|<>()\\'\"$`#][^ \t\n;&|<>()\\'\"$`]*)(?=[ \t\n;&|)]|\Z)"
+    _SKIPPED + r"([^ \t\r\n;&|<>()\\'\"$`#][^ \t\n;&|<>()\\'\"$`]*)(?=[ \t\n;&|)]|\Z)"
 )
-"""Blanks, then a plain word that ends at a blank, at ``;&|)`` or at the end (``<``/``>`` may
-make it a file descriptor); no comment, quote, expansion or escape."""
+"""What separates tokens, then a plain word that ends at a blank, at ``;&|)`` or at the end
+(``<``/``>`` may make it a file descriptor); no quote, expansion or escape."""
+_PLAIN_OPERATOR = re.compile(_SKIPPED + r"(\n|&&|\|\||;;&|;;|;&|\|&|;|\||&(?!>))")
+"""What separates tokens, then a newline or an operator that is not a redirection (the
+longest: ``;;&`` before ``;;``, ``&>`` is a redirection)."""
 _PLAIN_DOUBLE_RUN = re.compile(r'[^"\\$`]+')
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 """A shell variable name."""
@@ -263,18 +269,7 @@ class _Lexer:
         return token.kind == "op" and token.value in values
 
     def skip_blanks(self) -> None:
-        text, n = self.text, len(self.text)
-        while self.pos < n:
-            ch = text[self.pos]
-            if ch in " \t\r":
-                self.pos += 1
-            elif ch == "\\" and text.startswith("\n", self.pos + 1):
-                self.pos += 2
-            elif ch == "#":
-                end = text.find("\n", self.pos)
-                self.pos = n if end < 0 else end
-            else:
-                return
+        self.pos = _BLANKS.match(self.text, self.pos).end()  # type: ignore[union-attr]
 
     def _lex(self) -> _Token:
         plain = _PLAIN_TOKEN.match(self.text, self.pos)
@@ -286,6 +281,13 @@ class _Lexer:
             raw = plain.group(1)
             line, column = self.position(start)
             return _token("word", raw, start, plain_word(raw, line, column))
+        plain = _PLAIN_OPERATOR.match(self.text, self.pos)
+        if plain is not None:
+            value = plain.group(1)
+            if value != "\n" or not self.pending:  # here-document bodies start at a newline
+                start = plain.start(1)
+                self.pos = plain.end()
+                return _token("nl" if value == "\n" else "op", value, start)
         return self._lex_any()
 
     def _lex_any(self) -> _Token:
