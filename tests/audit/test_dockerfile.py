@@ -21,7 +21,7 @@ from reprolock.audit.dockerfile import (
     substitute,
 )
 from reprolock.audit.engine import run_audit
-from reprolock.audit.images import python_of_image, split_image
+from reprolock.audit.images import judge_image, python_of_image, split_image
 from reprolock.audit.interface import (
     FileFacts,
     ImageRef,
@@ -33,7 +33,7 @@ from reprolock.audit.interface import (
     SourceFile,
 )
 from reprolock.config import Config, load_config
-from reprolock.model import Finding, Severity
+from reprolock.model import Finding, Location, Severity
 from tests.conftest import FIXTURES, hits, write_tree
 
 Audit = Callable[[dict[str, str | bytes]], list[Finding]]
@@ -919,3 +919,53 @@ def test_a_stage_s_variables_are_one_view_of_its_env_and_args() -> None:
     assert stage.variables is view
     assert dict(view) == {"A": "1", "B": None}
     assert stage.inherit("next").variables is not view
+
+
+@pytest.mark.parametrize(
+    ("resolved", "written", "missing"),
+    [
+        (f"python:3.11@{'sha256:' + 'ab' * 32}", f"python:3.11@{'sha256:' + 'ab' * 32}", ()),
+        ("python:3.11", "python:3.11", ()),
+        ("python:latest", "python:latest", ()),
+        ("python", "python", ()),
+        ("${BASE}", "${BASE}", ("BASE",)),
+        ("python:3.11@${DIGEST}", "python:3.11@${DIGEST}", ("DIGEST",)),
+        ("python:3.11@sha256:bad", "$IMAGE", ()),
+        ("scratch", "scratch", ()),
+    ],
+)
+def test_an_image_is_known_pinned_exactly_when_it_is_judged_clean(
+    resolved: str, written: str, missing: tuple[str, ...]
+) -> None:
+    location = Location(path="Dockerfile", line=3, column=6)
+    judged = judge_image(resolved, location, written=written, unresolved=missing)
+    assert dockerfile._pinned_image(resolved, written, missing) == (judged == [])
+
+
+def test_a_pinned_base_image_is_judged_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dockerfile._pinned_image.cache_clear()
+    judged: list[str] = []
+
+    def counted(ref: str, location: Location, **options: object) -> list[Finding]:
+        judged.append(ref)
+        return judge_image(ref, location, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(dockerfile, "judge_image", counted)
+    pinned = f"python:3.11@sha256:{'ab' * 32}"
+    files: dict[str, str | bytes] = {
+        f"p{i}/Dockerfile": f"FROM {pinned}\nFROM python:3.12\n" for i in range(3)
+    }
+    write_tree(tmp_path, files)
+    ctx = ScanContext(root=tmp_path, config=Config(), files=frozenset(files))
+    found: list[tuple[str, str, int]] = []
+    for path, text in files.items():
+        source = SourceFile(path=path, abspath=tmp_path / path, text=str(text))
+        found += [
+            (f.rule, f.location.path, f.location.line)
+            for f in DockerfileScanner().scan(source, ctx).findings
+        ]
+    assert found == [("RP301", f"p{i}/Dockerfile", 2) for i in range(3)]
+    # the pinned image once; the one that is not, once to learn it, then in each file
+    assert judged == [pinned, "python:3.12", "python:3.12", "python:3.12", "python:3.12"]

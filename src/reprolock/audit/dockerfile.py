@@ -673,11 +673,14 @@ class _Audit:
     def judge_image(
         self, written: str, resolved: str, missing: Sequence[str], location: Location, *, base: bool
     ) -> None:
-        self.findings.extend(judge_image(resolved, location, written=written, unresolved=missing))
+        if not _pinned_image(resolved, written, tuple(missing)):
+            self.findings.extend(
+                judge_image(resolved, location, written=written, unresolved=missing)
+            )
         if not base or resolved.lower() == "scratch" or "$" in resolved.partition("@")[0]:
             return  # no image, or one the build command decides
         self.images.append(ImageRef(ref=resolved, line=location.line))
-        python = python_of_image(resolved)
+        python = _python_of_image(resolved)
         if python is not None:
             self.pythons.append(
                 PythonVersion(value=python, line=location.line, origin="base image")
@@ -957,6 +960,18 @@ class _Audit:
             if found is not None:
                 return found
         return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _pinned_image(resolved: str, written: str, missing: tuple[str, ...]) -> bool:
+    """Whether :func:`judge_image` finds nothing in the reference, wherever it is written
+    (what it finds depends on the text alone, the location apart): the Dockerfiles of a
+    monorepo build on the same few images."""
+    return not judge_image(resolved, _NOWHERE, written=written, unresolved=missing)
+
+
+_NOWHERE = Location(path="", line=1, column=1)
+_python_of_image = functools.lru_cache(maxsize=1024)(python_of_image)
 
 
 @functools.lru_cache(maxsize=4096)
