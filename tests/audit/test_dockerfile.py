@@ -21,7 +21,7 @@ from reprolock.audit.dockerfile import (
     substitute,
 )
 from reprolock.audit.engine import run_audit
-from reprolock.audit.images import python_of_image, split_image
+from reprolock.audit.images import judge_image, python_of_image, split_image
 from reprolock.audit.interface import (
     FileFacts,
     ImageRef,
@@ -33,7 +33,7 @@ from reprolock.audit.interface import (
     SourceFile,
 )
 from reprolock.config import Config, load_config
-from reprolock.model import Finding, Severity
+from reprolock.model import Finding, Location, Severity
 from tests.conftest import FIXTURES, hits, write_tree
 
 Audit = Callable[[dict[str, str | bytes]], list[Finding]]
@@ -855,3 +855,117 @@ def test_a_directory_of_the_build_context_is_asked_of_the_disk_once(tmp_path: Pa
     other = ScanContext(root=tmp_path / "p", config=Config())
     assert directories.is_dir(other, "src") is False  # another audit asks again
     assert directories.known == {"src": False}
+
+
+@settings(max_examples=300, deadline=None)
+@given(pieces=st.lists(st.sampled_from([" ", "\t", "\u00a0", "-", "--", "a", "=", "'", "x y"])))
+def test_flags_read_at_once_agree_with_flags_read_one_by_one(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    assert dockerfile._Audit.flags(text) == dockerfile._read_flags(text)
+
+
+def test_text_without_flags_is_not_read_flag_by_flag(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(text: str) -> object:
+        raise AssertionError(text)
+
+    monkeypatch.setattr(dockerfile, "_read_flags", refuse)
+    assert dockerfile._Audit.flags("  pip install x") == ({}, "pip install x", 2)
+    with pytest.raises(AssertionError):
+        dockerfile._Audit.flags(" --mount=type=cache x")
+
+
+def test_blank_and_comment_lines_between_instructions_are_passed_over() -> None:
+    parsed = parse_dockerfile("FROM a\n \u00a0\t\n   # RUN x\n#\n\u2003RUN  y\n")
+    assert [(i.keyword, i.line, i.parts[0].column, i.text) for i in parsed.instructions] == [
+        ("FROM", 1, 6, "a"),
+        ("RUN", 5, 7, "y"),
+    ]
+
+
+def test_an_instruction_s_text_is_its_parts_joined() -> None:
+    paths = [p for p in FIXTURES.rglob("*") if p.is_file() and p.name.startswith("Dockerfile")]
+    assert len(paths) > 20
+    texts = [p.read_text(encoding="utf-8", errors="replace") for p in paths]
+    texts.append("ONBUILD RUN pip install \\\n  numpy\nONBUILD\n")
+    for text in texts:
+        for instruction in parse_dockerfile(text).instructions:
+            assert instruction.text == "".join(p.text for p in instruction.parts)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    text=st.text(alphabet="ab{}\\:-+?_ "),
+    known=st.dictionaries(st.sampled_from(["a", "b", "A"]), st.none() | st.text(max_size=3)),
+)
+def test_text_without_a_dollar_is_substituted_as_it_is(
+    text: str, known: dict[str, str | None]
+) -> None:
+    class Refuse:
+        def sub(self, *args: object) -> str:
+            raise AssertionError(args)
+
+    expected: tuple[str, list[str]] = (dockerfile._VARIABLE.sub(lambda m: "!", text), [])
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(dockerfile, "_VARIABLE", Refuse())
+        assert substitute(text, known) == expected == (text, [])
+
+
+def test_a_stage_s_variables_are_one_view_of_its_env_and_args() -> None:
+    stage = dockerfile._Stage()
+    view = stage.variables
+    stage.args["A"] = "1"
+    stage.env["B"] = None
+    stage.args["B"] = "2"
+    assert stage.variables is view
+    assert dict(view) == {"A": "1", "B": None}
+    assert stage.inherit("next").variables is not view
+
+
+@pytest.mark.parametrize(
+    ("resolved", "written", "missing"),
+    [
+        (f"python:3.11@{'sha256:' + 'ab' * 32}", f"python:3.11@{'sha256:' + 'ab' * 32}", ()),
+        ("python:3.11", "python:3.11", ()),
+        ("python:latest", "python:latest", ()),
+        ("python", "python", ()),
+        ("${BASE}", "${BASE}", ("BASE",)),
+        ("python:3.11@${DIGEST}", "python:3.11@${DIGEST}", ("DIGEST",)),
+        ("python:3.11@sha256:bad", "$IMAGE", ()),
+        ("scratch", "scratch", ()),
+    ],
+)
+def test_an_image_is_known_pinned_exactly_when_it_is_judged_clean(
+    resolved: str, written: str, missing: tuple[str, ...]
+) -> None:
+    location = Location(path="Dockerfile", line=3, column=6)
+    judged = judge_image(resolved, location, written=written, unresolved=missing)
+    assert dockerfile._pinned_image(resolved, written, missing) == (judged == [])
+
+
+def test_a_pinned_base_image_is_judged_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dockerfile._pinned_image.cache_clear()
+    judged: list[str] = []
+
+    def counted(ref: str, location: Location, **options: object) -> list[Finding]:
+        judged.append(ref)
+        return judge_image(ref, location, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(dockerfile, "judge_image", counted)
+    pinned = f"python:3.11@sha256:{'ab' * 32}"
+    files: dict[str, str | bytes] = {
+        f"p{i}/Dockerfile": f"FROM {pinned}\nFROM python:3.12\n" for i in range(3)
+    }
+    write_tree(tmp_path, files)
+    ctx = ScanContext(root=tmp_path, config=Config(), files=frozenset(files))
+    found: list[tuple[str, str, int]] = []
+    for path, text in files.items():
+        source = SourceFile(path=path, abspath=tmp_path / path, text=str(text))
+        found += [
+            (f.rule, f.location.path, f.location.line)
+            for f in DockerfileScanner().scan(source, ctx).findings
+        ]
+    assert found == [("RP301", f"p{i}/Dockerfile", 2) for i in range(3)]
+    # the pinned image once; the one that is not, once to learn it, then in each file
+    assert judged == [pinned, "python:3.12", "python:3.12", "python:3.12", "python:3.12"]

@@ -14,12 +14,13 @@ from hypothesis import strategies as st
 from reprolock.audit.budget import ExpansionBudget
 from reprolock.audit.dockerfile import DockerfileScanner
 from reprolock.audit.interface import FileFacts, Pin, ScanContext, SourceFile
-from reprolock.audit.shell import ShellAudit, audit_shell, scanner
+from reprolock.audit.shell import ShellAudit, audit_shell, installers, scanner
 from reprolock.audit.shell.analyzer import TEXT_GEOMETRY, Analyzer
 from reprolock.audit.shell.syntax import parse
 from reprolock.audit.workflows import WorkflowScanner
 from reprolock.config import Config
 from reprolock.model import Finding
+from reprolock.specs import SpecError, classify
 from tests.conftest import FIXTURES, write_tree
 
 
@@ -82,11 +83,11 @@ def _scripts(draw: st.DrawFn) -> str:
     return text
 
 
-def _context(tmp_path: Path) -> ScanContext:
+def _context(tmp_path: Path, *, require_hashes: bool = True) -> ScanContext:
     write_tree(tmp_path, {"requirements.txt": "a==1\n", "constraints.txt": "torch==2.3.0\n"})
     return ScanContext(
         root=tmp_path,
-        config=Config(),
+        config=Config(require_hashes=require_hashes),
         files=frozenset({"requirements.txt", "constraints.txt"}),
     )
 
@@ -106,6 +107,7 @@ def _audit(
     first_lines=st.lists(st.integers(min_value=1, max_value=400), min_size=3, max_size=3),
     container=st.booleans(),
     column=st.integers(min_value=1, max_value=12),
+    require_hashes=st.lists(st.booleans(), min_size=1, max_size=2),
 )
 def test_placed_analysis_agrees_with_direct(
     tmp_path: Path,
@@ -115,9 +117,33 @@ def test_placed_analysis_agrees_with_direct(
     first_lines: list[int],
     container: bool,
     column: int,
+    require_hashes: list[bool],
 ) -> None:
-    ctx = _context(tmp_path)
     scanner._OWN.clear()
+    # one audit after another in a process, with the setting an analysis may read changed
+    for hashes in require_hashes:
+        _agrees(
+            tmp_path,
+            monkeypatch,
+            text=text,
+            first_lines=first_lines,
+            container=container,
+            column=column,
+            require_hashes=hashes,
+        )
+
+
+def _agrees(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    text: str,
+    first_lines: list[int],
+    container: bool,
+    column: int,
+    require_hashes: bool,
+) -> None:
+    ctx = _context(tmp_path, require_hashes=require_hashes)
     count = text.count("\n") + 1
     options: list[dict[str, object]] = [
         {"container": container},
@@ -171,7 +197,7 @@ def test_a_repeated_text_is_placed_at_each_file_s_line(tmp_path: Path) -> None:
     # the first is read in its file; the second analysed in the text's own positions, and
     # from then on each is placed
     assert scanner._OWN_HITS[0] - before == 3
-    assert isinstance(scanner._OWN[(run, True)], scanner._Placeable)
+    assert isinstance(scanner._OWN[(run, True, True)], scanner._Placeable)
     assert [
         (f.rule, f.location.path, f.location.line, f.location.column)
         for a in audits
@@ -181,28 +207,67 @@ def test_a_repeated_text_is_placed_at_each_file_s_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "run",
+    ("run", "container"),
     [
-        "pip install $PKG",  # a variable
-        "pip install numpy",  # judged in the file's own directory
-        "curl -o /tmp/i.sh https://example.org/i.sh",  # leaves a download for the next text
+        ("pip install $PKG", True),  # a variable
+        ("pip install ../lib", False),  # a path, judged from the file's own directory
+        ("curl -o /tmp/i.sh https://example.org/i.sh", True),  # a download for the next text
     ],
 )
-def test_a_text_that_reads_its_file_is_never_placed(tmp_path: Path, run: str) -> None:
+def test_a_text_that_reads_its_file_is_never_placed(
+    tmp_path: Path, run: str, container: bool
+) -> None:
     ctx = _context(tmp_path)
     before = scanner._OWN_HITS[0]
     for i in range(3):
-        _audit(run, ctx, f"p{i}/Dockerfile", 1, container=True)
-    assert scanner._OWN[(run, True)] is scanner._NOT_OWN
+        _audit(run, ctx, f"p{i}/Dockerfile", 1, container=container)
+    assert scanner._OWN[(run, container, True)] is scanner._NOT_OWN
     assert scanner._OWN_HITS[0] == before
+
+
+@pytest.mark.parametrize(
+    ("run", "rules"),
+    [
+        ("pip install numpy", ["RP101"]),
+        ("pip install 'numpy>=1.2'", ["RP102"]),
+        ("pip install numpy==1.26.4", ["RP103"]),
+        ("pip install git+https://github.com/o/r@main", ["RP104"]),
+    ],
+)
+def test_a_spec_judged_the_same_in_every_file_is_placed(
+    tmp_path: Path, run: str, rules: list[str]
+) -> None:
+    ctx = _context(tmp_path)
+    before = scanner._OWN_HITS[0]
+    audits = [_audit(run, ctx, f"p{i}/run.sh", 2 + i) for i in range(3)]
+    assert isinstance(scanner._OWN[(run, False, True)], scanner._Placeable)
+    assert scanner._OWN_HITS[0] - before == 2
+    assert [[(f.rule, f.location.path, f.location.line) for f in a.findings] for a in audits] == [
+        [(rule, f"p{i}/run.sh", 2 + i) for rule in rules] for i in range(3)
+    ]
+
+
+def test_an_analysis_placed_under_one_require_hashes_is_not_placed_under_the_other(
+    tmp_path: Path,
+) -> None:
+    run = "pip install numpy==1.26.4"
+    hashed = _context(tmp_path, require_hashes=True)
+    plain = _context(tmp_path, require_hashes=False)
+    found = [
+        [f.rule for f in _audit(run, ctx, "run.sh", 1).findings]
+        for ctx in (hashed, hashed, hashed, plain, plain, plain, hashed)
+    ]
+    assert found == [["RP103"]] * 3 + [[]] * 3 + [["RP103"]]
+    assert isinstance(scanner._OWN[(run, False, True)], scanner._Placeable)
+    assert isinstance(scanner._OWN[(run, False, False)], scanner._Placeable)
 
 
 def test_pending_downloads_are_read_in_the_file(tmp_path: Path) -> None:
     ctx = _context(tmp_path)
     first = _audit("curl -o /tmp/i.sh https://example.org/i.sh", ctx, "Dockerfile", 1)
-    assert scanner._OWN.get(("sh /tmp/i.sh", False)) is None
+    assert scanner._OWN.get(("sh /tmp/i.sh", False, True)) is None
     alone = [_audit("sh /tmp/i.sh", ctx, "Dockerfile", 5) for _ in range(3)]
-    assert isinstance(scanner._OWN[("sh /tmp/i.sh", False)], scanner._Placeable)
+    assert isinstance(scanner._OWN[("sh /tmp/i.sh", False, True)], scanner._Placeable)
     assert [a.findings for a in alone] == [(), (), ()]
     after = _audit("sh /tmp/i.sh", ctx, "Dockerfile", 7, downloaded=first.downloads)
     assert [(f.rule, f.location.line) for f in after.findings] == [("RP105", 7)]
@@ -234,7 +299,7 @@ def test_two_questions_answered_by_one_file_are_not_placed(tmp_path: Path) -> No
     for i in range(3):
         audit = _audit(run, ctx, "run.sh", 1 + i)
         assert [(x.target, x.line) for x in audit.includes] == [("requirements.txt", 1 + i)]
-    assert scanner._OWN[(run, False)] is scanner._NOT_OWN
+    assert scanner._OWN[(run, False, True)] is scanner._NOT_OWN
 
 
 def test_placing_copies_every_field_of_a_finding_and_a_pin() -> None:
@@ -279,3 +344,47 @@ def test_the_callers_variables_are_copied_only_when_the_text_reads_one(tmp_path:
     assert given == {"PKG": "numpy==1.26.4"}  # the caller's mapping is never written
     assert [p.version for p in reading.pins] == ["1.26.4"]
     assert not reading.own
+
+
+def test_a_requirement_is_classified_once_and_the_same_as_unmemoised() -> None:
+    installers._classified.cache_clear()
+    for text, editable in [("numpy==1.26.4", False), ("numpy==1.26.4", False), (".", True)]:
+        assert installers.classify(text, editable=editable) == classify(text, editable=editable)
+    assert installers._classified.cache_info().hits == 1
+    long = "x" * installers._MEMO_SPEC_CHARS + "==1"
+    assert installers.classify(long) == classify(long)
+    assert installers._classified.cache_info().currsize == 2
+    with pytest.raises(SpecError):
+        installers.classify("numpy===")
+
+
+def test_a_text_with_nothing_to_place_is_handed_back_as_it_was_audited(tmp_path: Path) -> None:
+    ctx = _context(tmp_path)
+    run = "useradd --uid 10001 app && pip install --index-url https://example.org/simple"
+    before = scanner._OWN_HITS[0]
+    audits = [_audit(run, ctx, f"p{i}/Dockerfile", 1 + i, container=True) for i in range(4)]
+    known = scanner._OWN[(run, True, True)]
+    assert isinstance(known, scanner._Placeable)
+    assert known.unplaced == ShellAudit(indexes=("https://example.org/simple",))
+    assert scanner._OWN_HITS[0] - before == 3
+    assert audits[2] is known.unplaced
+    assert audits[3] is known.unplaced
+    assert audits[0] == audits[1] == known.unplaced
+
+
+@pytest.mark.parametrize(
+    "run",
+    [
+        "apt-get install -y curl",  # a finding
+        "pip install numpy==1.26.4",  # a pin
+        "pip install -r requirements.txt",  # a question
+        "echo 'unterminated",  # a syntax note
+    ],
+)
+def test_a_text_with_something_to_place_is_placed_in_each_file(tmp_path: Path, run: str) -> None:
+    ctx = _context(tmp_path)
+    for i in range(3):
+        _audit(run, ctx, f"p{i}/run.sh", 1 + i)
+    known = scanner._OWN[(run, False, True)]
+    assert isinstance(known, scanner._Placeable)
+    assert known.unplaced is None

@@ -4,17 +4,23 @@ hold it, and every finding still placed in its own file."""
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reprolock.audit.interface import ScanContext, SourceFile
-from reprolock.audit.shell import scanner
+from reprolock.audit.shell import scanner, syntax
+from reprolock.audit.shell.analyzer import Arg, literal_arg
 from reprolock.audit.shell.syntax import Command, Problem, Word, parse
 from reprolock.config import Config
 from reprolock.files import is_inside
 from reprolock.model import Finding
+from tests.conftest import FIXTURES
 
 Audit = Callable[[dict[str, str | bytes]], list[Finding]]
 DIGEST = hashlib.sha256(b"image").hexdigest()
@@ -135,3 +141,170 @@ def test_repo_file_answers_without_resolving_what_is_not_there(
     assert scanner.repo_file(ctx, "req") is None  # a directory
     assert scanner.repo_file(ctx, "../outside.txt") is None
     assert resolved == ["req/a.txt", "out.txt", "dangling.txt", "req"]
+
+
+def test_a_plain_word_is_built_with_every_field_the_constructor_sets() -> None:
+    # plain_word sets the slots one by one: a new field must be set there too
+    assert [f.name for f in fields(Word)] == list(syntax._WORD_FIELDS)
+    assert syntax.plain_word("pip", 2, 7) == Word(raw="pip", text="pip", line=2, column=7)
+    assert [f.name for f in fields(syntax._Token)] == ["kind", "value", "start", "word"]
+    word = Word(raw="x", text="x", line=0, column=1)
+    assert syntax._token("word", "x", 3, word) == syntax._Token(
+        kind="word", value="x", start=3, word=word
+    )
+    assert syntax._token("nl", "\n", 0) == syntax._Token(kind="nl", value="\n", start=0)
+
+
+def test_plain_words_are_built_by_the_fast_constructor(monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[str] = []
+
+    def counted(raw: str, line: int, column: int) -> Word:
+        built.append(raw)
+        return Word(raw=raw, text=raw, line=line, column=column)
+
+    monkeypatch.setattr(syntax, "plain_word", counted)
+    command = _simple("pip install 'numpy>=1' pandas")
+    assert built == ["pip", "install", "pandas"]
+    assert [w.text for w in command.words] == ["pip", "install", "numpy>=1", "pandas"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    text=st.text(alphabet="ab \n", max_size=30),
+    offset=st.integers(min_value=0, max_value=30),
+    line_base=st.integers(min_value=0, max_value=5),
+    col_base=st.integers(min_value=1, max_value=5),
+)
+def test_a_position_is_the_line_and_column_of_an_offset(
+    text: str, offset: int, line_base: int, col_base: int
+) -> None:
+    lexer = syntax._Lexer(text, [], line_base=line_base, col_base=col_base, depth=0)
+    assert lexer.position(offset) == (lexer.line_of(offset), lexer.column_of(offset))
+    index = text.count("\n", 0, offset)
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    assert lexer.line_of(offset) == line_base + index
+    assert lexer.column_of(offset) == (column + col_base - 1 if index == 0 else column)
+
+
+_NEVER = re.compile(r"(?!)")
+
+
+def _both_ways(text: str) -> tuple[object, object]:
+    """The tree and problems of ``text`` with plain tokens read at once, and read piece by
+    piece, as comparable values (a here-document is compared by its fields)."""
+
+    def plain(value: object) -> object:
+        if isinstance(value, syntax.HereDoc):
+            return tuple(getattr(value, name) for name in syntax.HereDoc.__slots__)
+        if isinstance(value, tuple):
+            return tuple(plain(v) for v in value)
+        if is_dataclass(value):
+            return (type(value), *(plain(getattr(value, f.name)) for f in fields(value)))
+        return value
+
+    fast_errors: list[Problem] = []
+    fast = parse(text, fast_errors)
+    slow_errors: list[Problem] = []
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(syntax, "_PLAIN_TOKEN", _NEVER)
+        m.setattr(syntax, "_PLAIN_OPERATOR", _NEVER)
+        slow = parse(text, slow_errors)
+    return plain((fast, tuple(fast_errors))), plain((slow, tuple(slow_errors)))
+
+
+# Pieces of shell text around the edges of a plain word: blanks, operators, quotes,
+# expansions, comments, escapes, file descriptors, here-documents, carriage returns.
+_LEXEMES = [
+    " ", "\t", "\r", "\n", "\\\n", "a", "pip", "x=1", "2", "#", "# c\n", ";", ";;", "&", "&&",
+    "|", "||", "<", ">", "2>", ">&", "<<", "<<-", "EOF", "(", ")", "$(", "<(", "'q'", '"d"',
+    "$V", "${V}", "`b`", "\\", "{", "}", "if", "then", "fi", "for", "in", "do", "done", "=",
+]  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(pieces=st.lists(st.sampled_from(_LEXEMES), max_size=24))
+def test_plain_tokens_read_at_once_agree_with_reading_them_piece_by_piece(
+    pieces: list[str],
+) -> None:
+    fast, slow = _both_ways("".join(pieces))
+    assert fast == slow
+
+
+def test_fixture_shell_text_reads_the_same_with_plain_tokens_read_at_once() -> None:
+    paths = [
+        p
+        for p in FIXTURES.rglob("*")
+        if p.is_file() and (p.suffix in {".sh", ".bash"} or p.name.startswith("Dockerfile"))
+    ]
+    assert len(paths) > 20
+    for path in paths:
+        fast, slow = _both_ways(path.read_text(encoding="utf-8", errors="replace"))
+        assert fast == slow, path
+
+
+def test_a_plain_token_is_read_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    read: list[int] = []
+    general = syntax._Lexer._lex_any
+
+    def counted(self: syntax._Lexer) -> syntax._Token:
+        read.append(self.pos)
+        return general(self)
+
+    monkeypatch.setattr(syntax._Lexer, "_lex_any", counted)
+    command = _simple("pip install  numpy; echo 2>x 'q'")
+    assert [w.text for w in command.words] == ["pip", "install", "numpy"]
+    # the rest are read at once: "2>" (a file descriptor), the quote and the end
+    assert read == [24, 28, 32]
+
+
+def test_a_literal_argument_is_built_with_every_field_the_constructor_sets() -> None:
+    word = Word(raw="'x'", text="x", line=1, column=4, quoted=True)
+    assert [f.name for f in fields(Arg)] == ["text", "word", "dynamic"]
+    assert literal_arg(word) == Arg(text="x", word=word, dynamic=False)
+
+
+def _skip_blanks_by_character(text: str, pos: int) -> int:
+    """Where the next token starts, found one character at a time."""
+    while pos < len(text):
+        if text[pos] in " \t\r":
+            pos += 1
+        elif text[pos] == "\\" and text.startswith("\n", pos + 1):
+            pos += 2
+        elif text[pos] == "#":
+            end = text.find("\n", pos)
+            pos = len(text) if end < 0 else end
+        else:
+            break
+    return pos
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pieces=st.lists(st.sampled_from([" ", "\t", "\r", "\n", "\\", "\\\n", "#", "x", ";"])),
+    start=st.integers(min_value=0, max_value=8),
+)
+def test_blanks_are_skipped_as_one_character_at_a_time(pieces: list[str], start: int) -> None:
+    text = "".join(pieces)
+    lexer = syntax._Lexer(text, [], line_base=0, col_base=1, depth=0)
+    lexer.pos = min(start, len(text))
+    lexer.skip_blanks()
+    assert lexer.pos == _skip_blanks_by_character(text, min(start, len(text)))
+
+
+def test_a_newline_is_read_at_once_unless_a_here_document_starts_after_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    read: list[int] = []
+    general = syntax._Lexer._lex_any
+
+    def counted(self: syntax._Lexer) -> syntax._Token:
+        read.append(self.pos)
+        return general(self)
+
+    monkeypatch.setattr(syntax._Lexer, "_lex_any", counted)
+    errors: list[Problem] = []
+    script = parse("a && b # c\ncat <<E\nbody\nE\nd | e", errors)
+    assert errors == []
+    assert len(script.pipelines) == 4
+    # "<<" and the newline before the body; the eof
+    assert read == [14, 18, 31]

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from reprolock.audit import workflows
 from reprolock.audit.engine import run_audit
 from reprolock.audit.images import judge_image
 from reprolock.audit.interface import (
@@ -27,7 +28,9 @@ from reprolock.audit.workflows import (
     _EXPRESSION,
     ActionScanner,
     WorkflowScanner,
+    _Offsets,
     _substitute,
+    _substituted_text,
     is_floating_version,
 )
 from reprolock.config import Config, load_config
@@ -1239,3 +1242,38 @@ def test_substituted_text_keeps_where_each_character_was_written(
     for index, expr in enumerate(table):
         table[expr] = values[index % 2]
     assert _substitute(script, table) == _substitute_by_character(script, table)
+    text, offsets = _substitute(script, table)
+    assert _substituted_text(script, table) == text
+    lazy = _Offsets(script, table)
+    assert (len(lazy), tuple(lazy), lazy[-1], tuple(lazy[:1])) == (
+        len(offsets),
+        offsets,
+        offsets[-1],
+        offsets[:1],
+    )
+
+
+def test_where_substituted_characters_were_written_is_worked_out_only_for_a_column(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    real = workflows._substitute
+
+    def counted(script: str, table: dict[str, str]) -> tuple[str, tuple[tuple[int, ...], ...]]:
+        calls.append(script)
+        return real(script, table)
+
+    monkeypatch.setattr(workflows, "_substitute", counted)
+    text = (
+        "on: push\njobs:\n  t:\n    runs-on: ubuntu-24.04\n    strategy:\n      matrix:\n"
+        "        p: [a, b]\n    steps:\n"
+        "      - run: python -m pytest projects/${{ matrix.p }}/tests\n"
+        "      - run: pip install ${{ matrix.p }}\n"
+    )
+    source = SourceFile(path=WF, abspath=tmp_path / WF, text=text)
+    ctx = ScanContext(root=tmp_path, config=Config(), files=frozenset({WF}))
+    facts = WorkflowScanner().scan(source, ctx)
+    found = [(f.rule, f.location.line, f.location.column) for f in facts.findings]
+    # the pytest step reports nothing: only the install's variants place a column
+    assert found == [("RP101", 10, 26), ("RP101", 10, 26)]
+    assert calls == ["pip install ${{ matrix.p }}"] * 2

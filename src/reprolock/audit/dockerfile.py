@@ -86,14 +86,16 @@ class Instruction:
     """Line of the keyword."""
     parts: tuple[Part, ...]
     """The text after the keyword, one entry per physical line (comment lines dropped)."""
+    text: str
+    """The instruction's arguments as BuildKit joins them: :func:`joined` ``parts``."""
     heredocs: tuple[HereDoc, ...] = ()
 
-    @property
-    def text(self) -> str:
-        """The instruction's arguments as BuildKit joins them."""
-        if len(self.parts) == 1:
-            return self.parts[0].text  # most instructions: one line
-        return "".join([p.text for p in self.parts])
+
+def joined(parts: Sequence[Part]) -> str:
+    """The texts of ``parts``, one after the other."""
+    if len(parts) == 1:
+        return parts[0].text  # most instructions: one line
+    return "".join([p.text for p in parts])
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -143,21 +145,19 @@ def parse_dockerfile(text: str) -> ParsedDockerfile:
                 problems.append((f"invalid escape directive {value!r}: use \\ or `", index + 1))
         index += 1
     instructions: list[Instruction] = []
-    while index < len(lines):
+    count = len(lines)
+    while index < count:
         raw = lines[index]
-        stripped = raw.strip()
         index += 1
-        if not stripped or stripped[0] == "#":
-            continue
-        number = index
         head = _HEAD.match(raw)
-        if head is None:  # pragma: no cover - a non-blank line always has a word
-            continue
+        if head is None or head.group(2)[0] == "#":
+            continue  # blank, or a comment
+        number = index
         keyword = head.group(2)
         start = head.end()
         text, more = _continued(raw[start:], escape)
         parts = [Part(line=number, column=start + 1, text=text)]
-        while more and index < len(lines):
+        while more and index < count:
             following = lines[index]
             index += 1
             content = following.lstrip()
@@ -167,9 +167,9 @@ def parse_dockerfile(text: str) -> ParsedDockerfile:
             parts.append(Part(line=index, column=1, text=text))
         heredocs: list[HereDoc] = []
         upper = keyword.upper()
+        arguments = joined(parts)
         if upper in _HEREDOC_INSTRUCTIONS or (upper == "ONBUILD" and _onbuild_heredoc(parts)):
-            joined = parts[0].text if len(parts) == 1 else "".join([p.text for p in parts])
-            for strip_tabs, delimiter in heredoc_markers(joined):
+            for strip_tabs, delimiter in heredoc_markers(arguments):
                 body: list[Part] = []
                 end = None
                 while index < len(lines):
@@ -190,7 +190,13 @@ def parse_dockerfile(text: str) -> ParsedDockerfile:
                     )
                 )
         instructions.append(
-            Instruction(keyword=upper, line=number, parts=tuple(parts), heredocs=tuple(heredocs))
+            Instruction(
+                keyword=upper,
+                line=number,
+                parts=tuple(parts),
+                text=arguments,
+                heredocs=tuple(heredocs),
+            )
         )
     return ParsedDockerfile(
         instructions=tuple(instructions), problems=tuple(problems), escape=escape
@@ -281,6 +287,8 @@ def substitute(
     the build command (``ARG NAME`` with no default). A value that ``budget`` refuses (too
     long: each ``ARG`` may double the one before) stays ``${NAME}`` and is listed too.
     """
+    if "$" not in text:
+        return text, []  # most words: nothing to substitute (every form starts with a $)
     unresolved: list[str] = []
 
     def one(match: re.Match[str]) -> str:
@@ -352,12 +360,16 @@ class _Stage:
     clones: list[Clone] = field(default_factory=list)
     """Repositories cloned at a moving ref and not used yet, by absolute path in the image."""
     posix: bool = True
+    _view: ChainMap[str, str | None] | None = field(default=None, repr=False, compare=False)
 
     @property
     def variables(self) -> Mapping[str, str | None]:
         """What ``$NAME`` means in this stage (ENV wins over ARG, as in Docker); a view, not
-        a copy: a stage of thousands of ARGs would otherwise be copied once per instruction."""
-        return ChainMap(self.env, self.args)
+        a copy: a stage of thousands of ARGs would otherwise be copied once per instruction.
+        One view serves the stage throughout: ``env`` and ``args`` change in place."""
+        if self._view is None:
+            self._view = ChainMap(self.env, self.args)
+        return self._view
 
     def inherit(self, name: str) -> _Stage:
         """A stage built ``FROM`` this one: ENV, files and shell carry over; ARGs do not."""
@@ -377,6 +389,21 @@ _SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash"})
 _EXEC_OPERATORS = frozenset(
     {"&&", "||", "|", ";", "&", ">", ">>", "<", "2>&1", "2>", "&>", "|&", "1>", ">&2"}
 )
+
+
+def _read_flags(text: str) -> tuple[dict[str, str], str, int]:
+    """:meth:`_Audit.flags`, read flag by flag."""
+    found: dict[str, str] = {}
+    offset = 0
+    while True:
+        match = _FLAG.match(text, offset)
+        if match is None:
+            break
+        found.setdefault(match.group(1).lower(), (match.group(2) or "").strip("'\""))
+        offset = match.end()
+    rest = text[offset:]
+    skipped = len(rest) - len(rest.lstrip())
+    return found, rest.lstrip(), offset + skipped
 
 
 class _Audit:
@@ -411,6 +438,8 @@ class _Audit:
     ) -> tuple[str, list[str]]:
         """:func:`substitute` within this file's budget; a refusal is noted at ``line``, and
         the variable it ``assigns`` remembered as unknown for that reason."""
+        if "$" not in text:
+            return text, []  # nothing to substitute, nothing charged to the budget
         refused = self.budget.refused
         value, missing = substitute(text, variables, self.budget)
         if assigns and (self.budget.refused != refused or self.over_budget.intersection(missing)):
@@ -436,17 +465,10 @@ class _Audit:
     @staticmethod
     def flags(text: str) -> tuple[dict[str, str], str, int]:
         """Leading ``--name=value`` flags, the rest of the text, and where the rest starts."""
-        found: dict[str, str] = {}
-        offset = 0
-        while True:
-            match = _FLAG.match(text, offset)
-            if match is None:
-                break
-            found.setdefault(match.group(1).lower(), (match.group(2) or "").strip("'\""))
-            offset = match.end()
-        rest = text[offset:]
-        skipped = len(rest) - len(rest.lstrip())
-        return found, rest.lstrip(), offset + skipped
+        head = text.lstrip()
+        if not head.startswith("--"):
+            return {}, head, len(text) - len(head)  # no flags (most instructions)
+        return _read_flags(text)
 
     def position(self, instruction: Instruction, offset: int) -> tuple[int, int]:
         """File line and column of ``offset`` in ``instruction.text``."""
@@ -525,10 +547,12 @@ class _Audit:
                 continue
             parts.append(Part(line=part.line, column=part.column + skip, text=part.text[skip:]))
             skip = 0
+        nested_parts = tuple(parts) or (Part(line=instruction.line, column=1, text=""),)
         nested = Instruction(
             keyword=inner,
             line=instruction.line,
-            parts=tuple(parts) or (Part(line=instruction.line, column=1, text=""),),
+            parts=nested_parts,
+            text=joined(nested_parts),
             heredocs=instruction.heredocs,
         )
         self.instruction(nested, onbuild=True)
@@ -649,11 +673,14 @@ class _Audit:
     def judge_image(
         self, written: str, resolved: str, missing: Sequence[str], location: Location, *, base: bool
     ) -> None:
-        self.findings.extend(judge_image(resolved, location, written=written, unresolved=missing))
+        if not _pinned_image(resolved, written, tuple(missing)):
+            self.findings.extend(
+                judge_image(resolved, location, written=written, unresolved=missing)
+            )
         if not base or resolved.lower() == "scratch" or "$" in resolved.partition("@")[0]:
             return  # no image, or one the build command decides
         self.images.append(ImageRef(ref=resolved, line=location.line))
-        python = python_of_image(resolved)
+        python = _python_of_image(resolved)
         if python is not None:
             self.pythons.append(
                 PythonVersion(value=python, line=location.line, origin="base image")
@@ -751,7 +778,7 @@ class _Audit:
             for match in re.finditer(r"(?:^|,)from=([^,]+)", mount):
                 self.judge_from_flag(match.group(1), instruction)
         parts = _after(instruction.parts, offset)
-        body = "".join(p.text for p in parts)
+        body = joined(parts)
         if body.lstrip().startswith("["):
             argv = _json_argv(body)
             if argv is not None:
@@ -933,6 +960,18 @@ class _Audit:
             if found is not None:
                 return found
         return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _pinned_image(resolved: str, written: str, missing: tuple[str, ...]) -> bool:
+    """Whether :func:`judge_image` finds nothing in the reference, wherever it is written
+    (what it finds depends on the text alone, the location apart): the Dockerfiles of a
+    monorepo build on the same few images."""
+    return not judge_image(resolved, _NOWHERE, written=written, unresolved=missing)
+
+
+_NOWHERE = Location(path="", line=1, column=1)
+_python_of_image = functools.lru_cache(maxsize=1024)(python_of_image)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from typing import overload
 
 import yaml
 
@@ -626,7 +627,7 @@ class _FileScan(ShellCollector):
                 found.setdefault((item.rule, loc.line, loc.column, item.subject), []).append(
                     (variant, item)
                 )
-            self.merge(replace(audit, findings=()))
+            self.merge(audit, findings=False)
             if after is None:
                 after = audit.downloads
         for seen in found.values():
@@ -681,8 +682,11 @@ class _FileScan(ShellCollector):
         varying = {e: vs for e, vs in zip(exprs, choices, strict=True) if len(vs) > 1}
         for combo in itertools.product(*choices):
             table = dict(zip(exprs, combo, strict=True))
-            text, offsets = _substitute(script, table)
-            yield _Variant(text=text, offsets=offsets, values={e: table[e] for e in varying})
+            yield _Variant(
+                text=_substituted_text(script, table),
+                offsets=_Offsets(script, table),
+                values={e: table[e] for e in varying},
+            )
 
     def _literal_values(self, expr: str, scope: _Scope) -> list[str]:
         """Literal values a simple ``${{ matrix.x }}``-style expression takes, or []."""
@@ -818,11 +822,42 @@ class _Variant:
     """A run script with its expressions replaced by one combination of their values."""
 
     text: str
-    offsets: tuple[tuple[int, ...], ...] | None
+    offsets: Sequence[Sequence[int]] | None
     """For each line of ``text``: the column (0-based) in the script as written that each
     character comes from; a substituted value points at its expression."""
     values: dict[str, str]
     """The value each expression with several values takes in this variant."""
+
+
+def _substituted_text(script: str, table: dict[str, str]) -> str:
+    """The text :func:`_substitute` returns, without working out where each character was
+    written."""
+    return _EXPRESSION.sub(lambda m: table[m.group(0)] + "\n" * m.group(0).count("\n"), script)
+
+
+class _Offsets(Sequence[Sequence[int]]):
+    """The offsets :func:`_substitute` returns, worked out when a column is first asked for:
+    most variants of a run script report nothing, and then no column is looked for."""
+
+    def __init__(self, script: str, table: dict[str, str]) -> None:
+        self._script = script
+        self._table = table
+        self._lines: tuple[tuple[int, ...], ...] | None = None
+
+    def _worked_out(self) -> tuple[tuple[int, ...], ...]:
+        if self._lines is None:
+            self._lines = _substitute(self._script, self._table)[1]
+        return self._lines
+
+    def __len__(self) -> int:
+        return len(self._worked_out())
+
+    @overload
+    def __getitem__(self, index: int) -> Sequence[int]: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Sequence[int]]: ...
+    def __getitem__(self, index: int | slice) -> Sequence[int] | Sequence[Sequence[int]]:
+        return self._worked_out()[index]
 
 
 def _substitute(script: str, table: dict[str, str]) -> tuple[str, tuple[tuple[int, ...], ...]]:

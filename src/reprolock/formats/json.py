@@ -77,6 +77,10 @@ def json_key_lines(text: str, max_depth: int = 4) -> dict[JsonPath, int]:
 _SCAN: Callable[[str, int], tuple[object, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 """The C scanner behind ``json.loads``: one value from an index, and the index after it."""
 _SPACE = re.compile(r"[ \t\n\r]*")
+# One match past the separators around a member, rather than one per blank run: a container is
+# read member by member in Python.
+_AFTER_KEY = re.compile(r"[ \t\n\r]*:[ \t\n\r]*")
+_AFTER_VALUE = re.compile(r"[ \t\n\r]*(?:,[ \t\n\r]*)?")
 
 
 def _space(text: str, index: int) -> int:
@@ -145,11 +149,13 @@ class ValueLines:
         closing = "}" if opening == "{" else "]"
         index = _space(text, index + 1)
         position = 0
+        after_key = _AFTER_KEY.match
+        after_value = _AFTER_VALUE.match
         while text[index] != closing:
             member: str | int
             if opening == "{":
                 key, index = _SCAN(text, index)
-                index = _space(text, _space(text, index) + 1)  # past the colon
+                index = after_key(text, index).end()  # type: ignore[union-attr]  # valid JSON
                 member = str(key)
                 # A key given again: what was read of the value before is not its value.
                 self._children.pop((*path, member), None)
@@ -161,7 +167,5 @@ class ValueLines:
                 index = self._read((*path, member), index, inner=False)
             else:
                 index = _SCAN(text, index)[1]
-            index = _space(text, index)
-            if text[index] == ",":
-                index = _space(text, index + 1)
+            index = after_value(text, index).end()  # type: ignore[union-attr]  # always matches
         return index + 1

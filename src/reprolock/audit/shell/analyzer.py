@@ -29,7 +29,7 @@ from reprolock.audit.shell.syntax import (
     word_set,
 )
 from reprolock.model import Finding, Location
-from reprolock.specs import JudgeContext
+from reprolock.specs import JudgeContext, Spec, SpecKind, judge_concrete
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -191,6 +191,32 @@ class Call:
     """What the commands before it in its pipeline hand on."""
     onward: bool = False
     """Its output goes on to another command."""
+
+
+_SET_ARG_TEXT, _SET_ARG_WORD, _SET_ARG_DYNAMIC = (
+    Arg.__dict__[name].__set__ for name in ("text", "word", "dynamic")
+)
+
+
+def literal_arg(word: Word) -> Arg:
+    """``Arg(text=word.text, word=word, dynamic=False)``, field by field: one per word of
+    every command analysed, and the frozen dataclass's keyword ``__init__`` costs three times
+    this. Every field is set (a test compares the two)."""
+    arg: Arg = object.__new__(Arg)
+    _SET_ARG_TEXT(arg, word.text)
+    _SET_ARG_WORD(arg, word)
+    _SET_ARG_DYNAMIC(arg, False)
+    return arg
+
+
+def retext(arg: Arg, text: str) -> Arg:
+    """``dataclasses.replace(arg, text=text)``, field by field (an option's value split off
+    its name, for every option read; ``replace`` looks up every field by name)."""
+    out: Arg = object.__new__(Arg)
+    _SET_ARG_TEXT(out, text)
+    _SET_ARG_WORD(out, arg.word)
+    _SET_ARG_DYNAMIC(out, arg.dynamic)
+    return out
 
 
 Handler = Callable[["Analyzer", Call], "Outcome | None"]
@@ -389,9 +415,26 @@ class Analyzer:
     def judge(self) -> JudgeContext:
         """How specs in this file are judged (made when first needed: most text has none)."""
         self._own = False
+        return self._judge_context()
+
+    def _judge_context(self) -> JudgeContext:
         if self._judge is None:
             self._judge = self._ctx.judge_context(self._source, hash_capable=False)
         return self._judge
+
+    def judge_spec(self, spec: Spec, location: Location) -> list[Finding]:
+        """:func:`judge_concrete` of a spec installed by the text. Only a path is judged by
+        where the file is (a spec here has no hashes to ask for): any other spec's findings
+        are the text's own."""
+        if spec.kind is SpecKind.PATH:
+            return judge_concrete(spec, location, self.judge)
+        return judge_concrete(spec, location, self._judge_context())
+
+    @property
+    def require_hashes(self) -> bool:
+        """The audit's ``require_hashes``: the same in every file, and part of the key under
+        which :mod:`.scanner` keeps an analysis to place in other files."""
+        return self._ctx.config.require_hashes
 
     @property
     def downloads(self) -> list[Download]:
@@ -589,7 +632,7 @@ class Analyzer:
         args: list[Arg] = []
         for word in words:
             if not word.dynamic:
-                args.append(Arg(text=word.text, word=word, dynamic=False))
+                args.append(literal_arg(word))
                 continue
             text, dynamic = self.substitute(word.text)
             if not word.quoted and not dynamic and text != word.text:

@@ -21,6 +21,7 @@ from reprolock.audit.shell.analyzer import (
     Handler,
     Outcome,
     command_name,
+    retext,
 )
 from reprolock.audit.shell.syntax import Command, Word, parse, word_set
 from reprolock.rules import finding
@@ -110,12 +111,12 @@ def _options_and_operands(
             written, eq, value = text.partition("=")
             if written in long_values:
                 if eq:
-                    options.append((written, replace(arg, text=value)))
+                    options.append((written, retext(arg, value)))
                 elif index < len(rest):
                     options.append((written, rest[index]))
                     index += 1
             else:
-                options.append((written, replace(arg, text="")))
+                options.append((written, retext(arg, "")))
             continue
         if text.startswith("-") and len(text) > 1:
             for position in range(1, len(text)):
@@ -123,12 +124,12 @@ def _options_and_operands(
                 if letter in short_values:
                     attached = text[position + 1 :]
                     if attached:
-                        options.append((letter, replace(arg, text=attached)))
+                        options.append((letter, retext(arg, attached)))
                     elif index < len(rest):
                         options.append((letter, rest[index]))
                         index += 1
                     break
-                options.append((letter, replace(arg, text="")))
+                options.append((letter, retext(arg, "")))
             continue
         operands.append(arg)
     return options, operands
@@ -571,7 +572,7 @@ def _su(analyzer: Analyzer, call: Call) -> None:
             _run_string(analyzer, rest[index + 1])
             return
         if text.startswith("--command="):
-            _run_string(analyzer, replace(arg, text=text.split("=", 1)[1]))
+            _run_string(analyzer, retext(arg, text.split("=", 1)[1]))
             return
         if text == "--" and index + 1 < len(rest):
             analyzer.dispatch(rest[index + 1 :], call.command, call.upstream)
@@ -596,9 +597,7 @@ def _tar(analyzer: Analyzer, call: Call) -> None:
         if text.startswith("--"):
             extract |= option in {"--extract", "--get"}
             if option in {"--file", "--directory"}:
-                target = (
-                    replace(arg, text=value) if eq else (rest[index] if index < len(rest) else None)
-                )
+                target = retext(arg, value) if eq else (rest[index] if index < len(rest) else None)
                 index += 0 if eq else 1
                 if target is not None and option == "--file":
                     archive = target

@@ -4,6 +4,7 @@ judged through :mod:`reprolock.specs` as a concrete environment (RP101-RP107, RP
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -15,14 +16,43 @@ from packaging.utils import canonicalize_name
 
 from reprolock.audit.conda import inexact_conda_finding, parse_conda_spec
 from reprolock.audit.interface import Include, Pin
-from reprolock.audit.shell.analyzer import Analyzer, Arg, Call, Handler, Wrapper, skip_options, sub
+from reprolock.audit.shell.analyzer import (
+    Analyzer,
+    Arg,
+    Call,
+    Handler,
+    Wrapper,
+    retext,
+    skip_options,
+    sub,
+)
 from reprolock.audit.shell.fetch import immutable_url, installed, take_download
 from reprolock.audit.shell.pip_options import PipArgs, parse_pip
 from reprolock.audit.shell.syntax import Word, word_set
 from reprolock.files import read_text
 from reprolock.model import Location
 from reprolock.rules import finding
-from reprolock.specs import Spec, SpecKind, classify, judge_concrete
+from reprolock.specs import Spec, SpecKind
+from reprolock.specs import classify as _classify_spec
+
+
+def classify(text: str, *, editable: bool = False) -> Spec:
+    """:func:`reprolock.specs.classify`, memoised by text: the same requirements are installed
+    by the scripts, RUN lines and CI steps across a monorepo, and a :class:`Spec` is immutable
+    (a text it rejects is rejected again each time: an exception is not kept)."""
+    if len(text) > _MEMO_SPEC_CHARS:
+        return _classify_spec(text, editable=editable)
+    return _classified(text, editable)
+
+
+_MEMO_SPEC_CHARS = 512
+"""Longer texts are classified each time (a bounded number of them is kept, not of bytes)."""
+
+
+@functools.lru_cache(maxsize=4096)
+def _classified(text: str, editable: bool) -> Spec:
+    return _classify_spec(text, editable=editable)
+
 
 _CREDENTIALS = re.compile(r"//[^/@\s]+@")
 _WHEEL = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._]*)-([^-]+)(?:-\d[^-]*)?-[^-]+-[^-]+-[^-]+\.whl$")
@@ -57,7 +87,7 @@ def _dynamic_name(text: str) -> bool:
 def _option_value(rest: Sequence[Arg], index: int, eq: str, value: str) -> Arg | None:
     """The value of the option ``rest[index]``: what follows its ``=``, else the next word."""
     if eq:
-        return replace(rest[index], text=value)
+        return retext(rest[index], value)
     return rest[index + 1] if index + 1 < len(rest) else None
 
 
@@ -168,12 +198,12 @@ def _judge(
         analyzer.pins.append(Pin(name=spec.name, version=spec.version, line=location.line))
     if local_only and spec.kind in {SpecKind.UNPINNED, SpecKind.RANGE, SpecKind.EXACT}:
         return  # --no-index: only files the build itself provided can be installed
-    analyzer.findings.extend(judge_concrete(spec, location, analyzer.judge))
+    analyzer.findings.extend(analyzer.judge_spec(spec, location))
     if (
         spec.kind is SpecKind.EXACT
         and spec.version is not None
         and hashes
-        and analyzer.ctx.config.require_hashes
+        and analyzer.require_hashes
     ):
         message = (
             f"{spec.label}=={spec.version} is installed without a hash "

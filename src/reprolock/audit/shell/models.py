@@ -9,10 +9,10 @@ pretrained=MODEL``, ``huggingface-cli download REPO`` (and ``hf download``), the
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from reprolock.audit.revisions import COMMIT_FIX, hub_repository, revision_problem
-from reprolock.audit.shell.analyzer import Analyzer, Arg, Call, Handler
+from reprolock.audit.shell.analyzer import Analyzer, Arg, Call, Handler, retext
 from reprolock.audit.shell.syntax import word_set
 from reprolock.rules import finding
 
@@ -44,7 +44,7 @@ def _options(rest: Sequence[Arg], names: frozenset[str]) -> dict[str, Arg]:
         option, eq, value = text.partition("=")
         if option in names and option not in found:
             if eq:
-                found[option] = replace(rest[index], text=value)
+                found[option] = retext(rest[index], value)
             elif index + 1 < len(rest):
                 found[option] = rest[index + 1]
                 index += 1

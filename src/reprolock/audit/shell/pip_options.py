@@ -4,9 +4,9 @@ take a value, their short and abbreviated forms, and what each argument is."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-from reprolock.audit.shell.analyzer import Arg
+from reprolock.audit.shell.analyzer import Arg, retext
 from reprolock.audit.shell.syntax import word_set
 
 
@@ -137,7 +137,7 @@ def parse_pip(rest: Sequence[Arg], *, uv: bool) -> PipArgs:
             no_index |= option == "--no-index"
             if option in (_UV_VALUE if uv else _PIP_VALUE):
                 if eq:
-                    take(option, replace(arg, text=value))
+                    take(option, retext(arg, value))
                 elif index < len(rest):
                     take(option, rest[index])
                     index += 1
@@ -148,7 +148,7 @@ def parse_pip(rest: Sequence[Arg], *, uv: bool) -> PipArgs:
             if letter in shorts:
                 attached = text[position + 1 :]
                 if attached:
-                    take(shorts[letter], replace(arg, text=attached))
+                    take(shorts[letter], retext(arg, attached))
                 elif index < len(rest):
                     take(shorts[letter], rest[index])
                     index += 1

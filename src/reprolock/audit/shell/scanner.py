@@ -68,9 +68,12 @@ class ShellCollector:
     def add(self, found: Finding) -> None:
         raise NotImplementedError
 
-    def merge(self, audit: ShellAudit) -> None:
-        for found in audit.findings:
-            self.add(found)
+    def merge(self, audit: ShellAudit, *, findings: bool = True) -> None:
+        """Keep ``audit``'s installs as facts, and its findings unless ``findings`` is False
+        (a caller that reports them its own way)."""
+        if findings:
+            for found in audit.findings:
+                self.add(found)
         for pin in audit.pins:
             self.pins.setdefault(pin, None)
         for include in audit.includes:
@@ -114,6 +117,12 @@ def audit_shell(
     several pieces of shell text (one RP002 note per file, and its caller adds it). Without
     one, the text gets its own budget and its note is among the findings returned.
     """
+    if placing and not downloaded and not cloned:
+        known = _OWN.get((script, container, ctx.config.require_hashes))
+        if isinstance(known, _Placeable) and known.unplaced is not None:
+            # Nothing of it is placed in a file: no finding, pin, question or syntax note.
+            _OWN_HITS[0] += 1
+            return known.unplaced
     geometry = Geometry(
         first_line=first_line,
         line_map=line_map,
@@ -128,6 +137,7 @@ def audit_shell(
         source,
         ctx,
         geometry,
+        problems=problems,
         variables=variables,
         locate=locate,
         downloaded=downloaded,
@@ -146,9 +156,13 @@ def audit_shell(
         note = own_budget.note()
         if note is not None:
             findings.append(note)
+    # Most texts find nothing or one thing: nothing to sort or repeat (hashing a finding
+    # hashes its location).
     return ShellAudit(
-        findings=tuple(sorted(dict.fromkeys(findings), key=_sort_key)),
-        pins=tuple(dict.fromkeys(pins)),
+        findings=tuple(sorted(dict.fromkeys(findings), key=_sort_key))
+        if len(findings) > 1
+        else tuple(findings),
+        pins=tuple(dict.fromkeys(pins)) if len(pins) > 1 else tuple(pins),
         includes=rest.includes,
         indexes=rest.indexes,
         installs_python=rest.installs_python,
@@ -168,6 +182,7 @@ def _analyse(
     ctx: ScanContext,
     geometry: Geometry,
     *,
+    problems: Sequence[Problem],
     variables: Mapping[str, str | None] | None,
     locate: Locator | None,
     downloaded: Sequence[Download],
@@ -178,13 +193,15 @@ def _analyse(
     """The analyzer's findings and pins (in the order found, before the file's own notes) and
     the rest of its result; from :data:`_OWN` when the text was analysed before and its
     analysis read nothing but the text."""
-    key = (script, container)
+    # The audit's require_hashes decides whether an exact pin is reported (RP103): the one
+    # setting an analysis may read and still be placed in other files (of this audit).
+    key = (script, container, ctx.config.require_hashes)
     known = _OWN.get(key) if placing and not downloaded and not cloned else _NOT_OWN
     locator = locate or _default_locator(source, ctx)
     if known is _SEEN:
         # The second time a text comes: analysed once more in its own positions, to be placed
         # in this file and every later one.
-        known = _placeable(tree, source, ctx, locator, container) or _NOT_OWN
+        known = _placeable(tree, source, ctx, locator, container, clean=not problems) or _NOT_OWN
         _remember(key, known)
     if isinstance(known, _Placeable):
         placed = known.placed(geometry, source, ctx, locator)
@@ -229,6 +246,9 @@ class _Placeable:
     """``(question, line, constraint)``: each include, by the question that found its file."""
     indexes: tuple[str, ...]
     installs_python: bool
+    unplaced: ShellAudit | None = None
+    """The audit of the text in any file, when nothing in it is placed there (no finding, pin
+    or question, and the shell read it without a problem)."""
 
     def placed(
         self, geometry: Geometry, source: SourceFile, ctx: ScanContext, locate: Locator
@@ -280,7 +300,13 @@ def _distinct(answers: Sequence[str | None]) -> bool:
 
 
 def _placeable(
-    tree: Script, source: SourceFile, ctx: ScanContext, locate: Locator, container: bool
+    tree: Script,
+    source: SourceFile,
+    ctx: ScanContext,
+    locate: Locator,
+    container: bool,
+    *,
+    clean: bool,
 ) -> _Placeable | None:
     analyzer = Analyzer(
         source=source,
@@ -306,13 +332,18 @@ def _placeable(
         if include.target not in answers:  # pragma: no cover - every include is an answer
             return None
         includes.append((answers.index(include.target), include.line, include.constraint))
+    indexes = tuple(dict.fromkeys(analyzer.indexes))
+    unplaced = None
+    if clean and not analyzer.findings and not analyzer.pins and not analyzer.looked_up:
+        unplaced = ShellAudit(indexes=indexes, installs_python=analyzer.installs_python)
     return _Placeable(
         findings=tuple(analyzer.findings),
         pins=tuple(analyzer.pins),
         questions=tuple((w, d, a is not None) for w, d, a in analyzer.looked_up),
         includes=tuple(includes),
-        indexes=tuple(dict.fromkeys(analyzer.indexes)),
+        indexes=indexes,
         installs_python=analyzer.installs_python,
+        unplaced=unplaced,
     )
 
 
@@ -324,9 +355,9 @@ _SEEN = _Mark()
 """Analysed once, reading nothing but the text."""
 _NOT_OWN = _Mark()
 """Its analysis reads the file's variables, files or budget."""
-_OWN: dict[tuple[str, bool], _Placeable | _Mark] = {}
-"""By text and ``container``. Only a text that comes again is analysed in its own positions
-(a second time); most text in a hand-written file comes once."""
+_OWN: dict[tuple[str, bool, bool], _Placeable | _Mark] = {}
+"""By text, ``container`` and the audit's ``require_hashes``. Only a text that comes again is
+analysed in its own positions (a second time); most text in a hand-written file comes once."""
 _OWN_HITS = [0]
 """Analyses placed from :data:`_OWN` (for tests)."""
 placing = True
@@ -334,7 +365,7 @@ placing = True
 _OWN_MAX = 16384
 
 
-def _remember(key: tuple[str, bool], value: _Placeable | _Mark) -> None:
+def _remember(key: tuple[str, bool, bool], value: _Placeable | _Mark) -> None:
     if len(_OWN) >= _OWN_MAX:
         _OWN.clear()
     _OWN[key] = value

@@ -63,6 +63,28 @@ class Word:
     """``<`` or ``>`` when the whole word is a process substitution."""
 
 
+_WORD_FIELDS = ("raw", "text", "line", "column", "quoted", "dynamic", "subs", "procsub")
+_SET_RAW, _SET_TEXT, _SET_LINE, _SET_COLUMN, _SET_QUOTED, _SET_DYNAMIC, _SET_SUBS, _SET_PROCSUB = (
+    Word.__dict__[name].__set__ for name in _WORD_FIELDS
+)
+
+
+def plain_word(raw: str, line: int, column: int) -> Word:
+    """``Word(raw=raw, text=raw, line=line, column=column)``, field by field: most words are
+    plain text, one per word of every script read, and the frozen dataclass's keyword
+    ``__init__`` costs three times this. Every field is set (a test compares the two)."""
+    word: Word = object.__new__(Word)
+    _SET_RAW(word, raw)
+    _SET_TEXT(word, raw)
+    _SET_LINE(word, line)
+    _SET_COLUMN(word, column)
+    _SET_QUOTED(word, False)
+    _SET_DYNAMIC(word, False)
+    _SET_SUBS(word, ())
+    _SET_PROCSUB(word, "")
+    return word
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Redirect:
     op: str
@@ -114,6 +136,21 @@ class _Token:
     word: Word | None = None
 
 
+_SET_KIND, _SET_VALUE, _SET_START, _SET_WORD = (
+    _Token.__dict__[name].__set__ for name in ("kind", "value", "start", "word")
+)
+
+
+def _token(kind: str, value: str, start: int, word: Word | None = None) -> _Token:
+    """``_Token(kind=kind, ...)``, field by field (one per token read: see :func:`plain_word`)."""
+    token: _Token = object.__new__(_Token)
+    _SET_KIND(token, kind)
+    _SET_VALUE(token, value)
+    _SET_START(token, start)
+    _SET_WORD(token, word)
+    return token
+
+
 _MAX_DEPTH = 48
 _METACHARS = frozenset(" \t\n;&|<>()")
 # Longest first, so that `;;` is read before `;` and `<<-` before `<<`.
@@ -137,6 +174,17 @@ _IO_NUMBER = re.compile(r"\d+(?=[<>])")
 _OPERATOR_STARTS = frozenset(op[0] for op in _OPERATORS)
 # Runs of characters that stand for themselves, read at once rather than one by one.
 _PLAIN_RUN = re.compile(r"[^ \t\n;&|<>()\\'\"$`]+")
+_SKIPPED = r"(?:[ \t\r]|\\\n)*+(?:#[^\n]*+)?+"  # possessive: a comment is never taken apart
+_BLANKS = re.compile(_SKIPPED)
+"""What separates tokens: blanks, backslash-newlines, and a comment up to its newline."""
+_PLAIN_TOKEN = re.compile(
+    _SKIPPED + r"([^ \t\r\n;&|<>()\\'\"$`#][^ \t\n;&|<>()\\'\"$`]*)(?=[ \t\n;&|)]|\Z)"
+)
+"""What separates tokens, then a plain word that ends at a blank, at ``;&|)`` or at the end
+(``<``/``>`` may make it a file descriptor); no quote, expansion or escape."""
+_PLAIN_OPERATOR = re.compile(_SKIPPED + r"(\n|&&|\|\||;;&|;;|;&|\|&|;|\||&(?!>))")
+"""What separates tokens, then a newline or an operator that is not a redirection (the
+longest: ``;;&`` before ``;;``, ``&>`` is a redirection)."""
 _PLAIN_DOUBLE_RUN = re.compile(r'[^"\\$`]+')
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 """A shell variable name."""
@@ -182,9 +230,13 @@ class _Lexer:
         return self.line_base + bisect.bisect_right(self.starts, offset) - 1
 
     def column_of(self, offset: int) -> int:
+        return self.position(offset)[1]
+
+    def position(self, offset: int) -> tuple[int, int]:
+        """:meth:`line_of` and :meth:`column_of` at once."""
         index = bisect.bisect_right(self.starts, offset) - 1
         column = offset - self.starts[index] + 1
-        return column + self.col_base - 1 if index == 0 else column
+        return self.line_base + index, column + self.col_base - 1 if index == 0 else column
 
     def error(self, message: str, offset: int) -> None:
         self.errors.append(
@@ -217,20 +269,28 @@ class _Lexer:
         return token.kind == "op" and token.value in values
 
     def skip_blanks(self) -> None:
-        text, n = self.text, len(self.text)
-        while self.pos < n:
-            ch = text[self.pos]
-            if ch in " \t\r":
-                self.pos += 1
-            elif ch == "\\" and text.startswith("\n", self.pos + 1):
-                self.pos += 2
-            elif ch == "#":
-                end = text.find("\n", self.pos)
-                self.pos = n if end < 0 else end
-            else:
-                return
+        self.pos = _BLANKS.match(self.text, self.pos).end()  # type: ignore[union-attr]
 
     def _lex(self) -> _Token:
+        plain = _PLAIN_TOKEN.match(self.text, self.pos)
+        if plain is not None:
+            # Most tokens: blanks, then a word of plain text up to a blank or an operator that
+            # cannot make it a file descriptor (what _read_word's own fast path reads).
+            start = plain.start(1)
+            self.pos = plain.end()
+            raw = plain.group(1)
+            line, column = self.position(start)
+            return _token("word", raw, start, plain_word(raw, line, column))
+        plain = _PLAIN_OPERATOR.match(self.text, self.pos)
+        if plain is not None:
+            value = plain.group(1)
+            if value != "\n" or not self.pending:  # here-document bodies start at a newline
+                start = plain.start(1)
+                self.pos = plain.end()
+                return _token("nl" if value == "\n" else "op", value, start)
+        return self._lex_any()
+
+    def _lex_any(self) -> _Token:
         self.skip_blanks()
         text = self.text
         start = self.pos
@@ -239,19 +299,19 @@ class _Lexer:
                 doc, _, offset = self.pending[0]
                 self.error(f"here-document <<{doc.delimiter} is not terminated", offset)
                 self.pending.clear()
-            return _Token(kind="eof", value="", start=start)
+            return _token("eof", "", start)
         ch = text[start]
         if ch == "\n":
             self.pos += 1
             if self.pending:
                 self._read_heredocs()
-            return _Token(kind="nl", value="\n", start=start)
+            return _token("nl", "\n", start)
         if not text.startswith(("<(", ">("), start):
             operator = self._operator(start)
             if operator is not None:
                 return operator
         word = self._read_word()
-        return _Token(kind="word", value=word.text, start=start, word=word)
+        return _token("word", word.text, start, word)
 
     def _operator(self, start: int) -> _Token | None:
         """IO_NUMBER REDIRECT_OP (``2>``, ``2>&1``) | OPERATOR (the longest at ``start``)"""
@@ -261,12 +321,12 @@ class _Lexer:
             for op in _OPERATORS:
                 if text.startswith(op, io.end()) and op in REDIRECTS:
                     self.pos = io.end() + len(op)
-                    return _Token(kind="op", value=op, start=start)
+                    return _token("op", op, start)
         if text[start] in _OPERATOR_STARTS:
             for op in _OPERATORS:
                 if text.startswith(op, start):
                     self.pos += len(op)
-                    return _Token(kind="op", value=op, start=start)
+                    return _token("op", op, start)
         return None
 
     def _read_heredocs(self) -> None:
@@ -301,7 +361,7 @@ class _Lexer:
               | NAME "=(" ... ")"                                   (an array assignment)"""
         text, n = self.text, len(self.text)
         start = self.pos
-        line, column = self.line_of(start), self.column_of(start)
+        line, column = self.position(start)
         if text.startswith(("<(", ">("), start):
             self.pos += 2
             script = self.substitution(")", start)
@@ -321,8 +381,7 @@ class _Lexer:
             if end >= n or (text[end] in _METACHARS and text[end] != "("):
                 # Most words: plain text up to a blank or an operator, read at once.
                 self.pos = end
-                raw = text[start:end]
-                return Word(raw=raw, text=raw, line=line, column=column)
+                return plain_word(text[start:end], line, column)
         parts: list[str] = []
         subs: list[Script] = []
         quoted = dynamic = False
@@ -827,10 +886,13 @@ class _Parser(_Lexer):
         assigns: list[Word] = []
         redirects: list[Redirect] = []
         while True:
-            token = self.peek()
-            if token.kind == "word" and token.word is not None:
-                self.next()
-                word = token.word
+            token = self.buffer  # peek() and next(), inline: this loop reads most tokens
+            if token is None:
+                token = self._lex()
+            self.buffer = token
+            word = token.word
+            if word is not None:  # a word token
+                self.buffer = None
                 if not words and ASSIGNMENT.match(word.raw):
                     assigns.append(word)
                     continue
