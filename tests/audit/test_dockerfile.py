@@ -822,11 +822,23 @@ def test_is_dir_answers_as_path_is_dir(tmp_path: Path) -> None:
     (tmp_path / "f").write_text("x")
     for name in ("d", "f", "missing", "f/under-a-file", "bad\0name"):
         assert _is_dir(str(tmp_path / name)) is (tmp_path / name).is_dir()
-    too_long = str(tmp_path / ("x" * 300))
+    # pathlib raises for a name too long; no such name is a directory the build copies from
     with pytest.raises(OSError, match="too long"):
         (tmp_path / ("x" * 300)).is_dir()
-    with pytest.raises(OSError, match="too long"):
-        _is_dir(too_long)
+    assert _is_dir(str(tmp_path / ("x" * 300))) is False
+
+
+def test_a_copy_source_with_a_name_too_long_for_the_disk_is_no_directory(
+    audit: Callable[[dict[str, str | bytes]], list[Finding]],
+) -> None:
+    # The RUN line's file is looked for under the COPY's source: the disk is asked whether
+    # that source is a directory, and its name is longer than any the disk allows.
+    dockerfile = (
+        f"FROM python:3.11@sha256:{'a' * 64}\n"
+        f"COPY {'a' * 5000} /app\n"
+        "RUN pip install -r /app/requirements.txt\n"
+    )
+    assert hits(audit({"Dockerfile": dockerfile})) == []
 
 
 @settings(max_examples=200)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import fnmatch
 import functools
 import json
@@ -1029,19 +1028,13 @@ class _Directories:
 _DIRECTORIES = _Directories()
 
 
-# What Path.is_dir takes for "not a directory"; any other error is raised as it raises it.
-_NOT_THERE = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP})
-
-
 def _is_dir(path: str) -> bool:
-    """``Path(path).is_dir()`` without building a Path (this runs per copied source)."""
+    """Whether ``path`` is a directory, without building a Path (this runs per copied
+    source). A path the disk cannot answer for (missing, a name too long, a symlink loop, no
+    permission) is not a directory the build could copy from."""
     try:
         return stat.S_ISDIR(os.stat(path).st_mode)
-    except OSError as exc:
-        if exc.errno not in _NOT_THERE:
-            raise
-        return False
-    except ValueError:
+    except (OSError, ValueError):
         return False
 
 
