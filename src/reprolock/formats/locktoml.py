@@ -10,6 +10,10 @@ exactly that subset, and with it every key's line, far quicker than ``tomllib`` 
 an inline table, a duplicate, a syntax error) it gives up, and :func:`load_compact_toml` asks
 :func:`~reprolock.formats.toml.load_toml`, so errors, their messages and their lines are
 ``tomllib``'s.
+
+Locks read with ``shared=True`` take each block of lines under a header (up to the next line
+starting with ``[``: a uv or Poetry package) from a cache by its text: the locks of a
+monorepo hold the same packages, and such a block reads alike wherever it stands.
 """
 
 from __future__ import annotations
