@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reprolock.formats.lock import LockEntry, Source
 from reprolock.model import Location, Severity
 from reprolock.specs import (
     JudgeContext,
@@ -16,7 +18,9 @@ from reprolock.specs import (
     classify,
     is_within,
     judge_concrete,
+    judge_locked,
     local_path,
+    locked_sound,
     looks_like_url_or_path,
     oversized_number,
     sound,
@@ -398,6 +402,18 @@ def test_a_version_number_past_the_int_limit_is_a_spec_error() -> None:
         classify("numpy==" + "1" * 5000)
 
 
+def test_a_number_is_measured_against_the_lowest_limit_python_allows() -> None:
+    before = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(640)
+    try:
+        assert oversized_number("9" * 640) is None
+        assert oversized_number("9" * 641) == (
+            "a number of 641 digits, more than any installer reads as a version (640)"
+        )
+    finally:
+        sys.set_int_max_str_digits(before)
+
+
 _SPEC_TEXTS = (
     "numpy", "numpy==1.26.4", "numpy===1.26.4", "numpy>=1", "numpy==1.*", "numpy!=1.0",
     "numpy==${V}", f"pkg @ git+https://github.com/org/pkg@{COMMIT}",
@@ -437,4 +453,42 @@ def test_a_sound_spec_is_found_nothing_in_anywhere(
     found = judge_concrete(spec, Location(path="requirements.txt", line=1), ctx)
     assert sound(spec) == (spec.kind is SpecKind.EXACT and hashed)
     if sound(spec):
+        assert found == []
+
+
+_LOCKED = (
+    ("url", "https://x.org/pkg-1.0.tar.gz"), ("url", "git+https://github.com/org/pkg"),
+    ("url", "../../outside"), ("url", "./vendored"), ("url", ""), ("commit", COMMIT),
+    ("ref", "main"), ("ref", COMMIT), ("manager", "conda"), ("platform", "linux-64"),
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    source=st.sampled_from(list(Source)),
+    hashed=st.booleans(),
+    fields=st.lists(st.sampled_from(_LOCKED), max_size=4),
+    require=st.booleans(),
+)
+def test_a_sound_lock_entry_is_found_nothing_in_anywhere(
+    tmp_path_factory: pytest.TempPathFactory,
+    source: Source,
+    hashed: bool,
+    fields: list[tuple[str, str]],
+    require: bool,
+) -> None:
+    """Callers pass over a sound entry without judging it: the judgement must agree."""
+    root = tmp_path_factory.getbasetemp()
+    entry = LockEntry(
+        name="pkg",
+        version="1.0",
+        source=source,
+        hashed=hashed,
+        hashes=(f"sha256:{SHA256}",) if hashed else (),
+        **dict(fields),  # type: ignore[arg-type]
+    )
+    ctx = JudgeContext(root=root, base_dir=root / "serve", require_hashes=require)
+    found = judge_locked(entry, Location(path="uv.lock", line=1), ctx, lock="uv.lock")
+    assert locked_sound(entry) == (hashed and source in (Source.REGISTRY, Source.URL))
+    if locked_sound(entry):
         assert found == []

@@ -159,6 +159,12 @@ def _is_commit(ref: str) -> bool:
     return bool(_COMMIT.match(ref.strip().lower()))
 
 
+def locked_sound(entry: LockEntry) -> bool:
+    """True when :func:`judge_locked` finds nothing in ``entry`` wherever it stands: a hashed
+    registry or URL package, as most of a lock's are. A caller may pass over such an entry."""
+    return entry.hashed and (entry.source is Source.REGISTRY or entry.source is Source.URL)
+
+
 def judge_locked(
     entry: LockEntry, location: Location, ctx: JudgeContext, *, lock: str, fix: str | None = None
 ) -> list[Finding]:
@@ -212,6 +218,7 @@ __all__ = [
     "judge_locked",
     "judge_manifest",
     "local_path",
+    "locked_sound",
     "looks_like_url_or_path",
     "oversized_number",
     "sound",

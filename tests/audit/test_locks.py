@@ -10,13 +10,18 @@ import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from reprolock.audit import locks as locks_module
 from reprolock.audit.engine import AuditOptions, run_audit
 from reprolock.audit.interface import Role
 from reprolock.config import load_config
+from reprolock.formats import uv
+from reprolock.formats.lock import LockEntry
 from reprolock.model import Finding, Severity
+from reprolock.specs import judge_locked, locked_sound
 from tests.conftest import FIXTURES, audit_tree, hits
 
 Audit = Callable[[dict[str, str | bytes]], list[Finding]]
@@ -639,3 +644,20 @@ def test_pylock_lock_version_must_be_1x(audit: Audit) -> None:
     )
     assert hits(found) == [("RP001", "a/pylock.toml", 2), ("RP001", "b/pylock.dev.toml", 1)]
     assert found[0].message == "unsupported lock-version '2.0' (only 1.x is defined)"
+
+
+def test_only_the_entries_that_may_be_faulted_are_judged(monkeypatch: pytest.MonkeyPatch) -> None:
+    judged: list[str] = []
+    judge = judge_locked
+
+    def counted(entry: LockEntry, *args: Any, **kwargs: Any) -> list[Finding]:
+        judged.append(entry.name)
+        return judge(entry, *args, **kwargs)
+
+    monkeypatch.setattr(locks_module, "judge_locked", counted)
+    root = LOCKS / "uv"
+    run_audit(root, load_config(root), AuditOptions(jobs=1))
+    lock = uv.read((root / "uv.lock").read_text(encoding="utf-8"))
+    unsound = [e.name for e in lock.entries if not locked_sound(e)]
+    assert judged == unsound
+    assert 0 < len(unsound) < len(lock.entries)  # the project, not its hashed packages

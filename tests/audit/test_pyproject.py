@@ -472,7 +472,7 @@ def test_the_line_reader_gives_the_facts_tomllib_gives(
     ctx = ScanContext(root=REPO_ROOT, config=Config(), files=frozenset({rel}))
     fast = PyprojectScanner().scan(source, ctx)
     with monkeypatch.context() as patch:
-        patch.setattr(locktoml, "read_lines", lambda _text: None)
+        patch.setattr(locktoml, "read_lines", lambda _text, **_: None)
         assert PyprojectScanner().scan(source, ctx) == fast
 
 

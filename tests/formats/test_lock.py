@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from reprolock.formats import lock
-from reprolock.formats.lock import EntryError, normal_marker, normal_version
+from reprolock.formats.lock import (
+    EntryError,
+    LockEntry,
+    Source,
+    entry_at,
+    normal_marker,
+    normal_version,
+)
 
 
 def test_a_version_is_normalised_alike_from_the_cache() -> None:
@@ -46,3 +55,28 @@ def test_a_long_version_or_marker_is_read_but_not_kept() -> None:
     assert lock._pep508_marker.cache_info().currsize == 0
     with pytest.raises(EntryError):
         normal_version("a", version + "x")
+
+
+def test_an_entry_placed_at_a_line_keeps_every_other_field() -> None:
+    values = {
+        "name": "pkg",
+        "version": "1.0",
+        "source": Source.VCS,
+        "hashes": ("sha256:aa",),
+        "hashed": True,
+        "url": "https://x/pkg",
+        "reference": "git+https://x/pkg@abc",
+        "ref": "main",
+        "commit": "abc",
+        "marker": "python_version >= '3.11'",
+        "line": 3,
+        "platform": "linux-64",
+        "manager": "conda",
+        "text": "pkg==1.0",
+        "editable": True,
+    }
+    # every field set to a value not its default: a field added later fails here until set
+    assert set(values) == {f.name for f in dataclasses.fields(LockEntry)}
+    entry = LockEntry(**values)  # type: ignore[arg-type]
+    assert all(getattr(entry, f.name) != f.default for f in dataclasses.fields(LockEntry))
+    assert entry_at(entry, 7) == dataclasses.replace(entry, line=7)

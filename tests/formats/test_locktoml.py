@@ -8,6 +8,7 @@ import time
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -60,10 +61,16 @@ def _assert_agrees(path: Path, monkeypatch: pytest.MonkeyPatch) -> bool:
     if fast is not None:
         assert _ordered(fast.data) == _ordered(tomllib.loads(text))
         assert dict(fast.lines) == locate(text, compact=True)
+        for _ in range(2):  # the second time from the cache of blocks
+            _assert_same(read_lines(text, shared=True), fast)
     read = _reader(path)
     with_reader = read(text)
+    assert read(text) == with_reader  # packages made the first time
     with monkeypatch.context() as patch:
-        patch.setattr(locktoml, "read_lines", lambda _text: None)
+        patch.setattr(locktoml, "read_lines", lambda _text, **_: None)
+        assert read(text) == with_reader
+    with monkeypatch.context() as patch:
+        patch.setattr(locktoml, "_BLOCK_CACHED", -1)  # no block read from the cache
         assert read(text) == with_reader
     return fast is not None
 
@@ -416,6 +423,11 @@ def test_what_the_reader_accepts_tomllib_reads_alike(
         if doc is not None:
             assert _ordered(doc.data) == _ordered(expected)
             assert dict(doc.lines) == locate(candidate, compact=True)
+        for _ in range(2):  # the second time from the cache of blocks
+            shared = read_lines(candidate, shared=True)
+            assert (shared is None) == (doc is None)
+            if doc is not None:
+                _assert_same(shared, doc)
 
 
 def test_a_lock_of_plain_lines_is_read_without_tomllib(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -475,6 +487,7 @@ def test_a_lock_read_from_the_cache_reads_as_read_anew(
     path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     text = path.read_text(encoding="utf-8")
+    monkeypatch.setattr(locktoml, "_BLOCK_CACHED", -1)  # lines read in place, not as blocks
     locktoml._few_item.cache_clear()
     locktoml._few_line.cache_clear()
     cold = read_lines(text)
@@ -543,3 +556,151 @@ def test_generated_documents_read_alike_from_the_cache(lines: list[tuple[str, st
     else:
         _assert_same(first, uncached)
         _assert_same(second, uncached)
+
+
+# --------------------------------------------------------------------------------------------
+# Shared readings: a block of lines under a header is read once per process
+
+
+_TWO_PACKAGES = (
+    'version = 1\n\n[[package]]\nname = "a"\nversion = "1"\n'
+    'wheels = [\n    { url = "https://x/a.whl", hash = "sha256:aa" },\n]\n\n'
+    '[[package]]\nname = "b"\nversion = "2"\n\n[package.metadata]\nrequires-dist = []\n\n'
+    '[package.optional-dependencies]\nx = [\n    { name = "a" },\n]\n\n'
+    '[[package]]\nname = "c"\n\n[package.metadata]\nx = 1\n\n[package.metadata.deeper]\ny = 2\n'
+)
+
+
+def test_a_block_read_before_is_taken_from_the_cache() -> None:
+    locktoml._block.cache_clear()
+    first = read_lines(_TWO_PACKAGES, shared=True)
+    assert locktoml._block.cache_info().hits == 0
+    moved = "# one line more\n" + _TWO_PACKAGES
+    second = read_lines(moved, shared=True)
+    assert locktoml._block.cache_info().hits == locktoml._block.cache_info().misses == 7
+    assert first is not None
+    assert second is not None
+    _assert_same(second, read_lines(moved))
+    assert second.line("package", 0, "wheels", 0) == first.line("package", 0, "wheels", 0) + 1
+    assert second.data["package"][0]["wheels"] is first.data["package"][0]["wheels"]  # shared
+    assert second.data["package"][0] is not first.data["package"][0]  # the header's own
+
+
+def test_a_reading_not_shared_reads_no_block() -> None:
+    locktoml._block.cache_clear()
+    doc = read_lines(_TWO_PACKAGES)
+    assert locktoml._block.cache_info().misses == 0
+    assert doc is not None
+    assert locktoml.blocks_of(doc, "package", 0) is None
+
+
+def test_what_a_table_was_read_from() -> None:
+    doc = read_lines(_TWO_PACKAGES, shared=True)
+    assert doc is not None
+    a = locktoml.blocks_of(doc, "package", 0)
+    assert a is not None
+    assert len(a) == 1
+    b = locktoml.blocks_of(doc, "package", 1)  # and its two sub-tables, by key
+    assert b is not None
+    assert [type(part).__name__ for part in b] == ["_Block", "str", "_Block", "str", "_Block"]
+    assert b[1::2] == ("metadata", "optional-dependencies")
+    assert locktoml.blocks_of(doc, "package", 1, "metadata") == (b[2],)
+    # a table with a table of its own two levels down is not the sum of its blocks
+    assert locktoml.blocks_of(doc, "package", 2) is None
+    deeper = locktoml.blocks_of(doc, "package", 2, "metadata", "deeper")
+    assert deeper is not None
+    assert locktoml.blocks_of(doc, "package", 2, "metadata")[1:] == ("deeper", *deeper)  # type: ignore[index]
+    assert locktoml.blocks_of(doc) is None  # the top-level keys are read in place
+    again = read_lines(_TWO_PACKAGES, shared=True)
+    assert again is not None
+    assert locktoml.blocks_of(again, "package", 1) == b
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[a.b]\nx = 1\n[a]\ny = 2\n",  # [a] is not empty when its header comes
+        "[[p]]\nx = [\n[1]]\n[[p]]\n",  # an array going on past a line starting with [
+        "[[p]]\n  [q]\nx = 1\n",  # an indented header
+        "[[p]]\nx = 1\nx = 2\n",  # a duplicate: tomllib reads it
+        "[[p]]\nx = " + '"' + "a" * 30_000 + '"\n',  # a block too long to keep
+    ],
+)
+def test_what_is_not_a_block_is_read_in_place(text: str) -> None:
+    expected = read_lines(text)
+    for _ in range(2):
+        shared = read_lines(text, shared=True)
+        if expected is None:
+            assert shared is None
+        else:
+            _assert_same(shared, expected)
+            assert locktoml.blocks_of(shared, "p", 0) is None  # type: ignore[arg-type]
+
+
+def _uv_lock(*packages: str) -> str:
+    out = 'version = 1\nrequires-python = ">=3.11"\n'
+    out += '\n[[package]]\nname = "proj"\nversion = "0.1.0"\nsource = { editable = "." }\n'
+    out += "dependencies = [\n" + "".join(f'    {{ name = "{p}" }},\n' for p in packages) + "]\n"
+    for name in packages:
+        out += (
+            f'\n[[package]]\nname = "{name}"\nversion = "1.0"\n'
+            'source = { registry = "https://pypi.org/simple" }\n'
+            f'sdist = {{ url = "https://x/{name}.tar.gz", hash = "sha256:{"a" * 64}" }}\n'
+        )
+    return out
+
+
+def test_a_uv_package_is_made_once_and_placed_at_its_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    uv._MADE.clear()
+    made = 0
+    entry = uv._Reader._entry
+
+    def counted(self: uv._Reader, *args: Any) -> Any:
+        nonlocal made
+        made += 1
+        return entry(self, *args)
+
+    monkeypatch.setattr(uv._Reader, "_entry", counted)
+    first = uv.read(_uv_lock("alpha", "beta"))
+    assert made == 3
+    second_text = _uv_lock("beta", "alpha")  # the same packages, at other lines
+    second = uv.read(second_text)
+    assert made == 4  # only the project's entry made again
+    assert {e.name: e.line for e in second.entries} != {e.name: e.line for e in first.entries}
+    with monkeypatch.context() as patch:
+        patch.setattr(locktoml, "_BLOCK_CACHED", -1)
+        assert uv.read(second_text) == second
+
+
+def test_a_poetry_package_is_made_once_and_placed_at_its_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    poetry._MADE.clear()
+    made = 0
+    entry = poetry._entry
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal made
+        made += 1
+        return entry(*args, **kwargs)
+
+    monkeypatch.setattr(poetry, "_entry", counted)
+    package = (
+        '[[package]]\nname = "{0}"\nversion = "1.0"\ndescription = ""\noptional = false\n'
+        'python-versions = ">=3.8"\n'
+        'files = [\n    {{file = "{0}.whl", hash = "sha256:{1}"}},\n]\n\n'
+        '[package.dependencies]\nsix = ">=1"\n\n'
+    )
+    tail = '[metadata]\nlock-version = "2.0"\npython-versions = "^3.11"\ncontent-hash = "x"\n'
+    one = package.format("alpha", "a" * 64) + package.format("beta", "b" * 64) + tail
+    other = package.format("beta", "b" * 64) + package.format("alpha", "a" * 64) + tail
+    first = poetry.read(one)
+    assert made == 2
+    second = poetry.read(other)
+    assert made == 2
+    assert [e.name for e in second.entries] == ["beta", "alpha"]
+    assert second.entries[0].line == first.entries[0].line
+    assert second.entries[1].line == first.entries[1].line
+    with monkeypatch.context() as patch:
+        patch.setattr(locktoml, "_BLOCK_CACHED", -1)
+        assert poetry.read(other) == second

@@ -17,7 +17,7 @@ from reprolock.formats import pdm, pipfile, poetry, pylock, uv
 from reprolock.formats.lock import LockEntry, LockFile
 from reprolock.model import Finding
 from reprolock.rules import finding
-from reprolock.specs import judge_locked
+from reprolock.specs import judge_locked, locked_sound
 
 _CREDENTIALS = re.compile(r"//[^/@\s]+@")
 
@@ -42,7 +42,9 @@ def lock_facts(
     pins: dict[tuple[str, str], Pin] = {}
     name_of_lock = source.name  # a path parsed: once, not per entry
     for entry in lock.entries:
-        found.extend(judge_locked(entry, source.at(entry.line), judge, lock=name_of_lock, fix=fix))
+        if not locked_sound(entry):
+            loc = source.at(entry.line)
+            found.extend(judge_locked(entry, loc, judge, lock=name_of_lock, fix=fix))
         name = pin_name(entry)
         if name and entry.version:
             pin = Pin(name=name, version=entry.version, line=entry.line, hashed=entry.hashed)

@@ -81,6 +81,28 @@ class LockEntry:
         return f"{self.name}=={self.version}"
 
 
+def entry_at(entry: LockEntry, line: int) -> LockEntry:
+    """``entry`` on ``line``: ``dataclasses.replace`` without its look-up of every field (a
+    package read once is placed so in each lock that holds it)."""
+    return LockEntry(
+        name=entry.name,
+        version=entry.version,
+        source=entry.source,
+        hashes=entry.hashes,
+        hashed=entry.hashed,
+        url=entry.url,
+        reference=entry.reference,
+        ref=entry.ref,
+        commit=entry.commit,
+        marker=entry.marker,
+        line=line,
+        platform=entry.platform,
+        manager=entry.manager,
+        text=entry.text,
+        editable=entry.editable,
+    )
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class DependencyEdge:
     """A dependency recorded in a graph-shaped lock (uv.lock, Poetry 1.x poetry.lock)."""

@@ -10,6 +10,10 @@ exactly that subset, and with it every key's line, far quicker than ``tomllib`` 
 an inline table, a duplicate, a syntax error) it gives up, and :func:`load_compact_toml` asks
 :func:`~reprolock.formats.toml.load_toml`, so errors, their messages and their lines are
 ``tomllib``'s.
+
+Locks read with ``shared=True`` take each block of lines under a header (up to the next line
+starting with ``[``: a uv or Poetry package) from a cache by its text: the locks of a
+monorepo hold the same packages, and such a block reads alike wherever it stands.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -101,31 +106,59 @@ class _LineEnded(_GiveUp):
     over the next lines."""
 
 
-def load_compact_toml(text: str) -> TomlDocument:
-    """``load_toml(text, compact=True)``, through the line reader when the text allows."""
-    doc = read_lines(text)
+def load_compact_toml(text: str, *, shared: bool = False) -> TomlDocument:
+    """``load_toml(text, compact=True)``, through the line reader when the text allows.
+
+    ``shared``: the lines under a header that start no line with ``[`` (a lock's package)
+    are read once per process (see :func:`_block`), and their tables and arrays are the same
+    objects in every document read so: for callers that never change a document.
+    """
+    doc = read_lines(text, shared=shared)
     return doc if doc is not None else load_toml(text, compact=True)
 
 
-def read_lines(text: str) -> TomlDocument | None:
-    """The document ``load_toml(text, compact=True)`` gives, or None outside the subset."""
+def read_lines(text: str, *, shared: bool = False) -> TomlDocument | None:
+    """The document ``load_toml(text, compact=True)`` gives, or None outside the subset
+    (``shared``: see :func:`load_compact_toml`)."""
     encoded = text.encode("utf-8", "surrogatepass")
     if len(encoded.translate(None, _UNEXPECTED)) != len(encoded):
         return None
     try:
-        return _Reader(text.split("\n")).run()
+        return _Reader(text.split("\n"), text, shared=shared).run()
     except (_GiveUp, ValueError):  # ValueError: an integer int() refuses, a day no month has
         return None
+
+
+def blocks_of(doc: TomlDocument, *path: str | int) -> tuple[object, ...] | None:
+    """What the table at ``path`` was read from, when it was read from the cache of blocks:
+    the block of lines under its header, then each sub-table's key and block (each of them
+    read from the cache too, none with tables of its own under a header); None otherwise.
+
+    Two tables with equal answers hold equal values (the blocks are compared by identity,
+    and kept while the answer is): a reader may keep what it made of one for the other.
+    """
+    lines = doc.lines
+    return lines.filled.get(tuple(path)) if isinstance(lines, _Lines) else None
 
 
 class _Lines(Mapping[TomlPath, int]):
     """The lines of keys and headers, and of the items of arrays written over lines, kept per
     array and made into paths only when asked: a lock holds thousands."""
 
-    def __init__(self, keys: dict[TomlPath, int], items: dict[TomlPath, list[int]]):
+    def __init__(
+        self,
+        keys: dict[TomlPath, int],
+        items: dict[TomlPath, list[int]],
+        blocks: dict[TomlPath, tuple[int, _Block]],
+        filled: dict[TomlPath, tuple[object, ...]],
+    ):
         self._keys = keys
         self._arrays = items
         """Path of each array written over lines: the line of each of its items."""
+        self._blocks = blocks
+        """Path of each table read from the cache of blocks: its header's line, its block."""
+        self.filled = filled
+        """See :func:`blocks_of`."""
 
     def get(self, path: TomlPath, default: Any = None) -> Any:
         # Mapping.get goes through __getitem__ and a KeyError: TomlDocument.line asks once
@@ -137,6 +170,12 @@ class _Lines(Mapping[TomlPath, int]):
         array = self._arrays.get(path[:-1])
         if array is not None and isinstance(index, int) and 0 <= index < len(array):
             return array[index]
+        if self._blocks:
+            for size in range(len(path) - 1, 0, -1):
+                placed = self._blocks.get(path[:size])
+                if placed is not None:
+                    line = placed[1].line(path[size:])
+                    return default if line is None else placed[0] + line
         return default
 
     def __getitem__(self, path: TomlPath) -> int:
@@ -150,14 +189,42 @@ class _Lines(Mapping[TomlPath, int]):
         for path, where in self._arrays.items():
             for index in range(len(where)):
                 yield (*path, index)
+        for path, (_, block) in self._blocks.items():
+            for rel in block.keys:
+                yield (*path, *rel)
+            for rel, lines in block.items.items():
+                for index in range(len(lines)):
+                    yield (*path, *rel, index)
 
     def __len__(self) -> int:
-        return len(self._keys) + sum(len(where) for where in self._arrays.values())
+        return (
+            len(self._keys)
+            + sum(len(where) for where in self._arrays.values())
+            + sum(
+                len(block.keys) + sum(len(where) for where in block.items.values())
+                for _, block in self._blocks.values()
+            )
+        )
 
 
 class _Reader:
-    def __init__(self, lines: list[str]) -> None:
+    def __init__(
+        self, lines: list[str], text: str, *, block: bool = False, shared: bool = False
+    ) -> None:
         self.lines = lines
+        self.text = text
+        self.shared = shared
+        """Tables read from the cache of blocks are not copied (see
+        :func:`load_compact_toml`)."""
+        self.blocks: dict[TomlPath, tuple[int, _Block]] = {}
+        self.filled: dict[TomlPath, tuple[object, ...]] = {}
+        self.block = block
+        """Reading one block of lines after a header (see :func:`_block`): a header in it
+        gives up."""
+        self.brackets: tuple[list[int], list[int]] | None = None
+        """Index and offset in the text of each line starting with ``[``, when first asked."""
+        self.bracket = 0
+        """Where in :attr:`brackets` the next such line after the current one is."""
         self.data: dict[str, Any] = {}
         self.out: dict[TomlPath, int] = {}
         # Which dicts and lists headers made (a value written inline may not be extended by
@@ -181,7 +248,13 @@ class _Reader:
             if not stripped or stripped[0] == "#":
                 continue
             if stripped[0] == "[":
+                if self.block:
+                    raise _GiveUp
                 table, path = self._header(text, n)
+                if self.shared:
+                    n = self._from_cache(
+                        table, path, n, len(text) if text[0] == "[" and not table else -1
+                    )
                 continue
             plain = _PLAIN_LINE.fullmatch(text)
             if plain is not None:
@@ -234,7 +307,43 @@ class _Reader:
             if _TAIL.fullmatch(text, end) is None:
                 raise _GiveUp
             target[key] = value
-        return TomlDocument(data=self.data, lines=_Lines(self.out, self.items))
+        return TomlDocument(
+            data=self.data, lines=_Lines(self.out, self.items, self.blocks, self.filled)
+        )
+
+    def _from_cache(self, table: dict[str, Any], path: TomlPath, n: int, header: int) -> int:
+        """Fill ``table`` (made by the header line ``n``, just read, ``header`` characters
+        long; -1 when the table is not empty or the line does not start with ``[``) with the
+        lines up to the next line starting with ``[``, from :func:`_block`; the number of the
+        line to go on from (``n`` when the block is not to be had so). Keeps :attr:`filled`
+        (see :func:`blocks_of`)."""
+        block = None
+        if header >= 0:
+            if self.brackets is None:
+                self.brackets = _bracket_lines(self.text)
+            numbers, offsets = self.brackets
+            at = self.bracket
+            while at < len(numbers) and numbers[at] < n:
+                at += 1
+            self.bracket = at
+            # numbers[at - 1] is this header's line (index n - 1): it starts with "["
+            start = offsets[at - 1] + header + 1
+            end = offsets[at] - 1 if at < len(numbers) else len(self.text)
+            if start < end and end - start <= _BLOCK_CACHED:
+                block = _block(self.text[start:end])
+        filled = self.filled
+        if filled:
+            parent = filled.get(path[:-1])
+            for size in range(1, len(path)):
+                filled.pop(path[:size], None)
+            if parent is not None and block is not None and isinstance(path[-1], str):
+                filled[path[:-1]] = (*parent, path[-1], block)
+        if block is None:
+            return n
+        filled[path] = (block,)
+        self.blocks[path] = (n, block)
+        table.update(block.data)  # shared: never changed (see load_compact_toml)
+        return numbers[at] if at < len(numbers) else len(self.lines)
 
     def _dotted(self, table: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
         """The table a dotted key's leading ``keys`` name in ``table``, made as needed: only
@@ -359,6 +468,73 @@ class _Reader:
                 value, text, i, n = self._array(inner, text, i + 1, n, nesting + 1)
             items.append(value)
             want_item = False
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class _Block:
+    """The lines after a header up to the next line starting with ``[``, read alone: its
+    table, how each value is copied into a document, and the lines of its keys and of the
+    items of its arrays over lines, counted from the header's line. Compared by identity."""
+
+    data: dict[str, Any]
+    keys: dict[TomlPath, int]
+    items: dict[TomlPath, tuple[int, ...]]
+
+    def line(self, rel: TomlPath) -> int | None:
+        """The line of ``rel`` (a path in the block's table) counted from the header's."""
+        found = self.keys.get(rel)
+        if found is not None:
+            return found
+        where = self.items.get(rel[:-1])
+        index = rel[-1]
+        if where is not None and isinstance(index, int) and 0 <= index < len(where):
+            return where[index]
+        return None
+
+
+_BLOCK_CACHED = 20_000
+"""Longest block (in characters) kept read: a hostile file's long ones are read in place
+(the package of a lock with most wheels, torch's, takes some 12,000)."""
+
+
+@functools.lru_cache(maxsize=1024)
+def _block(text: str) -> _Block | None:
+    """The block ``text`` read into an empty table, None when it is not to be read alone (a
+    header in it, an array going on past it, anything outside the subset); it is then read
+    in place, where the document's own rules decide.
+
+    Remembered: the locks of a repository hold the same packages (a version, its files and
+    hashes, its dependencies) in many projects; a block of lines reads the same wherever
+    its header put it, into a table its header just made.
+    """
+    reader = _Reader(text.split("\n"), text, block=True)
+    try:
+        doc = reader.run()
+    except (_GiveUp, ValueError):
+        return None
+    return _Block(
+        data=doc.data,
+        keys=reader.out,
+        items={path: tuple(where) for path, where in reader.items.items()},
+    )
+
+
+def _bracket_lines(text: str) -> tuple[list[int], list[int]]:
+    """The index of each line of ``text`` that starts with ``[``, and its offset."""
+    numbers: list[int] = []
+    offsets: list[int] = []
+    if text.startswith("["):
+        numbers.append(0)
+        offsets.append(0)
+    line = last = 0
+    at = text.find("\n[")
+    while at != -1:
+        line += text.count("\n", last, at + 1)
+        last = at + 1
+        numbers.append(line)
+        offsets.append(last)
+        at = text.find("\n[", last)
+    return numbers, offsets
 
 
 _HEADER_CACHED = 200

@@ -43,6 +43,8 @@ _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _URL_START = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _DIGITS = re.compile(r"\d+")
 _DEFAULT_DIGIT_LIMIT = 4300
+_LEAST_DIGIT_LIMIT = sys.int_info.str_digits_check_threshold
+"""The lowest limit ``sys.set_int_max_str_digits`` accepts (640), 0 (no limit) aside."""
 _NAME_AT = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?\s*(?:\[[^\]]*\])?\s*@")
 
 
@@ -120,6 +122,8 @@ def oversized_number(text: str) -> str | None:
     """Why ``text`` cannot hold a version: a number of more digits than Python converts to an
     int (``sys.get_int_max_str_digits()``, 4300 by default), on which pip's own version parser
     fails as ours would; None when there is none."""
+    if len(text) <= _LEAST_DIGIT_LIMIT:
+        return None  # most texts: shorter than any limit Python allows
     limit = sys.get_int_max_str_digits() or _DEFAULT_DIGIT_LIMIT
     if len(text) <= limit:
         return None

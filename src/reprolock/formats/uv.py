@@ -28,13 +28,14 @@ from reprolock.formats.lock import (
     Recorded,
     Source,
     canonical_name,
+    entry_at,
     normal_marker,
     normal_specifier,
     normal_version,
     table,
     tables,
 )
-from reprolock.formats.locktoml import load_compact_toml
+from reprolock.formats.locktoml import blocks_of, load_compact_toml
 from reprolock.formats.toml import TomlDocument, TomlPath
 
 _PROJECT_SOURCES = ("editable", "virtual", "directory")
@@ -68,7 +69,18 @@ def origin_of(keys: Iterable[str]) -> str:
 
 def read(text: str) -> LockFile:
     """Read a uv.lock; :class:`~reprolock.formats.errors.ParseError` when it is not TOML."""
-    return _Reader(load_compact_toml(text)).read()
+    return _Reader(load_compact_toml(text, shared=True)).read()
+
+
+_Made = tuple[LockEntry, list[DependencyEdge], list[tuple[str, DependencyEdge]]]
+_MADE: dict[tuple[object, ...], _Made] = {}
+"""What a package read from the line reader's cache of blocks made (its entry, its edges and
+its extras' edges), by :func:`~reprolock.formats.locktoml.blocks_of`: the same package,
+locked by many projects of a repository, is made once. Only a registry, URL, path or VCS
+package without a problem; the entry's line is that of its first reading."""
+_MADE_KEPT = 1024
+"""Packages :data:`_MADE` keeps (it starts again when full): as many as the line reader's
+blocks, which each key holds."""
 
 
 class _Reader:
@@ -119,6 +131,17 @@ class _Reader:
 
     def _package(self, index: int, pkg: dict[str, Any]) -> None:
         line = self.doc.line("package", index, "name")
+        blocks = blocks_of(self.doc, "package", index)
+        made = _MADE.get(blocks) if blocks is not None else None
+        if made is not None:
+            entry, edges, extras = made
+            if entry.line != line:
+                entry = entry_at(entry, line)
+            position = len(self.entries)
+            self.entries.append(entry)
+            self.edges.extend([(position, None, edge) for edge in edges])
+            self.edges.extend([(position, extra, edge) for extra, edge in extras])
+            return
         if not isinstance(pkg.get("name"), str) or not pkg["name"].strip():
             self.problem("[[package]] has no name", self.doc.line("package", index))
             return
@@ -147,6 +170,10 @@ class _Reader:
             self.edges.extend((position, None, edge) for edge in edges)
             self.edges.extend((position, extra, edge) for extra, edge in optional)
         metadata = pkg.get("metadata")
+        if blocks is not None and entry.source is not Source.PROJECT and metadata is None:
+            if len(_MADE) >= _MADE_KEPT:
+                _MADE.clear()
+            _MADE[blocks] = (entry, edges, optional)
         if isinstance(metadata, dict):
             source = table(pkg.get("source"))
             for key in _PROJECT_SOURCES:
