@@ -84,6 +84,8 @@ def _builder(cls: type) -> _Build | None:
         else:
             build.__module__ = __name__
             build.__qualname__ = f"_builders.{_name(cls)}"
+            # pickle looks the builder up by that name in every stream it writes or reads
+            setattr(_builders, _name(cls), build)
     _BUILDERS[cls] = build
     return build
 
@@ -93,6 +95,7 @@ class _Builders:
     and qualified name: ``_builders.<module:class>`` here."""
 
     def __getattr__(self, name: str) -> _Build:
+        # Only the first time a process meets the name: _builder sets the attribute.
         cls = _named(name)
         build = _builder(cls) if isinstance(cls, type) else None
         if build is None:
