@@ -124,6 +124,9 @@ def test_every_slotted_dataclass_of_the_facts_takes_its_builder(
     expected = _slotted_objects(fixture_facts)
     assert len(loading.built) == len(expected)
     assert set(loading.built) == {type(o) for o in expected}
+    # each builder is now an attribute where pickle looks it up, not made again by name
+    assert getattr(transport._builders, transport._name(Pin)) is transport._builder(Pin)
+    assert transport._name(Pin) in vars(transport._builders)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
