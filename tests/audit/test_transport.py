@@ -218,6 +218,8 @@ def test_a_stream_naming_no_builder_is_refused() -> None:
     assert forged != data
     with pytest.raises(AttributeError, match=r"_builders\.tests/audit/test_transport:_Two"):
         transport.loads(forged)
+    for name in ("os", "__deepcopy__", "reprolock/audit/transport:_Builders", "builtins:int"):
+        assert not hasattr(transport._builders, name)
 
 
 def test_nothing_dumped_stays_alive_and_a_failed_dump_leaves_no_trace() -> None:

@@ -47,7 +47,9 @@ def _name(cls: type) -> str:
 def _named(name: str) -> object:
     """The class :func:`_name` names (imported and looked up as pickle would); None when
     nothing has that name."""
-    module, _, qualname = name.replace("/", ".").partition(":")
+    module, colon, qualname = name.replace("/", ".").partition(":")
+    if not colon:
+        return None  # not a builder's name (copy's __deepcopy__, say): nothing is imported
     try:
         found: object = importlib.import_module(module)
         for part in qualname.split("."):
