@@ -41,6 +41,7 @@ from typing import cast
 
 import pathspec
 
+from reprolock.audit import slotted
 from reprolock.audit.checks.accelerators import (
     Cuda,
     image_accelerator,
@@ -141,80 +142,22 @@ def _recipe(ff: FileFacts) -> Recipe:
     )
 
 
-_RECIPE_FIELDS = (
-    "path",
-    "kind",
-    "installs",
-    "lock",
-    "packages",
-    "includes",
-    "images",
-    "pythons",
-    "indexes",
-    "sections",
-)
-(
-    _SET_RECIPE_PATH,
-    _SET_KIND,
-    _SET_INSTALLS,
-    _SET_LOCK,
-    _SET_PACKAGES,
-    _SET_INCLUDES,
-    _SET_IMAGES,
-    _SET_PYTHONS,
-    _SET_INDEXES,
-    _SET_SECTIONS,
-) = (Recipe.__dict__[name].__set__ for name in _RECIPE_FIELDS)
-
-
-def _new_recipe(
-    *,
-    path: str,
-    kind: str,
-    installs: bool,
-    lock: bool,
-    packages: tuple[Package, ...],
-    includes: tuple[tuple[str, int], ...],
-    images: tuple[tuple[str, int], ...],
-    pythons: tuple[Statement, ...],
-    indexes: tuple[str, ...],
-    sections: tuple[Section, ...],
-) -> Recipe:
-    """``Recipe(...)``, field by field: the model makes one per file of the repository, most
-    of them with nothing to install, and the frozen dataclass's keyword ``__init__`` costs three
-    times this. Every field is set (a test compares the two)."""
-    recipe: Recipe = object.__new__(Recipe)
-    _SET_RECIPE_PATH(recipe, path)
-    _SET_KIND(recipe, kind)
-    _SET_INSTALLS(recipe, installs)
-    _SET_LOCK(recipe, lock)
-    _SET_PACKAGES(recipe, packages)
-    _SET_INCLUDES(recipe, includes)
-    _SET_IMAGES(recipe, images)
-    _SET_PYTHONS(recipe, pythons)
-    _SET_INDEXES(recipe, indexes)
-    _SET_SECTIONS(recipe, sections)
-    return recipe
-
-
-_PACKAGE_FIELDS = ("name", "version", "path", "line", "hashed", "conda")
-_SET_NAME, _SET_VERSION, _SET_PATH, _SET_LINE, _SET_HASHED, _SET_CONDA = (
-    Package.__dict__[name].__set__ for name in _PACKAGE_FIELDS
-)
+# The model makes one recipe per file of the repository and one package per pin (tens of
+# thousands in a monorepo), where the frozen dataclasses' keyword __init__ costs three times this.
+_new_recipe = slotted.constructor(Recipe)
+_new_package = slotted.constructor(Package)
 
 
 def _package(pin: Pin, path: str, conda: bool) -> Package:
-    """``Package(name=..., ...)`` of one pin, field by field: the model makes one per pin of the
-    repository (tens of thousands in a monorepo) and the frozen dataclass's keyword
-    ``__init__`` costs three times this. Every field is set (a test compares the two)."""
-    package: Package = object.__new__(Package)
-    _SET_NAME(package, pin.name)
-    _SET_VERSION(package, pin.version)
-    _SET_PATH(package, path)
-    _SET_LINE(package, pin.line if pin.line > 1 else 1)
-    _SET_HASHED(package, pin.hashed)
-    _SET_CONDA(package, conda)
-    return package
+    """The :class:`Package` of one pin."""
+    return _new_package(
+        name=pin.name,
+        version=pin.version,
+        path=path,
+        line=pin.line if pin.line > 1 else 1,
+        hashed=pin.hashed,
+        conda=conda,
+    )
 
 
 # =============================================================================================
