@@ -17,7 +17,6 @@ import signal
 import sys
 import textwrap
 import threading
-import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import replace
@@ -696,6 +695,8 @@ def _internal_error(exc: BaseException, *, debug: bool) -> int:
     """Exit 4 for an exception no code path expected: CI must never read a crash as exit 1
     ("findings" / "changed"). One line by default; the traceback with ``--debug``."""
     if debug:
+        import traceback  # noqa: PLC0415 - only for --debug, after a crash
+
         traceback.print_exception(exc, file=sys.stderr)
     detail = str(exc).splitlines()[0][:200] if str(exc) else ""
     name = type(exc).__name__

@@ -780,6 +780,8 @@ def test_a_run_answered_from_the_cache_imports_no_scanner_and_no_rich(
     # neither the scanners' types nor any parser: no lock reader, no requirement grammar
     assert not [m for m in warm if m.startswith(("reprolock.formats", "packaging", "tomllib."))]
     assert not {"multiprocessing", "concurrent.futures", "reprolock.specs"} & warm
+    # nothing crashed: the traceback module is for --debug after a crash
+    assert "traceback" not in warm
 
 
 def test_the_recorded_schema_is_the_cached_types_shape() -> None:
