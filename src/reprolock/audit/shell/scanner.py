@@ -117,12 +117,14 @@ def audit_shell(
     several pieces of shell text (one RP002 note per file, and its caller adds it). Without
     one, the text gets its own budget and its note is among the findings returned.
     """
-    if placing and not downloaded and not cloned:
-        known = _OWN.get((script, container, ctx.config.require_hashes))
-        if isinstance(known, _Placeable) and known.unplaced is not None:
-            # Nothing of it is placed in a file: no finding, pin, question or syntax note.
-            _OWN_HITS[0] += 1
-            return known.unplaced
+    # The audit's require_hashes decides whether an exact pin is reported (RP103): the one
+    # setting an analysis may read and still be placed in other files (of this audit).
+    key = (script, container, ctx.config.require_hashes)
+    known = _OWN.get(key) if placing and not downloaded and not cloned else _NOT_OWN
+    if isinstance(known, _Placeable) and known.unplaced is not None:
+        # Nothing of it is placed in a file: no finding, pin, question or syntax note.
+        _OWN_HITS[0] += 1
+        return known.unplaced
     geometry = Geometry(
         first_line=first_line,
         line_map=line_map,
@@ -132,11 +134,12 @@ def audit_shell(
     own_budget = budget if budget is not None else ExpansionBudget()
     tree, problems = _parsed(script) if len(script) <= _MEMO_CHARS else _parse(script)
     findings, pins, rest = _analyse(
-        script,
         tree,
         source,
         ctx,
         geometry,
+        key=key,
+        known=known,
         problems=problems,
         variables=variables,
         locate=locate,
@@ -176,12 +179,13 @@ def _sort_key(found: Finding) -> tuple[str, int, int, str, str]:
 
 
 def _analyse(
-    script: str,
     tree: Script,
     source: SourceFile,
     ctx: ScanContext,
     geometry: Geometry,
     *,
+    key: tuple[str, bool, bool],
+    known: _Placeable | _Mark | None,
     problems: Sequence[Problem],
     variables: Mapping[str, str | None] | None,
     locate: Locator | None,
@@ -192,11 +196,8 @@ def _analyse(
 ) -> tuple[list[Finding], list[Pin], ShellAudit]:
     """The analyzer's findings and pins (in the order found, before the file's own notes) and
     the rest of its result; from :data:`_OWN` when the text was analysed before and its
-    analysis read nothing but the text."""
-    # The audit's require_hashes decides whether an exact pin is reported (RP103): the one
-    # setting an analysis may read and still be placed in other files (of this audit).
-    key = (script, container, ctx.config.require_hashes)
-    known = _OWN.get(key) if placing and not downloaded and not cloned else _NOT_OWN
+    analysis read nothing but the text (``known``: what :data:`_OWN` holds under ``key``,
+    :data:`_NOT_OWN` when the text is not to be placed)."""
     locator = locate or _default_locator(source, ctx)
     if known is _SEEN:
         # The second time a text comes: analysed once more in its own positions, to be placed
