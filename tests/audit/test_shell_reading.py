@@ -242,7 +242,8 @@ def test_fixture_shell_text_reads_the_same_with_plain_tokens_read_at_once() -> N
         assert fast == slow, path
 
 
-def test_a_plain_token_is_read_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def _general_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Where the lexer reads a token the general way, as it goes."""
     read: list[int] = []
     general = syntax._Lexer._lex_any
 
@@ -251,6 +252,11 @@ def test_a_plain_token_is_read_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
         return general(self)
 
     monkeypatch.setattr(syntax._Lexer, "_lex_any", counted)
+    return read
+
+
+def test_a_plain_token_is_read_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    read = _general_reads(monkeypatch)
     command = _simple("pip install  numpy; echo 2>x 'q'")
     assert [w.text for w in command.words] == ["pip", "install", "numpy"]
     # the rest are read at once: "2>" (a file descriptor), the quote and the end
@@ -294,14 +300,7 @@ def test_blanks_are_skipped_as_one_character_at_a_time(pieces: list[str], start:
 def test_a_newline_is_read_at_once_unless_a_here_document_starts_after_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    read: list[int] = []
-    general = syntax._Lexer._lex_any
-
-    def counted(self: syntax._Lexer) -> syntax._Token:
-        read.append(self.pos)
-        return general(self)
-
-    monkeypatch.setattr(syntax._Lexer, "_lex_any", counted)
+    read = _general_reads(monkeypatch)
     errors: list[Problem] = []
     script = parse("a && b # c\ncat <<E\nbody\nE\nd | e", errors)
     assert errors == []
