@@ -189,9 +189,10 @@ def test_a_position_is_the_line_and_column_of_an_offset(
 _NEVER = re.compile(r"(?!)")
 
 
-def _both_ways(text: str) -> tuple[object, object]:
-    """The tree and problems of ``text`` with plain tokens read at once, and read piece by
-    piece, as comparable values (a here-document is compared by its fields)."""
+def _both_ways(text: str, *, line_base: int = 0, col_base: int = 1) -> tuple[object, object]:
+    """The tree and problems of ``text`` with plain tokens (and a plain command) read at once,
+    and read piece by piece, as comparable values (a here-document is compared by its
+    fields)."""
 
     def plain(value: object) -> object:
         if isinstance(value, syntax.HereDoc):
@@ -203,12 +204,13 @@ def _both_ways(text: str) -> tuple[object, object]:
         return value
 
     fast_errors: list[Problem] = []
-    fast = parse(text, fast_errors)
+    fast = parse(text, fast_errors, line_base=line_base, col_base=col_base)
     slow_errors: list[Problem] = []
     with pytest.MonkeyPatch.context() as m:
         m.setattr(syntax, "_PLAIN_TOKEN", _NEVER)
         m.setattr(syntax, "_PLAIN_OPERATOR", _NEVER)
-        slow = parse(text, slow_errors)
+        m.setattr(syntax, "_PLAIN_LINE", _NEVER)
+        slow = parse(text, slow_errors, line_base=line_base, col_base=col_base)
     return plain((fast, tuple(fast_errors))), plain((slow, tuple(slow_errors)))
 
 
@@ -240,6 +242,58 @@ def test_fixture_shell_text_reads_the_same_with_plain_tokens_read_at_once() -> N
     for path in paths:
         fast, slow = _both_ways(path.read_text(encoding="utf-8", errors="replace"))
         assert fast == slow, path
+
+
+# Pieces of one line of words: plain ones, and what makes a line something else (an
+# assignment, a reserved word, a comment, a quote, an operator, a blank the lexer reads its
+# own way).
+_COMMAND_PIECES = [
+    " ", "\t", "pip", "-m", "app.serve", "x=1", "A_B+=2", "=", "if", "{", "}", "[[", "!", "#",
+    "a#b", "\r", "\x0b", "\xa0", "é", "'q'", "$V", "\\", ";", "&", "|", "(", ")", "<", "\n",
+]  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    pieces=st.lists(st.sampled_from(_COMMAND_PIECES), max_size=12),
+    line_base=st.integers(min_value=0, max_value=3),
+    col_base=st.integers(min_value=1, max_value=9),
+)
+def test_a_plain_command_built_at_once_agrees_with_the_parser(
+    pieces: list[str], line_base: int, col_base: int
+) -> None:
+    fast, slow = _both_ways("".join(pieces), line_base=line_base, col_base=col_base)
+    assert fast == slow
+
+
+def test_a_line_of_plain_words_is_built_without_the_parser(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    read: list[str] = []
+    monkeypatch.setattr(syntax._Lexer, "peek", lambda self: read.append(self.text))
+    script = parse(" python  -m app.serve\t", [], line_base=2, col_base=5)
+    assert read == []
+    assert script == syntax.Script(
+        pipelines=(
+            syntax.Pipeline(
+                commands=(
+                    Command(
+                        line=2,
+                        words=(
+                            Word(raw="python", text="python", line=2, column=6),
+                            Word(raw="-m", text="-m", line=2, column=14),
+                            Word(raw="app.serve", text="app.serve", line=2, column=17),
+                        ),
+                    ),
+                )
+            ),
+        )
+    )
+
+
+@pytest.mark.parametrize("text", ["A=1 python app.py", "if true", "{ echo", "echo 'a'", "a\nb"])
+def test_a_line_that_is_not_plain_words_goes_to_the_parser(text: str) -> None:
+    assert syntax._plain_command(text, 0, 1) is None
 
 
 def _general_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:

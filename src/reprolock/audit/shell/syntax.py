@@ -120,12 +120,30 @@ def parse(text: str, errors: list[Problem], *, line_base: int = 0, col_base: int
     """The syntax tree of ``text``; what the shell would reject is appended to ``errors``.
     ``line_base``/``col_base`` place ``text`` inside a larger script (a here-document body,
     an ``sh -c`` string)."""
+    plain = _plain_command(text, line_base, col_base)
+    if plain is not None:
+        return plain
     parser = _Parser(text, errors, line_base=line_base, col_base=col_base, depth=0)
     try:
         return parser.parse()
     except _TooDeep:
         errors.append(Problem(message="nesting too deep to read", line=line_base, column=col_base))
         return Script()
+
+
+def _plain_command(text: str, line_base: int, col_base: int) -> Script | None:
+    """The tree of a text that is one command of plain words on one line (``python -m app``,
+    ``pip install --no-deps .``: many a Dockerfile CMD, RUN line or CI step), built without the
+    lexer and parser; None for any other text (the parser reads it). Its first word must be
+    neither an assignment nor a reserved word: the parser reads those another way."""
+    if _PLAIN_LINE.match(text) is None:
+        return None
+    words = [plain_word(m.group(), line_base, m.start() + col_base) for m in _WORDS.finditer(text)]
+    first = words[0].raw
+    if first in _RESERVED or ASSIGNMENT.match(first):
+        return None
+    command = Command(line=line_base, words=tuple(words))
+    return Script(pipelines=(Pipeline(commands=(command,)),))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -189,6 +207,10 @@ _PLAIN_DOUBLE_RUN = re.compile(r'[^"\\$`]+')
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 """A shell variable name."""
 _FUNCTION_PARENS = re.compile(r"\(\s*\)")
+_PLAIN_LINE = re.compile(r"[ \t]*+(?:[^\s;&|<>()\\'\"$`#][^\s;&|<>()\\'\"$`]*+[ \t]*+)++\Z")
+"""Words of plain text (as :data:`_PLAIN_TOKEN` reads them, no other blank than spaces and
+tabs inside or between them), and nothing else: one simple command on one line."""
+_WORDS = re.compile(r"[^ \t]+")
 _NEWLINE = re.compile("\n")
 
 
