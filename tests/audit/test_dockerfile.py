@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -13,10 +14,14 @@ from hypothesis import strategies as st
 from reprolock.audit import dockerfile
 from reprolock.audit.dockerfile import (
     DockerfileScanner,
+    HereDoc,
+    Instruction,
+    ParsedDockerfile,
     Part,
     _after,
     _cut,
     _is_dir,
+    _onbuild_heredoc,
     parse_dockerfile,
     substitute,
 )
@@ -727,6 +732,84 @@ def test_random_text_raises_nothing_but_scan_error(text: str) -> None:
     for f in facts.findings:
         assert f.location.path == "Dockerfile"
         assert f.location.line >= 1
+
+
+def _read_by_keyword(text: str) -> ParsedDockerfile:
+    """:func:`parse_dockerfile` written plainly: each instruction and line made by the
+    dataclasses' own ``__init__``, a continuation found by a function of one line."""
+
+    def continued(line: str, escape: str) -> tuple[str, bool]:
+        end = line.rstrip(" \t")
+        return (end[:-1], True) if end.endswith(escape) else (line, False)
+
+    lines = [line.rstrip("\r") for line in text.split("\n")]
+    directives = parse_dockerfile("\n".join(lines[: _directive_lines(lines)]))
+    escape, problems = directives.escape, list(directives.problems)
+    index = _directive_lines(lines)
+    instructions: list[Instruction] = []
+    while index < len(lines):
+        raw = lines[index]
+        index += 1
+        words = raw.split(None, 1)
+        if not words or words[0].startswith("#"):
+            continue
+        number, keyword = index, words[0]
+        start = len(raw) - len(raw.lstrip()) + len(keyword)
+        start += len(raw[start:]) - len(raw[start:].lstrip())
+        body, more = continued(raw[start:], escape)
+        parts = [Part(line=number, column=start + 1, text=body)]
+        while more and index < len(lines):
+            following = lines[index]
+            index += 1
+            if not following.strip() or following.lstrip().startswith("#"):
+                continue
+            body, more = continued(following, escape)
+            parts.append(Part(line=index, column=1, text=body))
+        arguments = "".join(p.text for p in parts)
+        heredocs: tuple[HereDoc, ...] = ()
+        upper = keyword.upper()
+        if upper in {"RUN", "COPY", "ADD"} or (upper == "ONBUILD" and _onbuild_heredoc(parts)):
+            heredocs, index = dockerfile._heredocs(arguments, lines, index, number, problems)
+        instructions.append(
+            Instruction(
+                keyword=upper,
+                line=number,
+                parts=tuple(parts),
+                text=arguments,
+                heredocs=heredocs,
+            )
+        )
+    return ParsedDockerfile(
+        instructions=tuple(instructions), problems=tuple(problems), escape=escape
+    )
+
+
+def _directive_lines(lines: list[str]) -> int:
+    """How many of ``lines`` are parser directives (as :func:`parse_dockerfile` reads them)."""
+    count = 0
+    for line in lines:
+        match = dockerfile._DIRECTIVE.match(line.strip())
+        if match is None or match.group(1).lower() not in dockerfile._KNOWN_DIRECTIVES:
+            break
+        count += 1
+    return count
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.one_of(st.text(max_size=200), st.lists(_PIECES, max_size=60).map("".join)))
+def test_the_reader_agrees_with_reading_line_by_line(text: str) -> None:
+    assert parse_dockerfile(text) == _read_by_keyword(text)
+
+
+def test_lines_and_instructions_are_made_with_every_field_the_constructors_set() -> None:
+    assert [f.name for f in fields(Part)] == ["line", "column", "text"]
+    assert [f.name for f in fields(Instruction)] == ["keyword", "line", "parts", "text", "heredocs"]
+    part = dockerfile._PART(2, 5, "pip install x")
+    assert type(part) is Part
+    assert part == Part(line=2, column=5, text="pip install x")
+    made = dockerfile._INSTRUCTION("RUN", 2, (part,), "pip install x", ())
+    assert type(made) is Instruction
+    assert made == Instruction(keyword="RUN", line=2, parts=(part,), text="pip install x")
 
 
 # --- git clones, pip -r of a remote file on an ARG (issue 14 section 4) ------------------------

@@ -11,10 +11,11 @@ import re
 import shlex
 import stat
 from collections import ChainMap
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qs
 
+from reprolock.audit import slotted
 from reprolock.audit.budget import MAX_VALUE_CHARS, ExpansionBudget
 from reprolock.audit.images import judge_image, python_of_image
 from reprolock.audit.interface import (
@@ -107,6 +108,13 @@ class ParsedDockerfile:
     escape: str = "\\"
 
 
+# Every line of every Dockerfile read makes a Part, every instruction an Instruction: made from
+# their fields in order, without the frozen dataclasses' keyword __init__ (a test compares).
+_PART: Callable[[int, int, str], Part] = slotted.builder(Part)
+_INSTRUCTION: Callable[[str, int, tuple[Part, ...], str, tuple[HereDoc, ...]], Instruction] = (
+    slotted.builder(Instruction)
+)
+
 _DIRECTIVE = re.compile(r"^#\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(.*?)\s*$")
 _KNOWN_DIRECTIVES = frozenset({"syntax", "escape", "check"})
 _HEREDOC_MARKER = re.compile(r"<<(-?)(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\2")
@@ -145,61 +153,67 @@ def parse_dockerfile(text: str) -> ParsedDockerfile:
         index += 1
     instructions: list[Instruction] = []
     count = len(lines)
+    part, instruction, head_of = _PART, _INSTRUCTION, _HEAD.match
     while index < count:
         raw = lines[index]
         index += 1
-        head = _HEAD.match(raw)
+        head = head_of(raw)
         if head is None or head.group(2)[0] == "#":
             continue  # blank, or a comment
         number = index
         keyword = head.group(2)
         start = head.end()
-        text, more = _continued(raw[start:], escape)
-        parts = [Part(line=number, column=start + 1, text=text)]
+        text = raw[start:]
+        end = text.rstrip(" \t")
+        more = end.endswith(escape)
+        parts = [part(number, start + 1, end[:-1] if more else text)]
         while more and index < count:
             following = lines[index]
             index += 1
             content = following.lstrip()
             if not content or content[0] == "#":
                 continue
-            text, more = _continued(following, escape)
-            parts.append(Part(line=index, column=1, text=text))
-        heredocs: list[HereDoc] = []
+            end = following.rstrip(" \t")
+            more = end.endswith(escape)
+            parts.append(part(index, 1, end[:-1] if more else following))
         upper = keyword.upper()
-        arguments = joined(parts)
+        arguments = parts[0].text if len(parts) == 1 else "".join([p.text for p in parts])
+        heredocs: tuple[HereDoc, ...] = ()
         if upper in _HEREDOC_INSTRUCTIONS or (upper == "ONBUILD" and _onbuild_heredoc(parts)):
-            for strip_tabs, delimiter in heredoc_markers(arguments):
-                body: list[Part] = []
-                end = None
-                while index < len(lines):
-                    line = lines[index]
-                    index += 1
-                    if (line.lstrip("\t") if strip_tabs else line) == delimiter:
-                        end = index
-                        break
-                    body.append(Part(line=index, column=1, text=line))
-                if end is None:
-                    problems.append((f"here-document <<{delimiter} is not terminated", number))
-                heredocs.append(
-                    HereDoc(
-                        delimiter=delimiter,
-                        strip_tabs=strip_tabs,
-                        body=tuple(body),
-                        end_line=end or len(lines),
-                    )
-                )
-        instructions.append(
-            Instruction(
-                keyword=upper,
-                line=number,
-                parts=tuple(parts),
-                text=arguments,
-                heredocs=tuple(heredocs),
-            )
-        )
+            heredocs, index = _heredocs(arguments, lines, index, number, problems)
+        instructions.append(instruction(upper, number, tuple(parts), arguments, heredocs))
     return ParsedDockerfile(
         instructions=tuple(instructions), problems=tuple(problems), escape=escape
     )
+
+
+def _heredocs(
+    arguments: str, lines: Sequence[str], index: int, number: int, problems: list[tuple[str, int]]
+) -> tuple[tuple[HereDoc, ...], int]:
+    """The here-documents ``arguments`` (of the instruction at line ``number``) opens, read
+    from ``lines[index:]``, and the index of the line after them."""
+    heredocs: list[HereDoc] = []
+    for strip_tabs, delimiter in heredoc_markers(arguments):
+        body: list[Part] = []
+        end = None
+        while index < len(lines):
+            line = lines[index]
+            index += 1
+            if (line.lstrip("\t") if strip_tabs else line) == delimiter:
+                end = index
+                break
+            body.append(_PART(index, 1, line))
+        if end is None:
+            problems.append((f"here-document <<{delimiter} is not terminated", number))
+        heredocs.append(
+            HereDoc(
+                delimiter=delimiter,
+                strip_tabs=strip_tabs,
+                body=tuple(body),
+                end_line=end or len(lines),
+            )
+        )
+    return tuple(heredocs), index
 
 
 # Quotes, backslashes and unusual whitespace are where shlex and str.split differ.
@@ -210,15 +224,6 @@ def _split_words(text: str) -> list[str]:
     """``shlex.split(text, posix=True)``, without its per-character cost when nothing needs
     quoting rules (most instructions)."""
     return shlex.split(text, posix=True) if _NEEDS_SHLEX.search(text) else text.split()
-
-
-def _continued(line: str, escape: str) -> tuple[str, bool]:
-    """``line`` without its continuation (the escape character, then only blanks), and
-    whether it had one."""
-    end = line.rstrip(" \t")
-    if end.endswith(escape):
-        return end[:-1], True
-    return line, False
 
 
 def _onbuild_heredoc(parts: Sequence[Part]) -> bool:
