@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from reprolock.audit.interface import ScanContext, SourceFile
 from reprolock.audit.shell import scanner, syntax
-from reprolock.audit.shell.analyzer import Arg, literal_arg
+from reprolock.audit.shell.analyzer import Arg, Geometry, ShellAudit, literal_arg
 from reprolock.audit.shell.syntax import Command, Problem, Word, parse
 from reprolock.config import Config
 from reprolock.files import is_inside
@@ -361,3 +361,19 @@ def test_a_newline_is_read_at_once_unless_a_here_document_starts_after_it(
     assert len(script.pipelines) == 4
     # "<<" and the newline before the body; the eof
     assert read == [14, 18, 31]
+
+
+def test_per_text_objects_are_made_with_every_field_the_constructors_set() -> None:
+    geometry = scanner._GEOMETRY(first_line=3, line_map=[3, 4], column_map=None)
+    assert type(geometry) is Geometry
+    assert geometry == Geometry(first_line=3, line_map=[3, 4], column_map=None)
+    audit = scanner._SHELL_AUDIT(indexes=("https://i",), installs_python=True)
+    assert type(audit) is ShellAudit
+    assert audit == ShellAudit(indexes=("https://i",), installs_python=True)
+    word = Word(raw="x", text="x", line=0, column=1)
+    command = syntax._COMMAND(line=2, words=(word,))
+    assert type(command) is Command
+    assert command == Command(line=2, words=(word,))
+    pipeline = syntax._PIPELINE(commands=(command,))
+    assert pipeline == syntax.Pipeline(commands=(command,))
+    assert syntax._SCRIPT(pipelines=(pipeline,)) == syntax.Script(pipelines=(pipeline,))

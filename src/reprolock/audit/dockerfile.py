@@ -388,6 +388,17 @@ class _Stage:
         )
 
 
+# Patterns read per instruction, compiled once (re's own cache is a look-up per call).
+_FIRST_WORD = re.compile(r"\s*(\S+)")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_BRACED = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+_DOWNLOAD_URL = re.compile(r"^(?:https?|ftp)://", re.IGNORECASE)
+_MOUNT_FROM = re.compile(r"(?:^|,)from=([^,]+)")
+_JSON_START = re.compile(r"^\s*\[\s*\"")
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_MARKER = re.compile(r"<<-?(['\"]?)[A-Za-z_][A-Za-z0-9_]*\1")
+_GIT_URL = re.compile(r"^(?:https?|ssh)://")
 _FLAG = re.compile(r"\s*--([A-Za-z][A-Za-z0-9-]*)(?:=(\"[^\"]*\"|'[^']*'|\S*))?")
 _SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash"})
 _EXEC_OPERATORS = frozenset(
@@ -423,8 +434,9 @@ class _Audit:
         self.indexes: list[str] = []
         self.images: list[ImageRef] = []
         self.pythons: list[PythonVersion] = []
-        self.sections: list[Section] = []
-        """One per ``FROM``; each ends where the next begins (fixed up by :meth:`run`)."""
+        self.stage_heads: list[tuple[str, int, str, tuple[str, ...]]] = []
+        """``(name, line, parent, labels)`` of each stage, one per ``FROM``; each ends where
+        the next begins (:meth:`sections`)."""
         self.installs_python = False
         self.global_args: dict[str, str | None] = dict.fromkeys(_PREDEFINED_ARGS)
         self.stages: dict[str, _Stage] = {}
@@ -485,17 +497,29 @@ class _Audit:
 
     # --- instructions ------------------------------------------------------------------------
 
-    def run(self, parsed: ParsedDockerfile, last_line: int) -> None:
+    def run(self, parsed: ParsedDockerfile) -> None:
         for message, line in parsed.problems:
             self.problem(message, line)
         for instruction in parsed.instructions:
             self.instruction(instruction)
-        if self.sections:
-            ends = [s.start - 1 for s in self.sections[1:]] + [max(last_line, 1)]
-            self.sections = [
-                replace(s, end=max(end, s.start))
-                for s, end in zip(self.sections, ends, strict=True)
-            ]
+
+    def sections(self, last_line: int) -> tuple[Section, ...]:
+        """The stages as :class:`Section` objects, each ending where the next begins."""
+        heads = self.stage_heads
+        if not heads:
+            return ()
+        ends = [line - 1 for _, line, _, _ in heads[1:]] + [max(last_line, 1)]
+        return tuple(
+            Section(
+                kind="stage",
+                name=name,
+                start=line,
+                end=max(end, line),
+                parent=parent,
+                labels=labels,
+            )
+            for (name, line, parent, labels), end in zip(heads, ends, strict=True)
+        )
 
     def instruction(self, instruction: Instruction, *, onbuild: bool = False) -> None:
         keyword = instruction.keyword
@@ -536,7 +560,7 @@ class _Audit:
 
     def onbuild(self, instruction: Instruction) -> None:
         text = instruction.text
-        match = re.match(r"\s*(\S+)", text)
+        match = _FIRST_WORD.match(text)
         if match is None:
             return
         inner = match.group(1).upper()
@@ -565,7 +589,7 @@ class _Audit:
         words = self.words(instruction)
         for word in words or ():
             name, eq, default = word.partition("=")
-            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            if not _NAME.fullmatch(name):
                 self.problem(f"ARG: invalid name {name!r}", instruction.line)
                 continue
             if not self.seen_from:
@@ -658,15 +682,13 @@ class _Audit:
         if platform:
             resolved, missing = self.substitute(platform, self.global_args, line)
             labels = () if missing else tuple(p.strip().lower() for p in resolved.split(","))
-        self.sections.append(
-            Section(kind="stage", name=name, start=line, end=line, parent=built_on, labels=labels)
-        )
+        self.stage_heads.append((name, line, built_on, labels))
 
     def _stage_named(self, resolved: str, missing: Sequence[str]) -> _Stage | None:
         key = resolved.lower()
         if not missing:
             return self.stages.get(key) if not key.isdigit() else None
-        pattern = re.sub(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}", "*", key)
+        pattern = _BRACED.sub("*", key)
         if not pattern.strip("*"):
             return None  # nothing but variables: the build command decides
         for name, stage in self.stages.items():
@@ -751,8 +773,8 @@ class _Audit:
         location = self.source.at(instruction.line)
         if _is_git_source(source):
             repo, ref = _git_ref(source)
-            commit = ref if ref and re.fullmatch(r"[0-9a-f]{40}", ref) else None
-            if commit is None and re.fullmatch(r"[0-9a-f]{40}", checksum):
+            commit = ref if ref and _COMMIT.fullmatch(ref) else None
+            if commit is None and _COMMIT.fullmatch(checksum):
                 commit = checksum
             if commit is not None:
                 return
@@ -763,7 +785,7 @@ class _Audit:
                 message = f"ADD {source} clones the default branch with no revision"
             self.findings.append(finding("RP104", message, location, subject=repo, fix=fix))
             return
-        if not re.match(r"^(?:https?|ftp)://", source, re.IGNORECASE):
+        if not _DOWNLOAD_URL.match(source):
             return
         if checksum or immutable_url(source):
             return
@@ -778,9 +800,10 @@ class _Audit:
         offset = 0
         if instruction.keyword == "RUN":
             flags, _, offset = self.flags(text)
-            mount = flags.get("mount", "")
-            for match in re.finditer(r"(?:^|,)from=([^,]+)", mount):
-                self.judge_from_flag(match.group(1), instruction)
+            mount = flags.get("mount")
+            if mount:
+                for match in _MOUNT_FROM.finditer(mount):
+                    self.judge_from_flag(match.group(1), instruction)
         parts = _after(instruction.parts, offset)
         body = joined(parts)
         if body.lstrip().startswith("["):
@@ -788,7 +811,7 @@ class _Audit:
             if argv is not None:
                 self._exec_form(argv, parts, instruction, onbuild=onbuild)
                 return
-            if re.match(r"^\s*\[\s*\"", body) and body.rstrip().endswith("]"):
+            if _JSON_START.match(body) and body.rstrip().endswith("]"):
                 self.problem(
                     f"{instruction.keyword} looks like exec form but is not valid JSON; "
                     "Docker runs it as a shell command",
@@ -1071,21 +1094,21 @@ def _json_argv(text: str) -> list[tuple[str, int]] | None:
         return None
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         return None
-    offsets = [m.start() for m in re.finditer(r'"(?:[^"\\]|\\.)*"', text)]
+    offsets = [m.start() for m in _JSON_STRING.finditer(text)]
     if len(offsets) != len(value):
         offsets = [0] * len(value)
     return [(str(v), o) for v, o in zip(value, offsets, strict=True)]
 
 
 def _without_markers(text: str) -> str:
-    return re.sub(r"<<-?(['\"]?)[A-Za-z_][A-Za-z0-9_]*\1", "", text)
+    return _MARKER.sub("", text)
 
 
 def _is_git_source(source: str) -> bool:
     if source.startswith(("git@", "git://", "github.com/")):
         return True
     base = source.split("#", 1)[0].split("?", 1)[0]
-    return bool(re.match(r"^(?:https?|ssh)://", source)) and base.endswith(".git")
+    return bool(_GIT_URL.match(source)) and base.endswith(".git")
 
 
 def _git_ref(source: str) -> tuple[str, str | None]:
@@ -1132,7 +1155,7 @@ class DockerfileScanner(Scanner):
 
     def scan(self, source: SourceFile, ctx: ScanContext) -> FileFacts:
         audit = _Audit(source, ctx)
-        audit.run(parse_dockerfile(source.text), source.text.count("\n") + 1)
+        audit.run(parse_dockerfile(source.text))
         note = audit.budget.note()
         if note is not None:
             audit.findings.append(note)
@@ -1146,7 +1169,7 @@ class DockerfileScanner(Scanner):
             images=tuple(audit.images),
             pythons=tuple(audit.pythons),
             indexes=tuple(dict.fromkeys(audit.indexes)),
-            sections=tuple(audit.sections),
+            sections=audit.sections(source.text.count("\n") + 1),
         )
 
 

@@ -14,6 +14,8 @@ import bisect
 import re
 from dataclasses import dataclass, field
 
+from reprolock.audit import slotted
+
 
 def word_set(text: str) -> frozenset[str]:
     """A set written as a space-separated string (option tables are long)."""
@@ -131,6 +133,11 @@ def parse(text: str, errors: list[Problem], *, line_base: int = 0, col_base: int
         return Script()
 
 
+_COMMAND = slotted.constructor(Command)
+_PIPELINE = slotted.constructor(Pipeline)
+_SCRIPT = slotted.constructor(Script)
+
+
 def _plain_command(text: str, line_base: int, col_base: int) -> Script | None:
     """The tree of a text that is one command of plain words on one line (``python -m app``,
     ``pip install --no-deps .``: many a Dockerfile CMD, RUN line or CI step), built without the
@@ -142,8 +149,8 @@ def _plain_command(text: str, line_base: int, col_base: int) -> Script | None:
     first = words[0].raw
     if first in _RESERVED or ASSIGNMENT.match(first):
         return None
-    command = Command(line=line_base, words=tuple(words))
-    return Script(pipelines=(Pipeline(commands=(command,)),))
+    command = _COMMAND(line=line_base, words=tuple(words))
+    return _SCRIPT(pipelines=(_PIPELINE(commands=(command,)),))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
