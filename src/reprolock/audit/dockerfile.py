@@ -444,6 +444,9 @@ class _Audit:
         self.stage = _Stage()
         self.seen_from = False
         self.budget = ExpansionBudget(source.path)
+        self.context_dirs: dict[str, bool] = {}
+        """:meth:`_context_dir` of each copied source asked about (each stage that installs
+        from a copy asks again)."""
         self.over_budget: set[str] = set()
         """Variables unknown only because their value passed the budget."""
 
@@ -545,7 +548,7 @@ class _Audit:
             value, _ = self.substitute(
                 instruction.text.strip().strip("'\""), self.stage.variables, instruction.line
             )
-            self.stage.workdir = posixpath.normpath(posixpath.join(self.stage.workdir, value))
+            self.stage.workdir = _image_path(self.stage.workdir, value)
             clone = entered(self.stage.clones, self.stage.workdir)
             if clone is not None and not onbuild:
                 self.stage.clones.remove(clone)
@@ -746,7 +749,7 @@ class _Audit:
             return
         local = [s for s in sources if "://" not in s and not s.startswith(("git@", "<<"))]
         if local:
-            target = posixpath.normpath(posixpath.join(self.stage.workdir, dest))
+            target = _image_path(self.stage.workdir, dest)
             self.stage.copies.append(
                 _Copy(
                     sources=tuple(local),
@@ -932,7 +935,7 @@ class _Audit:
             self.stage.clones = [self._absolute(c) for c in audit.clones]
 
     def _absolute(self, clone: Clone) -> Clone:
-        path = posixpath.normpath(posixpath.join(self.stage.workdir, clone.path))
+        path = _image_path(self.stage.workdir, clone.path)
         return replace(clone, path=path)
 
     def _relative(self, clone: Clone) -> Clone:
@@ -948,7 +951,7 @@ class _Audit:
         """The repository file a path in the image was copied from (``-r /app/req.txt``)."""
         if "$" in written or not written:
             return None
-        path = posixpath.normpath(posixpath.join(self.stage.workdir, written))
+        path = _image_path(self.stage.workdir, written)
         for copy in reversed(self.stage.copies):
             for source in copy.sources:
                 relative = self._copied(copy, source, path)
@@ -968,6 +971,12 @@ class _Audit:
         return as_dir if is_dir else as_file
 
     def _context_dir(self, relative: str) -> bool:
+        known = self.context_dirs.get(relative)
+        if known is None:
+            known = self.context_dirs[relative] = self._context_dir_asked(relative)
+        return known
+
+    def _context_dir_asked(self, relative: str) -> bool:
         for base in (self.parent, ""):
             candidate = posixpath.normpath(posixpath.join(base, relative)) if base else relative
             if candidate.startswith("../"):
@@ -987,6 +996,13 @@ class _Audit:
             if found is not None:
                 return found
         return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _image_path(directory: str, written: str) -> str:
+    """Where ``written`` (a WORKDIR, a COPY destination, a file a RUN names) is in the image,
+    from ``directory``: the Dockerfiles of a monorepo name the same few places."""
+    return posixpath.normpath(posixpath.join(directory, written))
 
 
 @functools.lru_cache(maxsize=1024)
