@@ -14,8 +14,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reprolock.audit.interface import ScanContext, SourceFile
-from reprolock.audit.shell import scanner, syntax
-from reprolock.audit.shell.analyzer import Arg, Geometry, ShellAudit, literal_arg
+from reprolock.audit.shell import analyzer, scanner, syntax
+from reprolock.audit.shell.analyzer import (
+    Arg,
+    Call,
+    Geometry,
+    Outcome,
+    ShellAudit,
+    literal_arg,
+)
 from reprolock.audit.shell.syntax import Command, Problem, Word, parse
 from reprolock.config import Config
 from reprolock.files import is_inside
@@ -377,3 +384,13 @@ def test_per_text_objects_are_made_with_every_field_the_constructors_set() -> No
     pipeline = syntax._PIPELINE(commands=(command,))
     assert pipeline == syntax.Pipeline(commands=(command,))
     assert syntax._SCRIPT(pipelines=(pipeline,)) == syntax.Script(pipelines=(pipeline,))
+
+
+def test_a_call_is_made_with_every_field_the_constructor_sets() -> None:
+    word = Word(raw="pip", text="pip", line=0, column=1)
+    program = literal_arg(word)
+    command = Command(line=0, words=(word,))
+    made = analyzer._CALL(name="pip", program=program, rest=[], command=command, upstream=[])
+    assert type(made) is Call
+    assert made == Call(name="pip", program=program, rest=[], command=command, upstream=[])
+    assert Outcome() == analyzer._NOTHING

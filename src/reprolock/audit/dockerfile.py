@@ -179,7 +179,9 @@ def parse_dockerfile(text: str) -> ParsedDockerfile:
         upper = keyword.upper()
         arguments = parts[0].text if len(parts) == 1 else "".join([p.text for p in parts])
         heredocs: tuple[HereDoc, ...] = ()
-        if upper in _HEREDOC_INSTRUCTIONS or (upper == "ONBUILD" and _onbuild_heredoc(parts)):
+        if "<<" in arguments and (
+            upper in _HEREDOC_INSTRUCTIONS or (upper == "ONBUILD" and _onbuild_heredoc(parts))
+        ):
             heredocs, index = _heredocs(arguments, lines, index, number, problems)
         instructions.append(instruction(upper, number, tuple(parts), arguments, heredocs))
     return ParsedDockerfile(
@@ -830,14 +832,16 @@ class _Audit:
                     script, [p.line for p in doc.body] or [instruction.line], None, onbuild=onbuild
                 )
             return
-        lines: list[str] = []
-        numbers: list[int] = []
-        columns: list[int] = []
-        for index, part in enumerate(parts):
-            last = index == len(parts) - 1
-            lines.append(part.text if last else part.text + "\\")
-            numbers.append(part.line)
-            columns.append(part.column)
+        if len(parts) == 1 and not instruction.heredocs:
+            # one line (most RUN lines): the script is its text
+            part = parts[0]
+            self._audit(part.text, [part.line], [part.column], onbuild=onbuild)
+            return
+        # each line but the last keeps its continuation, as the shell reads it
+        lines = [p.text + "\\" for p in parts]
+        lines[-1] = parts[-1].text
+        numbers = [p.line for p in parts]
+        columns = [p.column for p in parts]
         for doc in instruction.heredocs:
             for part in doc.body:
                 lines.append(part.text)

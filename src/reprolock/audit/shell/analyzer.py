@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from reprolock.audit import slotted
 from reprolock.audit.budget import (
     MAX_NESTED_SCRIPTS,
     MAX_SPLIT_WORDS,
@@ -192,6 +193,12 @@ class Call:
     onward: bool = False
     """Its output goes on to another command."""
 
+
+_NOTHING = Outcome()
+"""What most commands hand on: nothing (immutable, so one serves every command)."""
+_CALL = slotted.constructor(Call)
+"""``Call(...)``, one per command analysed, without the frozen dataclass's keyword
+``__init__`` (a test compares the two)."""
 
 _SET_ARG_TEXT, _SET_ARG_WORD, _SET_ARG_DYNAMIC = (
     Arg.__dict__[name].__set__ for name in ("text", "word", "dynamic")
@@ -529,15 +536,15 @@ class Analyzer:
                 self._substitutions(redirect.target)
         if command.bodies:
             self._compound(command)
-            return Outcome()
+            return _NOTHING
         if not command.words:
             self.assign(command.assigns)
-            return Outcome()
+            return _NOTHING
         env = list(command.assigns)
         args = self.strip_wrappers(self.expand(command.words), env)
         self.commands.environment(self, env)
         if not args:
-            return Outcome()
+            return _NOTHING
         return self.dispatch(args, command, upstream, onward=onward)
 
     def _compound(self, command: Command) -> None:
@@ -689,7 +696,7 @@ class Analyzer:
     def dispatch(
         self, args: list[Arg], command: Command, upstream: list[Outcome], *, onward: bool = False
     ) -> Outcome:
-        call = Call(
+        call = _CALL(
             name=command_name(args[0]),
             program=args[0],
             rest=args[1:],
@@ -704,7 +711,7 @@ class Analyzer:
 
     def handle(self, call: Call) -> Outcome:
         handler = self.commands.handlers.get(call.name, self.commands.fallback)
-        return handler(self, call) or Outcome()
+        return handler(self, call) or _NOTHING
 
 
 # --- builtins that set variables ---------------------------------------------------------------
