@@ -257,6 +257,7 @@ def test_fixture_shell_text_reads_the_same_with_plain_tokens_read_at_once() -> N
 _COMMAND_PIECES = [
     " ", "\t", "pip", "-m", "app.serve", "x=1", "A_B+=2", "=", "if", "{", "}", "[[", "!", "#",
     "a#b", "\r", "\x0b", "\xa0", "é", "'q'", "$V", "\\", ";", "&", "|", "(", ")", "<", "\n",
+    "\\\n", " \\\n  ", "\n\n",
 ]  # fmt: skip
 
 
@@ -298,7 +299,43 @@ def test_a_line_of_plain_words_is_built_without_the_parser(
     )
 
 
-@pytest.mark.parametrize("text", ["A=1 python app.py", "if true", "{ echo", "echo 'a'", "a\nb"])
+@settings(max_examples=300, deadline=None)
+@given(
+    words=st.lists(st.sampled_from(["pip", "-r", "a/b.txt", "x=1", "é", "a#b", "}"]), min_size=1),
+    gaps=st.lists(st.sampled_from([" ", "\t ", " \\\n", " \\\n\t", " \\\n \\\n "]), min_size=8),
+    end=st.sampled_from(["", " ", "\n", " \\\n", "\n\n"]),
+    line_base=st.integers(min_value=0, max_value=3),
+    col_base=st.integers(min_value=1, max_value=9),
+)
+def test_plain_words_over_continued_lines_are_built_as_the_parser_reads_them(
+    words: list[str], gaps: list[str], end: str, line_base: int, col_base: int
+) -> None:
+    text = "pip " + "".join(w + g for w, g in zip(words, gaps, strict=False)).rstrip(" \t\\\n")
+    text += end
+    assert syntax._plain_command(text, line_base, col_base) is not None  # the fast path
+    fast, slow = _both_ways(text, line_base=line_base, col_base=col_base)
+    assert fast == slow
+
+
+def test_a_continued_command_keeps_each_word_on_its_line() -> None:
+    command = _simple("python -m pip install \\\n  -r a/requirements.txt\n")
+    assert [(w.text, w.line, w.column) for w in command.words] == [
+        ("python", 0, 1),
+        ("-m", 0, 8),
+        ("pip", 0, 11),
+        ("install", 0, 15),
+        ("-r", 1, 3),
+        ("a/requirements.txt", 1, 6),
+    ]
+    assert syntax._plain_command("python -m pip install \\\n  -r a/requirements.txt\n", 0, 1)
+
+
+# An assignment or a reserved word first, a quote, two lines, a backslash-newline inside a
+# word (it joins the word), a comment after one, a blank line first.
+@pytest.mark.parametrize(
+    "text",
+    ["A=1 python app.py", "if true", "{ echo", "echo 'a'", "a\nb", "a\\\nb", "a \\\n#b", "\na"],
+)
 def test_a_line_that_is_not_plain_words_goes_to_the_parser(text: str) -> None:
     assert syntax._plain_command(text, 0, 1) is None
 

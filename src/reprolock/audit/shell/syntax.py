@@ -139,13 +139,28 @@ _SCRIPT = slotted.constructor(Script)
 
 
 def _plain_command(text: str, line_base: int, col_base: int) -> Script | None:
-    """The tree of a text that is one command of plain words on one line (``python -m app``,
-    ``pip install --no-deps .``: many a Dockerfile CMD, RUN line or CI step), built without the
-    lexer and parser; None for any other text (the parser reads it). Its first word must be
-    neither an assignment nor a reserved word: the parser reads those another way."""
+    """The tree of a text that is one command of plain words (``python -m app``, ``pip install
+    --no-deps .``: many a Dockerfile CMD, RUN line or CI step), on one line or continued over
+    several with backslash-newlines, built without the lexer and parser; None for any other text
+    (the parser reads it). Its first word must be neither an assignment nor a reserved word: the
+    parser reads those another way."""
     if _PLAIN_LINE.match(text) is None:
         return None
-    words = [plain_word(m.group(), line_base, m.start() + col_base) for m in _WORDS.finditer(text)]
+    if "\n" not in text:
+        words = [
+            plain_word(m.group(), line_base, m.start() + col_base) for m in _WORDS.finditer(text)
+        ]
+    else:
+        words = []
+        line, starts = line_base, 0
+        for m in _WORDS.finditer(text):
+            start = m.start()
+            newlines = text.count("\n", starts, start)
+            if newlines:  # the word is on a later line than the one before it
+                line += newlines
+                starts = text.rfind("\n", starts, start) + 1
+            column = start - starts + 1 if line > line_base else start + col_base
+            words.append(plain_word(m.group(), line, column))
     first = words[0].raw
     if first in _RESERVED or ASSIGNMENT.match(first):
         return None
@@ -214,10 +229,15 @@ _PLAIN_DOUBLE_RUN = re.compile(r'[^"\\$`]+')
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 """A shell variable name."""
 _FUNCTION_PARENS = re.compile(r"\(\s*\)")
-_PLAIN_LINE = re.compile(r"[ \t]*+(?:[^\s;&|<>()\\'\"$`#][^\s;&|<>()\\'\"$`]*+[ \t]*+)++\Z")
-"""Words of plain text (as :data:`_PLAIN_TOKEN` reads them, no other blank than spaces and
-tabs inside or between them), and nothing else: one simple command on one line."""
-_WORDS = re.compile(r"[^ \t]+")
+_PLAIN_WORD = r"[^\s;&|<>()\\'\"$`#][^\s;&|<>()\\'\"$`]*+"
+_PLAIN_GAP = r"[ \t]++(?:\\\n[ \t]*+)*+"
+_PLAIN_LINE = re.compile(
+    rf"[ \t]*+{_PLAIN_WORD}(?:{_PLAIN_GAP}{_PLAIN_WORD})*+(?:{_PLAIN_GAP})?+\n*+\Z"
+)
+"""Words of plain text (as :data:`_PLAIN_TOKEN` reads them, no blank inside them but spaces
+and tabs between them) and nothing else, backslash-newlines after a blank and newlines at the
+end apart: one simple command."""
+_WORDS = re.compile(r"[^ \t\n\\]+")
 _NEWLINE = re.compile("\n")
 
 
