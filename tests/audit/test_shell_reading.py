@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import fields, is_dataclass
+from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -431,3 +431,16 @@ def test_a_call_is_made_with_every_field_the_constructor_sets() -> None:
     assert type(made) is Call
     assert made == Call(name="pip", program=program, rest=[], command=command, upstream=[])
     assert Outcome() == analyzer._NOTHING
+
+
+@pytest.mark.parametrize("name", [None, "pip"])
+def test_a_call_passed_on_is_what_replace_makes(name: str | None) -> None:
+    word = Word(raw="python", text="python", line=0, column=1)
+    program = literal_arg(word)
+    command = Command(line=0, words=(word,))
+    call = Call(name="python", program=program, rest=[program], command=command, upstream=[])
+    rest = [literal_arg(Word(raw="x", text="x", line=0, column=9))]
+    expected = replace(call, rest=rest) if name is None else replace(call, rest=rest, name=name)
+    made = analyzer.recall(call, rest=rest, name=name)
+    assert type(made) is Call
+    assert made == expected

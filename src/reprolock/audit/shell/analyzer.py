@@ -200,6 +200,21 @@ _CALL = slotted.constructor(Call)
 """``Call(...)``, one per command analysed, without the frozen dataclass's keyword
 ``__init__`` (a test compares the two)."""
 
+
+def recall(call: Call, *, rest: list[Arg], name: str | None = None) -> Call:
+    """``dataclasses.replace(call, rest=rest)`` (and ``name=name`` when given): the command a
+    program runs with the arguments it passes on (``python -m pip``, ``uv pip``), made without
+    ``replace``'s look-up of every field by name."""
+    return _CALL(
+        name=call.name if name is None else name,
+        program=call.program,
+        rest=rest,
+        command=call.command,
+        upstream=call.upstream,
+        onward=call.onward,
+    )
+
+
 _SET_ARG_TEXT, _SET_ARG_WORD, _SET_ARG_DYNAMIC = (
     Arg.__dict__[name].__set__ for name in ("text", "word", "dynamic")
 )

@@ -146,21 +146,11 @@ def _plain_command(text: str, line_base: int, col_base: int) -> Script | None:
     parser reads those another way."""
     if _PLAIN_LINE.match(text) is None:
         return None
-    if "\n" not in text:
-        words = [
-            plain_word(m.group(), line_base, m.start() + col_base) for m in _WORDS.finditer(text)
-        ]
-    else:
-        words = []
-        line, starts = line_base, 0
-        for m in _WORDS.finditer(text):
-            start = m.start()
-            newlines = text.count("\n", starts, start)
-            if newlines:  # the word is on a later line than the one before it
-                line += newlines
-                starts = text.rfind("\n", starts, start) + 1
-            column = start - starts + 1 if line > line_base else start + col_base
-            words.append(plain_word(m.group(), line, column))
+    words = [
+        plain_word(m.group(), line_base + number, m.start() + (col_base if number == 0 else 1))
+        for number, line in enumerate(text.split("\n"))
+        for m in _WORDS.finditer(line)
+    ]
     first = words[0].raw
     if first in _RESERVED or ASSIGNMENT.match(first):
         return None
