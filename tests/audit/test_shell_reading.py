@@ -257,7 +257,7 @@ def test_fixture_shell_text_reads_the_same_with_plain_tokens_read_at_once() -> N
 _COMMAND_PIECES = [
     " ", "\t", "pip", "-m", "app.serve", "x=1", "A_B+=2", "=", "if", "{", "}", "[[", "!", "#",
     "a#b", "\r", "\x0b", "\xa0", "é", "'q'", "$V", "\\", ";", "&", "|", "(", ")", "<", "\n",
-    "\\\n", " \\\n  ", "\n\n",
+    "\\\n", " \\\n  ", "\n\n", "&&", "||", " && ", "&&\n", " |", "&|",
 ]  # fmt: skip
 
 
@@ -317,6 +317,50 @@ def test_plain_words_over_continued_lines_are_built_as_the_parser_reads_them(
     assert fast == slow
 
 
+_JOINS = [" && ", "&&", " ||\n ", " \\\n  && ", "&& \\\n", " &&\n\n\t"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    commands=st.lists(
+        st.lists(st.sampled_from(["pip", "-r", "a/b.txt", "x=1", "!", "if", "a#b"]), min_size=1),
+        min_size=1,
+        max_size=5,
+    ),
+    joins=st.lists(st.sampled_from(_JOINS), min_size=5, max_size=5),
+    end=st.sampled_from(["", " ", "\n", " \\\n"]),
+    col_base=st.integers(min_value=1, max_value=9),
+)
+def test_plain_commands_joined_by_and_or_are_built_as_the_parser_reads_them(
+    commands: list[list[str]], joins: list[str], end: str, col_base: int
+) -> None:
+    text = "".join(
+        " ".join(words) + (joins[i] if i < len(commands) - 1 else end)
+        for i, words in enumerate(commands)
+    )
+    if not any(words[0] in {"x=1", "if"} for words in commands):
+        assert syntax._plain_command(text, 2, col_base) is not None  # the fast path
+    fast, slow = _both_ways(text, line_base=2, col_base=col_base)
+    assert fast == slow
+
+
+def test_an_and_or_list_of_plain_commands_is_built_without_the_parser(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    read: list[str] = []
+    monkeypatch.setattr(syntax._Lexer, "peek", lambda self: read.append(self.text))
+    script = parse("apt-get update \\\n  && apt-get install -y curl \\\n  || true", [])
+    assert read == []
+    assert [
+        [(w.text, w.line, w.column) for w in p.commands[0].words] for p in script.pipelines
+    ] == [
+        [("apt-get", 0, 1), ("update", 0, 9)],
+        [("apt-get", 1, 6), ("install", 1, 14), ("-y", 1, 22), ("curl", 1, 25)],
+        [("true", 2, 6)],
+    ]
+    assert [p.commands[0].line for p in script.pipelines] == [0, 1, 2]
+
+
 def test_a_continued_command_keeps_each_word_on_its_line() -> None:
     command = _simple("python -m pip install \\\n  -r a/requirements.txt\n")
     assert [(w.text, w.line, w.column) for w in command.words] == [
@@ -334,7 +378,10 @@ def test_a_continued_command_keeps_each_word_on_its_line() -> None:
 # word (it joins the word), a comment after one, a blank line first.
 @pytest.mark.parametrize(
     "text",
-    ["A=1 python app.py", "if true", "{ echo", "echo 'a'", "a\nb", "a\\\nb", "a \\\n#b", "\na"],
+    [
+        *("A=1 python app.py", "if true", "{ echo", "echo 'a'", "a\nb", "a\\\nb", "a \\\n#b"),
+        *("\na", "a &&", "a\n&& b", "a\\\n&& b", "a && if b", "a & b", "a | b", "a &&& b"),
+    ],
 )
 def test_a_line_that_is_not_plain_words_goes_to_the_parser(text: str) -> None:
     assert syntax._plain_command(text, 0, 1) is None

@@ -667,9 +667,7 @@ class _Audit:
             self.stage = _Stage(name=alias, posix=not _windows_image(resolved))
             # An image name of megabytes is not judged: "has no default" would be false.
             if self.budget.refused == refused and not self.over_budget.intersection(missing):
-                self.judge_image(
-                    written, resolved, missing, self.source.at(line, column), base=True
-                )
+                self.judge_image(written, resolved, missing, line, column, base=True)
         for key in (alias, str(self.stage_count - 1)):
             if key:
                 self.stages[key] = self.stage
@@ -702,31 +700,44 @@ class _Audit:
         return None
 
     def judge_image(
-        self, written: str, resolved: str, missing: Sequence[str], location: Location, *, base: bool
+        self,
+        written: str,
+        resolved: str,
+        missing: Sequence[str],
+        line: int,
+        column: int,
+        *,
+        base: bool,
     ) -> None:
+        """RP301/RP302 for the image at ``line`` and ``column``, and for a ``base`` image, the
+        image and the Python it implies as facts."""
         if not _pinned_image(resolved, written, tuple(missing)):
+            location = self.source.at(line, column)
             self.findings.extend(
                 judge_image(resolved, location, written=written, unresolved=missing)
             )
         if not base or resolved.lower() == "scratch" or "$" in resolved.partition("@")[0]:
             return  # no image, or one the build command decides
-        self.images.append(ImageRef(ref=resolved, line=location.line))
+        line = max(line, 1)  # where a location puts it
+        self.images.append(ImageRef(ref=resolved, line=line))
         python = _python_of_image(resolved)
         if python is not None:
-            self.pythons.append(
-                PythonVersion(value=python, line=location.line, origin="base image")
-            )
+            self.pythons.append(PythonVersion(value=python, line=line, origin="base image"))
 
     def judge_from_flag(self, value: str, instruction: Instruction) -> None:
         """``COPY --from=X``/``RUN --mount=...,from=X``: a stage, or an image pulled for it."""
         if not value or value.isdigit():
             return
-        resolved, missing = self.substitute(
-            value, ChainMap(self.global_args, self.stage.env, self.stage.args), instruction.line
+        resolved, missing = (
+            self.substitute(
+                value, ChainMap(self.global_args, self.stage.env, self.stage.args), instruction.line
+            )
+            if "$" in value
+            else (value, [])  # a stage's name (most often): nothing to look up variables in
         )
         if self._stage_named(resolved, missing) is not None:
             return
-        self.judge_image(value, resolved, missing, self.source.at(instruction.line), base=False)
+        self.judge_image(value, resolved, missing, instruction.line, 1, base=False)
 
     # --- COPY / ADD --------------------------------------------------------------------------
 

@@ -145,7 +145,7 @@ def _plain_command(text: str, line_base: int, col_base: int) -> Script | None:
     (the parser reads it). Its first word must be neither an assignment nor a reserved word: the
     parser reads those another way."""
     if _PLAIN_LINE.match(text) is None:
-        return None
+        return _plain_list(text, line_base, col_base) if "&&" in text or "||" in text else None
     words = [
         plain_word(m.group(), line_base + number, m.start() + (col_base if number == 0 else 1))
         for number, line in enumerate(text.split("\n"))
@@ -156,6 +156,31 @@ def _plain_command(text: str, line_base: int, col_base: int) -> Script | None:
         return None
     command = _COMMAND(line=line_base, words=tuple(words))
     return _SCRIPT(pipelines=(_PIPELINE(commands=(command,)),))
+
+
+def _plain_list(text: str, line_base: int, col_base: int) -> Script | None:
+    """:func:`_plain_command` of commands of plain words joined by ``&&`` and ``||``
+    (``apt-get update && apt-get install -y ... && rm -rf ...``): one pipeline each, as the
+    parser reads an and-or list."""
+    if _PLAIN_LIST.match(text) is None:
+        return None
+    commands: list[list[Word]] = [[]]
+    for number, line in enumerate(text.split("\n")):
+        column = col_base if number == 0 else 1
+        for m in _LIST_TOKENS.finditer(line):
+            token = m.group()
+            if token in {"&&", "||"}:
+                commands.append([])
+            else:
+                commands[-1].append(plain_word(token, line_base + number, m.start() + column))
+    pipelines = []
+    for words in commands:
+        first = words[0]
+        if first.raw in _RESERVED or ASSIGNMENT.match(first.raw):
+            return None
+        command = _COMMAND(line=first.line, words=tuple(words))
+        pipelines.append(_PIPELINE(commands=(command,)))
+    return _SCRIPT(pipelines=tuple(pipelines))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -228,6 +253,15 @@ _PLAIN_LINE = re.compile(
 and tabs between them) and nothing else, backslash-newlines after a blank and newlines at the
 end apart: one simple command."""
 _WORDS = re.compile(r"[^ \t\n\\]+")
+_PLAIN_COMMAND = rf"{_PLAIN_WORD}(?:{_PLAIN_GAP}{_PLAIN_WORD})*+"
+_PLAIN_LIST = re.compile(
+    rf"[ \t]*+{_PLAIN_COMMAND}"
+    rf"(?:(?:{_PLAIN_GAP})?+(?:&&|\|\|)(?:[ \t\n]|\\\n)*+{_PLAIN_COMMAND})*+"
+    rf"(?:{_PLAIN_GAP})?+\n*+\Z"
+)
+"""Commands as :data:`_PLAIN_LINE` reads one, joined by ``&&`` or ``||`` (after a word or a
+blank, and followed by blanks, backslash-newlines or newlines: the parser skips them)."""
+_LIST_TOKENS = re.compile(r"&&|\|\||[^ \t\\&|]+")
 _NEWLINE = re.compile("\n")
 
 
