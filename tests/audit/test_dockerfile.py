@@ -1064,3 +1064,60 @@ def test_a_pinned_base_image_is_judged_once(
     assert found == [("RP301", f"p{i}/Dockerfile", 2) for i in range(3)]
     # the pinned image once; the one that is not, once to learn it, then in each file
     assert judged == [pinned, "python:3.12", "python:3.12", "python:3.12", "python:3.12"]
+
+
+_TWO_STAGES = (
+    "FROM python:3.11 AS build\n"
+    "WORKDIR /app\n"
+    "COPY requirements.txt ./\n"
+    "RUN pip wheel --wheel-dir /w -r requirements.txt\n"
+    "FROM python:3.11\n"
+    "WORKDIR /app\n"
+    "COPY requirements.txt ./\n"
+    "RUN pip install -r requirements.txt\n"
+)
+
+
+def _scan_two_stages(tmp_path: Path) -> FileFacts:
+    files: dict[str, str | bytes] = {
+        "svc/Dockerfile": _TWO_STAGES,
+        "svc/requirements.txt": "numpy==1.26.4\n",
+    }
+    write_tree(tmp_path, files)
+    ctx = ScanContext(root=tmp_path, config=Config(), files=frozenset(files))
+    source = SourceFile(
+        path="svc/Dockerfile", abspath=tmp_path / "svc/Dockerfile", text=_TWO_STAGES
+    )
+    return DockerfileScanner().scan(source, ctx)
+
+
+def test_a_context_path_is_asked_about_once_per_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[str] = []
+    for name in ("_context_dir_asked", "_context_file_asked"):
+        general = getattr(dockerfile._Audit, name)
+
+        def counted(
+            self: object, relative: str, general: Callable[..., object] = general
+        ) -> object:
+            asked.append(relative)
+            return general(self, relative)
+
+        monkeypatch.setattr(dockerfile._Audit, name, counted)
+    facts = _scan_two_stages(tmp_path)
+    # both stages install the copied file: the context is asked about it once each way
+    assert asked == ["requirements.txt", "requirements.txt"]
+    assert [(i.target, i.line) for i in facts.includes] == [
+        ("svc/requirements.txt", 4),
+        ("svc/requirements.txt", 8),
+    ]
+
+
+def test_a_context_path_asked_again_gets_the_first_answer(tmp_path: Path) -> None:
+    remembered = _scan_two_stages(tmp_path)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(dockerfile._Audit, "_context_dir", dockerfile._Audit._context_dir_asked)
+        m.setattr(dockerfile._Audit, "_context_file", dockerfile._Audit._context_file_asked)
+        asked_each_time = _scan_two_stages(tmp_path)
+    assert remembered == asked_each_time

@@ -115,6 +115,8 @@ _INSTRUCTION: Callable[[str, int, tuple[Part, ...], str, tuple[HereDoc, ...]], I
     slotted.builder(Instruction)
 )
 
+_SECTION = slotted.constructor(Section)
+
 _DIRECTIVE = re.compile(r"^#\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(.*?)\s*$")
 _KNOWN_DIRECTIVES = frozenset({"syntax", "escape", "check"})
 _HEREDOC_MARKER = re.compile(r"<<(-?)(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\2")
@@ -449,6 +451,8 @@ class _Audit:
         self.context_dirs: dict[str, bool] = {}
         """:meth:`_context_dir` of each copied source asked about (each stage that installs
         from a copy asks again)."""
+        self.context_files: dict[str, str | None] = {}
+        """:meth:`_context_file` of each context path asked about, as :attr:`context_dirs`."""
         self.over_budget: set[str] = set()
         """Variables unknown only because their value passed the budget."""
 
@@ -515,7 +519,7 @@ class _Audit:
             return ()
         ends = [line - 1 for _, line, _, _ in heads[1:]] + [max(last_line, 1)]
         return tuple(
-            Section(
+            _SECTION(
                 kind="stage",
                 name=name,
                 start=line,
@@ -1003,6 +1007,11 @@ class _Audit:
         return False
 
     def _context_file(self, relative: str) -> str | None:
+        if relative not in self.context_files:
+            self.context_files[relative] = self._context_file_asked(relative)
+        return self.context_files[relative]
+
+    def _context_file_asked(self, relative: str) -> str | None:
         # The build context is usually the Dockerfile's directory, sometimes the repository
         # root (docker build -f docker/Dockerfile .): try both.
         for base in (self.parent, ""):
