@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
@@ -736,7 +737,8 @@ def test_random_text_raises_nothing_but_scan_error(text: str) -> None:
 
 def _read_by_keyword(text: str) -> ParsedDockerfile:
     """:func:`parse_dockerfile` written plainly: each instruction and line made by the
-    dataclasses' own ``__init__``, a continuation found by a function of one line."""
+    dataclasses' own ``__init__``, its keyword found by a regular expression, a continuation
+    by a function of one line."""
 
     def continued(line: str, escape: str) -> tuple[str, bool]:
         end = line.rstrip(" \t")
@@ -750,12 +752,10 @@ def _read_by_keyword(text: str) -> ParsedDockerfile:
     while index < len(lines):
         raw = lines[index]
         index += 1
-        words = raw.split(None, 1)
-        if not words or words[0].startswith("#"):
+        head = re.match(r"^(\s*)(\S+)(\s*)", raw)
+        if head is None or head.group(2).startswith("#"):
             continue
-        number, keyword = index, words[0]
-        start = len(raw) - len(raw.lstrip()) + len(keyword)
-        start += len(raw[start:]) - len(raw[start:].lstrip())
+        number, keyword, start = index, head.group(2), head.end()
         body, more = continued(raw[start:], escape)
         parts = [Part(line=number, column=start + 1, text=body)]
         while more and index < len(lines):
@@ -795,8 +795,23 @@ def _directive_lines(lines: list[str]) -> int:
     return count
 
 
+# Every character either way of reading takes for a blank, and a few that neither does.
+_BLANKS = st.sampled_from(
+    [
+        *(" ", "\t", "\n", "\r", "\x0b", "\x0c", "\x1c", "\x1f", "\x85", "\xa0", "\u2003"),
+        *("\u3000", "\u200b", "\ufeff", "RUN", "a", "#", "\\"),
+    ]
+)
+
+
 @settings(max_examples=300, deadline=None)
-@given(text=st.one_of(st.text(max_size=200), st.lists(_PIECES, max_size=60).map("".join)))
+@given(
+    text=st.one_of(
+        st.text(max_size=200),
+        st.lists(_PIECES, max_size=60).map("".join),
+        st.lists(_BLANKS, max_size=30).map("".join),
+    )
+)
 def test_the_reader_agrees_with_reading_line_by_line(text: str) -> None:
     assert parse_dockerfile(text) == _read_by_keyword(text)
 

@@ -121,7 +121,6 @@ _DIRECTIVE = re.compile(r"^#\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(.*?)\s*$")
 _KNOWN_DIRECTIVES = frozenset({"syntax", "escape", "check"})
 _HEREDOC_MARKER = re.compile(r"<<(-?)(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\2")
 _HEREDOC_INSTRUCTIONS = frozenset({"RUN", "COPY", "ADD"})
-_HEAD = re.compile(r"^(\s*)(\S+)(\s*)")
 INSTRUCTIONS = _words(
     "FROM RUN CMD LABEL MAINTAINER EXPOSE ENV ADD COPY "
     "ENTRYPOINT VOLUME USER WORKDIR ARG ONBUILD STOPSIGNAL HEALTHCHECK SHELL"
@@ -155,16 +154,19 @@ def parse_dockerfile(text: str) -> ParsedDockerfile:
         index += 1
     instructions: list[Instruction] = []
     count = len(lines)
-    part, instruction, head_of = _PART, _INSTRUCTION, _HEAD.match
+    part, instruction = _PART, _INSTRUCTION
     while index < count:
         raw = lines[index]
         index += 1
-        head = head_of(raw)
-        if head is None or head.group(2)[0] == "#":
+        content = raw.lstrip()
+        if not content or content[0] == "#":
             continue  # blank, or a comment
         number = index
-        keyword = head.group(2)
-        start = head.end()
+        # the keyword, then its arguments after the blanks that follow it (str.split and
+        # str.lstrip take the blanks a regular expression's \s takes: a test compares)
+        words = content.split(None, 1)
+        keyword = words[0]
+        start = len(raw) - len(words[1]) if len(words) == 2 else len(raw)
         text = raw[start:]
         end = text.rstrip(" \t")
         more = end.endswith(escape)
