@@ -146,11 +146,16 @@ def _plain_command(text: str, line_base: int, col_base: int) -> Script | None:
     parser reads those another way."""
     if _PLAIN_LINE.match(text) is None:
         return _plain_list(text, line_base, col_base) if "&&" in text or "||" in text else None
-    words = [
-        plain_word(m.group(), line_base + number, m.start() + (col_base if number == 0 else 1))
-        for number, line in enumerate(text.split("\n"))
-        for m in _WORDS.finditer(line)
-    ]
+    words: list[Word] = []
+    for number, line in enumerate(text.split("\n")):
+        column = col_base if number == 0 else 1
+        start = 0
+        # the line holds words, spaces and tabs, and a backslash (a continuation) after one
+        for raw in line.split():
+            if raw != "\\":
+                start = line.find(raw, start)
+                words.append(plain_word(raw, line_base + number, start + column))
+                start += len(raw)
     first = words[0].raw
     if first in _RESERVED or ASSIGNMENT.match(first):
         return None
@@ -252,7 +257,6 @@ _PLAIN_LINE = re.compile(
 """Words of plain text (as :data:`_PLAIN_TOKEN` reads them, no blank inside them but spaces
 and tabs between them) and nothing else, backslash-newlines after a blank and newlines at the
 end apart: one simple command."""
-_WORDS = re.compile(r"[^ \t\n\\]+")
 _PLAIN_COMMAND = rf"{_PLAIN_WORD}(?:{_PLAIN_GAP}{_PLAIN_WORD})*+"
 _PLAIN_LIST = re.compile(
     rf"[ \t]*+{_PLAIN_COMMAND}"
