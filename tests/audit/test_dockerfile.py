@@ -36,6 +36,7 @@ from reprolock.audit.interface import (
     Role,
     ScanContext,
     ScanError,
+    Section,
     SourceFile,
 )
 from reprolock.config import Config, load_config
@@ -825,6 +826,12 @@ def test_lines_and_instructions_are_made_with_every_field_the_constructors_set()
     made = dockerfile._INSTRUCTION("RUN", 2, (part,), "pip install x", ())
     assert type(made) is Instruction
     assert made == Instruction(keyword="RUN", line=2, parts=(part,), text="pip install x")
+    section = dockerfile._SECTION(kind="stage", name="b", start=1, end=4, parent="a", labels=())
+    assert type(section) is Section
+    assert section == Section(kind="stage", name="b", start=1, end=4, parent="a")
+    facts = dockerfile._FILE_FACTS(path="Dockerfile", kind="dockerfile", role=Role.OTHER)
+    assert type(facts) is FileFacts
+    assert facts == FileFacts(path="Dockerfile", kind="dockerfile", role=Role.OTHER)
 
 
 # --- git clones, pip -r of a remote file on an ARG (issue 14 section 4) ------------------------

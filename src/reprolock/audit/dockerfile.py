@@ -116,6 +116,7 @@ _INSTRUCTION: Callable[[str, int, tuple[Part, ...], str, tuple[HereDoc, ...]], I
 )
 
 _SECTION = slotted.constructor(Section)
+_FILE_FACTS = slotted.constructor(FileFacts)
 
 _DIRECTIVE = re.compile(r"^#\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(.*?)\s*$")
 _KNOWN_DIRECTIVES = frozenset({"syntax", "escape", "check"})
@@ -1201,7 +1202,7 @@ class DockerfileScanner(Scanner):
         note = audit.budget.note()
         if note is not None:
             audit.findings.append(note)
-        return FileFacts(
+        return _FILE_FACTS(
             path=source.path,
             kind=self.name,
             role=Role.CONCRETE if audit.installs_python else Role.OTHER,
