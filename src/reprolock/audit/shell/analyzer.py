@@ -215,30 +215,20 @@ def recall(call: Call, *, rest: list[Arg], name: str | None = None) -> Call:
     )
 
 
-_SET_ARG_TEXT, _SET_ARG_WORD, _SET_ARG_DYNAMIC = (
-    Arg.__dict__[name].__set__ for name in ("text", "word", "dynamic")
-)
+_ARG: Callable[[str, Word, bool], Arg] = slotted.builder(Arg)
 
 
 def literal_arg(word: Word) -> Arg:
-    """``Arg(text=word.text, word=word, dynamic=False)``, field by field: one per word of
-    every command analysed, and the frozen dataclass's keyword ``__init__`` costs three times
-    this. Every field is set (a test compares the two)."""
-    arg: Arg = object.__new__(Arg)
-    _SET_ARG_TEXT(arg, word.text)
-    _SET_ARG_WORD(arg, word)
-    _SET_ARG_DYNAMIC(arg, False)
-    return arg
+    """``Arg(text=word.text, word=word, dynamic=False)``, from every field in order
+    (:func:`slotted.builder`): one per word of every command analysed, and the frozen
+    dataclass's keyword ``__init__`` costs three times this (a test compares the two)."""
+    return _ARG(word.text, word, False)
 
 
 def retext(arg: Arg, text: str) -> Arg:
-    """``dataclasses.replace(arg, text=text)``, field by field (an option's value split off
-    its name, for every option read; ``replace`` looks up every field by name)."""
-    out: Arg = object.__new__(Arg)
-    _SET_ARG_TEXT(out, text)
-    _SET_ARG_WORD(out, arg.word)
-    _SET_ARG_DYNAMIC(out, arg.dynamic)
-    return out
+    """``dataclasses.replace(arg, text=text)``, from every field in order (an option's value
+    split off its name, for every option read; ``replace`` looks up every field by name)."""
+    return _ARG(text, arg.word, arg.dynamic)
 
 
 Handler = Callable[["Analyzer", Call], "Outcome | None"]

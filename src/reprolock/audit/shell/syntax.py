@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from reprolock.audit import slotted
@@ -66,25 +67,17 @@ class Word:
 
 
 _WORD_FIELDS = ("raw", "text", "line", "column", "quoted", "dynamic", "subs", "procsub")
-_SET_RAW, _SET_TEXT, _SET_LINE, _SET_COLUMN, _SET_QUOTED, _SET_DYNAMIC, _SET_SUBS, _SET_PROCSUB = (
-    Word.__dict__[name].__set__ for name in _WORD_FIELDS
+_WORD: Callable[[str, str, int, int, bool, bool, tuple[Script, ...], str], Word] = slotted.builder(
+    Word
 )
 
 
 def plain_word(raw: str, line: int, column: int) -> Word:
-    """``Word(raw=raw, text=raw, line=line, column=column)``, field by field: most words are
-    plain text, one per word of every script read, and the frozen dataclass's keyword
-    ``__init__`` costs three times this. Every field is set (a test compares the two)."""
-    word: Word = object.__new__(Word)
-    _SET_RAW(word, raw)
-    _SET_TEXT(word, raw)
-    _SET_LINE(word, line)
-    _SET_COLUMN(word, column)
-    _SET_QUOTED(word, False)
-    _SET_DYNAMIC(word, False)
-    _SET_SUBS(word, ())
-    _SET_PROCSUB(word, "")
-    return word
+    """``Word(raw=raw, text=raw, line=line, column=column)``, from every field in order
+    (:func:`slotted.builder`): most words are plain text, one per word of every script read,
+    and the frozen dataclass's keyword ``__init__`` costs five times this (a test compares the
+    two)."""
+    return _WORD(raw, raw, line, column, False, False, (), "")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -196,19 +189,13 @@ class _Token:
     word: Word | None = None
 
 
-_SET_KIND, _SET_VALUE, _SET_START, _SET_WORD = (
-    _Token.__dict__[name].__set__ for name in ("kind", "value", "start", "word")
-)
+_TOKEN: Callable[[str, str, int, Word | None], _Token] = slotted.builder(_Token)
 
 
 def _token(kind: str, value: str, start: int, word: Word | None = None) -> _Token:
-    """``_Token(kind=kind, ...)``, field by field (one per token read: see :func:`plain_word`)."""
-    token: _Token = object.__new__(_Token)
-    _SET_KIND(token, kind)
-    _SET_VALUE(token, value)
-    _SET_START(token, start)
-    _SET_WORD(token, word)
-    return token
+    """``_Token(kind=kind, ...)``, from every field in order (one per token read: see
+    :func:`plain_word`)."""
+    return _TOKEN(kind, value, start, word)
 
 
 _MAX_DEPTH = 48
