@@ -468,6 +468,12 @@ def test_per_text_objects_are_made_with_every_field_the_constructors_set() -> No
     pipeline = syntax._PIPELINE(commands=(command,))
     assert pipeline == syntax.Pipeline(commands=(command,))
     assert syntax._SCRIPT(pipelines=(pipeline,)) == syntax.Script(pipelines=(pipeline,))
+    redirect = syntax._REDIRECT(op=">", target=word)
+    assert type(redirect) is syntax.Redirect
+    assert redirect == syntax.Redirect(op=">", target=word)
+    quoted = syntax._WORD_OF(raw="'a b'", text="a b", line=1, column=3, quoted=True)
+    assert type(quoted) is Word
+    assert quoted == Word(raw="'a b'", text="a b", line=1, column=3, quoted=True)
 
 
 def test_a_call_is_made_with_every_field_the_constructor_sets() -> None:

@@ -126,9 +126,13 @@ def parse(text: str, errors: list[Problem], *, line_base: int = 0, col_base: int
         return Script()
 
 
+# The tree is made of these, one per command, pipeline, list, redirection and word that is not
+# plain text: made without the frozen dataclasses' keyword __init__ (a test compares).
 _COMMAND = slotted.constructor(Command)
 _PIPELINE = slotted.constructor(Pipeline)
 _SCRIPT = slotted.constructor(Script)
+_REDIRECT = slotted.constructor(Redirect)
+_WORD_OF = slotted.constructor(Word)
 
 
 def _plain_command(text: str, line_base: int, col_base: int) -> Script | None:
@@ -430,7 +434,7 @@ class _Lexer:
             self.pos += 2
             script = self.substitution(")", start)
             raw = text[start : self.pos]
-            return Word(
+            return _WORD_OF(
                 raw=raw,
                 text=raw,
                 line=line,
@@ -485,7 +489,7 @@ class _Lexer:
                 end = run.end() if run is not None else self.pos + 1
                 parts.append(text[self.pos : end])
                 self.pos = end
-        return Word(
+        return _WORD_OF(
             raw=text[start : self.pos],
             text="".join(parts),
             line=line,
@@ -652,7 +656,7 @@ class _Parser(_Lexer):
 
     def parse(self) -> Script:
         """script = list EOF"""
-        return Script(pipelines=tuple(self._parse_list(frozenset())))
+        return _SCRIPT(pipelines=tuple(self._parse_list(frozenset())))
 
     def substitution(self, closer: str, start: int) -> Script:
         saved = self.buffer
@@ -664,7 +668,7 @@ class _Parser(_Lexer):
             self.error(f"unterminated {self.text[start : start + 2]}", start)
         self.depth -= 1
         self.buffer = saved
-        return Script(pipelines=tuple(pipelines))
+        return _SCRIPT(pipelines=tuple(pipelines))
 
     def backquoted(self, text: str, start: int) -> Script:
         parser = _Parser(
@@ -739,7 +743,7 @@ class _Parser(_Lexer):
                 break
             self.next()
             self.skip_newlines()
-        return Pipeline(commands=tuple(commands)) if commands else None
+        return _PIPELINE(commands=tuple(commands)) if commands else None
 
     def _parse_command(self, stops: frozenset[str]) -> Command | None:
         """command = "((" ARITHMETIC "))" redirect* | "(" list ")" | compound | simple"""
@@ -749,13 +753,13 @@ class _Parser(_Lexer):
             if self.text.startswith("((", token.start):
                 self.buffer = None
                 self.skip_balanced(token.start)
-                return Command(line=line, redirects=self._parse_redirects())
+                return _COMMAND(line=line, redirects=self._parse_redirects())
             self.next()
             body = self._parse_list(frozenset({")"}))
             closing = self.next()
             if closing.kind != "op" or closing.value != ")":
                 self.error("unterminated subshell (", token.start)
-            return Command(line=line, bodies=(Script(pipelines=tuple(body)),), redirects=())
+            return _COMMAND(line=line, bodies=(_SCRIPT(pipelines=tuple(body)),), redirects=())
         if self._reserved(token):
             if token.value in _CLOSERS:
                 self.error(f"unexpected {token.value!r}", token.start)
@@ -779,7 +783,7 @@ class _Parser(_Lexer):
         return False
 
     def _body(self, clause: _Clause, *until: str) -> None:
-        clause.bodies.append(Script(pipelines=tuple(self._parse_list(frozenset(until)))))
+        clause.bodies.append(_SCRIPT(pipelines=tuple(self._parse_list(frozenset(until)))))
 
     def _parse_compound(self, opener: _Token, line: int, stops: frozenset[str]) -> Command:
         """compound = (if | while | for | case | group | function | test) redirect*"""
@@ -800,7 +804,7 @@ class _Parser(_Lexer):
             self._parse_function(clause, stops)
         elif keyword == "[[":
             self._parse_test(opener)
-        return Command(
+        return _COMMAND(
             line=line,
             bodies=tuple(clause.bodies),
             redirects=self._parse_redirects(),
@@ -883,7 +887,7 @@ class _Parser(_Lexer):
                 return
             if not self._parse_pattern():
                 return
-            clause.bodies.append(Script(pipelines=tuple(self._parse_list(ends))))
+            clause.bodies.append(_SCRIPT(pipelines=tuple(self._parse_list(ends))))
             if self.at_op(*_CASE_ENDS):
                 self.next()
 
@@ -909,7 +913,7 @@ class _Parser(_Lexer):
         self.skip_newlines()
         inner = self._parse_command(stops)
         if inner is not None:
-            clause.bodies.append(Script(pipelines=(Pipeline(commands=(inner,)),)))
+            clause.bodies.append(_SCRIPT(pipelines=(_PIPELINE(commands=(inner,)),)))
 
     def _parse_test(self, opener: _Token) -> None:
         """test = "[[" TOKEN* "]]" (its operands run nothing)"""
@@ -934,13 +938,13 @@ class _Parser(_Lexer):
         target = self.peek()
         if target.kind != "word" or target.word is None:
             self.error(f"{op.value} is not followed by a file name", op.start)
-            return Redirect(op=op.value, target=None)
+            return _REDIRECT(op=op.value, target=None)
         self.next()
         if op.value in {"<<", "<<-"}:
             doc = HereDoc(target.word.text, target.word.quoted)
             self.pending.append((doc, op.value == "<<-", op.start))
-            return Redirect(op=op.value, target=target.word, heredoc=doc)
-        return Redirect(op=op.value, target=target.word)
+            return _REDIRECT(op=op.value, target=target.word, heredoc=doc)
+        return _REDIRECT(op=op.value, target=target.word)
 
     def _parse_simple(self, stops: frozenset[str]) -> Command | None:
         """simple   = { ASSIGNMENT } { WORD | redirect }      (redirects anywhere)
@@ -964,8 +968,8 @@ class _Parser(_Lexer):
                 if len(words) == 1 and not assigns and self._function_parens():
                     self.skip_newlines()
                     inner = self._parse_command(stops)
-                    bodies = (Script(pipelines=(Pipeline(commands=(inner,)),)),) if inner else ()
-                    return Command(line=line, bodies=bodies)
+                    bodies = (_SCRIPT(pipelines=(_PIPELINE(commands=(inner,)),)),) if inner else ()
+                    return _COMMAND(line=line, bodies=bodies)
                 continue
             if token.kind == "op" and token.value in REDIRECTS:
                 self.next()
@@ -974,7 +978,7 @@ class _Parser(_Lexer):
             break
         if not words and not assigns and not redirects:
             return None
-        return Command(
+        return _COMMAND(
             line=line, words=tuple(words), assigns=tuple(assigns), redirects=tuple(redirects)
         )
 
