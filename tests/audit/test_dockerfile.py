@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -13,10 +15,14 @@ from hypothesis import strategies as st
 from reprolock.audit import dockerfile
 from reprolock.audit.dockerfile import (
     DockerfileScanner,
+    HereDoc,
+    Instruction,
+    ParsedDockerfile,
     Part,
     _after,
     _cut,
     _is_dir,
+    _onbuild_heredoc,
     parse_dockerfile,
     substitute,
 )
@@ -30,6 +36,7 @@ from reprolock.audit.interface import (
     Role,
     ScanContext,
     ScanError,
+    Section,
     SourceFile,
 )
 from reprolock.config import Config, load_config
@@ -729,6 +736,104 @@ def test_random_text_raises_nothing_but_scan_error(text: str) -> None:
         assert f.location.line >= 1
 
 
+def _read_by_keyword(text: str) -> ParsedDockerfile:
+    """:func:`parse_dockerfile` written plainly: each instruction and line made by the
+    dataclasses' own ``__init__``, its keyword found by a regular expression, a continuation
+    by a function of one line."""
+
+    def continued(line: str, escape: str) -> tuple[str, bool]:
+        end = line.rstrip(" \t")
+        return (end[:-1], True) if end.endswith(escape) else (line, False)
+
+    lines = [line.rstrip("\r") for line in text.split("\n")]
+    directives = parse_dockerfile("\n".join(lines[: _directive_lines(lines)]))
+    escape, problems = directives.escape, list(directives.problems)
+    index = _directive_lines(lines)
+    instructions: list[Instruction] = []
+    while index < len(lines):
+        raw = lines[index]
+        index += 1
+        head = re.match(r"^(\s*)(\S+)(\s*)", raw)
+        if head is None or head.group(2).startswith("#"):
+            continue
+        number, keyword, start = index, head.group(2), head.end()
+        body, more = continued(raw[start:], escape)
+        parts = [Part(line=number, column=start + 1, text=body)]
+        while more and index < len(lines):
+            following = lines[index]
+            index += 1
+            if not following.strip() or following.lstrip().startswith("#"):
+                continue
+            body, more = continued(following, escape)
+            parts.append(Part(line=index, column=1, text=body))
+        arguments = "".join(p.text for p in parts)
+        heredocs: tuple[HereDoc, ...] = ()
+        upper = keyword.upper()
+        if upper in {"RUN", "COPY", "ADD"} or (upper == "ONBUILD" and _onbuild_heredoc(parts)):
+            heredocs, index = dockerfile._heredocs(arguments, lines, index, number, problems)
+        instructions.append(
+            Instruction(
+                keyword=upper,
+                line=number,
+                parts=tuple(parts),
+                text=arguments,
+                heredocs=heredocs,
+            )
+        )
+    return ParsedDockerfile(
+        instructions=tuple(instructions), problems=tuple(problems), escape=escape
+    )
+
+
+def _directive_lines(lines: list[str]) -> int:
+    """How many of ``lines`` are parser directives (as :func:`parse_dockerfile` reads them)."""
+    count = 0
+    for line in lines:
+        match = dockerfile._DIRECTIVE.match(line.strip())
+        if match is None or match.group(1).lower() not in dockerfile._KNOWN_DIRECTIVES:
+            break
+        count += 1
+    return count
+
+
+# Every character either way of reading takes for a blank, and a few that neither does.
+_BLANKS = st.sampled_from(
+    [
+        *(" ", "\t", "\n", "\r", "\x0b", "\x0c", "\x1c", "\x1f", "\x85", "\xa0", "\u2003"),
+        *("\u3000", "\u200b", "\ufeff", "RUN", "a", "#", "\\"),
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.one_of(
+        st.text(max_size=200),
+        st.lists(_PIECES, max_size=60).map("".join),
+        st.lists(_BLANKS, max_size=30).map("".join),
+    )
+)
+def test_the_reader_agrees_with_reading_line_by_line(text: str) -> None:
+    assert parse_dockerfile(text) == _read_by_keyword(text)
+
+
+def test_lines_and_instructions_are_made_with_every_field_the_constructors_set() -> None:
+    assert [f.name for f in fields(Part)] == ["line", "column", "text"]
+    assert [f.name for f in fields(Instruction)] == ["keyword", "line", "parts", "text", "heredocs"]
+    part = dockerfile._PART(2, 5, "pip install x")
+    assert type(part) is Part
+    assert part == Part(line=2, column=5, text="pip install x")
+    made = dockerfile._INSTRUCTION("RUN", 2, (part,), "pip install x", ())
+    assert type(made) is Instruction
+    assert made == Instruction(keyword="RUN", line=2, parts=(part,), text="pip install x")
+    section = dockerfile._SECTION(kind="stage", name="b", start=1, end=4, parent="a", labels=())
+    assert type(section) is Section
+    assert section == Section(kind="stage", name="b", start=1, end=4, parent="a")
+    facts = dockerfile._FILE_FACTS(path="Dockerfile", kind="dockerfile", role=Role.OTHER)
+    assert type(facts) is FileFacts
+    assert facts == FileFacts(path="Dockerfile", kind="dockerfile", role=Role.OTHER)
+
+
 # --- git clones, pip -r of a remote file on an ARG (issue 14 section 4) ------------------------
 
 
@@ -981,3 +1086,60 @@ def test_a_pinned_base_image_is_judged_once(
     assert found == [("RP301", f"p{i}/Dockerfile", 2) for i in range(3)]
     # the pinned image once; the one that is not, once to learn it, then in each file
     assert judged == [pinned, "python:3.12", "python:3.12", "python:3.12", "python:3.12"]
+
+
+_TWO_STAGES = (
+    "FROM python:3.11 AS build\n"
+    "WORKDIR /app\n"
+    "COPY requirements.txt ./\n"
+    "RUN pip wheel --wheel-dir /w -r requirements.txt\n"
+    "FROM python:3.11\n"
+    "WORKDIR /app\n"
+    "COPY requirements.txt ./\n"
+    "RUN pip install -r requirements.txt\n"
+)
+
+
+def _scan_two_stages(tmp_path: Path) -> FileFacts:
+    files: dict[str, str | bytes] = {
+        "svc/Dockerfile": _TWO_STAGES,
+        "svc/requirements.txt": "numpy==1.26.4\n",
+    }
+    write_tree(tmp_path, files)
+    ctx = ScanContext(root=tmp_path, config=Config(), files=frozenset(files))
+    source = SourceFile(
+        path="svc/Dockerfile", abspath=tmp_path / "svc/Dockerfile", text=_TWO_STAGES
+    )
+    return DockerfileScanner().scan(source, ctx)
+
+
+def test_a_context_path_is_asked_about_once_per_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[str] = []
+    for name in ("_context_dir_asked", "_context_file_asked"):
+        general = getattr(dockerfile._Audit, name)
+
+        def counted(
+            self: object, relative: str, general: Callable[..., object] = general
+        ) -> object:
+            asked.append(relative)
+            return general(self, relative)
+
+        monkeypatch.setattr(dockerfile._Audit, name, counted)
+    facts = _scan_two_stages(tmp_path)
+    # both stages install the copied file: the context is asked about it once each way
+    assert asked == ["requirements.txt", "requirements.txt"]
+    assert [(i.target, i.line) for i in facts.includes] == [
+        ("svc/requirements.txt", 4),
+        ("svc/requirements.txt", 8),
+    ]
+
+
+def test_a_context_path_asked_again_gets_the_first_answer(tmp_path: Path) -> None:
+    remembered = _scan_two_stages(tmp_path)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(dockerfile._Audit, "_context_dir", dockerfile._Audit._context_dir_asked)
+        m.setattr(dockerfile._Audit, "_context_file", dockerfile._Audit._context_file_asked)
+        asked_each_time = _scan_two_stages(tmp_path)
+    assert remembered == asked_each_time

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import fields, is_dataclass
+from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -14,8 +14,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reprolock.audit.interface import ScanContext, SourceFile
-from reprolock.audit.shell import scanner, syntax
-from reprolock.audit.shell.analyzer import Arg, literal_arg
+from reprolock.audit.shell import analyzer, scanner, syntax
+from reprolock.audit.shell.analyzer import (
+    Arg,
+    Call,
+    Geometry,
+    Outcome,
+    ShellAudit,
+    literal_arg,
+)
 from reprolock.audit.shell.syntax import Command, Problem, Word, parse
 from reprolock.config import Config
 from reprolock.files import is_inside
@@ -189,9 +196,10 @@ def test_a_position_is_the_line_and_column_of_an_offset(
 _NEVER = re.compile(r"(?!)")
 
 
-def _both_ways(text: str) -> tuple[object, object]:
-    """The tree and problems of ``text`` with plain tokens read at once, and read piece by
-    piece, as comparable values (a here-document is compared by its fields)."""
+def _both_ways(text: str, *, line_base: int = 0, col_base: int = 1) -> tuple[object, object]:
+    """The tree and problems of ``text`` with plain tokens (and a plain command) read at once,
+    and read piece by piece, as comparable values (a here-document is compared by its
+    fields)."""
 
     def plain(value: object) -> object:
         if isinstance(value, syntax.HereDoc):
@@ -203,12 +211,13 @@ def _both_ways(text: str) -> tuple[object, object]:
         return value
 
     fast_errors: list[Problem] = []
-    fast = parse(text, fast_errors)
+    fast = parse(text, fast_errors, line_base=line_base, col_base=col_base)
     slow_errors: list[Problem] = []
     with pytest.MonkeyPatch.context() as m:
         m.setattr(syntax, "_PLAIN_TOKEN", _NEVER)
         m.setattr(syntax, "_PLAIN_OPERATOR", _NEVER)
-        slow = parse(text, slow_errors)
+        m.setattr(syntax, "_PLAIN_LINE", _NEVER)
+        slow = parse(text, slow_errors, line_base=line_base, col_base=col_base)
     return plain((fast, tuple(fast_errors))), plain((slow, tuple(slow_errors)))
 
 
@@ -240,6 +249,142 @@ def test_fixture_shell_text_reads_the_same_with_plain_tokens_read_at_once() -> N
     for path in paths:
         fast, slow = _both_ways(path.read_text(encoding="utf-8", errors="replace"))
         assert fast == slow, path
+
+
+# Pieces of one line of words: plain ones, and what makes a line something else (an
+# assignment, a reserved word, a comment, a quote, an operator, a blank the lexer reads its
+# own way).
+_COMMAND_PIECES = [
+    " ", "\t", "pip", "-m", "app.serve", "x=1", "A_B+=2", "=", "if", "{", "}", "[[", "!", "#",
+    "a#b", "\r", "\x0b", "\xa0", "é", "'q'", "$V", "\\", ";", "&", "|", "(", ")", "<", "\n",
+    "\\\n", " \\\n  ", "\n\n", "&&", "||", " && ", "&&\n", " |", "&|",
+]  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    pieces=st.lists(st.sampled_from(_COMMAND_PIECES), max_size=12),
+    line_base=st.integers(min_value=0, max_value=3),
+    col_base=st.integers(min_value=1, max_value=9),
+)
+def test_a_plain_command_built_at_once_agrees_with_the_parser(
+    pieces: list[str], line_base: int, col_base: int
+) -> None:
+    fast, slow = _both_ways("".join(pieces), line_base=line_base, col_base=col_base)
+    assert fast == slow
+
+
+def test_a_line_of_plain_words_is_built_without_the_parser(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    read: list[str] = []
+    monkeypatch.setattr(syntax._Lexer, "peek", lambda self: read.append(self.text))
+    script = parse(" python  -m app.serve\t", [], line_base=2, col_base=5)
+    assert read == []
+    assert script == syntax.Script(
+        pipelines=(
+            syntax.Pipeline(
+                commands=(
+                    Command(
+                        line=2,
+                        words=(
+                            Word(raw="python", text="python", line=2, column=6),
+                            Word(raw="-m", text="-m", line=2, column=14),
+                            Word(raw="app.serve", text="app.serve", line=2, column=17),
+                        ),
+                    ),
+                )
+            ),
+        )
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    words=st.lists(st.sampled_from(["pip", "-r", "a/b.txt", "x=1", "é", "a#b", "}"]), min_size=1),
+    gaps=st.lists(st.sampled_from([" ", "\t ", " \\\n", " \\\n\t", " \\\n \\\n "]), min_size=8),
+    end=st.sampled_from(["", " ", "\n", " \\\n", "\n\n"]),
+    line_base=st.integers(min_value=0, max_value=3),
+    col_base=st.integers(min_value=1, max_value=9),
+)
+def test_plain_words_over_continued_lines_are_built_as_the_parser_reads_them(
+    words: list[str], gaps: list[str], end: str, line_base: int, col_base: int
+) -> None:
+    text = "pip " + "".join(w + g for w, g in zip(words, gaps, strict=False)).rstrip(" \t\\\n")
+    text += end
+    assert syntax._plain_command(text, line_base, col_base) is not None  # the fast path
+    fast, slow = _both_ways(text, line_base=line_base, col_base=col_base)
+    assert fast == slow
+
+
+_JOINS = [" && ", "&&", " ||\n ", " \\\n  && ", "&& \\\n", " &&\n\n\t"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    commands=st.lists(
+        st.lists(st.sampled_from(["pip", "-r", "a/b.txt", "x=1", "!", "if", "a#b"]), min_size=1),
+        min_size=1,
+        max_size=5,
+    ),
+    joins=st.lists(st.sampled_from(_JOINS), min_size=5, max_size=5),
+    end=st.sampled_from(["", " ", "\n", " \\\n"]),
+    col_base=st.integers(min_value=1, max_value=9),
+)
+def test_plain_commands_joined_by_and_or_are_built_as_the_parser_reads_them(
+    commands: list[list[str]], joins: list[str], end: str, col_base: int
+) -> None:
+    text = "".join(
+        " ".join(words) + (joins[i] if i < len(commands) - 1 else end)
+        for i, words in enumerate(commands)
+    )
+    if not any(words[0] in {"x=1", "if"} for words in commands):
+        assert syntax._plain_command(text, 2, col_base) is not None  # the fast path
+    fast, slow = _both_ways(text, line_base=2, col_base=col_base)
+    assert fast == slow
+
+
+def test_an_and_or_list_of_plain_commands_is_built_without_the_parser(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    read: list[str] = []
+    monkeypatch.setattr(syntax._Lexer, "peek", lambda self: read.append(self.text))
+    script = parse("apt-get update \\\n  && apt-get install -y curl \\\n  || true", [])
+    assert read == []
+    assert [
+        [(w.text, w.line, w.column) for w in p.commands[0].words] for p in script.pipelines
+    ] == [
+        [("apt-get", 0, 1), ("update", 0, 9)],
+        [("apt-get", 1, 6), ("install", 1, 14), ("-y", 1, 22), ("curl", 1, 25)],
+        [("true", 2, 6)],
+    ]
+    assert [p.commands[0].line for p in script.pipelines] == [0, 1, 2]
+
+
+def test_a_continued_command_keeps_each_word_on_its_line() -> None:
+    command = _simple("python -m pip install \\\n  -r a/requirements.txt\n")
+    assert [(w.text, w.line, w.column) for w in command.words] == [
+        ("python", 0, 1),
+        ("-m", 0, 8),
+        ("pip", 0, 11),
+        ("install", 0, 15),
+        ("-r", 1, 3),
+        ("a/requirements.txt", 1, 6),
+    ]
+    assert syntax._plain_command("python -m pip install \\\n  -r a/requirements.txt\n", 0, 1)
+
+
+# An assignment or a reserved word first, a quote, two lines, a backslash-newline inside a
+# word (it joins the word), a comment after one, a blank line first.
+@pytest.mark.parametrize(
+    "text",
+    [
+        *("A=1 python app.py", "if true", "{ echo", "echo 'a'", "a\nb", "a\\\nb", "a \\\n#b"),
+        *("\na", "a &&", "a\n&& b", "a\\\n&& b", "a && if b", "a & b", "a | b", "a &&& b"),
+    ],
+)
+def test_a_line_that_is_not_plain_words_goes_to_the_parser(text: str) -> None:
+    assert syntax._plain_command(text, 0, 1) is None
 
 
 def _general_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -307,3 +452,48 @@ def test_a_newline_is_read_at_once_unless_a_here_document_starts_after_it(
     assert len(script.pipelines) == 4
     # "<<" and the newline before the body; the eof
     assert read == [14, 18, 31]
+
+
+def test_per_text_objects_are_made_with_every_field_the_constructors_set() -> None:
+    geometry = scanner._GEOMETRY(first_line=3, line_map=[3, 4], column_map=None)
+    assert type(geometry) is Geometry
+    assert geometry == Geometry(first_line=3, line_map=[3, 4], column_map=None)
+    audit = scanner._SHELL_AUDIT(indexes=("https://i",), installs_python=True)
+    assert type(audit) is ShellAudit
+    assert audit == ShellAudit(indexes=("https://i",), installs_python=True)
+    word = Word(raw="x", text="x", line=0, column=1)
+    command = syntax._COMMAND(line=2, words=(word,))
+    assert type(command) is Command
+    assert command == Command(line=2, words=(word,))
+    pipeline = syntax._PIPELINE(commands=(command,))
+    assert pipeline == syntax.Pipeline(commands=(command,))
+    assert syntax._SCRIPT(pipelines=(pipeline,)) == syntax.Script(pipelines=(pipeline,))
+    redirect = syntax._REDIRECT(op=">", target=word)
+    assert type(redirect) is syntax.Redirect
+    assert redirect == syntax.Redirect(op=">", target=word)
+    quoted = syntax._WORD_OF(raw="'a b'", text="a b", line=1, column=3, quoted=True)
+    assert type(quoted) is Word
+    assert quoted == Word(raw="'a b'", text="a b", line=1, column=3, quoted=True)
+
+
+def test_a_call_is_made_with_every_field_the_constructor_sets() -> None:
+    word = Word(raw="pip", text="pip", line=0, column=1)
+    program = literal_arg(word)
+    command = Command(line=0, words=(word,))
+    made = analyzer._CALL(name="pip", program=program, rest=[], command=command, upstream=[])
+    assert type(made) is Call
+    assert made == Call(name="pip", program=program, rest=[], command=command, upstream=[])
+    assert Outcome() == analyzer._NOTHING
+
+
+@pytest.mark.parametrize("name", [None, "pip"])
+def test_a_call_passed_on_is_what_replace_makes(name: str | None) -> None:
+    word = Word(raw="python", text="python", line=0, column=1)
+    program = literal_arg(word)
+    command = Command(line=0, words=(word,))
+    call = Call(name="python", program=program, rest=[program], command=command, upstream=[])
+    rest = [literal_arg(Word(raw="x", text="x", line=0, column=9))]
+    expected = replace(call, rest=rest) if name is None else replace(call, rest=rest, name=name)
+    made = analyzer.recall(call, rest=rest, name=name)
+    assert type(made) is Call
+    assert made == expected

@@ -11,10 +11,11 @@ import re
 import shlex
 import stat
 from collections import ChainMap
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qs
 
+from reprolock.audit import slotted
 from reprolock.audit.budget import MAX_VALUE_CHARS, ExpansionBudget
 from reprolock.audit.images import judge_image, python_of_image
 from reprolock.audit.interface import (
@@ -107,11 +108,20 @@ class ParsedDockerfile:
     escape: str = "\\"
 
 
+# Every line of every Dockerfile read makes a Part, every instruction an Instruction: made from
+# their fields in order, without the frozen dataclasses' keyword __init__ (a test compares).
+_PART: Callable[[int, int, str], Part] = slotted.builder(Part)
+_INSTRUCTION: Callable[[str, int, tuple[Part, ...], str, tuple[HereDoc, ...]], Instruction] = (
+    slotted.builder(Instruction)
+)
+
+_SECTION = slotted.constructor(Section)
+_FILE_FACTS = slotted.constructor(FileFacts)
+
 _DIRECTIVE = re.compile(r"^#\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(.*?)\s*$")
 _KNOWN_DIRECTIVES = frozenset({"syntax", "escape", "check"})
 _HEREDOC_MARKER = re.compile(r"<<(-?)(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\2")
 _HEREDOC_INSTRUCTIONS = frozenset({"RUN", "COPY", "ADD"})
-_HEAD = re.compile(r"^(\s*)(\S+)(\s*)")
 INSTRUCTIONS = _words(
     "FROM RUN CMD LABEL MAINTAINER EXPOSE ENV ADD COPY "
     "ENTRYPOINT VOLUME USER WORKDIR ARG ONBUILD STOPSIGNAL HEALTHCHECK SHELL"
@@ -145,61 +155,72 @@ def parse_dockerfile(text: str) -> ParsedDockerfile:
         index += 1
     instructions: list[Instruction] = []
     count = len(lines)
+    part, instruction = _PART, _INSTRUCTION
     while index < count:
         raw = lines[index]
         index += 1
-        head = _HEAD.match(raw)
-        if head is None or head.group(2)[0] == "#":
+        content = raw.lstrip()
+        if not content or content[0] == "#":
             continue  # blank, or a comment
         number = index
-        keyword = head.group(2)
-        start = head.end()
-        text, more = _continued(raw[start:], escape)
-        parts = [Part(line=number, column=start + 1, text=text)]
+        # the keyword, then its arguments after the blanks that follow it (str.split and
+        # str.lstrip take the blanks a regular expression's \s takes: a test compares)
+        words = content.split(None, 1)
+        keyword = words[0]
+        start = len(raw) - len(words[1]) if len(words) == 2 else len(raw)
+        text = raw[start:]
+        end = text.rstrip(" \t")
+        more = end.endswith(escape)
+        parts = [part(number, start + 1, end[:-1] if more else text)]
         while more and index < count:
             following = lines[index]
             index += 1
             content = following.lstrip()
             if not content or content[0] == "#":
                 continue
-            text, more = _continued(following, escape)
-            parts.append(Part(line=index, column=1, text=text))
-        heredocs: list[HereDoc] = []
+            end = following.rstrip(" \t")
+            more = end.endswith(escape)
+            parts.append(part(index, 1, end[:-1] if more else following))
         upper = keyword.upper()
-        arguments = joined(parts)
-        if upper in _HEREDOC_INSTRUCTIONS or (upper == "ONBUILD" and _onbuild_heredoc(parts)):
-            for strip_tabs, delimiter in heredoc_markers(arguments):
-                body: list[Part] = []
-                end = None
-                while index < len(lines):
-                    line = lines[index]
-                    index += 1
-                    if (line.lstrip("\t") if strip_tabs else line) == delimiter:
-                        end = index
-                        break
-                    body.append(Part(line=index, column=1, text=line))
-                if end is None:
-                    problems.append((f"here-document <<{delimiter} is not terminated", number))
-                heredocs.append(
-                    HereDoc(
-                        delimiter=delimiter,
-                        strip_tabs=strip_tabs,
-                        body=tuple(body),
-                        end_line=end or len(lines),
-                    )
-                )
-        instructions.append(
-            Instruction(
-                keyword=upper,
-                line=number,
-                parts=tuple(parts),
-                text=arguments,
-                heredocs=tuple(heredocs),
-            )
-        )
+        arguments = parts[0].text if len(parts) == 1 else "".join([p.text for p in parts])
+        heredocs: tuple[HereDoc, ...] = ()
+        if "<<" in arguments and (
+            upper in _HEREDOC_INSTRUCTIONS or (upper == "ONBUILD" and _onbuild_heredoc(parts))
+        ):
+            heredocs, index = _heredocs(arguments, lines, index, number, problems)
+        instructions.append(instruction(upper, number, tuple(parts), arguments, heredocs))
     return ParsedDockerfile(
         instructions=tuple(instructions), problems=tuple(problems), escape=escape
     )
+
+
+def _heredocs(
+    arguments: str, lines: Sequence[str], index: int, number: int, problems: list[tuple[str, int]]
+) -> tuple[tuple[HereDoc, ...], int]:
+    """The here-documents ``arguments`` (of the instruction at line ``number``) opens, read
+    from ``lines[index:]``, and the index of the line after them."""
+    heredocs: list[HereDoc] = []
+    for strip_tabs, delimiter in heredoc_markers(arguments):
+        body: list[Part] = []
+        end = None
+        while index < len(lines):
+            line = lines[index]
+            index += 1
+            if (line.lstrip("\t") if strip_tabs else line) == delimiter:
+                end = index
+                break
+            body.append(_PART(index, 1, line))
+        if end is None:
+            problems.append((f"here-document <<{delimiter} is not terminated", number))
+        heredocs.append(
+            HereDoc(
+                delimiter=delimiter,
+                strip_tabs=strip_tabs,
+                body=tuple(body),
+                end_line=end or len(lines),
+            )
+        )
+    return tuple(heredocs), index
 
 
 # Quotes, backslashes and unusual whitespace are where shlex and str.split differ.
@@ -210,15 +231,6 @@ def _split_words(text: str) -> list[str]:
     """``shlex.split(text, posix=True)``, without its per-character cost when nothing needs
     quoting rules (most instructions)."""
     return shlex.split(text, posix=True) if _NEEDS_SHLEX.search(text) else text.split()
-
-
-def _continued(line: str, escape: str) -> tuple[str, bool]:
-    """``line`` without its continuation (the escape character, then only blanks), and
-    whether it had one."""
-    end = line.rstrip(" \t")
-    if end.endswith(escape):
-        return end[:-1], True
-    return line, False
 
 
 def _onbuild_heredoc(parts: Sequence[Part]) -> bool:
@@ -383,6 +395,17 @@ class _Stage:
         )
 
 
+# Patterns read per instruction, compiled once (re's own cache is a look-up per call).
+_FIRST_WORD = re.compile(r"\s*(\S+)")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_BRACED = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+_DOWNLOAD_URL = re.compile(r"^(?:https?|ftp)://", re.IGNORECASE)
+_MOUNT_FROM = re.compile(r"(?:^|,)from=([^,]+)")
+_JSON_START = re.compile(r"^\s*\[\s*\"")
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_MARKER = re.compile(r"<<-?(['\"]?)[A-Za-z_][A-Za-z0-9_]*\1")
+_GIT_URL = re.compile(r"^(?:https?|ssh)://")
 _FLAG = re.compile(r"\s*--([A-Za-z][A-Za-z0-9-]*)(?:=(\"[^\"]*\"|'[^']*'|\S*))?")
 _SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash"})
 _EXEC_OPERATORS = frozenset(
@@ -418,8 +441,9 @@ class _Audit:
         self.indexes: list[str] = []
         self.images: list[ImageRef] = []
         self.pythons: list[PythonVersion] = []
-        self.sections: list[Section] = []
-        """One per ``FROM``; each ends where the next begins (fixed up by :meth:`run`)."""
+        self.stage_heads: list[tuple[str, int, str, tuple[str, ...]]] = []
+        """``(name, line, parent, labels)`` of each stage, one per ``FROM``; each ends where
+        the next begins (:meth:`sections`)."""
         self.installs_python = False
         self.global_args: dict[str, str | None] = dict.fromkeys(_PREDEFINED_ARGS)
         self.stages: dict[str, _Stage] = {}
@@ -427,6 +451,11 @@ class _Audit:
         self.stage = _Stage()
         self.seen_from = False
         self.budget = ExpansionBudget(source.path)
+        self.context_dirs: dict[str, bool] = {}
+        """:meth:`_context_dir` of each copied source asked about (each stage that installs
+        from a copy asks again)."""
+        self.context_files: dict[str, str | None] = {}
+        """:meth:`_context_file` of each context path asked about, as :attr:`context_dirs`."""
         self.over_budget: set[str] = set()
         """Variables unknown only because their value passed the budget."""
 
@@ -480,17 +509,29 @@ class _Audit:
 
     # --- instructions ------------------------------------------------------------------------
 
-    def run(self, parsed: ParsedDockerfile, last_line: int) -> None:
+    def run(self, parsed: ParsedDockerfile) -> None:
         for message, line in parsed.problems:
             self.problem(message, line)
         for instruction in parsed.instructions:
             self.instruction(instruction)
-        if self.sections:
-            ends = [s.start - 1 for s in self.sections[1:]] + [max(last_line, 1)]
-            self.sections = [
-                replace(s, end=max(end, s.start))
-                for s, end in zip(self.sections, ends, strict=True)
-            ]
+
+    def sections(self, last_line: int) -> tuple[Section, ...]:
+        """The stages as :class:`Section` objects, each ending where the next begins."""
+        heads = self.stage_heads
+        if not heads:
+            return ()
+        ends = [line - 1 for _, line, _, _ in heads[1:]] + [max(last_line, 1)]
+        return tuple(
+            _SECTION(
+                kind="stage",
+                name=name,
+                start=line,
+                end=max(end, line),
+                parent=parent,
+                labels=labels,
+            )
+            for (name, line, parent, labels), end in zip(heads, ends, strict=True)
+        )
 
     def instruction(self, instruction: Instruction, *, onbuild: bool = False) -> None:
         keyword = instruction.keyword
@@ -516,7 +557,7 @@ class _Audit:
             value, _ = self.substitute(
                 instruction.text.strip().strip("'\""), self.stage.variables, instruction.line
             )
-            self.stage.workdir = posixpath.normpath(posixpath.join(self.stage.workdir, value))
+            self.stage.workdir = _image_path(self.stage.workdir, value)
             clone = entered(self.stage.clones, self.stage.workdir)
             if clone is not None and not onbuild:
                 self.stage.clones.remove(clone)
@@ -531,7 +572,7 @@ class _Audit:
 
     def onbuild(self, instruction: Instruction) -> None:
         text = instruction.text
-        match = re.match(r"\s*(\S+)", text)
+        match = _FIRST_WORD.match(text)
         if match is None:
             return
         inner = match.group(1).upper()
@@ -560,7 +601,7 @@ class _Audit:
         words = self.words(instruction)
         for word in words or ():
             name, eq, default = word.partition("=")
-            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            if not _NAME.fullmatch(name):
                 self.problem(f"ARG: invalid name {name!r}", instruction.line)
                 continue
             if not self.seen_from:
@@ -633,9 +674,7 @@ class _Audit:
             self.stage = _Stage(name=alias, posix=not _windows_image(resolved))
             # An image name of megabytes is not judged: "has no default" would be false.
             if self.budget.refused == refused and not self.over_budget.intersection(missing):
-                self.judge_image(
-                    written, resolved, missing, self.source.at(line, column), base=True
-                )
+                self.judge_image(written, resolved, missing, line, column, base=True)
         for key in (alias, str(self.stage_count - 1)):
             if key:
                 self.stages[key] = self.stage
@@ -653,15 +692,13 @@ class _Audit:
         if platform:
             resolved, missing = self.substitute(platform, self.global_args, line)
             labels = () if missing else tuple(p.strip().lower() for p in resolved.split(","))
-        self.sections.append(
-            Section(kind="stage", name=name, start=line, end=line, parent=built_on, labels=labels)
-        )
+        self.stage_heads.append((name, line, built_on, labels))
 
     def _stage_named(self, resolved: str, missing: Sequence[str]) -> _Stage | None:
         key = resolved.lower()
         if not missing:
             return self.stages.get(key) if not key.isdigit() else None
-        pattern = re.sub(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}", "*", key)
+        pattern = _BRACED.sub("*", key)
         if not pattern.strip("*"):
             return None  # nothing but variables: the build command decides
         for name, stage in self.stages.items():
@@ -670,31 +707,44 @@ class _Audit:
         return None
 
     def judge_image(
-        self, written: str, resolved: str, missing: Sequence[str], location: Location, *, base: bool
+        self,
+        written: str,
+        resolved: str,
+        missing: Sequence[str],
+        line: int,
+        column: int,
+        *,
+        base: bool,
     ) -> None:
+        """RP301/RP302 for the image at ``line`` and ``column``, and for a ``base`` image, the
+        image and the Python it implies as facts."""
         if not _pinned_image(resolved, written, tuple(missing)):
+            location = self.source.at(line, column)
             self.findings.extend(
                 judge_image(resolved, location, written=written, unresolved=missing)
             )
         if not base or resolved.lower() == "scratch" or "$" in resolved.partition("@")[0]:
             return  # no image, or one the build command decides
-        self.images.append(ImageRef(ref=resolved, line=location.line))
+        line = max(line, 1)  # where a location puts it
+        self.images.append(ImageRef(ref=resolved, line=line))
         python = _python_of_image(resolved)
         if python is not None:
-            self.pythons.append(
-                PythonVersion(value=python, line=location.line, origin="base image")
-            )
+            self.pythons.append(PythonVersion(value=python, line=line, origin="base image"))
 
     def judge_from_flag(self, value: str, instruction: Instruction) -> None:
         """``COPY --from=X``/``RUN --mount=...,from=X``: a stage, or an image pulled for it."""
         if not value or value.isdigit():
             return
-        resolved, missing = self.substitute(
-            value, ChainMap(self.global_args, self.stage.env, self.stage.args), instruction.line
+        resolved, missing = (
+            self.substitute(
+                value, ChainMap(self.global_args, self.stage.env, self.stage.args), instruction.line
+            )
+            if "$" in value
+            else (value, [])  # a stage's name (most often): nothing to look up variables in
         )
         if self._stage_named(resolved, missing) is not None:
             return
-        self.judge_image(value, resolved, missing, self.source.at(instruction.line), base=False)
+        self.judge_image(value, resolved, missing, instruction.line, 1, base=False)
 
     # --- COPY / ADD --------------------------------------------------------------------------
 
@@ -719,7 +769,7 @@ class _Audit:
             return
         local = [s for s in sources if "://" not in s and not s.startswith(("git@", "<<"))]
         if local:
-            target = posixpath.normpath(posixpath.join(self.stage.workdir, dest))
+            target = _image_path(self.stage.workdir, dest)
             self.stage.copies.append(
                 _Copy(
                     sources=tuple(local),
@@ -746,8 +796,8 @@ class _Audit:
         location = self.source.at(instruction.line)
         if _is_git_source(source):
             repo, ref = _git_ref(source)
-            commit = ref if ref and re.fullmatch(r"[0-9a-f]{40}", ref) else None
-            if commit is None and re.fullmatch(r"[0-9a-f]{40}", checksum):
+            commit = ref if ref and _COMMIT.fullmatch(ref) else None
+            if commit is None and _COMMIT.fullmatch(checksum):
                 commit = checksum
             if commit is not None:
                 return
@@ -758,7 +808,7 @@ class _Audit:
                 message = f"ADD {source} clones the default branch with no revision"
             self.findings.append(finding("RP104", message, location, subject=repo, fix=fix))
             return
-        if not re.match(r"^(?:https?|ftp)://", source, re.IGNORECASE):
+        if not _DOWNLOAD_URL.match(source):
             return
         if checksum or immutable_url(source):
             return
@@ -773,9 +823,10 @@ class _Audit:
         offset = 0
         if instruction.keyword == "RUN":
             flags, _, offset = self.flags(text)
-            mount = flags.get("mount", "")
-            for match in re.finditer(r"(?:^|,)from=([^,]+)", mount):
-                self.judge_from_flag(match.group(1), instruction)
+            mount = flags.get("mount")
+            if mount:
+                for match in _MOUNT_FROM.finditer(mount):
+                    self.judge_from_flag(match.group(1), instruction)
         parts = _after(instruction.parts, offset)
         body = joined(parts)
         if body.lstrip().startswith("["):
@@ -783,7 +834,7 @@ class _Audit:
             if argv is not None:
                 self._exec_form(argv, parts, instruction, onbuild=onbuild)
                 return
-            if re.match(r"^\s*\[\s*\"", body) and body.rstrip().endswith("]"):
+            if _JSON_START.match(body) and body.rstrip().endswith("]"):
                 self.problem(
                     f"{instruction.keyword} looks like exec form but is not valid JSON; "
                     "Docker runs it as a shell command",
@@ -799,14 +850,16 @@ class _Audit:
                     script, [p.line for p in doc.body] or [instruction.line], None, onbuild=onbuild
                 )
             return
-        lines: list[str] = []
-        numbers: list[int] = []
-        columns: list[int] = []
-        for index, part in enumerate(parts):
-            last = index == len(parts) - 1
-            lines.append(part.text if last else part.text + "\\")
-            numbers.append(part.line)
-            columns.append(part.column)
+        if len(parts) == 1 and not instruction.heredocs:
+            # one line (most RUN lines): the script is its text
+            part = parts[0]
+            self._audit(part.text, [part.line], [part.column], onbuild=onbuild)
+            return
+        # each line but the last keeps its continuation, as the shell reads it
+        lines = [p.text + "\\" for p in parts]
+        lines[-1] = parts[-1].text
+        numbers = [p.line for p in parts]
+        columns = [p.column for p in parts]
         for doc in instruction.heredocs:
             for part in doc.body:
                 lines.append(part.text)
@@ -904,7 +957,7 @@ class _Audit:
             self.stage.clones = [self._absolute(c) for c in audit.clones]
 
     def _absolute(self, clone: Clone) -> Clone:
-        path = posixpath.normpath(posixpath.join(self.stage.workdir, clone.path))
+        path = _image_path(self.stage.workdir, clone.path)
         return replace(clone, path=path)
 
     def _relative(self, clone: Clone) -> Clone:
@@ -920,7 +973,7 @@ class _Audit:
         """The repository file a path in the image was copied from (``-r /app/req.txt``)."""
         if "$" in written or not written:
             return None
-        path = posixpath.normpath(posixpath.join(self.stage.workdir, written))
+        path = _image_path(self.stage.workdir, written)
         for copy in reversed(self.stage.copies):
             for source in copy.sources:
                 relative = self._copied(copy, source, path)
@@ -940,6 +993,12 @@ class _Audit:
         return as_dir if is_dir else as_file
 
     def _context_dir(self, relative: str) -> bool:
+        known = self.context_dirs.get(relative)
+        if known is None:
+            known = self.context_dirs[relative] = self._context_dir_asked(relative)
+        return known
+
+    def _context_dir_asked(self, relative: str) -> bool:
         for base in (self.parent, ""):
             candidate = posixpath.normpath(posixpath.join(base, relative)) if base else relative
             if candidate.startswith("../"):
@@ -951,6 +1010,11 @@ class _Audit:
         return False
 
     def _context_file(self, relative: str) -> str | None:
+        if relative not in self.context_files:
+            self.context_files[relative] = self._context_file_asked(relative)
+        return self.context_files[relative]
+
+    def _context_file_asked(self, relative: str) -> str | None:
         # The build context is usually the Dockerfile's directory, sometimes the repository
         # root (docker build -f docker/Dockerfile .): try both.
         for base in (self.parent, ""):
@@ -959,6 +1023,13 @@ class _Audit:
             if found is not None:
                 return found
         return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _image_path(directory: str, written: str) -> str:
+    """Where ``written`` (a WORKDIR, a COPY destination, a file a RUN names) is in the image,
+    from ``directory``: the Dockerfiles of a monorepo name the same few places."""
+    return posixpath.normpath(posixpath.join(directory, written))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -1066,21 +1137,21 @@ def _json_argv(text: str) -> list[tuple[str, int]] | None:
         return None
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         return None
-    offsets = [m.start() for m in re.finditer(r'"(?:[^"\\]|\\.)*"', text)]
+    offsets = [m.start() for m in _JSON_STRING.finditer(text)]
     if len(offsets) != len(value):
         offsets = [0] * len(value)
     return [(str(v), o) for v, o in zip(value, offsets, strict=True)]
 
 
 def _without_markers(text: str) -> str:
-    return re.sub(r"<<-?(['\"]?)[A-Za-z_][A-Za-z0-9_]*\1", "", text)
+    return _MARKER.sub("", text)
 
 
 def _is_git_source(source: str) -> bool:
     if source.startswith(("git@", "git://", "github.com/")):
         return True
     base = source.split("#", 1)[0].split("?", 1)[0]
-    return bool(re.match(r"^(?:https?|ssh)://", source)) and base.endswith(".git")
+    return bool(_GIT_URL.match(source)) and base.endswith(".git")
 
 
 def _git_ref(source: str) -> tuple[str, str | None]:
@@ -1127,11 +1198,11 @@ class DockerfileScanner(Scanner):
 
     def scan(self, source: SourceFile, ctx: ScanContext) -> FileFacts:
         audit = _Audit(source, ctx)
-        audit.run(parse_dockerfile(source.text), source.text.count("\n") + 1)
+        audit.run(parse_dockerfile(source.text))
         note = audit.budget.note()
         if note is not None:
             audit.findings.append(note)
-        return FileFacts(
+        return _FILE_FACTS(
             path=source.path,
             kind=self.name,
             role=Role.CONCRETE if audit.installs_python else Role.OTHER,
@@ -1141,7 +1212,7 @@ class DockerfileScanner(Scanner):
             images=tuple(audit.images),
             pythons=tuple(audit.pythons),
             indexes=tuple(dict.fromkeys(audit.indexes)),
-            sections=tuple(audit.sections),
+            sections=audit.sections(source.text.count("\n") + 1),
         )
 
 

@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from reprolock.audit import slotted
 from reprolock.audit.budget import (
     MAX_NESTED_SCRIPTS,
     MAX_SPLIT_WORDS,
@@ -193,30 +194,41 @@ class Call:
     """Its output goes on to another command."""
 
 
-_SET_ARG_TEXT, _SET_ARG_WORD, _SET_ARG_DYNAMIC = (
-    Arg.__dict__[name].__set__ for name in ("text", "word", "dynamic")
-)
+_NOTHING = Outcome()
+"""What most commands hand on: nothing (immutable, so one serves every command)."""
+_CALL = slotted.constructor(Call)
+"""``Call(...)``, one per command analysed, without the frozen dataclass's keyword
+``__init__`` (a test compares the two)."""
+
+
+def recall(call: Call, *, rest: list[Arg], name: str | None = None) -> Call:
+    """``dataclasses.replace(call, rest=rest)`` (and ``name=name`` when given): the command a
+    program runs with the arguments it passes on (``python -m pip``, ``uv pip``), made without
+    ``replace``'s look-up of every field by name."""
+    return _CALL(
+        name=call.name if name is None else name,
+        program=call.program,
+        rest=rest,
+        command=call.command,
+        upstream=call.upstream,
+        onward=call.onward,
+    )
+
+
+_ARG: Callable[[str, Word, bool], Arg] = slotted.builder(Arg)
 
 
 def literal_arg(word: Word) -> Arg:
-    """``Arg(text=word.text, word=word, dynamic=False)``, field by field: one per word of
-    every command analysed, and the frozen dataclass's keyword ``__init__`` costs three times
-    this. Every field is set (a test compares the two)."""
-    arg: Arg = object.__new__(Arg)
-    _SET_ARG_TEXT(arg, word.text)
-    _SET_ARG_WORD(arg, word)
-    _SET_ARG_DYNAMIC(arg, False)
-    return arg
+    """``Arg(text=word.text, word=word, dynamic=False)``, from every field in order
+    (:func:`slotted.builder`): one per word of every command analysed, and the frozen
+    dataclass's keyword ``__init__`` costs three times this (a test compares the two)."""
+    return _ARG(word.text, word, False)
 
 
 def retext(arg: Arg, text: str) -> Arg:
-    """``dataclasses.replace(arg, text=text)``, field by field (an option's value split off
-    its name, for every option read; ``replace`` looks up every field by name)."""
-    out: Arg = object.__new__(Arg)
-    _SET_ARG_TEXT(out, text)
-    _SET_ARG_WORD(out, arg.word)
-    _SET_ARG_DYNAMIC(out, arg.dynamic)
-    return out
+    """``dataclasses.replace(arg, text=text)``, from every field in order (an option's value
+    split off its name, for every option read; ``replace`` looks up every field by name)."""
+    return _ARG(text, arg.word, arg.dynamic)
 
 
 Handler = Callable[["Analyzer", Call], "Outcome | None"]
@@ -529,15 +541,15 @@ class Analyzer:
                 self._substitutions(redirect.target)
         if command.bodies:
             self._compound(command)
-            return Outcome()
+            return _NOTHING
         if not command.words:
             self.assign(command.assigns)
-            return Outcome()
+            return _NOTHING
         env = list(command.assigns)
         args = self.strip_wrappers(self.expand(command.words), env)
         self.commands.environment(self, env)
         if not args:
-            return Outcome()
+            return _NOTHING
         return self.dispatch(args, command, upstream, onward=onward)
 
     def _compound(self, command: Command) -> None:
@@ -689,7 +701,7 @@ class Analyzer:
     def dispatch(
         self, args: list[Arg], command: Command, upstream: list[Outcome], *, onward: bool = False
     ) -> Outcome:
-        call = Call(
+        call = _CALL(
             name=command_name(args[0]),
             program=args[0],
             rest=args[1:],
@@ -704,7 +716,7 @@ class Analyzer:
 
     def handle(self, call: Call) -> Outcome:
         handler = self.commands.handlers.get(call.name, self.commands.fallback)
-        return handler(self, call) or Outcome()
+        return handler(self, call) or _NOTHING
 
 
 # --- builtins that set variables ---------------------------------------------------------------

@@ -21,6 +21,7 @@ from reprolock.audit.shell.analyzer import (
     Handler,
     Outcome,
     command_name,
+    recall,
     retext,
 )
 from reprolock.audit.shell.syntax import Command, Word, parse, word_set
@@ -498,7 +499,7 @@ def _shell(analyzer: Analyzer, call: Call) -> None:
 
 def _busybox(analyzer: Analyzer, call: Call) -> None:
     if call.rest and command_name(call.rest[0]) in {"sh", "ash"}:
-        _shell(analyzer, replace(call, rest=call.rest[1:]))
+        _shell(analyzer, recall(call, rest=call.rest[1:]))
 
 
 # `python -m MODULE` that runs an installer, judged as the installer's own command.
@@ -517,7 +518,7 @@ def _python(analyzer: Analyzer, call: Call) -> None:
             )
             after = rest[index + (1 if attached else 2) :]
             if module in _INSTALLER_MODULES:
-                analyzer.handle(replace(call, name=module, rest=after))
+                analyzer.handle(recall(call, name=module, rest=after))
             elif module in models.MODULES:
                 models.run_module(analyzer, module, after)
             return

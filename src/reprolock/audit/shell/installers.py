@@ -22,6 +22,7 @@ from reprolock.audit.shell.analyzer import (
     Call,
     Handler,
     Wrapper,
+    recall,
     retext,
     skip_options,
     sub,
@@ -462,11 +463,11 @@ def _uv(analyzer: Analyzer, call: Call) -> None:
     rest = skip_options(call.rest, "", _UV_GLOBAL_VALUE)
     command = sub(rest)
     if command == "pip":
-        _pip(analyzer, replace(call, rest=rest[1:]))
+        _pip(analyzer, recall(call, rest=rest[1:]))
     elif command == "add":
-        _project_add(analyzer, replace(call, rest=rest))
+        _project_add(analyzer, recall(call, rest=rest))
     elif command == "tool" and sub(rest[1:]) in {"install", "run"}:
-        _tool_run(analyzer, replace(call, rest=rest[2:]))
+        _tool_run(analyzer, recall(call, rest=rest[2:]))
     elif command == "sync":
         analyzer.installs_python = True
         _project_install(analyzer, call, "uv")

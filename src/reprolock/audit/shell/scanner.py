@@ -9,6 +9,7 @@ import posixpath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from reprolock.audit import slotted
 from reprolock.audit.budget import ExpansionBudget
 from reprolock.audit.interface import (
     FileFacts,
@@ -54,6 +55,12 @@ COMMANDS = Commands(
     observers=(vcs.observe,),
 )
 """Every program the analyzer knows."""
+
+
+# One of each per piece of shell text audited (every RUN line, CI step, recipe): made without
+# the frozen dataclasses' keyword __init__ (what it makes is equal: a test compares).
+_GEOMETRY = slotted.constructor(Geometry)
+_SHELL_AUDIT = slotted.constructor(ShellAudit)
 
 
 class ShellCollector:
@@ -125,7 +132,7 @@ def audit_shell(
         # Nothing of it is placed in a file: no finding, pin, question or syntax note.
         _OWN_HITS[0] += 1
         return known.unplaced
-    geometry = Geometry(
+    geometry = _GEOMETRY(
         first_line=first_line,
         line_map=line_map,
         column_map=column_map,
@@ -161,7 +168,7 @@ def audit_shell(
             findings.append(note)
     # Most texts find nothing or one thing: nothing to sort or repeat (hashing a finding
     # hashes its location).
-    return ShellAudit(
+    return _SHELL_AUDIT(
         findings=tuple(sorted(dict.fromkeys(findings), key=_sort_key))
         if len(findings) > 1
         else tuple(findings),
@@ -224,7 +231,7 @@ def _analyse(
     analyzer.run(tree)
     if known is None:
         _remember(key, _SEEN if analyzer.own else _NOT_OWN)
-    rest = ShellAudit(
+    rest = _SHELL_AUDIT(
         includes=tuple(dict.fromkeys(analyzer.includes)),
         indexes=tuple(dict.fromkeys(analyzer.indexes)),
         installs_python=analyzer.installs_python,
@@ -286,7 +293,7 @@ class _Placeable:
             Include(target=str(answers[question]), line=geometry.line(line - 1), constraint=c)
             for question, line, c in self.includes
         ]
-        rest = ShellAudit(
+        rest = _SHELL_AUDIT(
             includes=tuple(dict.fromkeys(includes)),
             indexes=self.indexes,
             installs_python=self.installs_python,

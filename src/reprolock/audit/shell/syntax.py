@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from reprolock.audit import slotted
 
 
 def word_set(text: str) -> frozenset[str]:
@@ -64,25 +67,17 @@ class Word:
 
 
 _WORD_FIELDS = ("raw", "text", "line", "column", "quoted", "dynamic", "subs", "procsub")
-_SET_RAW, _SET_TEXT, _SET_LINE, _SET_COLUMN, _SET_QUOTED, _SET_DYNAMIC, _SET_SUBS, _SET_PROCSUB = (
-    Word.__dict__[name].__set__ for name in _WORD_FIELDS
+_WORD: Callable[[str, str, int, int, bool, bool, tuple[Script, ...], str], Word] = slotted.builder(
+    Word
 )
 
 
 def plain_word(raw: str, line: int, column: int) -> Word:
-    """``Word(raw=raw, text=raw, line=line, column=column)``, field by field: most words are
-    plain text, one per word of every script read, and the frozen dataclass's keyword
-    ``__init__`` costs three times this. Every field is set (a test compares the two)."""
-    word: Word = object.__new__(Word)
-    _SET_RAW(word, raw)
-    _SET_TEXT(word, raw)
-    _SET_LINE(word, line)
-    _SET_COLUMN(word, column)
-    _SET_QUOTED(word, False)
-    _SET_DYNAMIC(word, False)
-    _SET_SUBS(word, ())
-    _SET_PROCSUB(word, "")
-    return word
+    """``Word(raw=raw, text=raw, line=line, column=column)``, from every field in order
+    (:func:`slotted.builder`): most words are plain text, one per word of every script read,
+    and the frozen dataclass's keyword ``__init__`` costs five times this (a test compares the
+    two)."""
+    return _WORD(raw, raw, line, column, False, False, (), "")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -120,12 +115,74 @@ def parse(text: str, errors: list[Problem], *, line_base: int = 0, col_base: int
     """The syntax tree of ``text``; what the shell would reject is appended to ``errors``.
     ``line_base``/``col_base`` place ``text`` inside a larger script (a here-document body,
     an ``sh -c`` string)."""
+    plain = _plain_command(text, line_base, col_base)
+    if plain is not None:
+        return plain
     parser = _Parser(text, errors, line_base=line_base, col_base=col_base, depth=0)
     try:
         return parser.parse()
     except _TooDeep:
         errors.append(Problem(message="nesting too deep to read", line=line_base, column=col_base))
         return Script()
+
+
+# The tree is made of these, one per command, pipeline, list, redirection and word that is not
+# plain text: made without the frozen dataclasses' keyword __init__ (a test compares).
+_COMMAND = slotted.constructor(Command)
+_PIPELINE = slotted.constructor(Pipeline)
+_SCRIPT = slotted.constructor(Script)
+_REDIRECT = slotted.constructor(Redirect)
+_WORD_OF = slotted.constructor(Word)
+
+
+def _plain_command(text: str, line_base: int, col_base: int) -> Script | None:
+    """The tree of a text that is one command of plain words (``python -m app``, ``pip install
+    --no-deps .``: many a Dockerfile CMD, RUN line or CI step), on one line or continued over
+    several with backslash-newlines, built without the lexer and parser; None for any other text
+    (the parser reads it). Its first word must be neither an assignment nor a reserved word: the
+    parser reads those another way."""
+    if _PLAIN_LINE.match(text) is None:
+        return _plain_list(text, line_base, col_base) if "&&" in text or "||" in text else None
+    words: list[Word] = []
+    for number, line in enumerate(text.split("\n")):
+        column = col_base if number == 0 else 1
+        start = 0
+        # the line holds words, spaces and tabs, and a backslash (a continuation) after one
+        for raw in line.split():
+            if raw != "\\":
+                start = line.find(raw, start)
+                words.append(plain_word(raw, line_base + number, start + column))
+                start += len(raw)
+    first = words[0].raw
+    if first in _RESERVED or ASSIGNMENT.match(first):
+        return None
+    command = _COMMAND(line=line_base, words=tuple(words))
+    return _SCRIPT(pipelines=(_PIPELINE(commands=(command,)),))
+
+
+def _plain_list(text: str, line_base: int, col_base: int) -> Script | None:
+    """:func:`_plain_command` of commands of plain words joined by ``&&`` and ``||``
+    (``apt-get update && apt-get install -y ... && rm -rf ...``): one pipeline each, as the
+    parser reads an and-or list."""
+    if _PLAIN_LIST.match(text) is None:
+        return None
+    commands: list[list[Word]] = [[]]
+    for number, line in enumerate(text.split("\n")):
+        column = col_base if number == 0 else 1
+        for m in _LIST_TOKENS.finditer(line):
+            token = m.group()
+            if token in {"&&", "||"}:
+                commands.append([])
+            else:
+                commands[-1].append(plain_word(token, line_base + number, m.start() + column))
+    pipelines = []
+    for words in commands:
+        first = words[0]
+        if first.raw in _RESERVED or ASSIGNMENT.match(first.raw):
+            return None
+        command = _COMMAND(line=first.line, words=tuple(words))
+        pipelines.append(_PIPELINE(commands=(command,)))
+    return _SCRIPT(pipelines=tuple(pipelines))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -136,19 +193,13 @@ class _Token:
     word: Word | None = None
 
 
-_SET_KIND, _SET_VALUE, _SET_START, _SET_WORD = (
-    _Token.__dict__[name].__set__ for name in ("kind", "value", "start", "word")
-)
+_TOKEN: Callable[[str, str, int, Word | None], _Token] = slotted.builder(_Token)
 
 
 def _token(kind: str, value: str, start: int, word: Word | None = None) -> _Token:
-    """``_Token(kind=kind, ...)``, field by field (one per token read: see :func:`plain_word`)."""
-    token: _Token = object.__new__(_Token)
-    _SET_KIND(token, kind)
-    _SET_VALUE(token, value)
-    _SET_START(token, start)
-    _SET_WORD(token, word)
-    return token
+    """``_Token(kind=kind, ...)``, from every field in order (one per token read: see
+    :func:`plain_word`)."""
+    return _TOKEN(kind, value, start, word)
 
 
 _MAX_DEPTH = 48
@@ -189,6 +240,23 @@ _PLAIN_DOUBLE_RUN = re.compile(r'[^"\\$`]+')
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 """A shell variable name."""
 _FUNCTION_PARENS = re.compile(r"\(\s*\)")
+_PLAIN_WORD = r"[^\s;&|<>()\\'\"$`#][^\s;&|<>()\\'\"$`]*+"
+_PLAIN_GAP = r"[ \t]++(?:\\\n[ \t]*+)*+"
+_PLAIN_LINE = re.compile(
+    rf"[ \t]*+{_PLAIN_WORD}(?:{_PLAIN_GAP}{_PLAIN_WORD})*+(?:{_PLAIN_GAP})?+\n*+\Z"
+)
+"""Words of plain text (as :data:`_PLAIN_TOKEN` reads them, no blank inside them but spaces
+and tabs between them) and nothing else, backslash-newlines after a blank and newlines at the
+end apart: one simple command."""
+_PLAIN_COMMAND = rf"{_PLAIN_WORD}(?:{_PLAIN_GAP}{_PLAIN_WORD})*+"
+_PLAIN_LIST = re.compile(
+    rf"[ \t]*+{_PLAIN_COMMAND}"
+    rf"(?:(?:{_PLAIN_GAP})?+(?:&&|\|\|)(?:[ \t\n]|\\\n)*+{_PLAIN_COMMAND})*+"
+    rf"(?:{_PLAIN_GAP})?+\n*+\Z"
+)
+"""Commands as :data:`_PLAIN_LINE` reads one, joined by ``&&`` or ``||`` (after a word or a
+blank, and followed by blanks, backslash-newlines or newlines: the parser skips them)."""
+_LIST_TOKENS = re.compile(r"&&|\|\||[^ \t\\&|]+")
 _NEWLINE = re.compile("\n")
 
 
@@ -366,7 +434,7 @@ class _Lexer:
             self.pos += 2
             script = self.substitution(")", start)
             raw = text[start : self.pos]
-            return Word(
+            return _WORD_OF(
                 raw=raw,
                 text=raw,
                 line=line,
@@ -421,7 +489,7 @@ class _Lexer:
                 end = run.end() if run is not None else self.pos + 1
                 parts.append(text[self.pos : end])
                 self.pos = end
-        return Word(
+        return _WORD_OF(
             raw=text[start : self.pos],
             text="".join(parts),
             line=line,
@@ -588,7 +656,7 @@ class _Parser(_Lexer):
 
     def parse(self) -> Script:
         """script = list EOF"""
-        return Script(pipelines=tuple(self._parse_list(frozenset())))
+        return _SCRIPT(pipelines=tuple(self._parse_list(frozenset())))
 
     def substitution(self, closer: str, start: int) -> Script:
         saved = self.buffer
@@ -600,7 +668,7 @@ class _Parser(_Lexer):
             self.error(f"unterminated {self.text[start : start + 2]}", start)
         self.depth -= 1
         self.buffer = saved
-        return Script(pipelines=tuple(pipelines))
+        return _SCRIPT(pipelines=tuple(pipelines))
 
     def backquoted(self, text: str, start: int) -> Script:
         parser = _Parser(
@@ -675,7 +743,7 @@ class _Parser(_Lexer):
                 break
             self.next()
             self.skip_newlines()
-        return Pipeline(commands=tuple(commands)) if commands else None
+        return _PIPELINE(commands=tuple(commands)) if commands else None
 
     def _parse_command(self, stops: frozenset[str]) -> Command | None:
         """command = "((" ARITHMETIC "))" redirect* | "(" list ")" | compound | simple"""
@@ -685,13 +753,13 @@ class _Parser(_Lexer):
             if self.text.startswith("((", token.start):
                 self.buffer = None
                 self.skip_balanced(token.start)
-                return Command(line=line, redirects=self._parse_redirects())
+                return _COMMAND(line=line, redirects=self._parse_redirects())
             self.next()
             body = self._parse_list(frozenset({")"}))
             closing = self.next()
             if closing.kind != "op" or closing.value != ")":
                 self.error("unterminated subshell (", token.start)
-            return Command(line=line, bodies=(Script(pipelines=tuple(body)),), redirects=())
+            return _COMMAND(line=line, bodies=(_SCRIPT(pipelines=tuple(body)),), redirects=())
         if self._reserved(token):
             if token.value in _CLOSERS:
                 self.error(f"unexpected {token.value!r}", token.start)
@@ -715,7 +783,7 @@ class _Parser(_Lexer):
         return False
 
     def _body(self, clause: _Clause, *until: str) -> None:
-        clause.bodies.append(Script(pipelines=tuple(self._parse_list(frozenset(until)))))
+        clause.bodies.append(_SCRIPT(pipelines=tuple(self._parse_list(frozenset(until)))))
 
     def _parse_compound(self, opener: _Token, line: int, stops: frozenset[str]) -> Command:
         """compound = (if | while | for | case | group | function | test) redirect*"""
@@ -736,7 +804,7 @@ class _Parser(_Lexer):
             self._parse_function(clause, stops)
         elif keyword == "[[":
             self._parse_test(opener)
-        return Command(
+        return _COMMAND(
             line=line,
             bodies=tuple(clause.bodies),
             redirects=self._parse_redirects(),
@@ -819,7 +887,7 @@ class _Parser(_Lexer):
                 return
             if not self._parse_pattern():
                 return
-            clause.bodies.append(Script(pipelines=tuple(self._parse_list(ends))))
+            clause.bodies.append(_SCRIPT(pipelines=tuple(self._parse_list(ends))))
             if self.at_op(*_CASE_ENDS):
                 self.next()
 
@@ -845,7 +913,7 @@ class _Parser(_Lexer):
         self.skip_newlines()
         inner = self._parse_command(stops)
         if inner is not None:
-            clause.bodies.append(Script(pipelines=(Pipeline(commands=(inner,)),)))
+            clause.bodies.append(_SCRIPT(pipelines=(_PIPELINE(commands=(inner,)),)))
 
     def _parse_test(self, opener: _Token) -> None:
         """test = "[[" TOKEN* "]]" (its operands run nothing)"""
@@ -870,13 +938,13 @@ class _Parser(_Lexer):
         target = self.peek()
         if target.kind != "word" or target.word is None:
             self.error(f"{op.value} is not followed by a file name", op.start)
-            return Redirect(op=op.value, target=None)
+            return _REDIRECT(op=op.value, target=None)
         self.next()
         if op.value in {"<<", "<<-"}:
             doc = HereDoc(target.word.text, target.word.quoted)
             self.pending.append((doc, op.value == "<<-", op.start))
-            return Redirect(op=op.value, target=target.word, heredoc=doc)
-        return Redirect(op=op.value, target=target.word)
+            return _REDIRECT(op=op.value, target=target.word, heredoc=doc)
+        return _REDIRECT(op=op.value, target=target.word)
 
     def _parse_simple(self, stops: frozenset[str]) -> Command | None:
         """simple   = { ASSIGNMENT } { WORD | redirect }      (redirects anywhere)
@@ -900,8 +968,8 @@ class _Parser(_Lexer):
                 if len(words) == 1 and not assigns and self._function_parens():
                     self.skip_newlines()
                     inner = self._parse_command(stops)
-                    bodies = (Script(pipelines=(Pipeline(commands=(inner,)),)),) if inner else ()
-                    return Command(line=line, bodies=bodies)
+                    bodies = (_SCRIPT(pipelines=(_PIPELINE(commands=(inner,)),)),) if inner else ()
+                    return _COMMAND(line=line, bodies=bodies)
                 continue
             if token.kind == "op" and token.value in REDIRECTS:
                 self.next()
@@ -910,7 +978,7 @@ class _Parser(_Lexer):
             break
         if not words and not assigns and not redirects:
             return None
-        return Command(
+        return _COMMAND(
             line=line, words=tuple(words), assigns=tuple(assigns), redirects=tuple(redirects)
         )
 
