@@ -12,6 +12,7 @@ import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -951,6 +952,73 @@ def test_value_lines_follow_the_last_of_a_repeated_key(data: st.DataObject, reve
             assert lines.line(path) is not None, (text, path)
         else:
             assert lines.line(path) == (last[path] if kept else None), (text, path)
+
+
+def _json_outcome(text: str) -> tuple[str, object]:
+    """What ``json.loads`` makes of ``text``: the document written out again (NaN is not
+    equal to itself), or the error with its message and position."""
+    try:
+        return "value", json.dumps(json.loads(text))
+    except (ValueError, RecursionError) as exc:
+        return type(exc).__name__, str(exc)
+
+
+def _loaded_outcome(text: str) -> tuple[str, object]:
+    try:
+        return "value", json.dumps(ValueLines.loads(text)[0])
+    except (ValueError, RecursionError) as exc:
+        return type(exc).__name__, str(exc)
+
+
+@given(data=st.data(), cuts=st.lists(st.integers(0, 10_000), max_size=2))
+@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
+def test_value_lines_load_what_json_loads_loads(data: st.DataObject, cuts: list[int]) -> None:
+    """ValueLines.loads gives the document json.loads gives, or its error: on JSON and on
+    JSON with characters taken out, doubled or put in (commas, brackets, quotes, blanks)."""
+    text = data.draw(st.composite(_json_text)())
+    for cut in cuts:
+        at = cut % (len(text) + 1)
+        change = data.draw(st.sampled_from(["drop", "double", *',:[]{}" \nx1']))
+        if change == "drop":
+            text = text[:at] + text[at + 1 :]
+        elif change == "double":
+            text = text[:at] + text[at : at + 1] * 2 + text[at + 1 :]
+        else:
+            text = text[:at] + change + text[at:]
+    expected = _json_outcome(text)
+    assert _loaded_outcome(text) == expected, text
+    if expected[0] == "value":  # JSON is read without json.loads
+        with mock.patch.object(json, "loads", side_effect=AssertionError):
+            assert json.dumps(ValueLines.loads(text)[0]) == expected[1]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", " ", "[1,]", '{"a": 1,}', "[1 2]", '{"a" 1}', '{"a": 1 "b": 2}', "{1: 2}", "[", "[1",
+     '{"a"', "[] []", "[]x", "\ufeff[]", '["\x01"]', "NaN", " [ ] ", '{"a": [1, {"b": []}]}',
+     "[" * 100_000 + "]" * 100_000],
+)  # fmt: skip
+def test_value_lines_load_refuses_what_json_loads_refuses(text: str) -> None:
+    assert _loaded_outcome(text) == _json_outcome(text)
+
+
+def test_value_lines_load_reads_a_notebook_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A notebook's data and its lines come from one decode: json.loads is not called, and
+    asking for a cell's line reads only that cell again, as after a lazy first question."""
+    text = _notebook(["%pip install numpy\n"], "import os", ['AutoModel.from_pretrained("x")'])
+
+    def refuse(text: str) -> object:
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(json, "loads", refuse)
+    data, lines = ValueLines.loads(text)
+    monkeypatch.undo()
+    assert data == json.loads(text)
+    assert set(lines._children) == {(), ("cells",), ("metadata",)}
+    lazy = ValueLines(text)
+    assert lazy.line(("nbformat",)) == lines.line(("nbformat",))
+    assert lines._children == lazy._children
+    assert lines.line(("cells", 2, "source", 0)) == _line_of(text, "from_pretrained")
 
 
 def test_notebook_lines_through_outputs_and_string_sources(audit: Audit) -> None:
