@@ -1756,7 +1756,33 @@ def test_the_walk_passes_over_markers_only_and_keeps_the_order_of_the_rest() -> 
 def test_a_function_is_walked_for_an_imported_name_only_where_it_is_used(
     text: str, uses: bool
 ) -> None:
-    assert (python_module._calls_any(("pipeline", "sd")).search(text) is not None) is uses
+    assert python_module._Calls(("pipeline", "sd")).found_in(text) is uses
+
+
+def _calls_as_one_pattern(names: tuple[str, ...], text: str) -> bool:
+    """The test of :class:`_Calls` as one pattern (slower: tried at every character)."""
+    alternatives = "|".join(map(re.escape, names))
+    pattern = rf"\b(?:{alternatives})[\s\\]*(?:\(|\.[\s\\]*[^\W\d])"
+    return re.search(pattern, text) is not None
+
+
+_NAME_CHARS = "sdxé_1℘·"  # a letter, a digit, "_", a name start and a name part that \w is not
+
+
+@given(
+    names=st.lists(st.text(alphabet=_NAME_CHARS, min_size=1, max_size=3), min_size=1, max_size=3),
+    text=st.lists(
+        st.one_of(st.text(alphabet=_NAME_CHARS, max_size=3), st.sampled_from('(.\\ \n"#')),
+        max_size=12,
+    ),
+)
+@settings(max_examples=1000)
+def test_calls_of_imported_names_are_what_one_pattern_finds(
+    names: list[str], text: list[str]
+) -> None:
+    joined = "".join(text)
+    found = python_module._Calls(tuple(names)).found_in(joined)
+    assert found is _calls_as_one_pattern(tuple(names), joined), (names, joined)
 
 
 def test_a_call_through_an_import_alias_inside_a_function(audit: Audit) -> None:
