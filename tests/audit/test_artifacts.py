@@ -1795,3 +1795,21 @@ def test_a_call_through_an_import_alias_inside_a_function(audit: Audit) -> None:
                     ("org/model"))
     """
     assert _py(audit, code) == [("RP601", "app.py", 5)]
+
+
+@given(text=st.text(alphabet="a \r\n\x0c\x1c\u2028", max_size=12))
+def test_source_lines_are_the_lines_the_compiler_counts(text: str) -> None:
+    assert python_module._source_lines(text) == re.split(r"\r\n|\r|\n", text)
+
+
+def test_source_lines_without_a_carriage_return_are_split_without_the_pattern(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Refused:
+        def split(self, text: str) -> list[str]:
+            raise AssertionError("pattern used")
+
+    monkeypatch.setattr(python_module, "_LINE_BREAK", Refused())
+    assert python_module._source_lines("a\n\x0cb\x1c\n") == ["a", "\x0cb\x1c", ""]
+    with pytest.raises(AssertionError, match="pattern used"):
+        python_module._source_lines("a\r\nb")

@@ -220,6 +220,8 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 def _source_lines(text: str) -> list[str]:
     """Lines as the compiler numbers them (``str.splitlines`` also breaks at \\f, \\x1c...)."""
+    if "\r" not in text:
+        return text.split("\n")  # the same lines, without the pattern
     return _LINE_BREAK.split(text)
 
 
