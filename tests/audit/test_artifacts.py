@@ -12,6 +12,7 @@ import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 from unittest import mock
 
 import pytest
@@ -1813,3 +1814,75 @@ def test_source_lines_without_a_carriage_return_are_split_without_the_pattern(
     assert python_module._source_lines("a\n\x0cb\x1c\n") == ["a", "\x0cb\x1c", ""]
     with pytest.raises(AssertionError, match="pattern used"):
         python_module._source_lines("a\r\nb")
+
+
+def _worth_walking_in_full(segment: str, names: tuple[str, ...]) -> bool:
+    """The test of :func:`_worth_walking` on a definition's text, every trigger, word and
+    name looked for in it."""
+    return (
+        python_module.mentions_artifacts(segment)
+        or "global" in segment
+        or "nonlocal" in segment
+        or _calls_as_one_pattern(names, segment)
+    )
+
+
+_BODIES = st.sampled_from(
+    [
+        "pass", "return 1", "global g", "nonlocal_ = 2", 'x = "org/m"', "sd(x)", "sd .load",
+        "my_sd(x)", "AutoModel.from_pretrained(x)", "load_dataset(x)", "'delta'", "y = hub",
+        '"""the pipeline."""', "pipeline(task)", "models = 1", "def inner():\n        sd(1)",
+    ]
+)  # fmt: skip
+
+
+@given(
+    imports=st.lists(
+        st.sampled_from(
+            ["from huggingface_hub import snapshot_download as sd", "import torch", "import os"]
+        ),
+        max_size=2,
+    ),
+    bodies=st.lists(st.lists(_BODIES, min_size=1, max_size=3), min_size=1, max_size=4),
+    newline=st.sampled_from(["\n", "\r\n"]),
+)
+@settings(max_examples=300)
+def test_definitions_walked_are_those_the_full_test_finds(
+    imports: list[str], bodies: list[list[str]], newline: str
+) -> None:
+    """Looking in each definition only for the triggers, words and imported names its module
+    holds walks the definitions that looking for all of them walks."""
+    parts = [*imports]
+    for index, body in enumerate(bodies):
+        parts.append(f"def f{index}():\n" + "".join(f"    {line}\n" for line in body))
+    text = "\n".join(parts).replace("\n", newline)
+    tree = ast.parse(text)
+    lines = python_module._source_lines(text)
+    names = python_module._local_import_names(tree)
+    relevance = python_module._Relevance(lines, names)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef):
+            segment = "\n".join(lines[node.lineno - 1 : node.end_lineno])
+            expected = _worth_walking_in_full(segment, names)
+            assert python_module._worth_walking(node, lines, relevance) is expected, segment
+
+
+def test_a_definition_is_searched_only_for_what_its_module_holds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    text = 'import torch\n\ndef f():\n    return 1\n\ndef g():\n    return torch.load("x")\n'
+    lines = python_module._source_lines(text)
+    relevance = python_module._Relevance(lines, ("pipeline", "torch"))
+    assert relevance.words == ()
+    assert relevance.calls is not None
+    monkeypatch.setattr(python_module, "mentions_artifacts", None)  # not asked per definition
+    f, g = [n for n in ast.parse(text).body if isinstance(n, ast.FunctionDef)]
+    assert [python_module._worth_walking(n, lines, relevance) for n in (f, g)] == [False, True]
+    nothing = python_module._Relevance(lines[:4], ("pipeline", "sd"))
+    assert (nothing.words, nothing.calls) == ((), None)
+
+    class Unread(list[str]):
+        def __getitem__(self, index: object) -> NoReturn:
+            raise AssertionError("a definition's text was built")
+
+    assert python_module._worth_walking(f, Unread(lines), nothing) is False

@@ -289,24 +289,49 @@ def _is_word(char: str) -> bool:
     return char.isalnum() or char == "_"
 
 
+class _Relevance:
+    """What makes a definition of one module worth walking (:func:`_worth_walking`): the
+    triggers of :func:`mentions_artifacts`, ``global``/``nonlocal``, and a call of a name an
+    import gave (:class:`_Calls`). A definition's lines are lines of its module, so only what
+    the module holds at all is looked for in each: most modules that pass the prefilter hold
+    one or two triggers of the many, and no imported name in most of their definitions."""
+
+    def __init__(self, lines: Sequence[str], names: tuple[str, ...]) -> None:
+        text = "\n".join(lines)
+        self.words = (*_triggers_in(text), *(w for w in ("global", "nonlocal") if w in text))
+        used = tuple(name for name in names if name in text)
+        self.calls = _Calls(used) if used else None
+
+
+def _triggers_in(text: str) -> tuple[str, ...]:
+    """The triggers ``text`` holds (:func:`mentions_artifacts` searched them all)."""
+    found: list[str] = []
+    for anchor, triggers in _TRIGGER_GROUPS:
+        if anchor in text:
+            found.extend(token for token in triggers or (anchor,) if token in text)
+    return tuple(found)
+
+
 def _worth_walking(
     node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef,
     lines: Sequence[str],
-    local_names: _Calls,
+    relevance: _Relevance,
 ) -> bool:
     """Whether a definition's text could hold anything judged, or rebind an outer name.
 
     Walking every node of every function is most of the cost of the audit in a large
     repository; a function whose text names no fetching API and uses no imported alias of
-    one (``local_names``: :class:`_Calls`), and declares nothing ``global``/``nonlocal``,
-    cannot fetch anything, nor change what an outer name means.
+    one (:class:`_Calls`), and declares nothing ``global``/``nonlocal``, cannot fetch
+    anything, nor change what an outer name means.
     """
+    if not relevance.words and relevance.calls is None:
+        return False
     start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
     end = node.end_lineno or start
     segment = "\n".join(lines[start - 1 : end])
-    if mentions_artifacts(segment) or "global" in segment or "nonlocal" in segment:
+    if any(word in segment for word in relevance.words):
         return True
-    return local_names.found_in(segment)
+    return relevance.calls is not None and relevance.calls.found_in(segment)
 
 
 # Fields the walk does not descend: markers with nothing under them (Load/Store, operators: a
@@ -347,7 +372,7 @@ def _walk_module(tree: ast.Module, lines: Sequence[str] | None = None) -> _Walke
     """One pass over the tree: scopes and their bindings, calls, string literals, imports.
     With the source ``lines``, definitions that cannot matter are not descended into."""
     walked = _Walked(module=_Scope(parent=None, kind="module"))
-    local_names = _Calls(_local_import_names(tree) if lines is not None else ())
+    relevance = _Relevance(lines, _local_import_names(tree)) if lines is not None else None
     stack: list[tuple[ast.AST, _Scope]] = [(tree, walked.module)]
     while stack:
         node, scope = stack.pop()
@@ -368,8 +393,9 @@ def _walk_module(tree: ast.Module, lines: Sequence[str] | None = None) -> _Walke
             continue
         if (
             lines is not None
+            and relevance is not None
             and isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
-            and not _worth_walking(node, lines, local_names)
+            and not _worth_walking(node, lines, relevance)
         ):
             scope.bind(node.name, None)
             continue
