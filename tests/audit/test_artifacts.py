@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import ast
 import inspect
+import io
 import json
 import re
 import shutil
 import textwrap
 import time
+import tokenize
 from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
@@ -26,6 +28,7 @@ from reprolock.audit.artifacts import (
     PythonScanner,
     artifact_scanners,
 )
+from reprolock.audit.artifacts import ipython as ipython_module
 from reprolock.audit.artifacts import notebook as notebook_module
 from reprolock.audit.artifacts import python as python_module
 from reprolock.audit.artifacts.ipython import transform_cell
@@ -1886,3 +1889,46 @@ def test_a_definition_is_searched_only_for_what_its_module_holds(
             raise AssertionError("a definition's text was built")
 
     assert python_module._worth_walking(f, Unread(lines), nothing) is False
+
+
+def _first_token(line: str) -> tokenize.TokenInfo | None:
+    """The first token a fresh tokenizer reads from ``line`` (indentation left out)."""
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(line + "\n").readline):
+            if token.type not in {tokenize.INDENT, tokenize.DEDENT}:
+                return token
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    return None
+
+
+@given(line=st.text(alphabet=" \t\x0c\x0b!%?,;/=x1'\"#(\\", max_size=6))
+@settings(max_examples=1000)
+def test_an_escape_that_starts_a_line_is_the_tokenizers_first_token(line: str) -> None:
+    """Read without the tokenizer, an escape at the start of a line is the token the tokenizer
+    reads there (but for its type, read by no one), and every such token is read so."""
+    fast = ipython_module._escape_token(line)
+    token = _first_token(line)
+    escape = token is not None and token.string in ipython_module._ESCAPES
+    if fast is None:
+        assert not escape, (line, token)
+    else:
+        assert token is not None
+        assert fast[1:] == token[1:], (line, token)
+
+
+def test_a_line_that_starts_with_an_escape_is_not_tokenized(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refuse(readline: object) -> NoReturn:
+        raise AssertionError("tokenized")
+
+    monkeypatch.setattr(tokenize, "generate_tokens", refuse)
+    cell = transform_cell("  %pip install numpy\n!ls")
+    assert cell.python == ("  pass", "pass")
+    assert [(s.kind, s.name, s.args) for s in cell.specials] == [
+        ("magic", "pip", ("install numpy",)),
+        ("shell", "", ("ls",)),
+    ]
+    with pytest.raises(AssertionError, match="tokenized"):
+        transform_cell("x = 1 % 2")
