@@ -341,59 +341,93 @@ _NOT_DESCENDED = frozenset(
     {"ctx", "op", "ops", "id", "attr", "name", "arg", "asname", "module", "level", "kind",
      "conversion", "is_async", "simple", "rest", "tag", "type_comment"}
 )  # fmt: skip
-_CHILD_FIELDS: dict[type[ast.AST], tuple[str, ...]] = {}
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
-def _children_in(node: ast.AST, scope: _Scope) -> list[tuple[ast.AST, _Scope]]:
-    """:func:`ast.iter_child_nodes` without the markers, in the same order, each with
-    ``scope``."""
-    kind = type(node)
+def _child_fields(kind: type) -> tuple[str, ...]:
+    """The fields of a node type the walk descends (none for what is not a node: a None or a
+    name among the items of a list field, such as ``Dict.keys`` or ``Global.names``)."""
     fields = _CHILD_FIELDS.get(kind)
     if fields is None:
-        fields = _CHILD_FIELDS[kind] = tuple(f for f in kind._fields if f not in _NOT_DESCENDED)
-    out: list[tuple[ast.AST, _Scope]] = []
-    for name in fields:
+        names = getattr(kind, "_fields", ())
+        fields = _CHILD_FIELDS[kind] = tuple(f for f in names if f not in _NOT_DESCENDED)
+    return fields
+
+
+def _children_in(node: ast.AST) -> list[ast.AST]:
+    """:func:`ast.iter_child_nodes` without the markers, in the same order."""
+    out: list[ast.AST] = []
+    for name in _child_fields(type(node)):
         value = getattr(node, name, None)
         if isinstance(value, list):
-            out.extend([(item, scope) for item in value if isinstance(item, ast.AST)])
+            out.extend([item for item in value if isinstance(item, ast.AST)])
         elif isinstance(value, ast.AST):
-            out.append((value, scope))
+            out.append(value)
     return out
+
+
+class _ScopeEnd(ast.AST):
+    """Put on the walk's stack under the nodes of an inner scope: the nodes under it are in
+    ``scope`` again."""
+
+    _fields = ()
+
+    def __init__(self, scope: _Scope) -> None:
+        super().__init__()
+        self.scope = scope
 
 
 # The node types the walk does more with than descend (scopes, strings, bindings, calls).
 _SPECIAL_NODES = frozenset(
     {ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.ListComp, ast.SetComp,
-     ast.DictComp, ast.GeneratorExp, ast.Expr, ast.JoinedStr, ast.Constant, ast.Call}
+     ast.DictComp, ast.GeneratorExp, ast.Expr, ast.JoinedStr, ast.Constant, ast.Call, _ScopeEnd}
 )  # fmt: skip
 
 
 def _walk_module(tree: ast.Module, lines: Sequence[str] | None = None) -> _Walked:
     """One pass over the tree: scopes and their bindings, calls, string literals, imports.
-    With the source ``lines``, definitions that cannot matter are not descended into."""
+    With the source ``lines``, definitions that cannot matter are not descended into.
+
+    Most nodes are only descended into: their children go on the stack as they are (the
+    items of a list field unfiltered: what is not a node has no children), in the order of
+    :func:`ast.iter_child_nodes`, and the scope they are in is the walk's current one. An
+    inner scope's nodes go on last, over a :class:`_ScopeEnd`.
+    """
     walked = _Walked(module=_Scope(parent=None, kind="module"))
     relevance = _Relevance(lines, _local_import_names(tree)) if lines is not None else None
-    stack: list[tuple[ast.AST, _Scope]] = [(tree, walked.module)]
+    scope = walked.module
+    stack: list[ast.AST] = [tree]
+    pop, push, extend = stack.pop, stack.append, stack.extend
+    fields_of = _CHILD_FIELDS.get
+    special, binding, node_type = _SPECIAL_NODES, _BINDING_TYPES, ast.AST
     while stack:
-        node, scope = stack.pop()
+        node = pop()
         kind = type(node)
-        # Constants, then the nodes only descended into: most of a module, each on one test.
+        if kind not in special:
+            if kind in binding:
+                _bind(node, scope, walked)
+            fields = fields_of(kind)
+            for name in _child_fields(kind) if fields is None else fields:
+                value = getattr(node, name, None)
+                if value.__class__ is list:
+                    extend(value)
+                elif isinstance(value, node_type):
+                    push(value)
+            continue
         if isinstance(node, ast.Constant):
             if isinstance(node.value, str):
                 walked.strings.append((node, scope))
             continue
-        if kind not in _SPECIAL_NODES:
-            if kind in _BINDING_TYPES:
-                _bind(node, scope, walked)
-            stack.extend(_children_in(node, scope))
-            continue
         if isinstance(node, ast.Call):
             walked.calls.append((node, scope))
-            stack.extend(_children_in(node, scope))
+            extend(_children_in(node))
+            continue
+        if isinstance(node, _ScopeEnd):
+            scope = node.scope
             continue
         if (
-            lines is not None
-            and relevance is not None
+            relevance is not None
+            and lines is not None
             and isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
             and not _worth_walking(node, lines, relevance)
         ):
@@ -403,42 +437,45 @@ def _walk_module(tree: ast.Module, lines: Sequence[str] | None = None) -> _Walke
             inner = _Scope(parent=scope, kind="function")
             if not isinstance(node, ast.Lambda):
                 scope.bind(node.name, None)
-                stack.extend((d, scope) for d in node.decorator_list)
+                extend(node.decorator_list)
                 if node.returns is not None:
-                    stack.append((node.returns, scope))
+                    push(node.returns)
             args = node.args
             for arg in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
                 if arg is not None:
                     inner.bind(arg.arg, None)
                     if arg.annotation is not None:
-                        stack.append((arg.annotation, scope))
-            stack.extend((d, scope) for d in (*args.defaults, *args.kw_defaults) if d is not None)
-            body = node.body if isinstance(node.body, list) else [node.body]
-            stack.extend((child, inner) for child in body)
+                        push(arg.annotation)
+            extend([d for d in (*args.defaults, *args.kw_defaults) if d is not None])
+            push(_ScopeEnd(scope))
+            extend(node.body if isinstance(node.body, list) else [node.body])
+            scope = inner
             continue
         if isinstance(node, ast.ClassDef):
             scope.bind(node.name, None)
             inner = _Scope(parent=scope, kind="class")
-            stack.extend((child, scope) for child in (*node.decorator_list, *node.bases))
-            stack.extend((kw.value, scope) for kw in node.keywords)
-            stack.extend((child, inner) for child in node.body)
+            extend([*node.decorator_list, *node.bases])
+            extend([kw.value for kw in node.keywords])
+            push(_ScopeEnd(scope))
+            extend(node.body)
+            scope = inner
             continue
         if isinstance(node, ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp):
             inner = _Scope(parent=scope, kind="function")
             for generator in node.generators:
                 for name in _target_names(generator.target):
                     inner.bind(name, None)
-            stack.extend(_children_in(node, inner))
+            push(_ScopeEnd(scope))
+            extend(_children_in(node))
+            scope = inner
             continue
         if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant | ast.JoinedStr):
             continue  # docstrings and bare strings document; they fetch nothing
         if isinstance(node, ast.JoinedStr):
             walked.strings.append((node, scope))
-            stack.extend(
-                (part.value, scope) for part in node.values if isinstance(part, ast.FormattedValue)
-            )
+            extend([part.value for part in node.values if isinstance(part, ast.FormattedValue)])
             continue
-        stack.extend(_children_in(node, scope))  # an expression statement
+        extend(_children_in(node))  # an expression statement
     return walked
 
 
