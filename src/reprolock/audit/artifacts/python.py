@@ -256,6 +256,10 @@ def _local_import_names(tree: ast.Module) -> tuple[str, ...]:
     return tuple(names)
 
 
+_CALL_AFTER_NAME = re.compile(r"[\s\\]*(?:\(|\.[\s\\]*[^\W\d])")
+"""What follows a name that is called or whose attribute is read."""
+
+
 class _Calls:
     """Text that calls one of ``names`` or reads an attribute of it (``sd(``, ``hub.load``):
     the only way code can reach an API through a name an import gave it. A name met only in
@@ -263,24 +267,22 @@ class _Calls:
     (``my_sd(``)."""
 
     def __init__(self, names: tuple[str, ...]) -> None:
-        alternatives = "|".join(map(re.escape, names))
-        # The word boundary before the name is tested here, not in the pattern: a pattern
-        # that starts with \b is tried at every character, one that starts with a name only
-        # where its first letter is (a fifth of the cost over the functions of a module).
-        self._pattern = re.compile(rf"(?:{alternatives})[\s\\]*(?:\(|\.[\s\\]*[^\W\d])")
+        self.names = names
 
     def found_in(self, text: str) -> bool:
-        r"""Whether ``text`` holds such a use: the first match of
-        ``\b(?:names)[\s\\]*(?:\(|\.[\s\\]*[^\W\d])``, found a start at a time."""
-        search = self._pattern.search
-        position = 0
-        while (match := search(text, position)) is not None:
-            start = match.start()
-            # \b as re sees it: a word character on one side of the start and not the other.
-            before = start > 0 and _is_word(text[start - 1])
-            if _is_word(text[start]) is not before:
-                return True
-            position = start + 1
+        r"""Whether ``text`` holds such a use: a match of
+        ``\b(?:names)[\s\\]*(?:\(|\.[\s\\]*[^\W\d])``, looked for name by name. Each
+        module imports names of its own: one pattern of them was compiled per module, which
+        cost more than the searches (0.2 ms a module)."""
+        after = _CALL_AFTER_NAME.match
+        for name in self.names:
+            start = text.find(name)
+            while start >= 0:
+                # \b as re sees it: a word character on one side of the start and not the other.
+                before = start > 0 and _is_word(text[start - 1])
+                if _is_word(text[start]) is not before and after(text, start + len(name)):
+                    return True
+                start = text.find(name, start + 1)
         return False
 
 
