@@ -18,7 +18,7 @@ from typing import NoReturn
 from unittest import mock
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from reprolock.audit.artifacts import (
@@ -32,6 +32,7 @@ from reprolock.audit.artifacts import ipython as ipython_module
 from reprolock.audit.artifacts import notebook as notebook_module
 from reprolock.audit.artifacts import python as python_module
 from reprolock.audit.artifacts.ipython import transform_cell
+from reprolock.audit.artifacts.references import Hit
 from reprolock.audit.interface import FileFacts, Role, ScanContext, ScanError, Scanner, SourceFile
 from reprolock.audit.registry import all_scanners
 from reprolock.cli import main
@@ -2064,3 +2065,105 @@ def test_the_walk_meets_what_the_walk_in_pairs_meets(lines: bool) -> None:
         source_lines = python_module._source_lines(source) if lines else None
         fast = python_module._walk_module(tree, source_lines)
         assert _walk_shape(fast) == _walk_shape(_walk_in_pairs(tree, source_lines))
+
+
+def test_every_name_the_call_judge_spells_is_a_judged_name() -> None:
+    """A call is passed over unread when its last name is none of _JUDGED_NAMES: every name
+    Analysis._call compares the called name with (``last``, ``qualified``: a string, a set of
+    them or a table) is one, and so is every name _data_call looks up."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(python_module.Analysis._call)))
+    compared: set[str] = set()
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Compare) and isinstance(node.left, ast.Name)):
+            continue
+        if node.left.id not in {"last", "qualified"}:
+            continue
+        for other in node.comparators:
+            if isinstance(other, ast.Constant):
+                compared.add(str(other.value))
+            elif isinstance(other, ast.Set):
+                compared.update(str(e.value) for e in other.elts if isinstance(e, ast.Constant))
+            else:
+                assert isinstance(other, ast.Name), ast.dump(other)
+                compared.update(getattr(python_module, other.id))
+    assert {"from_pretrained", "torch.hub.load", "snapshot_download", "datasets.load_dataset"} <= (
+        compared
+    )
+    looked_up = [*python_module._IMPORTED_APIS, *python_module._METHOD_APIS, "load"]
+    for name in (*compared, *looked_up):
+        assert name.rsplit(".", 1)[-1] in python_module._JUDGED_NAMES, name
+
+
+class _Everything:
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+_CALLED = st.sampled_from(
+    sorted(
+        {
+            *python_module._JUDGED_NAMES,
+            *python_module._IMPORTED_APIS,
+            *python_module._PIPELINES,
+            *python_module._LOAD_DATASET,
+            *python_module._DVC_READERS,
+            "torch.hub.load", "dvc.api.artifacts_download", "AutoModel.from_pretrained",
+            "spark.read.format('delta').load", "wandb.Api().artifact", "print", "sd", "x[0]",
+            "(lambda: 1)()", "pd.read_csv", "hub.load",
+        }
+    )
+)  # fmt: skip
+_ARGUMENTS = st.sampled_from(
+    ['"org/m"', '"./local"', '"org/d", revision="main"', "**kw", "*a", '"s3://b/latest"', ""]
+)
+
+
+_IMPORTS = (
+    "from huggingface_hub import snapshot_download as sd",
+    "import torch.hub as hub",
+    "from datasets import load_dataset",
+    "import pandas as pd",
+    "from transformers import pipeline",
+    "import dvc.api",
+    "import wandb",
+)
+
+
+@given(calls=st.lists(st.tuples(_CALLED, _ARGUMENTS), min_size=1, max_size=8))
+@example(calls=[("sd", '"org/m"'), ("hub.load", '"org/repo"'), ("print", '"org/m"')])
+@example(calls=[("load_dataset", '"org/d"'), ("AutoModel.from_pretrained", '"org/m"')])
+@example(calls=[("wandb.Api().artifact", '"e/p/a:latest"'), ("pipeline", '"t", model="org/m"')])
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+def test_calls_passed_over_by_name_are_calls_the_judge_passes_over(
+    calls: list[tuple[str, str]],
+) -> None:
+    lines = [*_IMPORTS, 'kw = {"revision": "main"}']
+    lines += [f"x = {name}({args})" for name, args in calls]
+    text = "\n".join(lines) + "\n"
+    tree = ast.parse(text)
+
+    def hits() -> list[Hit]:
+        analysis = python_module.Analysis(
+            tree, lines=text.split("\n"), parent_dir="", files=frozenset()
+        )
+        return analysis.run()
+
+    passing = hits()
+    with mock.patch.object(python_module, "_JUDGED_NAMES", _Everything()):
+        assert passing == hits(), text
+
+
+def test_a_call_of_a_name_never_judged_is_not_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    judged: list[str] = []
+    real = python_module.Analysis._call
+
+    def recorded(self: python_module.Analysis, call: ast.Call, scope: object) -> None:
+        judged.append(ast.unparse(call.func))
+        real(self, call, scope)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(python_module.Analysis, "_call", recorded)
+    text = 'from huggingface_hub import snapshot_download as sd\nprint(len(x))\nsd("org/m")\n'
+    tree = ast.parse(text)
+    analysis = python_module.Analysis(tree, lines=None, parent_dir="", files=frozenset())
+    assert [hit.rule for hit in analysis.run()] == ["RP601"]
+    assert judged == ["sd"]

@@ -682,6 +682,21 @@ _TRIGGER_GROUPS = _trigger_groups(_TRIGGER_ANCHORS, _PY_TRIGGERS)
 _IMPORTED_APIS = {c: api for api in DATA_APIS if api.match is Match.IMPORT for c in api.calls}
 _METHOD_APIS = {c: api for api in DATA_APIS if api.match is Match.METHOD for c in api.calls}
 
+
+def _last_name(dotted: str) -> str:
+    return dotted.rsplit(".", 1)[-1]
+
+
+# The last name of every call Analysis._call judges: the attribute called (``x.load``), or what
+# the name called was imported as (``sd`` -> ``snapshot_download``). A call of any other name
+# is passed over before its arguments are read (most calls of real code: print, len, torch.cat).
+# A test reads Analysis._call for the names it spells out.
+_JUDGED_NAMES = frozenset(
+    {"from_pretrained", "from_pretrained_keras", "load", "DVCFileSystem", "artifacts_download",
+     *_HUB_CALLS, *_ENCODER_CLASSES, *_CREATE_MODEL,
+     *map(_last_name, (*_PIPELINES, *_LOAD_DATASET, *_DVC_READERS, *_IMPORTED_APIS, *_METHOD_APIS))}
+)  # fmt: skip
+
 _TEMPLATE_MARKUP = re.compile(r"\{\{.*?\}\}|\{%.*?%\}")
 """Jinja/cookiecutter markup, which makes a template, not Python."""
 _SAVES = frozenset({"save_pretrained", "save_model", "save"})
@@ -725,7 +740,17 @@ class Analysis:
 
     def run(self) -> list[Hit]:
         self._saved = self._saved_paths()
+        aliases = self.walked.aliases
         for call, scope in self.walked.calls:
+            func = call.func
+            if isinstance(func, ast.Attribute):
+                last = func.attr
+            elif isinstance(func, ast.Name):
+                last = _last_name(aliases.get(func.id) or func.id)  # as _call qualifies it
+            else:
+                continue  # a call of a call or of an item: _call judges none
+            if last not in _JUDGED_NAMES:
+                continue
             if any(isinstance(a, ast.Starred) for a in call.args):
                 continue  # positions unknown
             spread = self._spread(call, scope)
