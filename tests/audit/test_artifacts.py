@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import ast
 import inspect
+import io
 import json
 import re
 import shutil
 import textwrap
 import time
-from collections.abc import Callable
+import tokenize
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
+from unittest import mock
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from reprolock.audit.artifacts import (
@@ -24,9 +28,11 @@ from reprolock.audit.artifacts import (
     PythonScanner,
     artifact_scanners,
 )
+from reprolock.audit.artifacts import ipython as ipython_module
 from reprolock.audit.artifacts import notebook as notebook_module
 from reprolock.audit.artifacts import python as python_module
 from reprolock.audit.artifacts.ipython import transform_cell
+from reprolock.audit.artifacts.references import Hit
 from reprolock.audit.interface import FileFacts, Role, ScanContext, ScanError, Scanner, SourceFile
 from reprolock.audit.registry import all_scanners
 from reprolock.cli import main
@@ -953,6 +959,73 @@ def test_value_lines_follow_the_last_of_a_repeated_key(data: st.DataObject, reve
             assert lines.line(path) == (last[path] if kept else None), (text, path)
 
 
+def _json_outcome(text: str) -> tuple[str, object]:
+    """What ``json.loads`` makes of ``text``: the document written out again (NaN is not
+    equal to itself), or the error with its message and position."""
+    try:
+        return "value", json.dumps(json.loads(text))
+    except (ValueError, RecursionError) as exc:
+        return type(exc).__name__, str(exc)
+
+
+def _loaded_outcome(text: str) -> tuple[str, object]:
+    try:
+        return "value", json.dumps(ValueLines.loads(text)[0])
+    except (ValueError, RecursionError) as exc:
+        return type(exc).__name__, str(exc)
+
+
+@given(data=st.data(), cuts=st.lists(st.integers(0, 10_000), max_size=2))
+@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
+def test_value_lines_load_what_json_loads_loads(data: st.DataObject, cuts: list[int]) -> None:
+    """ValueLines.loads gives the document json.loads gives, or its error: on JSON and on
+    JSON with characters taken out, doubled or put in (commas, brackets, quotes, blanks)."""
+    text = data.draw(st.composite(_json_text)())
+    for cut in cuts:
+        at = cut % (len(text) + 1)
+        change = data.draw(st.sampled_from(["drop", "double", *',:[]{}" \nx1']))
+        if change == "drop":
+            text = text[:at] + text[at + 1 :]
+        elif change == "double":
+            text = text[:at] + text[at : at + 1] * 2 + text[at + 1 :]
+        else:
+            text = text[:at] + change + text[at:]
+    expected = _json_outcome(text)
+    assert _loaded_outcome(text) == expected, text
+    if expected[0] == "value":  # JSON is read without json.loads
+        with mock.patch.object(json, "loads", side_effect=AssertionError):
+            assert json.dumps(ValueLines.loads(text)[0]) == expected[1]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", " ", "[1,]", '{"a": 1,}', "[1 2]", '{"a" 1}', '{"a": 1 "b": 2}', "{1: 2}", "[", "[1",
+     '{"a"', "[] []", "[]x", "\ufeff[]", '["\x01"]', "NaN", " [ ] ", '{"a": [1, {"b": []}]}',
+     "[" * 100_000 + "]" * 100_000],
+)  # fmt: skip
+def test_value_lines_load_refuses_what_json_loads_refuses(text: str) -> None:
+    assert _loaded_outcome(text) == _json_outcome(text)
+
+
+def test_value_lines_load_reads_a_notebook_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A notebook's data and its lines come from one decode: json.loads is not called, and
+    asking for a cell's line reads only that cell again, as after a lazy first question."""
+    text = _notebook(["%pip install numpy\n"], "import os", ['AutoModel.from_pretrained("x")'])
+
+    def refuse(text: str) -> object:
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(json, "loads", refuse)
+    data, lines = ValueLines.loads(text)
+    monkeypatch.undo()
+    assert data == json.loads(text)
+    assert set(lines._children) == {(), ("cells",), ("metadata",)}
+    lazy = ValueLines(text)
+    assert lazy.line(("nbformat",)) == lines.line(("nbformat",))
+    assert lines._children == lazy._children
+    assert lines.line(("cells", 2, "source", 0)) == _line_of(text, "from_pretrained")
+
+
 def test_notebook_lines_through_outputs_and_string_sources(audit: Audit) -> None:
     """Lines found lazily are the lines of the .ipynb file, past outputs of any shape."""
     nb = json.loads(_notebook(["%pip install numpy\n"], 'AutoModel.from_pretrained("org/a")'))
@@ -1636,33 +1709,38 @@ def test_target_names_of_a_plain_name_are_what_the_full_walk_finds(target: str) 
     assert list(python_module._target_names(node)) == full
 
 
+_WALK_SYNTAX = (
+    "async def f(a, /, b=1, *c, d: int = 2, **e):\n"
+    "    x = [i async for i in g() if not i and -i < 2]\n"
+    "    del x\n    y += 1\n    print(f'{y!r:>{w}}', lambda q: q @ 2)\n"
+    "match v:\n    case {**rest}: pass\n    case [*s]: pass\n"
+    "    case P(x=1, y=[a, *_]) | Q() as q if q: pass\n"
+    "import a.b as c\nfrom .d import e as f\nglobal g\n"
+    "try:\n    pass\nexcept* E as h:\n    raise h from None\n"
+    "with o() as (i, j), k: yield from (z := w[1:2, ...])\n"
+    "class C(B, metaclass=M):\n    x: int = 1\n"
+    "    @d\n    def m(self) -> C: return super().m()\n"
+    "def h(*, a, b=1, **k):\n    x = {**k, 'a': a}\n    def i():\n        nonlocal x\n"
+    "match v:\n    case C(k=1, j=[2]): pass\n    case None: pass\n    case {'a': 1, **r}: pass\n"
+    "f = lambda a, *, b=(x for x in y): {k: v for k, v in a}\n"
+    "@dec('a')\nclass D(base('b'), m=meta('c')):\n    @deco('d')\n    def n(s=g('e')) -> r('f'):\n"
+    "        return h('g')\n"
+)
+
+
 def test_the_walk_passes_over_markers_only_and_keeps_the_order_of_the_rest() -> None:
     """The walk's children are ``ast.iter_child_nodes``'s, in its order, less the Load/Store
     and operator markers, which have nothing under them and are nothing the walk records (the
     fields of names and flags it does not look at hold no node); over real code (the artifact
     scanners) and the syntax of the node types the walk treats apart."""
     sources = [p.read_text() for p in sorted(Path(python_module.__file__).parent.glob("*.py"))]
-    sources.append(
-        "async def f(a, /, b=1, *c, d: int = 2, **e):\n"
-        "    x = [i async for i in g() if not i and -i < 2]\n"
-        "    del x\n    y += 1\n    print(f'{y!r:>{w}}', lambda q: q @ 2)\n"
-        "match v:\n    case {**rest}: pass\n    case [*s]: pass\n"
-        "    case P(x=1, y=[a, *_]) | Q() as q if q: pass\n"
-        "import a.b as c\nfrom .d import e as f\nglobal g\n"
-        "try:\n    pass\nexcept* E as h:\n    raise h from None\n"
-        "with o() as (i, j), k: yield from (z := w[1:2, ...])\n"
-        "class C(B, metaclass=M):\n    x: int = 1\n"
-        "    @d\n    def m(self) -> C: return super().m()\n"
-    )
+    sources.append(_WALK_SYNTAX)
     skipped = 0
     for source in sources:
         for node in ast.walk(ast.parse(source)):
             children = list(ast.iter_child_nodes(node))
             kept = [c for c in children if not isinstance(c, _MARKERS)]
-            scope = python_module._Scope(parent=None, kind="module")
-            pairs = python_module._children_in(node, scope)
-            assert [child for child, _ in pairs] == kept, ast.dump(node)
-            assert all(s is scope for _, s in pairs)
+            assert python_module._children_in(node) == kept, ast.dump(node)
             skipped += len(children) - len(kept)
             if isinstance(node, _MARKERS):
                 assert children == []
@@ -1688,7 +1766,33 @@ def test_the_walk_passes_over_markers_only_and_keeps_the_order_of_the_rest() -> 
 def test_a_function_is_walked_for_an_imported_name_only_where_it_is_used(
     text: str, uses: bool
 ) -> None:
-    assert (python_module._calls_any(("pipeline", "sd")).search(text) is not None) is uses
+    assert python_module._Calls(("pipeline", "sd")).found_in(text) is uses
+
+
+def _calls_as_one_pattern(names: tuple[str, ...], text: str) -> bool:
+    """The test of :class:`_Calls` as one pattern (slower: tried at every character)."""
+    alternatives = "|".join(map(re.escape, names))
+    pattern = rf"\b(?:{alternatives})[\s\\]*(?:\(|\.[\s\\]*[^\W\d])"
+    return re.search(pattern, text) is not None
+
+
+_NAME_CHARS = "sdxé_1℘·"  # a letter, a digit, "_", a name start and a name part that \w is not
+
+
+@given(
+    names=st.lists(st.text(alphabet=_NAME_CHARS, min_size=1, max_size=3), min_size=1, max_size=3),
+    text=st.lists(
+        st.one_of(st.text(alphabet=_NAME_CHARS, max_size=3), st.sampled_from('(.\\ \n"#')),
+        max_size=12,
+    ),
+)
+@settings(max_examples=1000)
+def test_calls_of_imported_names_are_what_one_pattern_finds(
+    names: list[str], text: list[str]
+) -> None:
+    joined = "".join(text)
+    found = python_module._Calls(tuple(names)).found_in(joined)
+    assert found is _calls_as_one_pattern(tuple(names), joined), (names, joined)
 
 
 def test_a_call_through_an_import_alias_inside_a_function(audit: Audit) -> None:
@@ -1701,3 +1805,365 @@ def test_a_call_through_an_import_alias_inside_a_function(audit: Audit) -> None:
                     ("org/model"))
     """
     assert _py(audit, code) == [("RP601", "app.py", 5)]
+
+
+@given(text=st.text(alphabet="a \r\n\x0c\x1c\u2028", max_size=12))
+def test_source_lines_are_the_lines_the_compiler_counts(text: str) -> None:
+    assert python_module._source_lines(text) == re.split(r"\r\n|\r|\n", text)
+
+
+def test_source_lines_without_a_carriage_return_are_split_without_the_pattern(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Refused:
+        def split(self, text: str) -> list[str]:
+            raise AssertionError("pattern used")
+
+    monkeypatch.setattr(python_module, "_LINE_BREAK", Refused())
+    assert python_module._source_lines("a\n\x0cb\x1c\n") == ["a", "\x0cb\x1c", ""]
+    with pytest.raises(AssertionError, match="pattern used"):
+        python_module._source_lines("a\r\nb")
+
+
+def _worth_walking_in_full(segment: str, names: tuple[str, ...]) -> bool:
+    """The test of :func:`_worth_walking` on a definition's text, every trigger, word and
+    name looked for in it."""
+    return (
+        python_module.mentions_artifacts(segment)
+        or "global" in segment
+        or "nonlocal" in segment
+        or _calls_as_one_pattern(names, segment)
+    )
+
+
+_BODIES = st.sampled_from(
+    [
+        "pass", "return 1", "global g", "nonlocal_ = 2", 'x = "org/m"', "sd(x)", "sd .load",
+        "my_sd(x)", "AutoModel.from_pretrained(x)", "load_dataset(x)", "'delta'", "y = hub",
+        '"""the pipeline."""', "pipeline(task)", "models = 1", "def inner():\n        sd(1)",
+    ]
+)  # fmt: skip
+
+
+@given(
+    imports=st.lists(
+        st.sampled_from(
+            ["from huggingface_hub import snapshot_download as sd", "import torch", "import os"]
+        ),
+        max_size=2,
+    ),
+    bodies=st.lists(st.lists(_BODIES, min_size=1, max_size=3), min_size=1, max_size=4),
+    newline=st.sampled_from(["\n", "\r\n"]),
+)
+@settings(max_examples=300)
+def test_definitions_walked_are_those_the_full_test_finds(
+    imports: list[str], bodies: list[list[str]], newline: str
+) -> None:
+    """Looking in each definition only for the triggers, words and imported names its module
+    holds walks the definitions that looking for all of them walks."""
+    parts = [*imports]
+    for index, body in enumerate(bodies):
+        parts.append(f"def f{index}():\n" + "".join(f"    {line}\n" for line in body))
+    text = "\n".join(parts).replace("\n", newline)
+    tree = ast.parse(text)
+    lines = python_module._source_lines(text)
+    names = python_module._local_import_names(tree)
+    relevance = python_module._Relevance(lines, names)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef):
+            segment = "\n".join(lines[node.lineno - 1 : node.end_lineno])
+            expected = _worth_walking_in_full(segment, names)
+            assert python_module._worth_walking(node, lines, relevance) is expected, segment
+
+
+def test_a_definition_is_searched_only_for_what_its_module_holds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    text = 'import torch\n\ndef f():\n    return 1\n\ndef g():\n    return torch.load("x")\n'
+    lines = python_module._source_lines(text)
+    relevance = python_module._Relevance(lines, ("pipeline", "torch"))
+    assert relevance.words == ()
+    assert relevance.calls is not None
+    monkeypatch.setattr(python_module, "mentions_artifacts", None)  # not asked per definition
+    f, g = [n for n in ast.parse(text).body if isinstance(n, ast.FunctionDef)]
+    assert [python_module._worth_walking(n, lines, relevance) for n in (f, g)] == [False, True]
+    nothing = python_module._Relevance(lines[:4], ("pipeline", "sd"))
+    assert (nothing.words, nothing.calls) == ((), None)
+
+    class Unread(list[str]):
+        def __getitem__(self, index: object) -> NoReturn:
+            raise AssertionError("a definition's text was built")
+
+    assert python_module._worth_walking(f, Unread(lines), nothing) is False
+
+
+def _first_token(line: str) -> tokenize.TokenInfo | None:
+    """The first token a fresh tokenizer reads from ``line`` (indentation left out)."""
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(line + "\n").readline):
+            if token.type not in {tokenize.INDENT, tokenize.DEDENT}:
+                return token
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    return None
+
+
+@given(line=st.text(alphabet=" \t\x0c\x0b!%?,;/=x1'\"#(\\", max_size=6))
+@settings(max_examples=1000)
+def test_an_escape_that_starts_a_line_is_the_tokenizers_first_token(line: str) -> None:
+    """Read without the tokenizer, an escape at the start of a line is the token the tokenizer
+    reads there (but for its type, read by no one), and every such token is read so."""
+    fast = ipython_module._escape_token(line)
+    token = _first_token(line)
+    escape = token is not None and token.string in ipython_module._ESCAPES
+    if fast is None:
+        assert not escape, (line, token)
+    else:
+        assert token is not None
+        assert fast[1:] == token[1:], (line, token)
+
+
+def test_a_line_that_starts_with_an_escape_is_not_tokenized(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refuse(readline: object) -> NoReturn:
+        raise AssertionError("tokenized")
+
+    monkeypatch.setattr(tokenize, "generate_tokens", refuse)
+    cell = transform_cell("  %pip install numpy\n!ls")
+    assert cell.python == ("  pass", "pass")
+    assert [(s.kind, s.name, s.args) for s in cell.specials] == [
+        ("magic", "pip", ("install numpy",)),
+        ("shell", "", ("ls",)),
+    ]
+    with pytest.raises(AssertionError, match="tokenized"):
+        transform_cell("x = 1 % 2")
+
+
+def _children_in_pairs(
+    node: ast.AST, scope: python_module._Scope
+) -> list[tuple[ast.AST, python_module._Scope]]:
+    out: list[tuple[ast.AST, python_module._Scope]] = []
+    for name in python_module._child_fields(type(node)):
+        value = getattr(node, name, None)
+        if isinstance(value, list):
+            out.extend([(item, scope) for item in value if isinstance(item, ast.AST)])
+        elif isinstance(value, ast.AST):
+            out.append((value, scope))
+    return out
+
+
+def _walk_in_pairs(tree: ast.Module, lines: Sequence[str] | None = None) -> python_module._Walked:
+    """The walk as it was written first: each node on the stack with its scope, its children
+    filtered to nodes."""
+    walked = python_module._Walked(module=python_module._Scope(parent=None, kind="module"))
+    relevance = (
+        python_module._Relevance(lines, python_module._local_import_names(tree))
+        if lines is not None
+        else None
+    )
+    stack: list[tuple[ast.AST, python_module._Scope]] = [(tree, walked.module)]
+    while stack:
+        node, scope = stack.pop()
+        kind = type(node)
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, str):
+                walked.strings.append((node, scope))
+            continue
+        if kind not in python_module._SPECIAL_NODES:
+            if kind in python_module._BINDING_TYPES:
+                python_module._bind(node, scope, walked)
+            stack.extend(_children_in_pairs(node, scope))
+            continue
+        if isinstance(node, ast.Call):
+            walked.calls.append((node, scope))
+            stack.extend(_children_in_pairs(node, scope))
+            continue
+        if (
+            lines is not None
+            and relevance is not None
+            and isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+            and not python_module._worth_walking(node, lines, relevance)
+        ):
+            scope.bind(node.name, None)
+            continue
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            inner = python_module._Scope(parent=scope, kind="function")
+            if not isinstance(node, ast.Lambda):
+                scope.bind(node.name, None)
+                stack.extend((d, scope) for d in node.decorator_list)
+                if node.returns is not None:
+                    stack.append((node.returns, scope))
+            args = node.args
+            for arg in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
+                if arg is not None:
+                    inner.bind(arg.arg, None)
+                    if arg.annotation is not None:
+                        stack.append((arg.annotation, scope))
+            stack.extend((d, scope) for d in (*args.defaults, *args.kw_defaults) if d is not None)
+            body = node.body if isinstance(node.body, list) else [node.body]
+            stack.extend((child, inner) for child in body)
+            continue
+        if isinstance(node, ast.ClassDef):
+            scope.bind(node.name, None)
+            inner = python_module._Scope(parent=scope, kind="class")
+            stack.extend((child, scope) for child in (*node.decorator_list, *node.bases))
+            stack.extend((kw.value, scope) for kw in node.keywords)
+            stack.extend((child, inner) for child in node.body)
+            continue
+        if isinstance(node, ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp):
+            inner = python_module._Scope(parent=scope, kind="function")
+            for generator in node.generators:
+                for name in python_module._target_names(generator.target):
+                    inner.bind(name, None)
+            stack.extend(_children_in_pairs(node, inner))
+            continue
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant | ast.JoinedStr):
+            continue  # docstrings and bare strings document; they fetch nothing
+        if isinstance(node, ast.JoinedStr):
+            walked.strings.append((node, scope))
+            stack.extend(
+                (part.value, scope) for part in node.values if isinstance(part, ast.FormattedValue)
+            )
+            continue
+        stack.extend(_children_in_pairs(node, scope))  # an expression statement
+    return walked
+
+
+def _scope_shape(scope: python_module._Scope | None) -> object:
+    if scope is None:
+        return None
+    bindings = {name: [id(v) for v in values] for name, values in scope.bindings.items()}
+    shape = (scope.kind, bindings, sorted(scope.globals), sorted(scope.nonlocals))
+    return (*shape, _scope_shape(scope.parent))
+
+
+def _walk_shape(walked: python_module._Walked) -> object:
+    return (
+        [(id(call), _scope_shape(scope)) for call, scope in walked.calls],
+        [(id(node), _scope_shape(scope)) for node, scope in walked.strings],
+        walked.aliases,
+        _scope_shape(walked.module),
+    )
+
+
+_WALKED_SOURCES = [
+    p.read_text() for p in sorted(Path(python_module.__file__).parent.parent.glob("**/*.py"))
+]
+
+
+@pytest.mark.parametrize("lines", [True, False])
+def test_the_walk_meets_what_the_walk_in_pairs_meets(lines: bool) -> None:
+    """The walk keeps the scope as it goes (a mark under an inner scope's nodes) and puts the
+    items of list fields on its stack unfiltered: it meets the calls and strings, in the same
+    order and scopes, and binds the same names, as the walk that kept each node's scope with
+    it and filtered the items; over the audit's own code and the syntax the walk treats
+    apart."""
+    sources = [*_WALKED_SOURCES, _WALK_SYNTAX]
+    for source in sources:
+        tree = ast.parse(source)
+        source_lines = python_module._source_lines(source) if lines else None
+        fast = python_module._walk_module(tree, source_lines)
+        assert _walk_shape(fast) == _walk_shape(_walk_in_pairs(tree, source_lines))
+
+
+def test_every_name_the_call_judge_spells_is_a_judged_name() -> None:
+    """A call is passed over unread when its last name is none of _JUDGED_NAMES: every name
+    Analysis._call compares the called name with (``last``, ``qualified``: a string, a set of
+    them or a table) is one, and so is every name _data_call looks up."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(python_module.Analysis._call)))
+    compared: set[str] = set()
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Compare) and isinstance(node.left, ast.Name)):
+            continue
+        if node.left.id not in {"last", "qualified"}:
+            continue
+        for other in node.comparators:
+            if isinstance(other, ast.Constant):
+                compared.add(str(other.value))
+            elif isinstance(other, ast.Set):
+                compared.update(str(e.value) for e in other.elts if isinstance(e, ast.Constant))
+            else:
+                assert isinstance(other, ast.Name), ast.dump(other)
+                compared.update(getattr(python_module, other.id))
+    assert {"from_pretrained", "torch.hub.load", "snapshot_download", "datasets.load_dataset"} <= (
+        compared
+    )
+    looked_up = [*python_module._IMPORTED_APIS, *python_module._METHOD_APIS, "load"]
+    for name in (*compared, *looked_up):
+        assert name.rsplit(".", 1)[-1] in python_module._JUDGED_NAMES, name
+
+
+class _Everything:
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+_CALLED = st.sampled_from(
+    sorted(
+        {
+            *python_module._JUDGED_NAMES,
+            *python_module._IMPORTED_APIS,
+            *python_module._PIPELINES,
+            *python_module._LOAD_DATASET,
+            *python_module._DVC_READERS,
+            "torch.hub.load", "dvc.api.artifacts_download", "AutoModel.from_pretrained",
+            "spark.read.format('delta').load", "wandb.Api().artifact", "print", "sd", "x[0]",
+            "(lambda: 1)()", "pd.read_csv", "hub.load",
+        }
+    )
+)  # fmt: skip
+_ARGUMENTS = st.sampled_from(
+    ['"org/m"', '"./local"', '"org/d", revision="main"', "**kw", "*a", '"s3://b/latest"', ""]
+)
+
+
+_IMPORTS = (
+    "from huggingface_hub import snapshot_download as sd",
+    "import torch.hub as hub",
+    "from datasets import load_dataset",
+    "import pandas as pd",
+    "from transformers import pipeline",
+    "import dvc.api",
+    "import wandb",
+)
+
+
+@given(calls=st.lists(st.tuples(_CALLED, _ARGUMENTS), min_size=1, max_size=8))
+@example(calls=[("sd", '"org/m"'), ("hub.load", '"org/repo"'), ("print", '"org/m"')])
+@example(calls=[("load_dataset", '"org/d"'), ("AutoModel.from_pretrained", '"org/m"')])
+@example(calls=[("wandb.Api().artifact", '"e/p/a:latest"'), ("pipeline", '"t", model="org/m"')])
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+def test_calls_passed_over_by_name_are_calls_the_judge_passes_over(
+    calls: list[tuple[str, str]],
+) -> None:
+    lines = [*_IMPORTS, 'kw = {"revision": "main"}']
+    lines += [f"x = {name}({args})" for name, args in calls]
+    text = "\n".join(lines) + "\n"
+    tree = ast.parse(text)
+
+    def hits() -> list[Hit]:
+        analysis = python_module.Analysis(
+            tree, lines=text.split("\n"), parent_dir="", files=frozenset()
+        )
+        return analysis.run()
+
+    passing = hits()
+    with mock.patch.object(python_module, "_JUDGED_NAMES", _Everything()):
+        assert passing == hits(), text
+
+
+def test_a_call_of_a_name_never_judged_is_not_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    judged: list[str] = []
+    real = python_module.Analysis._call
+
+    def recorded(self: python_module.Analysis, call: ast.Call, scope: object) -> None:
+        judged.append(ast.unparse(call.func))
+        real(self, call, scope)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(python_module.Analysis, "_call", recorded)
+    text = 'from huggingface_hub import snapshot_download as sd\nprint(len(x))\nsd("org/m")\n'
+    tree = ast.parse(text)
+    analysis = python_module.Analysis(tree, lines=None, parent_dir="", files=frozenset())
+    assert [hit.rule for hit in analysis.run()] == ["RP601"]
+    assert judged == ["sd"]

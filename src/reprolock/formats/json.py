@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 JsonPath = tuple[str | int, ...]
 """Object keys, and array items by index, from the root."""
@@ -80,7 +81,11 @@ _SPACE = re.compile(r"[ \t\n\r]*")
 # One match past the separators around a member, rather than one per blank run: a container is
 # read member by member in Python.
 _AFTER_KEY = re.compile(r"[ \t\n\r]*:[ \t\n\r]*")
-_AFTER_VALUE = re.compile(r"[ \t\n\r]*(?:,[ \t\n\r]*)?")
+_AFTER_VALUE = re.compile(r"[ \t\n\r]*(?:(,)[ \t\n\r]*)?")
+
+
+class _NotJson(Exception):
+    """The text is not a JSON document: :meth:`ValueLines.loads` lets ``json.loads`` say why."""
 
 
 def _space(text: str, index: int) -> int:
@@ -107,6 +112,21 @@ class ValueLines:
         self._children: dict[JsonPath, dict[str | int, int]] = {}
         self._counted = (0, 1)
         """The last offset a line was counted to, and its line."""
+
+    @classmethod
+    def loads(cls, text: str) -> tuple[Any, ValueLines]:
+        """``json.loads(text)``, and the lines of ``text`` with its root already read: the
+        document is decoded once for both (its root and the containers directly in it are
+        read member by member, as a first question would read them). Raises what
+        ``json.loads`` raises: whatever the reading meets that is not JSON is left to it."""
+        lines = cls(text)
+        try:
+            value, end = lines._read((), _space(text, 0), inner=True)
+            if _space(text, end) != len(text):
+                raise _NotJson
+        except (_NotJson, ValueError, StopIteration, IndexError, RecursionError):
+            return json.loads(text), cls(text)
+        return value, lines
 
     def line(self, path: JsonPath) -> int | None:
         """1-based line where the value at ``path`` starts; None when there is none."""
@@ -136,26 +156,33 @@ class ValueLines:
             known = self._children[path]
         return known
 
-    def _read(self, path: JsonPath, index: int, *, inner: bool) -> int:
+    def _read(self, path: JsonPath, index: int, *, inner: bool) -> tuple[Any, int]:
         """Record where each member of the container at ``path`` (starting at ``index``)
-        starts, and with ``inner`` those of the containers among them too; the index after
-        the container. A scalar there has no members."""
+        starts, and with ``inner`` those of the containers among them too; the container's
+        value and the index after it. A scalar there has no members. Raises :class:`_NotJson`
+        (or what the scanner raises) where the text is not JSON."""
         text = self._text
         out: dict[str | int, int] = {}
         self._children[path] = out
         opening = text[index]
         if opening not in "{[":
-            return _SCAN(text, index)[1]
+            return _SCAN(text, index)
         closing = "}" if opening == "{" else "]"
         index = _space(text, index + 1)
+        value: Any = {} if opening == "{" else []
         position = 0
         after_key = _AFTER_KEY.match
         after_value = _AFTER_VALUE.match
         while text[index] != closing:
             member: str | int
             if opening == "{":
+                if text[index] != '"':
+                    raise _NotJson
                 key, index = _SCAN(text, index)
-                index = after_key(text, index).end()  # type: ignore[union-attr]  # valid JSON
+                found = after_key(text, index)
+                if found is None:
+                    raise _NotJson
+                index = found.end()
                 member = str(key)
                 # A key given again: what was read of the value before is not its value.
                 self._children.pop((*path, member), None)
@@ -164,8 +191,16 @@ class ValueLines:
                 position += 1
             out[member] = index
             if inner and text[index] in "{[":
-                index = self._read((*path, member), index, inner=False)
+                item, index = self._read((*path, member), index, inner=False)
             else:
-                index = _SCAN(text, index)[1]
-            index = after_value(text, index).end()  # type: ignore[union-attr]  # always matches
-        return index + 1
+                item, index = _SCAN(text, index)
+            if opening == "{":
+                value[member] = item
+            else:
+                value.append(item)
+            separator = after_value(text, index)
+            index = separator.end()  # type: ignore[union-attr]  # always matches
+            # A comma before the end, or none between two members, is not JSON.
+            if (separator.lastindex is None) is (text[index] != closing):  # type: ignore[union-attr]
+                raise _NotJson
+        return value, index + 1

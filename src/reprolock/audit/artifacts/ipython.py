@@ -156,6 +156,10 @@ def _logical_line(
     and the index of its last line; unless ``whole``, reading stops at an escape that starts
     the line. A fresh tokenizer reads from ``start`` on: a logical line start is where
     Python's own reading would be at that point, so nothing carries over."""
+    if not whole:
+        escape = _escape_token(lines[start])
+        if escape is not None:
+            return [escape], start
     position = start
 
     def readline() -> str:
@@ -185,6 +189,24 @@ def _logical_line(
         return tokens, max(position - 1, start)
     last = start + tokens[-1].end[0] - 1 if tokens else start
     return tokens, min(max(last, start), len(lines) - 1)
+
+
+_OPERATORS_FROM_ESCAPES = frozenset({"!=", "%=", "//", "/="})
+"""Operators that start with an escape character, which the tokenizer reads whole."""
+
+
+def _escape_token(line: str) -> tokenize.TokenInfo | None:
+    """The first token of ``line`` when it is an escape (``!``, ``%``...), read without the
+    tokenizer: a fresh tokenizer passes over the blanks it takes for indentation, then reads
+    the escape as a token of its own, unless it starts a longer operator. Its type (``!`` is
+    an error token before Python 3.12, an operator since) is read by no one; the rest is what
+    the tokenizer gives."""
+    text = line.lstrip(" \t\f")
+    char = text[:1]
+    if char not in _ESCAPES or text[:2] in _OPERATORS_FROM_ESCAPES:
+        return None
+    column = len(line) - len(text)
+    return tokenize.TokenInfo(tokenize.OP, char, (1, column), (1, column + 1), line + "\n")
 
 
 def _continued(lines: list[str], start: int) -> int:

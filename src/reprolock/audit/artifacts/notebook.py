@@ -245,18 +245,23 @@ class NotebookScanner(Scanner):
 
     def scan(self, source: SourceFile, ctx: ScanContext) -> FileFacts:
         facts = FileFacts(path=source.path, kind=self.name, role=Role.OTHER)
+        mentions = mentions_artifacts(source.text)
+        # A notebook read further may need lines: then one decode serves the data and them.
+        read_further = mentions or _RUNS_SHELL.search(source.text) is not None
         try:
-            data = json.loads(source.text)
+            if read_further:
+                data, lines = ValueLines.loads(source.text)
+            else:
+                data, lines = json.loads(source.text), None
         except json.JSONDecodeError as exc:
             raise ScanError(f"invalid notebook JSON: {exc.msg}", exc.lineno, exc.colno) from None
         except RecursionError:
             raise ScanError("invalid notebook JSON: nesting too deep", 1) from None
         if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
             return facts
-        mentions = mentions_artifacts(source.text)
-        if not _python_kernel(data) or not (mentions or _RUNS_SHELL.search(source.text)):
+        if lines is None or not _python_kernel(data):
             return facts
-        nb = _notebook_python(_code_sources(data), ValueLines(source.text), python=mentions)
+        nb = _notebook_python(_code_sources(data), lines, python=mentions)
         findings: list[Finding] = []
         shell = _shell(source, ctx, nb.commands)
         findings.extend(shell.findings)

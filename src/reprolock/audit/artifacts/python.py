@@ -220,6 +220,8 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 def _source_lines(text: str) -> list[str]:
     """Lines as the compiler numbers them (``str.splitlines`` also breaks at \\f, \\x1c...)."""
+    if "\r" not in text:
+        return text.split("\n")  # the same lines, without the pattern
     return _LINE_BREAK.split(text)
 
 
@@ -254,32 +256,84 @@ def _local_import_names(tree: ast.Module) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _calls_any(names: tuple[str, ...]) -> re.Pattern[str]:
+_CALL_AFTER_NAME = re.compile(r"[\s\\]*(?:\(|\.[\s\\]*[^\W\d])")
+"""What follows a name that is called or whose attribute is read."""
+
+
+class _Calls:
     """Text that calls one of ``names`` or reads an attribute of it (``sd(``, ``hub.load``):
     the only way code can reach an API through a name an import gave it. A name met only in
-    a docstring or a comment ("the pipeline") is not a use."""
-    alternatives = "|".join(map(re.escape, names))
-    return re.compile(rf"\b(?:{alternatives})[\s\\]*(?:\(|\.[\s\\]*[^\W\d])")
+    a docstring or a comment ("the pipeline") is not a use; nor is one inside a longer word
+    (``my_sd(``)."""
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
+
+    def found_in(self, text: str) -> bool:
+        r"""Whether ``text`` holds such a use: a match of
+        ``\b(?:names)[\s\\]*(?:\(|\.[\s\\]*[^\W\d])``, looked for name by name. Each
+        module imports names of its own: one pattern of them was compiled per module, which
+        cost more than the searches (0.2 ms a module)."""
+        after = _CALL_AFTER_NAME.match
+        for name in self.names:
+            start = text.find(name)
+            while start >= 0:
+                # \b as re sees it: a word character on one side of the start and not the other.
+                before = start > 0 and _is_word(text[start - 1])
+                if _is_word(text[start]) is not before and after(text, start + len(name)):
+                    return True
+                start = text.find(name, start + 1)
+        return False
+
+
+def _is_word(char: str) -> bool:
+    r"""What ``\w`` matches in a str pattern."""
+    return char.isalnum() or char == "_"
+
+
+class _Relevance:
+    """What makes a definition of one module worth walking (:func:`_worth_walking`): the
+    triggers of :func:`mentions_artifacts`, ``global``/``nonlocal``, and a call of a name an
+    import gave (:class:`_Calls`). A definition's lines are lines of its module, so only what
+    the module holds at all is looked for in each: most modules that pass the prefilter hold
+    one or two triggers of the many, and no imported name in most of their definitions."""
+
+    def __init__(self, lines: Sequence[str], names: tuple[str, ...]) -> None:
+        text = "\n".join(lines)
+        self.words = (*_triggers_in(text), *(w for w in ("global", "nonlocal") if w in text))
+        used = tuple(name for name in names if name in text)
+        self.calls = _Calls(used) if used else None
+
+
+def _triggers_in(text: str) -> tuple[str, ...]:
+    """The triggers ``text`` holds (:func:`mentions_artifacts` searched them all)."""
+    found: list[str] = []
+    for anchor, triggers in _TRIGGER_GROUPS:
+        if anchor in text:
+            found.extend(token for token in triggers or (anchor,) if token in text)
+    return tuple(found)
 
 
 def _worth_walking(
     node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef,
     lines: Sequence[str],
-    local_names: re.Pattern[str],
+    relevance: _Relevance,
 ) -> bool:
     """Whether a definition's text could hold anything judged, or rebind an outer name.
 
     Walking every node of every function is most of the cost of the audit in a large
     repository; a function whose text names no fetching API and uses no imported alias of
-    one (``local_names``: :func:`_calls_any`), and declares nothing ``global``/``nonlocal``,
-    cannot fetch anything, nor change what an outer name means.
+    one (:class:`_Calls`), and declares nothing ``global``/``nonlocal``, cannot fetch
+    anything, nor change what an outer name means.
     """
+    if not relevance.words and relevance.calls is None:
+        return False
     start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
     end = node.end_lineno or start
     segment = "\n".join(lines[start - 1 : end])
-    if mentions_artifacts(segment) or "global" in segment or "nonlocal" in segment:
+    if any(word in segment for word in relevance.words):
         return True
-    return local_names.search(segment) is not None
+    return relevance.calls is not None and relevance.calls.found_in(segment)
 
 
 # Fields the walk does not descend: markers with nothing under them (Load/Store, operators: a
@@ -289,60 +343,95 @@ _NOT_DESCENDED = frozenset(
     {"ctx", "op", "ops", "id", "attr", "name", "arg", "asname", "module", "level", "kind",
      "conversion", "is_async", "simple", "rest", "tag", "type_comment"}
 )  # fmt: skip
-_CHILD_FIELDS: dict[type[ast.AST], tuple[str, ...]] = {}
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
-def _children_in(node: ast.AST, scope: _Scope) -> list[tuple[ast.AST, _Scope]]:
-    """:func:`ast.iter_child_nodes` without the markers, in the same order, each with
-    ``scope``."""
-    kind = type(node)
+def _child_fields(kind: type) -> tuple[str, ...]:
+    """The fields of a node type the walk descends (none for what is not a node: a None or a
+    name among the items of a list field, such as ``Dict.keys`` or ``Global.names``)."""
     fields = _CHILD_FIELDS.get(kind)
     if fields is None:
-        fields = _CHILD_FIELDS[kind] = tuple(f for f in kind._fields if f not in _NOT_DESCENDED)
-    out: list[tuple[ast.AST, _Scope]] = []
-    for name in fields:
+        names = getattr(kind, "_fields", ())
+        fields = _CHILD_FIELDS[kind] = tuple(f for f in names if f not in _NOT_DESCENDED)
+    return fields
+
+
+def _children_in(node: ast.AST) -> list[ast.AST]:
+    """:func:`ast.iter_child_nodes` without the markers, in the same order."""
+    out: list[ast.AST] = []
+    for name in _child_fields(type(node)):
         value = getattr(node, name, None)
         if isinstance(value, list):
-            out.extend([(item, scope) for item in value if isinstance(item, ast.AST)])
+            out.extend([item for item in value if isinstance(item, ast.AST)])
         elif isinstance(value, ast.AST):
-            out.append((value, scope))
+            out.append(value)
     return out
+
+
+class _ScopeEnd(ast.AST):
+    """Put on the walk's stack under the nodes of an inner scope: the nodes under it are in
+    ``scope`` again."""
+
+    _fields = ()
+
+    def __init__(self, scope: _Scope) -> None:
+        super().__init__()
+        self.scope = scope
 
 
 # The node types the walk does more with than descend (scopes, strings, bindings, calls).
 _SPECIAL_NODES = frozenset(
     {ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.ListComp, ast.SetComp,
-     ast.DictComp, ast.GeneratorExp, ast.Expr, ast.JoinedStr, ast.Constant, ast.Call}
+     ast.DictComp, ast.GeneratorExp, ast.Expr, ast.JoinedStr, ast.Constant, ast.Call, _ScopeEnd}
 )  # fmt: skip
 
 
 def _walk_module(tree: ast.Module, lines: Sequence[str] | None = None) -> _Walked:
     """One pass over the tree: scopes and their bindings, calls, string literals, imports.
-    With the source ``lines``, definitions that cannot matter are not descended into."""
+    With the source ``lines``, definitions that cannot matter are not descended into.
+
+    Most nodes are only descended into: their children go on the stack as they are (the
+    items of a list field unfiltered: what is not a node has no children), in the order of
+    :func:`ast.iter_child_nodes`, and the scope they are in is the walk's current one. An
+    inner scope's nodes go on last, over a :class:`_ScopeEnd`.
+    """
     walked = _Walked(module=_Scope(parent=None, kind="module"))
-    local_names = _calls_any(_local_import_names(tree) if lines is not None else ())
-    stack: list[tuple[ast.AST, _Scope]] = [(tree, walked.module)]
+    relevance = _Relevance(lines, _local_import_names(tree)) if lines is not None else None
+    scope = walked.module
+    stack: list[ast.AST] = [tree]
+    pop, push, extend = stack.pop, stack.append, stack.extend
+    fields_of = _CHILD_FIELDS.get
+    special, binding, node_type = _SPECIAL_NODES, _BINDING_TYPES, ast.AST
     while stack:
-        node, scope = stack.pop()
+        node = pop()
         kind = type(node)
-        # Constants, then the nodes only descended into: most of a module, each on one test.
+        if kind not in special:
+            if kind in binding:
+                _bind(node, scope, walked)
+            fields = fields_of(kind)
+            for name in _child_fields(kind) if fields is None else fields:
+                value = getattr(node, name, None)
+                if value.__class__ is list:
+                    extend(value)
+                elif isinstance(value, node_type):
+                    push(value)
+            continue
         if isinstance(node, ast.Constant):
             if isinstance(node.value, str):
                 walked.strings.append((node, scope))
             continue
-        if kind not in _SPECIAL_NODES:
-            if kind in _BINDING_TYPES:
-                _bind(node, scope, walked)
-            stack.extend(_children_in(node, scope))
-            continue
         if isinstance(node, ast.Call):
             walked.calls.append((node, scope))
-            stack.extend(_children_in(node, scope))
+            extend(_children_in(node))
+            continue
+        if isinstance(node, _ScopeEnd):
+            scope = node.scope
             continue
         if (
-            lines is not None
+            relevance is not None
+            and lines is not None
             and isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
-            and not _worth_walking(node, lines, local_names)
+            and not _worth_walking(node, lines, relevance)
         ):
             scope.bind(node.name, None)
             continue
@@ -350,42 +439,45 @@ def _walk_module(tree: ast.Module, lines: Sequence[str] | None = None) -> _Walke
             inner = _Scope(parent=scope, kind="function")
             if not isinstance(node, ast.Lambda):
                 scope.bind(node.name, None)
-                stack.extend((d, scope) for d in node.decorator_list)
+                extend(node.decorator_list)
                 if node.returns is not None:
-                    stack.append((node.returns, scope))
+                    push(node.returns)
             args = node.args
             for arg in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
                 if arg is not None:
                     inner.bind(arg.arg, None)
                     if arg.annotation is not None:
-                        stack.append((arg.annotation, scope))
-            stack.extend((d, scope) for d in (*args.defaults, *args.kw_defaults) if d is not None)
-            body = node.body if isinstance(node.body, list) else [node.body]
-            stack.extend((child, inner) for child in body)
+                        push(arg.annotation)
+            extend([d for d in (*args.defaults, *args.kw_defaults) if d is not None])
+            push(_ScopeEnd(scope))
+            extend(node.body if isinstance(node.body, list) else [node.body])
+            scope = inner
             continue
         if isinstance(node, ast.ClassDef):
             scope.bind(node.name, None)
             inner = _Scope(parent=scope, kind="class")
-            stack.extend((child, scope) for child in (*node.decorator_list, *node.bases))
-            stack.extend((kw.value, scope) for kw in node.keywords)
-            stack.extend((child, inner) for child in node.body)
+            extend([*node.decorator_list, *node.bases])
+            extend([kw.value for kw in node.keywords])
+            push(_ScopeEnd(scope))
+            extend(node.body)
+            scope = inner
             continue
         if isinstance(node, ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp):
             inner = _Scope(parent=scope, kind="function")
             for generator in node.generators:
                 for name in _target_names(generator.target):
                     inner.bind(name, None)
-            stack.extend(_children_in(node, inner))
+            push(_ScopeEnd(scope))
+            extend(_children_in(node))
+            scope = inner
             continue
         if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant | ast.JoinedStr):
             continue  # docstrings and bare strings document; they fetch nothing
         if isinstance(node, ast.JoinedStr):
             walked.strings.append((node, scope))
-            stack.extend(
-                (part.value, scope) for part in node.values if isinstance(part, ast.FormattedValue)
-            )
+            extend([part.value for part in node.values if isinstance(part, ast.FormattedValue)])
             continue
-        stack.extend(_children_in(node, scope))  # an expression statement
+        extend(_children_in(node))  # an expression statement
     return walked
 
 
@@ -590,6 +682,21 @@ _TRIGGER_GROUPS = _trigger_groups(_TRIGGER_ANCHORS, _PY_TRIGGERS)
 _IMPORTED_APIS = {c: api for api in DATA_APIS if api.match is Match.IMPORT for c in api.calls}
 _METHOD_APIS = {c: api for api in DATA_APIS if api.match is Match.METHOD for c in api.calls}
 
+
+def _last_name(dotted: str) -> str:
+    return dotted.rsplit(".", 1)[-1]
+
+
+# The last name of every call Analysis._call judges: the attribute called (``x.load``), or what
+# the name called was imported as (``sd`` -> ``snapshot_download``). A call of any other name
+# is passed over before its arguments are read (most calls of real code: print, len, torch.cat).
+# A test reads Analysis._call for the names it spells out.
+_JUDGED_NAMES = frozenset(
+    {"from_pretrained", "from_pretrained_keras", "load", "DVCFileSystem", "artifacts_download",
+     *_HUB_CALLS, *_ENCODER_CLASSES, *_CREATE_MODEL,
+     *map(_last_name, (*_PIPELINES, *_LOAD_DATASET, *_DVC_READERS, *_IMPORTED_APIS, *_METHOD_APIS))}
+)  # fmt: skip
+
 _TEMPLATE_MARKUP = re.compile(r"\{\{.*?\}\}|\{%.*?%\}")
 """Jinja/cookiecutter markup, which makes a template, not Python."""
 _SAVES = frozenset({"save_pretrained", "save_model", "save"})
@@ -633,7 +740,17 @@ class Analysis:
 
     def run(self) -> list[Hit]:
         self._saved = self._saved_paths()
+        aliases = self.walked.aliases
         for call, scope in self.walked.calls:
+            func = call.func
+            if isinstance(func, ast.Attribute):
+                last = func.attr
+            elif isinstance(func, ast.Name):
+                last = _last_name(aliases.get(func.id) or func.id)  # as _call qualifies it
+            else:
+                continue  # a call of a call or of an item: _call judges none
+            if last not in _JUDGED_NAMES:
+                continue
             if any(isinstance(a, ast.Starred) for a in call.args):
                 continue  # positions unknown
             spread = self._spread(call, scope)
