@@ -256,6 +256,94 @@ def _logical_lines(physical: list[str]) -> Iterator[tuple[int, str]]:
         yield primary, "".join(parts)
 
 
+# Where ``str.splitlines`` breaks a line besides "\n". A text with none of them (almost every
+# requirements file) is read by :func:`_entries_by_regex`, all others line by line.
+_OTHER_BREAKS = re.compile(r"[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+_ASCII_BREAKS = ("\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e")
+
+
+def _breaks_only_at_newlines(text: str) -> bool:
+    """True when ``str.splitlines`` and ``str.split("\\n")`` see the same lines in ``text``."""
+    if text.isascii():  # a flag of the string: no scan
+        return not any(mark in text for mark in _ASCII_BREAKS)
+    return _OTHER_BREAKS.search(text) is None
+
+
+# The start of a logical line in a text that breaks only at "\n": a line neither blank nor a
+# comment (the match is its indentation).
+_START = re.compile(r"^[^\S\n]*(?=[^\s#])", re.MULTILINE)
+# A logical line from its start: the lines its trailing backslashes join (a comment line never
+# continues one), and the comment line that ends the last of them if one does (group 1).
+_LOGICAL = re.compile(r"(?:[^\n]*\\\n(?![^\S\n]*#))*[^\n]*(?:(?<=\\)(\n[^\n]*))?")
+
+_CONTINUED: dict[str, tuple[str, str]] = {}
+"""First line of a continued logical line -> (the logical line as written, joined): the last one
+read that does not depend on what follows it. pip-compile locks across a monorepo repeat the
+same hashed entries, twenty physical lines each; one comparison finds them again."""
+_CONTINUED_MAX = 4096
+
+
+def _join(written: str, terminated: bool) -> str:
+    """pip's join of the physical lines of one logical line, ``written`` as in the file."""
+    if (
+        terminated
+        or written[-1] == "\\"
+        or "\\\\\n" in written
+        or "\n\\" in written
+        or written[0] == "\\"
+    ):
+        # pip strips every backslash at either end of a continued line, and keeps the
+        # comment line that ends a continuation after a space: the general reading
+        return next(_logical_lines(written.split("\n")))[1]
+    return written.replace("\\\n", "")
+
+
+def _entries_by_regex(text: str) -> tuple[list[tuple[int, int, str]], int]:
+    """:func:`_logical_lines` of a text that breaks only at "\\n", without a Python step per
+    physical line (a hashed lock has twenty for each package): (line, column, joined text) of
+    each logical line, and the offset where the first starts (the leading comments end)."""
+    out: list[tuple[int, int, str]] = []
+    size = len(text)
+    number = 1
+    counted = 0
+    end = 0
+    first = size
+    search = _START.search
+    while (start := search(text, end)) is not None:
+        at = start.start()
+        if not out:
+            first = at
+        number += text.count("\n", counted, at)
+        counted = at
+        end = text.find("\n", at)
+        if end < 0:
+            end = size
+        line = text[at:end]
+        if line[-1] != "\\":
+            out.append((number, start.end() - at + 1, line))
+            continue
+        known = _CONTINUED.get(line)
+        if known is not None:
+            written, joined = known
+            end = at + len(written)
+            if text.startswith(written, at) and (end == size or text[end] == "\n"):
+                out.append((number, start.end() - at + 1, joined))
+                continue
+        logical = _LOGICAL.match(text, at)
+        assert logical is not None  # noqa: S101 - the pattern matches the empty string
+        written = logical[0]
+        end = logical.end()
+        terminated = logical.lastindex == 1
+        joined = _join(written, terminated)
+        if not terminated and written[-1] != "\\":
+            # where it ends does not depend on the line after it
+            if len(_CONTINUED) >= _CONTINUED_MAX:
+                _CONTINUED.clear()
+            _CONTINUED[line] = (written, joined)
+        out.append((number, start.end() - at + 1, joined))
+    return out, first
+
+
 def _without_comment(line: str) -> str:
     if "#" not in line:
         return line.strip()
@@ -269,11 +357,26 @@ def logical_lines(text: str) -> list[tuple[int, str]]:
     Blank and comment-only lines are dropped; ``${VAR}`` is left as written.
     """
     out: list[tuple[int, str]] = []
-    for number, joined in _logical_lines(text.splitlines()):
+    for number, _, joined in _entries(text)[0]:
         content = _without_comment(joined)
         if content:
             out.append((number, content))
     return out
+
+
+def _entries(text: str) -> tuple[list[tuple[int, int, str]], list[str]]:
+    """(line, column, joined text) of each logical line of ``text`` that may hold something,
+    and physical lines that hold the header if there is one (those before the first entry)."""
+    if _breaks_only_at_newlines(text):
+        entries, first = _entries_by_regex(text)
+        return entries, text[:first].split("\n")
+    physical = text.splitlines()
+    general = [
+        (number, len(line) - len(line.lstrip()) + 1, joined)
+        for number, joined in _logical_lines(physical)
+        for line in [physical[number - 1]]
+    ]
+    return general, physical
 
 
 _NAME_AT = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?\s*(?:\[[^\]]*\])?\s*@")
@@ -495,17 +598,16 @@ def parse_requirements(text: str) -> ParsedRequirements:
     ``req_file`` module does; a requirement is reported at the line where it starts. A bad
     line becomes a :class:`Problem` and reading goes on.
     """
-    physical = text.splitlines()
     out = _Collected(requirements=[], options=[], includes=[], problems=[])
-    for number, joined in _logical_lines(physical):
+    entries, head = _entries(text)
+    for number, column, joined in entries:
         content = _without_comment(joined)
         if content:
-            first = physical[number - 1]
-            _read_line(number, len(first) - len(first.lstrip()) + 1, content, out)
+            _read_line(number, column, content, out)
     return ParsedRequirements(
         requirements=tuple(out.requirements),
         options=tuple(out.options),
         includes=tuple(out.includes),
         problems=tuple(out.problems),
-        header=read_header(physical),
+        header=read_header(head),
     )
