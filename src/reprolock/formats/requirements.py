@@ -276,10 +276,11 @@ _START = re.compile(r"^[^\S\n]*(?=[^\s#])", re.MULTILINE)
 # continues one), and the comment line that ends the last of them if one does (group 1).
 _LOGICAL = re.compile(r"(?:[^\n]*\\\n(?![^\S\n]*#))*[^\n]*(?:(?<=\\)(\n[^\n]*))?")
 
-_CONTINUED: dict[str, tuple[str, str]] = {}
-"""First line of a continued logical line -> (the logical line as written, joined): the last one
-read that does not depend on what follows it. pip-compile locks across a monorepo repeat the
-same hashed entries, twenty physical lines each; one comparison finds them again."""
+_CONTINUED: dict[str, tuple[str, int, str]] = {}
+"""First line of a continued logical line -> (the logical line as written, its number of line
+breaks, its text without comments): the last one read whose extent does not depend on what
+follows it. pip-compile locks across a monorepo repeat the same hashed entries, twenty
+physical lines each; one comparison finds such an entry again."""
 _CONTINUED_MAX = 4096
 
 
@@ -299,48 +300,55 @@ def _join(written: str, terminated: bool) -> str:
 
 
 def _entries_by_regex(text: str) -> tuple[list[tuple[int, int, str]], int]:
-    """:func:`_logical_lines` of a text that breaks only at "\\n", without a Python step per
-    physical line (a hashed lock has twenty for each package): (line, column, joined text) of
-    each logical line, and the offset where the first starts (the leading comments end)."""
+    """:func:`_entries` of a text that breaks only at "\\n", without a Python step per physical
+    line (a hashed lock has twenty for each package), and the offset where the first logical
+    line starts (where the leading comments end)."""
     out: list[tuple[int, int, str]] = []
     size = len(text)
-    number = 1
+    number = 1  # the number of the line at ``counted``
     counted = 0
     end = 0
     first = size
     search = _START.search
     while (start := search(text, end)) is not None:
         at = start.start()
-        if not out:
+        if first == size:
             first = at
         number += text.count("\n", counted, at)
         counted = at
+        column = start.end() - at + 1
         end = text.find("\n", at)
         if end < 0:
             end = size
         line = text[at:end]
         if line[-1] != "\\":
-            out.append((number, start.end() - at + 1, line))
+            content = _without_comment(line)
+            if content:
+                out.append((number, column, content))
             continue
         known = _CONTINUED.get(line)
         if known is not None:
-            written, joined = known
+            written, breaks, content = known
             end = at + len(written)
             if text.startswith(written, at) and (end == size or text[end] == "\n"):
-                out.append((number, start.end() - at + 1, joined))
+                if content:
+                    out.append((number, column, content))
+                number += breaks
+                counted = end
                 continue
         logical = _LOGICAL.match(text, at)
         assert logical is not None  # noqa: S101 - the pattern matches the empty string
         written = logical[0]
         end = logical.end()
         terminated = logical.lastindex == 1
-        joined = _join(written, terminated)
+        content = _without_comment(_join(written, terminated))
         if not terminated and written[-1] != "\\":
             # where it ends does not depend on the line after it
             if len(_CONTINUED) >= _CONTINUED_MAX:
                 _CONTINUED.clear()
-            _CONTINUED[line] = (written, joined)
-        out.append((number, start.end() - at + 1, joined))
+            _CONTINUED[line] = (written, written.count("\n"), content)
+        if content:
+            out.append((number, column, content))
     return out, first
 
 
@@ -356,24 +364,22 @@ def logical_lines(text: str) -> list[tuple[int, str]]:
 
     Blank and comment-only lines are dropped; ``${VAR}`` is left as written.
     """
-    out: list[tuple[int, str]] = []
-    for number, _, joined in _entries(text)[0]:
-        content = _without_comment(joined)
-        if content:
-            out.append((number, content))
-    return out
+    return [(number, content) for number, _, content in _entries(text)[0]]
 
 
 def _entries(text: str) -> tuple[list[tuple[int, int, str]], list[str]]:
-    """(line, column, joined text) of each logical line of ``text`` that may hold something,
-    and physical lines that hold the header if there is one (those before the first entry)."""
+    """(line, column, text without comments) of each logical line of ``text`` that holds
+    something, and physical lines that hold the header if there is one (those before the first
+    logical line)."""
     if _breaks_only_at_newlines(text):
         entries, first = _entries_by_regex(text)
         return entries, text[:first].split("\n")
     physical = text.splitlines()
     general = [
-        (number, len(line) - len(line.lstrip()) + 1, joined)
+        (number, len(line) - len(line.lstrip()) + 1, content)
         for number, joined in _logical_lines(physical)
+        for content in [_without_comment(joined)]
+        if content
         for line in [physical[number - 1]]
     ]
     return general, physical
@@ -600,10 +606,8 @@ def parse_requirements(text: str) -> ParsedRequirements:
     """
     out = _Collected(requirements=[], options=[], includes=[], problems=[])
     entries, head = _entries(text)
-    for number, column, joined in entries:
-        content = _without_comment(joined)
-        if content:
-            _read_line(number, column, content, out)
+    for number, column, content in entries:
+        _read_line(number, column, content, out)
     return ParsedRequirements(
         requirements=tuple(out.requirements),
         options=tuple(out.options),
