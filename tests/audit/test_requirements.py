@@ -1156,6 +1156,12 @@ def test_locks_and_hand_written_files_are_read_by_regex() -> None:
         assert written.match.call_count == 0
         assert [r.line - 1 for r in again.requirements] == [r.line for r in first.requirements]
         assert parse_requirements(lock.replace("\n", "\r\n")) == first
+        # an entry of hundreds of hashes is read again each time, not kept
+        hashes = [f"sha256:{i:064x}" for i in range(300)]
+        long = "torch==2.3.0" + "".join(f" \\\n    --hash={h}" for h in hashes) + "\n"
+        assert parse_requirements(long).requirements[0].spec.hashes == tuple(hashes)
+        assert "torch==2.3.0 \\" not in requirements._CONTINUED
+        assert "certifi==2026.10.19.post1 \\" in requirements._CONTINUED
     assert len(reads) == 1
 
 

@@ -281,7 +281,10 @@ _CONTINUED: dict[str, tuple[str, int, str]] = {}
 breaks, its text without comments): the last one read whose extent does not depend on what
 follows it. pip-compile locks across a monorepo repeat the same hashed entries, twenty
 physical lines each; one comparison finds such an entry again."""
-_CONTINUED_MAX = 4096
+_CONTINUED_MAX = 1024
+_CONTINUED_LONGEST = 1 << 14
+"""Longer entries (hundreds of hashes) are not kept: the memo holds 32 million characters at
+most."""
 
 
 def _join(written: str, terminated: bool) -> str:
@@ -342,7 +345,7 @@ def _entries_by_regex(text: str) -> tuple[list[tuple[int, int, str]], int]:
         end = logical.end()
         terminated = logical.lastindex == 1
         content = _without_comment(_join(written, terminated))
-        if not terminated and written[-1] != "\\":
+        if not terminated and written[-1] != "\\" and len(written) <= _CONTINUED_LONGEST:
             # where it ends does not depend on the line after it
             if len(_CONTINUED) >= _CONTINUED_MAX:
                 _CONTINUED.clear()
