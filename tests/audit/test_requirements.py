@@ -1099,8 +1099,8 @@ def test_logical_lines_match_pip(text: str) -> None:
 _PIECES = st.sampled_from(
     [
         "a", "b==1", f"c==2 \\\n    --hash=sha256:{H1} \\\n    --hash=sha256:{H2}\n",
-        f"--hash=sha256:{H3}", " ", "\t", "\xa0", "#", "# via c", "\\", "\\\\", "\n",
-        "\\\n", "\\\n#", "\n\\", "\n#", "x # y", "-r f", "-c g", "--pre",
+        f"--hash=sha256:{H3}", " ", "\t", "\xa0", "\x1f", "\u3000", "#", "# via c", "\\",
+        "\\\\", "\n", "\\\n", "\\\n#", "\n\\", "\n#", "x # y", "-r f", "-c g", "--pre",
         PIP_COMPILE_HEADER, UV_HEADER,
     ]
 )  # fmt: skip
