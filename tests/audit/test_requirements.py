@@ -1095,13 +1095,14 @@ def test_logical_lines_match_pip(text: str) -> None:
 
 
 # Pieces of requirements files: continuations, comments ending them, backslashes at either end
-# of a line, indentation, a header; and the characters other than "\\n" str.splitlines breaks at.
+# of a line, indentation, a header, Windows line ends; and the other characters str.splitlines
+# breaks at.
 _PIECES = st.sampled_from(
     [
         "a", "b==1", f"c==2 \\\n    --hash=sha256:{H1} \\\n    --hash=sha256:{H2}\n",
         f"--hash=sha256:{H3}", " ", "\t", "\xa0", "\x1f", "\u3000", "#", "# via c", "\\",
         "\\\\", "\n", "\\\n", "\\\n#", "\n\\", "\n#", "x # y", "-r f", "-c g", "--pre",
-        PIP_COMPILE_HEADER, UV_HEADER,
+        PIP_COMPILE_HEADER, UV_HEADER, "\r\n", "\\\r\n", "\r",
     ]
 )  # fmt: skip
 _BREAKS = st.sampled_from(["\r\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028"])
@@ -1155,7 +1156,11 @@ def test_locks_and_hand_written_files_are_read_by_regex() -> None:
         again = parse_requirements("# another lock\n" + lock)
         assert written.match.call_count == 0
         assert [r.line - 1 for r in again.requirements] == [r.line for r in first.requirements]
+        # a file written on Windows too, with its "\r\n"
         assert parse_requirements(lock.replace("\n", "\r\n")) == first
+        assert reads == []
+        # only a line break other than "\n" or "\r\n" is read line by line
+        assert parse_requirements(lock.replace("\n", "\r")) == first
         # an entry of hundreds of hashes is read again each time, not kept
         hashes = [f"sha256:{i:064x}" for i in range(300)]
         long = "torch==2.3.0" + "".join(f" \\\n    --hash={h}" for h in hashes) + "\n"

@@ -256,8 +256,9 @@ def _logical_lines(physical: list[str]) -> Iterator[tuple[int, str]]:
         yield primary, "".join(parts)
 
 
-# Where ``str.splitlines`` breaks a line besides "\n". A text with none of them (almost every
-# requirements file) is read by :func:`_entries_by_regex`, all others line by line.
+# Where ``str.splitlines`` breaks a line besides "\n". A text with none of them once its "\r\n"
+# are "\n" (almost every requirements file) is read by :func:`_entries_by_regex`, all others
+# line by line.
 _OTHER_BREAKS = re.compile(r"[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 _ASCII_BREAKS = ("\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e")
 
@@ -374,9 +375,11 @@ def _entries(text: str) -> tuple[list[tuple[int, int, str]], list[str]]:
     """(line, column, text without comments) of each logical line of ``text`` that holds
     something, and physical lines that hold the header if there is one (those before the first
     logical line)."""
-    if _breaks_only_at_newlines(text):
-        entries, first = _entries_by_regex(text)
-        return entries, text[:first].split("\n")
+    # str.splitlines breaks at "\r\n" as at "\n": a file written on Windows reads the same
+    lf = text.replace("\r\n", "\n") if "\r" in text else text
+    if _breaks_only_at_newlines(lf):
+        entries, first = _entries_by_regex(lf)
+        return entries, lf[:first].split("\n")
     physical = text.splitlines()
     general = [
         (number, len(line) - len(line.lstrip()) + 1, content)
