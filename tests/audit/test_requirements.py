@@ -1132,42 +1132,49 @@ def test_breaks_only_at_newlines(text: str) -> None:
     assert requirements._breaks_only_at_newlines(text) == (text.splitlines() == by_newline)
 
 
-def test_locks_and_hand_written_files_are_read_by_regex() -> None:
+def test_locks_are_read_by_regex_and_hand_written_files_a_line_at_a_time() -> None:
     lock = (FIXTURES / "requirements" / "pip-compile-hashed" / "requirements.txt").read_text()
-    hand = "numpy>=1.26  # the array library\n-r base.txt\ntorch \\\n  ==2.3.0\n"
-    reads = []
-    general = requirements._logical_lines
-
-    def counted(physical: list[str]) -> Iterator[tuple[int, str]]:
-        reads.append(physical)
-        return general(physical)
-
-    written = mock.Mock(wraps=requirements._LOGICAL)
+    hand = "numpy>=1.26  # the array library\n-r base.txt\n\n  torch==2.3.0\n"
+    continued = "numpy>=1.26\ntorch \\\n  ==2.3.0\n"
+    general = mock.Mock(wraps=requirements._logical_lines)
+    by_regex = mock.Mock(wraps=requirements._entries_by_regex)
+    breaks = mock.Mock(wraps=requirements._BREAK)
     with (
-        mock.patch.object(requirements, "_logical_lines", counted),
-        mock.patch.object(requirements, "_LOGICAL", written),
+        mock.patch.object(requirements, "_logical_lines", general),
+        mock.patch.object(requirements, "_entries_by_regex", by_regex),
+        mock.patch.object(requirements, "_BREAK", breaks),
         mock.patch.dict(requirements._CONTINUED, clear=True),
     ):
         first = parse_requirements(lock)
-        assert (reads, written.match.call_count) == ([], len(first.requirements))
-        assert [r.spec.version for r in parse_requirements(hand).requirements] == [None, "2.3.0"]
-        written.reset_mock()
+        assert (by_regex.call_count, breaks.search.call_count) == (1, len(first.requirements))
+        parsed = parse_requirements(hand)
+        assert [(r.spec.name, r.line, r.column) for r in parsed.requirements] == [
+            ("numpy", 1, 1),
+            ("torch", 4, 3),
+        ]
+        assert by_regex.call_count == 1
+        assert [r.spec.version for r in parse_requirements(continued).requirements] == [
+            None,
+            "2.3.0",
+        ]
+        assert by_regex.call_count == 2
+        breaks.reset_mock()
         # the same entries in another file: found again without reading their lines
         again = parse_requirements("# another lock\n" + lock)
-        assert written.match.call_count == 0
+        assert breaks.search.call_count == 0
         assert [r.line - 1 for r in again.requirements] == [r.line for r in first.requirements]
         # a file written on Windows too, with its "\r\n"
         assert parse_requirements(lock.replace("\n", "\r\n")) == first
-        assert reads == []
+        assert general.call_count == 0
         # only a line break other than "\n" or "\r\n" is read line by line
         assert parse_requirements(lock.replace("\n", "\r")) == first
+        assert general.call_count == 1
         # an entry of hundreds of hashes is read again each time, not kept
-        hashes = [f"sha256:{i:064x}" for i in range(300)]
+        hashes = [f"sha256:{i:064x}" for i in range(500)]
         long = "torch==2.3.0" + "".join(f" \\\n    --hash={h}" for h in hashes) + "\n"
         assert parse_requirements(long).requirements[0].spec.hashes == tuple(hashes)
         assert "torch==2.3.0 \\" not in requirements._CONTINUED
         assert "certifi==2026.10.19.post1 \\" in requirements._CONTINUED
-    assert len(reads) == 1
 
 
 _OPTION_WORDS = st.sampled_from(

@@ -257,8 +257,8 @@ def _logical_lines(physical: list[str]) -> Iterator[tuple[int, str]]:
 
 
 # Where ``str.splitlines`` breaks a line besides "\n". A text with none of them once its "\r\n"
-# are "\n" (almost every requirements file) is read by :func:`_entries_by_regex`, all others
-# line by line.
+# are "\n" (almost every requirements file) is read a line at a time when no line continues,
+# else by :func:`_entries_by_regex`; all others line by line as pip reads them.
 _OTHER_BREAKS = re.compile(r"[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 _ASCII_BREAKS = ("\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e")
 
@@ -276,6 +276,10 @@ _START = re.compile(r"^[^\S\n]*(?=[^\s#])", re.MULTILINE)
 # A logical line from its start: the lines its trailing backslashes join (a comment line never
 # continues one), and the comment line that ends the last of them if one does (group 1).
 _LOGICAL = re.compile(r"(?:[^\n]*\\\n(?![^\S\n]*#))*[^\n]*(?:(?<=\\)(\n[^\n]*))?")
+# The first line break of a continued entry with no backslash before it (where the entry ends
+# if no comment line ends it first), or after two backslashes, or before one: the first line
+# break where pip's join is not the removal of a backslash and the line break after it.
+_BREAK = re.compile(r"\n(?:(?<!\\\n)|(?<=\\\\\n)|(?=\\))")
 
 _CONTINUED: dict[str, tuple[str, int, str]] = {}
 """First line of a continued logical line -> (the logical line as written, its number of line
@@ -283,9 +287,9 @@ breaks, its text without comments): the last one read whose extent does not depe
 follows it. pip-compile locks across a monorepo repeat the same hashed entries, twenty
 physical lines each; one comparison finds such an entry again."""
 _CONTINUED_MAX = 1024
-_CONTINUED_LONGEST = 1 << 14
-"""Longer entries (hundreds of hashes) are not kept: the memo holds 32 million characters at
-most."""
+_CONTINUED_LONGEST = 1 << 15
+"""Longer entries (four hundred hashes) are read each time: the memo holds 64 million
+characters at most (a few hundred thousand in a monorepo's locks)."""
 
 
 def _join(written: str, terminated: bool) -> str:
@@ -333,26 +337,45 @@ def _entries_by_regex(text: str) -> tuple[list[tuple[int, int, str]], int]:
         known = _CONTINUED.get(line)
         if known is not None:
             written, breaks, content = known
-            end = at + len(written)
-            if text.startswith(written, at) and (end == size or text[end] == "\n"):
+            stop = at + len(written)
+            if text.startswith(written, at) and (stop == size or text[stop] == "\n"):
                 if content:
                     out.append((number, column, content))
                 number += breaks
-                counted = end
+                counted = end = stop
                 continue
-        logical = _LOGICAL.match(text, at)
-        assert logical is not None  # noqa: S101 - the pattern matches the empty string
-        written = logical[0]
-        end = logical.end()
-        terminated = logical.lastindex == 1
-        content = _without_comment(_join(written, terminated))
-        if not terminated and written[-1] != "\\" and len(written) <= _CONTINUED_LONGEST:
-            # where it ends does not depend on the line after it
+        # The next line break with no backslash before it ends the entry, unless a comment
+        # line ends it first; in between, pip removes each backslash and line break.
+        found = _BREAK.search(text, end)
+        end = size if found is None else found.start()
+        written = text[at:end]
+        if text[end - 1] != "\\" and "#" not in written and written[0] != "\\":
+            parts = written.split("\\\n")
+            content = _without_comment("".join(parts))
+            breaks = len(parts) - 1
+        else:
+            # a comment line, or more backslashes than one at either end of a line: the
+            # exact reading
+            logical = _LOGICAL.match(text, at)
+            assert logical is not None  # noqa: S101 - the pattern matches the empty string
+            written = logical[0]
+            end = logical.end()
+            terminated = logical.lastindex == 1
+            content = _without_comment(_join(written, terminated))
+            if terminated or written[-1] == "\\":
+                # where it ends depends on the line after it: not kept
+                if content:
+                    out.append((number, column, content))
+                continue
+            breaks = written.count("\n")
+        if len(written) <= _CONTINUED_LONGEST:
             if len(_CONTINUED) >= _CONTINUED_MAX:
                 _CONTINUED.clear()
-            _CONTINUED[line] = (written, written.count("\n"), content)
+            _CONTINUED[line] = (written, breaks, content)
         if content:
             out.append((number, column, content))
+        number += breaks
+        counted = end
     return out, first
 
 
@@ -378,8 +401,17 @@ def _entries(text: str) -> tuple[list[tuple[int, int, str]], list[str]]:
     # str.splitlines breaks at "\r\n" as at "\n": a file written on Windows reads the same
     lf = text.replace("\r\n", "\n") if "\r" in text else text
     if _breaks_only_at_newlines(lf):
-        entries, first = _entries_by_regex(lf)
-        return entries, lf[:first].split("\n")
+        if "\\\n" in lf or lf.endswith("\\"):
+            entries, first = _entries_by_regex(lf)
+            return entries, lf[:first].split("\n")
+        # no line continues (most hand-written files): each line is one
+        physical = lf.split("\n")
+        plain = [
+            (number, len(line) - len(line.lstrip()) + 1, content)
+            for number, line in enumerate(physical, start=1)
+            if (content := _without_comment(line))
+        ]
+        return plain, physical
     physical = text.splitlines()
     general = [
         (number, len(line) - len(line.lstrip()) + 1, content)
