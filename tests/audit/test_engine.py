@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import gc
 import os
+import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 
 from reprolock.audit import scanning
 from reprolock.audit.engine import AuditOptions, run_audit
+from reprolock.audit.interface import Declared, FileFacts, ImageRef, Pin, PythonVersion, Role
 from reprolock.config import Config
+from reprolock.formats.spec import NEVER_OVERSIZED
+from reprolock.specs import classify, oversized_number
 from tests.conftest import write_tree
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -139,3 +145,55 @@ def test_the_checks_load_while_this_process_waits_for_the_workers(
     calls.clear()
     assert run_audit(root, Config(), AuditOptions(jobs=1)).report == parallel
     assert calls == []  # nothing to wait for
+
+
+# ---- versions too long to read ------------------------------------------------------------------
+
+
+def _versioned(text: str, *, declared_raw: str = "n") -> FileFacts:
+    """Facts holding ``text`` as a pin's version, a declaration's specifier, a Python and an
+    image reference."""
+    spec = replace(classify("n==1.0"), raw=declared_raw, specifier=f"=={text}")
+    return FileFacts(
+        path="f",
+        kind="k",
+        role=Role.OTHER,
+        pins=(Pin(name="n", version=text, line=2),),
+        declared=(Declared(spec=spec, line=3),),
+        pythons=(PythonVersion(value=text, line=4, origin="ci"),),
+        images=(ImageRef(ref=f"img:{text}", line=5),),
+    )
+
+
+def test_versions_too_short_to_hold_a_long_number_are_not_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # each text as long as allowed: "img:" and the reference, "n ==" and the specifier
+    longest = "1." + "2" * (NEVER_OVERSIZED - 6)
+    read = mock.Mock(wraps=oversized_number)
+    monkeypatch.setattr(scanning, "oversized_number", read)
+    facts = _versioned(longest)
+    assert scanning._readable_versions(facts) is facts
+    assert read.call_count == 0
+    # one character more, in the declaration's own text: each text is read, none refused
+    longer = _versioned(longest, declared_raw="nn")
+    assert scanning._readable_versions(longer) is longer
+    assert read.call_count == 4
+
+
+@pytest.mark.parametrize(
+    ("field", "line"), [("pins", 2), ("declared", 3), ("pythons", 4), ("images", 5)]
+)
+def test_a_version_past_the_lowest_int_limit_is_read_wherever_it_stands(
+    field: str, line: int
+) -> None:
+    long = _versioned("9" * (NEVER_OVERSIZED + 1))
+    facts = replace(_versioned("1.0"), **{field: getattr(long, field)})
+    before = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(NEVER_OVERSIZED)
+    try:
+        read = scanning._readable_versions(facts)
+    finally:
+        sys.set_int_max_str_digits(before)
+    assert [(f.rule, f.location.line) for f in read.findings] == [("RP001", line)]
+    assert getattr(read, field) == ()

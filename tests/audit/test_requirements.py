@@ -12,6 +12,7 @@ import textwrap
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
@@ -31,6 +32,7 @@ from reprolock.audit.interface import (
 from reprolock.audit.requirements import RequirementsScanner
 from reprolock.cli import main
 from reprolock.config import Config, load_config
+from reprolock.formats import requirements
 from reprolock.formats.read import load
 from reprolock.formats.requirements import (
     ParsedRequirements,
@@ -1090,6 +1092,89 @@ def test_logical_lines_match_pip(text: str) -> None:
     from pip._internal.req.req_file import preprocess
 
     assert logical_lines(text) == list(preprocess(text))
+
+
+# Pieces of requirements files: continuations, comments ending them, backslashes at either end
+# of a line, indentation, a header, Windows line ends; and the other characters str.splitlines
+# breaks at.
+_PIECES = st.sampled_from(
+    [
+        "a", "b==1", f"c==2 \\\n    --hash=sha256:{H1} \\\n    --hash=sha256:{H2}\n",
+        f"--hash=sha256:{H3}", " ", "\t", "\xa0", "\x1f", "\u3000", "#", "# via c", "\\",
+        "\\\\", "\n", "\\\n", "\\\n#", "\n\\", "\n#", "x # y", "-r f", "-c g", "--pre",
+        PIP_COMPILE_HEADER, UV_HEADER, "\r\n", "\\\r\n", "\r",
+    ]
+)  # fmt: skip
+_BREAKS = st.sampled_from(["\r\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028"])
+_REQ_TEXTS = st.lists(st.lists(_PIECES, max_size=30).map("".join), min_size=1, max_size=4)
+
+
+def _general(text: str) -> ParsedRequirements:
+    """The requirements file read line by line, the way texts with a "\\r" are."""
+    with mock.patch.object(requirements, "_breaks_only_at_newlines", return_value=False):
+        return parse_requirements(text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(texts=_REQ_TEXTS)
+def test_reading_by_regex_equals_reading_line_by_line(texts: list[str]) -> None:
+    # twice over, and over several texts: repeated entries are found again from the first read
+    for text in [*texts, *texts]:
+        assert parse_requirements(text) == _general(text), text
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.lists(_PIECES | _BREAKS, max_size=20).map("".join))
+def test_breaks_only_at_newlines(text: str) -> None:
+    by_newline = text.split("\n")
+    if by_newline[-1] == "":
+        by_newline.pop()
+    assert requirements._breaks_only_at_newlines(text) == (text.splitlines() == by_newline)
+
+
+def test_locks_are_read_by_regex_and_hand_written_files_a_line_at_a_time() -> None:
+    lock = (FIXTURES / "requirements" / "pip-compile-hashed" / "requirements.txt").read_text()
+    hand = "numpy>=1.26  # the array library\n-r base.txt\n\n  torch==2.3.0\n"
+    continued = "numpy>=1.26\ntorch \\\n  ==2.3.0\n"
+    general = mock.Mock(wraps=requirements._logical_lines)
+    by_regex = mock.Mock(wraps=requirements._entries_by_regex)
+    breaks = mock.Mock(wraps=requirements._BREAK)
+    with (
+        mock.patch.object(requirements, "_logical_lines", general),
+        mock.patch.object(requirements, "_entries_by_regex", by_regex),
+        mock.patch.object(requirements, "_BREAK", breaks),
+        mock.patch.dict(requirements._CONTINUED, clear=True),
+    ):
+        first = parse_requirements(lock)
+        assert (by_regex.call_count, breaks.search.call_count) == (1, len(first.requirements))
+        parsed = parse_requirements(hand)
+        assert [(r.spec.name, r.line, r.column) for r in parsed.requirements] == [
+            ("numpy", 1, 1),
+            ("torch", 4, 3),
+        ]
+        assert by_regex.call_count == 1
+        assert [r.spec.version for r in parse_requirements(continued).requirements] == [
+            None,
+            "2.3.0",
+        ]
+        assert by_regex.call_count == 2
+        breaks.reset_mock()
+        # the same entries in another file: found again without reading their lines
+        again = parse_requirements("# another lock\n" + lock)
+        assert breaks.search.call_count == 0
+        assert [r.line - 1 for r in again.requirements] == [r.line for r in first.requirements]
+        # a file written on Windows too, with its "\r\n"
+        assert parse_requirements(lock.replace("\n", "\r\n")) == first
+        assert general.call_count == 0
+        # only a line break other than "\n" or "\r\n" is read line by line
+        assert parse_requirements(lock.replace("\n", "\r")) == first
+        assert general.call_count == 1
+        # an entry of hundreds of hashes is read again each time, not kept
+        hashes = [f"sha256:{i:064x}" for i in range(500)]
+        long = "torch==2.3.0" + "".join(f" \\\n    --hash={h}" for h in hashes) + "\n"
+        assert parse_requirements(long).requirements[0].spec.hashes == tuple(hashes)
+        assert "torch==2.3.0 \\" not in requirements._CONTINUED
+        assert "certifi==2026.10.19.post1 \\" in requirements._CONTINUED
 
 
 _OPTION_WORDS = st.sampled_from(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from reprolock.audit import slotted
 from reprolock.audit.interface import (
     Declared,
     FileFacts,
@@ -27,7 +28,7 @@ from reprolock.formats.locktoml import load_compact_toml
 from reprolock.formats.spec import classify_cached
 from reprolock.formats.toml import TomlDocument, TomlPath
 from reprolock.formats.uv import flatten_group, group_key
-from reprolock.model import Finding
+from reprolock.model import Finding, Location
 from reprolock.rules import finding
 from reprolock.specs import (
     JudgeContext,
@@ -38,6 +39,9 @@ from reprolock.specs import (
     judge_concrete,
     judge_manifest,
 )
+
+_new_declared = slotted.constructor(Declared)
+"""``Declared(...)`` without a frozen ``__init__``: one per dependency."""
 
 
 def _str_list(value: object) -> list[str]:
@@ -121,6 +125,9 @@ class _Scan:
     doc: TomlDocument
     judge: JudgeContext
     """The file's judging context, made once (each entry is judged in it)."""
+    anywhere: Location
+    """Where entries are judged: a finding is placed at its line only when there is one (most
+    entries have none, and a finding's fingerprint does not depend on its line)."""
     findings: list[Finding] = field(default_factory=list)
     declared: list[Declared] = field(default_factory=list)
     runtime_lines: list[int] = field(default_factory=list)
@@ -144,7 +151,13 @@ class PyprojectScanner(Scanner):
 
     def scan(self, source: SourceFile, ctx: ScanContext) -> FileFacts:
         doc = load_compact_toml(source.text)
-        st = _Scan(source=source, ctx=ctx, doc=doc, judge=ctx.judge_context(source))
+        st = _Scan(
+            source=source,
+            ctx=ctx,
+            doc=doc,
+            judge=ctx.judge_context(source),
+            anywhere=source.at(1),
+        )
         data = doc.data
         _build_system(st, data)
         _pep621(st, data)
@@ -221,7 +234,10 @@ def _expand_project_root(text: str, source: SourceFile) -> str:
 
 
 def _judge_manifest(st: _Scan, spec: Spec, line: int) -> None:
-    st.findings.extend(judge_manifest(spec, st.source.at(line), st.judge))
+    found = judge_manifest(spec, st.anywhere, st.judge)
+    if found:
+        at = st.source.at(line)
+        st.findings.extend(replace(f, location=at) for f in found)
 
 
 def _pep508(
@@ -249,7 +265,7 @@ def _pep508(
         msg = f"invalid requirement {requirement_excerpt(text.strip())}: {exc}"
         st.findings.append(finding("RP001", msg, st.source.at(line)))
         return None
-    st.declared.append(Declared(spec=spec, line=line, group=group))
+    st.declared.append(_new_declared(spec=spec, line=line, group=group))
     _judge_manifest(st, spec, line)
     return spec
 
@@ -304,18 +320,24 @@ def _pep621(st: _Scan, data: Mapping[str, Any]) -> None:
         return
     deps = project.get("dependencies")
     if isinstance(deps, list):
+        declared = False
         for index, entry in enumerate(deps):
-            if _pep508(st, entry, ("project", "dependencies", index)) is not None:
-                st.runtime("project", "dependencies")
+            declared = (
+                _pep508(st, entry, ("project", "dependencies", index)) is not None or declared
+            )
+        if declared:
+            st.runtime("project", "dependencies")
     optional = project.get("optional-dependencies")
     if isinstance(optional, dict):
         for extra, entries in optional.items():
             if not isinstance(entries, list):
                 continue
+            declared = False
             for index, entry in enumerate(entries):
                 path = ("project", "optional-dependencies", extra, index)
-                if _pep508(st, entry, path, group=str(extra)) is not None:
-                    st.runtime("project", "optional-dependencies", extra)
+                declared = _pep508(st, entry, path, group=str(extra)) is not None or declared
+            if declared:
+                st.runtime("project", "optional-dependencies", extra)
 
 
 def _dependency_groups(st: _Scan, data: Mapping[str, Any]) -> None:
@@ -382,7 +404,7 @@ def _poetry_dep(st: _Scan, name: str, value: object, path: TomlPath, *, group: s
     except (ValueError, SpecError) as exc:
         st.findings.append(finding("RP001", f"{name}: {exc}", st.source.at(line), subject=name))
         return False
-    st.declared.append(Declared(spec=spec, line=line, group=group))
+    st.declared.append(_new_declared(spec=spec, line=line, group=group))
     _judge_manifest(st, spec, line)
     return True
 

@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from reprolock.audit import slotted
 from reprolock.audit.interface import (
     Declared,
     FileFacts,
@@ -828,7 +829,9 @@ class RequirementsScanner(Scanner):
             spec = req.spec
             if sound(spec) and spec.name and spec.version is not None:
                 # most lines of a hashed lock: no constraint applies to an exact pin
-                pins.append(Pin(name=spec.name, version=spec.version, line=req.line, hashed=True))
+                pins.append(
+                    _new_pin(name=spec.name, version=spec.version, line=req.line, hashed=True)
+                )
                 continue
             effective, pinned_by_constraint = self._effective(spec, constraints)
             if contexts is None:
@@ -986,10 +989,16 @@ class RequirementsScanner(Scanner):
         return []
 
 
+_new_pin = slotted.constructor(Pin)
+_new_declared = slotted.constructor(Declared)
+"""``Pin(...)`` and ``Declared(...)`` without a frozen ``__init__``: one of each per line of a
+lock."""
+
+
 def _declared(parsed: ParsedRequirements) -> tuple[Declared, ...]:
     """The requirement lines, for lock sync: their hashes are the file's own business."""
     return tuple(
-        Declared(
+        _new_declared(
             spec=r.spec if not r.spec.hashes else r.unhashed or replace(r.spec, hashes=()),
             line=r.line,
             column=r.column,

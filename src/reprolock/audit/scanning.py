@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,7 @@ from reprolock.audit.interface import (
 from reprolock.audit.suppress import ignore_comments_in
 from reprolock.config import DEFAULT_EXCLUDES, Config
 from reprolock.files import DecodeProblem, FileTooLargeError, decode_text
+from reprolock.formats.spec import NEVER_OVERSIZED
 from reprolock.model import Finding, Location, Severity
 from reprolock.rules import finding
 from reprolock.specs import oversized_number
@@ -110,12 +112,38 @@ def scan_file(
         return _broken(rel, scanner, "nesting too deep to parse", 1)
 
 
+_VERSION = attrgetter("version")
+_RAW = attrgetter("spec.raw")
+_SPECIFIER = attrgetter("spec.specifier")
+_VALUE = attrgetter("value")
+_REF = attrgetter("ref")
+
+
+def _all_short(facts: FileFacts) -> bool:
+    """True when each text :func:`_readable_versions` reads is too short to hold a number
+    :func:`oversized_number` refuses: lengths measured without a Python step per object."""
+    declared = facts.declared
+    longest_declared = (
+        max(map(len, map(_RAW, declared))) + 1 + max(map(len, map(_SPECIFIER, declared)))
+        if declared
+        else 0
+    )
+    return (
+        longest_declared <= NEVER_OVERSIZED
+        and max(map(len, map(_VERSION, facts.pins)), default=0) <= NEVER_OVERSIZED
+        and max(map(len, map(_VALUE, facts.pythons)), default=0) <= NEVER_OVERSIZED
+        and max(map(len, map(_REF, facts.images)), default=0) <= NEVER_OVERSIZED
+    )
+
+
 def _readable_versions(facts: FileFacts) -> FileFacts:
     """``facts`` without versions no comparison can read (a number of thousands of digits:
     Python refuses to convert it, and pip fails on it too), each an RP001 at its line. Every
     cross-file check compares versions; this is the one gate they all pass through."""
     if not (facts.pins or facts.declared or facts.pythons or facts.images):
         return facts  # most files of a large tree: nothing versioned to read
+    if _all_short(facts):
+        return facts  # almost every other file: no text long enough to hold such a number
     problems: list[Finding] = []
 
     def readable(text: str, line: int) -> bool:

@@ -256,6 +256,129 @@ def _logical_lines(physical: list[str]) -> Iterator[tuple[int, str]]:
         yield primary, "".join(parts)
 
 
+# Where ``str.splitlines`` breaks a line besides "\n". A text with none of them once its "\r\n"
+# are "\n" (almost every requirements file) is read a line at a time when no line continues,
+# else by :func:`_entries_by_regex`; all others line by line as pip reads them.
+_OTHER_BREAKS = re.compile(r"[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+_ASCII_BREAKS = ("\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e")
+
+
+def _breaks_only_at_newlines(text: str) -> bool:
+    """True when ``str.splitlines`` and ``str.split("\\n")`` see the same lines in ``text``."""
+    if text.isascii():  # a flag of the string: no scan
+        return not any(mark in text for mark in _ASCII_BREAKS)
+    return _OTHER_BREAKS.search(text) is None
+
+
+# The start of a logical line in a text that breaks only at "\n": a line neither blank nor a
+# comment (the match is its indentation).
+_START = re.compile(r"^[^\S\n]*(?=[^\s#])", re.MULTILINE)
+# A logical line from its start: the lines its trailing backslashes join (a comment line never
+# continues one), and the comment line that ends the last of them if one does (group 1).
+_LOGICAL = re.compile(r"(?:[^\n]*\\\n(?![^\S\n]*#))*[^\n]*(?:(?<=\\)(\n[^\n]*))?")
+# The first line break of a continued entry with no backslash before it (where the entry ends
+# if no comment line ends it first), or after two backslashes, or before one: the first line
+# break where pip's join is not the removal of a backslash and the line break after it.
+_BREAK = re.compile(r"\n(?:(?<!\\\n)|(?<=\\\\\n)|(?=\\))")
+
+_CONTINUED: dict[str, tuple[str, int, str]] = {}
+"""First line of a continued logical line -> (the logical line as written, its number of line
+breaks, its text without comments): the last one read whose extent does not depend on what
+follows it. pip-compile locks across a monorepo repeat the same hashed entries, twenty
+physical lines each; one comparison finds such an entry again."""
+_CONTINUED_MAX = 1024
+_CONTINUED_LONGEST = 1 << 15
+"""Longer entries (four hundred hashes) are read each time: the memo holds 64 million
+characters at most (a few hundred thousand in a monorepo's locks)."""
+
+
+def _join(written: str, terminated: bool) -> str:
+    """pip's join of the physical lines of one logical line, ``written`` as in the file."""
+    if (
+        terminated
+        or written[-1] == "\\"
+        or "\\\\\n" in written
+        or "\n\\" in written
+        or written[0] == "\\"
+    ):
+        # pip strips every backslash at either end of a continued line, and keeps the
+        # comment line that ends a continuation after a space: the general reading
+        return next(_logical_lines(written.split("\n")))[1]
+    return written.replace("\\\n", "")
+
+
+def _entries_by_regex(text: str) -> tuple[list[tuple[int, int, str]], int]:
+    """:func:`_entries` of a text that breaks only at "\\n", without a Python step per physical
+    line (a hashed lock has twenty for each package), and the offset where the first logical
+    line starts (where the leading comments end)."""
+    out: list[tuple[int, int, str]] = []
+    size = len(text)
+    number = 1  # the number of the line at ``counted``
+    counted = 0
+    end = 0
+    first = size
+    search = _START.search
+    while (start := search(text, end)) is not None:
+        at = start.start()
+        if first == size:
+            first = at
+        number += text.count("\n", counted, at)
+        counted = at
+        column = start.end() - at + 1
+        end = text.find("\n", at)
+        if end < 0:
+            end = size
+        line = text[at:end]
+        if line[-1] != "\\":
+            content = _without_comment(line)
+            if content:
+                out.append((number, column, content))
+            continue
+        known = _CONTINUED.get(line)
+        if known is not None:
+            written, breaks, content = known
+            stop = at + len(written)
+            if text.startswith(written, at) and (stop == size or text[stop] == "\n"):
+                if content:
+                    out.append((number, column, content))
+                number += breaks
+                counted = end = stop
+                continue
+        # The next line break with no backslash before it ends the entry, unless a comment
+        # line ends it first; in between, pip removes each backslash and line break.
+        found = _BREAK.search(text, end)
+        end = size if found is None else found.start()
+        written = text[at:end]
+        if text[end - 1] != "\\" and "#" not in written and written[0] != "\\":
+            parts = written.split("\\\n")
+            content = _without_comment("".join(parts))
+            breaks = len(parts) - 1
+        else:
+            # a comment line, or more backslashes than one at either end of a line: the
+            # exact reading
+            logical = _LOGICAL.match(text, at)
+            assert logical is not None  # noqa: S101 - the pattern matches the empty string
+            written = logical[0]
+            end = logical.end()
+            terminated = logical.lastindex == 1
+            content = _without_comment(_join(written, terminated))
+            if terminated or written[-1] == "\\":
+                # where it ends depends on the line after it: not kept
+                if content:
+                    out.append((number, column, content))
+                continue
+            breaks = written.count("\n")
+        if len(written) <= _CONTINUED_LONGEST:
+            if len(_CONTINUED) >= _CONTINUED_MAX:
+                _CONTINUED.clear()
+            _CONTINUED[line] = (written, breaks, content)
+        if content:
+            out.append((number, column, content))
+        number += breaks
+        counted = end
+    return out, first
+
+
 def _without_comment(line: str) -> str:
     if "#" not in line:
         return line.strip()
@@ -268,12 +391,36 @@ def logical_lines(text: str) -> list[tuple[int, str]]:
 
     Blank and comment-only lines are dropped; ``${VAR}`` is left as written.
     """
-    out: list[tuple[int, str]] = []
-    for number, joined in _logical_lines(text.splitlines()):
-        content = _without_comment(joined)
-        if content:
-            out.append((number, content))
-    return out
+    return [(number, content) for number, _, content in _entries(text)[0]]
+
+
+def _entries(text: str) -> tuple[list[tuple[int, int, str]], list[str]]:
+    """(line, column, text without comments) of each logical line of ``text`` that holds
+    something, and physical lines that hold the header if there is one (those before the first
+    logical line)."""
+    # str.splitlines breaks at "\r\n" as at "\n": a file written on Windows reads the same
+    lf = text.replace("\r\n", "\n") if "\r" in text else text
+    if _breaks_only_at_newlines(lf):
+        if "\\\n" in lf or lf.endswith("\\"):
+            entries, first = _entries_by_regex(lf)
+            return entries, lf[:first].split("\n")
+        # no line continues (most hand-written files): each line is one
+        physical = lf.split("\n")
+        plain = [
+            (number, len(line) - len(line.lstrip()) + 1, content)
+            for number, line in enumerate(physical, start=1)
+            if (content := _without_comment(line))
+        ]
+        return plain, physical
+    physical = text.splitlines()
+    general = [
+        (number, len(line) - len(line.lstrip()) + 1, content)
+        for number, joined in _logical_lines(physical)
+        for content in [_without_comment(joined)]
+        if content
+        for line in [physical[number - 1]]
+    ]
+    return general, physical
 
 
 _NAME_AT = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?\s*(?:\[[^\]]*\])?\s*@")
@@ -495,17 +642,14 @@ def parse_requirements(text: str) -> ParsedRequirements:
     ``req_file`` module does; a requirement is reported at the line where it starts. A bad
     line becomes a :class:`Problem` and reading goes on.
     """
-    physical = text.splitlines()
     out = _Collected(requirements=[], options=[], includes=[], problems=[])
-    for number, joined in _logical_lines(physical):
-        content = _without_comment(joined)
-        if content:
-            first = physical[number - 1]
-            _read_line(number, len(first) - len(first.lstrip()) + 1, content, out)
+    entries, head = _entries(text)
+    for number, column, content in entries:
+        _read_line(number, column, content, out)
     return ParsedRequirements(
         requirements=tuple(out.requirements),
         options=tuple(out.options),
         includes=tuple(out.includes),
         problems=tuple(out.problems),
-        header=read_header(physical),
+        header=read_header(head),
     )

@@ -118,11 +118,15 @@ def classify(text: str, *, editable: bool = False, hashes: tuple[str, ...] = ())
         raise SpecError(f"invalid URL: {exc}") from None
 
 
+NEVER_OVERSIZED = _LEAST_DIGIT_LIMIT
+"""No text of at most this many characters holds a number :func:`oversized_number` refuses."""
+
+
 def oversized_number(text: str) -> str | None:
     """Why ``text`` cannot hold a version: a number of more digits than Python converts to an
     int (``sys.get_int_max_str_digits()``, 4300 by default), on which pip's own version parser
     fails as ours would; None when there is none."""
-    if len(text) <= _LEAST_DIGIT_LIMIT:
+    if len(text) <= NEVER_OVERSIZED:
         return None  # most texts: shorter than any limit Python allows
     limit = sys.get_int_max_str_digits() or _DEFAULT_DIGIT_LIMIT
     if len(text) <= limit:
