@@ -735,8 +735,11 @@ def test_files_no_scanner_claims_are_never_opened(tmp_path: Path) -> None:
 
 
 _WARM_IMPORTS = """
-import json, sys
+import json, sys, time
 from reprolock.cli import main
+import reprolock.audit.engine as engine
+# the tree was written just now: runs that believe they start later trust its stats
+engine.now_ns = lambda: time.time_ns() + 10**10
 try:
     main(["check", sys.argv[1], "--format", sys.argv[2]])
 except SystemExit:
@@ -749,7 +752,8 @@ print(json.dumps(sorted(sys.modules)), file=sys.stderr)
 def test_a_run_answered_from_the_cache_imports_no_scanner_and_no_rich(
     tmp_path: Path, fmt: str
 ) -> None:
-    root = write_tree(tmp_path / "repo", {**_TREE, "Dockerfile": "FROM python:3.11\n"})
+    tree = {**_TREE, "Dockerfile": "FROM python:3.11\n", ".gitignore": "build/\n"}
+    root = write_tree(tmp_path / "repo", tree)
     _racy_free(root)
     env = {**os.environ, "REPROLOCK_CACHE_DIR": str(tmp_path / "cache")}
 
@@ -765,7 +769,7 @@ def test_a_run_answered_from_the_cache_imports_no_scanner_and_no_rich(
         return set(json.loads(result.stderr.strip().splitlines()[-1]))
 
     first = modules()
-    assert {"reprolock.audit.requirements", "reprolock.audit.registry"} <= first
+    assert {"reprolock.audit.requirements", "reprolock.audit.registry", "pathspec"} <= first
     warm = modules()
     assert "reprolock.audit.cache" in warm
     loaded = {m for m in warm if m.startswith(("reprolock.audit.", "rich", "yaml"))}
@@ -780,6 +784,8 @@ def test_a_run_answered_from_the_cache_imports_no_scanner_and_no_rich(
     # neither the scanners' types nor any parser: no lock reader, no requirement grammar
     assert not [m for m in warm if m.startswith(("reprolock.formats", "packaging", "tomllib."))]
     assert not {"multiprocessing", "concurrent.futures", "reprolock.specs"} & warm
+    # no directory listed anew: no .gitignore pattern compiled
+    assert "pathspec" not in warm
     # nothing crashed: the traceback module is for --debug after a crash
     assert "traceback" not in warm
 

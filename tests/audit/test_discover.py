@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pathspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from reprolock.audit import discover as discover_module
 from reprolock.audit.discover import Listings, _Matcher, claim, discover, walk
 from reprolock.audit.interface import FileFacts, Role, ScanContext, Scanner, SourceFile
 from reprolock.config import Config
@@ -219,6 +221,43 @@ def test_a_gitignore_edited_in_place_is_applied(tmp_path: Path) -> None:
     assert [rel for rel, _ in walked] == [".gitignore", "a/.gitignore", "a/requirements.txt"]
 
 
+def test_a_reused_listing_compiles_its_gitignore_only_for_a_directory_listed_below_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = write_tree(tmp_path / "repo", _LISTED_TREE)
+    first = Listings(trusted_before=time.time_ns() + 10**12)
+    walk(root, Config(), [], first)
+    compiled: list[bytes] = []
+    original = discover_module._spec_of_bytes
+
+    def counted(data: bytes) -> Any:
+        compiled.append(data)
+        return original(data)
+
+    monkeypatch.setattr(discover_module, "_spec_of_bytes", counted)
+    _, listings = _again(root, first)
+    assert (listings.listed, compiled) == (0, [])
+    # a new directory under a/ (listed anew) is matched against the root's patterns
+    write_tree(root, {"a/build/requirements.txt": "x\n", "a/kept/requirements.txt": "x\n"})
+    walked, listings = _again(root, first)
+    assert compiled == [b"build/\n"]
+    assert "a/build/requirements.txt" not in [rel for rel, _ in walked]
+    assert "a/kept/requirements.txt" in [rel for rel, _ in walked]
+
+
+def test_a_gitignore_line_that_is_no_pattern_is_noted_by_a_walk_reusing_its_listing(
+    tmp_path: Path,
+) -> None:
+    root = write_tree(tmp_path / "repo", {**_LISTED_TREE, ".gitignore": "build/\n!\n"})
+    first = Listings(trusted_before=time.time_ns() + 10**12)
+    notes: list[Finding] = []
+    walk(root, Config(), notes, first)
+    assert [(n.rule, n.location.line) for n in notes] == [("RP002", 2)]
+    assert first.made[""][4].endswith("!")  # the digest says a line was skipped
+    _, listings = _again(root, first)  # the same note again, with nothing listed
+    assert listings.listed == 0
+
+
 def test_a_directory_holding_a_symlink_is_always_listed(tmp_path: Path) -> None:
     root = write_tree(tmp_path / "repo", {"a/requirements.txt": "x\n", "b/req.txt": "x\n"})
     (root / "a/linked.txt").symlink_to(root / "b/req.txt")
@@ -275,7 +314,7 @@ def test_a_walk_reusing_listings_keeps_what_a_fresh_walk_keeps(
             with (where / ".gitignore").open("a", encoding="utf-8") as handle:
                 handle.write(f"{name}\n")
         elif action == "unignore" and (where / ".gitignore").is_file():
-            (where / ".gitignore").write_text("[\n", encoding="utf-8")  # a bad pattern: a note
+            (where / ".gitignore").write_text("!\n", encoding="utf-8")  # no pattern: a note
         elif action == "mkdir" and not target.exists():
             target.mkdir()
             (target / "z.txt").write_text("x\n", encoding="utf-8")

@@ -48,7 +48,7 @@ from reprolock.model import Finding, Location, Severity
 if TYPE_CHECKING:
     from reprolock.audit.interface import FileFacts
 
-FORMAT = 7
+FORMAT = 8
 """Bumped whenever the layout of the cache files or the scanners' output changes meaning.
 (A change to the fields of :class:`FileFacts` and the types in it changes the namespace by
 itself: see :func:`schema`.)"""
