@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from reprolock import __version__
 from reprolock.audit import cache as cache_module
-from reprolock.audit import engine, scanning
+from reprolock.audit import discover, engine, scanning
 from reprolock.audit.engine import AuditOptions, run_audit
 from reprolock.cli import main
 from reprolock.config import Config, load_config
@@ -555,9 +555,18 @@ def _place(name: str, root: Path) -> Path:
     return root
 
 
+def _walk_here(
+    root: Path, config: Config, notes: list[Finding], listings: Any, meanwhile: Any
+) -> Any:
+    meanwhile()
+    return discover.walk(root, config, notes, listings)
+
+
 def _read_by_the_audit(root: Path) -> list[str]:
-    """Root-relative paths of every file an uncached audit of ``root`` opens."""
-    with opened_files() as opened:
+    """Root-relative paths of every file an uncached audit of ``root`` opens (its walk in
+    this process, where the hook sees the ``.gitignore`` files it reads)."""
+    with opened_files() as opened, pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(engine, "walk_aside", _walk_here)
         run_audit(root, load_config(root), AuditOptions(jobs=1))
     prefix = f"{root}{os.sep}"
     return sorted({p[len(prefix) :] for p in opened if p.startswith(prefix)})
@@ -839,30 +848,55 @@ def test_a_warm_run_lists_only_the_directories_that_changed(
 ) -> None:
     root = write_tree(tmp_path / "repo", {**_TREE, "svc/deep/notes.md": "x\n"})
     cache = tmp_path / "cache"
-    listed: list[str] = []
+    log = tmp_path / "listed"  # a file: the cold run walks in another process
     original = os.scandir
 
     def counting(path: str) -> Any:
-        listed.append(os.path.relpath(path, root))
+        with log.open("a", encoding="utf-8") as out:
+            out.write(os.path.relpath(path, root) + "\n")
         return original(path)
+
+    def listed() -> list[str]:
+        names = log.read_text(encoding="utf-8").split() if log.exists() else []
+        log.unlink(missing_ok=True)
+        return names
 
     monkeypatch.setattr(os, "scandir", counting)
     _later(monkeypatch, 10)
     cold = _audit(root, cache)
-    assert sorted(listed) == [".", "svc", "svc/deep"]
-    listed.clear()
+    assert sorted(listed()) == [".", "svc", "svc/deep"]
     assert _audit(root, cache) == cold
-    assert listed == []
+    assert listed() == []
     # a file no scanner claims: only its directory is listed, and recorded for the next run
     (root / "svc/deep/data.csv").write_text("1\n", encoding="utf-8")
     _later(monkeypatch, 20)
     assert _audit(root, cache) == cold
-    assert listed == ["svc/deep"]
-    listed.clear()
+    assert listed() == ["svc/deep"]
     assert _audit(root, cache) == cold
-    assert listed == []
+    assert listed() == []
     # a file a scanner claims: listed, scanned, reported
     (root / "svc/deep/requirements.txt").write_text("torch\n", encoding="utf-8")
     _later(monkeypatch, 30)
     assert "torch is not pinned" in " ".join(f.message for f in _audit(root, cache))
-    assert listed == ["svc/deep"]
+    assert listed() == ["svc/deep"]
+
+
+def test_only_a_run_no_record_can_answer_walks_aside_while_scanning_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = write_tree(tmp_path / "repo", {**_TREE, ".gitignore": "build/\n"})
+    cache = tmp_path / "cache"
+    _later(monkeypatch, 10)
+    aside: list[bool] = []
+    original = discover.walk_aside
+
+    def counted(*args: Any) -> Any:
+        aside.append(True)
+        return original(*args)
+
+    monkeypatch.setattr(engine, "walk_aside", counted)
+    uncached = run_audit(root, load_config(root), AuditOptions(jobs=1)).report
+    first = _audit(root, cache)
+    assert aside == [True, True]  # no cache; an empty one
+    assert _audit(root, cache) == first == list(uncached.findings)
+    assert aside == [True, True]  # a record: the walk decides whether it answers

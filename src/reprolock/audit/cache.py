@@ -407,6 +407,11 @@ class AuditCache:
             self._claims = None
 
     @property
+    def has_record(self) -> bool:
+        """Whether an earlier run left a record this one may be answered from."""
+        return self._record is not None
+
+    @property
     def extra(self) -> Iterator[str]:
         """Every path the last run took the digest of (discovered ones included, names it
         found missing not: see :meth:`absent`): files outside discovery that it read

@@ -11,6 +11,7 @@ import stat as stat_module
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +32,7 @@ from reprolock.audit.cache import (
     unsafe_reason,
     walk_digest,
 )
-from reprolock.audit.discover import Discovered, Walked, claim, walk
+from reprolock.audit.discover import Discovered, Walked, claim, walk, walk_aside
 from reprolock.audit.suppress import ignore_comments, suppressed_by
 from reprolock.config import Config
 from reprolock.files import is_inside, read_bytes
@@ -136,7 +137,12 @@ def _audit(
     started = now_ns()
     cache = _open_cache(options.cache_dir, root, config, warn) if options.cache_dir else None
     listings = cache.listings() if cache is not None else None
-    walked = walk(root, config, notes, listings)
+    if custom_scanners is None and (cache is None or not cache.has_record):
+        # No record can answer this run: it will scan, so the scanners and checks load while
+        # another process walks.
+        walked = walk_aside(root, config, notes, listings, partial(_load_scanning, checks))
+    else:
+        walked = walk(root, config, notes, listings)
     # The last run's claims serve while the same files are there (the built-in scanners only:
     # the cache's key does not cover others).
     walked_key = walk_digest(walked) if custom_scanners is None else ""
@@ -243,6 +249,16 @@ def _no_collections() -> Iterator[None]:
         gc.freeze()  # everything made since: out of the young generation, without a walk
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+def _load_scanning(checks: Sequence[Check] | None) -> None:
+    """Import what scanning needs: the scanners, the scanning half of the audit, the checks
+    (unless the caller brought its own)."""
+    import reprolock.audit.registry
+    import reprolock.audit.scanning
+
+    if checks is None:
+        import reprolock.audit.checks  # noqa: F401
 
 
 def _all_scanners() -> list[Scanner]:
