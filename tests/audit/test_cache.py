@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reprolock import __version__
+from reprolock.audit import aside as aside_module
 from reprolock.audit import cache as cache_module
 from reprolock.audit import discover, engine, scanning
 from reprolock.audit.engine import AuditOptions, run_audit
@@ -783,6 +784,7 @@ def test_a_run_answered_from_the_cache_imports_no_scanner_and_no_rich(
     assert "reprolock.audit.cache" in warm
     loaded = {m for m in warm if m.startswith(("reprolock.audit.", "rich", "yaml"))}
     assert loaded == {
+        "reprolock.audit.aside",
         "reprolock.audit.baseline",
         "reprolock.audit.budget",
         "reprolock.audit.cache",
@@ -900,3 +902,64 @@ def test_only_a_run_no_record_can_answer_walks_aside_while_scanning_loads(
     assert aside == [True, True]  # no cache; an empty one
     assert _audit(root, cache) == first == list(uncached.findings)
     assert aside == [True, True]  # a record: the walk decides whether it answers
+
+
+def test_the_recorded_files_changed_since_are_named_by_one_stat_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tree = {**_TREE, "svc/requirements.txt": "-r base.txt\nscipy\n", "svc/base.txt": "six\n"}
+    root = write_tree(tmp_path / "repo", tree)
+    cache = tmp_path / "cache"
+    _later(monkeypatch, 10)
+    _audit(root, cache)
+    config = load_config(root)
+    opened = cache_module.AuditCache(cache, root.resolve(), config)
+    assert opened.recorded_files == 4
+    assert opened.changed(str(root.resolve())) == set()
+    line = opened.recorded("base.txt")
+    assert line is not None
+    assert line.split(" ", 4)[4] == hashlib.sha256(b"pandas>=2\n").hexdigest()
+    (root / "base.txt").write_text("pandas>=3\n", encoding="utf-8")  # same size, later times
+    (root / "svc/base.txt").unlink()
+    assert opened.changed(str(root.resolve())) == {"base.txt", "svc/base.txt"}
+    # a record made too close to the files' last change vouches for none of them
+    racy = cache_module.AuditCache(cache, root.resolve(), config)
+    monkeypatch.setattr(racy, "_trusted_before", 0)
+    assert racy.changed(str(root.resolve())) == set(tree)
+
+
+@pytest.mark.parametrize("child", ["answers", "fails"])
+def test_a_warm_run_of_many_files_looks_at_them_while_it_walks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, child: str
+) -> None:
+    monkeypatch.setattr(engine, "_STAT_ASIDE_MIN_FILES", 1)
+    root = write_tree(tmp_path / "repo", _TREE)
+    cache = tmp_path / "cache"
+    _later(monkeypatch, 10)
+    cold = _audit(root, cache)
+    parent = os.getpid()
+    asked: list[int] = []
+    original = cache_module.AuditCache.changed
+
+    def changed(self: cache_module.AuditCache, base: str) -> set[str]:
+        if child == "fails":
+            raise OSError("the looking process fails")
+        return original(self, base)
+
+    def counted(work: Any, meanwhile: Any) -> Any:
+        asked.append(os.getpid())
+        return aside_module.aside(work, meanwhile)
+
+    monkeypatch.setattr(cache_module.AuditCache, "changed", changed)
+    monkeypatch.setattr(engine, "aside", counted)
+    counter = _Counter(monkeypatch)
+    assert _audit(root, cache) == cold
+    assert counter.scanned == []
+    assert asked == [parent]
+    # a file changed since: scanned again, whatever the child said
+    (root / "svc/requirements.txt").write_text("scipy==1.13.1\n", encoding="utf-8")
+    _later(monkeypatch, 20)
+    warm = _audit(root, cache)
+    assert counter.scanned == ["svc/requirements.txt"]
+    assert warm == _audit(root, tmp_path / "fresh") != cold
+    assert asked == [parent, parent]

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import re
-import signal
-import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias, cast
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from reprolock import files
+from reprolock.audit.aside import Failed, aside
 from reprolock.audit.budget import over_limit
 from reprolock.config import DEFAULT_EXCLUDES, Config
 from reprolock.model import Finding, Location
@@ -171,47 +169,23 @@ def walk_aside(
 
     A cold audit walks the tree (listing every directory, a tenth of its time on 1,000
     projects) and imports its scanners and checks (as long again), and neither needs the
-    other. The walk's result comes back pickled through a pipe. Where a fork is not safe or
-    possible (threads running, no ``os.fork``), or the walking process fails, this process
-    walks itself: the answer, or the exception, is what :func:`walk` gives.
+    other. Where the walk cannot run aside (see :func:`reprolock.audit.aside.aside`), this
+    process walks itself: the answer, or the exception, is what :func:`walk` gives.
     """
-    if not hasattr(os, "fork") or threading.active_count() > 1:
-        meanwhile()
-        return walk(root, config, notes, listings)
-    import pickle  # noqa: PLC0415 - a cold run's only: a warm one walks in place
 
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child's coverage is not collected
-        code = 1
-        try:
-            os.close(read_end)
-            found: list[Finding] = []
-            walked = walk(root, config, found, listings)
-            made = (listings.made, listings.listed) if listings is not None else None
-            with os.fdopen(write_end, "wb") as out:
-                out.write(pickle.dumps((walked, found, made), pickle.HIGHEST_PROTOCOL))
-            code = 0
-        finally:
-            os._exit(code)  # never the parent's exit handlers, nor its buffered output
-    os.close(write_end)
-    try:
-        meanwhile()
-        with os.fdopen(read_end, "rb") as source:
-            payload = source.read()
-        _, status = os.waitpid(pid, 0)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        raise
-    if status != 0 or not payload:
+    def work() -> tuple[list[Walked], list[Finding], tuple[dict[str, list[Any]], int] | None]:
+        found: list[Finding] = []
+        walked = walk(root, config, found, listings)
+        return walked, found, (listings.made, listings.listed) if listings is not None else None
+
+    answer, _ = aside(work, meanwhile)
+    if isinstance(answer, Failed):
         return walk(root, config, notes, listings)
-    walked, found, made = pickle.loads(payload)  # noqa: S301 - written by our own child
+    walked, found, made = answer
     notes.extend(found)
     if listings is not None and made is not None:
         listings.made, listings.listed = made
-    return cast("list[Walked]", walked)
+    return walked
 
 
 Walked: TypeAlias = tuple[str, str]
