@@ -437,3 +437,19 @@ def test_a_walk_aside_whose_caller_fails_leaves_no_process_behind(tmp_path: Path
         walk_aside(root, Config(), [], None, fails)
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)  # the walking process was reaped
+
+
+def test_a_walk_aside_that_cannot_fork_walks_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = write_tree(tmp_path / "repo", _ASIDE_TREE)
+
+    def refused() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", refused)
+    meanwhile: list[bool] = []
+    assert walk_aside(root, Config(), [], None, lambda: meanwhile.append(True)) == walk(
+        root, Config(), []
+    )
+    assert meanwhile == [True]

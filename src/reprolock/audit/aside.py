@@ -29,16 +29,24 @@ FAILED = Failed()
 
 def aside(work: Callable[[], T], meanwhile: Callable[[], R]) -> tuple[T | Failed, R]:
     """``work()`` in a forked process while this one calls ``meanwhile()``: both results, or
-    :data:`FAILED` for ``work`` when it could not be forked (threads running, no ``os.fork``)
-    or raised in the child. ``work`` must return something picklable; whatever it changes in
+    :data:`FAILED` for ``work`` when it could not be forked (threads running, no ``os.fork``,
+    the fork refused) or raised in the child. ``work`` must return something picklable; whatever it changes in
     its own process is lost. An exception of ``meanwhile`` ends the child before it is raised.
     """
     if not hasattr(os, "fork") or threading.active_count() > 1:
         return FAILED, meanwhile()  # a fork with threads running is not safe
     import pickle  # noqa: PLC0415 - only the runs that fork need it
 
-    read_end, write_end = os.pipe()
-    pid = os.fork()
+    try:
+        read_end, write_end = os.pipe()
+    except OSError:
+        return FAILED, meanwhile()  # out of descriptors: not worth an error
+    try:
+        pid = os.fork()
+    except OSError:  # out of processes or memory, or forbidden: this process does both
+        os.close(read_end)
+        os.close(write_end)
+        return FAILED, meanwhile()
     if pid == 0:  # pragma: no cover - the child's coverage is not collected
         code = 1
         try:
