@@ -30,8 +30,9 @@ FAILED = Failed()
 def aside(work: Callable[[], T], meanwhile: Callable[[], R]) -> tuple[T | Failed, R]:
     """``work()`` in a forked process while this one calls ``meanwhile()``: both results, or
     :data:`FAILED` for ``work`` when it could not be forked (threads running, no ``os.fork``,
-    the fork refused) or raised in the child. ``work`` must return something picklable; whatever it changes in
-    its own process is lost. An exception of ``meanwhile`` ends the child before it is raised.
+    the fork refused) or raised in the child. ``work`` must return something picklable;
+    whatever it changes in its own process is lost. An exception of ``meanwhile`` ends the
+    child before it is raised.
     """
     if not hasattr(os, "fork") or threading.active_count() > 1:
         return FAILED, meanwhile()  # a fork with threads running is not safe
