@@ -6,6 +6,7 @@ requirements scanner reports as RP101 at line 1.
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import os
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 
 from reprolock import __version__
-from reprolock.cli import main
+from reprolock.cli import _command_of, _parser, main
 from reprolock.report import Format
 from reprolock.rules import RULES
 from tests.conftest import write_tree
@@ -773,3 +774,57 @@ def test_fix_command_dry_run_writes_nothing(
     assert "-six<=1.16.0  # helpers" in captured.out
     assert "+six==1.16.0 \\" in captured.out
     assert "would fix" in captured.err
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def _helps(parser: argparse.ArgumentParser, prefix: str = "") -> dict[str, str]:
+    """Every (sub)command's help text, by its command words."""
+    out = {prefix: parser.format_help()}
+    if any(isinstance(a, argparse._SubParsersAction) for a in parser._actions):
+        for name, sub in _subcommands(parser).items():
+            out.update(_helps(sub, f"{prefix} {name}".strip()))
+    return out
+
+
+def test_the_parser_of_one_command_is_that_of_the_whole_command_line() -> None:
+    whole = _parser()
+    commands = list(_subcommands(whole))
+    assert commands[:3] == ["check", "rules", "golden"]
+    full = _helps(whole)
+    for command in commands:
+        alone = _parser(command)
+        built = list(_subcommands(alone))
+        assert built == (["plan", "merge"] if command in {"plan", "merge"} else [command])
+        for words, text in _helps(alone).items():
+            if words:  # the top level's list of commands is the only difference
+                assert text == full[words], words
+
+
+@pytest.mark.parametrize(
+    ("argv", "command"),
+    [
+        (["check", "."], "check"),
+        (["--debug", "replay", "--lock", "x"], "replay"),
+        (["--help", "check"], None),
+        (["-h"], None),
+        (["--version"], None),
+        ([], None),
+        (["--debug"], None),
+        (["bogus"], "bogus"),
+    ],
+)
+def test_the_command_is_the_first_word_after_debug(argv: list[str], command: str | None) -> None:
+    assert _command_of(argv) == command
+
+
+def test_a_word_that_is_no_command_still_lists_every_command(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["bogus"]) == 2
+    assert (
+        "invalid choice: 'bogus' (choose from 'check', 'rules', 'golden'" in capsys.readouterr().err
+    )

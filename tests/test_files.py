@@ -109,6 +109,41 @@ def test_small_limit_message_in_bytes(tmp_path: Path) -> None:
         read_bytes(tmp_path / "f", limit=10)
 
 
+def test_a_file_of_the_size_fstat_counts_is_read_in_one_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "f").write_bytes(b"0123456789")
+    asked: list[int] = []
+    real_read = os.read
+
+    def counted(fd: int, n: int) -> bytes:
+        asked.append(n)
+        return real_read(fd, n)
+
+    monkeypatch.setattr(os, "read", counted)
+    assert read_bytes(tmp_path / "f") == b"0123456789"
+    assert asked == [11]  # one byte more than fstat counts, and no read of the end
+
+
+@pytest.mark.parametrize(("counted", "limit"), [(4, 100), (10, 100), (30, 100), (0, 100), (4, 8)])
+def test_a_file_that_grows_or_shrinks_after_its_fstat_is_read_to_its_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, counted: int, limit: int
+) -> None:
+    (tmp_path / "f").write_bytes(b"0123456789")
+    real_fstat = os.fstat
+
+    def fstat(fd: int) -> os.stat_result:
+        info = real_fstat(fd)
+        return os.stat_result((*info[:6], counted, *info[7:10]))  # st_size as fstat saw it
+
+    monkeypatch.setattr(os, "fstat", fstat)
+    if limit < 10:
+        with pytest.raises(FileTooLargeError, match="larger than the 8 byte limit"):
+            read_bytes(tmp_path / "f", limit=limit)
+    else:
+        assert read_bytes(tmp_path / "f", limit=limit) == b"0123456789"
+
+
 def test_devices_are_refused_without_reading(tmp_path: Path) -> None:
     with pytest.raises(NotRegularFileError):
         read_bytes("/dev/zero")

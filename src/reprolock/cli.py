@@ -17,12 +17,12 @@ import signal
 import sys
 import textwrap
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, NoReturn, TextIO, TypeVar
+from typing import TYPE_CHECKING, NoReturn, TextIO, TypeAlias, TypeVar
 
 from reprolock import __version__
 from reprolock.audit.baseline import load_baseline, write_baseline
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from reprolock.report.replay import ReportFormat
 
 F = TypeVar("F", bound=enum.Enum)
+_Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
@@ -235,7 +236,8 @@ def _add_harness_common(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser: with ``command``, only that command's subparser."""
     parser = argparse.ArgumentParser(
         prog="repro",
         description="Keep machine-learning systems reproducible: audit pins, hashes and "
@@ -252,6 +254,15 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
+    # Only the command asked for is built (argparse's help texts cost a run answered from
+    # the cache a fortieth of its time); help, a bad command or none: all of them.
+    builders = [_COMMANDS[command]] if command in _COMMANDS else _COMMANDS.values()
+    for build in dict.fromkeys(builders):
+        build(sub)
+    return parser
+
+
+def _add_check(sub: _Subparsers) -> None:
     check = sub.add_parser(
         "check",
         help="static audit of a repository",
@@ -314,6 +325,8 @@ def _parser() -> argparse.ArgumentParser:
         help="colour in text output (default: auto, on a terminal without NO_COLOR)",
     )
 
+
+def _add_rules(sub: _Subparsers) -> None:
     rules = sub.add_parser(
         "rules",
         help="list the rules, or explain one",
@@ -325,6 +338,8 @@ def _parser() -> argparse.ArgumentParser:
         "--format", choices=["text", "json"], default="text", help="output format (default: text)"
     )
 
+
+def _add_golden(sub: _Subparsers) -> None:
     golden = sub.add_parser(
         "golden",
         help="record the golden outputs of a suite",
@@ -366,6 +381,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_harness_common(check)
 
+
+def _add_replay(sub: _Subparsers) -> None:
     replay = sub.add_parser(
         "replay",
         help="rebuild a suite's environment from a candidate lock and compare with the golden",
@@ -401,6 +418,8 @@ def _parser() -> argparse.ArgumentParser:
         "comma list); needs one --suite and --lock",
     )
 
+
+def _add_bisect(sub: _Subparsers) -> None:
     bisect = sub.add_parser(
         "bisect",
         help="find which package update(s) of a candidate lock change a suite's behaviour",
@@ -442,8 +461,8 @@ def _parser() -> argparse.ArgumentParser:
         "not tested again, and the search starts from the smallest that reproduces",
     )
 
-    _add_plan_and_merge(sub)
 
+def _add_update(sub: _Subparsers) -> None:
     update = sub.add_parser(
         "update",
         help="compile a candidate lock with pip-tools, replay every suite, bisect, report",
@@ -485,6 +504,8 @@ def _parser() -> argparse.ArgumentParser:
         "`repro merge`); with --write, --force is needed to replace the locks",
     )
 
+
+def _add_diff(sub: _Subparsers) -> None:
     diff = sub.add_parser(
         "diff",
         help="package-level diff of two locks, any supported formats",
@@ -511,6 +532,8 @@ def _parser() -> argparse.ArgumentParser:
         "lock inside it may include files from (default: .)",
     )
 
+
+def _add_cache(sub: _Subparsers) -> None:
     cache = sub.add_parser(
         "cache",
         help="show or bound what reprolock keeps: wheels, its own images, the audit cache",
@@ -573,6 +596,8 @@ def _parser() -> argparse.ArgumentParser:
             help="report format on stdout (default: text)",
         )
 
+
+def _add_fix(sub: _Subparsers) -> None:
     fix = sub.add_parser(
         "fix",
         help="write exact pins and hashes where the audit found none",
@@ -585,7 +610,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     fix.add_argument("path", nargs="?", default=".", metavar="PATH", help="root (default: .)")
     fix.add_argument("--dry-run", action="store_true", help="print the diff, write nothing")
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -642,9 +666,18 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names, when nothing before it could ask for the list of all
+    (``--debug`` alone may come first)."""
+    for word in argv:
+        if word != "--debug":
+            return word if not word.startswith("-") else None
+    return None
+
+
 def _main(argv: Sequence[str] | None) -> int:
     try:
-        args = _parser().parse_args(argv)
+        args = _parser(_command_of(sys.argv[1:] if argv is None else argv)).parse_args(argv)
     except SystemExit as exc:
         # argparse exits 2 on a bad flag and 0 after --help; returning the code keeps
         # `main()` usable as a function (tests, embedding) with the same exit codes.
@@ -1312,7 +1345,7 @@ def _add_report_outputs(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_plan_and_merge(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_plan_and_merge(sub: _Subparsers) -> None:
     from reprolock.harness import GITHUB_MAX_JOBS  # noqa: PLC0415 - plain data
 
     plan = sub.add_parser(
@@ -1387,6 +1420,23 @@ def _add_plan_and_merge(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         help="report format on stdout (default: text)",
     )
     _add_report_outputs(merge)
+
+
+_COMMANDS: dict[str, Callable[[_Subparsers], None]] = {
+    "check": _add_check,
+    "rules": _add_rules,
+    "golden": _add_golden,
+    "replay": _add_replay,
+    "bisect": _add_bisect,
+    "plan": _add_plan_and_merge,
+    "merge": _add_plan_and_merge,
+    "update": _add_update,
+    "diff": _add_diff,
+    "cache": _add_cache,
+    "fix": _add_fix,
+}
+"""Each command's subparser, in the order of the help's list (``plan`` and ``merge`` come
+together)."""
 
 
 def _plan(args: argparse.Namespace) -> int:

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pathspec
-
 from reprolock.errors import ConfigError
 from reprolock.files import OutsideRootError, inside, read_text
 from reprolock.model import Severity
@@ -573,6 +571,9 @@ def _number(source: str, where: str, value: Any, *, upper: float | None = None) 
 def _patterns(source: str, where: str, value: Any) -> tuple[str, ...]:
     """Gitignore-style patterns, each compiled here so that a bad one is a config error."""
     patterns = _str_list(source, where, value)
+    if patterns:
+        # imported only here: a run answered from the cache needs no pattern compiled
+        import pathspec  # noqa: PLC0415
     for pattern in patterns:
         try:
             pathspec.GitIgnoreSpec.from_lines([pattern])

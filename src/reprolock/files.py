@@ -122,6 +122,17 @@ def read_bytes(
             raise FileTooLargeError(name, info.st_size, limit)
         chunks: list[bytes] = []
         total = 0
+        if info.st_size < _READ_CHUNK:
+            # One byte more than fstat counts is asked for: a regular file reads short only at
+            # its end, so getting exactly that count is all of it (the usual case, and the read
+            # that would return nothing is spared: a tenth of reading a small file).
+            chunk = os.read(fd, info.st_size + 1)
+            if len(chunk) == info.st_size:
+                return chunk
+            chunks.append(chunk)  # it grew or shrank meanwhile: read on to its end
+            total = len(chunk)
+            if total > limit:
+                raise FileTooLargeError(name, total, limit)
         while True:
             chunk = os.read(fd, min(_READ_CHUNK, limit + 1 - total))
             if not chunk:

@@ -22,8 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reprolock import __version__
+from reprolock.audit import aside as aside_module
 from reprolock.audit import cache as cache_module
-from reprolock.audit import engine, scanning
+from reprolock.audit import discover, engine, scanning
 from reprolock.audit.engine import AuditOptions, run_audit
 from reprolock.cli import main
 from reprolock.config import Config, load_config
@@ -555,9 +556,18 @@ def _place(name: str, root: Path) -> Path:
     return root
 
 
+def _walk_here(
+    root: Path, config: Config, notes: list[Finding], listings: Any, meanwhile: Any
+) -> Any:
+    meanwhile()
+    return discover.walk(root, config, notes, listings)
+
+
 def _read_by_the_audit(root: Path) -> list[str]:
-    """Root-relative paths of every file an uncached audit of ``root`` opens."""
-    with opened_files() as opened:
+    """Root-relative paths of every file an uncached audit of ``root`` opens (its walk in
+    this process, where the hook sees the ``.gitignore`` files it reads)."""
+    with opened_files() as opened, pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(engine, "walk_aside", _walk_here)
         run_audit(root, load_config(root), AuditOptions(jobs=1))
     prefix = f"{root}{os.sep}"
     return sorted({p[len(prefix) :] for p in opened if p.startswith(prefix)})
@@ -735,8 +745,11 @@ def test_files_no_scanner_claims_are_never_opened(tmp_path: Path) -> None:
 
 
 _WARM_IMPORTS = """
-import json, sys
+import json, sys, time
 from reprolock.cli import main
+import reprolock.audit.engine as engine
+# the tree was written just now: runs that believe they start later trust its stats
+engine.now_ns = lambda: time.time_ns() + 10**10
 try:
     main(["check", sys.argv[1], "--format", sys.argv[2]])
 except SystemExit:
@@ -749,7 +762,8 @@ print(json.dumps(sorted(sys.modules)), file=sys.stderr)
 def test_a_run_answered_from_the_cache_imports_no_scanner_and_no_rich(
     tmp_path: Path, fmt: str
 ) -> None:
-    root = write_tree(tmp_path / "repo", {**_TREE, "Dockerfile": "FROM python:3.11\n"})
+    tree = {**_TREE, "Dockerfile": "FROM python:3.11\n", ".gitignore": "build/\n"}
+    root = write_tree(tmp_path / "repo", tree)
     _racy_free(root)
     env = {**os.environ, "REPROLOCK_CACHE_DIR": str(tmp_path / "cache")}
 
@@ -765,11 +779,12 @@ def test_a_run_answered_from_the_cache_imports_no_scanner_and_no_rich(
         return set(json.loads(result.stderr.strip().splitlines()[-1]))
 
     first = modules()
-    assert {"reprolock.audit.requirements", "reprolock.audit.registry"} <= first
+    assert {"reprolock.audit.requirements", "reprolock.audit.registry", "pathspec"} <= first
     warm = modules()
     assert "reprolock.audit.cache" in warm
     loaded = {m for m in warm if m.startswith(("reprolock.audit.", "rich", "yaml"))}
     assert loaded == {
+        "reprolock.audit.aside",
         "reprolock.audit.baseline",
         "reprolock.audit.budget",
         "reprolock.audit.cache",
@@ -780,6 +795,8 @@ def test_a_run_answered_from_the_cache_imports_no_scanner_and_no_rich(
     # neither the scanners' types nor any parser: no lock reader, no requirement grammar
     assert not [m for m in warm if m.startswith(("reprolock.formats", "packaging", "tomllib."))]
     assert not {"multiprocessing", "concurrent.futures", "reprolock.specs"} & warm
+    # no directory listed anew: no .gitignore pattern compiled
+    assert "pathspec" not in warm
     # nothing crashed: the traceback module is for --debug after a crash
     assert "traceback" not in warm
 
@@ -833,30 +850,116 @@ def test_a_warm_run_lists_only_the_directories_that_changed(
 ) -> None:
     root = write_tree(tmp_path / "repo", {**_TREE, "svc/deep/notes.md": "x\n"})
     cache = tmp_path / "cache"
-    listed: list[str] = []
+    log = tmp_path / "listed"  # a file: the cold run walks in another process
     original = os.scandir
 
     def counting(path: str) -> Any:
-        listed.append(os.path.relpath(path, root))
+        with log.open("a", encoding="utf-8") as out:
+            out.write(os.path.relpath(path, root) + "\n")
         return original(path)
+
+    def listed() -> list[str]:
+        names = log.read_text(encoding="utf-8").split() if log.exists() else []
+        log.unlink(missing_ok=True)
+        return names
 
     monkeypatch.setattr(os, "scandir", counting)
     _later(monkeypatch, 10)
     cold = _audit(root, cache)
-    assert sorted(listed) == [".", "svc", "svc/deep"]
-    listed.clear()
+    assert sorted(listed()) == [".", "svc", "svc/deep"]
     assert _audit(root, cache) == cold
-    assert listed == []
+    assert listed() == []
     # a file no scanner claims: only its directory is listed, and recorded for the next run
     (root / "svc/deep/data.csv").write_text("1\n", encoding="utf-8")
     _later(monkeypatch, 20)
     assert _audit(root, cache) == cold
-    assert listed == ["svc/deep"]
-    listed.clear()
+    assert listed() == ["svc/deep"]
     assert _audit(root, cache) == cold
-    assert listed == []
+    assert listed() == []
     # a file a scanner claims: listed, scanned, reported
     (root / "svc/deep/requirements.txt").write_text("torch\n", encoding="utf-8")
     _later(monkeypatch, 30)
     assert "torch is not pinned" in " ".join(f.message for f in _audit(root, cache))
-    assert listed == ["svc/deep"]
+    assert listed() == ["svc/deep"]
+
+
+def test_only_a_run_no_record_can_answer_walks_aside_while_scanning_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = write_tree(tmp_path / "repo", {**_TREE, ".gitignore": "build/\n"})
+    cache = tmp_path / "cache"
+    _later(monkeypatch, 10)
+    aside: list[bool] = []
+    original = discover.walk_aside
+
+    def counted(*args: Any) -> Any:
+        aside.append(True)
+        return original(*args)
+
+    monkeypatch.setattr(engine, "walk_aside", counted)
+    uncached = run_audit(root, load_config(root), AuditOptions(jobs=1)).report
+    first = _audit(root, cache)
+    assert aside == [True, True]  # no cache; an empty one
+    assert _audit(root, cache) == first == list(uncached.findings)
+    assert aside == [True, True]  # a record: the walk decides whether it answers
+
+
+def test_the_recorded_files_changed_since_are_named_by_one_stat_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tree = {**_TREE, "svc/requirements.txt": "-r base.txt\nscipy\n", "svc/base.txt": "six\n"}
+    root = write_tree(tmp_path / "repo", tree)
+    cache = tmp_path / "cache"
+    _later(monkeypatch, 10)
+    _audit(root, cache)
+    config = load_config(root)
+    opened = cache_module.AuditCache(cache, root.resolve(), config)
+    assert opened.recorded_files == 4
+    assert opened.changed(str(root.resolve())) == set()
+    line = opened.recorded("base.txt")
+    assert line is not None
+    assert line.split(" ", 4)[4] == hashlib.sha256(b"pandas>=2\n").hexdigest()
+    (root / "base.txt").write_text("pandas>=3\n", encoding="utf-8")  # same size, later times
+    (root / "svc/base.txt").unlink()
+    assert opened.changed(str(root.resolve())) == {"base.txt", "svc/base.txt"}
+    # a record made too close to the files' last change vouches for none of them
+    racy = cache_module.AuditCache(cache, root.resolve(), config)
+    monkeypatch.setattr(racy, "_trusted_before", 0)
+    assert racy.changed(str(root.resolve())) == set(tree)
+
+
+@pytest.mark.parametrize("child", ["answers", "fails"])
+def test_a_warm_run_of_many_files_looks_at_them_while_it_walks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, child: str
+) -> None:
+    monkeypatch.setattr(engine, "_STAT_ASIDE_MIN_FILES", 1)
+    root = write_tree(tmp_path / "repo", _TREE)
+    cache = tmp_path / "cache"
+    _later(monkeypatch, 10)
+    cold = _audit(root, cache)
+    parent = os.getpid()
+    asked: list[int] = []
+    original = cache_module.AuditCache.changed
+
+    def changed(self: cache_module.AuditCache, base: str) -> set[str]:
+        if child == "fails":
+            raise OSError("the looking process fails")
+        return original(self, base)
+
+    def counted(work: Any, meanwhile: Any) -> Any:
+        asked.append(os.getpid())
+        return aside_module.aside(work, meanwhile)
+
+    monkeypatch.setattr(cache_module.AuditCache, "changed", changed)
+    monkeypatch.setattr(engine, "aside", counted)
+    counter = _Counter(monkeypatch)
+    assert _audit(root, cache) == cold
+    assert counter.scanned == []
+    assert asked == [parent]
+    # a file changed since: scanned again, whatever the child said
+    (root / "svc/requirements.txt").write_text("scipy==1.13.1\n", encoding="utf-8")
+    _later(monkeypatch, 20)
+    warm = _audit(root, cache)
+    assert counter.scanned == ["svc/requirements.txt"]
+    assert warm == _audit(root, tmp_path / "fresh") != cold
+    assert asked == [parent, parent]

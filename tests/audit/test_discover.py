@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pathspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reprolock.audit.discover import Listings, _Matcher, claim, discover, walk
+from reprolock.audit import discover as discover_module
+from reprolock.audit.discover import Listings, _Matcher, claim, discover, walk, walk_aside
 from reprolock.audit.interface import FileFacts, Role, ScanContext, Scanner, SourceFile
 from reprolock.config import Config
 from reprolock.model import Finding
@@ -219,6 +222,43 @@ def test_a_gitignore_edited_in_place_is_applied(tmp_path: Path) -> None:
     assert [rel for rel, _ in walked] == [".gitignore", "a/.gitignore", "a/requirements.txt"]
 
 
+def test_a_reused_listing_compiles_its_gitignore_only_for_a_directory_listed_below_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = write_tree(tmp_path / "repo", _LISTED_TREE)
+    first = Listings(trusted_before=time.time_ns() + 10**12)
+    walk(root, Config(), [], first)
+    compiled: list[bytes] = []
+    original = discover_module._spec_of_bytes
+
+    def counted(data: bytes) -> Any:
+        compiled.append(data)
+        return original(data)
+
+    monkeypatch.setattr(discover_module, "_spec_of_bytes", counted)
+    _, listings = _again(root, first)
+    assert (listings.listed, compiled) == (0, [])
+    # a new directory under a/ (listed anew) is matched against the root's patterns
+    write_tree(root, {"a/build/requirements.txt": "x\n", "a/kept/requirements.txt": "x\n"})
+    walked, listings = _again(root, first)
+    assert compiled == [b"build/\n"]
+    assert "a/build/requirements.txt" not in [rel for rel, _ in walked]
+    assert "a/kept/requirements.txt" in [rel for rel, _ in walked]
+
+
+def test_a_gitignore_line_that_is_no_pattern_is_noted_by_a_walk_reusing_its_listing(
+    tmp_path: Path,
+) -> None:
+    root = write_tree(tmp_path / "repo", {**_LISTED_TREE, ".gitignore": "build/\n!\n"})
+    first = Listings(trusted_before=time.time_ns() + 10**12)
+    notes: list[Finding] = []
+    walk(root, Config(), notes, first)
+    assert [(n.rule, n.location.line) for n in notes] == [("RP002", 2)]
+    assert first.made[""][4].endswith("!")  # the digest says a line was skipped
+    _, listings = _again(root, first)  # the same note again, with nothing listed
+    assert listings.listed == 0
+
+
 def test_a_directory_holding_a_symlink_is_always_listed(tmp_path: Path) -> None:
     root = write_tree(tmp_path / "repo", {"a/requirements.txt": "x\n", "b/req.txt": "x\n"})
     (root / "a/linked.txt").symlink_to(root / "b/req.txt")
@@ -275,7 +315,7 @@ def test_a_walk_reusing_listings_keeps_what_a_fresh_walk_keeps(
             with (where / ".gitignore").open("a", encoding="utf-8") as handle:
                 handle.write(f"{name}\n")
         elif action == "unignore" and (where / ".gitignore").is_file():
-            (where / ".gitignore").write_text("[\n", encoding="utf-8")  # a bad pattern: a note
+            (where / ".gitignore").write_text("!\n", encoding="utf-8")  # no pattern: a note
         elif action == "mkdir" and not target.exists():
             target.mkdir()
             (target / "z.txt").write_text("x\n", encoding="utf-8")
@@ -295,3 +335,121 @@ def test_a_listing_naming_what_no_directory_holds_is_not_reused(tmp_path: Path, 
         walked, listings = _again(root, Listings(made=forged, trusted_before=first.trusted_before))
         assert [rel for rel, _ in walked] == ["a/requirements.txt"]
         assert listings.listed == 1  # the root, listed again; "a/" reused
+
+
+# --- walk_aside -----------------------------------------------------------------------------
+
+_ASIDE_TREE: dict[str, str | bytes] = {
+    **_LISTED_TREE,
+    ".gitignore": "build/\n!\n",  # a line that is no pattern: a note
+    "a/.gitignore": "*.csv\n",
+    "d/e/f/requirements.in": "x\n",
+}
+
+
+def _pid_logged(log: Path, function: Any) -> Any:
+    def logged(*args: Any, **kwargs: Any) -> Any:
+        with log.open("a", encoding="utf-8") as out:
+            out.write(f"{os.getpid()}\n")
+        return function(*args, **kwargs)
+
+    return logged
+
+
+def _pids(log: Path) -> list[int]:
+    return [int(line) for line in log.read_text(encoding="utf-8").split()]
+
+
+@pytest.mark.parametrize("with_listings", [False, True])
+def test_a_walk_aside_is_a_walk_in_another_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_listings: bool
+) -> None:
+    root = write_tree(tmp_path / "repo", _ASIDE_TREE)
+    here = Listings(trusted_before=time.time_ns() + 10**12) if with_listings else None
+    notes: list[Finding] = []
+    walked = walk(root, Config(), notes, here)
+    log = tmp_path / "pids"
+    monkeypatch.setattr(discover_module, "walk", _pid_logged(log, walk))
+    meanwhile: list[int] = []
+    aside = Listings(trusted_before=here.trusted_before) if here is not None else None
+    aside_notes: list[Finding] = []
+    result = walk_aside(root, Config(), aside_notes, aside, lambda: meanwhile.append(os.getpid()))
+    assert (result, aside_notes) == (walked, notes)
+    assert [n.rule for n in notes] == ["RP002"]
+    assert "a/b/data.csv" not in [rel for rel, _ in walked]
+    if here is not None and aside is not None:
+        assert (aside.made, aside.listed) == (here.made, here.listed)
+        assert aside.listed == 7
+    assert meanwhile == [os.getpid()]
+    assert len(_pids(log)) == 1
+    assert _pids(log) != meanwhile  # walked by another process
+
+
+def test_a_walk_aside_that_fails_is_walked_again_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = write_tree(tmp_path / "repo", _ASIDE_TREE)
+    notes: list[Finding] = []
+    walked = walk(root, Config(), notes)
+    parent = os.getpid()
+    log = tmp_path / "pids"
+
+    def broken_aside(*args: Any, **kwargs: Any) -> Any:
+        if os.getpid() != parent:
+            raise OSError("the walking process fails")
+        return walk(*args, **kwargs)
+
+    monkeypatch.setattr(discover_module, "walk", _pid_logged(log, broken_aside))
+    aside_notes: list[Finding] = []
+    assert walk_aside(root, Config(), aside_notes, None, lambda: None) == walked
+    assert aside_notes == notes
+    pids = _pids(log)
+    assert len(pids) == 2
+    assert pids[0] != parent
+    assert pids[1] == parent
+
+
+def test_a_walk_aside_with_threads_running_walks_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = write_tree(tmp_path / "repo", _ASIDE_TREE)
+    log = tmp_path / "pids"
+    monkeypatch.setattr(discover_module, "walk", _pid_logged(log, walk))
+    release = threading.Event()
+    thread = threading.Thread(target=release.wait)
+    thread.start()
+    try:
+        walked = walk_aside(root, Config(), [], None, lambda: None)
+    finally:
+        release.set()
+        thread.join()
+    assert walked == walk(root, Config(), [])
+    assert _pids(log) == [os.getpid()]  # a fork with threads running is not safe
+
+
+def test_a_walk_aside_whose_caller_fails_leaves_no_process_behind(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "repo", _ASIDE_TREE)
+
+    def fails() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        walk_aside(root, Config(), [], None, fails)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)  # the walking process was reaped
+
+
+def test_a_walk_aside_that_cannot_fork_walks_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = write_tree(tmp_path / "repo", _ASIDE_TREE)
+
+    def refused() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", refused)
+    meanwhile: list[bool] = []
+    assert walk_aside(root, Config(), [], None, lambda: meanwhile.append(True)) == walk(
+        root, Config(), []
+    )
+    assert meanwhile == [True]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -197,3 +199,59 @@ def test_a_version_past_the_lowest_int_limit_is_read_wherever_it_stands(
         sys.set_int_max_str_digits(before)
     assert [(f.rule, f.location.line) for f in read.findings] == [("RP001", line)]
     assert getattr(read, field) == ()
+
+
+def _children() -> list[int]:
+    """Processes this one forked that still run or wait to be reaped."""
+    found: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                fields = (entry / "stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()
+                if int(fields[1]) == os.getpid():
+                    found.append(int(entry.name))
+    return found
+
+
+def _until_no_children(seconds: float = 10.0) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while (left := _children()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return left
+
+
+def test_the_workers_end_after_the_scan_without_holding_up_the_checks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _tree_of_projects(tmp_path / "repo", 4)
+    assert _until_no_children() == []
+    waited: list[bool] = []
+    original = ProcessPoolExecutor.shutdown
+
+    def shutdown(self: ProcessPoolExecutor, wait: bool = True, **kwargs: Any) -> None:
+        waited.append(wait)
+        original(self, wait, **kwargs)
+
+    monkeypatch.setattr(ProcessPoolExecutor, "shutdown", shutdown)
+    run_audit(root, Config(), AuditOptions(jobs=2))
+    assert waited == [False]
+    assert _until_no_children() == []  # reaped by the pool's thread
+
+
+def test_a_failure_while_scanning_stops_the_workers_before_it_is_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _tree_of_projects(tmp_path / "repo", 4)
+    assert _until_no_children() == []
+    main = os.getpid()
+    original = scanning.scan_with_ignores
+
+    def interrupted(*args: Any) -> Any:
+        if os.getpid() == main:
+            raise KeyboardInterrupt
+        return original(*args)
+
+    monkeypatch.setattr(scanning, "scan_with_ignores", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_audit(root, Config(), AuditOptions(jobs=2))
+    assert _children() == []  # waited for: none left, at once

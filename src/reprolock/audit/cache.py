@@ -48,7 +48,7 @@ from reprolock.model import Finding, Location, Severity
 if TYPE_CHECKING:
     from reprolock.audit.interface import FileFacts
 
-FORMAT = 7
+FORMAT = 8
 """Bumped whenever the layout of the cache files or the scanners' output changes meaning.
 (A change to the fields of :class:`FileFacts` and the types in it changes the namespace by
 itself: see :func:`schema`.)"""
@@ -407,6 +407,11 @@ class AuditCache:
             self._claims = None
 
     @property
+    def has_record(self) -> bool:
+        """Whether an earlier run left a record this one may be answered from."""
+        return self._record is not None
+
+    @property
     def extra(self) -> Iterator[str]:
         """Every path the last run took the digest of (discovered ones included, names it
         found missing not: see :meth:`absent`): files outside discovery that it read
@@ -466,6 +471,33 @@ class AuditCache:
         if not known.startswith(prefix) or max(stat[1], stat[3]) >= self._trusted_before:
             return None
         return known[len(prefix) :]
+
+    @property
+    def recorded_files(self) -> int:
+        """How many files the last run recorded a stat and digest of."""
+        return len(self._stats)
+
+    def recorded(self, path: str) -> str | None:
+        """``path``'s record, ``"size mtime inode ctime digest"``: what :meth:`changed` vouches
+        for when it does not name the path."""
+        known = self._stats.get(path)
+        return known if isinstance(known, str) else None
+
+    def changed(self, root: str) -> set[str]:
+        """The recorded paths under ``root`` whose record :meth:`known_digest` would not trust
+        now (changed, racy, gone, unreadable, damaged): a ``stat`` of each. Every other
+        recorded path's digest holds, as :meth:`recorded` gives it."""
+        base = root.rstrip("/") + "/"
+        out: set[str] = set()
+        for path in self._stats:
+            try:
+                stat = stat_key(os.stat(base + path))
+            except (OSError, ValueError):
+                out.add(path)
+                continue
+            if self.known_digest(path, stat) is None:
+                out.add(path)
+        return out
 
     def listings(self) -> Listings:
         """The directory listings of the last run's walk, for this one to reuse."""
@@ -578,7 +610,7 @@ class AuditCache:
         self,
         *,
         started: int,
-        stats: Mapping[str, tuple[int, int, int, int, str]],
+        stats: Mapping[str, tuple[int, int, int, int, str] | str],
         absent: Mapping[str, tuple[tuple[int, int, int], Missing]],
         extra: Iterable[str],
         record: RunRecord,
@@ -588,7 +620,8 @@ class AuditCache:
     ) -> None:
         """Replace the run's record (mode 0600); a failure to write is not an error.
 
-        ``started``: :func:`now_ns` before the run looked at any file. ``absent``: directory
+        ``started``: :func:`now_ns` before the run looked at any file. ``stats``: path -> its
+        (size, mtime, inode, ctime, digest), or the record it keeps. ``absent``: directory
         -> ((mtime, inode, ctime), names looked for there and not found). ``claims``: path ->
         the scanner that claimed it, of the files discovery kept (``walked``: their
         :func:`walk_digest`); ``dirs``: the walk's :attr:`Listings.made`."""
@@ -612,7 +645,10 @@ class AuditCache:
                 "walk": walked,
                 "by": {name: "\0".join(paths) for name, paths in sorted(by_scanner.items())},
             }
-        lines = ((path, " ".join(map(str, stat))) for path, stat in stats.items())
+        lines = (
+            (path, stat if isinstance(stat, str) else " ".join(map(str, stat)))
+            for path, stat in stats.items()
+        )
         chunks = itertools.chain([_compact(head)[:-1], ',"stats":{'], _members(lines), ["}}"])
         with contextlib.suppress(OSError):
             atomic_write_bytes(self._run_path, _dump(chunks, compress=False), mode=0o600)

@@ -5,24 +5,25 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-import pathspec
-
 from reprolock import files
+from reprolock.audit.aside import Failed, aside
 from reprolock.audit.budget import over_limit
 from reprolock.config import DEFAULT_EXCLUDES, Config
 from reprolock.model import Finding, Location
 from reprolock.rules import finding
 
 if TYPE_CHECKING:
-    # Only the type: a run answered from the cache imports no scanner and their interface.
-    from reprolock.audit.interface import Scanner
+    # Only the types: a run answered from the cache imports no scanner and their interface,
+    # and compiles no pattern (pathspec is imported when a directory must be listed).
+    from pathspec import GitIgnoreSpec as _Spec
 
-_Spec: TypeAlias = pathspec.GitIgnoreSpec
+    from reprolock.audit.interface import Scanner
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -47,13 +48,12 @@ MAX_GITIGNORE_BYTES = 1024 * 1024
 path below it."""
 
 
-def _gitignore(directory: Path, rel: str, notes: list[Finding]) -> tuple[_Spec | None, str]:
-    """The patterns of ``directory/.gitignore`` (root-relative ``rel``), or None; and what
-    the file holds, as a short digest (``-`` when it cannot be read, ``+`` when too large).
+def _read_gitignore(directory: Path, rel: str, notes: list[Finding]) -> tuple[bytes | None, str]:
+    """What ``directory/.gitignore`` (root-relative ``rel``) holds, and a short digest of it
+    (``-`` when it cannot be read, ``+`` when too large: noted).
 
     Read as git reads it: a regular file, never through a symlink (git refuses a symlinked
-    ``.gitignore``), so a FIFO or a link to ``/dev/zero`` is no ``.gitignore`` at all. A line
-    that is no valid pattern is skipped with an RP002 note, as git skips it.
+    ``.gitignore``), so a FIFO or a link to ``/dev/zero`` is no ``.gitignore`` at all.
     """
     try:
         data = files.read_bytes(
@@ -65,10 +65,28 @@ def _gitignore(directory: Path, rel: str, notes: list[Finding]) -> tuple[_Spec |
         return None, "+"
     except OSError:
         return None, "-"
-    held = hashlib.sha256(data).hexdigest()[:16]
+    return data, hashlib.sha256(data).hexdigest()[:16]
+
+
+_SKIPS_LINES = "!"
+"""Appended to a ``.gitignore``'s digest when some line of it is no pattern: a listing reused
+with that digest parses the file again to give the same RP002 note, and one reused without it
+parses nothing (see :class:`_Pending`)."""
+
+
+def _spec_of_bytes(data: bytes) -> _Spec:
+    """The patterns of a ``.gitignore`` already parsed once with its notes given."""
+    return _parse_gitignore(data, "", [])[0]
+
+
+def _parse_gitignore(data: bytes, rel: str, notes: list[Finding]) -> tuple[_Spec, bool]:
+    """The patterns of a ``.gitignore``, and whether some line was skipped. A line that is no
+    valid pattern is skipped with an RP002 note, as git skips it."""
+    import pathspec  # noqa: PLC0415 - see _Pending
+
     lines = data.decode("utf-8", errors="replace").splitlines()
     try:
-        return pathspec.GitIgnoreSpec.from_lines(lines), held
+        return pathspec.GitIgnoreSpec.from_lines(lines), False
     except (ValueError, re.error):
         pass  # some line is no pattern: find it, keep the others
     kept: list[str] = []
@@ -85,7 +103,7 @@ def _gitignore(directory: Path, rel: str, notes: list[Finding]) -> tuple[_Spec |
         more = f" (and {len(bad) - 1} more lines)" if len(bad) > 1 else ""
         message = f".gitignore: {line[:200]!r} is not a valid pattern and is skipped{more}"
         notes.append(finding("RP002", message, _at(rel, number)))
-    return pathspec.GitIgnoreSpec.from_lines(kept), held
+    return pathspec.GitIgnoreSpec.from_lines(kept), bool(bad)
 
 
 def _at(rel: str, line: int = 1) -> Location:
@@ -120,9 +138,8 @@ def walk(
     notes = notes if notes is not None else []
     root = root.resolve()
     # The defaults are plain directory names: a set look-up, not a pattern match per entry.
-    excludes = (
-        _compile(pathspec.GitIgnoreSpec.from_lines(config.exclude)) if config.exclude else None
-    )
+    exclude = config.exclude
+    excludes = _Pending(lambda: _spec_of(exclude)) if exclude else None
     walked = list(_walk(root, excludes, notes, listings))
     walked.sort()
     return walked
@@ -138,6 +155,37 @@ def claim(walked: Iterable[Walked], scanners: Sequence[Scanner]) -> list[Discove
                 found.append(Discovered(path=rel, location=abspath, scanner=scanner))
                 break
     return found
+
+
+def walk_aside(
+    root: Path,
+    config: Config,
+    notes: list[Finding],
+    listings: Listings | None,
+    meanwhile: Callable[[], object],
+) -> list[Walked]:
+    """:func:`walk` in a forked process while this one calls ``meanwhile``: the same answer,
+    notes and listings, in the time of the longer of the two.
+
+    A cold audit walks the tree (listing every directory, a tenth of its time on 1,000
+    projects) and imports its scanners and checks (as long again), and neither needs the
+    other. Where the walk cannot run aside (see :func:`reprolock.audit.aside.aside`), this
+    process walks itself: the answer, or the exception, is what :func:`walk` gives.
+    """
+
+    def work() -> tuple[list[Walked], list[Finding], tuple[dict[str, list[Any]], int] | None]:
+        found: list[Finding] = []
+        walked = walk(root, config, found, listings)
+        return walked, found, (listings.made, listings.listed) if listings is not None else None
+
+    answer, _ = aside(work, meanwhile)
+    if isinstance(answer, Failed):
+        return walk(root, config, notes, listings)
+    walked, found, made = answer
+    notes.extend(found)
+    if listings is not None and made is not None:
+        listings.made, listings.listed = made
+    return walked
 
 
 Walked: TypeAlias = tuple[str, str]
@@ -232,18 +280,43 @@ class _Matcher:
 _DIR_GROUP = "(?P<ps_d>"
 
 
-def _compile(spec: _Spec) -> _Matcher:
-    return _Matcher(spec)
+class _Pending:
+    """Patterns compiled when a path is first matched against them.
+
+    Only a directory listed anew matches its entries against the patterns in force: a warm
+    run over an unchanged tree lists none, so it compiles no pattern and never imports
+    pathspec (a tenth of that run's imports).
+    """
+
+    __slots__ = ("_make", "_matcher")
+
+    def __init__(self, make: Callable[[], _Spec]) -> None:
+        self._make: Callable[[], _Spec] | None = make
+        self._matcher: _Matcher | None = None
+
+    def match_file(self, path: str) -> bool:
+        """pathspec's ``match_file`` for a root-relative POSIX path."""
+        if self._matcher is None:
+            assert self._make is not None  # noqa: S101 - set until the matcher is made
+            self._matcher = _Matcher(self._make())
+            self._make = None
+        return self._matcher.match_file(path)
 
 
-_Specs: TypeAlias = tuple[tuple[str, _Matcher], ...]
+def _spec_of(lines: Iterable[str]) -> _Spec:
+    import pathspec  # noqa: PLC0415 - see _Pending
+
+    return pathspec.GitIgnoreSpec.from_lines(lines)
+
+
+_Specs: TypeAlias = tuple[tuple[str, "_Matcher | _Pending"], ...]
 """The ``.gitignore`` patterns in force, each with the directory prefix it is relative to."""
 
 _DEFAULT_DIRS = frozenset(p.rstrip("/") for p in DEFAULT_EXCLUDES if p.endswith("/"))
 
 
 def _walk(
-    root: Path, excludes: _Matcher | None, notes: list[Finding], listings: Listings | None
+    root: Path, excludes: _Pending | None, notes: list[Finding], listings: Listings | None
 ) -> Iterator[tuple[str, str]]:
     """(root-relative path, absolute path) of every file kept, as strings: a large tree has
     tens of thousands of entries, and pathlib objects for each would dominate a warm run."""
@@ -265,11 +338,10 @@ def _walk(
         seen_dirs.add(key)
         stamp = (st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
         known = listings.reuse(prefix, stamp, patterns) if listings is not None else None
-        own: _Spec | None = None
-        held = ""
+        gitignore: tuple[bytes | None, str] | None = None
         if known is not None and known[4]:
-            own, held = _gitignore(Path(directory), f"{prefix}.gitignore", notes)
-            if held != known[4]:
+            gitignore = _read_gitignore(Path(directory), f"{prefix}.gitignore", notes)
+            if known[4] != gitignore[1] and known[4] != gitignore[1] + _SKIPS_LINES:
                 known = None  # edited in place: the directory's times do not show it
         entries: list[os.DirEntry[str]] = []
         if known is None:
@@ -277,10 +349,21 @@ def _walk(
                 entries = list(os.scandir(directory))
             except OSError:
                 continue
-            if not held and any(e.name == ".gitignore" for e in entries):
-                own, held = _gitignore(Path(directory), f"{prefix}.gitignore", notes)
-        if own is not None:
-            specs = (*specs, (prefix, _compile(own)))
+            if gitignore is None and any(e.name == ".gitignore" for e in entries):
+                gitignore = _read_gitignore(Path(directory), f"{prefix}.gitignore", notes)
+        held = ""
+        if gitignore is not None:
+            data, held = gitignore
+            if data is None:
+                pass  # unreadable or too large: no patterns
+            elif known is not None and known[4] == held:
+                # every line was a pattern when it was listed: nothing to note, and the
+                # patterns are compiled only if a directory below must be listed anew
+                specs = (*specs, (prefix, _Pending(partial(_spec_of_bytes, data))))
+            else:
+                spec, skipped = _parse_gitignore(data, f"{prefix}.gitignore", notes)
+                specs = (*specs, (prefix, _Matcher(spec)))
+                held += _SKIPS_LINES if skipped else ""
         inner = f"{patterns}/{held}" if held else patterns
         if known is not None:
             assert listings is not None  # noqa: S101 - known comes from listings

@@ -11,10 +11,12 @@ import stat as stat_module
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reprolock import __version__, files
+from reprolock.audit.aside import Failed, aside
 from reprolock.audit.baseline import BaselineEntry
 from reprolock.audit.cache import (
     AuditCache,
@@ -31,7 +33,7 @@ from reprolock.audit.cache import (
     unsafe_reason,
     walk_digest,
 )
-from reprolock.audit.discover import Discovered, Walked, claim, walk
+from reprolock.audit.discover import Discovered, Walked, claim, walk, walk_aside
 from reprolock.audit.suppress import ignore_comments, suppressed_by
 from reprolock.config import Config
 from reprolock.files import is_inside, read_bytes
@@ -136,7 +138,21 @@ def _audit(
     started = now_ns()
     cache = _open_cache(options.cache_dir, root, config, warn) if options.cache_dir else None
     listings = cache.listings() if cache is not None else None
-    walked = walk(root, config, notes, listings)
+    vouched: set[str] | None = None
+    if custom_scanners is None and (cache is None or not cache.has_record):
+        # No record can answer this run: it will scan, so the scanners and checks load while
+        # another process walks.
+        walked = walk_aside(root, config, notes, listings, partial(_load_scanning, checks))
+    elif cache is not None and cache.recorded_files >= _STAT_ASIDE_MIN_FILES:
+        # The files the last run recorded are looked at (one stat each) while this process
+        # walks the directories; a run answered from its record spends most of its time there.
+        root_text = str(root)
+        changed, walked = aside(
+            partial(cache.changed, root_text), partial(walk, root, config, notes, listings)
+        )
+        vouched = None if isinstance(changed, Failed) else changed
+    else:
+        walked = walk(root, config, notes, listings)
     # The last run's claims serve while the same files are there (the built-in scanners only:
     # the cache's key does not cover others).
     walked_key = walk_digest(walked) if custom_scanners is None else ""
@@ -160,7 +176,7 @@ def _audit(
 
     record = None
     if cache is not None:
-        run.digest_discovered(claims)
+        run.digest_discovered(claims, changed=vouched)
         for extra in cache.extra:
             if extra not in run.digests:
                 run.digest_of(extra)
@@ -245,6 +261,16 @@ def _no_collections() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
+def _load_scanning(checks: Sequence[Check] | None) -> None:
+    """Import what scanning needs: the scanners, the scanning half of the audit, the checks
+    (unless the caller brought its own)."""
+    import reprolock.audit.registry
+    import reprolock.audit.scanning
+
+    if checks is None:
+        import reprolock.audit.checks  # noqa: F401
+
+
 def _all_scanners() -> list[Scanner]:
     from reprolock.audit.registry import all_scanners
 
@@ -279,6 +305,9 @@ def _open_cache(
     return None
 
 
+_STAT_ASIDE_MIN_FILES = 2000
+"""A warm run of a tree with fewer recorded files looks at them itself: forking costs more."""
+
 _MISSING = ""
 """Digest of a file that does not exist (or a path that cannot name one)."""
 _OUTSIDE = "outside"
@@ -300,7 +329,9 @@ class _Run:
         self.cache = cache
         self.shape = shape_digest(discovered) if cache is not None else ""
         self.digests: dict[str, str] = {}
-        self.stats: dict[str, tuple[int, int, int, int, str]] = {}
+        self.stats: dict[str, tuple[int, int, int, int, str] | str] = {}
+        """What the cache records of each file: (size, mtime, inode, ctime, digest), or the
+        record itself where it still holds."""
         self.absent: dict[str, set[str]] = {}
         """Names looked for and not found (outside discovery), by directory."""
         self._recalled: dict[str, Missing] = {}
@@ -378,14 +409,22 @@ class _Run:
         self.stats[rel] = (*stat, known)
         return known
 
-    def digest_discovered(self, paths: Iterable[str]) -> None:
+    def digest_discovered(self, paths: Iterable[str], *, changed: set[str] | None = None) -> None:
         """:meth:`digest_of` each discovered path, with the common case of a warm run inline:
         one ``stat``, and the cache's digest for it (tens of thousands of files: a method
-        call and its branches per file showed in the time)."""
+        call and its branches per file showed in the time). With ``changed`` (the cache's
+        :meth:`~reprolock.audit.cache.AuditCache.changed`, found beforehand), a recorded path
+        it does not name needs no look at all."""
         cache = self.cache
         base = self._root_text + "/"
         digests, stats = self.digests, self.stats
         for rel in paths:
+            if changed is not None and cache is not None and rel not in changed:
+                line = cache.recorded(rel)
+                if line is not None and rel not in digests:
+                    digests[rel] = line.split(" ", 4)[4]
+                    stats[rel] = line
+                    continue
             held = None
             if cache is not None and rel not in digests:
                 try:

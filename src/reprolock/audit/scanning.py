@@ -371,9 +371,10 @@ def prescan(
     batches = [b for b in batches if b]
     by_name = {item.scanner.name: item.scanner for item in todo}
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(
+    pool = ProcessPoolExecutor(
         max_workers=processes - 1, mp_context=context, initializer=_init_worker, initargs=(run.ctx,)
-    ) as pool:
+    )
+    try:
         futures = [pool.submit(_scan_batch, batch) for batch in batches]
         # This process would only wait for the workers and unpickle their results: it scans
         # too, taking batches from the far end of the queue while no worker has started them
@@ -391,6 +392,12 @@ def prescan(
             while_waiting()
         for future in futures[taken:stolen]:
             _take(run, future.result())
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    # Every result is in: the workers end while this process goes on to the checks (waiting
+    # for them took a hundredth of a cold audit; the pool's thread reaps them).
+    pool.shutdown(wait=False)
 
 
 def _take(run: _Run, results: bytes) -> None:
