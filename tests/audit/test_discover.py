@@ -341,19 +341,28 @@ def test_a_listing_naming_what_no_directory_holds_is_not_reused(tmp_path: Path, 
 
 _ASIDE_TREE: dict[str, str | bytes] = {
     **_LISTED_TREE,
-    ".gitignore": "build/\n!\n",  # a line that is no pattern: a note
     "a/.gitignore": "*.csv\n",
     "d/e/f/requirements.in": "x\n",
+    "d/e/g/requirements.in": "x\n",
+    "d/e/h/requirements.in": "x\n",
 }
 
 
-def _pid_logged(log: Path, function: Any) -> Any:
-    def logged(*args: Any, **kwargs: Any) -> Any:
-        with log.open("a", encoding="utf-8") as out:
-            out.write(f"{os.getpid()}\n")
-        return function(*args, **kwargs)
+@pytest.fixture
+def log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Where the walk writes which process kept each file: the walk goes aside after 2."""
+    monkeypatch.setattr(discover_module, "_ASIDE_AFTER_FILES", 2)
+    path = tmp_path / "pids"
+    original = discover_module._walk
 
-    return logged
+    def logged(*args: Any) -> Any:
+        for item in original(*args):
+            with path.open("a", encoding="utf-8") as out:
+                out.write(f"{os.getpid()}\n")
+            yield item
+
+    monkeypatch.setattr(discover_module, "_walk", logged)
+    return path
 
 
 def _pids(log: Path) -> list[int]:
@@ -361,60 +370,82 @@ def _pids(log: Path) -> list[int]:
 
 
 @pytest.mark.parametrize("with_listings", [False, True])
-def test_a_walk_aside_is_a_walk_in_another_process(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_listings: bool
+def test_a_walk_aside_goes_on_in_another_process(
+    tmp_path: Path, log: Path, with_listings: bool
 ) -> None:
     root = write_tree(tmp_path / "repo", _ASIDE_TREE)
     here = Listings(trusted_before=time.time_ns() + 10**12) if with_listings else None
-    notes: list[Finding] = []
-    walked = walk(root, Config(), notes, here)
-    log = tmp_path / "pids"
-    monkeypatch.setattr(discover_module, "walk", _pid_logged(log, walk))
+    walked = walk(root, Config(), [], here)
+    log.unlink()
     meanwhile: list[int] = []
     aside = Listings(trusted_before=here.trusted_before) if here is not None else None
-    aside_notes: list[Finding] = []
-    result = walk_aside(root, Config(), aside_notes, aside, lambda: meanwhile.append(os.getpid()))
-    assert (result, aside_notes) == (walked, notes)
-    assert [n.rule for n in notes] == ["RP002"]
+    notes: list[Finding] = []
+    result = walk_aside(root, Config(), notes, aside, lambda: meanwhile.append(os.getpid()))
+    assert (result, notes) == (walked, [])
     assert "a/b/data.csv" not in [rel for rel, _ in walked]
     if here is not None and aside is not None:
         assert (aside.made, aside.listed) == (here.made, here.listed)
-        assert aside.listed == 7
+        assert aside.listed == 9
     assert meanwhile == [os.getpid()]
-    assert len(_pids(log)) == 1
-    assert _pids(log) != meanwhile  # walked by another process
+    pids = _pids(log)
+    assert len(pids) == len(walked) == 8
+    assert pids[:2] == [os.getpid()] * 2  # then the child went on
+    assert set(pids[2:]) == {pids[2]} != {os.getpid()}
 
 
-def test_a_walk_aside_that_fails_is_walked_again_here(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_small_tree_is_walked_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = write_tree(tmp_path / "repo", _ASIDE_TREE)
+    forks: list[bool] = []
+    monkeypatch.setattr(os, "fork", lambda: forks.append(True))
+    meanwhile: list[bool] = []
+    result = walk_aside(root, Config(), [], None, lambda: meanwhile.append(True))
+    assert result == walk(root, Config(), [])
+    assert (meanwhile, forks) == ([True], [])
+
+
+def test_a_note_in_what_the_child_walks_is_given_by_this_process(tmp_path: Path, log: Path) -> None:
+    # a line that is no pattern, in a directory the child lists: a note, given here
+    tree = {**_ASIDE_TREE, "a/.gitignore": "*.csv\n!\n", ".gitignore": "!\n"}
+    root = write_tree(tmp_path / "repo", tree)
     notes: list[Finding] = []
     walked = walk(root, Config(), notes)
-    parent = os.getpid()
-    log = tmp_path / "pids"
-
-    def broken_aside(*args: Any, **kwargs: Any) -> Any:
-        if os.getpid() != parent:
-            raise OSError("the walking process fails")
-        return walk(*args, **kwargs)
-
-    monkeypatch.setattr(discover_module, "walk", _pid_logged(log, broken_aside))
+    assert sorted((n.rule, n.location.path) for n in notes) == [
+        ("RP002", ".gitignore"),
+        ("RP002", "a/.gitignore"),
+    ]
+    log.unlink()
     aside_notes: list[Finding] = []
     assert walk_aside(root, Config(), aside_notes, None, lambda: None) == walked
-    assert aside_notes == notes
+    assert sorted(aside_notes, key=str) == sorted(notes, key=str)
     pids = _pids(log)
-    assert len(pids) == 2
-    assert pids[0] != parent
-    assert pids[1] == parent
+    child = [pid for pid in pids if pid != os.getpid()]
+    assert child  # the child walked some, then gave up on the note
+    assert pids[-1] == os.getpid()
+    assert pids.count(os.getpid()) == len(walked)
 
 
-def test_a_walk_aside_with_threads_running_walks_here(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_walk_aside_that_fails_goes_on_here(
+    tmp_path: Path, log: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = write_tree(tmp_path / "repo", _ASIDE_TREE)
-    log = tmp_path / "pids"
-    monkeypatch.setattr(discover_module, "walk", _pid_logged(log, walk))
+    walked = walk(root, Config(), [])
+    log.unlink()
+    parent = os.getpid()
+    original = discover_module._walk
+
+    def broken(*args: Any) -> Any:
+        for item in original(*args):
+            if os.getpid() != parent:
+                raise OSError("the walking process fails")
+            yield item
+
+    monkeypatch.setattr(discover_module, "_walk", broken)
+    assert walk_aside(root, Config(), [], None, lambda: None) == walked
+    assert _pids(log).count(parent) == len(walked)  # the child kept one, then failed
+
+
+def test_a_walk_aside_with_threads_running_goes_on_here(tmp_path: Path, log: Path) -> None:
+    root = write_tree(tmp_path / "repo", _ASIDE_TREE)
     release = threading.Event()
     thread = threading.Thread(target=release.wait)
     thread.start()
@@ -424,10 +455,28 @@ def test_a_walk_aside_with_threads_running_walks_here(
         release.set()
         thread.join()
     assert walked == walk(root, Config(), [])
-    assert _pids(log) == [os.getpid()]  # a fork with threads running is not safe
+    assert set(_pids(log)) == {os.getpid()}  # a fork with threads running is not safe
 
 
-def test_a_walk_aside_whose_caller_fails_leaves_no_process_behind(tmp_path: Path) -> None:
+def test_a_walk_aside_that_cannot_fork_goes_on_here(
+    tmp_path: Path, log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = write_tree(tmp_path / "repo", _ASIDE_TREE)
+
+    def refused() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", refused)
+    meanwhile: list[bool] = []
+    walked = walk_aside(root, Config(), [], None, lambda: meanwhile.append(True))
+    assert walked == walk(root, Config(), [])
+    assert meanwhile == [True]
+    assert set(_pids(log)) == {os.getpid()}
+
+
+def test_a_walk_aside_whose_caller_fails_leaves_no_process_behind(
+    tmp_path: Path, log: Path
+) -> None:
     root = write_tree(tmp_path / "repo", _ASIDE_TREE)
 
     def fails() -> None:
@@ -437,19 +486,3 @@ def test_a_walk_aside_whose_caller_fails_leaves_no_process_behind(tmp_path: Path
         walk_aside(root, Config(), [], None, fails)
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)  # the walking process was reaped
-
-
-def test_a_walk_aside_that_cannot_fork_walks_here(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    root = write_tree(tmp_path / "repo", _ASIDE_TREE)
-
-    def refused() -> int:
-        raise BlockingIOError(11, "Resource temporarily unavailable")
-
-    monkeypatch.setattr(os, "fork", refused)
-    meanwhile: list[bool] = []
-    assert walk_aside(root, Config(), [], None, lambda: meanwhile.append(True)) == walk(
-        root, Config(), []
-    )
-    assert meanwhile == [True]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -135,14 +136,19 @@ def walk(
     each as (root-relative POSIX path, absolute path). No file is opened but ``.gitignore``
     files; see :func:`discover` for symlinks and ``notes``. With ``listings``, a directory
     unchanged since they were made is not listed again (see :class:`Listings`)."""
-    notes = notes if notes is not None else []
-    root = root.resolve()
+    walked = list(_entries(root, config, notes if notes is not None else [], listings))
+    walked.sort()
+    return walked
+
+
+def _entries(
+    root: Path, config: Config, notes: list[Finding], listings: Listings | None
+) -> Iterator[Walked]:
+    """What :func:`walk` keeps, in the order it finds it."""
     # The defaults are plain directory names: a set look-up, not a pattern match per entry.
     exclude = config.exclude
     excludes = _Pending(lambda: _spec_of(exclude)) if exclude else None
-    walked = list(_walk(root, excludes, notes, listings))
-    walked.sort()
-    return walked
+    return _walk(root.resolve(), excludes, notes, listings)
 
 
 def claim(walked: Iterable[Walked], scanners: Sequence[Scanner]) -> list[Discovered]:
@@ -157,6 +163,11 @@ def claim(walked: Iterable[Walked], scanners: Sequence[Scanner]) -> list[Discove
     return found
 
 
+_ASIDE_AFTER_FILES = 2000
+"""A walk that has kept this many files goes on in a forked process (see :func:`walk_aside`);
+one that ends before is over sooner than a fork pays for itself."""
+
+
 def walk_aside(
     root: Path,
     config: Config,
@@ -164,27 +175,41 @@ def walk_aside(
     listings: Listings | None,
     meanwhile: Callable[[], object],
 ) -> list[Walked]:
-    """:func:`walk` in a forked process while this one calls ``meanwhile``: the same answer,
-    notes and listings, in the time of the longer of the two.
+    """:func:`walk`, and ``meanwhile()``; on a large tree the walk goes on in a forked
+    process while this one calls ``meanwhile``: the same answer, notes and listings, in the
+    time of the longer of the two.
 
     A cold audit walks the tree (listing every directory, a tenth of its time on 1,000
     projects) and imports its scanners and checks (as long again), and neither needs the
-    other. Where the walk cannot run aside (see :func:`reprolock.audit.aside.aside`), this
-    process walks itself: the answer, or the exception, is what :func:`walk` gives.
+    other. This process walks until it has kept :data:`_ASIDE_AFTER_FILES` files (a small
+    tree is done by then, and forking would cost it more than it saves); the child forked
+    then has the walk's state as it stands, goes on from there and sends back what it finds.
+    Where the child cannot run (see :func:`reprolock.audit.aside.aside`), fails or has a note
+    to give, this process goes on with the walk itself.
     """
+    entries = _entries(root, config, notes, listings)
+    walked = list(itertools.islice(entries, _ASIDE_AFTER_FILES))
+    if len(walked) < _ASIDE_AFTER_FILES:
+        meanwhile()
+        walked.sort()
+        return walked
+    noted = len(notes)
 
-    def work() -> tuple[list[Walked], list[Finding], tuple[dict[str, list[Any]], int] | None]:
-        found: list[Finding] = []
-        walked = walk(root, config, found, listings)
-        return walked, found, (listings.made, listings.listed) if listings is not None else None
+    def work() -> tuple[list[Walked], tuple[dict[str, list[Any]], int] | None] | None:
+        rest = list(entries)
+        if len(notes) > noted:
+            return None  # a note about a .gitignore (rare): the walk goes on here, which notes
+        return rest, (listings.made, listings.listed) if listings is not None else None
 
     answer, _ = aside(work, meanwhile)
-    if isinstance(answer, Failed):
-        return walk(root, config, notes, listings)
-    walked, found, made = answer
-    notes.extend(found)
-    if listings is not None and made is not None:
-        listings.made, listings.listed = made
+    if answer is None or isinstance(answer, Failed):
+        walked.extend(entries)  # this process's walk, where the child's began
+    else:
+        rest, made = answer
+        walked.extend(rest)
+        if listings is not None and made is not None:
+            listings.made, listings.listed = made
+    walked.sort()
     return walked
 
 
