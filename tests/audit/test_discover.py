@@ -486,3 +486,83 @@ def test_a_walk_aside_whose_caller_fails_leaves_no_process_behind(
         walk_aside(root, Config(), [], None, fails)
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)  # the walking process was reaped
+
+
+# --- claiming by extension -------------------------------------------------------------------
+
+_NAME_PIECES = [
+    "Dockerfile", "Containerfile", "dockerfile", "requirements", "constraints", "environment",
+    "conda", "conda-lock", "env", "pylock", "pyproject", "Pipfile", "poetry", "uv", "pdm",
+    "action", "dvc", "Makefile", "GNUmakefile", "makefile", ".pre-commit-config",
+    ".gitlab-ci", ".devcontainer", "devcontainer", ".python-version", "setup", "install",
+    "train", "x", ".", "-", "_", ".lock", ".yml", ".YAML", ".yaml", ".json", ".toml", ".txt",
+    ".in", ".TXT", ".sh", ".Bash", ".mk", ".py", ".ipynb", ".dvc", ".gpu", ".dockerfile",
+]  # fmt: skip
+_DIRS = ["", "scripts/", "bin/", ".github/workflows/", ".devcontainer/", "requirements/", "ci/"]
+
+
+def _real_paths() -> list[str]:
+    """Every file of the fixtures and of this repository: names as the field has them."""
+    base = Path(__file__).resolve().parents[2]
+    out = []
+    for top in (base / "fixtures", base / "src", base / "tests", base / ".github", base):
+        for path in top.rglob("*") if top != base else top.iterdir():
+            if path.is_file() and ".git" not in path.parts:
+                out.append(path.relative_to(base).as_posix())
+    return out
+
+
+def _every_scanner() -> list[Scanner]:
+    from reprolock.audit.registry import all_scanners
+
+    return all_scanners()
+
+
+def _naive_claim(walked: list[tuple[str, str]], scanners: list[Scanner]) -> list[Any]:
+    out = []
+    for rel, location in walked:
+        name = rel.rsplit("/", 1)[-1]
+        claimed = next((s for s in scanners if s.claims(rel, name)), None)
+        if claimed is not None:
+            out.append((rel, location, claimed.name))
+    return out
+
+
+def test_every_name_a_scanner_claims_has_one_of_its_extensions() -> None:
+    paths = _real_paths()
+    assert len(paths) > 1000
+    for scanner in _every_scanner():
+        if scanner.extensions is None:
+            continue
+        for rel in paths:
+            name = rel.rsplit("/", 1)[-1]
+            if scanner.claims(rel, name):
+                assert discover_module.extension(name) in scanner.extensions, (scanner.name, rel)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    directory=st.sampled_from(_DIRS),
+    pieces=st.lists(st.sampled_from(_NAME_PIECES), min_size=1, max_size=4),
+)
+def test_a_name_made_of_pieces_is_claimed_only_within_its_extensions(
+    directory: str, pieces: list[str]
+) -> None:
+    name = "".join(pieces)
+    rel = f"{directory}{name}"
+    scanners = _every_scanner()
+    for scanner in scanners:
+        if scanner.extensions is not None and scanner.claims(rel, name):
+            assert discover_module.extension(name) in scanner.extensions, (scanner.name, rel)
+    walked = [(rel, f"/r/{rel}")]
+    assert [(d.path, d.location, d.scanner.name) for d in claim(walked, scanners)] == (
+        _naive_claim(walked, scanners)
+    )
+
+
+def test_claiming_by_extension_claims_what_every_scanner_asked_in_turn_does() -> None:
+    walked = [(rel, f"/r/{rel}") for rel in sorted(_real_paths())]
+    scanners = _every_scanner()
+    found = [(d.path, d.location, d.scanner.name) for d in claim(walked, scanners)]
+    assert found == _naive_claim(walked, scanners)
+    assert len({kind for _, _, kind in found}) >= 15

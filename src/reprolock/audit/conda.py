@@ -280,6 +280,7 @@ class CondaScanner(Scanner):
     """
 
     name = "conda"
+    extensions = frozenset({"yml", "yaml", "lock"})
 
     def claims(self, relpath: str, filename: str) -> bool:
         if relpath.startswith(".github/workflows/") or "/.github/workflows/" in relpath:

@@ -68,6 +68,7 @@ class DevcontainerScanner(Scanner):
     """``.devcontainer.json`` and ``devcontainer.json`` under a ``.devcontainer`` folder."""
 
     name = KIND_DEVCONTAINER
+    extensions = frozenset({"json"})
 
     def claims(self, relpath: str, filename: str) -> bool:
         if filename == ".devcontainer.json":

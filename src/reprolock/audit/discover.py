@@ -151,12 +151,26 @@ def _entries(
     return _walk(root.resolve(), excludes, notes, listings)
 
 
+def extension(filename: str) -> str:
+    """What follows the last dot of ``filename``, in lower case; "" without a dot."""
+    _, dot, after = filename.rpartition(".")
+    return after.lower() if dot else ""
+
+
 def claim(walked: Iterable[Walked], scanners: Sequence[Scanner]) -> list[Discovered]:
     """The files of ``walked`` a scanner claims (the first that does), in the same order."""
     found: list[Discovered] = []
+    # by extension, the scanners that may claim a name of it, in their order
+    offered: dict[str, list[Scanner]] = {}
     for rel, abspath in walked:
         name = rel.rsplit("/", 1)[-1]
-        for scanner in scanners:
+        key = extension(name)
+        candidates = offered.get(key)
+        if candidates is None:
+            candidates = offered[key] = [
+                s for s in scanners if s.extensions is None or key in s.extensions
+            ]
+        for scanner in candidates:
             if scanner.claims(rel, name):
                 found.append(Discovered(path=rel, location=abspath, scanner=scanner))
                 break

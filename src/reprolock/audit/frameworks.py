@@ -21,6 +21,7 @@ class PythonVersionScanner(Scanner):
     """``.python-version`` (pyenv, uv): one version per line or word; ``#`` lines are comments."""
 
     name = "python-version"
+    extensions = frozenset({"python-version"})
 
     def claims(self, relpath: str, filename: str) -> bool:
         return filename == PYTHON_VERSION_FILE

@@ -89,6 +89,7 @@ class GitLabScanner(Scanner):
     """``.gitlab-ci.yml`` at any depth (monorepos keep pipelines per project)."""
 
     name = KIND_GITLAB
+    extensions = frozenset({"yml", "yaml"})
 
     def claims(self, relpath: str, filename: str) -> bool:
         return filename in {".gitlab-ci.yml", ".gitlab-ci.yaml"}

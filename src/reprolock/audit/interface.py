@@ -295,6 +295,10 @@ class Scanner(abc.ABC):
 
     name: ClassVar[str]
     """Short name of the family, for messages and the cache key."""
+    extensions: ClassVar[frozenset[str] | None] = None
+    """The :func:`~reprolock.audit.discover.extension` of every name :meth:`claims` may
+    accept, or None for any: a file of another extension is never offered (most files of a
+    tree are offered to one or two scanners instead of every one)."""
 
     @abc.abstractmethod
     def claims(self, relpath: str, filename: str) -> bool:

@@ -113,6 +113,7 @@ class PoetryLockScanner(_LockScanner):
     """``poetry.lock``."""
 
     name = filename = "poetry.lock"
+    extensions = frozenset({"lock"})
     fix = "poetry lock --regenerate"
 
     def read(self, text: str) -> LockFile:
@@ -123,6 +124,7 @@ class PdmLockScanner(_LockScanner):
     """``pdm.lock``."""
 
     name = filename = "pdm.lock"
+    extensions = frozenset({"lock"})
     fix = "pdm lock --refresh"
 
     def read(self, text: str) -> LockFile:
@@ -133,6 +135,7 @@ class PipfileLockScanner(_LockScanner):
     """``Pipfile.lock``: exact, hashed pins written by pipenv from the Pipfile beside it."""
 
     name = filename = "Pipfile.lock"
+    extensions = frozenset({"lock"})
 
     def read(self, text: str) -> LockFile:
         return pipfile.read(text)
@@ -145,6 +148,7 @@ class PylockScanner(_LockScanner):
     """``pylock.toml`` / ``pylock.NAME.toml``: the PEP 751 standard lock."""
 
     name = "pylock"
+    extensions = frozenset({"toml"})
 
     def claims(self, relpath: str, filename: str) -> bool:
         return bool(pylock.NAME.match(filename))
@@ -161,6 +165,7 @@ class UvLockScanner(_LockScanner):
     """``uv.lock``: its manifests are every workspace project's pyproject.toml."""
 
     name = filename = "uv.lock"
+    extensions = frozenset({"lock"})
     fix = "uv lock --refresh"
 
     def read(self, text: str) -> LockFile:

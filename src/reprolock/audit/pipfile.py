@@ -36,6 +36,7 @@ class PipfileScanner(Scanner):
     """``Pipfile``: a manifest (ranges fine) that needs a Pipfile.lock in sync beside it."""
 
     name = "Pipfile"
+    extensions = frozenset({""})
 
     def claims(self, relpath: str, filename: str) -> bool:
         return filename == "Pipfile"

@@ -38,6 +38,7 @@ class PreCommitScanner(Scanner):
     hooks a repository offers and installs nothing)."""
 
     name = KIND_PRE_COMMIT
+    extensions = frozenset({"yml", "yaml"})
 
     def claims(self, relpath: str, filename: str) -> bool:
         return filename in {".pre-commit-config.yaml", ".pre-commit-config.yml"}

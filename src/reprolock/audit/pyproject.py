@@ -145,6 +145,7 @@ class PyprojectScanner(Scanner):
     """``pyproject.toml``: a manifest when it declares dependencies; build requirements always."""
 
     name = "pyproject"
+    extensions = frozenset({"toml"})
 
     def claims(self, relpath: str, filename: str) -> bool:
         return filename == "pyproject.toml"

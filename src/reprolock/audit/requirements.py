@@ -194,6 +194,7 @@ class RequirementsScanner(Scanner):
     """
 
     name = "requirements"
+    extensions = frozenset({"txt", "in"})
 
     def __init__(self) -> None:
         self._memo: dict[str, _Memo] = {}

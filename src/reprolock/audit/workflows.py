@@ -950,6 +950,7 @@ class WorkflowScanner(Scanner):
     """``.github/workflows/*.yml`` at any depth (monorepos keep several ``.github`` trees)."""
 
     name = KIND_WORKFLOW
+    extensions = frozenset({"yml", "yaml"})
 
     def claims(self, relpath: str, filename: str) -> bool:
         if not filename.lower().endswith((".yml", ".yaml")):
@@ -968,6 +969,7 @@ class ActionScanner(Scanner):
     """Action metadata (``action.yml``): composite steps and docker images."""
 
     name = KIND_ACTION
+    extensions = frozenset({"yml", "yaml"})
 
     def claims(self, relpath: str, filename: str) -> bool:
         return filename in ("action.yml", "action.yaml")

@@ -314,6 +314,7 @@ class ConfigScanner(Scanner):
     JSON-with-comments file is not ours to judge."""
 
     name = KIND_CONFIG
+    extensions = frozenset({"yaml", "yml", "json", "toml"})
 
     def claims(self, relpath: str, filename: str) -> bool:
         if not filename.endswith(_CONFIG_SUFFIXES) or filename in _CONFIG_SKIP_NAMES:

@@ -89,6 +89,7 @@ class DvcScanner(Scanner):
     """``dvc.yaml`` (stages), ``dvc.lock`` (their recorded state) and ``*.dvc`` files."""
 
     name = "dvc"
+    extensions = frozenset({"yaml", "lock", "dvc"})
 
     def claims(self, relpath: str, filename: str) -> bool:
         return filename in {"dvc.yaml", "dvc.lock"} or (

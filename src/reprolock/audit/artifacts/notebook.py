@@ -239,6 +239,7 @@ class NotebookScanner(Scanner):
     what IPython hands a shell (``!cmd``, ``%pip``, ``%%bash``) audited as shell text."""
 
     name = KIND_NOTEBOOK
+    extensions = frozenset({"ipynb"})
 
     def claims(self, relpath: str, filename: str) -> bool:
         return filename.endswith(".ipynb")

@@ -1175,6 +1175,7 @@ class PythonScanner(Scanner):
     """``*.py``: model and dataset fetches without a revision, registry aliases, data paths."""
 
     name = KIND_PYTHON
+    extensions = frozenset({"py"})
 
     def claims(self, relpath: str, filename: str) -> bool:
         return filename.endswith(".py")

@@ -183,6 +183,7 @@ class MakefileScanner(Scanner):
     """``Makefile``, ``GNUmakefile``, ``*.mk``: each recipe line is a shell command line."""
 
     name = "makefile"
+    extensions = frozenset({"", "mk"})
 
     def claims(self, relpath: str, filename: str) -> bool:
         return filename in {"Makefile", "makefile", "GNUmakefile"} or filename.endswith(".mk")

@@ -454,6 +454,7 @@ class ShellScriptScanner(Scanner):
     """``*.sh``, ``*.bash`` and extension-less scripts whose shebang names a POSIX shell."""
 
     name = "shell"
+    extensions = frozenset({"sh", "bash", ""})
 
     def claims(self, relpath: str, filename: str) -> bool:
         lower = filename.lower()
