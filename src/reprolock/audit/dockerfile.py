@@ -38,6 +38,7 @@ from reprolock.audit.shell import (
     repo_file,
     shell_shebang,
 )
+from reprolock.audit.shell.installers import is_remote
 from reprolock.audit.shell.vcs import clone_finding, entered
 from reprolock.model import Finding, Location
 from reprolock.rules import finding
@@ -400,7 +401,6 @@ _FIRST_WORD = re.compile(r"\s*(\S+)")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _BRACED = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
 _COMMIT = re.compile(r"[0-9a-f]{40}")
-_DOWNLOAD_URL = re.compile(r"^(?:https?|ftp)://", re.IGNORECASE)
 _MOUNT_FROM = re.compile(r"(?:^|,)from=([^,]+)")
 _JSON_START = re.compile(r"^\s*\[\s*\"")
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
@@ -808,7 +808,7 @@ class _Audit:
                 message = f"ADD {source} clones the default branch with no revision"
             self.findings.append(finding("RP104", message, location, subject=repo, fix=fix))
             return
-        if not _DOWNLOAD_URL.match(source):
+        if not is_remote(source):
             return
         if checksum or immutable_url(source):
             return

@@ -66,7 +66,8 @@ _VERSION = re.compile(r"\d[\w.+!-]*")
 _EXTRAS_SUFFIX = re.compile(r"\[[^\]]*\]$")
 
 
-def _is_remote(text: str) -> bool:
+def is_remote(text: str) -> bool:
+    """Whether ``text`` is a URL fetched over the network (http, https or ftp)."""
     return bool(_REMOTE.match(text))
 
 
@@ -112,7 +113,7 @@ def _requirement_file(analyzer: Analyzer, arg: Arg, *, constraint: bool) -> str 
     if arg.word.procsub:
         return None
     fix = "commit the file to the repository and install from it"
-    if _is_remote(arg.text):
+    if is_remote(arg.text):
         # A URL with a variable in it (`.../$BRANCH_NAME/requirements.txt`) is a download all
         # the same; only a literal commit on a git host fixes what it serves.
         if not immutable_url(arg.text):
@@ -267,7 +268,7 @@ def _pip(analyzer: Analyzer, call: Call) -> None:
     if parsed.requirements or parsed.specs:
         analyzer.installs_python = True
     local_only = parsed.no_index and not any(
-        _is_remote(v.text) for o, v in parsed.options if o == "--find-links"
+        is_remote(v.text) for o, v in parsed.options if o == "--find-links"
     )
     for arg, editable in parsed.specs:
         _pip_spec(
@@ -315,7 +316,7 @@ def _pip_spec(
     local_only: bool,
 ) -> None:
     location = analyzer.at(arg.word)
-    download = take_download(analyzer, arg.text) if not _is_remote(arg.text) else None
+    download = take_download(analyzer, arg.text) if not is_remote(arg.text) else None
     if download is not None:
         if not immutable_url(download.url):
             where = download.url or download.path
@@ -713,7 +714,7 @@ def _unversioned(
                 return []
             seen_verb = True
             continue
-        if arg.dynamic or _is_remote(text) or text.startswith(("/", "./", "../", "@")):
+        if arg.dynamic or is_remote(text) or text.startswith(("/", "./", "../", "@")):
             continue
         if text.endswith((".deb", ".rpm", ".apk")) or versioned(text):
             continue
