@@ -274,11 +274,17 @@ def test_a_plain_command_built_at_once_agrees_with_the_parser(
     assert fast == slow
 
 
+def _lexer_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The texts the lexer is asked to read from now on (none on the plain-command path)."""
+    read: list[str] = []
+    monkeypatch.setattr(syntax._Lexer, "peek", lambda self: read.append(self.text))
+    return read
+
+
 def test_a_line_of_plain_words_is_built_without_the_parser(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    read: list[str] = []
-    monkeypatch.setattr(syntax._Lexer, "peek", lambda self: read.append(self.text))
+    read = _lexer_reads(monkeypatch)
     script = parse(" python  -m app.serve\t", [], line_base=2, col_base=5)
     assert read == []
     assert script == syntax.Script(
@@ -347,8 +353,7 @@ def test_plain_commands_joined_by_and_or_are_built_as_the_parser_reads_them(
 def test_an_and_or_list_of_plain_commands_is_built_without_the_parser(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    read: list[str] = []
-    monkeypatch.setattr(syntax._Lexer, "peek", lambda self: read.append(self.text))
+    read = _lexer_reads(monkeypatch)
     script = parse("apt-get update \\\n  && apt-get install -y curl \\\n  || true", [])
     assert read == []
     assert [
