@@ -138,7 +138,8 @@ def _audit(
     started = now_ns()
     cache = _open_cache(options.cache_dir, root, config, warn) if options.cache_dir else None
     listings = cache.listings() if cache is not None else None
-    vouched: set[str] | None = None
+    # the recorded files whose record no longer holds, when another process looked at them
+    changed_since: set[str] | None = None
     if custom_scanners is None and (cache is None or not cache.has_record):
         # No record can answer this run: it will scan, so the scanners and checks load while
         # another process walks.
@@ -146,11 +147,10 @@ def _audit(
     elif cache is not None and cache.recorded_files >= _STAT_ASIDE_MIN_FILES:
         # The files the last run recorded are looked at (one stat each) while this process
         # walks the directories; a run answered from its record spends most of its time there.
-        root_text = str(root)
         changed, walked = aside(
-            partial(cache.changed, root_text), partial(walk, root, config, notes, listings)
+            partial(cache.changed, str(root)), partial(walk, root, config, notes, listings)
         )
-        vouched = None if isinstance(changed, Failed) else changed
+        changed_since = None if isinstance(changed, Failed) else changed
     else:
         walked = walk(root, config, notes, listings)
     # The last run's claims serve while the same files are there (the built-in scanners only:
@@ -176,7 +176,7 @@ def _audit(
 
     record = None
     if cache is not None:
-        run.digest_discovered(claims, changed=vouched)
+        run.digest_discovered(claims, changed=changed_since)
         for extra in cache.extra:
             if extra not in run.digests:
                 run.digest_of(extra)
